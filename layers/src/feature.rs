@@ -1,0 +1,376 @@
+//! The feature model: what every layer is made of.
+//!
+//! A [`Feature`] keeps its geometry in Web Mercator metres (projected once, when loaded), the
+//! attributes filters read ([`Attrs`]), and its properties as values aligned with the
+//! [`Schema`] of its collection.
+
+use geo::{BoundingRect, Geometry, Rect};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Identifier of a feature, unique within its collection.
+pub type FeatureId = u64;
+
+/// A property value, typed as MVT and GeoJSON carry them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// No value: the property is left out of the tile.
+    Null,
+    /// Boolean.
+    Bool(bool),
+    /// Signed integer.
+    Int(i64),
+    /// Double-precision float.
+    Float(f64),
+    /// Text, shared between features that carry the same string.
+    Text(Arc<str>),
+    /// A point in time, milliseconds since the Unix epoch (UTC). Encoded as RFC 3339 text.
+    Time(i64),
+}
+
+impl Value {
+    /// Text value from anything string-like.
+    pub fn text(s: impl AsRef<str>) -> Self {
+        Self::Text(Arc::from(s.as_ref()))
+    }
+
+    /// `true` for [`Value::Null`].
+    pub fn is_null(&self) -> bool {
+        matches!(self, Self::Null)
+    }
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC text (second precision, `Z` suffix).
+pub fn format_time_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Parses RFC 3339 text to epoch milliseconds.
+///
+/// # Errors
+/// When the text is not an RFC 3339 date-time with an offset.
+pub fn parse_time_ms(s: &str) -> Result<i64, time::error::Parse> {
+    let t = OffsetDateTime::parse(s, &Rfc3339)?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// The type of a schema field, as shown in the catalog and in TileJSON `vector_layers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    /// Text.
+    String,
+    /// Integer.
+    Integer,
+    /// Float.
+    Number,
+    /// Boolean.
+    Boolean,
+    /// RFC 3339 date-time text.
+    Datetime,
+}
+
+/// One property carried by the features of a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    /// Property name in tiles and GeoJSON.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    /// What it means, for the catalog and TileJSON.
+    pub description: String,
+}
+
+impl Field {
+    /// A field with a name, a type and a description.
+    pub fn new(name: &str, kind: FieldType, description: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind,
+            description: description.to_owned(),
+        }
+    }
+}
+
+/// The ordered list of properties of a collection. A feature's `props` are aligned with it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Schema {
+    /// Fields, in the order of the feature's property values.
+    pub fields: Vec<Field>,
+}
+
+impl Schema {
+    /// Position of a field by name.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+}
+
+/// Qualification of a log entry, the main courante's workflow:
+/// raw → in review → confirmed | refuted → closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Qualification {
+    /// As reported, not yet looked at.
+    Raw,
+    /// Being checked.
+    InReview,
+    /// Checked and true.
+    Confirmed,
+    /// Checked and false: kept, but out of the default layers.
+    Refuted,
+    /// Dealt with.
+    Closed,
+}
+
+impl Qualification {
+    /// Every state, in workflow order.
+    pub const ALL: [Self; 5] = [Self::Raw, Self::InReview, Self::Confirmed, Self::Refuted, Self::Closed];
+
+    /// The snake_case name used in the API, tiles and filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::InReview => "in_review",
+            Self::Confirmed => "confirmed",
+            Self::Refuted => "refuted",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// Bit of this state in a [`QualificationSet`].
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Qualification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error for an unknown qualification name.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown qualification '{0}': expected one of raw, in_review, confirmed, refuted, closed")]
+pub struct UnknownQualification(pub String);
+
+impl FromStr for Qualification {
+    type Err = UnknownQualification;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|q| q.as_str() == s)
+            .ok_or_else(|| UnknownQualification(s.to_owned()))
+    }
+}
+
+/// A set of qualification states, as a bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QualificationSet(u8);
+
+impl QualificationSet {
+    /// Every state.
+    pub const ALL: Self = Self(0b1_1111);
+
+    /// What entry layers show when no filter says otherwise: everything but refuted entries.
+    pub fn default_visible() -> Self {
+        Self(Self::ALL.0 & !Qualification::Refuted.bit())
+    }
+
+    /// The set holding exactly these states.
+    pub fn of(states: impl IntoIterator<Item = Qualification>) -> Self {
+        Self(states.into_iter().fold(0, |acc, q| acc | q.bit()))
+    }
+
+    /// Whether the set holds `q`.
+    pub fn contains(self, q: Qualification) -> bool {
+        self.0 & q.bit() != 0
+    }
+
+    /// The states in the set, in workflow order.
+    pub fn iter(self) -> impl Iterator<Item = Qualification> {
+        Qualification::ALL.into_iter().filter(move |q| self.contains(*q))
+    }
+}
+
+/// Bit set of catalog themes (at most 64 themes per catalog).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ThemeMask(pub u64);
+
+impl ThemeMask {
+    /// Whether the two masks share a theme.
+    pub fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+/// The attributes that filters read, typed for speed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Attrs {
+    /// When it happened (epoch milliseconds), for time windows.
+    pub time_ms: Option<i64>,
+    /// Intervals during which the feature is active (epoch ms, inclusive), for features that
+    /// last (perimeter activations). When not empty, time filters read these.
+    pub windows: Box<[(i64, i64)]>,
+    /// Severity 0 (info) to 4 (critical).
+    pub severity: Option<u8>,
+    /// Workflow state of a log entry.
+    pub qualification: Option<Qualification>,
+    /// Catalog themes among the tags.
+    pub themes: ThemeMask,
+    /// Every tag, themes and free tags, as given; `None` for features that have no tags
+    /// (venues), which tag filters then leave alone.
+    pub tags: Option<Box<[Arc<str>]>>,
+    /// A property that keys category layers (for example a perimeter's kind).
+    pub kind: Option<Arc<str>>,
+}
+
+/// Why a geometry cannot be indexed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GeometryError {
+    /// Only points, lines and polygons (and their multi forms) are indexed.
+    #[error("unsupported geometry type {0}: expected Point, LineString, Polygon or their Multi forms")]
+    Unsupported(&'static str),
+    /// Nothing to draw.
+    #[error("empty geometry")]
+    Empty,
+    /// A coordinate is NaN, infinite or off the globe.
+    #[error("coordinate out of range: longitude {lon}, latitude {lat}")]
+    OutOfRange {
+        /// Longitude, degrees.
+        lon: f64,
+        /// Latitude, degrees.
+        lat: f64,
+    },
+}
+
+/// A feature ready for the index: Web Mercator geometry, filter attributes, properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feature {
+    /// Identifier, unique within the collection; also the MVT feature id.
+    pub id: FeatureId,
+    /// Geometry in Web Mercator metres.
+    pub geometry: Geometry<f64>,
+    /// Bounding box of `geometry` (metres), computed once.
+    pub bbox: Rect<f64>,
+    /// What filters read.
+    pub attrs: Attrs,
+    /// Property values aligned with the collection's [`Schema`].
+    pub props: Box<[Value]>,
+}
+
+impl Feature {
+    /// Builds a feature from a WGS84 geometry, projecting it to Web Mercator.
+    ///
+    /// # Errors
+    /// [`GeometryError`] when the geometry is empty, of an unsupported type, or has a
+    /// coordinate that is not a finite longitude/latitude.
+    pub fn from_lonlat(
+        id: FeatureId,
+        geometry: &Geometry<f64>,
+        attrs: Attrs,
+        props: Box<[Value]>,
+    ) -> Result<Self, GeometryError> {
+        let geometry = project_geometry(geometry)?;
+        let bbox = geometry.bounding_rect().ok_or(GeometryError::Empty)?;
+        Ok(Self {
+            id,
+            geometry,
+            bbox,
+            attrs,
+            props,
+        })
+    }
+}
+
+/// Checks a WGS84 geometry and projects it to Web Mercator metres.
+///
+/// # Errors
+/// See [`Feature::from_lonlat`].
+pub fn project_geometry(g: &Geometry<f64>) -> Result<Geometry<f64>, GeometryError> {
+    use geo::MapCoords;
+    match g {
+        Geometry::Point(_)
+        | Geometry::MultiPoint(_)
+        | Geometry::LineString(_)
+        | Geometry::MultiLineString(_)
+        | Geometry::Polygon(_)
+        | Geometry::MultiPolygon(_) => {}
+        Geometry::GeometryCollection(_) => return Err(GeometryError::Unsupported("GeometryCollection")),
+        Geometry::Line(_) => return Err(GeometryError::Unsupported("Line")),
+        Geometry::Rect(_) => return Err(GeometryError::Unsupported("Rect")),
+        Geometry::Triangle(_) => return Err(GeometryError::Unsupported("Triangle")),
+    }
+    g.try_map_coords(|c| {
+        if !(c.x.is_finite() && c.y.is_finite() && (-180.0..=180.0).contains(&c.x) && (-90.0..=90.0).contains(&c.y)) {
+            return Err(GeometryError::OutOfRange { lon: c.x, lat: c.y });
+        }
+        Ok(crate::tile::lonlat_to_mercator(c.x, c.y))
+    })
+}
+
+/// Name of a geometry's type as GeoJSON spells it.
+pub fn geometry_type_name(g: &Geometry<f64>) -> &'static str {
+    match g {
+        Geometry::Point(_) => "Point",
+        Geometry::MultiPoint(_) => "MultiPoint",
+        Geometry::LineString(_) | Geometry::Line(_) => "LineString",
+        Geometry::MultiLineString(_) => "MultiLineString",
+        Geometry::Polygon(_) | Geometry::Rect(_) | Geometry::Triangle(_) => "Polygon",
+        Geometry::MultiPolygon(_) => "MultiPolygon",
+        Geometry::GeometryCollection(_) => "GeometryCollection",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{Point, point};
+
+    #[test]
+    fn time_round_trip() {
+        let ms = parse_time_ms("2024-07-26T19:30:00+02:00").unwrap();
+        assert_eq!(format_time_ms(ms), "2024-07-26T17:30:00Z");
+    }
+
+    #[test]
+    fn qualification_names_round_trip_and_unknown_is_refused() {
+        for q in Qualification::ALL {
+            assert_eq!(q.as_str().parse::<Qualification>().unwrap(), q);
+        }
+        assert!(
+            "maybe"
+                .parse::<Qualification>()
+                .unwrap_err()
+                .to_string()
+                .contains("in_review")
+        );
+    }
+
+    #[test]
+    fn default_visible_hides_refuted_only() {
+        let s = QualificationSet::default_visible();
+        assert!(!s.contains(Qualification::Refuted));
+        assert_eq!(s.iter().count(), 4);
+    }
+
+    #[test]
+    fn projection_refuses_bad_coordinates() {
+        let g: Geometry<f64> = Point::new(200.0, 10.0).into();
+        assert!(matches!(project_geometry(&g), Err(GeometryError::OutOfRange { .. })));
+        let g: Geometry<f64> = Point::new(f64::NAN, 10.0).into();
+        assert!(project_geometry(&g).is_err());
+        let g: Geometry<f64> = point!(x: 2.35, y: 48.85).into();
+        let f = Feature::from_lonlat(1, &g, Attrs::default(), Box::new([])).unwrap();
+        assert!(f.bbox.min().x > 200_000.0 && f.bbox.min().y > 6_000_000.0);
+    }
+}

@@ -1,0 +1,253 @@
+//! Filters that tile and query requests apply to features: time window, tags, minimum
+//! severity, qualification.
+//!
+//! A criterion applies to the features that carry the attribute it reads: venues have no
+//! severity, so a severity filter leaves them alone. A time window keeps a feature whose time
+//! (or activation interval) overlaps it.
+
+use crate::feature::{Attrs, Qualification, QualificationSet, ThemeMask};
+use crate::model::ThemeVocabulary;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// What a request keeps. Built at the edge from query parameters, then only read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// Keep features at or after this instant (epoch ms).
+    pub from_ms: Option<i64>,
+    /// Keep features at or before this instant (epoch ms).
+    pub to_ms: Option<i64>,
+    /// Keep features carrying any of these tags (empty: no tag criterion).
+    tags: Vec<Arc<str>>,
+    tag_mask: ThemeMask,
+    free_tags: bool,
+    /// Keep features of at least this severity.
+    pub min_severity: Option<u8>,
+    /// Keep features in these qualification states.
+    pub qualifications: QualificationSet,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Self {
+            from_ms: None,
+            to_ms: None,
+            tags: Vec::new(),
+            tag_mask: ThemeMask::default(),
+            free_tags: false,
+            min_severity: None,
+            qualifications: QualificationSet::default_visible(),
+        }
+    }
+}
+
+impl Filter {
+    /// Sets the tag criterion (any of `tags`), resolving themes to bits once.
+    #[must_use]
+    pub fn with_tags(mut self, tags: &[String], vocab: &ThemeVocabulary) -> Self {
+        let mut tags: Vec<Arc<str>> = tags.iter().map(|t| Arc::from(t.as_str())).collect();
+        tags.sort();
+        tags.dedup();
+        self.tag_mask = vocab.mask(&tags);
+        self.free_tags = tags.iter().any(|t| !vocab.contains(t));
+        self.tags = tags;
+        self
+    }
+
+    /// The tag criterion.
+    pub fn tags(&self) -> &[Arc<str>] {
+        &self.tags
+    }
+
+    /// Whether a feature with these attributes passes.
+    #[inline]
+    pub fn matches(&self, a: &Attrs) -> bool {
+        if self.from_ms.is_some() || self.to_ms.is_some() {
+            let overlaps = |start: i64, end: i64| {
+                !(self.from_ms.is_some_and(|from| end < from) || self.to_ms.is_some_and(|to| start > to))
+            };
+            if !a.windows.is_empty() {
+                if !a.windows.iter().any(|&(s, e)| overlaps(s, e)) {
+                    return false;
+                }
+            } else if let Some(t) = a.time_ms
+                && !overlaps(t, t)
+            {
+                return false;
+            }
+        }
+        if let (Some(min), Some(s)) = (self.min_severity, a.severity)
+            && s < min
+        {
+            return false;
+        }
+        if let Some(q) = a.qualification
+            && !self.qualifications.contains(q)
+        {
+            return false;
+        }
+        if let Some(tags) = &a.tags
+            && !self.tags.is_empty()
+            && !self.tags_match(a.themes, tags)
+        {
+            return false;
+        }
+        true
+    }
+
+    fn tags_match(&self, themes: ThemeMask, tags: &[Arc<str>]) -> bool {
+        themes.intersects(self.tag_mask) || (self.free_tags && tags.iter().any(|t| self.tags.binary_search(t).is_ok()))
+    }
+
+    /// A canonical text of the filter: equal filters give equal keys, whatever the order of
+    /// the query parameters. Part of every tile cache key and TileJSON URL.
+    pub fn cache_key(&self) -> String {
+        let mut k = String::new();
+        if let Some(f) = self.from_ms {
+            let _ = write!(k, "from={f};");
+        }
+        if let Some(t) = self.to_ms {
+            let _ = write!(k, "to={t};");
+        }
+        if !self.tags.is_empty() {
+            let _ = write!(k, "tags={};", self.tags.join(","));
+        }
+        if let Some(s) = self.min_severity {
+            let _ = write!(k, "sev={s};");
+        }
+        if self.qualifications != QualificationSet::default_visible() {
+            let q: Vec<&str> = self.qualifications.iter().map(Qualification::as_str).collect();
+            let _ = write!(k, "q={};", q.join(","));
+        }
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feature::Qualification;
+
+    fn entry(time: i64, sev: u8, q: Qualification, tags: &[&str], vocab: &ThemeVocabulary) -> Attrs {
+        Attrs {
+            time_ms: Some(time),
+            severity: Some(sev),
+            qualification: Some(q),
+            themes: vocab.mask(tags),
+            tags: Some(tags.iter().map(|t| Arc::from(*t)).collect()),
+            ..Attrs::default()
+        }
+    }
+
+    #[test]
+    fn each_criterion_can_reject() {
+        let vocab = ThemeVocabulary::new(["health".into(), "crowd".into()]);
+        let a = entry(1000, 2, Qualification::Confirmed, &["health", "vip"], &vocab);
+        assert!(Filter::default().matches(&a));
+        assert!(
+            !Filter {
+                from_ms: Some(1001),
+                ..Filter::default()
+            }
+            .matches(&a)
+        );
+        assert!(
+            !Filter {
+                to_ms: Some(999),
+                ..Filter::default()
+            }
+            .matches(&a)
+        );
+        assert!(
+            Filter {
+                from_ms: Some(1000),
+                to_ms: Some(1000),
+                ..Filter::default()
+            }
+            .matches(&a)
+        );
+        assert!(
+            !Filter {
+                min_severity: Some(3),
+                ..Filter::default()
+            }
+            .matches(&a)
+        );
+        assert!(Filter::default().with_tags(&["vip".into()], &vocab).matches(&a));
+        assert!(Filter::default().with_tags(&["health".into()], &vocab).matches(&a));
+        assert!(
+            !Filter::default()
+                .with_tags(&["crowd".into(), "other".into()], &vocab)
+                .matches(&a)
+        );
+        let refuted = entry(1000, 2, Qualification::Refuted, &["health"], &vocab);
+        assert!(
+            !Filter::default().matches(&refuted),
+            "refuted entries are hidden by default"
+        );
+        let all = Filter {
+            qualifications: QualificationSet::ALL,
+            ..Filter::default()
+        };
+        assert!(all.matches(&refuted));
+    }
+
+    #[test]
+    fn intervals_overlap_the_window_and_untyped_features_pass() {
+        let perimeter = Attrs {
+            windows: Box::new([(100, 200), (500, 600)]),
+            ..Attrs::default()
+        };
+        assert!(
+            Filter {
+                from_ms: Some(150),
+                to_ms: Some(300),
+                ..Filter::default()
+            }
+            .matches(&perimeter)
+        );
+        assert!(
+            !Filter {
+                from_ms: Some(201),
+                to_ms: Some(499),
+                ..Filter::default()
+            }
+            .matches(&perimeter)
+        );
+        assert!(
+            Filter {
+                from_ms: Some(550),
+                ..Filter::default()
+            }
+            .matches(&perimeter)
+        );
+        assert!(
+            !Filter {
+                from_ms: Some(601),
+                ..Filter::default()
+            }
+            .matches(&perimeter)
+        );
+        let venue = Attrs::default();
+        let strict = Filter {
+            from_ms: Some(5),
+            min_severity: Some(4),
+            ..Filter::default()
+        };
+        assert!(strict.matches(&venue));
+    }
+
+    #[test]
+    fn cache_key_is_canonical() {
+        let vocab = ThemeVocabulary::new(["a".into(), "b".into()]);
+        let f1 = Filter::default().with_tags(&["b".into(), "a".into(), "b".into()], &vocab);
+        let f2 = Filter::default().with_tags(&["a".into(), "b".into()], &vocab);
+        assert_eq!(f1.cache_key(), f2.cache_key());
+        assert_eq!(Filter::default().cache_key(), "");
+        let f3 = Filter {
+            min_severity: Some(2),
+            ..Filter::default()
+        };
+        assert_ne!(f3.cache_key(), Filter::default().cache_key());
+    }
+}

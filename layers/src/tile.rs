@@ -1,0 +1,296 @@
+//! Tile maths: Web Mercator projection, XYZ tile coordinates and tile envelopes.
+//!
+//! All index geometries are kept in Web Mercator metres (EPSG:3857), so a tile envelope is a
+//! plain rectangle and projecting happens once, when a feature is loaded.
+
+use geo::{Coord, Rect};
+use std::fmt;
+
+/// Highest zoom level served. Beyond z24 a tile is about 2 cm wide at the equator.
+pub const MAX_ZOOM: u8 = 24;
+/// Tile extent in MVT units (MVT 2.1 default; Martin and PostGIS use the same).
+pub const EXTENT: u32 = 4096;
+/// Buffer around each tile, in MVT units (64 px of 4096), so strokes and symbols at the edge
+/// are not cut.
+pub const BUFFER_PX: u32 = 64;
+
+/// Equatorial radius of the WGS84 ellipsoid used by spherical Web Mercator, in metres.
+pub const EARTH_RADIUS_M: f64 = 6_378_137.0;
+/// Half the width of the Web Mercator square, in metres (π · R).
+pub const ORIGIN_SHIFT_M: f64 = std::f64::consts::PI * EARTH_RADIUS_M;
+/// Latitude limit of Web Mercator (the square's edge), in degrees.
+pub const MAX_LATITUDE: f64 = 85.051_128_779_806_59;
+
+/// Projects WGS84 longitude/latitude (degrees) to Web Mercator metres.
+///
+/// Latitudes beyond ±[`MAX_LATITUDE`] are clamped to the edge of the square.
+#[inline]
+pub fn lonlat_to_mercator(lon: f64, lat: f64) -> Coord<f64> {
+    let lat = lat.clamp(-MAX_LATITUDE, MAX_LATITUDE);
+    let x = lon.to_radians() * EARTH_RADIUS_M;
+    let y = (std::f64::consts::FRAC_PI_4 + lat.to_radians() / 2.0).tan().ln() * EARTH_RADIUS_M;
+    Coord { x, y }
+}
+
+/// Inverse of [`lonlat_to_mercator`]: Web Mercator metres to WGS84 degrees.
+#[inline]
+pub fn mercator_to_lonlat(c: Coord<f64>) -> Coord<f64> {
+    let lon = (c.x / EARTH_RADIUS_M).to_degrees();
+    let lat = (2.0 * (c.y / EARTH_RADIUS_M).exp().atan() - std::f64::consts::FRAC_PI_2).to_degrees();
+    Coord { x: lon, y: lat }
+}
+
+/// Why a tile coordinate was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TileCoordError {
+    /// The zoom is above [`MAX_ZOOM`].
+    #[error("zoom {z} is out of range: the highest zoom served is {max}", max = MAX_ZOOM)]
+    Zoom {
+        /// The zoom that was asked for.
+        z: u32,
+    },
+    /// x or y is off the 2^z × 2^z grid of this zoom.
+    #[error("tile {z}/{x}/{y} is off the grid: at zoom {z}, x and y must be below {size}")]
+    OffGrid {
+        /// Zoom.
+        z: u8,
+        /// Column.
+        x: u32,
+        /// Row.
+        y: u32,
+        /// Number of tiles per axis at this zoom.
+        size: u64,
+    },
+}
+
+/// An XYZ tile address (y grows southwards, as in OSM, Martin and MapLibre).
+///
+/// Only constructed through [`TileCoord::new`], so `x, y < 2^z` and `z <= MAX_ZOOM` always hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TileCoord {
+    z: u8,
+    x: u32,
+    y: u32,
+}
+
+impl TileCoord {
+    /// Checks and builds a tile coordinate.
+    ///
+    /// # Errors
+    /// [`TileCoordError::Zoom`] when `z > MAX_ZOOM`, [`TileCoordError::OffGrid`] when x or y is
+    /// not below `2^z`.
+    pub fn new(z: u32, x: u64, y: u64) -> Result<Self, TileCoordError> {
+        if z > u32::from(MAX_ZOOM) {
+            return Err(TileCoordError::Zoom { z });
+        }
+        let z = z as u8;
+        let size = 1u64 << z;
+        if x >= size || y >= size {
+            return Err(TileCoordError::OffGrid {
+                z,
+                x: x.min(u64::from(u32::MAX)) as u32,
+                y: y.min(u64::from(u32::MAX)) as u32,
+                size,
+            });
+        }
+        Ok(Self {
+            z,
+            x: x as u32,
+            y: y as u32,
+        })
+    }
+
+    /// Zoom level.
+    pub fn z(self) -> u8 {
+        self.z
+    }
+    /// Column, from the antimeridian eastwards.
+    pub fn x(self) -> u32 {
+        self.x
+    }
+    /// Row, from the north edge southwards.
+    pub fn y(self) -> u32 {
+        self.y
+    }
+
+    /// Width of a tile at this zoom, in Web Mercator metres.
+    pub fn size_m(self) -> f64 {
+        tile_size_m(self.z)
+    }
+
+    /// The tile's envelope in Web Mercator metres.
+    pub fn bounds(self) -> Rect<f64> {
+        let size = self.size_m();
+        let min_x = -ORIGIN_SHIFT_M + f64::from(self.x) * size;
+        let max_y = ORIGIN_SHIFT_M - f64::from(self.y) * size;
+        Rect::new(
+            Coord {
+                x: min_x,
+                y: max_y - size,
+            },
+            Coord {
+                x: min_x + size,
+                y: max_y,
+            },
+        )
+    }
+
+    /// The tile's envelope grown by `buffer_px` MVT units (of [`EXTENT`]) on every side.
+    pub fn buffered_bounds(self, buffer_px: u32) -> Rect<f64> {
+        let b = self.bounds();
+        let pad = self.size_m() * f64::from(buffer_px) / f64::from(EXTENT);
+        Rect::new(
+            Coord {
+                x: b.min().x - pad,
+                y: b.min().y - pad,
+            },
+            Coord {
+                x: b.max().x + pad,
+                y: b.max().y + pad,
+            },
+        )
+    }
+
+    /// The transform from Web Mercator metres to this tile's MVT units.
+    pub fn transform(self) -> TileTransform {
+        let b = self.bounds();
+        TileTransform {
+            min_x: b.min().x,
+            max_y: b.max().y,
+            scale: f64::from(EXTENT) / self.size_m(),
+        }
+    }
+
+    /// The parent tile one zoom up, or `None` at z0.
+    pub fn parent(self) -> Option<Self> {
+        (self.z > 0).then(|| Self {
+            z: self.z - 1,
+            x: self.x / 2,
+            y: self.y / 2,
+        })
+    }
+}
+
+impl fmt::Display for TileCoord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.z, self.x, self.y)
+    }
+}
+
+/// Width of one tile at zoom `z`, in Web Mercator metres.
+#[inline]
+pub fn tile_size_m(z: u8) -> f64 {
+    2.0 * ORIGIN_SHIFT_M / f64::from(1u32 << z)
+}
+
+/// The inclusive range of tile columns and rows at zoom `z` whose envelope, grown by
+/// `buffer_px`, meets `rect` (Web Mercator metres). Used to find the tiles a change touches.
+pub fn tiles_covering(rect: Rect<f64>, z: u8, buffer_px: u32) -> (u32, u32, u32, u32) {
+    let size = tile_size_m(z);
+    let pad = size * f64::from(buffer_px) / f64::from(EXTENT);
+    let n = f64::from(1u32 << z);
+    let col = |x: f64| ((x + ORIGIN_SHIFT_M) / size).floor().clamp(0.0, n - 1.0) as u32;
+    let row = |y: f64| ((ORIGIN_SHIFT_M - y) / size).floor().clamp(0.0, n - 1.0) as u32;
+    (
+        col(rect.min().x - pad),
+        row(rect.max().y + pad),
+        col(rect.max().x + pad),
+        row(rect.min().y - pad),
+    )
+}
+
+/// Maps Web Mercator metres to tile units (0..EXTENT, y down) for one tile.
+#[derive(Debug, Clone, Copy)]
+pub struct TileTransform {
+    min_x: f64,
+    max_y: f64,
+    scale: f64,
+}
+
+impl TileTransform {
+    /// Tile units (floating point) of a Web Mercator coordinate.
+    #[inline]
+    pub fn apply(&self, c: Coord<f64>) -> Coord<f64> {
+        Coord {
+            x: (c.x - self.min_x) * self.scale,
+            y: (self.max_y - c.y) * self.scale,
+        }
+    }
+
+    /// Web Mercator metres per tile unit at this tile's zoom.
+    pub fn metres_per_unit(&self) -> f64 {
+        1.0 / self.scale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(0, 0, 0, true)]
+    #[case(1, 1, 1, true)]
+    #[case(1, 2, 0, false)]
+    #[case(24, (1 << 24) - 1, 0, true)]
+    #[case(24, 1 << 24, 0, false)]
+    #[case(25, 0, 0, false)]
+    #[case(12, 2074, 1409, true)]
+    #[case(12, 2074, 4096, false)]
+    fn tile_coord_validation(#[case] z: u32, #[case] x: u64, #[case] y: u64, #[case] ok: bool) {
+        assert_eq!(TileCoord::new(z, x, y).is_ok(), ok, "{z}/{x}/{y}");
+    }
+
+    #[test]
+    fn zoom_error_names_the_limit() {
+        let err = TileCoord::new(30, 0, 0).unwrap_err().to_string();
+        assert!(err.contains("30") && err.contains("24"), "{err}");
+    }
+
+    #[rstest]
+    #[case(0.0, 0.0, 0.0, 0.0)]
+    #[case(180.0, 0.0, ORIGIN_SHIFT_M, 0.0)]
+    #[case(2.2945, 48.8584, 255_422.57, 6_250_868.9)]
+    #[case(-149.25, -17.87, -16_614_434.0, -2_022_337.9)]
+    fn projection_matches_epsg3857(#[case] lon: f64, #[case] lat: f64, #[case] x: f64, #[case] y: f64) {
+        let c = lonlat_to_mercator(lon, lat);
+        assert!((c.x - x).abs() < 1.0, "x {} vs {x}", c.x);
+        assert!((c.y - y).abs() < 1.0, "y {} vs {y}", c.y);
+        let back = mercator_to_lonlat(c);
+        assert!((back.x - lon).abs() < 1e-9 && (back.y - lat).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bounds_cover_the_world_at_z0_and_split_at_z1() {
+        let b = TileCoord::new(0, 0, 0).unwrap().bounds();
+        assert!((b.min().x + ORIGIN_SHIFT_M).abs() < 1e-6 && (b.max().y - ORIGIN_SHIFT_M).abs() < 1e-6);
+        let nw = TileCoord::new(1, 0, 0).unwrap().bounds();
+        assert!((nw.max().x).abs() < 1e-6 && (nw.min().y).abs() < 1e-6);
+    }
+
+    #[test]
+    fn transform_maps_tile_corners_to_extent() {
+        let t = TileCoord::new(12, 2074, 1409).unwrap();
+        let b = t.bounds();
+        let tr = t.transform();
+        let nw = tr.apply(Coord {
+            x: b.min().x,
+            y: b.max().y,
+        });
+        let se = tr.apply(Coord {
+            x: b.max().x,
+            y: b.min().y,
+        });
+        assert!(nw.x.abs() < 1e-6 && nw.y.abs() < 1e-6);
+        assert!((se.x - 4096.0).abs() < 1e-6 && (se.y - 4096.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn eiffel_tower_is_in_the_expected_z12_tile() {
+        let c = lonlat_to_mercator(2.2945, 48.8584);
+        let (x0, y0, x1, y1) = tiles_covering(Rect::new(c, c), 12, 0);
+        assert_eq!((x0, y0, x1, y1), (2074, 1409, 2074, 1409));
+        let (bx0, by0, bx1, by1) = tiles_covering(Rect::new(c, c), 12, BUFFER_PX);
+        assert!(bx0 <= 2074 && bx1 >= 2074 && by0 <= 1409 && by1 >= 1409);
+    }
+}

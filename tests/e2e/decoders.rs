@@ -1,0 +1,1 @@
+//! Tiles decoded by decoders we did not write.

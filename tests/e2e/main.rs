@@ -1,0 +1,11 @@
+//! End-to-end tests: the router driven in-process, the real `vigie` binary, and tiles checked
+//! by decoders we did not write (GDAL, Python `mapbox-vector-tile`, PostGIS `ST_AsMVT`).
+//!
+//! Run them all with `tests/run` (it prepares the Python venv, npm tools and PostGIS). A test
+//! whose external tool is missing fails with what to install: it is never skipped.
+
+mod binary;
+mod decoders;
+mod router;
+mod styles;
+mod support;

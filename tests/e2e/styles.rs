@@ -1,0 +1,1 @@
+//! Styles validated by the MapLibre style spec's own validator.

@@ -1,0 +1,182 @@
+//! Shared helpers: test state, in-process requests, the real binary, external tools.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+use vigie_tileserver::config::{Config, FileConfig, ServeArgs};
+use vigie_tileserver::http::{Shared, app};
+
+/// Demo entries used by most tests: enough for dense tiles, quick to seed.
+pub const TEST_ENTRIES: usize = 3000;
+/// Demo seed used by most tests.
+pub const TEST_SEED: u64 = 2024;
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// A configuration on a fresh data directory with the demo.
+pub fn demo_config(dir: &Path, entries: usize) -> Config {
+    let args = ServeArgs {
+        data_dir: Some(dir.to_path_buf()),
+        demo: true,
+        demo_entries: Some(entries),
+        demo_seed: Some(TEST_SEED),
+        ..ServeArgs::default()
+    };
+    Config::resolve(FileConfig::default(), &args).expect("valid test config")
+}
+
+/// State over a fresh SQLite store seeded with the demo; keep the directory alive.
+pub async fn demo_state(entries: usize) -> (Arc<Shared>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = vigie_tileserver::build_state(demo_config(dir.path(), entries))
+        .await
+        .expect("state builds");
+    (state, dir)
+}
+
+/// An answer from the router.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Sends a GET through the router (no socket).
+pub async fn get(state: &Arc<Shared>, uri: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut req = Request::get(uri).header("host", "vigie.test:8080");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app(state.clone())
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .expect("router answers");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body")
+        .to_vec();
+    Answer { status, headers, body }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The real `vigie` binary, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts `vigie serve` with extra arguments and waits until `/health` answers 200.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args(["serve", "--listen", &listen, "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("VIGIE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("vigie starts");
+        let server = Self { child, port };
+        let deadline = Instant::now() + Duration::from_mins(1);
+        while Instant::now() < deadline {
+            if let Ok(r) = ureq::get(&server.url("/health")).call()
+                && r.status() == 200
+            {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("vigie did not become healthy on {listen} within 60 s");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Path of an external tool, or a failure saying what to install. Never a skip.
+pub fn require_tool(name: &str, install: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` is required by this test and was not found: {install} (tests/run and .ci/run install it)")
+        })
+}
+
+/// The Python of the test venv (`tests/.venv`, made by `tests/run`) with mapbox-vector-tile,
+/// shapely and h3.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("VIGIE_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = repo_root().join("tests/.venv/bin/python");
+    assert!(
+        p.is_file(),
+        "the test Python venv is missing at {}: run tests/run (it creates it from tests/python/requirements.txt)",
+        p.display()
+    );
+    p
+}
+
+/// Runs a command, failing the test with its output when it exits non-zero. Returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    stdout
+}

@@ -1,0 +1,261 @@
+//! Configuration: one TOML file, command-line flags over it, environment for secrets.
+//!
+//! Precedence: built-in defaults < config file < flags. Unknown keys in the file are refused
+//! with their name, so a typo never silently drops a setting. See `vigie.example.toml`.
+
+use crate::store::sqlite::Synchronous;
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Default listen address: loopback only, so a fresh install is not exposed by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./vigie-data";
+/// Default workspace (tenant) id.
+pub const DEFAULT_WORKSPACE: &str = "default";
+/// Default tile cache size, MiB. 0 disables the cache.
+pub const DEFAULT_CACHE_SIZE_MB: u64 = 256;
+/// Default largest request body accepted, bytes.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Most layers one composite tile may ask for.
+pub const MAX_LAYERS_PER_TILE: usize = 64;
+
+/// The `[demo]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DemoFile {
+    /// Load the bundled demo into an empty store at start.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Generator seed.
+    pub seed: Option<u64>,
+    /// Number of synthetic entries.
+    pub entries: Option<usize>,
+}
+
+/// The configuration file, as written.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded store.
+    pub data_dir: Option<PathBuf>,
+    /// Workspace id.
+    pub workspace: Option<String>,
+    /// Layer catalog file (default: the bundled `data/catalog.toml`).
+    pub catalog: Option<PathBuf>,
+    /// Directory of MapLibre styles (default: the bundled `styles/`).
+    pub styles_dir: Option<PathBuf>,
+    /// Public base URL (e.g. `https://vigie.example.org`) used in TileJSON and styles instead
+    /// of the request's Host.
+    pub public_url: Option<String>,
+    /// Tile cache size, MiB.
+    pub cache_size_mb: Option<u64>,
+    /// Largest request body, bytes.
+    pub max_body_bytes: Option<usize>,
+    /// SQLite durability (`normal` or `full`).
+    pub sqlite_synchronous: Option<Synchronous>,
+    /// Demo data.
+    pub demo: Option<DemoFile>,
+}
+
+/// Flags of `vigie serve` (each overrides the file).
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(long, short = 'c', env = "VIGIE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded SQLite store [default: ./vigie-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Load the bundled demo (44 Paris 2024 venues, perimeters, synthetic log) into an empty
+    /// store.
+    #[arg(long)]
+    pub demo: bool,
+    /// Seed of the demo generator [default: 2024].
+    #[arg(long)]
+    pub demo_seed: Option<u64>,
+    /// Number of synthetic log entries in the demo [default: 25000].
+    #[arg(long)]
+    pub demo_entries: Option<usize>,
+    /// Generate point entries only (benchmarks).
+    #[arg(long)]
+    pub demo_points_only: bool,
+    /// Layer catalog file [default: bundled data/catalog.toml].
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// Tile cache size in MiB; 0 disables it [default: 256].
+    #[arg(long)]
+    pub cache_size_mb: Option<u64>,
+    /// Public base URL used in TileJSON and styles.
+    #[arg(long)]
+    pub public_url: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory of the embedded store.
+    pub data_dir: PathBuf,
+    /// Workspace id.
+    pub workspace: String,
+    /// Catalog file, or `None` for the bundled one.
+    pub catalog: Option<PathBuf>,
+    /// Styles directory, or `None` for the bundled ones.
+    pub styles_dir: Option<PathBuf>,
+    /// Public base URL without trailing slash.
+    pub public_url: Option<String>,
+    /// Tile cache size, bytes.
+    pub cache_size_bytes: u64,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// SQLite durability.
+    pub sqlite_synchronous: Synchronous,
+    /// Load the demo into an empty store.
+    pub demo: bool,
+    /// Demo seed.
+    pub demo_seed: u64,
+    /// Demo entry count.
+    pub demo_entries: usize,
+    /// Demo with point entries only.
+    pub demo_points_only: bool,
+}
+
+impl Config {
+    /// Reads the file named by `--config` (if any) and applies the flags over it.
+    ///
+    /// # Errors
+    /// When the file cannot be read or parsed (the message names the file, line and key), or a
+    /// value is out of range.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => Self::read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Self::resolve(file, args)
+    }
+
+    fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
+
+    /// Applies flags over the file and defaults.
+    ///
+    /// # Errors
+    /// When a value is out of range (workspace id, public URL).
+    ///
+    /// # Panics
+    /// Never: the default listen address is a valid constant.
+    pub fn resolve(file: FileConfig, args: &ServeArgs) -> anyhow::Result<Self> {
+        let demo = file.demo.clone();
+        let workspace = file.workspace.unwrap_or_else(|| DEFAULT_WORKSPACE.to_owned());
+        anyhow::ensure!(
+            !workspace.is_empty()
+                && workspace.len() <= 64
+                && workspace
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "workspace '{workspace}' must be 1 to 64 characters among A-Z, a-z, 0-9, '-' and '_'"
+        );
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(u) = &public_url {
+            anyhow::ensure!(
+                u.starts_with("http://") || u.starts_with("https://"),
+                "public_url '{u}' must start with http:// or https://"
+            );
+        }
+        Ok(Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            workspace,
+            catalog: args.catalog.clone().or(file.catalog),
+            styles_dir: file.styles_dir,
+            public_url,
+            cache_size_bytes: args
+                .cache_size_mb
+                .or(file.cache_size_mb)
+                .unwrap_or(DEFAULT_CACHE_SIZE_MB)
+                * 1024
+                * 1024,
+            max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            sqlite_synchronous: file.sqlite_synchronous.unwrap_or_default(),
+            demo: args.demo || demo.as_ref().is_some_and(|d| d.enabled),
+            demo_seed: args
+                .demo_seed
+                .or(demo.as_ref().and_then(|d| d.seed))
+                .unwrap_or(vigie_layers::demo::DEFAULT_SEED),
+            demo_entries: args
+                .demo_entries
+                .or(demo.as_ref().and_then(|d| d.entries))
+                .unwrap_or(vigie_layers::demo::DEFAULT_ENTRIES),
+            demo_points_only: args.demo_points_only,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"\ncache_sise_mb = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cache_sise_mb"), "{err}");
+    }
+
+    #[test]
+    fn flags_override_the_file_and_defaults_fill_the_rest() {
+        let file: FileConfig =
+            toml::from_str("cache_size_mb = 8\ndata_dir = \"/tmp/a\"\n[demo]\nenabled = true\nseed = 5\n").unwrap();
+        let args = ServeArgs {
+            data_dir: Some("/tmp/b".into()),
+            ..ServeArgs::default()
+        };
+        let c = Config::resolve(file, &args).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/b"));
+        assert_eq!(c.cache_size_bytes, 8 * 1024 * 1024);
+        assert!(c.demo);
+        assert_eq!(c.demo_seed, 5);
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let file: FileConfig = toml::from_str("workspace = \"a b\"").unwrap();
+        assert!(
+            Config::resolve(file, &ServeArgs::default())
+                .unwrap_err()
+                .to_string()
+                .contains("workspace")
+        );
+        let args = ServeArgs {
+            public_url: Some("ftp://x".into()),
+            ..ServeArgs::default()
+        };
+        assert!(Config::resolve(FileConfig::default(), &args).is_err());
+    }
+}

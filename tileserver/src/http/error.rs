@@ -1,0 +1,148 @@
+//! `ApiError`: the one place that picks an HTTP status. Bodies are RFC 9457
+//! `application/problem+json` with a message that says what to fix; internal errors get a
+//! generic body while their whole chain goes to the log.
+
+use crate::store::StoreError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Media type of error bodies.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field of a request, for 422 answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    /// Field name (JSON pointer-ish: `geometry.coordinates[3]`).
+    pub field: String,
+    /// The value received, as text (truncated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// What is allowed.
+    pub reason: String,
+}
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed request: 400.
+    #[error("{title}: {detail}")]
+    BadRequest {
+        /// Short summary.
+        title: &'static str,
+        /// What was wrong and how to fix it.
+        detail: String,
+    },
+    /// Well-formed but invalid fields: 422 listing each.
+    #[error("invalid fields")]
+    Invalid(Vec<FieldError>),
+    /// Unknown resource: 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// Stale version: 412.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// Body too large: 413.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The database is down or overloaded: 503.
+    #[error("service unavailable")]
+    Unavailable(#[source] StoreError),
+    /// Anything else: 500, generic body.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// A 400 with a title and a detail.
+    pub fn bad_request(title: &'static str, detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            title,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::Unavailable(e),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, title, detail, errors) = match &self {
+            Self::BadRequest { title, detail } => (StatusCode::BAD_REQUEST, *title, detail.clone(), None),
+            Self::Invalid(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid fields",
+                format!(
+                    "{} field(s) are invalid; see `errors` for each field and what is allowed",
+                    errors.len()
+                ),
+                Some(errors.as_slice()),
+            ),
+            Self::NotFound(d) => (StatusCode::NOT_FOUND, "Not found", d.clone(), None),
+            Self::PreconditionFailed(d) => (StatusCode::PRECONDITION_FAILED, "Precondition failed", d.clone(), None),
+            Self::TooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, "Payload too large", d.clone(), None),
+            Self::Unavailable(e) => {
+                tracing::warn!(error = %error_chain(e), "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service unavailable",
+                    "the database is unavailable; retry shortly".to_owned(),
+                    None,
+                )
+            }
+            Self::Internal(e) => {
+                tracing::error!(error = %format!("{e:#}"), "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal error",
+                    "an internal error occurred; it has been logged".to_owned(),
+                    None,
+                )
+            }
+        };
+        let body = Problem {
+            kind: "about:blank",
+            title,
+            status: status.as_u16(),
+            detail,
+            errors,
+        };
+        let mut resp = (status, serde_json::to_string(&body).unwrap_or_default()).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        resp
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,148 @@
+//! Request filters from query parameters, shared by tiles, TileJSON and queries.
+//!
+//! | parameter | meaning |
+//! |---|---|
+//! | `from`, `to` | time window, RFC 3339 (`2024-07-26T18:00:00+02:00`) |
+//! | `tags` | comma-separated tags; keeps entries carrying any of them |
+//! | `severity` | minimum severity, 0–4 |
+//! | `qualification` | comma-separated states (`raw,in_review,confirmed,refuted,closed`) or `all`; default: all but `refuted` |
+//!
+//! Unknown parameters are ignored (cache busters, client tokens) and stay out of cache keys.
+
+use super::error::ApiError;
+use vigie_layers::Filter;
+use vigie_layers::feature::{Qualification, QualificationSet, format_time_ms, parse_time_ms};
+use vigie_layers::model::{MAX_SEVERITY, ThemeVocabulary};
+
+/// Most tags one filter may list.
+pub const MAX_FILTER_TAGS: usize = 32;
+/// Longest tag accepted, bytes.
+pub const MAX_TAG_LEN: usize = 64;
+
+/// Parses the filter parameters of a query string.
+///
+/// # Errors
+/// 400 naming the parameter, the value and what is allowed.
+pub fn parse_filter(query: Option<&str>, vocab: &ThemeVocabulary) -> Result<Filter, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ApiError::bad_request("Invalid query string", e.to_string()))?;
+    let mut filter = Filter::default();
+    let mut tags: Vec<String> = Vec::new();
+    let bad = |name: &str, value: &str, allowed: &str| {
+        ApiError::bad_request(
+            "Invalid filter",
+            format!("parameter '{name}' = '{}': {allowed}", truncate(value)),
+        )
+    };
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "from" | "to" => {
+                let t = parse_time_ms(v)
+                    .map_err(|_| bad(k, v, "expected an RFC 3339 date-time such as 2024-07-26T18:00:00+02:00"))?;
+                if k == "from" {
+                    filter.from_ms = Some(t);
+                } else {
+                    filter.to_ms = Some(t);
+                }
+            }
+            "tags" => {
+                for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                    if t.len() > MAX_TAG_LEN {
+                        return Err(bad(k, t, "a tag is at most 64 bytes"));
+                    }
+                    tags.push(t.to_owned());
+                }
+                if tags.len() > MAX_FILTER_TAGS {
+                    return Err(bad(k, v, "at most 32 tags"));
+                }
+            }
+            "severity" => {
+                let s: u8 = v
+                    .parse()
+                    .ok()
+                    .filter(|s| *s <= MAX_SEVERITY)
+                    .ok_or_else(|| bad(k, v, "expected a minimum severity from 0 to 4"))?;
+                filter.min_severity = Some(s);
+            }
+            "qualification" => {
+                filter.qualifications = if v == "all" {
+                    QualificationSet::ALL
+                } else {
+                    let states = v
+                        .split(',')
+                        .map(|s| s.trim().parse::<Qualification>())
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| bad(k, v, &e.to_string()))?;
+                    QualificationSet::of(states)
+                };
+            }
+            _ => {}
+        }
+    }
+    if let (Some(f), Some(t)) = (filter.from_ms, filter.to_ms)
+        && f > t
+    {
+        return Err(ApiError::bad_request("Invalid filter", "'from' is after 'to'"));
+    }
+    Ok(filter.with_tags(&tags, vocab))
+}
+
+/// The canonical query string of a filter (empty for the default filter), for URLs that must
+/// hit the same cache entries.
+pub fn to_query(f: &Filter) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    if let Some(t) = f.from_ms {
+        pairs.push(("from", format_time_ms(t)));
+    }
+    if let Some(t) = f.to_ms {
+        pairs.push(("to", format_time_ms(t)));
+    }
+    if !f.tags().is_empty() {
+        pairs.push(("tags", f.tags().join(",")));
+    }
+    if let Some(s) = f.min_severity {
+        pairs.push(("severity", s.to_string()));
+    }
+    if f.qualifications != QualificationSet::default_visible() {
+        let q: Vec<&str> = f.qualifications.iter().map(Qualification::as_str).collect();
+        pairs.push(("qualification", q.join(",")));
+    }
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocab() -> ThemeVocabulary {
+        ThemeVocabulary::new(["health".to_owned()])
+    }
+
+    #[test]
+    fn parses_and_round_trips() {
+        let q = "qualification=refuted,raw&severity=2&tags=health,vip&from=2024-07-26T18:00:00%2B02:00&v=9";
+        let f = parse_filter(Some(q), &vocab()).unwrap();
+        assert_eq!(f.min_severity, Some(2));
+        assert!(f.qualifications.contains(Qualification::Refuted));
+        let again = parse_filter(Some(&to_query(&f)), &vocab()).unwrap();
+        assert_eq!(again, f);
+        assert_eq!(to_query(&Filter::default()), "");
+    }
+
+    #[test]
+    fn errors_name_parameter_and_value() {
+        for (q, needle) in [
+            ("severity=9", "severity"),
+            ("from=yesterday", "RFC 3339"),
+            ("qualification=maybe", "maybe"),
+            ("from=2024-08-02T00:00:00Z&to=2024-08-01T00:00:00Z", "after"),
+        ] {
+            let e = parse_filter(Some(q), &vocab()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{q}: {e}");
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The HTTP API: routes, shared state, middleware.
+
+pub mod catalog;
+pub mod error;
+pub mod filters;
+pub mod health;
+pub mod styles;
+pub mod tilejson;
+pub mod tiles;
+
+use crate::cache::TileCache;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use error::ApiError;
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+use vigie_layers::Engine;
+
+/// Everything handlers share.
+#[derive(Debug)]
+pub struct Shared {
+    /// The geospatial engine.
+    pub engine: Arc<Engine>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Encoded tiles.
+    pub cache: TileCache,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// MapLibre styles.
+    pub styles: styles::Styles,
+    /// Resolved configuration.
+    pub config: Config,
+    /// When the service started.
+    pub started: Instant,
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.backend())
+    }
+}
+
+/// Handle on the shared state, cheap to clone.
+pub type AppState = Arc<Shared>;
+
+/// The whole router. Tests drive it with `tower::ServiceExt::oneshot`, no socket needed.
+pub fn app(state: AppState) -> Router {
+    // Tiles negotiate gzip themselves (the gzip form is cached beside the tile); JSON
+    // documents go through the compression layer.
+    let documents = Router::new()
+        .route("/catalog", get(catalog::catalog))
+        .route("/tiles/{layers}", get(tilejson::tilejson))
+        .route("/styles/{file}", get(styles::style))
+        .route("/metrics", get(health::metrics))
+        .layer(CompressionLayer::new());
+    Router::new()
+        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
+        .route("/health", get(health::health))
+        .merge(documents)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), record))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::HEAD])
+                .expose_headers([header::ETAG, header::CONTENT_ENCODING]),
+        )
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route; see the README for the API".to_owned())
+}
+
+/// Counts every answer by route template and status.
+async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let resp = next.run(req).await;
+    state.metrics.request(&route, resp.status().as_u16());
+    resp
+}
+
+/// Base URL for absolute links: the configured public URL, else `http://` + the request's
+/// Host header (checked, so it cannot inject anything into documents).
+///
+/// # Errors
+/// 400 when there is no usable Host header.
+pub fn base_url(state: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
+    if let Some(u) = &state.config.public_url {
+        return Ok(u.clone());
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Bad Host header",
+                "a Host header (name[:port]) is required to build absolute URLs",
+            )
+        })?;
+    Ok(format!("http://{host}"))
+}

@@ -1,0 +1,114 @@
+//! `GET /tiles/{layers}` (also `{layers}.json`): TileJSON 3.0.0 for one or several layers.
+
+use super::error::ApiError;
+use super::filters::{parse_filter, to_query};
+use super::tiles::resolve_layers;
+use super::{AppState, Shared, base_url};
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use geo::{Coord, Rect};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tilejson::{Bounds, Center, TileJSON, VectorLayer};
+use vigie_layers::Layer;
+use vigie_layers::feature::FieldType;
+use vigie_layers::tile::{MAX_LATITUDE, mercator_to_lonlat};
+
+/// Zoom of the TileJSON centre when the layers allow it (a city-wide view).
+const CENTER_ZOOM: u8 = 10;
+
+/// TileJSON field type names, as GDAL and the MBTiles convention read them.
+pub fn field_type_name(t: FieldType) -> &'static str {
+    match t {
+        FieldType::Integer | FieldType::Number => "Number",
+        FieldType::Boolean => "Boolean",
+        FieldType::String | FieldType::Datetime => "String",
+    }
+}
+
+/// The TileJSON document for a list of resolved layers.
+pub fn document(state: &Shared, layers: &[Arc<Layer>], base: &str, query: &str) -> TileJSON {
+    let ids: Vec<&str> = layers.iter().map(|l| l.def.id.as_str()).collect();
+    let mut url = format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", ids.join(","));
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(query);
+    }
+    let vector_layers = layers
+        .iter()
+        .map(|l| {
+            let schema = state.engine.schema(l);
+            let fields: BTreeMap<String, String> = schema
+                .fields
+                .iter()
+                .map(|f| (f.name.clone(), field_type_name(f.kind).to_owned()))
+                .collect();
+            let mut v = VectorLayer::new(l.def.id.clone(), fields);
+            v.description = Some(
+                format!("{} — {}", l.def.title, l.def.description)
+                    .trim_end_matches(" — ")
+                    .to_owned(),
+            );
+            v.minzoom = Some(l.def.minzoom);
+            v.maxzoom = Some(l.def.maxzoom);
+            v
+        })
+        .collect();
+    let extent = layers.iter().filter_map(|l| state.engine.extent(l)).reduce(|a, b| {
+        Rect::new(
+            Coord {
+                x: a.min().x.min(b.min().x),
+                y: a.min().y.min(b.min().y),
+            },
+            Coord {
+                x: a.max().x.max(b.max().x),
+                y: a.max().y.max(b.max().y),
+            },
+        )
+    });
+    let bounds = extent.map_or(Bounds::new(-180.0, -MAX_LATITUDE, 180.0, MAX_LATITUDE), |r| {
+        let (sw, ne) = (mercator_to_lonlat(r.min()), mercator_to_lonlat(r.max()));
+        Bounds::new(sw.x, sw.y, ne.x, ne.y)
+    });
+    let minzoom = layers.iter().map(|l| l.def.minzoom).min().unwrap_or(0);
+    let maxzoom = layers.iter().map(|l| l.def.maxzoom).max().unwrap_or(0);
+    let catalog = state.engine.catalog();
+    let mut doc = tilejson::tilejson! {
+        tilejson: "3.0.0".to_owned(),
+        tiles: vec![url],
+        vector_layers: vector_layers,
+        attribution: catalog.attribution.clone(),
+        bounds: bounds,
+        center: Center::new(
+            f64::midpoint(bounds.left, bounds.right),
+            f64::midpoint(bounds.bottom, bounds.top),
+            CENTER_ZOOM.clamp(minzoom, maxzoom.max(minzoom)),
+        ),
+        minzoom: minzoom,
+        maxzoom: maxzoom,
+        name: layers.iter().map(|l| l.def.title.as_str()).collect::<Vec<_>>().join(", "),
+        description: format!("{} — {}", catalog.name, ids.join(", ")),
+        scheme: "xyz".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    doc.other.insert("format".to_owned(), serde_json::Value::from("pbf"));
+    doc
+}
+
+/// The TileJSON handler. The tile URL carries the request's filters in canonical form.
+///
+/// # Errors
+/// 404 for an unknown layer, 400 for a bad filter or Host header.
+pub async fn tilejson(
+    State(state): State<AppState>,
+    Path(layers): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Json<TileJSON>, ApiError> {
+    let list = layers.strip_suffix(".json").unwrap_or(&layers);
+    let resolved = resolve_layers(&state, list)?;
+    let filter = parse_filter(query.as_deref(), state.engine.vocabulary())?;
+    let base = base_url(&state, &headers)?;
+    Ok(Json(document(&state, &resolved, &base, &to_query(&filter))))
+}

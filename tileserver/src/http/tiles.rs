@@ -1,0 +1,227 @@
+//! `GET /tiles/{layers}/{z}/{x}/{y}[.mvt|.pbf]`: one MVT layer per requested layer id.
+
+use super::error::ApiError;
+use super::filters::parse_filter;
+use super::{AppState, Shared};
+use crate::cache::{CachedTile, TileKey};
+use crate::config::MAX_LAYERS_PER_TILE;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Instant;
+use vigie_layers::{Layer, TileCoord};
+
+/// Media type of Mapbox Vector Tiles.
+pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
+/// Tiles change whenever the log does: clients revalidate every time (cheap with ETags).
+const CACHE_CONTROL: &str = "no-cache";
+
+/// Resolves a comma-separated layer list: ids in request order, duplicates dropped.
+///
+/// # Errors
+/// 400 for an empty or too long list, 404 naming the first unknown id.
+pub fn resolve_layers(state: &Shared, list: &str) -> Result<Vec<Arc<Layer>>, ApiError> {
+    let mut layers: Vec<Arc<Layer>> = Vec::new();
+    for id in list.split(',') {
+        if id.is_empty() {
+            return Err(ApiError::bad_request(
+                "Invalid layer list",
+                format!("'{list}' has an empty layer id; separate ids with single commas"),
+            ));
+        }
+        let layer = state
+            .engine
+            .layer(id)
+            .ok_or_else(|| ApiError::NotFound(format!("unknown layer '{id}'; GET /catalog lists the layers")))?;
+        if !layers.iter().any(|l| Arc::ptr_eq(l, layer)) {
+            layers.push(layer.clone());
+        }
+        if layers.len() > MAX_LAYERS_PER_TILE {
+            return Err(ApiError::bad_request(
+                "Too many layers",
+                format!("at most {MAX_LAYERS_PER_TILE} layers per tile"),
+            ));
+        }
+    }
+    Ok(layers)
+}
+
+fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
+    let y = y.strip_suffix(".mvt").or_else(|| y.strip_suffix(".pbf")).unwrap_or(y);
+    let num = |name: &str, v: &str| {
+        v.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(
+                "Invalid tile address",
+                format!("{name} = '{v}' is not a whole number (tile URLs are /tiles/{{layers}}/{{z}}/{{x}}/{{y}}, optionally ending in .mvt or .pbf)"),
+            )
+        })
+    };
+    let (zn, xn, yn) = (num("z", z)?, num("x", x)?, num("y", y)?);
+    TileCoord::new(u32::try_from(zn).unwrap_or(u32::MAX), xn, yn)
+        .map_err(|e| ApiError::bad_request("Invalid tile address", e.to_string()))
+}
+
+/// The tile handler.
+///
+/// # Errors
+/// 400 for a bad address or filter, 404 for an unknown layer.
+pub async fn tile(
+    State(state): State<AppState>,
+    Path((layers, z, x, y)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let coord = parse_coord(&z, &x, &y)?;
+    let resolved = resolve_layers(&state, &layers)?;
+    let filter = parse_filter(query.as_deref(), state.engine.vocabulary())?;
+    let key = TileKey {
+        layers: resolved
+            .iter()
+            .map(|l| l.def.id.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+            .into(),
+        filter: filter.cache_key().into(),
+        coord,
+    };
+    let worker = state.clone();
+    // Rendering is CPU work (milliseconds for dense tiles): keep it off the async workers.
+    let (tile, hit) = tokio::task::spawn_blocking(move || {
+        worker.cache.get_or_render(key, || {
+            let t = worker.engine.render(&resolved, coord, &filter);
+            CachedTile::new(t.bytes, t.features)
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let resp = tile_response(&tile, &headers);
+    state.metrics.tile(started.elapsed().as_secs_f64(), hit);
+    Ok(resp)
+}
+
+/// Builds the answer for a tile: 204 when empty, 304 when the client's ETag matches, else the
+/// bytes (gzip when accepted).
+pub fn tile_response(tile: &CachedTile, headers: &HeaderMap) -> Response {
+    let mut resp = if tile.raw.is_empty() {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        let gzip = accepts_gzip(headers);
+        let (body, etag) = if gzip {
+            tile.gzip()
+        } else {
+            (&tile.raw, tile.etag.as_str())
+        };
+        if if_none_match(headers, etag) {
+            let mut r = StatusCode::NOT_MODIFIED.into_response();
+            set(&mut r, header::ETAG, etag);
+            r
+        } else {
+            let mut r = Response::new(Body::from(body.clone()));
+            set(&mut r, header::CONTENT_TYPE, MVT_CONTENT_TYPE);
+            set(&mut r, header::ETAG, etag);
+            if gzip {
+                set(&mut r, header::CONTENT_ENCODING, "gzip");
+            }
+            r
+        }
+    };
+    set(&mut resp, header::VARY, "Accept-Encoding");
+    set(&mut resp, header::CACHE_CONTROL, CACHE_CONTROL);
+    resp
+}
+
+fn set(resp: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+/// Whether `Accept-Encoding` accepts gzip (`gzip` or `*` with a non-zero quality).
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let q_zero = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+        })
+}
+
+/// Whether `If-None-Match` lists `etag` (weak comparison, as RFC 9110 asks for this header).
+pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip(&headers(&[(
+            header::ACCEPT_ENCODING,
+            "gzip, deflate, br"
+        )])));
+        assert!(accepts_gzip(&headers(&[(
+            header::ACCEPT_ENCODING,
+            "br;q=1.0, GZIP;q=0.5"
+        )])));
+        assert!(!accepts_gzip(&headers(&[(header::ACCEPT_ENCODING, "gzip;q=0, br")])));
+        assert!(!accepts_gzip(&headers(&[(header::ACCEPT_ENCODING, "identity")])));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn etag_matching() {
+        assert!(if_none_match(
+            &headers(&[(header::IF_NONE_MATCH, "\"a\", W/\"b\"")]),
+            "\"b\""
+        ));
+        assert!(if_none_match(&headers(&[(header::IF_NONE_MATCH, "*")]), "\"x\""));
+        assert!(!if_none_match(&headers(&[(header::IF_NONE_MATCH, "\"a\"")]), "\"b\""));
+    }
+
+    #[test]
+    fn coordinates_and_suffixes() {
+        assert!(parse_coord("3", "1", "2.mvt").is_ok());
+        assert!(parse_coord("3", "1", "2.pbf").is_ok());
+        assert!(parse_coord("3", "1", "2").is_ok());
+        assert!(parse_coord("3", "1", "2.png").is_err());
+        assert!(parse_coord("25", "0", "0").unwrap_err().to_string().contains("24"));
+        assert!(parse_coord("99999999999", "0", "0").is_err());
+        assert!(
+            parse_coord("3", "8", "0")
+                .unwrap_err()
+                .to_string()
+                .contains("off the grid")
+        );
+        assert!(parse_coord("-1", "0", "0").is_err());
+    }
+}

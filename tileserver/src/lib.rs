@@ -1,0 +1,119 @@
+//! vigie's service crate: the HTTP API over the engine, the stores, the CLI.
+
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod load;
+pub mod metrics;
+pub mod store;
+
+use anyhow::Context;
+use config::Config;
+use http::{Shared, app, styles::Styles};
+use std::sync::Arc;
+use std::time::Instant;
+use store::Store;
+use store::sqlite::SqliteStore;
+use vigie_layers::{Catalog, Engine};
+
+/// Builds the shared state: catalog, styles, store, engine loaded from the store (seeding the
+/// demo first when asked and the store is empty).
+///
+/// # Errors
+/// Start-up failures, with the file or setting at fault.
+pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
+    let started = Instant::now();
+    let catalog = match &config.catalog {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read catalog {}", path.display()))?;
+            Catalog::parse(&text, &path.display().to_string())?
+        }
+        None => Catalog::bundled(),
+    };
+    let styles = match &config.styles_dir {
+        Some(dir) => Styles::from_dir(dir)?,
+        None => Styles::bundled()?,
+    };
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.data_dir, &config.workspace, config.sqlite_synchronous)
+            .await
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?,
+    );
+    if config.demo {
+        if store.is_empty().await? {
+            let t = Instant::now();
+            let seed = load::demo_seed(config.demo_seed, config.demo_entries, config.demo_points_only);
+            store.seed(&seed).await.context("cannot write the demo data")?;
+            tracing::info!(
+                venues = seed.venues.len(),
+                perimeters = seed.perimeters.len(),
+                entries = seed.entries.len(),
+                seconds = t.elapsed().as_secs_f64(),
+                "demo data written"
+            );
+        } else {
+            tracing::info!("store not empty: demo data not loaded again");
+        }
+    }
+    let engine = Arc::new(Engine::new(catalog));
+    let stats = load::load_engine(&engine, store.as_ref())
+        .await
+        .context("cannot load the index from the store")?;
+    tracing::info!(
+        venues = stats.venues,
+        perimeters = stats.perimeters,
+        entries = stats.entries,
+        skipped = stats.skipped,
+        seconds = stats.seconds,
+        "index loaded"
+    );
+    let cache = cache::TileCache::new(config.cache_size_bytes);
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "state ready");
+    Ok(Arc::new(Shared {
+        engine,
+        store,
+        cache,
+        metrics: metrics::Metrics::new(),
+        styles,
+        config,
+        started,
+    }))
+}
+
+/// Runs `vigie serve` until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// Start-up failures (configuration, store, address in use).
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let state = build_state(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "vigie listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
