@@ -6,6 +6,7 @@
 
 mod binary;
 mod decoders;
+mod postgis_mvt;
 mod router;
 mod styles;
 mod support;

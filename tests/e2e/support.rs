@@ -180,3 +180,58 @@ pub fn run(cmd: &mut Command) -> String {
     );
     stdout
 }
+
+/// A fresh PostGIS database for one test, dropped at the end. The server comes from
+/// `VIGIE_TEST_DATABASE_URL` (default: local PostgreSQL, user postgres); `tests/run` sets it up.
+pub struct PostgisDb {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl PostgisDb {
+    /// Creates the database and the postgis extension in it. Fails (never skips) when the
+    /// server or PostGIS is missing.
+    pub async fn create() -> Self {
+        use sqlx::Connection;
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let admin = std::env::var("VIGIE_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!(
+            "vigie_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL is required (VIGIE_TEST_DATABASE_URL or local postgres@127.0.0.1:5432): {e}")
+        });
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        let mut db = sqlx::PgConnection::connect(&url)
+            .await
+            .expect("connect to the test database");
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis")
+            .execute(&mut db)
+            .await
+            .unwrap_or_else(|e| panic!("PostGIS is required: apt-get install -y postgresql-15-postgis-3 ({e})"));
+        Self { admin, name, url }
+    }
+
+    /// Drops the database.
+    pub async fn drop_db(self) {
+        use sqlx::Connection;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
