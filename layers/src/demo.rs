@@ -507,6 +507,7 @@ pub fn entries(venues: &[Venue], seed: u64, count: usize, shapes: Shapes) -> Vec
                 links,
                 geometry,
                 deleted: false,
+                attachments: Vec::new(),
             }
         })
         .collect()

@@ -193,6 +193,19 @@ impl Engine {
         Some(f(&guard))
     }
 
+    /// Ids of the entry layers an entry with any of these tag sets belongs to (an edit passes
+    /// its old and new tags): what a change touches, for live events.
+    pub fn entry_layers(&self, tag_sets: &[&[String]]) -> Vec<String> {
+        self.layers
+            .iter()
+            .filter(|l| l.def.kind == LayerKind::Entries)
+            .filter(|l| {
+                l.def.tags.is_empty() || tag_sets.iter().any(|tags| tags.iter().any(|t| l.def.tags.contains(t)))
+            })
+            .map(|l| l.def.id.clone())
+            .collect()
+    }
+
     /// The property schema of a layer's features (empty for a dataset not loaded yet).
     pub fn schema(&self, layer: &Layer) -> Arc<Schema> {
         self.with_collection(&layer.collection, |c| c.schema().clone())

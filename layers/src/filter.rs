@@ -25,6 +25,9 @@ pub struct Filter {
     pub min_severity: Option<u8>,
     /// Keep features in these qualification states.
     pub qualifications: QualificationSet,
+    /// The relative window this filter's `from_ms` was resolved from (`6h`), kept so links can
+    /// carry the window rather than a frozen instant. Not part of the cache key: `from_ms` is.
+    pub relative: Option<String>,
 }
 
 impl Default for Filter {
@@ -37,6 +40,7 @@ impl Default for Filter {
             free_tags: false,
             min_severity: None,
             qualifications: QualificationSet::default_visible(),
+            relative: None,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod feature;
 pub mod filter;
 pub mod index;
+pub mod journal;
 pub mod model;
 pub mod mvt;
 pub mod tile;

@@ -30,6 +30,20 @@ pub struct Link {
     pub title: String,
 }
 
+/// An attachment of an entry: a content-addressed image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    /// Hex SHA-256 of the bytes (the attachment's address).
+    pub sha256: String,
+    /// `image/jpeg`, `image/png` or `image/webp`, sniffed from the bytes.
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// File name given by the uploader, if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub filename: String,
+}
+
 /// One entry of the operations log (main courante).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -65,6 +79,8 @@ pub struct Entry {
     pub geometry: Geometry<f64>,
     /// Soft-deleted entries stay in the store but leave every layer.
     pub deleted: bool,
+    /// Photos, content-addressed.
+    pub attachments: Vec<AttachmentRef>,
 }
 
 /// A venue's competition window for one of the Games (epoch ms, inclusive day range).
@@ -388,6 +404,7 @@ mod tests {
             links: vec![],
             geometry: Geometry::Point(geo::Point::new(2.0, 48.0)),
             deleted: false,
+            attachments: vec![],
         };
         let f = e.to_feature(&vocab, &mut Interner::default()).unwrap();
         assert_eq!(f.props.len(), entry_schema().fields.len());

@@ -18,7 +18,7 @@ fn feature(id: u64, g: &geo::Geometry<f64>) -> Value {
     json!({"type": "Feature", "id": id, "geometry": geometry, "properties": {}})
 }
 
-fn write_layer(dir: &Path, name: &str, features: Vec<Value>) {
+fn write_layer(dir: &Path, name: &str, features: &[Value]) {
     let minzoom = vigie_layers::Catalog::bundled()
         .layer(name)
         .expect("catalog layer")
@@ -35,32 +35,39 @@ fn write_sources(dir: &Path, venues: &[Venue], perimeters: &[Perimeter], entries
     write_layer(
         dir,
         "venues",
-        venues
+        &venues
             .iter()
             .map(|v| feature(vigie_layers::model::venue_feature_id(&v.code), &venue_point(v)))
-            .collect(),
+            .collect::<Vec<_>>(),
     );
     write_layer(
         dir,
         "perimeters",
-        perimeters.iter().map(|p| feature(p.id, &p.geometry)).collect(),
+        &perimeters
+            .iter()
+            .map(|p| feature(p.id, &p.geometry))
+            .collect::<Vec<_>>(),
     );
     let visible = |e: &&Entry| e.qualification != Qualification::Refuted;
     write_layer(
         dir,
         "entries",
-        entries
+        &entries
             .iter()
             .filter(visible)
             .map(|e| feature(e.id, &e.geometry))
-            .collect(),
+            .collect::<Vec<_>>(),
     );
     for (layer, tag) in [("health", "health"), ("crowd", "crowd"), ("transport", "transport")] {
         let tagged = entries
             .iter()
             .filter(visible)
             .filter(|e| e.tags.iter().any(|t| t == tag));
-        write_layer(dir, layer, tagged.map(|e| feature(e.id, &e.geometry)).collect());
+        write_layer(
+            dir,
+            layer,
+            &tagged.map(|e| feature(e.id, &e.geometry)).collect::<Vec<_>>(),
+        );
     }
 }
 

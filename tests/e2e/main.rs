@@ -6,6 +6,8 @@
 
 mod binary;
 mod decoders;
+mod durability;
+mod journal;
 mod postgis_mvt;
 mod router;
 mod styles;

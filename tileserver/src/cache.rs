@@ -1,16 +1,23 @@
 //! The tile cache: encoded tiles keyed by layer set, filters and z/x/y, bounded by bytes.
 //!
-//! Concurrent misses of one key render once (moka coalesces them). The gzip form of a tile is
-//! made on first demand and kept beside it.
+//! After a write, exactly the tiles whose buffered envelope meets the old or new geometry are
+//! invalidated, at every zoom, whatever their layer set and filters: an index from tile
+//! address to cached keys finds them without scanning the cache. A render that overlaps an
+//! invalidation is served but not cached, so a stale tile never lands in the cache. The gzip
+//! form of a tile is made on first demand and kept beside it.
 
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use geo::Rect;
 use moka::sync::Cache;
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write as _;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use vigie_layers::TileCoord;
+use vigie_layers::tile::{BUFFER_PX, MAX_ZOOM, tiles_covering};
 
 /// What identifies a tile: every input that changes its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -67,10 +74,19 @@ impl CachedTile {
     }
 }
 
+/// Cached keys by tile address, and a counter of invalidations.
+#[derive(Default)]
+struct Index {
+    by_coord: HashMap<TileCoord, Vec<TileKey>>,
+    epoch: u64,
+}
+
 /// The bounded cache; a size of 0 disables it (every request renders).
 #[derive(Clone)]
 pub struct TileCache {
     cache: Option<Cache<TileKey, Arc<CachedTile>>>,
+    index: Arc<Mutex<Index>>,
+    invalidated: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for TileCache {
@@ -84,29 +100,102 @@ impl std::fmt::Debug for TileCache {
 impl TileCache {
     /// A cache holding at most `capacity_bytes` of tiles.
     pub fn new(capacity_bytes: u64) -> Self {
+        let index: Arc<Mutex<Index>> = Arc::default();
         let cache = (capacity_bytes > 0).then(|| {
+            let index = index.clone();
             Cache::builder()
                 .max_capacity(capacity_bytes)
                 .weigher(|k: &TileKey, v: &Arc<CachedTile>| {
                     v.weight().saturating_add((k.layers.len() + k.filter.len()) as u32)
                 })
+                .eviction_listener(move |k: Arc<TileKey>, _, _| {
+                    let mut idx = index.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(keys) = idx.by_coord.get_mut(&k.coord) {
+                        keys.retain(|key| key != k.as_ref());
+                        if keys.is_empty() {
+                            idx.by_coord.remove(&k.coord);
+                        }
+                    }
+                })
                 .build()
         });
-        Self { cache }
+        Self {
+            cache,
+            index,
+            invalidated: Arc::default(),
+        }
     }
 
-    /// The cached tile for `key`, or the one `render` makes (rendered once for concurrent
-    /// callers). The flag says whether it was a hit.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached tile for `key`, or the one `render` makes. The flag says whether it was a
+    /// hit.
     pub fn get_or_render(&self, key: TileKey, render: impl FnOnce() -> CachedTile) -> (Arc<CachedTile>, bool) {
         let Some(cache) = &self.cache else {
             return (Arc::new(render()), false);
         };
-        let mut rendered = false;
-        let tile = cache.get_with(key, || {
-            rendered = true;
-            Arc::new(render())
-        });
-        (tile, !rendered)
+        if let Some(t) = cache.get(&key) {
+            return (t, true);
+        }
+        let epoch = self.lock().epoch;
+        let tile = Arc::new(render());
+        // Insert under the index lock, and only if no invalidation ran since the render began:
+        // an invalidation either sees this key in the index or makes us skip the insert.
+        let mut idx = self.lock();
+        if idx.epoch == epoch {
+            cache.insert(key.clone(), tile.clone());
+            let keys = idx.by_coord.entry(key.coord).or_default();
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        (tile, false)
+    }
+
+    /// Drops every cached tile, at every zoom, whose envelope grown by the tile buffer meets
+    /// `rect` (Web Mercator metres). Returns how many were dropped.
+    pub fn invalidate(&self, rects: &[Rect<f64>]) -> usize {
+        let Some(cache) = &self.cache else { return 0 };
+        let keys: Vec<TileKey> = {
+            let mut idx = self.lock();
+            idx.epoch += 1;
+            let mut coords: Vec<TileCoord> = Vec::new();
+            for rect in rects {
+                for z in 0..=MAX_ZOOM {
+                    let (x0, y0, x1, y1) = tiles_covering(*rect, z, BUFFER_PX);
+                    let span = u64::from(x1 - x0 + 1) * u64::from(y1 - y0 + 1);
+                    if span <= idx.by_coord.len() as u64 {
+                        for x in x0..=x1 {
+                            for y in y0..=y1 {
+                                if let Ok(c) = TileCoord::new(u32::from(z), u64::from(x), u64::from(y)) {
+                                    coords.push(c);
+                                }
+                            }
+                        }
+                    } else {
+                        coords.extend(
+                            idx.by_coord
+                                .keys()
+                                .filter(|c| c.z() == z && (x0..=x1).contains(&c.x()) && (y0..=y1).contains(&c.y())),
+                        );
+                    }
+                }
+            }
+            coords.iter().filter_map(|c| idx.by_coord.remove(c)).flatten().collect()
+        };
+        // Outside the lock: moka may call the eviction listener, which takes it.
+        for k in &keys {
+            cache.invalidate(k);
+        }
+        self.invalidated.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        keys.len()
+    }
+
+    /// Tiles dropped by invalidation since start.
+    pub fn invalidated_total(&self) -> u64 {
+        self.invalidated.load(Ordering::Relaxed)
     }
 
     /// Number of cached tiles.
@@ -125,11 +214,44 @@ mod tests {
     use super::*;
 
     fn key(z: u32) -> TileKey {
+        key_at(z, 0, 0)
+    }
+
+    fn key_at(z: u32, x: u64, y: u64) -> TileKey {
         TileKey {
             layers: "a".into(),
             filter: "".into(),
-            coord: TileCoord::new(z, 0, 0).unwrap(),
+            coord: TileCoord::new(z, x, y).unwrap(),
         }
+    }
+
+    #[test]
+    fn invalidation_drops_exactly_the_tiles_meeting_the_change() {
+        use vigie_layers::tile::lonlat_to_mercator;
+        let c = TileCache::new(1 << 20);
+        let p = lonlat_to_mercator(2.2945, 48.8584); // in 12/2074/1409 and 13/4148/2818
+        let tile = || CachedTile::new(vec![1], vec![1]);
+        for k in [
+            key_at(12, 2074, 1409),
+            key_at(13, 4148, 2818),
+            key_at(13, 4150, 2818),
+            key_at(0, 0, 0),
+        ] {
+            c.get_or_render(k, tile);
+        }
+        let other_filter = TileKey {
+            filter: "sev=3;".into(),
+            ..key_at(12, 2074, 1409)
+        };
+        c.get_or_render(other_filter.clone(), tile);
+        let dropped = c.invalidate(&[Rect::new(p, p)]);
+        assert_eq!(dropped, 4, "z12, z13 and z0 tiles holding the point, every filter");
+        assert!(
+            c.get_or_render(key_at(13, 4150, 2818), || panic!("kept")).1,
+            "a tile two columns away is kept"
+        );
+        assert!(!c.get_or_render(other_filter, tile).1);
+        assert!(!c.get_or_render(key_at(0, 0, 0), tile).1);
     }
 
     #[test]

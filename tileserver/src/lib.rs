@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod courante;
 pub mod http;
 pub mod load;
 pub mod metrics;
@@ -16,6 +17,11 @@ use std::time::Instant;
 use store::Store;
 use store::sqlite::SqliteStore;
 use vigie_layers::{Catalog, Engine};
+
+/// Current time, epoch milliseconds.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
 
 /// Builds the shared state: catalog, styles, store, engine loaded from the store (seeding the
 /// demo first when asked and the store is empty).
@@ -70,10 +76,18 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
         "index loaded"
     );
     let cache = cache::TileCache::new(config.cache_size_bytes);
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "state ready");
+    let last_seq = store.last_event_seq().await?;
+    let courante = courante::Courante::new(store.clone(), engine.clone(), cache.clone(), last_seq);
+    courante.spawn_watchdog();
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        last_event = last_seq,
+        "state ready"
+    );
     Ok(Arc::new(Shared {
         engine,
         store,
+        courante,
         cache,
         metrics: metrics::Metrics::new(),
         styles,

@@ -6,21 +6,10 @@ use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use vigie_layers::journal::FieldError;
 
 /// Media type of error bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// One invalid field of a request, for 422 answers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FieldError {
-    /// Field name (JSON pointer-ish: `geometry.coordinates[3]`).
-    pub field: String,
-    /// The value received, as text (truncated).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    /// What is allowed.
-    pub reason: String,
-}
 
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +31,12 @@ pub enum ApiError {
     /// Stale version: 412.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// A required precondition header is missing: 428.
+    #[error("{0}")]
+    PreconditionRequired(String),
+    /// The media type of the body is not accepted: 415.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Body too large: 413.
     #[error("{0}")]
     TooLarge(String),
@@ -99,6 +94,18 @@ impl IntoResponse for ApiError {
             Self::NotFound(d) => (StatusCode::NOT_FOUND, "Not found", d.clone(), None),
             Self::PreconditionFailed(d) => (StatusCode::PRECONDITION_FAILED, "Precondition failed", d.clone(), None),
             Self::TooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, "Payload too large", d.clone(), None),
+            Self::PreconditionRequired(d) => (
+                StatusCode::PRECONDITION_REQUIRED,
+                "Precondition required",
+                d.clone(),
+                None,
+            ),
+            Self::UnsupportedMediaType(d) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+                d.clone(),
+                None,
+            ),
             Self::Unavailable(e) => {
                 tracing::warn!(error = %error_chain(e), "database unavailable");
                 (

@@ -3,6 +3,7 @@
 //! | parameter | meaning |
 //! |---|---|
 //! | `from`, `to` | time window, RFC 3339 (`2024-07-26T18:00:00+02:00`) |
+//! | `last` | relative window ending now: `90m`, `6h`, `2d` (at most 31 days); resolved on the server to a start time rounded down to a bucket of 1/60 of the window (at least a minute), so every client asking within the same bucket shares cached tiles |
 //! | `tags` | comma-separated tags; keeps entries carrying any of them |
 //! | `severity` | minimum severity, 0–4 |
 //! | `qualification` | comma-separated states (`raw,in_review,confirmed,refuted,closed`) or `all`; default: all but `refuted` |
@@ -23,7 +24,7 @@ pub const MAX_TAG_LEN: usize = 64;
 ///
 /// # Errors
 /// 400 naming the parameter, the value and what is allowed.
-pub fn parse_filter(query: Option<&str>, vocab: &ThemeVocabulary) -> Result<Filter, ApiError> {
+pub fn parse_filter(query: Option<&str>, vocab: &ThemeVocabulary, now_ms: i64) -> Result<Filter, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|e| ApiError::bad_request("Invalid query string", e.to_string()))?;
     let mut filter = Filter::default();
@@ -55,6 +56,13 @@ pub fn parse_filter(query: Option<&str>, vocab: &ThemeVocabulary) -> Result<Filt
                 if tags.len() > MAX_FILTER_TAGS {
                     return Err(bad(k, v, "at most 32 tags"));
                 }
+            }
+            "last" => {
+                let window = parse_duration_ms(v)
+                    .ok_or_else(|| bad(k, v, "expected a duration such as 90m, 6h or 2d (at most 31d)"))?;
+                let bucket = (window / 60).clamp(60_000, 3_600_000);
+                filter.from_ms = Some((now_ms - window).div_euclid(bucket) * bucket);
+                filter.relative = Some(v.clone());
             }
             "severity" => {
                 let s: u8 = v
@@ -91,7 +99,9 @@ pub fn parse_filter(query: Option<&str>, vocab: &ThemeVocabulary) -> Result<Filt
 /// hit the same cache entries.
 pub fn to_query(f: &Filter) -> String {
     let mut pairs: Vec<(&str, String)> = Vec::new();
-    if let Some(t) = f.from_ms {
+    if let Some(r) = &f.relative {
+        pairs.push(("last", r.clone()));
+    } else if let Some(t) = f.from_ms {
         pairs.push(("from", format_time_ms(t)));
     }
     if let Some(t) = f.to_ms {
@@ -110,6 +120,21 @@ pub fn to_query(f: &Filter) -> String {
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
+/// Longest relative window, milliseconds (31 days).
+const MAX_WINDOW_MS: i64 = 31 * 86_400_000;
+
+fn parse_duration_ms(s: &str) -> Option<i64> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = n.parse().ok()?;
+    let ms = match unit {
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => return None,
+    };
+    (ms > 0 && ms <= MAX_WINDOW_MS).then_some(ms)
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
 }
@@ -125,10 +150,10 @@ mod tests {
     #[test]
     fn parses_and_round_trips() {
         let q = "qualification=refuted,raw&severity=2&tags=health,vip&from=2024-07-26T18:00:00%2B02:00&v=9";
-        let f = parse_filter(Some(q), &vocab()).unwrap();
+        let f = parse_filter(Some(q), &vocab(), 0).unwrap();
         assert_eq!(f.min_severity, Some(2));
         assert!(f.qualifications.contains(Qualification::Refuted));
-        let again = parse_filter(Some(&to_query(&f)), &vocab()).unwrap();
+        let again = parse_filter(Some(&to_query(&f)), &vocab(), 0).unwrap();
         assert_eq!(again, f);
         assert_eq!(to_query(&Filter::default()), "");
     }
@@ -140,9 +165,23 @@ mod tests {
             ("from=yesterday", "RFC 3339"),
             ("qualification=maybe", "maybe"),
             ("from=2024-08-02T00:00:00Z&to=2024-08-01T00:00:00Z", "after"),
+            ("last=6w", "duration"),
+            ("last=40d", "duration"),
         ] {
-            let e = parse_filter(Some(q), &vocab()).unwrap_err().to_string();
+            let e = parse_filter(Some(q), &vocab(), 0).unwrap_err().to_string();
             assert!(e.contains(needle), "{q}: {e}");
         }
+    }
+
+    #[test]
+    fn relative_windows_resolve_to_shared_buckets() {
+        let now = 1_722_000_123_456;
+        let a = parse_filter(Some("last=6h"), &vocab(), now).unwrap();
+        let b = parse_filter(Some("last=6h"), &vocab(), now + 30_000).unwrap();
+        assert_eq!(a.cache_key(), b.cache_key(), "same 6-minute bucket");
+        let from = a.from_ms.unwrap();
+        assert!(from <= now - 6 * 3_600_000 && from > now - 6 * 3_600_000 - 360_000);
+        assert_eq!(from % 360_000, 0);
+        assert_eq!(to_query(&a), "last=6h");
     }
 }

@@ -1,7 +1,9 @@
 //! The HTTP API: routes, shared state, middleware.
 
 pub mod catalog;
+pub mod entries;
 pub mod error;
+pub mod events;
 pub mod filters;
 pub mod health;
 pub mod styles;
@@ -10,6 +12,7 @@ pub mod tiles;
 
 use crate::cache::TileCache;
 use crate::config::Config;
+use crate::courante::Courante;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use axum::Router;
@@ -17,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use error::ApiError;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +36,8 @@ pub struct Shared {
     pub engine: Arc<Engine>,
     /// The store.
     pub store: Arc<dyn Store>,
+    /// The operations log's write path and live stream.
+    pub courante: Arc<Courante>,
     /// Encoded tiles.
     pub cache: TileCache,
     /// Metrics.
@@ -43,12 +48,6 @@ pub struct Shared {
     pub config: Config,
     /// When the service started.
     pub started: Instant,
-}
-
-impl std::fmt::Debug for dyn Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Store({})", self.backend())
-    }
 }
 
 /// Handle on the shared state, cheap to clone.
@@ -63,14 +62,26 @@ pub fn app(state: AppState) -> Router {
         .route("/tiles/{layers}", get(tilejson::tilejson))
         .route("/styles/{file}", get(styles::style))
         .route("/metrics", get(health::metrics))
+        .route("/api/entries", get(entries::list).post(entries::create))
+        .route(
+            "/api/entries/{id}",
+            get(entries::get_one).patch(entries::patch).delete(entries::delete),
+        )
+        .route("/api/entries/{id}/revisions", get(entries::revisions))
+        .route("/api/events", get(events::events))
         .layer(CompressionLayer::new());
+    let attachments = Router::new()
+        .route("/api/entries/{id}/attachments", post(entries::attach))
+        .layer(DefaultBodyLimit::max(entries::MAX_ATTACHMENT_BYTES + 1))
+        .route("/api/attachments/{sha256}", get(entries::attachment));
     Router::new()
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .route("/health", get(health::health))
         .merge(documents)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .merge(attachments)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), record))
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)

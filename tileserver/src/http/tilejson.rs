@@ -108,7 +108,7 @@ pub async fn tilejson(
 ) -> Result<Json<TileJSON>, ApiError> {
     let list = layers.strip_suffix(".json").unwrap_or(&layers);
     let resolved = resolve_layers(&state, list)?;
-    let filter = parse_filter(query.as_deref(), state.engine.vocabulary())?;
+    let filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
     let base = base_url(&state, &headers)?;
     Ok(Json(document(&state, &resolved, &base, &to_query(&filter))))
 }

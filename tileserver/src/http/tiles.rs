@@ -76,7 +76,7 @@ pub async fn tile(
     let started = Instant::now();
     let coord = parse_coord(&z, &x, &y)?;
     let resolved = resolve_layers(&state, &layers)?;
-    let filter = parse_filter(query.as_deref(), state.engine.vocabulary())?;
+    let filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
     let key = TileKey {
         layers: resolved
             .iter()

@@ -8,6 +8,8 @@ pub mod codec;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use serde::Serialize;
+use vigie_layers::journal::{FieldError, Revision};
 use vigie_layers::model::{Entry, Perimeter, Venue};
 
 /// Why a store operation failed. `Display` never includes SQL text or connection strings.
@@ -65,6 +67,152 @@ pub struct Seed {
     pub entries: Vec<Entry>,
 }
 
+/// What kind of change an event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventKind {
+    /// A new entry.
+    #[serde(rename = "entry.created")]
+    Created,
+    /// An entry changed (fields, qualification, attachments).
+    #[serde(rename = "entry.updated")]
+    Updated,
+    /// An entry was (soft) deleted.
+    #[serde(rename = "entry.deleted")]
+    Deleted,
+}
+
+impl EventKind {
+    /// The SSE event name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "entry.created",
+            Self::Updated => "entry.updated",
+            Self::Deleted => "entry.deleted",
+        }
+    }
+
+    /// Parses an SSE event name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Created, Self::Updated, Self::Deleted]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// What the writer knows of an event before the store numbers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDraft {
+    /// Kind of change.
+    pub kind: EventKind,
+    /// Catalog layers whose tiles the change touches.
+    pub layers: Vec<String>,
+    /// Longitude/latitude box of the old and new geometry.
+    pub bbox: Option<[f64; 4]>,
+}
+
+/// A persisted event of the live stream. `seq` is gap-free per workspace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Sequence number (1, 2, 3, … with no gap).
+    pub seq: u64,
+    /// Kind of change.
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// The entry.
+    pub entry_id: u64,
+    /// Its version after the change.
+    pub version: u32,
+    /// Who.
+    pub actor: String,
+    /// When (epoch ms).
+    #[serde(skip)]
+    pub at_ms: i64,
+    /// Catalog layers whose tiles the change touches.
+    pub layers: Vec<String>,
+    /// Longitude/latitude box touched.
+    pub bbox: Option<[f64; 4]>,
+}
+
+/// A change computed from the current state of an entry, inside the writing transaction.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The new state (version = old version + 1).
+    pub entry: Entry,
+    /// The revision to append.
+    pub revision: Revision,
+    /// The event to publish.
+    pub event: EventDraft,
+}
+
+/// Why a change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// No such entry.
+    #[error("no such entry")]
+    NotFound,
+    /// The client's version is not the current one.
+    #[error("stale version: the entry is at version {current}")]
+    Stale {
+        /// Current version.
+        current: u32,
+    },
+    /// Invalid fields.
+    #[error("invalid fields")]
+    Invalid(Vec<FieldError>),
+    /// Nothing would change.
+    #[error("nothing to change")]
+    NoChange,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a committed write returns.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// The entry as stored.
+    pub entry: Entry,
+    /// The state before the change (`None` for a creation).
+    pub previous: Option<Entry>,
+    /// The numbered event.
+    pub event: Event,
+}
+
+/// Filters of the entry list (`GET /api/entries`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntryQuery {
+    /// occurred_at ≥ (epoch ms).
+    pub from_ms: Option<i64>,
+    /// occurred_at ≤ (epoch ms).
+    pub to_ms: Option<i64>,
+    /// Carrying any of these tags.
+    pub tags: Vec<String>,
+    /// Severity ≥.
+    pub min_severity: Option<u8>,
+    /// In these qualification states (empty: any).
+    pub qualifications: Vec<String>,
+    /// Geometry box meets this lon/lat box.
+    pub bbox: Option<[f64; 4]>,
+    /// Full-text search (title, body, location), every word, prefix match, accent-insensitive.
+    pub text: Option<String>,
+    /// Keyset cursor: entries strictly older than (occurred_at, id).
+    pub before: Option<(i64, u64)>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// A stored photo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// Media type sniffed at upload.
+    pub media_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The change function run inside the writing transaction, from the current state.
+pub type ChangeFn<'a> = &'a (dyn Fn(&Entry) -> Result<Change, ChangeError> + Send + Sync);
+
 /// A workspace's persistent data. One instance serves one workspace.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -89,4 +237,39 @@ pub trait Store: Send + Sync + 'static {
     /// Streams every live (not deleted) entry to `sink`, without holding them all in memory;
     /// returns how many were read.
     async fn for_each_entry(&self, sink: &mut (dyn FnMut(Entry) + Send)) -> Result<usize, StoreError>;
+
+    /// Creates an entry in one transaction: the row (the store assigns the id), its creation
+    /// revision and its event. Returns only after the commit.
+    async fn create_entry(&self, entry: Entry, event: EventDraft) -> Result<Commit, StoreError>;
+
+    /// Changes an entry in one transaction: reads the current state, runs `change` on it,
+    /// writes the new state, appends the revision and the event.
+    async fn change_entry(&self, id: u64, change: ChangeFn<'_>) -> Result<Commit, ChangeError>;
+
+    /// One entry, deleted or not.
+    async fn entry(&self, id: u64) -> Result<Option<Entry>, StoreError>;
+
+    /// The revisions of an entry, oldest first.
+    async fn revisions(&self, id: u64) -> Result<Vec<Revision>, StoreError>;
+
+    /// Entries matching a query, newest first (occurred_at, then id), deleted ones left out.
+    async fn list_entries(&self, query: &EntryQuery) -> Result<Vec<Entry>, StoreError>;
+
+    /// Events after `seq`, in order, at most `limit`.
+    async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<Event>, StoreError>;
+
+    /// The last event's seq (0 when none).
+    async fn last_event_seq(&self) -> Result<u64, StoreError>;
+
+    /// Stores a photo under its SHA-256 (a no-op when it is already there).
+    async fn put_attachment(&self, sha256: &str, media_type: &str, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// A photo by SHA-256.
+    async fn attachment(&self, sha256: &str) -> Result<Option<Attachment>, StoreError>;
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.backend())
+    }
 }

@@ -4,19 +4,28 @@
 //! WAL journal with `synchronous = NORMAL` by default: a committed transaction survives a crash
 //! or `kill -9` of vigie; `synchronous = FULL` (config `sqlite_synchronous = "full"`) also
 //! survives a power cut at the cost of one fsync per commit.
+//!
+//! Writes go through a pool of one connection, so concurrent writers queue in order instead of
+//! spinning on SQLite's busy handler; reads use their own pool and never wait for writers (WAL).
 
 use super::codec::{from_json, from_wkb, to_json, to_wkb};
-use super::{Seed, Store, StoreError};
+use super::{
+    Attachment, Change, ChangeError, ChangeFn, Commit, EntryQuery, Event, EventDraft, EventKind, Seed, Store,
+    StoreError,
+};
+use crate::now_ms;
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
+use geo::BoundingRect;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
-use vigie_layers::model::{Entry, Link, Perimeter, Venue, Window};
+use vigie_layers::journal::{Action, Revision, created};
+use vigie_layers::model::{AttachmentRef, Entry, Link, Perimeter, Venue, Window};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "vigie.db";
@@ -24,9 +33,14 @@ pub const DB_FILE: &str = "vigie.db";
 /// Migrations embedded in the binary, so it runs from any directory.
 const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/sqlite/0001_init.sql"))];
 
-/// Rows per multi-row INSERT when seeding (16 columns × 400 rows stays under SQLite's 32,766
+/// Rows per multi-row INSERT when seeding (22 columns × 400 rows stays under SQLite's 32,766
 /// bound parameters).
 const BATCH_ROWS: usize = 400;
+
+/// Columns of `entries`, in the order [`push_entry`] binds them.
+const ENTRY_COLUMNS: &str = "workspace, id, version, title, body, tags, severity, qualification, occurred_at, \
+     reported_at, recorded_at, author, source, location, links, attachments, geometry, min_lon, min_lat, max_lon, \
+     max_lat, deleted";
 
 /// Durability of a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -53,7 +67,8 @@ fn migrator() -> Migrator {
 /// The SQLite store of one workspace.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    reader: SqlitePool,
+    writer: SqlitePool,
     workspace: String,
 }
 
@@ -79,28 +94,29 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        migrator().run(&writer).await.map_err(StoreError::Migrate)?;
+        let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.read_only(true))
             .await?;
-        migrator().run(&pool).await.map_err(StoreError::Migrate)?;
         sqlx::query("INSERT OR IGNORE INTO workspaces (id, title, created_at) VALUES (?, ?, ?)")
             .bind(workspace)
             .bind(workspace)
             .bind(now_ms())
-            .execute(&pool)
+            .execute(&writer)
             .await?;
         Ok(Self {
-            pool,
+            reader,
+            writer,
             workspace: workspace.to_owned(),
         })
     }
-}
-
-/// Current time, epoch milliseconds.
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn window(start: Option<i64>, end: Option<i64>) -> Option<Window> {
@@ -166,9 +182,177 @@ fn entry_from_row(r: &SqliteRow) -> Result<Entry, StoreError> {
         source: r.try_get("source")?,
         location: r.try_get("location")?,
         links: from_json::<Vec<Link>>(r.try_get("links")?, "entry", &sid)?,
+        attachments: from_json::<Vec<AttachmentRef>>(r.try_get("attachments")?, "entry", &sid)?,
         geometry: from_wkb(r.try_get("geometry")?, "entry", &sid)?,
         deleted: r.try_get::<i64, _>("deleted")? != 0,
     })
+}
+
+fn event_from_row(r: &SqliteRow) -> Result<Event, StoreError> {
+    let seq: i64 = r.try_get("seq")?;
+    let sid = seq.to_string();
+    let kind: &str = r.try_get("kind")?;
+    let bbox: Option<String> = r.try_get("bbox")?;
+    Ok(Event {
+        seq: seq as u64,
+        kind: EventKind::parse(kind).ok_or_else(|| StoreError::Corrupt {
+            what: "event",
+            id: sid.clone(),
+            reason: format!("kind '{kind}'"),
+        })?,
+        entry_id: r.try_get::<i64, _>("entry_id")? as u64,
+        version: r.try_get::<i64, _>("version")? as u32,
+        actor: r.try_get("actor")?,
+        at_ms: r.try_get("at")?,
+        layers: from_json(r.try_get("layers")?, "event", &sid)?,
+        bbox: bbox.map(|b| from_json(&b, "event", &sid)).transpose()?,
+    })
+}
+
+fn revision_from_row(r: &SqliteRow) -> Result<Revision, StoreError> {
+    let version: i64 = r.try_get("version")?;
+    let sid = version.to_string();
+    let action: String = r.try_get("action")?;
+    Ok(Revision {
+        version: version as u32,
+        action: from_json(&format!("\"{action}\""), "revision", &sid)?,
+        actor: r.try_get("actor")?,
+        at_ms: r.try_get("at")?,
+        changes: from_json(r.try_get("changes")?, "revision", &sid)?,
+    })
+}
+
+/// An entry encoded for its row.
+struct EntryRow<'a> {
+    e: &'a Entry,
+    wkb: Vec<u8>,
+    bbox: [f64; 4],
+}
+
+fn entry_row(e: &Entry) -> Result<EntryRow<'_>, StoreError> {
+    let sid = e.id.to_string();
+    let wkb = to_wkb(&e.geometry, "entry", &sid)?;
+    let r = e.geometry.bounding_rect().ok_or_else(|| StoreError::Corrupt {
+        what: "entry",
+        id: sid,
+        reason: "empty geometry".into(),
+    })?;
+    Ok(EntryRow {
+        e,
+        wkb,
+        bbox: [r.min().x, r.min().y, r.max().x, r.max().y],
+    })
+}
+
+/// Binds one entry row in [`ENTRY_COLUMNS`] order.
+fn push_entry(mut b: sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>, ws: String, row: EntryRow<'_>) {
+    let e = row.e;
+    b.push_bind(ws)
+        .push_bind(e.id as i64)
+        .push_bind(i64::from(e.version))
+        .push_bind(e.title.clone())
+        .push_bind(e.body.clone())
+        .push_bind(to_json(&e.tags))
+        .push_bind(i64::from(e.severity))
+        .push_bind(e.qualification.as_str())
+        .push_bind(e.occurred_at)
+        .push_bind(e.reported_at)
+        .push_bind(e.recorded_at)
+        .push_bind(e.author.clone())
+        .push_bind(e.source.clone())
+        .push_bind(e.location.clone())
+        .push_bind(to_json(&e.links))
+        .push_bind(to_json(&e.attachments))
+        .push_bind(row.wkb)
+        .push_bind(row.bbox[0])
+        .push_bind(row.bbox[1])
+        .push_bind(row.bbox[2])
+        .push_bind(row.bbox[3])
+        .push_bind(i64::from(e.deleted));
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Created => "created",
+        Action::Updated => "updated",
+        Action::Attached => "attached",
+        Action::Deleted => "deleted",
+    }
+}
+
+impl SqliteStore {
+    async fn insert_entries(&self, conn: &mut SqliteConnection, entries: &[Entry]) -> Result<(), StoreError> {
+        for chunk in entries.chunks(BATCH_ROWS) {
+            let rows = chunk.iter().map(entry_row).collect::<Result<Vec<_>, _>>()?;
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("INSERT INTO entries ({ENTRY_COLUMNS}) "));
+            q.push_values(rows, |b, row| push_entry(b, self.workspace.clone(), row));
+            q.build().execute(&mut *conn).await?;
+            let revisions: Vec<(u64, Revision)> = chunk.iter().map(|e| (e.id, created(e))).collect();
+            self.insert_revisions(conn, &revisions).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_revisions(
+        &self,
+        conn: &mut SqliteConnection,
+        revisions: &[(u64, Revision)],
+    ) -> Result<(), StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO entry_revisions (workspace, entry_id, version, action, actor, at, changes) ",
+        );
+        q.push_values(revisions, |mut b, (id, r)| {
+            b.push_bind(&self.workspace)
+                .push_bind(*id as i64)
+                .push_bind(i64::from(r.version))
+                .push_bind(action_name(r.action))
+                .push_bind(&r.actor)
+                .push_bind(r.at_ms)
+                .push_bind(to_json(&r.changes));
+        });
+        q.build().execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Numbers and appends an event inside the writing transaction. The single writer
+    /// connection makes MAX(seq) + 1 gap-free and unique.
+    async fn append_event(
+        &self,
+        conn: &mut SqliteConnection,
+        entry: &Entry,
+        draft: EventDraft,
+        actor: &str,
+    ) -> Result<Event, StoreError> {
+        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE workspace = ?")
+            .bind(&self.workspace)
+            .fetch_one(&mut *conn)
+            .await?;
+        let event = Event {
+            seq: seq as u64,
+            kind: draft.kind,
+            entry_id: entry.id,
+            version: entry.version,
+            actor: actor.to_owned(),
+            at_ms: now_ms(),
+            layers: draft.layers,
+            bbox: draft.bbox,
+        };
+        sqlx::query(
+            "INSERT INTO events (workspace, seq, kind, entry_id, version, actor, at, layers, bbox) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&self.workspace)
+        .bind(seq)
+        .bind(event.kind.as_str())
+        .bind(event.entry_id as i64)
+        .bind(i64::from(event.version))
+        .bind(&event.actor)
+        .bind(event.at_ms)
+        .bind(to_json(&event.layers))
+        .bind(event.bbox.map(|b| to_json(&b)))
+        .execute(&mut *conn)
+        .await?;
+        Ok(event)
+    }
 }
 
 #[async_trait]
@@ -178,7 +362,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
 
@@ -187,14 +371,14 @@ impl Store for SqliteStore {
             "SELECT (SELECT count(*) FROM venues WHERE workspace = ?1) + (SELECT count(*) FROM entries WHERE workspace = ?1)",
         )
         .bind(&self.workspace)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.reader)
         .await?;
         Ok(row.try_get::<i64, _>(0)? == 0)
     }
 
     async fn seed(&self, seed: &Seed) -> Result<(), StoreError> {
         let ws = self.workspace.as_str();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for chunk in seed.venues.chunks(BATCH_ROWS) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO venues (workspace, code, name, kind, city, lon, lat, sports, olympic_start, olympic_end, paralympic_start, paralympic_end) ",
@@ -239,35 +423,7 @@ impl Store for SqliteStore {
             });
             q.build().execute(&mut *tx).await?;
         }
-        for chunk in seed.entries.chunks(BATCH_ROWS) {
-            let rows = chunk
-                .iter()
-                .map(|e| Ok((e, to_wkb(&e.geometry, "entry", &e.id.to_string())?)))
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO entries (workspace, id, version, title, body, tags, severity, qualification, occurred_at, reported_at, recorded_at, author, source, location, links, geometry, deleted) ",
-            );
-            q.push_values(rows, |mut b, (e, wkb)| {
-                b.push_bind(ws)
-                    .push_bind(e.id as i64)
-                    .push_bind(i64::from(e.version))
-                    .push_bind(&e.title)
-                    .push_bind(&e.body)
-                    .push_bind(to_json(&e.tags))
-                    .push_bind(i64::from(e.severity))
-                    .push_bind(e.qualification.as_str())
-                    .push_bind(e.occurred_at)
-                    .push_bind(e.reported_at)
-                    .push_bind(e.recorded_at)
-                    .push_bind(&e.author)
-                    .push_bind(&e.source)
-                    .push_bind(e.location.as_deref())
-                    .push_bind(to_json(&e.links))
-                    .push_bind(wkb)
-                    .push_bind(i64::from(e.deleted));
-            });
-            q.build().execute(&mut *tx).await?;
-        }
+        self.insert_entries(&mut tx, &seed.entries).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -275,7 +431,7 @@ impl Store for SqliteStore {
     async fn venues(&self) -> Result<Vec<Venue>, StoreError> {
         sqlx::query("SELECT * FROM venues WHERE workspace = ? ORDER BY code")
             .bind(&self.workspace)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?
             .iter()
             .map(venue_from_row)
@@ -285,7 +441,7 @@ impl Store for SqliteStore {
     async fn perimeters(&self) -> Result<Vec<Perimeter>, StoreError> {
         sqlx::query("SELECT * FROM perimeters WHERE workspace = ? ORDER BY id")
             .bind(&self.workspace)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?
             .iter()
             .map(perimeter_from_row)
@@ -295,12 +451,254 @@ impl Store for SqliteStore {
     async fn for_each_entry(&self, sink: &mut (dyn FnMut(Entry) + Send)) -> Result<usize, StoreError> {
         let mut rows = sqlx::query("SELECT * FROM entries WHERE workspace = ? AND deleted = 0 ORDER BY id")
             .bind(&self.workspace)
-            .fetch(&self.pool);
+            .fetch(&self.reader);
         let mut n = 0;
         while let Some(row) = rows.try_next().await? {
             sink(entry_from_row(&row)?);
             n += 1;
         }
         Ok(n)
+    }
+
+    async fn create_entry(&self, mut entry: Entry, draft: EventDraft) -> Result<Commit, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM entries WHERE workspace = ?")
+            .bind(&self.workspace)
+            .fetch_one(&mut *tx)
+            .await?;
+        entry.id = id as u64;
+        entry.version = 1;
+        self.insert_entries(&mut tx, std::slice::from_ref(&entry)).await?;
+        let event = self.append_event(&mut tx, &entry, draft, &entry.author).await?;
+        tx.commit().await?;
+        Ok(Commit {
+            entry,
+            previous: None,
+            event,
+        })
+    }
+
+    async fn change_entry(&self, id: u64, change: ChangeFn<'_>) -> Result<Commit, ChangeError> {
+        let mut tx = self.writer.begin().await.map_err(StoreError::from)?;
+        let row = sqlx::query("SELECT * FROM entries WHERE workspace = ? AND id = ?")
+            .bind(&self.workspace)
+            .bind(id as i64)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let current = entry_from_row(&row.ok_or(ChangeError::NotFound)?)?;
+        let Change {
+            entry,
+            revision,
+            event: draft,
+        } = change(&current)?;
+        update_entry(&mut tx, &self.workspace, &entry).await?;
+        self.insert_revisions(&mut tx, &[(entry.id, revision.clone())]).await?;
+        let event = self.append_event(&mut tx, &entry, draft, &revision.actor).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Commit {
+            entry,
+            previous: Some(current),
+            event,
+        })
+    }
+
+    async fn entry(&self, id: u64) -> Result<Option<Entry>, StoreError> {
+        sqlx::query("SELECT * FROM entries WHERE workspace = ? AND id = ?")
+            .bind(&self.workspace)
+            .bind(id as i64)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(entry_from_row)
+            .transpose()
+    }
+
+    async fn revisions(&self, id: u64) -> Result<Vec<Revision>, StoreError> {
+        sqlx::query("SELECT * FROM entry_revisions WHERE workspace = ? AND entry_id = ? ORDER BY version")
+            .bind(&self.workspace)
+            .bind(id as i64)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(revision_from_row)
+            .collect()
+    }
+
+    async fn list_entries(&self, query: &EntryQuery) -> Result<Vec<Entry>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM entries WHERE workspace = ");
+        q.push_bind(&self.workspace).push(" AND deleted = 0");
+        if let Some(t) = query.from_ms {
+            q.push(" AND occurred_at >= ").push_bind(t);
+        }
+        if let Some(t) = query.to_ms {
+            q.push(" AND occurred_at <= ").push_bind(t);
+        }
+        if let Some(s) = query.min_severity {
+            q.push(" AND severity >= ").push_bind(i64::from(s));
+        }
+        if !query.qualifications.is_empty() {
+            q.push(" AND qualification IN (");
+            let mut sep = q.separated(", ");
+            for s in &query.qualifications {
+                sep.push_bind(s);
+            }
+            q.push(")");
+        }
+        if !query.tags.is_empty() {
+            q.push(" AND EXISTS (SELECT 1 FROM json_each(entries.tags) WHERE json_each.value IN (");
+            let mut sep = q.separated(", ");
+            for t in &query.tags {
+                sep.push_bind(t);
+            }
+            q.push("))");
+        }
+        if let Some([w, s, e, n]) = query.bbox {
+            q.push(" AND max_lat >= ")
+                .push_bind(s)
+                .push(" AND min_lat <= ")
+                .push_bind(n);
+            if w <= e {
+                q.push(" AND max_lon >= ")
+                    .push_bind(w)
+                    .push(" AND min_lon <= ")
+                    .push_bind(e);
+            } else {
+                // The box crosses the antimeridian: two longitude ranges.
+                q.push(" AND (max_lon >= ")
+                    .push_bind(w)
+                    .push(" OR min_lon <= ")
+                    .push_bind(e)
+                    .push(")");
+            }
+        }
+        if let Some(text) = query.text.as_deref().and_then(fts_query) {
+            q.push(" AND rowid IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ")
+                .push_bind(text)
+                .push(")");
+        }
+        if let Some((t, id)) = query.before {
+            q.push(" AND (occurred_at < ")
+                .push_bind(t)
+                .push(" OR (occurred_at = ")
+                .push_bind(t)
+                .push(" AND id < ")
+                .push_bind(id as i64)
+                .push("))");
+        }
+        q.push(" ORDER BY occurred_at DESC, id DESC LIMIT ")
+            .push_bind(query.limit as i64);
+        q.build()
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(entry_from_row)
+            .collect()
+    }
+
+    async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        sqlx::query("SELECT * FROM events WHERE workspace = ? AND seq > ? ORDER BY seq LIMIT ?")
+            .bind(&self.workspace)
+            .bind(seq as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(event_from_row)
+            .collect()
+    }
+
+    async fn last_event_seq(&self) -> Result<u64, StoreError> {
+        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events WHERE workspace = ?")
+            .bind(&self.workspace)
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(seq as u64)
+    }
+
+    async fn put_attachment(&self, sha256: &str, media_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO attachments (sha256, media_type, size, bytes, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(sha256)
+        .bind(media_type)
+        .bind(bytes.len() as i64)
+        .bind(bytes)
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn attachment(&self, sha256: &str) -> Result<Option<Attachment>, StoreError> {
+        let row = sqlx::query("SELECT media_type, bytes FROM attachments WHERE sha256 = ?")
+            .bind(sha256)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| {
+            Ok(Attachment {
+                media_type: r.try_get("media_type")?,
+                bytes: r.try_get("bytes")?,
+            })
+        })
+        .transpose()
+    }
+}
+
+async fn update_entry(conn: &mut SqliteConnection, ws: &str, e: &Entry) -> Result<(), StoreError> {
+    let row = entry_row(e)?;
+    sqlx::query(
+        "UPDATE entries SET version = ?, title = ?, body = ?, tags = ?, severity = ?, qualification = ?, occurred_at = ?, \
+         reported_at = ?, author = ?, source = ?, location = ?, links = ?, attachments = ?, geometry = ?, min_lon = ?, \
+         min_lat = ?, max_lon = ?, max_lat = ?, deleted = ? WHERE workspace = ? AND id = ?",
+    )
+    .bind(i64::from(e.version))
+    .bind(&e.title)
+    .bind(&e.body)
+    .bind(to_json(&e.tags))
+    .bind(i64::from(e.severity))
+    .bind(e.qualification.as_str())
+    .bind(e.occurred_at)
+    .bind(e.reported_at)
+    .bind(&e.author)
+    .bind(&e.source)
+    .bind(&e.location)
+    .bind(to_json(&e.links))
+    .bind(to_json(&e.attachments))
+    .bind(row.wkb)
+    .bind(row.bbox[0])
+    .bind(row.bbox[1])
+    .bind(row.bbox[2])
+    .bind(row.bbox[3])
+    .bind(i64::from(e.deleted))
+    .bind(ws)
+    .bind(e.id as i64)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// An FTS5 query from user text: every word must match as a prefix. Words are quoted, so FTS5
+/// syntax in the text is searched for, never interpreted.
+fn fts_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.chars().filter(|c| *c != '"').collect::<String>())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn fts_queries_are_quoted() {
+        assert_eq!(fts_query("colis  suspect").as_deref(), Some("\"colis\"* \"suspect\"*"));
+        assert_eq!(fts_query("a\"b OR c").as_deref(), Some("\"ab\"* \"OR\"* \"c\"*"));
+        assert_eq!(fts_query("  "), None);
     }
 }

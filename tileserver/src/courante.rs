@@ -1,0 +1,265 @@
+//! The main courante service: writes go to the store first; only committed changes reach the
+//! index, the tile cache and live subscribers, strictly in event order.
+//!
+//! Every committed change carries a gap-free event `seq`. The applier applies changes in `seq`
+//! order whatever order the writers finish in: the index update, then the invalidation of the
+//! tiles the old and new geometry touch, then the event to subscribers. A writer answers once
+//! its own change is applied, so the next tile request shows it. If a change is committed but
+//! its writer never hands it over (the request task died), a watchdog reads the missing events
+//! back from the store: nothing committed is ever left out of the index.
+
+use crate::cache::TileCache;
+use crate::store::{Change, ChangeError, Commit, Event, EventDraft, EventKind, Store, StoreError};
+use geo::{BoundingRect, Rect};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+use vigie_layers::Engine;
+use vigie_layers::engine::ENTRIES;
+use vigie_layers::model::{Entry, Interner};
+
+/// Live events kept for slow subscribers before they must catch up from the store.
+const LIVE_BUFFER: usize = 4096;
+/// How long a writer waits for its change to be applied before answering anyway.
+const APPLY_WAIT: Duration = Duration::from_secs(5);
+/// How often the watchdog looks for committed changes nobody applied.
+const WATCHDOG_PERIOD: Duration = Duration::from_millis(500);
+
+struct Applier {
+    /// Next seq to apply.
+    next: u64,
+    /// Changes committed out of order, waiting for their turn.
+    pending: BTreeMap<u64, (Arc<Event>, Option<Entry>)>,
+}
+
+/// The operations log's write path and live stream.
+pub struct Courante {
+    store: Arc<dyn Store>,
+    engine: Arc<Engine>,
+    cache: TileCache,
+    live: broadcast::Sender<Arc<Event>>,
+    applier: Mutex<Applier>,
+    applied: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Courante {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Courante")
+            .field("applied", &*self.applied.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Longitude/latitude box of one or two geometries.
+pub fn lonlat_bbox(geoms: &[&geo::Geometry<f64>]) -> Option<[f64; 4]> {
+    geoms
+        .iter()
+        .filter_map(|g| g.bounding_rect())
+        .fold(None, |acc: Option<[f64; 4]>, r: Rect<f64>| {
+            let b = [r.min().x, r.min().y, r.max().x, r.max().y];
+            Some(acc.map_or(b, |a| [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])]))
+        })
+}
+
+impl Courante {
+    /// The service, with everything up to `last_seq` already in the index (loaded at start).
+    pub fn new(store: Arc<dyn Store>, engine: Arc<Engine>, cache: TileCache, last_seq: u64) -> Arc<Self> {
+        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        let (applied, _) = watch::channel(last_seq);
+        Arc::new(Self {
+            store,
+            engine,
+            cache,
+            live,
+            applier: Mutex::new(Applier {
+                next: last_seq + 1,
+                pending: BTreeMap::new(),
+            }),
+            applied,
+        })
+    }
+
+    /// Starts the watchdog that applies committed changes whose writer never handed them over.
+    pub fn spawn_watchdog(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(WATCHDOG_PERIOD);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(me) = me.upgrade() else { return };
+                if let Err(e) = me.catch_up().await {
+                    tracing::warn!(error = %e, "cannot read committed changes back from the store");
+                }
+            }
+        })
+    }
+
+    /// The last seq applied to the index.
+    pub fn applied_seq(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Live events, in seq order, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.live.subscribe()
+    }
+
+    /// The store behind the log.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The event draft of a change from `old` to `new`.
+    pub fn draft(&self, kind: EventKind, old: Option<&Entry>, new: &Entry) -> EventDraft {
+        let mut tags: Vec<&[String]> = vec![&new.tags];
+        let mut geoms = vec![&new.geometry];
+        if let Some(o) = old {
+            tags.push(&o.tags);
+            geoms.push(&o.geometry);
+        }
+        EventDraft {
+            kind,
+            layers: self.engine.entry_layers(&tags),
+            bbox: lonlat_bbox(&geoms),
+        }
+    }
+
+    /// Creates an entry: committed, applied, then returned.
+    ///
+    /// # Errors
+    /// Store errors; nothing was written then.
+    pub async fn create(self: &Arc<Self>, entry: Entry) -> Result<Commit, StoreError> {
+        let draft = self.draft(EventKind::Created, None, &entry);
+        let me = self.clone();
+        // The write runs in its own task: a client that hangs up cannot cancel it between
+        // the commit and the hand-over to the applier.
+        let commit = tokio::spawn(async move {
+            let commit = me.store.create_entry(entry, draft).await?;
+            me.submit(&commit);
+            Ok::<_, StoreError>(commit)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt {
+            what: "write task",
+            id: String::new(),
+            reason: e.to_string(),
+        })??;
+        self.wait_applied(commit.event.seq).await;
+        Ok(commit)
+    }
+
+    /// Changes an entry with `change` run on its current state inside the transaction.
+    ///
+    /// # Errors
+    /// [`ChangeError`] from `change` or the store.
+    pub async fn change(
+        self: &Arc<Self>,
+        id: u64,
+        change: impl Fn(&Entry) -> Result<Change, ChangeError> + Send + Sync + 'static,
+    ) -> Result<Commit, ChangeError> {
+        let me = self.clone();
+        let commit = tokio::spawn(async move {
+            let commit = me.store.change_entry(id, &change).await?;
+            me.submit(&commit);
+            Ok::<_, ChangeError>(commit)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt {
+            what: "write task",
+            id: id.to_string(),
+            reason: e.to_string(),
+        })??;
+        self.wait_applied(commit.event.seq).await;
+        Ok(commit)
+    }
+
+    async fn wait_applied(&self, seq: u64) {
+        let mut rx = self.applied.subscribe();
+        if tokio::time::timeout(APPLY_WAIT, rx.wait_for(|s| *s >= seq))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                seq,
+                "change committed but not applied within 5 s; the watchdog will apply it"
+            );
+        }
+    }
+
+    fn submit(&self, commit: &Commit) {
+        self.enqueue(Arc::new(commit.event.clone()), Some(commit.entry.clone()));
+    }
+
+    /// Queues a committed change and applies every change that is now next in seq order.
+    fn enqueue(&self, event: Arc<Event>, entry: Option<Entry>) {
+        let mut a = self.applier.lock().unwrap_or_else(PoisonError::into_inner);
+        if event.seq < a.next {
+            return; // already applied (the watchdog got there first)
+        }
+        a.pending.insert(event.seq, (event, entry));
+        let mut applied = None;
+        while let Some((event, entry)) = {
+            let next = a.next;
+            a.pending.remove(&next)
+        } {
+            self.apply(&event, entry.as_ref());
+            a.next += 1;
+            applied = Some(event.seq);
+            // No subscriber is not an error.
+            let _ = self.live.send(event);
+        }
+        drop(a);
+        if let Some(seq) = applied {
+            self.applied.send_replace(seq);
+        }
+    }
+
+    /// Index update then tile invalidation for one change.
+    fn apply(&self, event: &Event, entry: Option<&Entry>) {
+        let mut interner = Interner::default();
+        let vocab = self.engine.vocabulary();
+        let feature = entry.filter(|e| !e.deleted).map(|e| e.to_feature(vocab, &mut interner));
+        let mut rects: Vec<Rect<f64>> = Vec::with_capacity(2);
+        let old = self.engine.update(ENTRIES, |c| match feature {
+            Some(Ok(f)) => {
+                rects.push(f.bbox);
+                c.upsert(f)
+            }
+            Some(Err(e)) => {
+                tracing::warn!(entry = event.entry_id, error = %e, "entry left out of the index");
+                c.remove(event.entry_id)
+            }
+            None => c.remove(event.entry_id),
+        });
+        if let Some(Some(old)) = old {
+            rects.push(old.bbox);
+        }
+        self.cache.invalidate(&rects);
+    }
+
+    /// Applies every committed change the index does not have yet, reading them back from the
+    /// store (the entry's current state serves for each of its events).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn catch_up(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        loop {
+            let from = self.applied_seq();
+            let events = self.store.events_after(from, 500).await?;
+            if events.is_empty() {
+                return Ok(n);
+            }
+            for event in events {
+                let entry = self.store.entry(event.entry_id).await?;
+                self.enqueue(Arc::new(event), entry);
+                n += 1;
+            }
+            if self.applied_seq() == from {
+                return Ok(n);
+            }
+        }
+    }
+}

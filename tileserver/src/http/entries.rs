@@ -1,0 +1,500 @@
+//! The operations log API: `/api/entries`, revisions, attachments.
+
+use super::AppState;
+use super::error::ApiError;
+use super::filters::parse_filter;
+use crate::store::{Change, ChangeError, Commit, EntryQuery, EventKind};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use vigie_layers::feature::{QualificationSet, format_time_ms};
+use vigie_layers::journal::{self, EditError, FieldError};
+use vigie_layers::model::{AttachmentRef, Entry};
+
+/// Header naming the person acting (until authentication lands, the client says who it is).
+pub const USER_HEADER: &str = "x-vigie-user";
+/// Default page size of the entry list.
+pub const DEFAULT_PAGE: usize = 50;
+/// Largest page of the entry list.
+pub const MAX_PAGE: usize = 500;
+/// Largest photo, bytes.
+pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+
+fn actor(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(USER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.chars().count() <= journal::MAX_SHORT_CHARS)
+        .map(str::to_owned)
+}
+
+/// The API view of an entry: its fields, id, version, times, theme, layers and links.
+pub fn entry_view(state: &super::Shared, e: &Entry) -> Value {
+    let mut m = journal::entry_fields(e);
+    let layers = state.engine.entry_layers(&[&e.tags]);
+    let attachments: Vec<Value> = e
+        .attachments
+        .iter()
+        .map(|a| {
+            let mut v = json!(a);
+            v["url"] = json!(format!("/api/attachments/{}", a.sha256));
+            v
+        })
+        .collect();
+    m.insert("id".into(), json!(e.id));
+    m.insert("version".into(), json!(e.version));
+    m.insert("recorded_at".into(), json!(format_time_ms(e.recorded_at)));
+    m.insert("theme".into(), json!(state.engine.vocabulary().first_theme(&e.tags)));
+    m.insert("layers".into(), json!(layers));
+    m.insert("attachments".into(), Value::Array(attachments));
+    m.insert("url".into(), json!(format!("/api/entries/{}", e.id)));
+    Value::Object(m)
+}
+
+fn etag(version: u32) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}
+
+fn entry_response(state: &super::Shared, status: StatusCode, e: &Entry) -> Response {
+    let mut resp = (status, Json(entry_view(state, e))).into_response();
+    resp.headers_mut().insert(header::ETAG, etag(e.version));
+    if status == StatusCode::CREATED
+        && let Ok(loc) = HeaderValue::from_str(&format!("/api/entries/{}", e.id))
+    {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    resp
+}
+
+fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("Invalid JSON", format!("the body is not valid JSON: {e}")))
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("application/json") || media.eq_ignore_ascii_case("application/merge-patch+json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "send the entry as application/json (got '{}')",
+            ct.chars().take(60).collect::<String>()
+        )))
+    }
+}
+
+/// The version a client says it edits, from `If-Match: "3"` (or `3`, or `W/"3"`).
+fn if_match(headers: &HeaderMap) -> Result<u32, ApiError> {
+    let v = headers.get(header::IF_MATCH).ok_or_else(|| {
+        ApiError::PreconditionRequired(
+            "send If-Match with the version you edit (the ETag of GET /api/entries/{id}), so concurrent edits cannot overwrite each other".into(),
+        )
+    })?;
+    let s = v.to_str().unwrap_or("").trim();
+    let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
+    s.parse().map_err(|_| {
+        ApiError::bad_request(
+            "Invalid If-Match",
+            format!("'{s}' is not an entry version (expected \"3\")"),
+        )
+    })
+}
+
+fn change_error(e: ChangeError, id: u64) -> ApiError {
+    match e {
+        ChangeError::NotFound => ApiError::NotFound(format!("no entry {id}")),
+        ChangeError::Stale { current } => ApiError::PreconditionFailed(format!(
+            "entry {id} is at version {current}: reload it (GET /api/entries/{id}) and apply your change again"
+        )),
+        ChangeError::Invalid(errors) => ApiError::Invalid(errors),
+        ChangeError::NoChange => ApiError::bad_request("Nothing to change", "the request does not change the entry"),
+        ChangeError::Store(e) => e.into(),
+    }
+}
+
+fn parse_id(id: &str) -> Result<u64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::NotFound(format!("no entry '{}'", id.chars().take(40).collect::<String>())))
+}
+
+/// `POST /api/entries`.
+///
+/// # Errors
+/// 415 for a non-JSON body, 400 for bad JSON, 422 listing every invalid field, 503 when the
+/// store is down.
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let value = parse_json(&body)?;
+    let new = journal::validate_new(&value, actor(&headers).as_deref(), crate::now_ms()).map_err(ApiError::Invalid)?;
+    let commit = state.courante.create(new.0).await?;
+    Ok(entry_response(&state, StatusCode::CREATED, &commit.entry))
+}
+
+/// `GET /api/entries/{id}`.
+///
+/// # Errors
+/// 404 for an unknown id.
+pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let e = state
+        .courante
+        .store()
+        .entry(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))?;
+    Ok(entry_response(&state, StatusCode::OK, &e))
+}
+
+/// `PATCH /api/entries/{id}` with `If-Match`: a JSON merge patch of the entry's fields,
+/// `qualification` following the workflow.
+///
+/// # Errors
+/// 428 without If-Match, 412 on a stale version, 422 for invalid fields, 404 for an unknown id.
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    require_json(&headers)?;
+    let expected = if_match(&headers)?;
+    let value = parse_json(&body)?;
+    let who = actor(&headers).unwrap_or_else(|| "anonymous".to_owned());
+    let engine = state.engine.clone();
+    let courante = state.courante.clone();
+    let now = crate::now_ms();
+    let commit = state
+        .courante
+        .change(id, move |current| {
+            if current.version != expected {
+                return Err(ChangeError::Stale {
+                    current: current.version,
+                });
+            }
+            let (entry, revision) =
+                journal::apply_patch(current, &value, &who, now, engine.vocabulary()).map_err(|e| match e {
+                    EditError::Invalid(errors) => ChangeError::Invalid(errors),
+                    EditError::NoChange => ChangeError::NoChange,
+                })?;
+            let event = courante.draft(EventKind::Updated, Some(current), &entry);
+            Ok(Change { entry, revision, event })
+        })
+        .await
+        .map_err(|e| change_error(e, id))?;
+    Ok(entry_response(&state, StatusCode::OK, &commit.entry))
+}
+
+/// `DELETE /api/entries/{id}` with `If-Match`: a soft delete, itself a revision. The entry
+/// leaves every layer; its history stays.
+///
+/// # Errors
+/// As [`patch`].
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let expected = if_match(&headers)?;
+    let who = actor(&headers).unwrap_or_else(|| "anonymous".to_owned());
+    let courante = state.courante.clone();
+    let now = crate::now_ms();
+    let commit = state
+        .courante
+        .change(id, move |current| {
+            if current.version != expected {
+                return Err(ChangeError::Stale {
+                    current: current.version,
+                });
+            }
+            if current.deleted {
+                return Err(ChangeError::NoChange);
+            }
+            let (entry, revision) = journal::delete(current, &who, now);
+            let event = courante.draft(EventKind::Deleted, Some(current), &entry);
+            Ok(Change { entry, revision, event })
+        })
+        .await
+        .map_err(|e| change_error(e, id))?;
+    Ok(entry_response(&state, StatusCode::OK, &commit.entry))
+}
+
+/// `GET /api/entries/{id}/revisions`: who changed what and when, oldest first.
+///
+/// # Errors
+/// 404 for an unknown id.
+pub async fn revisions(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let revs = state.courante.store().revisions(id).await?;
+    if revs.is_empty() {
+        return Err(ApiError::NotFound(format!("no entry {id}")));
+    }
+    let items: Vec<Value> = revs
+        .iter()
+        .map(|r| json!({"version": r.version, "action": r.action, "actor": r.actor, "at": format_time_ms(r.at_ms), "changes": r.changes}))
+        .collect();
+    Ok(Json(json!({"entry": id, "revisions": items})))
+}
+
+fn cursor_encode(occurred_at: i64, id: u64) -> String {
+    format!("{occurred_at}_{id}")
+}
+
+fn cursor_decode(s: &str) -> Option<(i64, u64)> {
+    let (t, id) = s.split_once('_')?;
+    Some((t.parse().ok()?, id.parse().ok()?))
+}
+
+fn parse_bbox(s: &str) -> Result<[f64; 4], FieldError> {
+    let bad = || FieldError {
+        field: "bbox".into(),
+        value: Some(s.chars().take(80).collect()),
+        reason: "expected west,south,east,north in degrees (west > east crosses the antimeridian)".into(),
+    };
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let [w, so, e, n] = <[f64; 4]>::try_from(v).map_err(|_| bad())?;
+    let lon_ok = |x: f64| (-180.0..=180.0).contains(&x);
+    if !(lon_ok(w) && lon_ok(e) && (-90.0..=90.0).contains(&so) && (-90.0..=90.0).contains(&n) && so <= n) {
+        return Err(bad());
+    }
+    Ok([w, so, e, n])
+}
+
+/// `GET /api/entries`: newest first, with the tile filters (`from`, `to`, `last`, `tags`,
+/// `severity`, `qualification`) plus `bbox`, `q` (full text) and `limit`; `next` holds the
+/// cursor of the following page.
+///
+/// # Errors
+/// 400 for a bad parameter.
+pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
+    let filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request("Invalid query string", e.to_string()))?;
+    let mut q = EntryQuery {
+        from_ms: filter.from_ms,
+        to_ms: filter.to_ms,
+        tags: filter.tags().iter().map(ToString::to_string).collect(),
+        min_severity: filter.min_severity,
+        qualifications: if filter.qualifications == QualificationSet::ALL {
+            Vec::new()
+        } else {
+            filter.qualifications.iter().map(|q| q.as_str().to_owned()).collect()
+        },
+        limit: DEFAULT_PAGE,
+        ..EntryQuery::default()
+    };
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "bbox" => q.bbox = Some(parse_bbox(v).map_err(|e| ApiError::bad_request("Invalid bbox", e.reason))?),
+            "q" => q.text = Some(v.chars().take(200).collect()),
+            "cursor" => {
+                q.before = Some(cursor_decode(v).ok_or_else(|| {
+                    ApiError::bad_request("Invalid cursor", "use the `next` link of the previous page")
+                })?);
+            }
+            "limit" => {
+                q.limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|l| (1..=MAX_PAGE).contains(l))
+                    .ok_or_else(|| ApiError::bad_request("Invalid limit", format!("limit must be 1 to {MAX_PAGE}")))?;
+            }
+            _ => {}
+        }
+    }
+    let entries = state.courante.store().list_entries(&q).await?;
+    let next = (entries.len() == q.limit)
+        .then(|| entries.last())
+        .flatten()
+        .map(|last| {
+            let mut p: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+            p.push(("cursor".into(), cursor_encode(last.occurred_at, last.id)));
+            format!("/api/entries?{}", serde_urlencoded::to_string(p).unwrap_or_default())
+        });
+    let items: Vec<Value> = entries.iter().map(|e| entry_view(&state, e)).collect();
+    Ok(Json(json!({"entries": items, "count": items.len(), "next": next})))
+}
+
+/// Media type of an image from its first bytes: JPEG, PNG or WebP only.
+pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+/// `POST /api/entries/{id}/attachments`: the raw image as body (its type is read from the
+/// bytes, whatever Content-Type says), `?filename=` optional. Stored once by SHA-256; attaching
+/// is a revision of the entry.
+///
+/// # Errors
+/// 413 above 10 MiB, 415 for anything but JPEG, PNG or WebP, 404 for an unknown entry.
+pub async fn attach(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    if body.len() > MAX_ATTACHMENT_BYTES {
+        return Err(ApiError::TooLarge(format!(
+            "a photo is at most {} MiB",
+            MAX_ATTACHMENT_BYTES / 1024 / 1024
+        )));
+    }
+    let media_type = sniff_image(&body).ok_or_else(|| {
+        ApiError::UnsupportedMediaType(
+            "the body is not a JPEG, PNG or WebP image (the type is read from the bytes)".into(),
+        )
+    })?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let filename: String = pairs
+        .iter()
+        .find(|(k, _)| k == "filename")
+        .map(|(_, v)| {
+            v.chars()
+                .filter(|c| !c.is_control() && !matches!(c, '/' | '\\' | '"'))
+                .take(120)
+                .collect()
+        })
+        .unwrap_or_default();
+    let sha256 = format!("{:x}", Sha256::digest(&body));
+    if state.courante.store().entry(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no entry {id}")));
+    }
+    state
+        .courante
+        .store()
+        .put_attachment(&sha256, media_type, &body)
+        .await?;
+    let reference = AttachmentRef {
+        sha256: sha256.clone(),
+        media_type: media_type.to_owned(),
+        size: body.len() as u64,
+        filename,
+    };
+    let who = actor(&headers).unwrap_or_else(|| "anonymous".to_owned());
+    let courante = state.courante.clone();
+    let now = crate::now_ms();
+    let r = reference.clone();
+    let result = state
+        .courante
+        .change(id, move |current| {
+            let (entry, revision) = journal::attach(current, r.clone(), &who, now).ok_or(ChangeError::NoChange)?;
+            let event = courante.draft(EventKind::Updated, Some(current), &entry);
+            Ok(Change { entry, revision, event })
+        })
+        .await;
+    let entry = match result {
+        Ok(Commit { entry, .. }) => entry,
+        // Already attached (or the entry is deleted): nothing new, answer with the entry as is.
+        Err(ChangeError::NoChange) => state
+            .courante
+            .store()
+            .entry(id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))?,
+        Err(e) => return Err(change_error(e, id)),
+    };
+    let mut v = json!(reference);
+    v["url"] = json!(format!("/api/attachments/{sha256}"));
+    v["entry"] = entry_view(&state, &entry);
+    let mut resp = (StatusCode::CREATED, Json(v)).into_response();
+    if let Ok(loc) = HeaderValue::from_str(&format!("/api/attachments/{sha256}")) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+/// `GET /api/attachments/{sha256}`: the image with its sniffed type, cacheable forever (the
+/// address is the content).
+///
+/// # Errors
+/// 404 for an unknown or malformed hash.
+pub async fn attachment(
+    State(state): State<AppState>,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return Err(ApiError::NotFound(
+            "attachments are addressed by a lowercase hex SHA-256".into(),
+        ));
+    }
+    let etag = format!("\"{sha256}\"");
+    let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.into()))?;
+    if super::tiles::if_none_match(&headers, &etag) {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut().insert(header::ETAG, etag_value);
+        return Ok(r);
+    }
+    let a = state
+        .courante
+        .store()
+        .attachment(&sha256)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no attachment {sha256}")))?;
+    let mut r = a.bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&a.media_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::ETAG, etag_value);
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_sniffed_from_their_bytes() {
+        assert_eq!(sniff_image(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]), Some("image/jpeg"));
+        assert_eq!(sniff_image(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(sniff_image(b"RIFF\x00\x00\x00\x00WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff_image(b"<svg xmlns=..."), None);
+        assert_eq!(sniff_image(b"GIF89a"), None);
+    }
+
+    #[test]
+    #[expect(clippy::float_cmp, reason = "parsed decimal literals compare exactly")]
+    fn cursors_and_boxes() {
+        assert_eq!(cursor_decode(&cursor_encode(-5, 9)), Some((-5, 9)));
+        assert_eq!(cursor_decode("x"), None);
+        assert_eq!(parse_bbox("2.2,48.8,2.5,48.9").unwrap(), [2.2, 48.8, 2.5, 48.9]);
+        assert!(parse_bbox("170,-20,-170,-10").is_ok(), "antimeridian");
+        assert!(parse_bbox("2.2,48.9,2.5,48.8").is_err());
+        assert!(parse_bbox("1,2,3").is_err());
+        assert!(parse_bbox("200,0,0,0").is_err());
+    }
+}
