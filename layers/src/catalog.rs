@@ -71,6 +71,8 @@ pub enum LayerKind {
     Perimeters,
     /// An imported dataset named by `dataset`.
     Dataset,
+    /// H3 hexagons aggregating the features of another layer (`source`).
+    H3,
 }
 
 /// One layer of the catalog, as written in the file.
@@ -99,6 +101,20 @@ pub struct LayerDef {
     /// For `dataset`: the dataset id.
     #[serde(default)]
     pub dataset: Option<String>,
+    /// For `dataset`: the property naming an area in region queries (`{"area": {"layer": …,
+    /// "code": …}}`), e.g. `code` for départements.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// For `h3`: the layer whose features are counted.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// For `h3`: finest and coarsest resolutions; the tile at zoom z shows resolution
+    /// `z - resolution_offset` clamped to this range.
+    #[serde(default)]
+    pub min_resolution: Option<u8>,
+    /// For `h3`: see `min_resolution`.
+    #[serde(default)]
+    pub max_resolution: Option<u8>,
     /// Lowest zoom at which the layer has data: below it, its tiles are empty.
     #[serde(default = "default_minzoom")]
     pub minzoom: u8,
@@ -152,16 +168,9 @@ impl Catalog {
     /// [`CatalogError::Toml`] for syntax, types and unknown keys; [`CatalogError::Layer`] for a
     /// broken rule, naming the layer and what to fix.
     pub fn parse(text: &str, origin: &str) -> Result<Self, CatalogError> {
-        let file: CatalogFile = toml::from_str(text).map_err(|source| CatalogError::Toml {
-            origin: origin.to_owned(),
-            source,
-        })?;
-        let catalog = Self {
-            name: file.name,
-            attribution: file.attribution,
-            themes: file.themes,
-            layers: file.layers,
-        };
+        let file: CatalogFile =
+            toml::from_str(text).map_err(|source| CatalogError::Toml { origin: origin.to_owned(), source })?;
+        let catalog = Self { name: file.name, attribution: file.attribution, themes: file.themes, layers: file.layers };
         catalog.check(origin)?;
         Ok(catalog)
     }
@@ -181,10 +190,7 @@ impl Catalog {
             reason,
         };
         if self.themes.len() > 64 {
-            return Err(fail(
-                "-",
-                format!("{} themes: at most 64 are supported", self.themes.len()),
-            ));
+            return Err(fail("-", format!("{} themes: at most 64 are supported", self.themes.len())));
         }
         let mut theme_ids = HashSet::new();
         for t in &self.themes {
@@ -208,13 +214,18 @@ impl Catalog {
             if l.minzoom > l.maxzoom || l.maxzoom > MAX_ZOOM {
                 return Err(fail(
                     &l.id,
-                    format!(
-                        "zoom range {}..{} must satisfy minzoom <= maxzoom <= {MAX_ZOOM}",
-                        l.minzoom, l.maxzoom
-                    ),
+                    format!("zoom range {}..{} must satisfy minzoom <= maxzoom <= {MAX_ZOOM}", l.minzoom, l.maxzoom),
                 ));
             }
             let misplaced = |key: &str| fail(&l.id, format!("key '{key}' does not apply to kind {:?}", l.kind));
+            if l.kind != LayerKind::H3
+                && (l.source.is_some() || l.min_resolution.is_some() || l.max_resolution.is_some())
+            {
+                return Err(misplaced("source/min_resolution/max_resolution"));
+            }
+            if l.kind != LayerKind::Dataset && l.key.is_some() {
+                return Err(misplaced("key"));
+            }
             match l.kind {
                 LayerKind::Entries => {
                     if !l.kinds.is_empty() {
@@ -252,6 +263,27 @@ impl Catalog {
                         return Err(misplaced("tags"));
                     }
                 }
+                LayerKind::H3 => {
+                    let Some(src) = &l.source else {
+                        return Err(fail(&l.id, "kind h3 needs a 'source' layer".into()));
+                    };
+                    let Some(source) = self.layers.iter().find(|s| &s.id == src) else {
+                        return Err(fail(&l.id, format!("source layer '{src}' is not in the catalog")));
+                    };
+                    if matches!(source.kind, LayerKind::H3) {
+                        return Err(fail(&l.id, "an h3 layer cannot aggregate another h3 layer".into()));
+                    }
+                    let (lo, hi) = (l.min_resolution.unwrap_or(0), l.max_resolution.unwrap_or(crate::h3::FINEST));
+                    if lo > hi || hi > crate::h3::FINEST {
+                        return Err(fail(
+                            &l.id,
+                            format!("resolutions {lo}..{hi} must satisfy min <= max <= {}", crate::h3::FINEST),
+                        ));
+                    }
+                    if !l.tags.is_empty() || !l.kinds.is_empty() || l.dataset.is_some() {
+                        return Err(misplaced("tags/kinds/dataset"));
+                    }
+                }
             }
         }
         Ok(())
@@ -277,16 +309,8 @@ impl Catalog {
 fn check_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "id '{id}' must be 1 to 64 characters among a-z, 0-9, '-' and '_'"
-        ))
-    }
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err(format!("id '{id}' must be 1 to 64 characters among a-z, 0-9, '-' and '_'")) }
 }
 
 fn is_hex_colour(s: &str) -> bool {
@@ -300,31 +324,16 @@ mod tests {
     #[test]
     fn bundled_catalog_is_valid_and_has_every_required_theme() {
         let c = Catalog::bundled();
-        for theme in [
-            "public_order",
-            "transport",
-            "health",
-            "fire_rescue",
-            "crowd",
-            "weather",
-            "cyber",
-            "venue_ops",
-        ] {
+        for theme in ["public_order", "transport", "health", "fire_rescue", "crowd", "weather", "cyber", "venue_ops"] {
             assert!(c.theme(theme).is_some(), "theme {theme} missing");
             assert!(
-                c.layers
-                    .iter()
-                    .any(|l| l.kind == LayerKind::Entries && l.tags == [theme]),
+                c.layers.iter().any(|l| l.kind == LayerKind::Entries && l.tags == [theme]),
                 "no layer for theme {theme}"
             );
         }
         assert!(c.layers.iter().any(|l| l.kind == LayerKind::Venues));
         assert!(c.layers.iter().any(|l| l.kind == LayerKind::Perimeters));
-        assert!(
-            c.layers
-                .iter()
-                .any(|l| l.kind == LayerKind::Entries && l.tags.is_empty())
-        );
+        assert!(c.layers.iter().any(|l| l.kind == LayerKind::Entries && l.tags.is_empty()));
     }
 
     const HEAD: &str = "name = \"t\"\nattribution = \"a\"\n[[theme]]\nid = \"x\"\ntitle = \"X\"\ntitle_en = \"X\"\ncolor = \"#112233\"\n";
@@ -343,10 +352,7 @@ mod tests {
         let cases = [
             ("id = \"a,b\"\ntheme = \"x\"\nkind = \"entries\"", "a,b"),
             ("id = \"a\"\ntheme = \"nope\"\nkind = \"entries\"", "nope"),
-            (
-                "id = \"a\"\ntheme = \"x\"\nkind = \"entries\"\nminzoom = 9\nmaxzoom = 3",
-                "minzoom",
-            ),
+            ("id = \"a\"\ntheme = \"x\"\nkind = \"entries\"\nminzoom = 9\nmaxzoom = 3", "minzoom"),
             ("id = \"a\"\ntheme = \"x\"\nkind = \"venues\"\ntags = [\"x\"]", "tags"),
             ("id = \"a\"\ntheme = \"x\"\nkind = \"dataset\"", "dataset"),
         ];

@@ -59,10 +59,7 @@ pub struct ClipBox {
 impl ClipBox {
     /// The tile extent grown by `buffer_px` on every side.
     pub fn new(buffer_px: u32) -> Self {
-        Self {
-            min: -f64::from(buffer_px),
-            max: f64::from(EXTENT + buffer_px),
-        }
+        Self { min: -f64::from(buffer_px), max: f64::from(EXTENT + buffer_px) }
     }
 
     /// Whether a point lies inside or on the edge.
@@ -86,12 +83,7 @@ impl ClipBox {
     /// survive; clipping one unit in keeps every output vertex inside the box.
     fn contour(&self) -> [IntPoint; 4] {
         let (a, b) = (self.min as i32 + 1, self.max as i32 - 1);
-        [
-            IntPoint::new(a, a),
-            IntPoint::new(b, a),
-            IntPoint::new(b, b),
-            IntPoint::new(a, b),
-        ]
+        [IntPoint::new(a, a), IntPoint::new(b, a), IntPoint::new(b, b), IntPoint::new(a, b)]
     }
 }
 
@@ -111,13 +103,9 @@ pub fn tile_geometry(g: &Geometry<f64>, tr: &TileTransform, clip: &ClipBox) -> O
             }
             TileGeometry::Points(vec![snap(c)])
         }
-        Geometry::MultiPoint(mp) => TileGeometry::Points(
-            mp.iter()
-                .map(|p| tr.apply(p.0))
-                .filter(|c| clip.contains(*c))
-                .map(snap)
-                .collect(),
-        ),
+        Geometry::MultiPoint(mp) => {
+            TileGeometry::Points(mp.iter().map(|p| tr.apply(p.0)).filter(|c| clip.contains(*c)).map(snap).collect())
+        }
         Geometry::LineString(ls) => {
             let mut lines = Vec::new();
             clip_line(ls, tr, clip, &mut lines);
@@ -182,12 +170,7 @@ fn clip_line(ls: &LineString<f64>, tr: &TileTransform, clip: &ClipBox, out: &mut
 fn clip_segment(a: Coord<f64>, b: Coord<f64>, clip: &ClipBox) -> Option<(Coord<f64>, Coord<f64>, bool, bool)> {
     let d = b - a;
     let (mut t0, mut t1) = (0.0_f64, 1.0_f64);
-    for (p, q) in [
-        (-d.x, a.x - clip.min),
-        (d.x, clip.max - a.x),
-        (-d.y, a.y - clip.min),
-        (d.y, clip.max - a.y),
-    ] {
+    for (p, q) in [(-d.x, a.x - clip.min), (d.x, clip.max - a.x), (-d.y, a.y - clip.min), (d.y, clip.max - a.y)] {
         if p == 0.0 {
             if q < 0.0 {
                 return None;
@@ -223,10 +206,7 @@ fn clip_polygons(polygons: &[Polygon<f64>], tr: &TileTransform, clip: &ClipBox) 
             for c in &ring.0 {
                 // Far outside the tile, coordinates are clamped: the clip box cuts them anyway
                 // and i_overlay needs them well inside i32.
-                let [x, y] = snap(Coord {
-                    x: c.x.clamp(-1e8, 1e8),
-                    y: c.y.clamp(-1e8, 1e8),
-                });
+                let [x, y] = snap(Coord { x: c.x.clamp(-1e8, 1e8), y: c.y.clamp(-1e8, 1e8) });
                 let p = IntPoint::new(x, y);
                 if contour.last() != Some(&p) {
                     contour.push(p);
@@ -254,15 +234,9 @@ fn clip_polygons(polygons: &[Polygon<f64>], tr: &TileTransform, clip: &ClipBox) 
         return Vec::new();
     }
     let clip_contour = clip.contour();
-    let solver = Solver {
-        precision: Precision::ABSOLUTE,
-        ..Solver::default()
-    };
-    let mut overlay = Overlay::new_custom(
-        subject.iter().map(Vec::len).sum::<usize>() + 4,
-        IntOverlayOptions::ogc(),
-        solver,
-    );
+    let solver = Solver { precision: Precision::ABSOLUTE, ..Solver::default() };
+    let mut overlay =
+        Overlay::new_custom(subject.iter().map(Vec::len).sum::<usize>() + 4, IntOverlayOptions::ogc(), solver);
     for contour in &subject {
         overlay.add_contour(contour, ShapeType::Subject);
     }
@@ -317,20 +291,14 @@ mod tests {
     /// Web Mercator coordinate at tile units (u, v) of the test tile.
     fn at(b: geo::Rect<f64>, u: f64, v: f64) -> Coord<f64> {
         let s = b.width() / 4096.0;
-        Coord {
-            x: b.min().x + u * s,
-            y: b.max().y - v * s,
-        }
+        Coord { x: b.min().x + u * s, y: b.max().y - v * s }
     }
 
     #[test]
     fn point_inside_buffer_is_kept_outside_is_dropped() {
         let (tr, clip, b) = tile();
         let inside = Geometry::Point(Point(at(b, -30.0, 100.0)));
-        assert_eq!(
-            tile_geometry(&inside, &tr, &clip),
-            Some(TileGeometry::Points(vec![[-30, 100]]))
-        );
+        assert_eq!(tile_geometry(&inside, &tr, &clip), Some(TileGeometry::Points(vec![[-30, 100]])));
         let outside = Geometry::Point(Point(at(b, -70.0, 100.0)));
         assert_eq!(tile_geometry(&outside, &tr, &clip), None);
     }
@@ -346,13 +314,8 @@ mod tests {
     #[test]
     fn line_leaving_and_coming_back_gives_two_pieces() {
         let (tr, clip, b) = tile();
-        let ls: LineString<f64> = vec![
-            at(b, 100.0, 100.0),
-            at(b, 100.0, -500.0),
-            at(b, 300.0, -500.0),
-            at(b, 300.0, 100.0),
-        ]
-        .into();
+        let ls: LineString<f64> =
+            vec![at(b, 100.0, 100.0), at(b, 100.0, -500.0), at(b, 300.0, -500.0), at(b, 300.0, 100.0)].into();
         let TileGeometry::Lines(lines) = tile_geometry(&Geometry::LineString(ls), &tr, &clip).unwrap() else {
             panic!("lines expected")
         };
@@ -363,15 +326,8 @@ mod tests {
     fn polygon_crossing_the_edge_is_clipped_and_wound_for_mvt() {
         let (tr, clip, b) = tile();
         let c = |u, v| at(b, u, v);
-        let p = polygon![
-            c(-500.0, 1000.0),
-            c(1000.0, 1000.0),
-            c(1000.0, 2000.0),
-            c(-500.0, 2000.0)
-        ];
-        let TileGeometry::Polygons(polys) = tile_geometry(&Geometry::Polygon(p), &tr, &clip).unwrap() else {
-            panic!()
-        };
+        let p = polygon![c(-500.0, 1000.0), c(1000.0, 1000.0), c(1000.0, 2000.0), c(-500.0, 2000.0)];
+        let TileGeometry::Polygons(polys) = tile_geometry(&Geometry::Polygon(p), &tr, &clip).unwrap() else { panic!() };
         assert_eq!(polys.len(), 1);
         let ring = &polys[0][0];
         assert!(ring_area2(ring) > 0, "exterior must have positive area: {ring:?}");
@@ -385,28 +341,10 @@ mod tests {
         let (tr, clip, b) = tile();
         let c = |u, v| at(b, u, v);
         let p = Polygon::new(
-            vec![
-                c(100.0, 100.0),
-                c(900.0, 100.0),
-                c(900.0, 900.0),
-                c(100.0, 900.0),
-                c(100.0, 100.0),
-            ]
-            .into(),
-            vec![
-                vec![
-                    c(300.0, 300.0),
-                    c(300.0, 600.0),
-                    c(600.0, 600.0),
-                    c(600.0, 300.0),
-                    c(300.0, 300.0),
-                ]
-                .into(),
-            ],
+            vec![c(100.0, 100.0), c(900.0, 100.0), c(900.0, 900.0), c(100.0, 900.0), c(100.0, 100.0)].into(),
+            vec![vec![c(300.0, 300.0), c(300.0, 600.0), c(600.0, 600.0), c(600.0, 300.0), c(300.0, 300.0)].into()],
         );
-        let TileGeometry::Polygons(polys) = tile_geometry(&Geometry::Polygon(p), &tr, &clip).unwrap() else {
-            panic!()
-        };
+        let TileGeometry::Polygons(polys) = tile_geometry(&Geometry::Polygon(p), &tr, &clip).unwrap() else { panic!() };
         assert_eq!(polys.len(), 1);
         assert_eq!(polys[0].len(), 2);
         assert!(ring_area2(&polys[0][0]) > 0 && ring_area2(&polys[0][1]) < 0);
@@ -416,15 +354,8 @@ mod tests {
     fn polygon_covering_the_whole_tile_becomes_the_buffer_square() {
         let (tr, clip, b) = tile();
         let c = |u, v| at(b, u, v);
-        let p = polygon![
-            c(-9000.0, -9000.0),
-            c(9000.0, -9000.0),
-            c(9000.0, 9000.0),
-            c(-9000.0, 9000.0)
-        ];
-        let TileGeometry::Polygons(polys) = tile_geometry(&Geometry::Polygon(p), &tr, &clip).unwrap() else {
-            panic!()
-        };
+        let p = polygon![c(-9000.0, -9000.0), c(9000.0, -9000.0), c(9000.0, 9000.0), c(-9000.0, 9000.0)];
+        let TileGeometry::Polygons(polys) = tile_geometry(&Geometry::Polygon(p), &tr, &clip).unwrap() else { panic!() };
         assert_eq!(ring_area2(&polys[0][0]), 2 * 4222 * 4222);
     }
 
@@ -464,17 +395,12 @@ mod tests {
 
         fn to_mercator(ls: &LineString<f64>, b: geo::Rect<f64>) -> LineString<f64> {
             let s = b.width() / 4096.0;
-            ls.0.iter()
-                .map(|c| coord! { x: b.min().x + c.x * s, y: b.max().y - c.y * s })
-                .collect()
+            ls.0.iter().map(|c| coord! { x: b.min().x + c.x * s, y: b.max().y - c.y * s }).collect()
         }
 
         fn decode(bytes: &[u8]) -> Vec<Geometry<f64>> {
             let tile = Tile::decode(bytes).unwrap();
-            tile.layers
-                .iter()
-                .flat_map(|l| l.features.iter().map(|f| f.to_geo().unwrap()))
-                .collect()
+            tile.layers.iter().flat_map(|l| l.features.iter().map(|f| f.to_geo().unwrap())).collect()
         }
 
         proptest! {

@@ -83,12 +83,7 @@ pub fn parse_venues(text: &str) -> Result<Vec<Venue>, VenueFileError> {
         .map(|v| {
             let off = utc_offset_ms(v.lon);
             let window = |w: Option<DateWindow>| {
-                w.and_then(|w| {
-                    Some(Window {
-                        start: date_ms(&w.start, off)?,
-                        end: date_ms(&w.end, off)? + DAY_MS - 1,
-                    })
-                })
+                w.and_then(|w| Some(Window { start: date_ms(&w.start, off)?, end: date_ms(&w.end, off)? + DAY_MS - 1 }))
             };
             Venue {
                 olympic: window(v.olympic),
@@ -169,18 +164,14 @@ impl Rng {
 /// Offsets a lon/lat point by metres east and north (local flat approximation, fine at venue
 /// scale).
 fn offset(lon: f64, lat: f64, east_m: f64, north_m: f64) -> Coord<f64> {
-    Coord {
-        x: lon + east_m / (METRES_PER_DEGREE * lat.to_radians().cos()),
-        y: lat + north_m / METRES_PER_DEGREE,
-    }
+    Coord { x: lon + east_m / (METRES_PER_DEGREE * lat.to_radians().cos()), y: lat + north_m / METRES_PER_DEGREE }
 }
 
 /// A star-shaped irregular ring around a centre: an ellipse whose radius wobbles with a few
 /// seeded harmonics. Star-shaped with a positive radius, so it never self-intersects.
 fn blob(rng: &mut Rng, lon: f64, lat: f64, radius_m: f64, aspect: f64, rotation: f64, vertices: usize) -> Polygon<f64> {
-    let harmonics: Vec<(f64, f64, f64)> = (2..5)
-        .map(|k| (f64::from(k), rng.range(0.0, 0.08), rng.range(0.0, TAU)))
-        .collect();
+    let harmonics: Vec<(f64, f64, f64)> =
+        (2..5).map(|k| (f64::from(k), rng.range(0.0, 0.08), rng.range(0.0, TAU))).collect();
     let mut ring: Vec<Coord<f64>> = (0..vertices)
         .map(|i| {
             let t = TAU * i as f64 / vertices as f64;
@@ -224,10 +215,7 @@ pub fn perimeters(venues: &[Venue], seed: u64) -> Vec<Perimeter> {
                 geometry: Geometry::Polygon(blob(&mut rng, v.lon, v.lat, radius, aspect, rotation, 40)),
                 windows: windows
                     .iter()
-                    .map(|w| Window {
-                        start: w.start - before * DAY_MS,
-                        end: w.end + after * DAY_MS,
-                    })
+                    .map(|w| Window { start: w.start - before * DAY_MS, end: w.end + after * DAY_MS })
                     .collect(),
             });
         }
@@ -321,13 +309,7 @@ const THEMES: &[ThemeSpec] = &[
         id: "weather",
         weight: 5.0,
         sources: &["Météo-France"],
-        titles: &[
-            "Vigilance orages",
-            "Fortes chaleurs",
-            "Rafales de vent",
-            "Pluie intense",
-            "Épisode caniculaire",
-        ],
+        titles: &["Vigilance orages", "Fortes chaleurs", "Rafales de vent", "Pluie intense", "Épisode caniculaire"],
         severity: [20.0, 35.0, 30.0, 12.0, 3.0],
     },
     ThemeSpec {
@@ -360,16 +342,8 @@ const THEMES: &[ThemeSpec] = &[
     },
 ];
 
-const FREE_TAGS: &[&str] = &[
-    "vip",
-    "ceremonie",
-    "paralympiques",
-    "fan-zone",
-    "presse",
-    "delegation",
-    "benevoles",
-    "billetterie",
-];
+const FREE_TAGS: &[&str] =
+    &["vip", "ceremonie", "paralympiques", "fan-zone", "presse", "delegation", "benevoles", "billetterie"];
 
 const QUALIFICATIONS: [(Qualification, f64); 5] = [
     (Qualification::Raw, 10.0),
@@ -403,15 +377,8 @@ pub fn entries(venues: &[Venue], seed: u64, count: usize, shapes: Shapes) -> Vec
             venues
                 .iter()
                 .map(|v| {
-                    let active = [v.olympic, v.paralympic]
-                        .into_iter()
-                        .flatten()
-                        .any(|w| w.start <= t && t <= w.end);
-                    let size = if v.kind == "stadium" || v.kind == "landmark" {
-                        2.0
-                    } else {
-                        1.0
-                    };
+                    let active = [v.olympic, v.paralympic].into_iter().flatten().any(|w| w.start <= t && t <= w.end);
+                    let size = if v.kind == "stadium" || v.kind == "landmark" { 2.0 } else { 1.0 };
                     if active { 10.0 * size } else { 0.4 }
                 })
                 .collect()
@@ -569,15 +536,9 @@ mod tests {
         assert_eq!(a, b);
         let c = entries(&venues, 8, 3000, Shapes::Mixed);
         assert_ne!(a, c);
-        let lines = a
-            .iter()
-            .filter(|e| matches!(e.geometry, Geometry::LineString(_)))
-            .count();
+        let lines = a.iter().filter(|e| matches!(e.geometry, Geometry::LineString(_))).count();
         let areas = a.iter().filter(|e| matches!(e.geometry, Geometry::Polygon(_))).count();
-        assert!(
-            (60..300).contains(&lines) && (60..300).contains(&areas),
-            "{lines} lines, {areas} areas"
-        );
+        assert!((60..300).contains(&lines) && (60..300).contains(&areas), "{lines} lines, {areas} areas");
         for e in &a {
             assert!((GAMES_START_MS..=GAMES_END_MS).contains(&e.occurred_at));
             assert!(e.severity <= 4 && e.reported_at >= e.occurred_at && e.recorded_at > e.reported_at);

@@ -1,14 +1,18 @@
-//! The engine: catalog layers resolved against indexed collections, and tile rendering.
+//! The engine: catalog layers resolved against indexed collections, H3 aggregates kept up to
+//! date with them, and tile rendering.
 
 use crate::catalog::{Catalog, LayerDef, LayerKind};
 use crate::clip::{ClipBox, TileGeometry, tile_geometry};
-use crate::feature::{Feature, Schema, ThemeMask};
+use crate::feature::Value;
+use crate::feature::{Feature, FeatureId, Schema, ThemeMask};
 use crate::filter::Filter;
+use crate::h3::{self, Aggregate};
 use crate::index::Collection;
 use crate::model::{ThemeVocabulary, entry_schema, perimeter_schema, venue_schema};
 use crate::mvt::{LayerEncoder, TileEncoder};
+use crate::region::{self, Hit, Prepared};
 use crate::tile::{BUFFER_PX, EXTENT, TileCoord};
-use geo::Rect;
+use geo::{Geometry, Rect};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -31,15 +35,21 @@ pub struct Layer {
     pub def: LayerDef,
     /// Name of the collection it reads.
     pub collection: String,
+    /// For an H3 layer: the layer whose features it counts.
+    pub source: Option<Arc<Layer>>,
     themes: ThemeMask,
     free_tags: Vec<Arc<str>>,
     kinds: Vec<Arc<str>>,
 }
 
 impl Layer {
-    /// Whether a feature of the collection belongs to this layer.
+    /// Whether a feature of the collection belongs to this layer (for an H3 layer: to its
+    /// source layer).
     #[inline]
     pub fn selects(&self, f: &Feature) -> bool {
+        if let Some(src) = &self.source {
+            return src.selects(f);
+        }
         if !self.kinds.is_empty() && !f.attrs.kind.as_ref().is_some_and(|k| self.kinds.contains(k)) {
             return false;
         }
@@ -47,10 +57,7 @@ impl Layer {
             return true;
         }
         f.attrs.themes.intersects(self.themes)
-            || f.attrs
-                .tags
-                .as_ref()
-                .is_some_and(|tags| tags.iter().any(|t| self.free_tags.contains(t)))
+            || f.attrs.tags.as_ref().is_some_and(|tags| tags.iter().any(|t| self.free_tags.contains(t)))
     }
 
     /// Whether the layer has data at zoom `z` (from its minzoom up to z24; maxzoom is only
@@ -58,6 +65,21 @@ impl Layer {
     pub fn in_zoom(&self, z: u8) -> bool {
         z >= self.def.minzoom
     }
+
+    /// Whether this is an H3 aggregate layer.
+    pub fn is_h3(&self) -> bool {
+        self.def.kind == LayerKind::H3
+    }
+}
+
+/// Where a change touched tiles: the old and new geometry (every layer over the collection),
+/// and the hexagons whose counts moved (only tiles holding that H3 layer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Touched {
+    /// Web Mercator envelopes of the old and new geometry.
+    pub rects: Vec<Rect<f64>>,
+    /// H3 layer id and the envelope of a hexagon of it whose counts changed.
+    pub hexagons: Vec<(String, Rect<f64>)>,
 }
 
 /// Feature counts of a rendered tile.
@@ -78,13 +100,15 @@ impl RenderedTile {
 
 type Shared = Arc<RwLock<Collection>>;
 
-/// The geospatial engine: the catalog, its vocabulary and the indexed collections.
+/// The geospatial engine: the catalog, its vocabulary, the indexed collections and the H3
+/// aggregates.
 #[derive(Debug)]
 pub struct Engine {
     catalog: Catalog,
     vocab: ThemeVocabulary,
     layers: Vec<Arc<Layer>>,
     collections: RwLock<HashMap<String, Shared>>,
+    aggregates: HashMap<String, RwLock<Aggregate>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -97,48 +121,57 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn collection_of(def: &LayerDef) -> String {
+    match def.kind {
+        LayerKind::Entries | LayerKind::H3 => ENTRIES.to_owned(),
+        LayerKind::Venues => VENUES.to_owned(),
+        LayerKind::Perimeters => PERIMETERS.to_owned(),
+        LayerKind::Dataset => dataset_collection(def.dataset.as_deref().unwrap_or_default()),
+    }
+}
+
 impl Engine {
     /// An engine with empty built-in collections for the catalog's layers.
     pub fn new(catalog: Catalog) -> Self {
         let vocab = ThemeVocabulary::new(catalog.entry_themes().map(|t| t.id.clone()));
-        let layers = catalog
+        let resolve = |def: &LayerDef, source: Option<Arc<Layer>>| {
+            Arc::new(Layer {
+                themes: vocab.mask(&def.tags),
+                free_tags: def.tags.iter().filter(|t| !vocab.contains(t)).map(|t| Arc::from(t.as_str())).collect(),
+                kinds: def.kinds.iter().map(|k| Arc::from(k.as_str())).collect(),
+                collection: source.as_ref().map_or_else(|| collection_of(def), |s| s.collection.clone()),
+                source,
+                def: def.clone(),
+            })
+        };
+        let plain: HashMap<&str, Arc<Layer>> = catalog
             .layers
             .iter()
-            .map(|def| {
-                let collection = match def.kind {
-                    LayerKind::Entries => ENTRIES.to_owned(),
-                    LayerKind::Venues => VENUES.to_owned(),
-                    LayerKind::Perimeters => PERIMETERS.to_owned(),
-                    LayerKind::Dataset => dataset_collection(def.dataset.as_deref().unwrap_or_default()),
-                };
-                Arc::new(Layer {
-                    themes: vocab.mask(&def.tags),
-                    free_tags: def
-                        .tags
-                        .iter()
-                        .filter(|t| !vocab.contains(t))
-                        .map(|t| Arc::from(t.as_str()))
-                        .collect(),
-                    kinds: def.kinds.iter().map(|k| Arc::from(k.as_str())).collect(),
-                    collection,
-                    def: def.clone(),
-                })
+            .filter(|d| d.kind != LayerKind::H3)
+            .map(|d| (d.id.as_str(), resolve(d, None)))
+            .collect();
+        let layers: Vec<Arc<Layer>> = catalog
+            .layers
+            .iter()
+            .map(|d| match d.kind {
+                // The catalog checked that the source exists and is not an H3 layer.
+                LayerKind::H3 => resolve(d, d.source.as_deref().and_then(|s| plain.get(s)).cloned()),
+                _ => plain[d.id.as_str()].clone(),
+            })
+            .collect();
+        let aggregates = layers
+            .iter()
+            .filter(|l| l.is_h3())
+            .map(|l| {
+                let agg = Aggregate::new(l.def.min_resolution.unwrap_or(0), l.def.max_resolution.unwrap_or(h3::FINEST));
+                (l.def.id.clone(), RwLock::new(agg))
             })
             .collect();
         let mut collections = HashMap::new();
-        for (name, schema) in [
-            (ENTRIES, entry_schema()),
-            (VENUES, venue_schema()),
-            (PERIMETERS, perimeter_schema()),
-        ] {
+        for (name, schema) in [(ENTRIES, entry_schema()), (VENUES, venue_schema()), (PERIMETERS, perimeter_schema())] {
             collections.insert(name.to_owned(), Arc::new(RwLock::new(Collection::new(schema))));
         }
-        Self {
-            catalog,
-            vocab,
-            layers,
-            collections: RwLock::new(collections),
-        }
+        Self { catalog, vocab, layers, collections: RwLock::new(collections), aggregates }
     }
 
     /// The catalog.
@@ -165,9 +198,25 @@ impl Engine {
         read(&self.collections).get(name).cloned()
     }
 
-    /// Replaces a whole collection (start-up load, dataset swap). Readers see the old or the
-    /// new one, never a mix.
+    fn h3_layers_of<'a>(&'a self, collection: &'a str) -> impl Iterator<Item = &'a Arc<Layer>> + 'a {
+        self.layers.iter().filter(move |l| l.is_h3() && l.collection == collection)
+    }
+
+    fn counted(layer: &Layer, f: &Feature) -> bool {
+        layer.selects(f) && Filter::default().matches(&f.attrs)
+    }
+
+    /// Replaces a whole collection (start-up load, dataset swap) and rebuilds the H3
+    /// aggregates over it. Readers see the old or the new one, never a mix.
     pub fn replace(&self, name: &str, collection: Collection) {
+        for layer in self.h3_layers_of(name) {
+            let (min, max) = (layer.def.min_resolution.unwrap_or(0), layer.def.max_resolution.unwrap_or(h3::FINEST));
+            let agg =
+                Aggregate::build(min, max, collection.iter().map(AsRef::as_ref).filter(|f| Self::counted(layer, f)));
+            if let Some(slot) = self.aggregates.get(&layer.def.id) {
+                *write(slot) = agg;
+            }
+        }
         let shared = self.collection(name);
         match shared {
             Some(c) => *write(&c) = collection,
@@ -177,13 +226,49 @@ impl Engine {
         }
     }
 
-    /// Runs `f` with write access to a collection (incremental updates).
-    ///
-    /// Returns `None` when there is no such collection.
-    pub fn update<R>(&self, name: &str, f: impl FnOnce(&mut Collection) -> R) -> Option<R> {
-        let c = self.collection(name)?;
-        let mut guard = write(&c);
-        Some(f(&mut guard))
+    /// Inserts or replaces a feature and updates the aggregates over its collection. Returns
+    /// where tiles changed.
+    pub fn upsert(&self, name: &str, feature: Feature) -> Touched {
+        self.change(name, feature.id, Some(feature))
+    }
+
+    /// Removes a feature; returns where tiles changed.
+    pub fn remove(&self, name: &str, id: FeatureId) -> Touched {
+        self.change(name, id, None)
+    }
+
+    fn change(&self, name: &str, id: FeatureId, feature: Option<Feature>) -> Touched {
+        let Some(shared) = self.collection(name) else { return Touched::default() };
+        let mut rects = Vec::new();
+        let mut hexagons = Vec::new();
+        let mut c = write(&shared);
+        let old = match feature {
+            Some(f) => {
+                rects.push(f.bbox);
+                c.upsert(f)
+            }
+            None => c.remove(id),
+        };
+        let new = c.get(id).cloned();
+        drop(c);
+        rects.extend(old.as_ref().map(|o| o.bbox));
+        for layer in self.h3_layers_of(name) {
+            let Some(slot) = self.aggregates.get(&layer.def.id) else { continue };
+            let counted = new.as_deref().filter(|f| Self::counted(layer, f));
+            let mut agg = write(slot);
+            let (min, max) = agg.resolutions();
+            for f in [old.as_deref(), counted].into_iter().flatten() {
+                if let Some(p) = h3::representative_point(&f.lonlat) {
+                    for r in min..=max {
+                        if let Some(cell) = h3::cell_of(p.x, p.y, r) {
+                            hexagons.push((layer.def.id.clone(), h3::cell_rect(cell)));
+                        }
+                    }
+                }
+            }
+            agg.update(id, counted);
+        }
+        Touched { rects, hexagons }
     }
 
     /// Runs `f` with read access to a collection.
@@ -198,9 +283,10 @@ impl Engine {
     pub fn entry_layers(&self, tag_sets: &[&[String]]) -> Vec<String> {
         self.layers
             .iter()
-            .filter(|l| l.def.kind == LayerKind::Entries)
+            .filter(|l| matches!(l.def.kind, LayerKind::Entries | LayerKind::H3))
             .filter(|l| {
-                l.def.tags.is_empty() || tag_sets.iter().any(|tags| tags.iter().any(|t| l.def.tags.contains(t)))
+                let def = &l.source.as_ref().unwrap_or(l).def;
+                def.tags.is_empty() || tag_sets.iter().any(|tags| tags.iter().any(|t| def.tags.contains(t)))
             })
             .map(|l| l.def.id.clone())
             .collect()
@@ -208,12 +294,18 @@ impl Engine {
 
     /// The property schema of a layer's features (empty for a dataset not loaded yet).
     pub fn schema(&self, layer: &Layer) -> Arc<Schema> {
-        self.with_collection(&layer.collection, |c| c.schema().clone())
-            .unwrap_or_default()
+        if layer.is_h3() {
+            return Arc::new(h3::schema(self.vocab.ids()));
+        }
+        self.with_collection(&layer.collection, |c| c.schema().clone()).unwrap_or_default()
     }
 
-    /// Number of features a layer holds (before request filters).
+    /// Number of features a layer holds (before request filters); for an H3 layer, the
+    /// number of features it counts.
     pub fn layer_len(&self, layer: &Layer) -> usize {
+        if layer.is_h3() {
+            return self.aggregates.get(&layer.def.id).map_or(0, |a| read(a).len());
+        }
         self.with_collection(&layer.collection, |c| {
             if !layer.kinds.is_empty() {
                 layer.kinds.iter().map(|k| c.kind_count(k)).sum()
@@ -233,6 +325,11 @@ impl Engine {
         self.with_collection(&layer.collection, Collection::extent).flatten()
     }
 
+    /// Runs `f` with read access to an H3 layer's aggregate.
+    pub fn with_aggregate<R>(&self, layer: &Layer, f: impl FnOnce(&Aggregate) -> R) -> Option<R> {
+        self.aggregates.get(&layer.def.id).map(|a| f(&read(a)))
+    }
+
     /// Renders one tile holding one MVT layer per requested layer (layers outside their zoom
     /// range or without features are left out).
     pub fn render(&self, layers: &[Arc<Layer>], coord: TileCoord, filter: &Filter) -> RenderedTile {
@@ -243,14 +340,13 @@ impl Engine {
         let mut counts = Vec::with_capacity(layers.len());
         for layer in layers {
             let mut enc = LayerEncoder::new(&layer.def.id, EXTENT);
-            if layer.in_zoom(coord.z())
-                && let Some(shared) = self.collection(&layer.collection)
-            {
+            if !layer.in_zoom(coord.z()) {
+            } else if layer.is_h3() {
+                self.render_h3(&mut enc, layer, coord, filter);
+            } else if let Some(shared) = self.collection(&layer.collection) {
                 let c = read(&shared);
-                let mut hits: Vec<&Arc<Feature>> = c
-                    .query(envelope)
-                    .filter(|f| layer.selects(f) && filter.matches(&f.attrs))
-                    .collect();
+                let mut hits: Vec<&Arc<Feature>> =
+                    c.query(envelope).filter(|f| layer.selects(f) && filter.matches(&f.attrs)).collect();
                 // Feature order decides drawing order; sorting by id makes the bytes (and the
                 // ETag) the same on every replica whatever the index's insertion history.
                 hits.sort_unstable_by_key(|f| f.id);
@@ -264,18 +360,77 @@ impl Engine {
             counts.push(enc.len());
             tile.push(&enc);
         }
-        RenderedTile {
-            bytes: tile.finish(),
-            features: counts,
+        RenderedTile { bytes: tile.finish(), features: counts }
+    }
+
+    fn render_h3(&self, enc: &mut LayerEncoder, layer: &Layer, coord: TileCoord, filter: &Filter) {
+        let Some(slot) = self.aggregates.get(&layer.def.id) else { return };
+        let (min, max) = read(slot).resolutions();
+        let r = h3::resolution_for_zoom(coord.z(), min, max);
+        let lookup = h3::lookup_rect(coord, r);
+        let ids = self.vocab.ids();
+        if h3::is_default(filter) {
+            let agg = read(slot);
+            h3::encode_cells(enc, coord, agg.cells_in(r, lookup).into_iter(), ids);
+        } else if let Some(shared) = self.collection(&layer.collection) {
+            // Any other filter: count the matching features of the area now.
+            let c = read(&shared);
+            let stats = h3::aggregate(
+                r,
+                c.query(lookup).filter(|f| layer.selects(f) && filter.matches(&f.attrs)).map(AsRef::as_ref),
+            );
+            let tile = coord.buffered_bounds(BUFFER_PX);
+            let near = stats.iter().filter(|(cell, _)| rects_meet(h3::cell_rect(**cell), tile)).map(|(c, s)| (*c, s));
+            h3::encode_cells(enc, coord, near, ids);
         }
     }
 }
 
+impl Engine {
+    /// Features of `layers` meeting a region and passing the filter (H3 layers are skipped:
+    /// query their source layer).
+    pub fn region_hits(&self, layers: &[Arc<Layer>], region: &Prepared, filter: &Filter) -> Vec<Hit> {
+        let boxes = region.mercator_boxes();
+        let mut hits = Vec::new();
+        for (i, layer) in layers.iter().enumerate().filter(|(_, l)| !l.is_h3()) {
+            self.with_collection(&layer.collection, |c| {
+                let mut found = Vec::new();
+                for b in &boxes {
+                    found.extend(region::matching(c.query(*b), region, |f| layer.selects(f), filter));
+                }
+                if boxes.len() > 1 {
+                    found.sort_unstable_by_key(|f| f.id);
+                    found.dedup_by_key(|f| f.id);
+                }
+                hits.extend(found.into_iter().map(|feature| Hit { layer: i, feature }));
+            });
+        }
+        hits
+    }
+
+    /// The WGS84 geometry of a feature of a layer whose property `key` equals `value` (a
+    /// venue's perimeter of a kind, an administrative area by code).
+    pub fn find_by_property(&self, layer: &Layer, key: &str, value: &str) -> Option<Geometry<f64>> {
+        self.with_collection(&layer.collection, |c| {
+            let i = c.schema().position(key)?;
+            c.iter()
+                .filter(|f| layer.selects(f))
+                .find(|f| match f.props.get(i) {
+                    Some(Value::Text(s)) => s.as_ref() == value,
+                    Some(Value::Int(n)) => n.to_string() == value,
+                    _ => false,
+                })
+                .map(|f| f.lonlat.clone())
+        })
+        .flatten()
+    }
+}
+
+fn rects_meet(a: Rect<f64>, b: Rect<f64>) -> bool {
+    a.min().x <= b.max().x && b.min().x <= a.max().x && a.min().y <= b.max().y && b.min().y <= a.max().y
+}
+
 fn add(enc: &mut LayerEncoder, f: &Feature, g: &TileGeometry, schema: &Schema) {
-    let props = schema
-        .fields
-        .iter()
-        .zip(f.props.iter())
-        .map(|(field, v)| (field.name.as_str(), v));
+    let props = schema.fields.iter().zip(f.props.iter()).map(|(field, v)| (field.name.as_str(), v));
     enc.add_feature(f.id, g, props);
 }

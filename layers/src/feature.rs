@@ -92,11 +92,7 @@ pub struct Field {
 impl Field {
     /// A field with a name, a type and a description.
     pub fn new(name: &str, kind: FieldType, description: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            kind,
-            description: description.to_owned(),
-        }
+        Self { name: name.to_owned(), kind, description: description.to_owned() }
     }
 }
 
@@ -166,10 +162,7 @@ pub struct UnknownQualification(pub String);
 impl FromStr for Qualification {
     type Err = UnknownQualification;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|q| q.as_str() == s)
-            .ok_or_else(|| UnknownQualification(s.to_owned()))
+        Self::ALL.into_iter().find(|q| q.as_str() == s).ok_or_else(|| UnknownQualification(s.to_owned()))
     }
 }
 
@@ -258,6 +251,9 @@ pub enum GeometryError {
 pub struct Feature {
     /// Identifier, unique within the collection; also the MVT feature id.
     pub id: FeatureId,
+    /// Geometry in WGS84 longitude/latitude, as given: region queries test it exactly as
+    /// PostGIS tests `geometry(4326)`, without a projection round trip.
+    pub lonlat: Geometry<f64>,
     /// Geometry in Web Mercator metres.
     pub geometry: Geometry<f64>,
     /// Bounding box of `geometry` (metres), computed once.
@@ -280,15 +276,9 @@ impl Feature {
         attrs: Attrs,
         props: Box<[Value]>,
     ) -> Result<Self, GeometryError> {
-        let geometry = project_geometry(geometry)?;
-        let bbox = geometry.bounding_rect().ok_or(GeometryError::Empty)?;
-        Ok(Self {
-            id,
-            geometry,
-            bbox,
-            attrs,
-            props,
-        })
+        let projected = project_geometry(geometry)?;
+        let bbox = projected.bounding_rect().ok_or(GeometryError::Empty)?;
+        Ok(Self { id, lonlat: geometry.clone(), geometry: projected, bbox, attrs, props })
     }
 }
 
@@ -347,13 +337,7 @@ mod tests {
         for q in Qualification::ALL {
             assert_eq!(q.as_str().parse::<Qualification>().unwrap(), q);
         }
-        assert!(
-            "maybe"
-                .parse::<Qualification>()
-                .unwrap_err()
-                .to_string()
-                .contains("in_review")
-        );
+        assert!("maybe".parse::<Qualification>().unwrap_err().to_string().contains("in_review"));
     }
 
     #[test]

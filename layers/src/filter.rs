@@ -148,96 +148,28 @@ mod tests {
         let vocab = ThemeVocabulary::new(["health".into(), "crowd".into()]);
         let a = entry(1000, 2, Qualification::Confirmed, &["health", "vip"], &vocab);
         assert!(Filter::default().matches(&a));
-        assert!(
-            !Filter {
-                from_ms: Some(1001),
-                ..Filter::default()
-            }
-            .matches(&a)
-        );
-        assert!(
-            !Filter {
-                to_ms: Some(999),
-                ..Filter::default()
-            }
-            .matches(&a)
-        );
-        assert!(
-            Filter {
-                from_ms: Some(1000),
-                to_ms: Some(1000),
-                ..Filter::default()
-            }
-            .matches(&a)
-        );
-        assert!(
-            !Filter {
-                min_severity: Some(3),
-                ..Filter::default()
-            }
-            .matches(&a)
-        );
+        assert!(!Filter { from_ms: Some(1001), ..Filter::default() }.matches(&a));
+        assert!(!Filter { to_ms: Some(999), ..Filter::default() }.matches(&a));
+        assert!(Filter { from_ms: Some(1000), to_ms: Some(1000), ..Filter::default() }.matches(&a));
+        assert!(!Filter { min_severity: Some(3), ..Filter::default() }.matches(&a));
         assert!(Filter::default().with_tags(&["vip".into()], &vocab).matches(&a));
         assert!(Filter::default().with_tags(&["health".into()], &vocab).matches(&a));
-        assert!(
-            !Filter::default()
-                .with_tags(&["crowd".into(), "other".into()], &vocab)
-                .matches(&a)
-        );
+        assert!(!Filter::default().with_tags(&["crowd".into(), "other".into()], &vocab).matches(&a));
         let refuted = entry(1000, 2, Qualification::Refuted, &["health"], &vocab);
-        assert!(
-            !Filter::default().matches(&refuted),
-            "refuted entries are hidden by default"
-        );
-        let all = Filter {
-            qualifications: QualificationSet::ALL,
-            ..Filter::default()
-        };
+        assert!(!Filter::default().matches(&refuted), "refuted entries are hidden by default");
+        let all = Filter { qualifications: QualificationSet::ALL, ..Filter::default() };
         assert!(all.matches(&refuted));
     }
 
     #[test]
     fn intervals_overlap_the_window_and_untyped_features_pass() {
-        let perimeter = Attrs {
-            windows: Box::new([(100, 200), (500, 600)]),
-            ..Attrs::default()
-        };
-        assert!(
-            Filter {
-                from_ms: Some(150),
-                to_ms: Some(300),
-                ..Filter::default()
-            }
-            .matches(&perimeter)
-        );
-        assert!(
-            !Filter {
-                from_ms: Some(201),
-                to_ms: Some(499),
-                ..Filter::default()
-            }
-            .matches(&perimeter)
-        );
-        assert!(
-            Filter {
-                from_ms: Some(550),
-                ..Filter::default()
-            }
-            .matches(&perimeter)
-        );
-        assert!(
-            !Filter {
-                from_ms: Some(601),
-                ..Filter::default()
-            }
-            .matches(&perimeter)
-        );
+        let perimeter = Attrs { windows: Box::new([(100, 200), (500, 600)]), ..Attrs::default() };
+        assert!(Filter { from_ms: Some(150), to_ms: Some(300), ..Filter::default() }.matches(&perimeter));
+        assert!(!Filter { from_ms: Some(201), to_ms: Some(499), ..Filter::default() }.matches(&perimeter));
+        assert!(Filter { from_ms: Some(550), ..Filter::default() }.matches(&perimeter));
+        assert!(!Filter { from_ms: Some(601), ..Filter::default() }.matches(&perimeter));
         let venue = Attrs::default();
-        let strict = Filter {
-            from_ms: Some(5),
-            min_severity: Some(4),
-            ..Filter::default()
-        };
+        let strict = Filter { from_ms: Some(5), min_severity: Some(4), ..Filter::default() };
         assert!(strict.matches(&venue));
     }
 
@@ -248,10 +180,7 @@ mod tests {
         let f2 = Filter::default().with_tags(&["a".into(), "b".into()], &vocab);
         assert_eq!(f1.cache_key(), f2.cache_key());
         assert_eq!(Filter::default().cache_key(), "");
-        let f3 = Filter {
-            min_severity: Some(2),
-            ..Filter::default()
-        };
+        let f3 = Filter { min_severity: Some(2), ..Filter::default() };
         assert_ne!(f3.cache_key(), Filter::default().cache_key());
     }
 }

@@ -18,10 +18,7 @@ pub struct Item {
 impl Item {
     fn new(feature: Arc<Feature>) -> Self {
         let b = feature.bbox;
-        Self {
-            env: AABB::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]),
-            feature,
-        }
+        Self { env: AABB::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]), feature }
     }
 }
 
@@ -152,16 +149,7 @@ impl Collection {
             return None;
         }
         let e = self.tree.root().envelope();
-        Some(Rect::new(
-            Coord {
-                x: e.lower()[0],
-                y: e.lower()[1],
-            },
-            Coord {
-                x: e.upper()[0],
-                y: e.upper()[1],
-            },
-        ))
+        Some(Rect::new(Coord { x: e.lower()[0], y: e.lower()[1] }, Coord { x: e.upper()[0], y: e.upper()[1] }))
     }
 
     /// Number of features carrying the theme of bit index `bit`.
@@ -182,10 +170,7 @@ mod tests {
     use geo::{Geometry, Point};
 
     fn feature(id: u64, lon: f64, lat: f64, themes: u64) -> Feature {
-        let attrs = Attrs {
-            themes: ThemeMask(themes),
-            ..Attrs::default()
-        };
+        let attrs = Attrs { themes: ThemeMask(themes), ..Attrs::default() };
         Feature::from_lonlat(id, &Geometry::Point(Point::new(lon, lat)), attrs, Box::new([])).unwrap()
     }
 
@@ -199,11 +184,7 @@ mod tests {
     fn query_update_remove() {
         let mut c = Collection::bulk_load(
             Schema::default(),
-            vec![
-                feature(1, 2.35, 48.85, 0b1),
-                feature(2, 5.37, 43.29, 0b11),
-                feature(3, 2.30, 48.86, 0b10),
-            ],
+            vec![feature(1, 2.35, 48.85, 0b1), feature(2, 5.37, 43.29, 0b11), feature(3, 2.30, 48.86, 0b10)],
         );
         let mut ids: Vec<u64> = c.query(paris()).map(|f| f.id).collect();
         ids.sort_unstable();

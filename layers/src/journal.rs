@@ -44,22 +44,14 @@ fn short(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    if s.chars().count() > 80 {
-        s.chars().take(77).collect::<String>() + "…"
-    } else {
-        s
-    }
+    if s.chars().count() > 80 { s.chars().take(77).collect::<String>() + "…" } else { s }
 }
 
 struct Errors(Vec<FieldError>);
 
 impl Errors {
     fn push(&mut self, field: &str, value: Option<&Value>, reason: impl Into<String>) {
-        self.0.push(FieldError {
-            field: field.to_owned(),
-            value: value.map(short),
-            reason: reason.into(),
-        });
+        self.0.push(FieldError { field: field.to_owned(), value: value.map(short), reason: reason.into() });
     }
 }
 
@@ -67,29 +59,18 @@ impl Errors {
 /// raw → in_review → confirmed | refuted → closed.
 pub fn transition_allowed(from: Qualification, to: Qualification) -> bool {
     use Qualification::{Closed, Confirmed, InReview, Raw, Refuted};
-    matches!(
-        (from, to),
-        (Raw, InReview) | (InReview, Confirmed | Refuted) | (Confirmed | Refuted, Closed)
-    )
+    matches!((from, to), (Raw, InReview) | (InReview, Confirmed | Refuted) | (Confirmed | Refuted, Closed))
 }
 
 fn allowed_next(from: Qualification) -> Vec<&'static str> {
-    Qualification::ALL
-        .into_iter()
-        .filter(|to| transition_allowed(from, *to))
-        .map(Qualification::as_str)
-        .collect()
+    Qualification::ALL.into_iter().filter(|to| transition_allowed(from, *to)).map(Qualification::as_str).collect()
 }
 
 fn text(obj: &Map<String, Value>, key: &str, max: usize, e: &mut Errors) -> Option<String> {
     match obj.get(key)? {
         Value::Null => None,
         Value::String(s) if s.chars().count() > max => {
-            e.push(
-                key,
-                obj.get(key),
-                format!("at most {max} characters (got {})", s.chars().count()),
-            );
+            e.push(key, obj.get(key), format!("at most {max} characters (got {})", s.chars().count()));
             None
         }
         Value::String(s) => Some(s.trim().to_owned()),
@@ -110,11 +91,7 @@ fn time(obj: &Map<String, Value>, key: &str, now_ms: i64, e: &mut Errors) -> Opt
             }
             Ok(t) => Some(t),
             Err(_) => {
-                e.push(
-                    key,
-                    obj.get(key),
-                    "expected an RFC 3339 date-time with offset, e.g. 2024-07-26T19:30:00+02:00",
-                );
+                e.push(key, obj.get(key), "expected an RFC 3339 date-time with offset, e.g. 2024-07-26T19:30:00+02:00");
                 None
             }
         },
@@ -130,11 +107,7 @@ fn severity(obj: &Map<String, Value>, e: &mut Errors) -> Option<u8> {
     match v.as_u64() {
         Some(s) if s <= u64::from(MAX_SEVERITY) => Some(s as u8),
         _ => {
-            e.push(
-                "severity",
-                Some(v),
-                "expected an integer from 0 (information) to 4 (critical)",
-            );
+            e.push("severity", Some(v), "expected an integer from 0 (information) to 4 (critical)");
             None
         }
     }
@@ -188,26 +161,17 @@ fn links(obj: &Map<String, Value>, e: &mut Errors) -> Option<Vec<Link>> {
     for (i, l) in items.iter().enumerate() {
         let (url, title) = match l {
             Value::String(u) => (Some(u.as_str()), ""),
-            Value::Object(o) => (
-                o.get("url").and_then(Value::as_str),
-                o.get("title").and_then(Value::as_str).unwrap_or(""),
-            ),
+            Value::Object(o) => {
+                (o.get("url").and_then(Value::as_str), o.get("title").and_then(Value::as_str).unwrap_or(""))
+            }
             _ => (None, ""),
         };
         let Some(url) = url else {
-            e.push(
-                &format!("links[{i}]"),
-                Some(l),
-                "expected {\"url\": \"https://…\", \"title\": \"…\"}",
-            );
+            e.push(&format!("links[{i}]"), Some(l), "expected {\"url\": \"https://…\", \"title\": \"…\"}");
             continue;
         };
         if !is_http_url(url) {
-            e.push(
-                &format!("links[{i}].url"),
-                Some(&Value::from(url)),
-                "expected an absolute http:// or https:// URL",
-            );
+            e.push(&format!("links[{i}].url"), Some(&Value::from(url)), "expected an absolute http:// or https:// URL");
             continue;
         }
         if title.chars().count() > MAX_SHORT_CHARS {
@@ -218,10 +182,7 @@ fn links(obj: &Map<String, Value>, e: &mut Errors) -> Option<Vec<Link>> {
             );
             continue;
         }
-        out.push(Link {
-            url: url.to_owned(),
-            title: title.trim().to_owned(),
-        });
+        out.push(Link { url: url.to_owned(), title: title.trim().to_owned() });
     }
     Some(out)
 }
@@ -236,9 +197,7 @@ pub fn is_http_url(s: &str) -> bool {
     s.chars().count() <= MAX_URL_CHARS
         && !host.is_empty()
         && !host.starts_with(':')
-        && !s
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '\\' | '`'))
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '\\' | '`'))
 }
 
 fn coord(v: &Value) -> Option<Coord<f64>> {
@@ -246,10 +205,7 @@ fn coord(v: &Value) -> Option<Coord<f64>> {
     if a.len() < 2 {
         return None;
     }
-    Some(Coord {
-        x: a[0].as_f64()?,
-        y: a[1].as_f64()?,
-    })
+    Some(Coord { x: a[0].as_f64()?, y: a[1].as_f64()? })
 }
 
 fn ring(v: &Value, field: &str, closed: bool, e: &mut Errors) -> Option<LineString<f64>> {
@@ -270,21 +226,13 @@ fn ring(v: &Value, field: &str, closed: bool, e: &mut Errors) -> Option<LineStri
                 return None;
             }
             None => {
-                e.push(
-                    &format!("{field}[{i}]"),
-                    Some(p),
-                    "expected a [lon, lat] position of two numbers",
-                );
+                e.push(&format!("{field}[{i}]"), Some(p), "expected a [lon, lat] position of two numbers");
                 return None;
             }
         }
     }
     if closed && (out.len() < 4 || out.first() != out.last()) {
-        e.push(
-            field,
-            None,
-            "a polygon ring needs at least 4 positions and must end where it starts",
-        );
+        e.push(field, None, "a polygon ring needs at least 4 positions and must end where it starts");
         return None;
     }
     Some(LineString(out))
@@ -309,11 +257,7 @@ fn geometry(obj: &Map<String, Value>, e: &mut Errors) -> Option<Geometry<f64>> {
         let coords = go.get("coordinates").unwrap_or(&Value::Null);
         let vertices = count_positions(coords);
         if vertices > MAX_VERTICES {
-            e.push(
-                "geometry.coordinates",
-                None,
-                format!("at most {MAX_VERTICES} positions (got {vertices})"),
-            );
+            e.push("geometry.coordinates", None, format!("at most {MAX_VERTICES} positions (got {vertices})"));
             return None;
         }
         let kind = go.get("type").and_then(Value::as_str).unwrap_or("");
@@ -334,22 +278,14 @@ fn geometry(obj: &Map<String, Value>, e: &mut Errors) -> Option<Geometry<f64>> {
                 let mut distinct = ls.0.clone();
                 distinct.dedup();
                 if distinct.len() < 2 {
-                    e.push(
-                        "geometry.coordinates",
-                        None,
-                        "a line needs at least two distinct positions",
-                    );
+                    e.push("geometry.coordinates", None, "a line needs at least two distinct positions");
                     return None;
                 }
                 Geometry::LineString(ls)
             }
             "Polygon" => {
                 let Some(rings) = coords.as_array().filter(|r| !r.is_empty()) else {
-                    e.push(
-                        "geometry.coordinates",
-                        Some(coords),
-                        "expected an array of rings (exterior first)",
-                    );
+                    e.push("geometry.coordinates", Some(coords), "expected an array of rings (exterior first)");
                     return None;
                 };
                 let mut parsed = Vec::new();
@@ -365,11 +301,7 @@ fn geometry(obj: &Map<String, Value>, e: &mut Errors) -> Option<Geometry<f64>> {
                 Geometry::Polygon(polygon)
             }
             other => {
-                e.push(
-                    "geometry.type",
-                    Some(&Value::from(other)),
-                    "expected Point, LineString or Polygon",
-                );
+                e.push("geometry.type", Some(&Value::from(other)), "expected Point, LineString or Polygon");
                 return None;
             }
         };
@@ -457,45 +389,24 @@ fn unknown_fields(obj: &Map<String, Value>, allowed: &[&str], e: &mut Errors) {
 pub fn validate_new(body: &Value, default_author: Option<&str>, now_ms: i64) -> Result<NewEntry, Vec<FieldError>> {
     let mut e = Errors(Vec::new());
     let Some(obj) = body.as_object() else {
-        return Err(vec![FieldError {
-            field: String::new(),
-            value: None,
-            reason: "expected a JSON object".into(),
-        }]);
+        return Err(vec![FieldError { field: String::new(), value: None, reason: "expected a JSON object".into() }]);
     };
     unknown_fields(obj, CREATE_FIELDS, &mut e);
     let title = text(obj, "title", MAX_TITLE_CHARS, &mut e);
     if title.as_deref().is_none_or(str::is_empty) && !e.0.iter().any(|f| f.field == "title") {
-        e.push(
-            "title",
-            obj.get("title"),
-            "required: a short title of at most 200 characters",
-        );
+        e.push("title", obj.get("title"), "required: a short title of at most 200 characters");
     }
     let body_text = text(obj, "body", MAX_BODY_CHARS, &mut e).unwrap_or_default();
     let tags = tags(obj, &mut e).unwrap_or_default();
     let sev = severity(obj, &mut e);
     if !obj.contains_key("severity") {
-        e.push(
-            "severity",
-            None,
-            "required: an integer from 0 (information) to 4 (critical)",
-        );
+        e.push("severity", None, "required: an integer from 0 (information) to 4 (critical)");
     }
     let occurred = time(obj, "occurred_at", now_ms, &mut e);
     let reported = time(obj, "reported_at", now_ms, &mut e);
     let geom = geometry(obj, &mut e);
-    if geom.is_none()
-        && !e
-            .0
-            .iter()
-            .any(|f| f.field.starts_with("geometry") || f.field == "lon" || f.field == "lat")
-    {
-        e.push(
-            "geometry",
-            None,
-            "required: a GeoJSON Point, LineString or Polygon, or lon and lat",
-        );
+    if geom.is_none() && !e.0.iter().any(|f| f.field.starts_with("geometry") || f.field == "lon" || f.field == "lat") {
+        e.push("geometry", None, "required: a GeoJSON Point, LineString or Polygon, or lon and lat");
     }
     let location = text(obj, "location", MAX_SHORT_CHARS, &mut e).filter(|s| !s.is_empty());
     let links = links(obj, &mut e).unwrap_or_default();
@@ -504,11 +415,7 @@ pub fn validate_new(body: &Value, default_author: Option<&str>, now_ms: i64) -> 
         .filter(|s| !s.is_empty())
         .or_else(|| default_author.map(str::to_owned));
     if author.is_none() && !e.0.iter().any(|f| f.field == "author") {
-        e.push(
-            "author",
-            None,
-            "required: who records the entry (or send the X-Vigie-User header)",
-        );
+        e.push("author", None, "required: who records the entry (or send the X-Vigie-User header)");
     }
     let reported_at = reported.unwrap_or(now_ms);
     let occurred_at = occurred.unwrap_or(reported_at);
@@ -712,11 +619,7 @@ pub fn apply_patch(
                     ),
                 );
             }
-            _ => e.push(
-                "qualification",
-                Some(q),
-                "expected one of raw, in_review, confirmed, refuted, closed",
-            ),
+            _ => e.push("qualification", Some(q), "expected one of raw, in_review, confirmed, refuted, closed"),
         }
     }
     if next.occurred_at > next.reported_at {
@@ -783,10 +686,7 @@ pub fn attach(current: &Entry, attachment: AttachmentRef, actor: &str, now_ms: i
 
 /// The creation revision of a new entry.
 pub fn created(entry: &Entry) -> Revision {
-    let changes = entry_fields(entry)
-        .into_iter()
-        .map(|(k, v)| (k, json!({"from": null, "to": v})))
-        .collect();
+    let changes = entry_fields(entry).into_iter().map(|(k, v)| (k, json!({"from": null, "to": v}))).collect();
     Revision {
         version: entry.version,
         action: Action::Created,
@@ -835,17 +735,7 @@ mod tests {
         });
         let errs = validate_new(&body, None, NOW).unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|f| f.field.as_str()).collect();
-        for f in [
-            "title",
-            "severity",
-            "lon",
-            "lat",
-            "links[0].url",
-            "links[1].url",
-            "body",
-            "colour",
-            "author",
-        ] {
+        for f in ["title", "severity", "lon", "lat", "links[0].url", "links[1].url", "body", "colour", "author"] {
             assert!(fields.contains(&f), "{f} not reported: {fields:?}");
         }
         let sev = errs.iter().find(|f| f.field == "severity").unwrap();
@@ -860,11 +750,7 @@ mod tests {
         b.as_object_mut().unwrap().remove("lat");
         b["geometry"] = bow_tie;
         let errs = validate_new(&b, None, NOW).unwrap_err();
-        assert!(
-            errs.iter()
-                .any(|f| f.field == "geometry" && f.reason.contains("invalid polygon")),
-            "{errs:?}"
-        );
+        assert!(errs.iter().any(|f| f.field == "geometry" && f.reason.contains("invalid polygon")), "{errs:?}");
         b["geometry"] = json!({"type": "Polygon", "coordinates": [[[2.0, 48.0], [2.1, 48.1], [2.1, 48.0]]]});
         assert!(validate_new(&b, None, NOW).is_err());
         b["geometry"] = json!({"type": "LineString", "coordinates": [[2.0, 48.0], [2.0, 48.0]]});
@@ -887,28 +773,16 @@ mod tests {
         let err = apply_patch(&e, &json!({"qualification": "confirmed"}), "a", NOW, &vocab).unwrap_err();
         let EditError::Invalid(f) = err else { panic!() };
         assert!(f[0].reason.contains("in_review"), "{f:?}");
-        let (next, rev) = apply_patch(
-            &e,
-            &json!({"qualification": "in_review", "severity": 4}),
-            "b",
-            NOW,
-            &vocab,
-        )
-        .unwrap();
+        let (next, rev) =
+            apply_patch(&e, &json!({"qualification": "in_review", "severity": 4}), "b", NOW, &vocab).unwrap();
         assert_eq!(next.version, 2);
         assert_eq!(rev.changes["qualification"], json!({"from": "raw", "to": "in_review"}));
         assert_eq!(rev.changes["severity"], json!({"from": 3, "to": 4}));
         assert_eq!(rev.changes.len(), 2);
-        assert_eq!(
-            apply_patch(&next, &json!({"severity": 4}), "b", NOW, &vocab),
-            Err(EditError::NoChange)
-        );
+        assert_eq!(apply_patch(&next, &json!({"severity": 4}), "b", NOW, &vocab), Err(EditError::NoChange));
         let (gone, rev) = delete(&next, "c", NOW);
         assert!(gone.deleted && rev.action == Action::Deleted && gone.version == 3);
-        assert!(matches!(
-            apply_patch(&gone, &json!({"severity": 1}), "d", NOW, &vocab),
-            Err(EditError::Invalid(_))
-        ));
+        assert!(matches!(apply_patch(&gone, &json!({"severity": 1}), "d", NOW, &vocab), Err(EditError::Invalid(_))));
     }
 
     #[test]

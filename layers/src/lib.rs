@@ -7,14 +7,18 @@
 
 pub mod catalog;
 pub mod clip;
+pub mod dataset;
 pub mod demo;
 pub mod engine;
 pub mod feature;
 pub mod filter;
+pub mod h3;
 pub mod index;
 pub mod journal;
 pub mod model;
 pub mod mvt;
+pub mod readers;
+pub mod region;
 pub mod tile;
 
 pub use catalog::{Catalog, LayerDef, LayerKind, Theme};

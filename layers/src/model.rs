@@ -155,11 +155,7 @@ pub fn entry_schema() -> Schema {
             Field::new("title", String, "Short title of the log entry"),
             Field::new("theme", String, "First catalog theme among the entry's tags"),
             Field::new("tags", String, "Every tag, comma-separated (themes and free tags)"),
-            Field::new(
-                "severity",
-                Integer,
-                "0 information, 1 low, 2 moderate, 3 high, 4 critical",
-            ),
+            Field::new("severity", Integer, "0 information, 1 low, 2 moderate, 3 high, 4 critical"),
             Field::new("qualification", String, "raw, in_review, confirmed, refuted or closed"),
             Field::new("occurred_at", Datetime, "When it happened (RFC 3339, UTC)"),
             Field::new("reported_at", Datetime, "When it was reported (RFC 3339, UTC)"),
@@ -208,11 +204,7 @@ pub fn perimeter_schema() -> Schema {
             ),
             Field::new("active_from", Datetime, "Start of the first activation window"),
             Field::new("active_to", Datetime, "End of the last activation window"),
-            Field::new(
-                "windows",
-                String,
-                "Every activation window as RFC 3339 intervals start/end, comma-separated",
-            ),
+            Field::new("windows", String, "Every activation window as RFC 3339 intervals start/end, comma-separated"),
         ],
     }
 }
@@ -242,18 +234,12 @@ pub struct ThemeVocabulary {
 impl ThemeVocabulary {
     /// A vocabulary of these theme ids (at most 64; the catalog checks it).
     pub fn new(ids: impl IntoIterator<Item = String>) -> Self {
-        Self {
-            ids: ids.into_iter().take(64).collect(),
-        }
+        Self { ids: ids.into_iter().take(64).collect() }
     }
 
     /// The mask of the themes among `tags`.
     pub fn mask<S: AsRef<str>>(&self, tags: &[S]) -> ThemeMask {
-        ThemeMask(
-            tags.iter()
-                .filter_map(|t| self.bit(t.as_ref()))
-                .fold(0, |acc, b| acc | b),
-        )
+        ThemeMask(tags.iter().filter_map(|t| self.bit(t.as_ref())).fold(0, |acc, b| acc | b))
     }
 
     /// The bit of one theme, if it is one.
@@ -278,8 +264,7 @@ impl ThemeVocabulary {
 }
 
 fn opt_text(s: Option<&str>, i: &mut Interner) -> Value {
-    s.filter(|s| !s.is_empty())
-        .map_or(Value::Null, |s| Value::Text(i.get(s)))
+    s.filter(|s| !s.is_empty()).map_or(Value::Null, |s| Value::Text(i.get(s)))
 }
 
 impl Entry {
@@ -325,10 +310,7 @@ impl Venue {
         let point = Geometry::Point(geo::Point::new(self.lon, self.lat));
         let window =
             |w: Option<Window>, end: bool| w.map_or(Value::Null, |w| Value::Time(if end { w.end } else { w.start }));
-        let attrs = Attrs {
-            kind: Some(interner.get(&self.kind)),
-            ..Attrs::default()
-        };
+        let attrs = Attrs { kind: Some(interner.get(&self.kind)), ..Attrs::default() };
         let props = vec![
             Value::text(&self.code),
             Value::text(&self.name),
@@ -355,11 +337,8 @@ impl Perimeter {
             kind: Some(interner.get(&self.kind)),
             ..Attrs::default()
         };
-        let windows: Vec<String> = self
-            .windows
-            .iter()
-            .map(|w| format!("{}/{}", format_time_ms(w.start), format_time_ms(w.end)))
-            .collect();
+        let windows: Vec<String> =
+            self.windows.iter().map(|w| format!("{}/{}", format_time_ms(w.start), format_time_ms(w.end))).collect();
         let props = vec![
             Value::Text(interner.get(&self.venue)),
             Value::Text(interner.get(venue_name)),

@@ -351,10 +351,7 @@ mod tests {
         assert_eq!(out, [9, 50, 34]);
         // Polygon example: (3,6) (8,12) (20,34) → [9,6,12, 18,10,12,24,44, 15].
         out.clear();
-        encode_geometry(
-            &TileGeometry::Polygons(vec![vec![vec![[3, 6], [8, 12], [20, 34]]]]),
-            &mut out,
-        );
+        encode_geometry(&TileGeometry::Polygons(vec![vec![vec![[3, 6], [8, 12], [20, 34]]]]), &mut out);
         assert_eq!(out, [9, 6, 12, 18, 10, 12, 24, 44, 15]);
     }
 
@@ -367,12 +364,7 @@ mod tests {
         assert!(layer.add_feature(
             7,
             &TileGeometry::Points(vec![[10, 20]]),
-            [
-                ("title", &title),
-                ("severity", &sev),
-                ("delta", &neg),
-                ("none", &Value::Null)
-            ],
+            [("title", &title), ("severity", &sev), ("delta", &neg), ("none", &Value::Null)],
         ));
         assert!(layer.add_feature(8, &TileGeometry::Points(vec![[11, 21]]), [("severity", &sev)]));
         assert!(!layer.add_feature(9, &TileGeometry::Lines(vec![vec![[1, 1]]]), []));

@@ -93,11 +93,7 @@ impl TileCoord {
                 size,
             });
         }
-        Ok(Self {
-            z,
-            x: x as u32,
-            y: y as u32,
-        })
+        Ok(Self { z, x: x as u32, y: y as u32 })
     }
 
     /// Zoom level.
@@ -123,51 +119,25 @@ impl TileCoord {
         let size = self.size_m();
         let min_x = -ORIGIN_SHIFT_M + f64::from(self.x) * size;
         let max_y = ORIGIN_SHIFT_M - f64::from(self.y) * size;
-        Rect::new(
-            Coord {
-                x: min_x,
-                y: max_y - size,
-            },
-            Coord {
-                x: min_x + size,
-                y: max_y,
-            },
-        )
+        Rect::new(Coord { x: min_x, y: max_y - size }, Coord { x: min_x + size, y: max_y })
     }
 
     /// The tile's envelope grown by `buffer_px` MVT units (of [`EXTENT`]) on every side.
     pub fn buffered_bounds(self, buffer_px: u32) -> Rect<f64> {
         let b = self.bounds();
         let pad = self.size_m() * f64::from(buffer_px) / f64::from(EXTENT);
-        Rect::new(
-            Coord {
-                x: b.min().x - pad,
-                y: b.min().y - pad,
-            },
-            Coord {
-                x: b.max().x + pad,
-                y: b.max().y + pad,
-            },
-        )
+        Rect::new(Coord { x: b.min().x - pad, y: b.min().y - pad }, Coord { x: b.max().x + pad, y: b.max().y + pad })
     }
 
     /// The transform from Web Mercator metres to this tile's MVT units.
     pub fn transform(self) -> TileTransform {
         let b = self.bounds();
-        TileTransform {
-            min_x: b.min().x,
-            max_y: b.max().y,
-            scale: f64::from(EXTENT) / self.size_m(),
-        }
+        TileTransform { min_x: b.min().x, max_y: b.max().y, scale: f64::from(EXTENT) / self.size_m() }
     }
 
     /// The parent tile one zoom up, or `None` at z0.
     pub fn parent(self) -> Option<Self> {
-        (self.z > 0).then(|| Self {
-            z: self.z - 1,
-            x: self.x / 2,
-            y: self.y / 2,
-        })
+        (self.z > 0).then(|| Self { z: self.z - 1, x: self.x / 2, y: self.y / 2 })
     }
 }
 
@@ -191,12 +161,7 @@ pub fn tiles_covering(rect: Rect<f64>, z: u8, buffer_px: u32) -> (u32, u32, u32,
     let n = f64::from(1u32 << z);
     let col = |x: f64| ((x + ORIGIN_SHIFT_M) / size).floor().clamp(0.0, n - 1.0) as u32;
     let row = |y: f64| ((ORIGIN_SHIFT_M - y) / size).floor().clamp(0.0, n - 1.0) as u32;
-    (
-        col(rect.min().x - pad),
-        row(rect.max().y + pad),
-        col(rect.max().x + pad),
-        row(rect.min().y - pad),
-    )
+    (col(rect.min().x - pad), row(rect.max().y + pad), col(rect.max().x + pad), row(rect.min().y - pad))
 }
 
 /// Maps Web Mercator metres to tile units (0..EXTENT, y down) for one tile.
@@ -211,10 +176,7 @@ impl TileTransform {
     /// Tile units (floating point) of a Web Mercator coordinate.
     #[inline]
     pub fn apply(&self, c: Coord<f64>) -> Coord<f64> {
-        Coord {
-            x: (c.x - self.min_x) * self.scale,
-            y: (self.max_y - c.y) * self.scale,
-        }
+        Coord { x: (c.x - self.min_x) * self.scale, y: (self.max_y - c.y) * self.scale }
     }
 
     /// Web Mercator metres per tile unit at this tile's zoom.
@@ -273,14 +235,8 @@ mod tests {
         let t = TileCoord::new(12, 2074, 1409).unwrap();
         let b = t.bounds();
         let tr = t.transform();
-        let nw = tr.apply(Coord {
-            x: b.min().x,
-            y: b.max().y,
-        });
-        let se = tr.apply(Coord {
-            x: b.max().x,
-            y: b.min().y,
-        });
+        let nw = tr.apply(Coord { x: b.min().x, y: b.max().y });
+        let se = tr.apply(Coord { x: b.max().x, y: b.min().y });
         assert!(nw.x.abs() < 1e-6 && nw.y.abs() < 1e-6);
         assert!((se.x - 4096.0).abs() < 1e-6 && (se.y - 4096.0).abs() < 1e-6);
     }

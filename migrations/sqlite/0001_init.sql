@@ -118,6 +118,32 @@ CREATE TABLE attachments (
     created_at  INTEGER NOT NULL
 );
 
+-- Imported datasets: one row per dataset with its current version; its features carry the
+-- version, so an import writes the new version and drops the old one in one transaction.
+CREATE TABLE datasets (
+    workspace      TEXT NOT NULL REFERENCES workspaces(id),
+    id             TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    schema         TEXT NOT NULL,             -- JSON array of {name, type, description}
+    source         TEXT NOT NULL,             -- file or URL it came from
+    imported_at    INTEGER NOT NULL,
+    feature_count  INTEGER NOT NULL,
+    PRIMARY KEY (workspace, id)
+);
+
+CREATE TABLE dataset_features (
+    workspace  TEXT NOT NULL REFERENCES workspaces(id),
+    dataset    TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    id         INTEGER NOT NULL,
+    geometry   BLOB NOT NULL,                 -- WKB, WGS84
+    props      TEXT NOT NULL,                 -- JSON array aligned with the dataset schema
+    time       INTEGER,
+    severity   INTEGER,
+    tags       TEXT NOT NULL,                 -- JSON array of strings
+    PRIMARY KEY (workspace, dataset, version, id)
+);
+
 CREATE TABLE meta (
     workspace  TEXT NOT NULL REFERENCES workspaces(id),
     key        TEXT NOT NULL,

@@ -19,10 +19,7 @@ fn feature(id: u64, g: &geo::Geometry<f64>) -> Value {
 }
 
 fn write_layer(dir: &Path, name: &str, features: &[Value]) {
-    let minzoom = vigie_layers::Catalog::bundled()
-        .layer(name)
-        .expect("catalog layer")
-        .minzoom;
+    let minzoom = vigie_layers::Catalog::bundled().layer(name).expect("catalog layer").minzoom;
     let fc = json!({"type": "FeatureCollection", "minzoom": minzoom, "features": features});
     std::fs::write(dir.join(format!("{name}.geojson")), fc.to_string()).unwrap();
 }
@@ -40,34 +37,16 @@ fn write_sources(dir: &Path, venues: &[Venue], perimeters: &[Perimeter], entries
             .map(|v| feature(vigie_layers::model::venue_feature_id(&v.code), &venue_point(v)))
             .collect::<Vec<_>>(),
     );
-    write_layer(
-        dir,
-        "perimeters",
-        &perimeters
-            .iter()
-            .map(|p| feature(p.id, &p.geometry))
-            .collect::<Vec<_>>(),
-    );
+    write_layer(dir, "perimeters", &perimeters.iter().map(|p| feature(p.id, &p.geometry)).collect::<Vec<_>>());
     let visible = |e: &&Entry| e.qualification != Qualification::Refuted;
     write_layer(
         dir,
         "entries",
-        &entries
-            .iter()
-            .filter(visible)
-            .map(|e| feature(e.id, &e.geometry))
-            .collect::<Vec<_>>(),
+        &entries.iter().filter(visible).map(|e| feature(e.id, &e.geometry)).collect::<Vec<_>>(),
     );
     for (layer, tag) in [("health", "health"), ("crowd", "crowd"), ("transport", "transport")] {
-        let tagged = entries
-            .iter()
-            .filter(visible)
-            .filter(|e| e.tags.iter().any(|t| t == tag));
-        write_layer(
-            dir,
-            layer,
-            &tagged.map(|e| feature(e.id, &e.geometry)).collect::<Vec<_>>(),
-        );
+        let tagged = entries.iter().filter(visible).filter(|e| e.tags.iter().any(|t| t == tag));
+        write_layer(dir, layer, &tagged.map(|e| feature(e.id, &e.geometry)).collect::<Vec<_>>());
     }
 }
 
@@ -94,12 +73,7 @@ async fn python_and_gdal_decoders_agree_with_the_source_data() {
     let (sta, tro, eif) = (venue("STA"), venue("TRO"), venue("EIF"));
 
     let out = tempfile::tempdir().unwrap();
-    write_sources(
-        &out.path().join("layers"),
-        &seed.venues,
-        &seed.perimeters,
-        &seed.entries,
-    );
+    write_sources(&out.path().join("layers"), &seed.venues, &seed.perimeters, &seed.entries);
 
     let mut requests: Vec<((u8, u32, u32), &str)> = vec![
         ((0, 0, 0), "venues,perimeters,entries"),
@@ -122,11 +96,7 @@ async fn python_and_gdal_decoders_agree_with_the_source_data() {
     let mut non_empty = 0;
     for ((z, x, y), layers) in &requests {
         let a = get(&state, &format!("/tiles/{layers}/{z}/{x}/{y}.mvt"), &[]).await;
-        assert!(
-            matches!(a.status, StatusCode::OK | StatusCode::NO_CONTENT),
-            "{z}/{x}/{y}: {}",
-            a.status
-        );
+        assert!(matches!(a.status, StatusCode::OK | StatusCode::NO_CONTENT), "{z}/{x}/{y}: {}", a.status);
         if a.status == StatusCode::OK {
             let dir = out.path().join(format!("tiles/{z}/{x}"));
             std::fs::create_dir_all(&dir).unwrap();
@@ -139,9 +109,7 @@ async fn python_and_gdal_decoders_agree_with_the_source_data() {
     assert!(non_empty > 20, "most test tiles hold features");
     std::fs::write(out.path().join("tiles.json"), Value::from(manifest).to_string()).unwrap();
 
-    let report = run(Command::new(&py)
-        .arg(repo_root().join("tests/python/check_tiles.py"))
-        .arg(out.path()));
+    let report = run(Command::new(&py).arg(repo_root().join("tests/python/check_tiles.py")).arg(out.path()));
     let summary: Value = serde_json::from_str(report.lines().next().unwrap_or("{}")).expect("summary line");
     assert!(summary["points"].as_u64().unwrap() > 1000, "{summary}");
     assert!(summary["lines"].as_u64().unwrap() > 5, "{summary}");

@@ -24,10 +24,7 @@ fn post(agent: &ureq::Agent, server: &Server, body: &Value) -> (u16, Value) {
         .send(body.to_string())
         .expect("POST answers");
     let status = r.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap(),
-    )
+    (status, serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap())
 }
 
 fn get_json(agent: &ureq::Agent, url: &str) -> (u16, Value) {
@@ -39,11 +36,7 @@ fn get_json(agent: &ureq::Agent, url: &str) -> (u16, Value) {
 
 /// Reads events from the stream starting after `last_event_id` until `n` were read.
 fn read_events(server: &Server, last_event_id: u64, n: usize) -> Vec<(u64, Value)> {
-    let r = agent()
-        .get(&server.url("/api/events"))
-        .header("last-event-id", last_event_id.to_string())
-        .call()
-        .unwrap();
+    let r = agent().get(&server.url("/api/events")).header("last-event-id", last_event_id.to_string()).call().unwrap();
     let mut lines = BufReader::new(r.into_body().into_reader()).lines();
     let mut out = Vec::new();
     let mut id = None;
@@ -81,13 +74,7 @@ fn an_acknowledged_entry_survives_kill_9() {
     assert_eq!(events[0].0, 1);
     assert_eq!(events[0].1["entry_id"], id);
     // The index was rebuilt from the store: the entry is in its tile.
-    let tile = a
-        .get(&again.url("/tiles/crowd/14/8299/5631"))
-        .call()
-        .unwrap()
-        .into_body()
-        .read_to_vec()
-        .unwrap();
+    let tile = a.get(&again.url("/tiles/crowd/14/8299/5631")).call().unwrap().into_body().read_to_vec().unwrap();
     let ids: Vec<u64> = Tile::decode(tile.as_slice())
         .unwrap()
         .layers
@@ -134,23 +121,14 @@ fn eight_concurrent_writers_lose_and_duplicate_nothing() {
     // Every event, 1..=4000, in order, each entry once.
     let events = read_events(&server, 0, WRITERS * EACH);
     let seqs: Vec<u64> = events.iter().map(|e| e.0).collect();
-    assert_eq!(
-        seqs,
-        (1..=(WRITERS * EACH) as u64).collect::<Vec<_>>(),
-        "gap-free sequence"
-    );
+    assert_eq!(seqs, (1..=(WRITERS * EACH) as u64).collect::<Vec<_>>(), "gap-free sequence");
     let evented: BTreeSet<u64> = events.iter().map(|e| e.1["entry_id"].as_u64().unwrap()).collect();
     assert_eq!(evented, distinct);
 
     // Every entry in the store and in the tile.
     let a = agent();
     let (_, catalog) = get_json(&a, &server.url("/catalog"));
-    let count = catalog["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["id"] == "transport")
-        .unwrap()["features"]
+    let count = catalog["layers"].as_array().unwrap().iter().find(|l| l["id"] == "transport").unwrap()["features"]
         .as_u64()
         .unwrap();
     assert!(count >= (WRITERS * EACH) as u64);
@@ -165,11 +143,7 @@ fn eight_concurrent_writers_lose_and_duplicate_nothing() {
             .read_to_vec()
             .unwrap();
         in_tile.extend(
-            Tile::decode(tile.as_slice())
-                .unwrap()
-                .layers
-                .iter()
-                .flat_map(|l| l.features.iter().filter_map(|f| f.id)),
+            Tile::decode(tile.as_slice()).unwrap().layers.iter().flat_map(|l| l.features.iter().filter_map(|f| f.id)),
         );
     }
     let missing: Vec<&u64> = distinct.difference(&in_tile).take(5).collect();

@@ -17,16 +17,10 @@ async fn send(state: &Arc<Shared>, method: &str, uri: &str, headers: &[(&str, &s
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = app(state.clone())
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
+    let resp = app(state.clone()).oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec();
     Answer { status, headers, body }
 }
 
@@ -46,11 +40,7 @@ async fn patch(state: &Arc<Shared>, id: u64, version: &str, v: &Value) -> Answer
         state,
         "PATCH",
         &format!("/api/entries/{id}"),
-        &[
-            ("content-type", "application/json"),
-            ("if-match", version),
-            ("x-vigie-user", "officier B"),
-        ],
+        &[("content-type", "application/json"), ("if-match", version), ("x-vigie-user", "officier B")],
         v.to_string().into_bytes(),
     )
     .await
@@ -79,24 +69,16 @@ fn entry(title: &str, lon: f64, lat: f64) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn lifecycle_with_revisions_and_every_status() {
     let (state, _dir) = demo_state(100).await;
-    let a = post_json(
-        &state,
-        "/api/entries",
-        &entry("Malaise d'un spectateur", 2.2945, 48.8584),
-    )
-    .await;
+    let a = post_json(&state, "/api/entries", &entry("Malaise d'un spectateur", 2.2945, 48.8584)).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&a.body));
     let e = a.json();
     let id = e["id"].as_u64().unwrap();
     assert_eq!(a.header("location"), Some(format!("/api/entries/{id}").as_str()));
     assert_eq!(a.header("etag"), Some("\"1\""));
-    assert_eq!(
-        (e["version"].as_u64(), e["qualification"].as_str()),
-        (Some(1), Some("raw"))
-    );
+    assert_eq!((e["version"].as_u64(), e["qualification"].as_str()), (Some(1), Some("raw")));
     assert_eq!(e["author"], "PC test");
     assert_eq!(e["occurred_at"], "2024-08-02T18:15:00Z");
-    assert_eq!(e["layers"], json!(["entries", "health"]));
+    assert_eq!(e["layers"], json!(["entries-h3", "entries", "health"]));
 
     // Invalid: one 422 listing every field.
     let bad = post_json(
@@ -108,83 +90,37 @@ async fn lifecycle_with_revisions_and_every_status() {
     .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad.header("content-type"), Some("application/problem+json"));
-    let fields: Vec<String> = bad.json()["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap().to_owned())
-        .collect();
+    let fields: Vec<String> =
+        bad.json()["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect();
     for f in ["title", "severity", "geometry", "links[0].url", "body"] {
         assert!(fields.contains(&f.to_owned()), "{f} missing from {fields:?}");
     }
-    let not_json = send(
-        &state,
-        "POST",
-        "/api/entries",
-        &[("content-type", "text/plain")],
-        b"hi".to_vec(),
-    )
-    .await;
+    let not_json = send(&state, "POST", "/api/entries", &[("content-type", "text/plain")], b"hi".to_vec()).await;
     assert_eq!(not_json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let broken = send(
-        &state,
-        "POST",
-        "/api/entries",
-        &[("content-type", "application/json")],
-        b"{\"title\":".to_vec(),
-    )
-    .await;
+    let broken =
+        send(&state, "POST", "/api/entries", &[("content-type", "application/json")], b"{\"title\":".to_vec()).await;
     assert_eq!(broken.status, StatusCode::BAD_REQUEST);
-    let huge = send(
-        &state,
-        "POST",
-        "/api/entries",
-        &[("content-type", "application/json")],
-        vec![b' '; 2 * 1024 * 1024],
-    )
-    .await;
+    let huge =
+        send(&state, "POST", "/api/entries", &[("content-type", "application/json")], vec![b' '; 2 * 1024 * 1024])
+            .await;
     assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // Edits need If-Match; a stale version is refused; the workflow is enforced.
-    let no_if = send(
-        &state,
-        "PATCH",
-        &format!("/api/entries/{id}"),
-        &[("content-type", "application/json")],
-        b"{}".to_vec(),
-    )
-    .await;
+    let no_if =
+        send(&state, "PATCH", &format!("/api/entries/{id}"), &[("content-type", "application/json")], b"{}".to_vec())
+            .await;
     assert_eq!(no_if.status, StatusCode::PRECONDITION_REQUIRED);
     let skip = patch(&state, id, "\"1\"", &json!({"qualification": "confirmed"})).await;
     assert_eq!(skip.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        skip.json()["errors"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("in_review")
-    );
-    let ok = patch(
-        &state,
-        id,
-        "\"1\"",
-        &json!({"qualification": "in_review", "severity": 4}),
-    )
-    .await;
+    assert!(skip.json()["errors"][0]["reason"].as_str().unwrap().contains("in_review"));
+    let ok = patch(&state, id, "\"1\"", &json!({"qualification": "in_review", "severity": 4})).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.header("etag"), Some("\"2\""));
     let stale = patch(&state, id, "\"1\"", &json!({"severity": 1})).await;
     assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
     assert!(stale.json()["detail"].as_str().unwrap().contains("version 2"));
-    assert_eq!(
-        patch(&state, id, "\"2\"", &json!({"qualification": "confirmed"}))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        patch(&state, 999_999, "\"1\"", &json!({"severity": 1})).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(patch(&state, id, "\"2\"", &json!({"qualification": "confirmed"})).await.status, StatusCode::OK);
+    assert_eq!(patch(&state, 999_999, "\"1\"", &json!({"severity": 1})).await.status, StatusCode::NOT_FOUND);
 
     // Soft delete, itself a revision; the entry stays readable with its history.
     let del = send(
@@ -198,46 +134,23 @@ async fn lifecycle_with_revisions_and_every_status() {
     assert_eq!(del.status, StatusCode::OK);
     assert_eq!(del.json()["deleted"], true);
     let after = get(&state, &format!("/api/entries/{id}"), &[]).await;
-    assert_eq!(
-        (after.json()["deleted"].as_bool(), after.json()["version"].as_u64()),
-        (Some(true), Some(4))
-    );
+    assert_eq!((after.json()["deleted"].as_bool(), after.json()["version"].as_u64()), (Some(true), Some(4)));
     let revs = get(&state, &format!("/api/entries/{id}/revisions"), &[]).await.json();
     let revs = revs["revisions"].as_array().unwrap();
     let summary: Vec<(u64, &str, &str)> = revs
         .iter()
-        .map(|r| {
-            (
-                r["version"].as_u64().unwrap(),
-                r["action"].as_str().unwrap(),
-                r["actor"].as_str().unwrap(),
-            )
-        })
+        .map(|r| (r["version"].as_u64().unwrap(), r["action"].as_str().unwrap(), r["actor"].as_str().unwrap()))
         .collect();
     assert_eq!(
         summary,
-        [
-            (1, "created", "PC test"),
-            (2, "updated", "officier B"),
-            (3, "updated", "officier B"),
-            (4, "deleted", "chef")
-        ]
+        [(1, "created", "PC test"), (2, "updated", "officier B"), (3, "updated", "officier B"), (4, "deleted", "chef")]
     );
     assert_eq!(revs[1]["changes"]["severity"], json!({"from": 2, "to": 4}));
-    assert_eq!(
-        revs[1]["changes"]["qualification"],
-        json!({"from": "raw", "to": "in_review"})
-    );
-    assert!(
-        revs[1]["changes"].get("title").is_none(),
-        "only what changed is recorded"
-    );
+    assert_eq!(revs[1]["changes"]["qualification"], json!({"from": "raw", "to": "in_review"}));
+    assert!(revs[1]["changes"].get("title").is_none(), "only what changed is recorded");
     let gone = patch(&state, id, "\"4\"", &json!({"severity": 1})).await;
     assert_eq!(gone.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        get(&state, "/api/entries/424242", &[]).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(get(&state, "/api/entries/424242", &[]).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -264,11 +177,7 @@ async fn writes_show_in_the_next_tile_and_leave_other_tiles_cached() {
     let a = post_json(&state, "/api/entries", &entry("Coup de chaleur quai", lon, lat)).await;
     let id = a.json()["id"].as_u64().unwrap();
     let after = tile_ids(&state, here).await;
-    assert_eq!(
-        after.iter().filter(|i| **i == id).count(),
-        2,
-        "in both layers of the cached tile: {after:?}"
-    );
+    assert_eq!(after.iter().filter(|i| **i == id).count(), 2, "in both layers of the cached tile: {after:?}");
     assert_eq!(after.len(), before.len() + 2);
     tile_ids(&state, far).await;
     let m1 = String::from_utf8(get(&state, "/metrics", &[]).await.body).unwrap();
@@ -278,34 +187,16 @@ async fn writes_show_in_the_next_tile_and_leave_other_tiles_cached() {
     let moved = patch(&state, id, "\"1\"", &json!({"lon": 5.3698, "lat": 43.2965})).await;
     assert_eq!(moved.status, StatusCode::OK);
     assert!(!tile_ids(&state, here).await.contains(&id));
-    assert!(
-        tile_ids(&state, "/tiles/entries/12/2109/1500").await.contains(&id),
-        "now in Marseille"
-    );
+    assert!(tile_ids(&state, "/tiles/entries/12/2109/1500").await.contains(&id), "now in Marseille");
 
     // Refuted: out of the default layers, back with a filter.
     patch(&state, id, "\"2\"", &json!({"qualification": "in_review"})).await;
     patch(&state, id, "\"3\"", &json!({"qualification": "refuted"})).await;
     assert!(!tile_ids(&state, "/tiles/entries/12/2109/1500").await.contains(&id));
-    assert!(
-        tile_ids(&state, "/tiles/entries/12/2109/1500?qualification=all")
-            .await
-            .contains(&id)
-    );
+    assert!(tile_ids(&state, "/tiles/entries/12/2109/1500?qualification=all").await.contains(&id));
     // Deleted: out of every layer whatever the filter.
-    send(
-        &state,
-        "DELETE",
-        &format!("/api/entries/{id}"),
-        &[("if-match", "\"4\"")],
-        vec![],
-    )
-    .await;
-    assert!(
-        !tile_ids(&state, "/tiles/entries/12/2109/1500?qualification=all")
-            .await
-            .contains(&id)
-    );
+    send(&state, "DELETE", &format!("/api/entries/{id}"), &[("if-match", "\"4\"")], vec![]).await;
+    assert!(!tile_ids(&state, "/tiles/entries/12/2109/1500?qualification=all").await.contains(&id));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -330,25 +221,12 @@ async fn list_filters_text_search_and_cursor_paging() {
     assert_eq!(seen.len(), 1500, "paging visits every entry once");
 
     let sev = get(&state, "/api/entries?severity=4&limit=500", &[]).await.json();
-    assert!(
-        sev["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["severity"] == 4 && e["qualification"] != "refuted")
-    );
+    assert!(sev["entries"].as_array().unwrap().iter().all(|e| e["severity"] == 4 && e["qualification"] != "refuted"));
     let tagged = get(&state, "/api/entries?tags=cyber&limit=500", &[]).await.json();
     let tagged = tagged["entries"].as_array().unwrap();
-    assert!(
-        !tagged.is_empty()
-            && tagged
-                .iter()
-                .all(|e| e["tags"].as_array().unwrap().contains(&json!("cyber")))
-    );
+    assert!(!tagged.is_empty() && tagged.iter().all(|e| e["tags"].as_array().unwrap().contains(&json!("cyber"))));
     // Marseille: only entries near the Marina and the Vélodrome.
-    let bbox = get(&state, "/api/entries?bbox=5.2,43.2,5.5,43.35&limit=500", &[])
-        .await
-        .json();
+    let bbox = get(&state, "/api/entries?bbox=5.2,43.2,5.5,43.35&limit=500", &[]).await.json();
     let bbox = bbox["entries"].as_array().unwrap();
     assert!(!bbox.is_empty());
     assert!(
@@ -360,26 +238,11 @@ async fn list_filters_text_search_and_cursor_paging() {
     let a = post_json(&state, "/api/entries", &json!({"title": "Départ de feu près de l'Hôtel de Ville", "severity": 3, "lon": 2.35, "lat": 48.856, "body": "Fumée épaisse"})).await;
     assert_eq!(a.status, StatusCode::CREATED);
     let found = get(&state, "/api/entries?q=hotel%20EPAIS", &[]).await.json();
-    let titles: Vec<&str> = found["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["title"].as_str().unwrap())
-        .collect();
+    let titles: Vec<&str> = found["entries"].as_array().unwrap().iter().map(|e| e["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["Départ de feu près de l'Hôtel de Ville"]);
-    assert_eq!(
-        get(&state, "/api/entries?bbox=1,2,3", &[]).await.status,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        get(&state, "/api/entries?limit=100000", &[]).await.status,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        get(&state, "/api/entries?q=%22%20OR%20*", &[]).await.status,
-        StatusCode::OK,
-        "FTS syntax is quoted"
-    );
+    assert_eq!(get(&state, "/api/entries?bbox=1,2,3", &[]).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(get(&state, "/api/entries?limit=100000", &[]).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(get(&state, "/api/entries?q=%22%20OR%20*", &[]).await.status, StatusCode::OK, "FTS syntax is quoted");
 }
 
 /// A minimal PNG: signature, IHDR, IDAT and IEND chunks of a 1×1 image.
@@ -393,11 +256,7 @@ const PNG: &[u8] = &[
 #[tokio::test(flavor = "multi_thread")]
 async fn photos_are_sniffed_content_addressed_and_revisions() {
     let (state, _dir) = demo_state(10).await;
-    let id = post_json(&state, "/api/entries", &entry("Photo", 2.35, 48.85))
-        .await
-        .json()["id"]
-        .as_u64()
-        .unwrap();
+    let id = post_json(&state, "/api/entries", &entry("Photo", 2.35, 48.85)).await.json()["id"].as_u64().unwrap();
     let uri = format!("/api/entries/{id}/attachments?filename=quai.png");
     // The declared type is ignored: the bytes say PNG.
     let a = send(&state, "POST", &uri, &[("content-type", "image/jpeg")], PNG.to_vec()).await;
@@ -416,44 +275,21 @@ async fn photos_are_sniffed_content_addressed_and_revisions() {
     assert_eq!(photo.status, StatusCode::OK);
     assert_eq!(photo.body, PNG);
     assert_eq!(photo.header("content-type"), Some("image/png"));
-    assert_eq!(
-        photo.header("cache-control"),
-        Some("public, max-age=31536000, immutable")
-    );
+    assert_eq!(photo.header("cache-control"), Some("public, max-age=31536000, immutable"));
     assert_eq!(photo.header("x-content-type-options"), Some("nosniff"));
     let etag = photo.header("etag").unwrap().to_owned();
     assert_eq!(
-        get(&state, &format!("/api/attachments/{sha}"), &[("if-none-match", &etag)])
-            .await
-            .status,
+        get(&state, &format!("/api/attachments/{sha}"), &[("if-none-match", &etag)]).await.status,
         StatusCode::NOT_MODIFIED
     );
     // Not an image, too big, unknown.
-    let gif = send(
-        &state,
-        "POST",
-        &uri,
-        &[("content-type", "image/png")],
-        b"GIF89a\x01\x00".to_vec(),
-    )
-    .await;
+    let gif = send(&state, "POST", &uri, &[("content-type", "image/png")], b"GIF89a\x01\x00".to_vec()).await;
     assert_eq!(gif.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let mut big = PNG.to_vec();
     big.resize(10 * 1024 * 1024 + 10, 0);
-    assert_eq!(
-        send(&state, "POST", &uri, &[], big).await.status,
-        StatusCode::PAYLOAD_TOO_LARGE
-    );
-    assert_eq!(
-        get(&state, &format!("/api/attachments/{}", "0".repeat(64)), &[])
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        get(&state, "/api/attachments/..%2F..%2Fetc", &[]).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(send(&state, "POST", &uri, &[], big).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(get(&state, &format!("/api/attachments/{}", "0".repeat(64)), &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&state, "/api/attachments/..%2F..%2Fetc", &[]).await.status, StatusCode::NOT_FOUND);
     let revs = get(&state, &format!("/api/entries/{id}/revisions"), &[]).await.json();
     assert_eq!(revs["revisions"][1]["action"], "attached");
 }
@@ -495,10 +331,7 @@ async fn open_stream(state: &Arc<Shared>, last_event_id: Option<&str>) -> Body {
     if let Some(l) = last_event_id {
         req = req.header("last-event-id", l);
     }
-    let resp = app(state.clone())
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let resp = app(state.clone()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     resp.into_body()
@@ -511,20 +344,13 @@ async fn live_stream_is_gap_free_and_resumes_after_last_event_id() {
     let reader = tokio::spawn(read_events(live, 4));
     let mut ids = Vec::new();
     for i in 0..3 {
-        let a = post_json(
-            &state,
-            "/api/entries",
-            &entry(&format!("E{i}"), 2.3 + f64::from(i) * 0.01, 48.85),
-        )
-        .await;
+        let a = post_json(&state, "/api/entries", &entry(&format!("E{i}"), 2.3 + f64::from(i) * 0.01, 48.85)).await;
         ids.push(a.json()["id"].as_u64().unwrap());
     }
     patch(&state, ids[0], "\"1\"", &json!({"severity": 0})).await;
     let events = reader.await.unwrap();
-    let summary: Vec<(u64, &str, u64)> = events
-        .iter()
-        .map(|(s, k, d)| (*s, k.as_str(), d["entry_id"].as_u64().unwrap()))
-        .collect();
+    let summary: Vec<(u64, &str, u64)> =
+        events.iter().map(|(s, k, d)| (*s, k.as_str(), d["entry_id"].as_u64().unwrap())).collect();
     assert_eq!(
         summary,
         [
@@ -534,7 +360,7 @@ async fn live_stream_is_gap_free_and_resumes_after_last_event_id() {
             (4, "entry.updated", ids[0])
         ]
     );
-    assert_eq!(events[0].2["layers"], json!(["entries", "health"]));
+    assert_eq!(events[0].2["layers"], json!(["entries-h3", "entries", "health"]));
     let bbox = events[0].2["bbox"].as_array().unwrap();
     assert_eq!((bbox[0].as_f64(), bbox[1].as_f64()), (Some(2.3), Some(48.85)));
 

@@ -5,6 +5,7 @@
 //! whose external tool is missing fails with what to install: it is never skipped.
 
 mod binary;
+mod browser;
 mod decoders;
 mod durability;
 mod journal;

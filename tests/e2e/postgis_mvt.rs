@@ -24,11 +24,7 @@ async fn tiles_match_postgis_st_asmvt() {
     for p in &seed.perimeters {
         rows.push(("perimeters", p.id, wkb(&p.geometry)));
     }
-    for e in seed
-        .entries
-        .iter()
-        .filter(|e| e.qualification != Qualification::Refuted)
-    {
+    for e in seed.entries.iter().filter(|e| e.qualification != Qualification::Refuted) {
         rows.push(("entries", e.id, wkb(&e.geometry)));
         if e.tags.iter().any(|t| t == "crowd") {
             rows.push(("crowd", e.id, wkb(&e.geometry)));
@@ -52,13 +48,7 @@ async fn tiles_match_postgis_st_asmvt() {
 
     let (state, _store_dir) = demo_state(TEST_ENTRIES).await;
     let layers = ["venues", "perimeters", "entries", "crowd"];
-    let tiles = [
-        (12u32, 2074u32, 1409u32),
-        (13, 4148, 2818),
-        (14, 8299, 5631),
-        (14, 8300, 5631),
-        (16, 33185, 22545),
-    ];
+    let tiles = [(12u32, 2074u32, 1409u32), (13, 4148, 2818), (14, 8299, 5631), (14, 8300, 5631), (16, 33185, 22545)];
     let out = tempfile::tempdir().unwrap();
     for (z, x, y) in tiles {
         let ours = get(&state, &format!("/tiles/{}/{z}/{x}/{y}", layers.join(",")), &[]).await;
@@ -87,8 +77,6 @@ async fn tiles_match_postgis_st_asmvt() {
     }
     drop(conn);
     db.drop_db().await;
-    let report = run(Command::new(&py)
-        .arg(repo_root().join("tests/python/compare_postgis.py"))
-        .arg(out.path()));
+    let report = run(Command::new(&py).arg(repo_root().join("tests/python/compare_postgis.py")).arg(out.path()));
     println!("{report}");
 }

@@ -42,30 +42,15 @@ async fn tile_statuses_headers_and_composites() {
     }
 
     // 304 on a matching If-None-Match, 200 on another.
-    let c = get(
-        &state,
-        &format!("/tiles/entries/{PARIS_Z13}"),
-        &[("if-none-match", &etag)],
-    )
-    .await;
+    let c = get(&state, &format!("/tiles/entries/{PARIS_Z13}"), &[("if-none-match", &etag)]).await;
     assert_eq!(c.status, StatusCode::NOT_MODIFIED);
     assert!(c.body.is_empty());
     assert_eq!(c.header("etag"), Some(etag.as_str()));
-    let d = get(
-        &state,
-        &format!("/tiles/entries/{PARIS_Z13}"),
-        &[("if-none-match", "\"other\"")],
-    )
-    .await;
+    let d = get(&state, &format!("/tiles/entries/{PARIS_Z13}"), &[("if-none-match", "\"other\"")]).await;
     assert_eq!(d.status, StatusCode::OK);
 
     // gzip when asked, with its own ETag; the decompressed bytes are the tile.
-    let g = get(
-        &state,
-        &format!("/tiles/entries/{PARIS_Z13}"),
-        &[("accept-encoding", "gzip, br")],
-    )
-    .await;
+    let g = get(&state, &format!("/tiles/entries/{PARIS_Z13}"), &[("accept-encoding", "gzip, br")]).await;
     assert_eq!(g.status, StatusCode::OK);
     assert_eq!(g.header("content-encoding"), Some("gzip"));
     assert_eq!(g.header("vary"), Some("Accept-Encoding"));
@@ -76,12 +61,7 @@ async fn tile_statuses_headers_and_composites() {
     assert!(g.body.len() < a.body.len());
 
     // Composite: one MVT layer per requested id, in request order.
-    let comp = get(
-        &state,
-        &format!("/tiles/venues,perimeters,public-order,health/{PARIS_Z13}"),
-        &[],
-    )
-    .await;
+    let comp = get(&state, &format!("/tiles/venues,perimeters,public-order,health/{PARIS_Z13}"), &[]).await;
     assert_eq!(comp.status, StatusCode::OK);
     let names: Vec<String> = decode(&comp.body).layers.into_iter().map(|l| l.name).collect();
     assert_eq!(names, ["venues", "perimeters", "public-order", "health"]);
@@ -108,11 +88,7 @@ async fn bad_requests_are_problem_json_naming_what_is_wrong() {
         ("/tiles/entries/x/0/0", StatusCode::BAD_REQUEST, "z = 'x'"),
         ("/tiles/entries/3/0/0?severity=7", StatusCode::BAD_REQUEST, "severity"),
         ("/tiles/entries/3/0/0?from=hier", StatusCode::BAD_REQUEST, "RFC 3339"),
-        (
-            "/tiles/entries,,venues/3/0/0",
-            StatusCode::BAD_REQUEST,
-            "empty layer id",
-        ),
+        ("/tiles/entries,,venues/3/0/0", StatusCode::BAD_REQUEST, "empty layer id"),
         ("/tiles/nope/3/0/0", StatusCode::NOT_FOUND, "'nope'"),
         ("/tiles/venues,nope/3/0/0", StatusCode::NOT_FOUND, "'nope'"),
         ("/tiles/nope", StatusCode::NOT_FOUND, "'nope'"),
@@ -124,10 +100,7 @@ async fn bad_requests_are_problem_json_naming_what_is_wrong() {
         assert_eq!(a.status, status, "{uri}");
         let p = problem(&a);
         let detail = p["detail"].as_str().unwrap_or_default();
-        assert!(
-            detail.contains(needle),
-            "{uri}: detail '{detail}' should mention '{needle}'"
-        );
+        assert!(detail.contains(needle), "{uri}: detail '{detail}' should mention '{needle}'");
     }
 }
 
@@ -135,60 +108,29 @@ async fn bad_requests_are_problem_json_naming_what_is_wrong() {
 async fn filters_change_tiles_and_are_part_of_the_key() {
     let (state, _dir) = demo_state(TEST_ENTRIES).await;
     let count = |body: &[u8]| -> usize {
-        if body.is_empty() {
-            0
-        } else {
-            decode(body).layers.iter().map(|l| l.features.len()).sum()
-        }
+        if body.is_empty() { 0 } else { decode(body).layers.iter().map(|l| l.features.len()).sum() }
     };
     let all = get(&state, &format!("/tiles/entries/{PARIS_Z13}"), &[]).await;
     let severe = get(&state, &format!("/tiles/entries/{PARIS_Z13}?severity=3"), &[]).await;
     let with_refuted = get(&state, &format!("/tiles/entries/{PARIS_Z13}?qualification=all"), &[]).await;
-    let window = get(
-        &state,
-        &format!("/tiles/entries/{PARIS_Z13}?from=2024-08-01T00:00:00Z&to=2024-08-06T00:00:00Z"),
-        &[],
-    )
-    .await;
-    let (n_all, n_severe, n_refuted, n_window) = (
-        count(&all.body),
-        count(&severe.body),
-        count(&with_refuted.body),
-        count(&window.body),
-    );
+    let window =
+        get(&state, &format!("/tiles/entries/{PARIS_Z13}?from=2024-08-01T00:00:00Z&to=2024-08-06T00:00:00Z"), &[])
+            .await;
+    let (n_all, n_severe, n_refuted, n_window) =
+        (count(&all.body), count(&severe.body), count(&with_refuted.body), count(&window.body));
     assert!(n_severe < n_all && n_severe > 0, "{n_severe} severe of {n_all}");
-    assert!(
-        n_refuted > n_all,
-        "refuted entries are hidden by default: {n_refuted} vs {n_all}"
-    );
-    assert!(
-        n_window < n_all / 2 && n_window > 0,
-        "five days of 47: {n_window} of {n_all}"
-    );
+    assert!(n_refuted > n_all, "refuted entries are hidden by default: {n_refuted} vs {n_all}");
+    assert!(n_window < n_all / 2 && n_window > 0, "five days of 47: {n_window} of {n_all}");
     let tile = decode(&severe.body);
     let layer = &tile.layers[0];
     let sev_key = layer.keys.iter().position(|k| k == "severity").unwrap() as u32;
     for f in &layer.features {
-        let value = f
-            .tags
-            .chunks(2)
-            .find(|kv| kv[0] == sev_key)
-            .expect("every entry has a severity")[1];
+        let value = f.tags.chunks(2).find(|kv| kv[0] == sev_key).expect("every entry has a severity")[1];
         assert!(layer.values[value as usize].uint_value.unwrap() >= 3);
     }
     // Parameter order does not matter: same cache entry, same bytes and ETag.
-    let a = get(
-        &state,
-        &format!("/tiles/entries/{PARIS_Z13}?severity=2&tags=health,crowd"),
-        &[],
-    )
-    .await;
-    let b = get(
-        &state,
-        &format!("/tiles/entries/{PARIS_Z13}?tags=crowd,health&severity=2&v=1"),
-        &[],
-    )
-    .await;
+    let a = get(&state, &format!("/tiles/entries/{PARIS_Z13}?severity=2&tags=health,crowd"), &[]).await;
+    let b = get(&state, &format!("/tiles/entries/{PARIS_Z13}?tags=crowd,health&severity=2&v=1"), &[]).await;
     assert_eq!(a.header("etag"), b.header("etag"));
 }
 
@@ -200,16 +142,8 @@ async fn tilejson_catalog_health_metrics() {
     assert_eq!(tj.status, StatusCode::OK);
     let doc = tj.json();
     assert_eq!(doc["tilejson"], "3.0.0");
-    assert_eq!(
-        doc["tiles"][0],
-        "http://vigie.test:8080/tiles/venues,health/{z}/{x}/{y}.mvt?severity=2"
-    );
-    let ids: Vec<&str> = doc["vector_layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["id"].as_str().unwrap())
-        .collect();
+    assert_eq!(doc["tiles"][0], "http://vigie.test:8080/tiles/venues,health/{z}/{x}/{y}.mvt?severity=2");
+    let ids: Vec<&str> = doc["vector_layers"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["venues", "health"]);
     assert_eq!(doc["vector_layers"][1]["fields"]["severity"], "Number");
     assert_eq!(doc["vector_layers"][1]["fields"]["title"], "String");
@@ -226,25 +160,13 @@ async fn tilejson_catalog_health_metrics() {
     assert_eq!(layers.len(), vigie_layers::Catalog::bundled().layers.len());
     let health = layers.iter().find(|l| l["id"] == "health").unwrap();
     assert_eq!(health["theme"], "health");
-    assert_eq!(
-        health["geometry_types"],
-        serde_json::json!(["Point", "LineString", "Polygon"])
-    );
+    assert_eq!(health["geometry_types"], serde_json::json!(["Point", "LineString", "Polygon"]));
     assert!(health["features"].as_u64().unwrap() > 10);
-    assert!(
-        health["fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["name"] == "qualification" && f["type"] == "string")
-    );
+    assert!(health["fields"].as_array().unwrap().iter().any(|f| f["name"] == "qualification" && f["type"] == "string"));
     let venues = layers.iter().find(|l| l["id"] == "venues").unwrap();
     assert_eq!(venues["features"], 44);
     assert_eq!(venues["visible"], true);
-    assert_eq!(
-        layers.iter().find(|l| l["id"] == "perimeters").unwrap()["features"],
-        132
-    );
+    assert_eq!(layers.iter().find(|l| l["id"] == "perimeters").unwrap()["features"], 132);
 
     let h = get(&state, "/health", &[]).await;
     assert_eq!(h.status, StatusCode::OK);

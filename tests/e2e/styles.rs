@@ -20,10 +20,7 @@ async fn served_styles_validate_and_draw_every_layer() {
     let catalog = Catalog::bundled();
     let out = tempfile::tempdir().unwrap();
     let ids: Vec<String> = state.styles.ids().map(str::to_owned).collect();
-    assert!(
-        ids.contains(&"hypervision".to_owned()) && ids.contains(&"wall".to_owned()),
-        "{ids:?}"
-    );
+    assert!(ids.contains(&"hypervision".to_owned()) && ids.contains(&"wall".to_owned()), "{ids:?}");
     for id in ids {
         let a = get(&state, &format!("/styles/{id}.json"), &[]).await;
         assert_eq!(a.status, StatusCode::OK, "{id}");

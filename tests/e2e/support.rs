@@ -18,10 +18,7 @@ pub const TEST_SEED: u64 = 2024;
 
 /// The workspace root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
 /// A configuration on a fresh data directory with the demo.
@@ -39,9 +36,7 @@ pub fn demo_config(dir: &Path, entries: usize) -> Config {
 /// State over a fresh SQLite store seeded with the demo; keep the directory alive.
 pub async fn demo_state(entries: usize) -> (Arc<Shared>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let state = vigie_tileserver::build_state(demo_config(dir.path(), entries))
-        .await
-        .expect("state builds");
+    let state = vigie_tileserver::build_state(demo_config(dir.path(), entries)).await.expect("state builds");
     (state, dir)
 }
 
@@ -69,26 +64,16 @@ pub async fn get(state: &Arc<Shared>, uri: &str, headers: &[(&str, &str)]) -> An
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = app(state.clone())
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .expect("router answers");
+    let resp = app(state.clone()).oneshot(req.body(Body::empty()).unwrap()).await.expect("router answers");
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .expect("body")
-        .to_vec();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body").to_vec();
     Answer { status, headers, body }
 }
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// The real `vigie` binary, killed when dropped.
@@ -145,12 +130,9 @@ impl Drop for Server {
 /// Path of an external tool, or a failure saying what to install. Never a skip.
 pub fn require_tool(name: &str, install: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("`{name}` is required by this test and was not found: {install} (tests/run and .ci/run install it)")
-        })
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("`{name}` is required by this test and was not found: {install} (tests/run and .ci/run install it)")
+    })
 }
 
 /// The Python of the test venv (`tests/.venv`, made by `tests/run`) with mapbox-vector-tile,
@@ -173,11 +155,7 @@ pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
+    assert!(out.status.success(), "{cmd:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
     stdout
 }
 
@@ -197,27 +175,16 @@ impl PostgisDb {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let admin = std::env::var("VIGIE_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let name = format!(
-            "vigie_test_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        );
+        let name =
+            format!("vigie_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
         let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
             panic!("PostgreSQL is required (VIGIE_TEST_DATABASE_URL or local postgres@127.0.0.1:5432): {e}")
         });
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
         let url = format!("{base}/{name}");
-        let mut db = sqlx::PgConnection::connect(&url)
-            .await
-            .expect("connect to the test database");
+        let mut db = sqlx::PgConnection::connect(&url).await.expect("connect to the test database");
         sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis")
             .execute(&mut db)
             .await
@@ -229,9 +196,8 @@ impl PostgisDb {
     pub async fn drop_db(self) {
         use sqlx::Connection;
         if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                .execute(&mut conn)
-                .await;
+            let _ =
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await;
         }
     }
 }

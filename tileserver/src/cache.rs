@@ -48,12 +48,7 @@ impl CachedTile {
         let mut h = DefaultHasher::new();
         raw.hash(&mut h);
         let etag = format!("\"{:016x}{:x}\"", h.finish(), raw.len());
-        Self {
-            raw: Bytes::from(raw),
-            etag,
-            features,
-            gzip: OnceLock::new(),
-        }
+        Self { raw: Bytes::from(raw), etag, features, gzip: OnceLock::new() }
     }
 
     /// The gzip body and its ETag (a strong ETag differs per content coding).
@@ -91,9 +86,7 @@ pub struct TileCache {
 
 impl std::fmt::Debug for TileCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TileCache")
-            .field("entries", &self.entry_count())
-            .finish()
+        f.debug_struct("TileCache").field("entries", &self.entry_count()).finish()
     }
 }
 
@@ -119,11 +112,7 @@ impl TileCache {
                 })
                 .build()
         });
-        Self {
-            cache,
-            index,
-            invalidated: Arc::default(),
-        }
+        Self { cache, index, invalidated: Arc::default() }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
@@ -157,6 +146,15 @@ impl TileCache {
     /// Drops every cached tile, at every zoom, whose envelope grown by the tile buffer meets
     /// `rect` (Web Mercator metres). Returns how many were dropped.
     pub fn invalidate(&self, rects: &[Rect<f64>]) -> usize {
+        self.invalidate_where(rects, |_| true)
+    }
+
+    /// As [`Self::invalidate`], for the tiles whose layer set holds `layer` only.
+    pub fn invalidate_layer(&self, layer: &str, rects: &[Rect<f64>]) -> usize {
+        self.invalidate_where(rects, |k| k.layers.split(',').any(|l| l == layer))
+    }
+
+    fn invalidate_where(&self, rects: &[Rect<f64>], wanted: impl Fn(&TileKey) -> bool) -> usize {
         let Some(cache) = &self.cache else { return 0 };
         let keys: Vec<TileKey> = {
             let mut idx = self.lock();
@@ -183,7 +181,18 @@ impl TileCache {
                     }
                 }
             }
-            coords.iter().filter_map(|c| idx.by_coord.remove(c)).flatten().collect()
+            let mut dropped = Vec::new();
+            for c in &coords {
+                if let Some(keys) = idx.by_coord.get_mut(c) {
+                    let (out, keep): (Vec<TileKey>, Vec<TileKey>) = keys.drain(..).partition(|k| wanted(k));
+                    *keys = keep;
+                    if keys.is_empty() {
+                        idx.by_coord.remove(c);
+                    }
+                    dropped.extend(out);
+                }
+            }
+            dropped
         };
         // Outside the lock: moka may call the eviction listener, which takes it.
         for k in &keys {
@@ -218,11 +227,7 @@ mod tests {
     }
 
     fn key_at(z: u32, x: u64, y: u64) -> TileKey {
-        TileKey {
-            layers: "a".into(),
-            filter: "".into(),
-            coord: TileCoord::new(z, x, y).unwrap(),
-        }
+        TileKey { layers: "a".into(), filter: "".into(), coord: TileCoord::new(z, x, y).unwrap() }
     }
 
     #[test]
@@ -231,25 +236,14 @@ mod tests {
         let c = TileCache::new(1 << 20);
         let p = lonlat_to_mercator(2.2945, 48.8584); // in 12/2074/1409 and 13/4148/2818
         let tile = || CachedTile::new(vec![1], vec![1]);
-        for k in [
-            key_at(12, 2074, 1409),
-            key_at(13, 4148, 2818),
-            key_at(13, 4150, 2818),
-            key_at(0, 0, 0),
-        ] {
+        for k in [key_at(12, 2074, 1409), key_at(13, 4148, 2818), key_at(13, 4150, 2818), key_at(0, 0, 0)] {
             c.get_or_render(k, tile);
         }
-        let other_filter = TileKey {
-            filter: "sev=3;".into(),
-            ..key_at(12, 2074, 1409)
-        };
+        let other_filter = TileKey { filter: "sev=3;".into(), ..key_at(12, 2074, 1409) };
         c.get_or_render(other_filter.clone(), tile);
         let dropped = c.invalidate(&[Rect::new(p, p)]);
         assert_eq!(dropped, 4, "z12, z13 and z0 tiles holding the point, every filter");
-        assert!(
-            c.get_or_render(key_at(13, 4150, 2818), || panic!("kept")).1,
-            "a tile two columns away is kept"
-        );
+        assert!(c.get_or_render(key_at(13, 4150, 2818), || panic!("kept")).1, "a tile two columns away is kept");
         assert!(!c.get_or_render(other_filter, tile).1);
         assert!(!c.get_or_render(key_at(0, 0, 0), tile).1);
     }

@@ -163,16 +163,10 @@ impl Config {
         anyhow::ensure!(
             !workspace.is_empty()
                 && workspace.len() <= 64
-                && workspace
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                && workspace.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "workspace '{workspace}' must be 1 to 64 characters among A-Z, a-z, 0-9, '-' and '_'"
         );
-        let public_url = args
-            .public_url
-            .clone()
-            .or(file.public_url)
-            .map(|u| u.trim_end_matches('/').to_owned());
+        let public_url = args.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_owned());
         if let Some(u) = &public_url {
             anyhow::ensure!(
                 u.starts_with("http://") || u.starts_with("https://"),
@@ -180,25 +174,13 @@ impl Config {
             );
         }
         Ok(Self {
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
-            data_dir: args
-                .data_dir
-                .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen: args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             workspace,
             catalog: args.catalog.clone().or(file.catalog),
             styles_dir: file.styles_dir,
             public_url,
-            cache_size_bytes: args
-                .cache_size_mb
-                .or(file.cache_size_mb)
-                .unwrap_or(DEFAULT_CACHE_SIZE_MB)
-                * 1024
-                * 1024,
+            cache_size_bytes: args.cache_size_mb.or(file.cache_size_mb).unwrap_or(DEFAULT_CACHE_SIZE_MB) * 1024 * 1024,
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             sqlite_synchronous: file.sqlite_synchronous.unwrap_or_default(),
             demo: args.demo || demo.as_ref().is_some_and(|d| d.enabled),
@@ -221,9 +203,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"\ncache_sise_mb = 3\n")
-            .unwrap_err()
-            .to_string();
+        let err =
+            toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"\ncache_sise_mb = 3\n").unwrap_err().to_string();
         assert!(err.contains("cache_sise_mb"), "{err}");
     }
 
@@ -231,10 +212,7 @@ mod tests {
     fn flags_override_the_file_and_defaults_fill_the_rest() {
         let file: FileConfig =
             toml::from_str("cache_size_mb = 8\ndata_dir = \"/tmp/a\"\n[demo]\nenabled = true\nseed = 5\n").unwrap();
-        let args = ServeArgs {
-            data_dir: Some("/tmp/b".into()),
-            ..ServeArgs::default()
-        };
+        let args = ServeArgs { data_dir: Some("/tmp/b".into()), ..ServeArgs::default() };
         let c = Config::resolve(file, &args).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/tmp/b"));
         assert_eq!(c.cache_size_bytes, 8 * 1024 * 1024);
@@ -246,16 +224,8 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         let file: FileConfig = toml::from_str("workspace = \"a b\"").unwrap();
-        assert!(
-            Config::resolve(file, &ServeArgs::default())
-                .unwrap_err()
-                .to_string()
-                .contains("workspace")
-        );
-        let args = ServeArgs {
-            public_url: Some("ftp://x".into()),
-            ..ServeArgs::default()
-        };
+        assert!(Config::resolve(file, &ServeArgs::default()).unwrap_err().to_string().contains("workspace"));
+        let args = ServeArgs { public_url: Some("ftp://x".into()), ..ServeArgs::default() };
         assert!(Config::resolve(FileConfig::default(), &args).is_err());
     }
 }

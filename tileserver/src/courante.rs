@@ -45,21 +45,16 @@ pub struct Courante {
 
 impl std::fmt::Debug for Courante {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Courante")
-            .field("applied", &*self.applied.borrow())
-            .finish_non_exhaustive()
+        f.debug_struct("Courante").field("applied", &*self.applied.borrow()).finish_non_exhaustive()
     }
 }
 
 /// Longitude/latitude box of one or two geometries.
 pub fn lonlat_bbox(geoms: &[&geo::Geometry<f64>]) -> Option<[f64; 4]> {
-    geoms
-        .iter()
-        .filter_map(|g| g.bounding_rect())
-        .fold(None, |acc: Option<[f64; 4]>, r: Rect<f64>| {
-            let b = [r.min().x, r.min().y, r.max().x, r.max().y];
-            Some(acc.map_or(b, |a| [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])]))
-        })
+    geoms.iter().filter_map(|g| g.bounding_rect()).fold(None, |acc: Option<[f64; 4]>, r: Rect<f64>| {
+        let b = [r.min().x, r.min().y, r.max().x, r.max().y];
+        Some(acc.map_or(b, |a| [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])]))
+    })
 }
 
 impl Courante {
@@ -72,10 +67,7 @@ impl Courante {
             engine,
             cache,
             live,
-            applier: Mutex::new(Applier {
-                next: last_seq + 1,
-                pending: BTreeMap::new(),
-            }),
+            applier: Mutex::new(Applier { next: last_seq + 1, pending: BTreeMap::new() }),
             applied,
         })
     }
@@ -119,11 +111,7 @@ impl Courante {
             tags.push(&o.tags);
             geoms.push(&o.geometry);
         }
-        EventDraft {
-            kind,
-            layers: self.engine.entry_layers(&tags),
-            bbox: lonlat_bbox(&geoms),
-        }
+        EventDraft { kind, layers: self.engine.entry_layers(&tags), bbox: lonlat_bbox(&geoms) }
     }
 
     /// Creates an entry: committed, applied, then returned.
@@ -177,14 +165,8 @@ impl Courante {
 
     async fn wait_applied(&self, seq: u64) {
         let mut rx = self.applied.subscribe();
-        if tokio::time::timeout(APPLY_WAIT, rx.wait_for(|s| *s >= seq))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                seq,
-                "change committed but not applied within 5 s; the watchdog will apply it"
-            );
+        if tokio::time::timeout(APPLY_WAIT, rx.wait_for(|s| *s >= seq)).await.is_err() {
+            tracing::warn!(seq, "change committed but not applied within 5 s; the watchdog will apply it");
         }
     }
 
@@ -216,27 +198,22 @@ impl Courante {
         }
     }
 
-    /// Index update then tile invalidation for one change.
+    /// Index (and H3 aggregates) update, then tile invalidation, for one change.
     fn apply(&self, event: &Event, entry: Option<&Entry>) {
         let mut interner = Interner::default();
         let vocab = self.engine.vocabulary();
-        let feature = entry.filter(|e| !e.deleted).map(|e| e.to_feature(vocab, &mut interner));
-        let mut rects: Vec<Rect<f64>> = Vec::with_capacity(2);
-        let old = self.engine.update(ENTRIES, |c| match feature {
-            Some(Ok(f)) => {
-                rects.push(f.bbox);
-                c.upsert(f)
-            }
+        let touched = match entry.filter(|e| !e.deleted).map(|e| e.to_feature(vocab, &mut interner)) {
+            Some(Ok(f)) => self.engine.upsert(ENTRIES, f),
             Some(Err(e)) => {
                 tracing::warn!(entry = event.entry_id, error = %e, "entry left out of the index");
-                c.remove(event.entry_id)
+                self.engine.remove(ENTRIES, event.entry_id)
             }
-            None => c.remove(event.entry_id),
-        });
-        if let Some(Some(old)) = old {
-            rects.push(old.bbox);
+            None => self.engine.remove(ENTRIES, event.entry_id),
+        };
+        self.cache.invalidate(&touched.rects);
+        for (layer, rect) in &touched.hexagons {
+            self.cache.invalidate_layer(layer, std::slice::from_ref(rect));
         }
-        self.cache.invalidate(&rects);
     }
 
     /// Applies every committed change the index does not have yet, reading them back from the

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod courante;
 pub mod http;
+pub mod import;
 pub mod load;
 pub mod metrics;
 pub mod store;
@@ -23,6 +24,21 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// The catalog named by the configuration, or the bundled one.
+///
+/// # Errors
+/// When the file cannot be read or is invalid (the message names the file, layer and key).
+pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
+    Ok(match &config.catalog {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read catalog {}", path.display()))?;
+            Catalog::parse(&text, &path.display().to_string())?
+        }
+        None => Catalog::bundled(),
+    })
+}
+
 /// Builds the shared state: catalog, styles, store, engine loaded from the store (seeding the
 /// demo first when asked and the store is empty).
 ///
@@ -30,14 +46,7 @@ pub fn now_ms() -> i64 {
 /// Start-up failures, with the file or setting at fault.
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     let started = Instant::now();
-    let catalog = match &config.catalog {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read catalog {}", path.display()))?;
-            Catalog::parse(&text, &path.display().to_string())?
-        }
-        None => Catalog::bundled(),
-    };
+    let catalog = load_catalog(&config)?;
     let styles = match &config.styles_dir {
         Some(dir) => Styles::from_dir(dir)?,
         None => Styles::bundled()?,
@@ -64,9 +73,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
         }
     }
     let engine = Arc::new(Engine::new(catalog));
-    let stats = load::load_engine(&engine, store.as_ref())
-        .await
-        .context("cannot load the index from the store")?;
+    let stats = load::load_engine(&engine, store.as_ref()).await.context("cannot load the index from the store")?;
     tracing::info!(
         venues = stats.venues,
         perimeters = stats.perimeters,
@@ -79,21 +86,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     let last_seq = store.last_event_seq().await?;
     let courante = courante::Courante::new(store.clone(), engine.clone(), cache.clone(), last_seq);
     courante.spawn_watchdog();
-    tracing::info!(
-        seconds = started.elapsed().as_secs_f64(),
-        last_event = last_seq,
-        "state ready"
-    );
-    Ok(Arc::new(Shared {
-        engine,
-        store,
-        courante,
-        cache,
-        metrics: metrics::Metrics::new(),
-        styles,
-        config,
-        started,
-    }))
+    load::spawn_dataset_watcher(engine.clone(), store.clone(), cache.clone());
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), last_event = last_seq, "state ready");
+    Ok(Arc::new(Shared { engine, store, courante, cache, metrics: metrics::Metrics::new(), styles, config, started }))
 }
 
 /// Runs `vigie serve` until Ctrl-C or SIGTERM.
@@ -103,13 +98,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let state = build_state(config).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "vigie listening");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }
 

@@ -1,10 +1,12 @@
 //! Filling the engine from the store: at start, the whole index is rebuilt from what the store
 //! committed (so a crash between a commit and an index update loses nothing).
 
-use crate::store::{Seed, Store, StoreError};
+use crate::store::{DatasetInfo, Seed, Store, StoreError};
 use std::collections::HashMap;
 use std::time::Instant;
+use vigie_layers::catalog::LayerKind;
 use vigie_layers::demo::{self, Shapes};
+use vigie_layers::engine::dataset_collection;
 use vigie_layers::engine::{ENTRIES, PERIMETERS, VENUES};
 use vigie_layers::index::Collection;
 use vigie_layers::model::{Interner, entry_schema, perimeter_schema, venue_schema};
@@ -52,22 +54,15 @@ pub async fn load_engine(engine: &Engine, store: &dyn Store) -> Result<LoadStats
 
     let venues = store.venues().await?;
     let names: HashMap<String, String> = venues.iter().map(|v| (v.code.clone(), v.name.clone())).collect();
-    let venue_features: Vec<Feature> = venues
-        .iter()
-        .filter_map(|v| keep(v.to_feature(&mut interner), "venue", &v.code, &mut skipped))
-        .collect();
+    let venue_features: Vec<Feature> =
+        venues.iter().filter_map(|v| keep(v.to_feature(&mut interner), "venue", &v.code, &mut skipped)).collect();
 
     let perimeters = store.perimeters().await?;
     let perimeter_features: Vec<Feature> = perimeters
         .iter()
         .filter_map(|p| {
             let name = names.get(&p.venue).map_or("", String::as_str);
-            keep(
-                p.to_feature(name, &mut interner),
-                "perimeter",
-                &p.id.to_string(),
-                &mut skipped,
-            )
+            keep(p.to_feature(name, &mut interner), "perimeter", &p.id.to_string(), &mut skipped)
         })
         .collect();
 
@@ -76,12 +71,7 @@ pub async fn load_engine(engine: &Engine, store: &dyn Store) -> Result<LoadStats
     let mut entry_skipped = 0;
     store
         .for_each_entry(&mut |e| {
-            if let Some(f) = keep(
-                e.to_feature(&vocab, &mut interner),
-                "entry",
-                &e.id.to_string(),
-                &mut entry_skipped,
-            ) {
+            if let Some(f) = keep(e.to_feature(&vocab, &mut interner), "entry", &e.id.to_string(), &mut entry_skipped) {
                 entry_features.push(f);
             }
         })
@@ -103,18 +93,45 @@ pub async fn load_engine(engine: &Engine, store: &dyn Store) -> Result<LoadStats
         )
     })
     .await
-    .map_err(|e| StoreError::Corrupt {
-        what: "index",
-        id: String::new(),
-        reason: e.to_string(),
-    })?;
+    .map_err(|e| StoreError::Corrupt { what: "index", id: String::new(), reason: e.to_string() })?;
     engine.replace(VENUES, v);
     engine.replace(PERIMETERS, p);
     engine.replace(ENTRIES, e);
-    Ok(LoadStats {
-        seconds: started.elapsed().as_secs_f64(),
-        ..stats
-    })
+    let mut stats = LoadStats { seconds: 0.0, ..stats };
+    for info in store.datasets().await? {
+        if catalog_datasets(engine).contains(&info.id) {
+            stats.skipped += load_dataset(engine, store, &info).await?;
+        }
+    }
+    Ok(LoadStats { seconds: started.elapsed().as_secs_f64(), ..stats })
+}
+
+/// Dataset ids the catalog's layers read.
+pub fn catalog_datasets(engine: &Engine) -> Vec<String> {
+    engine.layers().iter().filter(|l| l.def.kind == LayerKind::Dataset).filter_map(|l| l.def.dataset.clone()).collect()
+}
+
+/// Loads (or reloads) one dataset's current version into the engine; returns how many
+/// features could not be indexed.
+///
+/// # Errors
+/// Store errors; the engine keeps the previous version then.
+pub async fn load_dataset(engine: &Engine, store: &dyn Store, info: &DatasetInfo) -> Result<usize, StoreError> {
+    let features = store.dataset_features(info).await?;
+    let vocab = engine.vocabulary().clone();
+    let mut interner = Interner::default();
+    let mut skipped = 0;
+    let indexed: Vec<Feature> = features
+        .iter()
+        .filter_map(|f| keep(f.to_feature(&vocab, &mut interner), "dataset feature", &f.id.to_string(), &mut skipped))
+        .collect();
+    let schema = info.schema.clone();
+    let collection = tokio::task::spawn_blocking(move || Collection::bulk_load(schema, indexed))
+        .await
+        .map_err(|e| StoreError::Corrupt { what: "index", id: info.id.clone(), reason: e.to_string() })?;
+    engine.replace(&dataset_collection(&info.id), collection);
+    tracing::info!(dataset = %info.id, version = info.version, features = info.feature_count, "dataset loaded");
+    Ok(skipped)
 }
 
 /// The bundled demo: venues, their perimeters and `entries` synthetic log entries.
@@ -123,9 +140,53 @@ pub fn demo_seed(seed: u64, entries: usize, points_only: bool) -> Seed {
     let perimeters = demo::perimeters(&venues, seed);
     let shapes = if points_only { Shapes::PointsOnly } else { Shapes::Mixed };
     let entries = demo::entries(&venues, seed, entries, shapes);
-    Seed {
-        venues,
-        perimeters,
-        entries,
-    }
+    Seed { venues, perimeters, entries }
+}
+
+/// How often the service looks for datasets imported by another process (`vigie import`, a
+/// replica).
+pub const DATASET_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Watches the store for new dataset versions and swaps them in, invalidating the tiles of
+/// the old and new extents.
+pub fn spawn_dataset_watcher(
+    engine: std::sync::Arc<Engine>,
+    store: std::sync::Arc<dyn Store>,
+    cache: crate::cache::TileCache,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut known: HashMap<String, u64> = HashMap::new();
+        let wanted = catalog_datasets(&engine);
+        let mut first = true;
+        let mut tick = tokio::time::interval(DATASET_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let infos = match store.datasets().await {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list datasets");
+                    continue;
+                }
+            };
+            for info in infos.into_iter().filter(|i| wanted.contains(&i.id)) {
+                let seen = known.insert(info.id.clone(), info.version);
+                // The first round only learns what start-up already loaded.
+                if first || seen == Some(info.version) {
+                    continue;
+                }
+                let name = dataset_collection(&info.id);
+                let before = engine.with_collection(&name, Collection::extent).flatten();
+                match load_dataset(&engine, store.as_ref(), &info).await {
+                    Ok(_) => {
+                        let after = engine.with_collection(&name, Collection::extent).flatten();
+                        let rects: Vec<geo::Rect<f64>> = [before, after].into_iter().flatten().collect();
+                        cache.invalidate(&rects);
+                    }
+                    Err(e) => tracing::warn!(dataset = %info.id, error = %e, "cannot load the new dataset version"),
+                }
+            }
+            first = false;
+        }
+    })
 }

@@ -44,30 +44,14 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("vigie");
         let requests = Family::<RouteLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests by route template and status",
-            requests.clone(),
-        );
+        registry.register("http_requests", "HTTP requests by route template and status", requests.clone());
         // 100 µs to about 3.3 s.
         let tile_seconds = Histogram::new(exponential_buckets(0.000_1, 2.0, 16));
-        registry.register(
-            "tile_seconds",
-            "Time to answer a tile request, cache hits included",
-            tile_seconds.clone(),
-        );
+        registry.register("tile_seconds", "Time to answer a tile request, cache hits included", tile_seconds.clone());
         let cache_hits = Counter::default();
-        registry.register(
-            "tile_cache_hits",
-            "Tile requests answered from the cache",
-            cache_hits.clone(),
-        );
+        registry.register("tile_cache_hits", "Tile requests answered from the cache", cache_hits.clone());
         let cache_misses = Counter::default();
-        registry.register(
-            "tile_cache_misses",
-            "Tile requests that rendered the tile",
-            cache_misses.clone(),
-        );
+        registry.register("tile_cache_misses", "Tile requests that rendered the tile", cache_misses.clone());
         let features = Family::<LayerLabels, Gauge>::default();
         registry.register(
             "layer_features",
@@ -78,26 +62,12 @@ impl Metrics {
         registry.register("tile_cache_entries", "Tiles in the cache", cache_entries.clone());
         let cache_bytes = Gauge::<u64, AtomicU64>::default();
         registry.register("tile_cache_bytes", "Bytes held by the tile cache", cache_bytes.clone());
-        Self {
-            registry,
-            requests,
-            tile_seconds,
-            cache_hits,
-            cache_misses,
-            features,
-            cache_entries,
-            cache_bytes,
-        }
+        Self { registry, requests, tile_seconds, cache_hits, cache_misses, features, cache_entries, cache_bytes }
     }
 
     /// Counts one answered request.
     pub fn request(&self, route: &str, status: u16) {
-        self.requests
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-                status,
-            })
-            .inc();
+        self.requests.get_or_create(&RouteLabels { route: route.to_owned(), status }).inc();
     }
 
     /// Records a tile answer's latency and whether the cache had it.

@@ -42,16 +42,9 @@ pub struct CatalogDoc {
 pub fn geometry_types(kind: LayerKind) -> &'static [&'static str] {
     match kind {
         LayerKind::Venues => &["Point"],
-        LayerKind::Perimeters => &["Polygon"],
+        LayerKind::Perimeters | LayerKind::H3 => &["Polygon"],
         LayerKind::Entries => &["Point", "LineString", "Polygon"],
-        LayerKind::Dataset => &[
-            "Point",
-            "LineString",
-            "Polygon",
-            "MultiPoint",
-            "MultiLineString",
-            "MultiPolygon",
-        ],
+        LayerKind::Dataset => &["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"],
     }
 }
 
@@ -83,10 +76,5 @@ pub async fn catalog(State(state): State<AppState>) -> Json<CatalogDoc> {
             }
         })
         .collect();
-    Json(CatalogDoc {
-        name: c.name.clone(),
-        attribution: c.attribution.clone(),
-        themes: c.themes.clone(),
-        layers,
-    })
+    Json(CatalogDoc { name: c.name.clone(), attribution: c.attribution.clone(), themes: c.themes.clone(), layers })
 }

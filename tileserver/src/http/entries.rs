@@ -77,10 +77,7 @@ fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = ct.split(';').next().unwrap_or("").trim();
     if media.eq_ignore_ascii_case("application/json") || media.eq_ignore_ascii_case("application/merge-patch+json") {
         Ok(())
@@ -102,10 +99,7 @@ fn if_match(headers: &HeaderMap) -> Result<u32, ApiError> {
     let s = v.to_str().unwrap_or("").trim();
     let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
     s.parse().map_err(|_| {
-        ApiError::bad_request(
-            "Invalid If-Match",
-            format!("'{s}' is not an entry version (expected \"3\")"),
-        )
+        ApiError::bad_request("Invalid If-Match", format!("'{s}' is not an entry version (expected \"3\")"))
     })
 }
 
@@ -122,8 +116,7 @@ fn change_error(e: ChangeError, id: u64) -> ApiError {
 }
 
 fn parse_id(id: &str) -> Result<u64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::NotFound(format!("no entry '{}'", id.chars().take(40).collect::<String>())))
+    id.parse().map_err(|_| ApiError::NotFound(format!("no entry '{}'", id.chars().take(40).collect::<String>())))
 }
 
 /// `POST /api/entries`.
@@ -145,12 +138,7 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
 /// 404 for an unknown id.
 pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let e = state
-        .courante
-        .store()
-        .entry(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))?;
+    let e = state.courante.store().entry(id).await?.ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))?;
     Ok(entry_response(&state, StatusCode::OK, &e))
 }
 
@@ -177,9 +165,7 @@ pub async fn patch(
         .courante
         .change(id, move |current| {
             if current.version != expected {
-                return Err(ChangeError::Stale {
-                    current: current.version,
-                });
+                return Err(ChangeError::Stale { current: current.version });
             }
             let (entry, revision) =
                 journal::apply_patch(current, &value, &who, now, engine.vocabulary()).map_err(|e| match e {
@@ -213,9 +199,7 @@ pub async fn delete(
         .courante
         .change(id, move |current| {
             if current.version != expected {
-                return Err(ChangeError::Stale {
-                    current: current.version,
-                });
+                return Err(ChangeError::Stale { current: current.version });
             }
             if current.deleted {
                 return Err(ChangeError::NoChange);
@@ -261,11 +245,7 @@ fn parse_bbox(s: &str) -> Result<[f64; 4], FieldError> {
         value: Some(s.chars().take(80).collect()),
         reason: "expected west,south,east,north in degrees (west > east crosses the antimeridian)".into(),
     };
-    let v: Vec<f64> = s
-        .split(',')
-        .map(|p| p.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
+    let v: Vec<f64> = s.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
     let [w, so, e, n] = <[f64; 4]>::try_from(v).map_err(|_| bad())?;
     let lon_ok = |x: f64| (-180.0..=180.0).contains(&x);
     if !(lon_ok(w) && lon_ok(e) && (-90.0..=90.0).contains(&so) && (-90.0..=90.0).contains(&n) && so <= n) {
@@ -307,24 +287,20 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
                 })?);
             }
             "limit" => {
-                q.limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|l| (1..=MAX_PAGE).contains(l))
-                    .ok_or_else(|| ApiError::bad_request("Invalid limit", format!("limit must be 1 to {MAX_PAGE}")))?;
+                q.limit =
+                    v.parse::<usize>().ok().filter(|l| (1..=MAX_PAGE).contains(l)).ok_or_else(|| {
+                        ApiError::bad_request("Invalid limit", format!("limit must be 1 to {MAX_PAGE}"))
+                    })?;
             }
             _ => {}
         }
     }
     let entries = state.courante.store().list_entries(&q).await?;
-    let next = (entries.len() == q.limit)
-        .then(|| entries.last())
-        .flatten()
-        .map(|last| {
-            let mut p: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "cursor").cloned().collect();
-            p.push(("cursor".into(), cursor_encode(last.occurred_at, last.id)));
-            format!("/api/entries?{}", serde_urlencoded::to_string(p).unwrap_or_default())
-        });
+    let next = (entries.len() == q.limit).then(|| entries.last()).flatten().map(|last| {
+        let mut p: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+        p.push(("cursor".into(), cursor_encode(last.occurred_at, last.id)));
+        format!("/api/entries?{}", serde_urlencoded::to_string(p).unwrap_or_default())
+    });
     let items: Vec<Value> = entries.iter().map(|e| entry_view(&state, e)).collect();
     Ok(Json(json!({"entries": items, "count": items.len(), "next": next})))
 }
@@ -357,10 +333,7 @@ pub async fn attach(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     if body.len() > MAX_ATTACHMENT_BYTES {
-        return Err(ApiError::TooLarge(format!(
-            "a photo is at most {} MiB",
-            MAX_ATTACHMENT_BYTES / 1024 / 1024
-        )));
+        return Err(ApiError::TooLarge(format!("a photo is at most {} MiB", MAX_ATTACHMENT_BYTES / 1024 / 1024)));
     }
     let media_type = sniff_image(&body).ok_or_else(|| {
         ApiError::UnsupportedMediaType(
@@ -371,28 +344,15 @@ pub async fn attach(
     let filename: String = pairs
         .iter()
         .find(|(k, _)| k == "filename")
-        .map(|(_, v)| {
-            v.chars()
-                .filter(|c| !c.is_control() && !matches!(c, '/' | '\\' | '"'))
-                .take(120)
-                .collect()
-        })
+        .map(|(_, v)| v.chars().filter(|c| !c.is_control() && !matches!(c, '/' | '\\' | '"')).take(120).collect())
         .unwrap_or_default();
     let sha256 = format!("{:x}", Sha256::digest(&body));
     if state.courante.store().entry(id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no entry {id}")));
     }
-    state
-        .courante
-        .store()
-        .put_attachment(&sha256, media_type, &body)
-        .await?;
-    let reference = AttachmentRef {
-        sha256: sha256.clone(),
-        media_type: media_type.to_owned(),
-        size: body.len() as u64,
-        filename,
-    };
+    state.courante.store().put_attachment(&sha256, media_type, &body).await?;
+    let reference =
+        AttachmentRef { sha256: sha256.clone(), media_type: media_type.to_owned(), size: body.len() as u64, filename };
     let who = actor(&headers).unwrap_or_else(|| "anonymous".to_owned());
     let courante = state.courante.clone();
     let now = crate::now_ms();
@@ -408,12 +368,9 @@ pub async fn attach(
     let entry = match result {
         Ok(Commit { entry, .. }) => entry,
         // Already attached (or the entry is deleted): nothing new, answer with the entry as is.
-        Err(ChangeError::NoChange) => state
-            .courante
-            .store()
-            .entry(id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))?,
+        Err(ChangeError::NoChange) => {
+            state.courante.store().entry(id).await?.ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))?
+        }
         Err(e) => return Err(change_error(e, id)),
     };
     let mut v = json!(reference);
@@ -437,9 +394,7 @@ pub async fn attachment(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
-        return Err(ApiError::NotFound(
-            "attachments are addressed by a lowercase hex SHA-256".into(),
-        ));
+        return Err(ApiError::NotFound("attachments are addressed by a lowercase hex SHA-256".into()));
     }
     let etag = format!("\"{sha256}\"");
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.into()))?;
@@ -461,15 +416,9 @@ pub async fn attachment(
         HeaderValue::from_str(&a.media_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
     h.insert(header::ETAG, etag_value);
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; sandbox"),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
     Ok(r)
 }
 

@@ -51,10 +51,7 @@ pub enum ApiError {
 impl ApiError {
     /// A 400 with a title and a detail.
     pub fn bad_request(title: &'static str, detail: impl Into<String>) -> Self {
-        Self::BadRequest {
-            title,
-            detail: detail.into(),
-        }
+        Self::BadRequest { title, detail: detail.into() }
     }
 }
 
@@ -85,27 +82,18 @@ impl IntoResponse for ApiError {
             Self::Invalid(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Invalid fields",
-                format!(
-                    "{} field(s) are invalid; see `errors` for each field and what is allowed",
-                    errors.len()
-                ),
+                format!("{} field(s) are invalid; see `errors` for each field and what is allowed", errors.len()),
                 Some(errors.as_slice()),
             ),
             Self::NotFound(d) => (StatusCode::NOT_FOUND, "Not found", d.clone(), None),
             Self::PreconditionFailed(d) => (StatusCode::PRECONDITION_FAILED, "Precondition failed", d.clone(), None),
             Self::TooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, "Payload too large", d.clone(), None),
-            Self::PreconditionRequired(d) => (
-                StatusCode::PRECONDITION_REQUIRED,
-                "Precondition required",
-                d.clone(),
-                None,
-            ),
-            Self::UnsupportedMediaType(d) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported media type",
-                d.clone(),
-                None,
-            ),
+            Self::PreconditionRequired(d) => {
+                (StatusCode::PRECONDITION_REQUIRED, "Precondition required", d.clone(), None)
+            }
+            Self::UnsupportedMediaType(d) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", d.clone(), None)
+            }
             Self::Unavailable(e) => {
                 tracing::warn!(error = %error_chain(e), "database unavailable");
                 (
@@ -125,19 +113,11 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let body = Problem {
-            kind: "about:blank",
-            title,
-            status: status.as_u16(),
-            detail,
-            errors,
-        };
+        let body = Problem { kind: "about:blank", title, status: status.as_u16(), detail, errors };
         let mut resp = (status, serde_json::to_string(&body).unwrap_or_default()).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         }
         resp
     }

@@ -42,10 +42,7 @@ fn sse(e: &Event) -> SseEvent {
         "layers": e.layers,
         "bbox": e.bbox,
     });
-    SseEvent::default()
-        .id(e.seq.to_string())
-        .event(e.kind.as_str())
-        .data(data.to_string())
+    SseEvent::default().id(e.seq.to_string()).event(e.kind.as_str()).data(data.to_string())
 }
 
 impl Cursor {
@@ -110,20 +107,11 @@ pub async fn events(
     let live = courante.subscribe();
     let last = match since {
         Some(s) => s.trim().parse::<u64>().map_err(|_| {
-            ApiError::bad_request(
-                "Invalid Last-Event-ID",
-                format!("'{s}' is not an event sequence number"),
-            )
+            ApiError::bad_request("Invalid Last-Event-ID", format!("'{s}' is not an event sequence number"))
         })?,
         None => courante.applied_seq(),
     };
-    let cursor = Cursor {
-        courante,
-        live,
-        backlog: VecDeque::new(),
-        last,
-        caught_up: false,
-    };
+    let cursor = Cursor { courante, live, backlog: VecDeque::new(), last, caught_up: false };
     let stream = futures_util::stream::unfold(cursor, |mut c| async move {
         let e = c.next().await?;
         Some((Ok(sse(&e)), c))

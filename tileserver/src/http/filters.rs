@@ -30,10 +30,7 @@ pub fn parse_filter(query: Option<&str>, vocab: &ThemeVocabulary, now_ms: i64) -
     let mut filter = Filter::default();
     let mut tags: Vec<String> = Vec::new();
     let bad = |name: &str, value: &str, allowed: &str| {
-        ApiError::bad_request(
-            "Invalid filter",
-            format!("parameter '{name}' = '{}': {allowed}", truncate(value)),
-        )
+        ApiError::bad_request("Invalid filter", format!("parameter '{name}' = '{}': {allowed}", truncate(value)))
     };
     for (k, v) in &pairs {
         match k.as_str() {

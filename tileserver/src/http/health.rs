@@ -31,15 +31,6 @@ pub async fn health(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let engine = &state.engine;
     let layers = engine.layers().iter().map(|l| (l.def.id.clone(), engine.layer_len(l)));
-    let body = state
-        .metrics
-        .render(layers, (state.cache.entry_count(), state.cache.weighted_size()));
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    let body = state.metrics.render(layers, (state.cache.entry_count(), state.cache.weighted_size()));
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }

@@ -9,6 +9,7 @@ pub mod health;
 pub mod styles;
 pub mod tilejson;
 pub mod tiles;
+pub mod web;
 
 use crate::cache::TileCache;
 use crate::config::Config;
@@ -63,12 +64,11 @@ pub fn app(state: AppState) -> Router {
         .route("/styles/{file}", get(styles::style))
         .route("/metrics", get(health::metrics))
         .route("/api/entries", get(entries::list).post(entries::create))
-        .route(
-            "/api/entries/{id}",
-            get(entries::get_one).patch(entries::patch).delete(entries::delete),
-        )
+        .route("/api/entries/{id}", get(entries::get_one).patch(entries::patch).delete(entries::delete))
         .route("/api/entries/{id}/revisions", get(entries::revisions))
         .route("/api/events", get(events::events))
+        .route("/", get(web::index))
+        .route("/web/{*path}", get(web::asset))
         .layer(CompressionLayer::new());
     let attachments = Router::new()
         .route("/api/entries/{id}/attachments", post(entries::attach))
@@ -98,11 +98,7 @@ async fn not_found() -> ApiError {
 
 /// Counts every answer by route template and status.
 async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
     let resp = next.run(req).await;
     state.metrics.request(&route, resp.status().as_u16());
     resp
@@ -123,14 +119,10 @@ pub fn base_url(state: &Shared, headers: &HeaderMap) -> Result<String, ApiError>
         .filter(|h| {
             !h.is_empty()
                 && h.len() <= 255
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+                && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
         })
         .ok_or_else(|| {
-            ApiError::bad_request(
-                "Bad Host header",
-                "a Host header (name[:port]) is required to build absolute URLs",
-            )
+            ApiError::bad_request("Bad Host header", "a Host header (name[:port]) is required to build absolute URLs")
         })?;
     Ok(format!("http://{host}"))
 }

@@ -32,10 +32,7 @@ impl Styles {
         BUNDLED
             .iter()
             .map(|(id, text)| {
-                Ok((
-                    (*id).to_owned(),
-                    serde_json::from_str(text).with_context(|| format!("bundled style {id}"))?,
-                ))
+                Ok(((*id).to_owned(), serde_json::from_str(text).with_context(|| format!("bundled style {id}"))?))
             })
             .collect::<anyhow::Result<_>>()
             .map(Self)

@@ -39,17 +39,10 @@ pub fn document(state: &Shared, layers: &[Arc<Layer>], base: &str, query: &str) 
         .iter()
         .map(|l| {
             let schema = state.engine.schema(l);
-            let fields: BTreeMap<String, String> = schema
-                .fields
-                .iter()
-                .map(|f| (f.name.clone(), field_type_name(f.kind).to_owned()))
-                .collect();
+            let fields: BTreeMap<String, String> =
+                schema.fields.iter().map(|f| (f.name.clone(), field_type_name(f.kind).to_owned())).collect();
             let mut v = VectorLayer::new(l.def.id.clone(), fields);
-            v.description = Some(
-                format!("{} — {}", l.def.title, l.def.description)
-                    .trim_end_matches(" — ")
-                    .to_owned(),
-            );
+            v.description = Some(format!("{} — {}", l.def.title, l.def.description).trim_end_matches(" — ").to_owned());
             v.minzoom = Some(l.def.minzoom);
             v.maxzoom = Some(l.def.maxzoom);
             v
@@ -57,14 +50,8 @@ pub fn document(state: &Shared, layers: &[Arc<Layer>], base: &str, query: &str) 
         .collect();
     let extent = layers.iter().filter_map(|l| state.engine.extent(l)).reduce(|a, b| {
         Rect::new(
-            Coord {
-                x: a.min().x.min(b.min().x),
-                y: a.min().y.min(b.min().y),
-            },
-            Coord {
-                x: a.max().x.max(b.max().x),
-                y: a.max().y.max(b.max().y),
-            },
+            Coord { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+            Coord { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
         )
     });
     let bounds = extent.map_or(Bounds::new(-180.0, -MAX_LATITUDE, 180.0, MAX_LATITUDE), |r| {

@@ -78,12 +78,7 @@ pub async fn tile(
     let resolved = resolve_layers(&state, &layers)?;
     let filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
     let key = TileKey {
-        layers: resolved
-            .iter()
-            .map(|l| l.def.id.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-            .into(),
+        layers: resolved.iter().map(|l| l.def.id.as_str()).collect::<Vec<_>>().join(",").into(),
         filter: filter.cache_key().into(),
         coord,
     };
@@ -109,11 +104,7 @@ pub fn tile_response(tile: &CachedTile, headers: &HeaderMap) -> Response {
         StatusCode::NO_CONTENT.into_response()
     } else {
         let gzip = accepts_gzip(headers);
-        let (body, etag) = if gzip {
-            tile.gzip()
-        } else {
-            (&tile.raw, tile.etag.as_str())
-        };
+        let (body, etag) = if gzip { tile.gzip() } else { (&tile.raw, tile.etag.as_str()) };
         if if_none_match(headers, etag) {
             let mut r = StatusCode::NOT_MODIFIED.into_response();
             set(&mut r, header::ETAG, etag);
@@ -141,34 +132,25 @@ fn set(resp: &mut Response, name: header::HeaderName, value: &str) {
 
 /// Whether `Accept-Encoding` accepts gzip (`gzip` or `*` with a non-zero quality).
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |item| {
             let mut parts = item.split(';').map(str::trim);
             let coding = parts.next().unwrap_or("");
-            let q_zero = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
+            let q_zero =
+                parts.any(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()).is_some_and(|q| q <= 0.0));
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
-        })
+        },
+    )
 }
 
 /// Whether `If-None-Match` lists `etag` (weak comparison, as RFC 9110 asks for this header).
 pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|tag| {
+    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |tag| {
             let tag = tag.trim();
             tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag
-        })
+        },
+    )
 }
 
 #[cfg(test)]
@@ -185,14 +167,8 @@ mod tests {
 
     #[test]
     fn gzip_negotiation() {
-        assert!(accepts_gzip(&headers(&[(
-            header::ACCEPT_ENCODING,
-            "gzip, deflate, br"
-        )])));
-        assert!(accepts_gzip(&headers(&[(
-            header::ACCEPT_ENCODING,
-            "br;q=1.0, GZIP;q=0.5"
-        )])));
+        assert!(accepts_gzip(&headers(&[(header::ACCEPT_ENCODING, "gzip, deflate, br")])));
+        assert!(accepts_gzip(&headers(&[(header::ACCEPT_ENCODING, "br;q=1.0, GZIP;q=0.5")])));
         assert!(!accepts_gzip(&headers(&[(header::ACCEPT_ENCODING, "gzip;q=0, br")])));
         assert!(!accepts_gzip(&headers(&[(header::ACCEPT_ENCODING, "identity")])));
         assert!(!accepts_gzip(&HeaderMap::new()));
@@ -200,10 +176,7 @@ mod tests {
 
     #[test]
     fn etag_matching() {
-        assert!(if_none_match(
-            &headers(&[(header::IF_NONE_MATCH, "\"a\", W/\"b\"")]),
-            "\"b\""
-        ));
+        assert!(if_none_match(&headers(&[(header::IF_NONE_MATCH, "\"a\", W/\"b\"")]), "\"b\""));
         assert!(if_none_match(&headers(&[(header::IF_NONE_MATCH, "*")]), "\"x\""));
         assert!(!if_none_match(&headers(&[(header::IF_NONE_MATCH, "\"a\"")]), "\"b\""));
     }
@@ -216,12 +189,7 @@ mod tests {
         assert!(parse_coord("3", "1", "2.png").is_err());
         assert!(parse_coord("25", "0", "0").unwrap_err().to_string().contains("24"));
         assert!(parse_coord("99999999999", "0", "0").is_err());
-        assert!(
-            parse_coord("3", "8", "0")
-                .unwrap_err()
-                .to_string()
-                .contains("off the grid")
-        );
+        assert!(parse_coord("3", "8", "0").unwrap_err().to_string().contains("off the grid"));
         assert!(parse_coord("-1", "0", "0").is_err());
     }
 }

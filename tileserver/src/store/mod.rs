@@ -9,6 +9,8 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use serde::Serialize;
+use vigie_layers::dataset::{Dataset, DatasetFeature};
+use vigie_layers::feature::Schema;
 use vigie_layers::journal::{FieldError, Revision};
 use vigie_layers::model::{Entry, Perimeter, Venue};
 
@@ -93,9 +95,7 @@ impl EventKind {
 
     /// Parses an SSE event name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Created, Self::Updated, Self::Deleted]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [Self::Created, Self::Updated, Self::Deleted].into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -210,6 +210,23 @@ pub struct Attachment {
     pub bytes: Vec<u8>,
 }
 
+/// What the store knows of an imported dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetInfo {
+    /// Dataset id.
+    pub id: String,
+    /// Version, incremented by every import.
+    pub version: u64,
+    /// Fields of its features.
+    pub schema: Schema,
+    /// Where it came from.
+    pub source: String,
+    /// When it was imported (epoch ms).
+    pub imported_at_ms: i64,
+    /// Number of features.
+    pub feature_count: usize,
+}
+
 /// The change function run inside the writing transaction, from the current state.
 pub type ChangeFn<'a> = &'a (dyn Fn(&Entry) -> Result<Change, ChangeError> + Send + Sync);
 
@@ -266,6 +283,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// A photo by SHA-256.
     async fn attachment(&self, sha256: &str) -> Result<Option<Attachment>, StoreError>;
+
+    /// Replaces a dataset by a new version in one transaction: readers see the old or the
+    /// new one, never a mix, and a failed import leaves the old one intact.
+    async fn replace_dataset(&self, dataset: &Dataset, source: &str) -> Result<DatasetInfo, StoreError>;
+
+    /// Every dataset of the workspace.
+    async fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError>;
+
+    /// The features of the current version of a dataset.
+    async fn dataset_features(&self, info: &DatasetInfo) -> Result<Vec<DatasetFeature>, StoreError>;
 }
 
 impl std::fmt::Debug for dyn Store {

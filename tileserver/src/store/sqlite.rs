@@ -8,10 +8,10 @@
 //! Writes go through a pool of one connection, so concurrent writers queue in order instead of
 //! spinning on SQLite's busy handler; reads use their own pool and never wait for writers (WAL).
 
-use super::codec::{from_json, from_wkb, to_json, to_wkb};
+use super::codec::{from_json, from_wkb, props_from_json, props_to_json, to_json, to_wkb};
 use super::{
-    Attachment, Change, ChangeError, ChangeFn, Commit, EntryQuery, Event, EventDraft, EventKind, Seed, Store,
-    StoreError,
+    Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, EventKind, Seed,
+    Store, StoreError,
 };
 use crate::now_ms;
 use async_trait::async_trait;
@@ -24,6 +24,7 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
+use vigie_layers::dataset::{Dataset, DatasetFeature};
 use vigie_layers::journal::{Action, Revision, created};
 use vigie_layers::model::{AttachmentRef, Entry, Link, Perimeter, Venue, Window};
 
@@ -58,10 +59,7 @@ fn migrator() -> Migrator {
         .iter()
         .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
         .collect();
-    Migrator {
-        migrations: Cow::Owned(migrations),
-        ..Migrator::DEFAULT
-    }
+    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
 }
 
 /// The SQLite store of one workspace.
@@ -79,10 +77,8 @@ impl SqliteStore {
     /// [`StoreError::Open`] when the directory cannot be created; database and migration
     /// errors otherwise.
     pub async fn open(data_dir: &Path, workspace: &str, sync: Synchronous) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Open {
-            path: data_dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::Open { path: data_dir.display().to_string(), source })?;
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(StoreError::Database)?
             .filename(data_dir.join(DB_FILE))
@@ -111,19 +107,12 @@ impl SqliteStore {
             .bind(now_ms())
             .execute(&writer)
             .await?;
-        Ok(Self {
-            reader,
-            writer,
-            workspace: workspace.to_owned(),
-        })
+        Ok(Self { reader, writer, workspace: workspace.to_owned() })
     }
 }
 
 fn window(start: Option<i64>, end: Option<i64>) -> Option<Window> {
-    Some(Window {
-        start: start?,
-        end: end?,
-    })
+    Some(Window { start: start?, end: end? })
 }
 
 fn venue_from_row(r: &SqliteRow) -> Result<Venue, StoreError> {
@@ -168,13 +157,9 @@ fn entry_from_row(r: &SqliteRow) -> Result<Entry, StoreError> {
         body: r.try_get("body")?,
         tags: from_json(r.try_get("tags")?, "entry", &sid)?,
         severity: severity as u8,
-        qualification: qualification
-            .parse()
-            .map_err(|e: vigie_layers::feature::UnknownQualification| StoreError::Corrupt {
-                what: "entry",
-                id: sid.clone(),
-                reason: e.to_string(),
-            })?,
+        qualification: qualification.parse().map_err(|e: vigie_layers::feature::UnknownQualification| {
+            StoreError::Corrupt { what: "entry", id: sid.clone(), reason: e.to_string() }
+        })?,
         occurred_at: r.try_get("occurred_at")?,
         reported_at: r.try_get("reported_at")?,
         recorded_at: r.try_get("recorded_at")?,
@@ -237,11 +222,7 @@ fn entry_row(e: &Entry) -> Result<EntryRow<'_>, StoreError> {
         id: sid,
         reason: "empty geometry".into(),
     })?;
-    Ok(EntryRow {
-        e,
-        wkb,
-        bbox: [r.min().x, r.min().y, r.max().x, r.max().y],
-    })
+    Ok(EntryRow { e, wkb, bbox: [r.min().x, r.min().y, r.max().x, r.max().y] })
 }
 
 /// Binds one entry row in [`ENTRY_COLUMNS`] order.
@@ -404,11 +385,7 @@ impl Store for SqliteStore {
                 .iter()
                 .map(|p| {
                     let windows: Vec<(i64, i64)> = p.windows.iter().map(|w| (w.start, w.end)).collect();
-                    Ok((
-                        p,
-                        to_wkb(&p.geometry, "perimeter", &p.id.to_string())?,
-                        to_json(&windows),
-                    ))
+                    Ok((p, to_wkb(&p.geometry, "perimeter", &p.id.to_string())?, to_json(&windows)))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let mut q: QueryBuilder<Sqlite> =
@@ -471,11 +448,7 @@ impl Store for SqliteStore {
         self.insert_entries(&mut tx, std::slice::from_ref(&entry)).await?;
         let event = self.append_event(&mut tx, &entry, draft, &entry.author).await?;
         tx.commit().await?;
-        Ok(Commit {
-            entry,
-            previous: None,
-            event,
-        })
+        Ok(Commit { entry, previous: None, event })
     }
 
     async fn change_entry(&self, id: u64, change: ChangeFn<'_>) -> Result<Commit, ChangeError> {
@@ -487,20 +460,12 @@ impl Store for SqliteStore {
             .await
             .map_err(StoreError::from)?;
         let current = entry_from_row(&row.ok_or(ChangeError::NotFound)?)?;
-        let Change {
-            entry,
-            revision,
-            event: draft,
-        } = change(&current)?;
+        let Change { entry, revision, event: draft } = change(&current)?;
         update_entry(&mut tx, &self.workspace, &entry).await?;
         self.insert_revisions(&mut tx, &[(entry.id, revision.clone())]).await?;
         let event = self.append_event(&mut tx, &entry, draft, &revision.actor).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(Commit {
-            entry,
-            previous: Some(current),
-            event,
-        })
+        Ok(Commit { entry, previous: Some(current), event })
     }
 
     async fn entry(&self, id: u64) -> Result<Option<Entry>, StoreError> {
@@ -554,28 +519,16 @@ impl Store for SqliteStore {
             q.push("))");
         }
         if let Some([w, s, e, n]) = query.bbox {
-            q.push(" AND max_lat >= ")
-                .push_bind(s)
-                .push(" AND min_lat <= ")
-                .push_bind(n);
+            q.push(" AND max_lat >= ").push_bind(s).push(" AND min_lat <= ").push_bind(n);
             if w <= e {
-                q.push(" AND max_lon >= ")
-                    .push_bind(w)
-                    .push(" AND min_lon <= ")
-                    .push_bind(e);
+                q.push(" AND max_lon >= ").push_bind(w).push(" AND min_lon <= ").push_bind(e);
             } else {
                 // The box crosses the antimeridian: two longitude ranges.
-                q.push(" AND (max_lon >= ")
-                    .push_bind(w)
-                    .push(" OR min_lon <= ")
-                    .push_bind(e)
-                    .push(")");
+                q.push(" AND (max_lon >= ").push_bind(w).push(" OR min_lon <= ").push_bind(e).push(")");
             }
         }
         if let Some(text) = query.text.as_deref().and_then(fts_query) {
-            q.push(" AND rowid IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ")
-                .push_bind(text)
-                .push(")");
+            q.push(" AND rowid IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ").push_bind(text).push(")");
         }
         if let Some((t, id)) = query.before {
             q.push(" AND (occurred_at < ")
@@ -586,14 +539,8 @@ impl Store for SqliteStore {
                 .push_bind(id as i64)
                 .push("))");
         }
-        q.push(" ORDER BY occurred_at DESC, id DESC LIMIT ")
-            .push_bind(query.limit as i64);
-        q.build()
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(entry_from_row)
-            .collect()
+        q.push(" ORDER BY occurred_at DESC, id DESC LIMIT ").push_bind(query.limit as i64);
+        q.build().fetch_all(&self.reader).await?.iter().map(entry_from_row).collect()
     }
 
     async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
@@ -635,13 +582,111 @@ impl Store for SqliteStore {
             .bind(sha256)
             .fetch_optional(&self.reader)
             .await?;
-        row.map(|r| {
-            Ok(Attachment {
-                media_type: r.try_get("media_type")?,
-                bytes: r.try_get("bytes")?,
+        row.map(|r| Ok(Attachment { media_type: r.try_get("media_type")?, bytes: r.try_get("bytes")? })).transpose()
+    }
+
+    async fn replace_dataset(&self, dataset: &Dataset, source: &str) -> Result<DatasetInfo, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let old: Option<i64> = sqlx::query_scalar("SELECT version FROM datasets WHERE workspace = ? AND id = ?")
+            .bind(&self.workspace)
+            .bind(&dataset.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let version = old.unwrap_or(0) + 1;
+        sqlx::query("DELETE FROM dataset_features WHERE workspace = ? AND dataset = ?")
+            .bind(&self.workspace)
+            .bind(&dataset.id)
+            .execute(&mut *tx)
+            .await?;
+        for chunk in dataset.features.chunks(BATCH_ROWS) {
+            let rows = chunk
+                .iter()
+                .map(|f| Ok((f, to_wkb(&f.geometry, "dataset feature", &f.id.to_string())?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO dataset_features (workspace, dataset, version, id, geometry, props, time, severity, tags) ",
+            );
+            q.push_values(rows, |mut b, (f, wkb)| {
+                b.push_bind(&self.workspace)
+                    .push_bind(&dataset.id)
+                    .push_bind(version)
+                    .push_bind(f.id as i64)
+                    .push_bind(wkb)
+                    .push_bind(props_to_json(&f.props))
+                    .push_bind(f.time_ms)
+                    .push_bind(f.severity.map(i64::from))
+                    .push_bind(to_json(&f.tags));
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        let info = DatasetInfo {
+            id: dataset.id.clone(),
+            version: version as u64,
+            schema: dataset.schema.clone(),
+            source: source.to_owned(),
+            imported_at_ms: now_ms(),
+            feature_count: dataset.features.len(),
+        };
+        sqlx::query(
+            "INSERT INTO datasets (workspace, id, version, schema, source, imported_at, feature_count) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (workspace, id) DO UPDATE SET version = excluded.version, schema = excluded.schema, \
+             source = excluded.source, imported_at = excluded.imported_at, feature_count = excluded.feature_count",
+        )
+        .bind(&self.workspace)
+        .bind(&info.id)
+        .bind(version)
+        .bind(to_json(&info.schema.fields))
+        .bind(&info.source)
+        .bind(info.imported_at_ms)
+        .bind(info.feature_count as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(info)
+    }
+
+    async fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
+        sqlx::query("SELECT * FROM datasets WHERE workspace = ? ORDER BY id")
+            .bind(&self.workspace)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(DatasetInfo {
+                    schema: vigie_layers::feature::Schema { fields: from_json(r.try_get("schema")?, "dataset", &id)? },
+                    version: r.try_get::<i64, _>("version")? as u64,
+                    source: r.try_get("source")?,
+                    imported_at_ms: r.try_get("imported_at")?,
+                    feature_count: r.try_get::<i64, _>("feature_count")? as usize,
+                    id,
+                })
             })
-        })
-        .transpose()
+            .collect()
+    }
+
+    async fn dataset_features(&self, info: &DatasetInfo) -> Result<Vec<DatasetFeature>, StoreError> {
+        let mut rows = sqlx::query(
+            "SELECT * FROM dataset_features WHERE workspace = ? AND dataset = ? AND version = ? ORDER BY id",
+        )
+        .bind(&self.workspace)
+        .bind(&info.id)
+        .bind(info.version as i64)
+        .fetch(&self.reader);
+        let mut out = Vec::with_capacity(info.feature_count);
+        while let Some(r) = rows.try_next().await? {
+            let id: i64 = r.try_get("id")?;
+            let sid = id.to_string();
+            out.push(DatasetFeature {
+                id: id as u64,
+                geometry: from_wkb(r.try_get("geometry")?, "dataset feature", &sid)?,
+                props: props_from_json(r.try_get("props")?, &info.schema, "dataset feature", &sid)?,
+                time_ms: r.try_get("time")?,
+                severity: r.try_get::<Option<i64>, _>("severity")?.map(|s| s.clamp(0, 4) as u8),
+                tags: from_json(r.try_get("tags")?, "dataset feature", &sid)?,
+            });
+        }
+        Ok(out)
     }
 }
 

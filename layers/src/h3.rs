@@ -1,0 +1,392 @@
+//! H3 hexagon aggregation of a layer: counts, maximum severity and counts per theme per cell.
+//!
+//! Each counted feature sits in one cell at the finest resolution ([`FINEST`]), found from its
+//! representative point (the point itself; an interior point of a line or polygon). Coarser
+//! resolutions are rolled up from the finest by `cell_to_parent`, never by re-testing shapes.
+//! Every write updates the few cells it touches (one per resolution); nothing is recomputed.
+//! A tile at zoom z shows resolution `z - RESOLUTION_OFFSET` clamped to the layer's range.
+//! Hexagons straddle tiles: they are looked up with the tile buffer and carry their cell id
+//! (also their MVT feature id) so clients can de-duplicate.
+
+use crate::clip::{ClipBox, tile_geometry};
+use crate::feature::{Feature, FeatureId, Field, FieldType, Schema, Value};
+use crate::filter::Filter;
+use crate::mvt::LayerEncoder;
+use crate::tile::{BUFFER_PX, TileCoord, lonlat_to_mercator};
+use geo::{BoundingRect, Coord, Geometry, InteriorPoint, LineString, Polygon, Rect};
+use h3o::{CellIndex, LatLng, Resolution};
+use rstar::{AABB, RTree, RTreeObject};
+use std::collections::HashMap;
+
+/// Finest resolution kept (about 25 m edges).
+pub const FINEST: u8 = 11;
+/// Resolution shown at zoom z: z minus this (z12 → res 10, hexagons about 60 tile units wide).
+pub const RESOLUTION_OFFSET: u8 = 2;
+
+/// The resolution a tile at zoom `z` shows, within `min..=max`.
+pub fn resolution_for_zoom(z: u8, min: u8, max: u8) -> u8 {
+    z.saturating_sub(RESOLUTION_OFFSET).clamp(min, max)
+}
+
+fn res(r: u8) -> Resolution {
+    Resolution::try_from(r.min(15)).unwrap_or(Resolution::Zero)
+}
+
+/// The cell at resolution `r` of a WGS84 point.
+pub fn cell_of(lon: f64, lat: f64, r: u8) -> Option<CellIndex> {
+    LatLng::new(lat, lon).ok().map(|ll| ll.to_cell(res(r)))
+}
+
+/// The representative point of a geometry (WGS84): the point, or an interior point.
+pub fn representative_point(g: &Geometry<f64>) -> Option<Coord<f64>> {
+    g.interior_point().map(|p| p.0)
+}
+
+/// A cell's hexagon (or pentagon) in WGS84.
+pub fn cell_polygon(cell: CellIndex) -> Polygon<f64> {
+    let mut ring: Vec<Coord<f64>> = cell.boundary().iter().map(|ll| Coord { x: ll.lng(), y: ll.lat() }).collect();
+    // Cells crossing the antimeridian: keep the ring continuous (longitudes beyond ±180).
+    if ring.iter().any(|c| c.x > 90.0) && ring.iter().any(|c| c.x < -90.0) {
+        for c in &mut ring {
+            if c.x < 0.0 {
+                c.x += 360.0;
+            }
+        }
+    }
+    if let Some(first) = ring.first().copied() {
+        ring.push(first);
+    }
+    Polygon::new(LineString(ring), vec![])
+}
+
+/// Counts of one cell.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CellStats {
+    /// Features in the cell.
+    pub count: u32,
+    /// Features per severity 0..=4.
+    pub by_severity: [u32; 5],
+    /// Features per theme bit.
+    pub by_theme: Vec<u32>,
+}
+
+impl CellStats {
+    fn add(&mut self, m: &Member, sign: i64) {
+        let step = |v: &mut u32| *v = (i64::from(*v) + sign).max(0) as u32;
+        step(&mut self.count);
+        if let Some(s) = m.severity {
+            step(&mut self.by_severity[usize::from(s.min(4))]);
+        }
+        let mut mask = m.themes;
+        while mask != 0 {
+            let bit = mask.trailing_zeros() as usize;
+            if self.by_theme.len() <= bit {
+                self.by_theme.resize(bit + 1, 0);
+            }
+            step(&mut self.by_theme[bit]);
+            mask &= mask - 1;
+        }
+    }
+
+    /// Highest severity present.
+    pub fn max_severity(&self) -> Option<u8> {
+        (0..5u8).rev().find(|s| self.by_severity[usize::from(*s)] > 0)
+    }
+}
+
+/// What the aggregate keeps of a counted feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Member {
+    cell: CellIndex,
+    severity: Option<u8>,
+    themes: u64,
+}
+
+#[derive(Debug, Clone)]
+struct CellItem {
+    env: AABB<[f64; 2]>,
+    cell: CellIndex,
+}
+
+impl PartialEq for CellItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.cell == other.cell
+    }
+}
+
+impl RTreeObject for CellItem {
+    type Envelope = AABB<[f64; 2]>;
+    fn envelope(&self) -> Self::Envelope {
+        self.env
+    }
+}
+
+fn cell_envelope(cell: CellIndex) -> AABB<[f64; 2]> {
+    let r = cell_rect(cell);
+    AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y])
+}
+
+/// The Web Mercator envelope of a cell's hexagon.
+pub fn cell_rect(cell: CellIndex) -> Rect<f64> {
+    mercator_rect(&cell_polygon(cell))
+}
+
+fn mercator_rect(p: &Polygon<f64>) -> Rect<f64> {
+    let pts: Vec<Coord<f64>> =
+        p.exterior().0.iter().map(|c| lonlat_to_mercator(c.x.clamp(-180.0, 180.0), c.y)).collect();
+    LineString(pts).bounding_rect().unwrap_or(Rect::new(Coord { x: 0.0, y: 0.0 }, Coord { x: 0.0, y: 0.0 }))
+}
+
+#[derive(Debug, Default)]
+struct Level {
+    stats: HashMap<CellIndex, CellStats>,
+    tree: RTree<CellItem>,
+}
+
+impl Level {
+    fn apply(&mut self, cell: CellIndex, m: &Member, sign: i64) {
+        let stats = self.stats.entry(cell).or_default();
+        let was_empty = stats.count == 0;
+        stats.add(m, sign);
+        if stats.count == 0 {
+            self.stats.remove(&cell);
+            self.tree.remove(&CellItem { env: cell_envelope(cell), cell });
+        } else if was_empty {
+            self.tree.insert(CellItem { env: cell_envelope(cell), cell });
+        }
+    }
+}
+
+/// The aggregate of one H3 layer, kept up to date on every write.
+#[derive(Debug)]
+pub struct Aggregate {
+    min: u8,
+    max: u8,
+    members: HashMap<FeatureId, Member>,
+    levels: Vec<Level>,
+}
+
+impl Aggregate {
+    /// An empty aggregate for resolutions `min..=max` (at most [`FINEST`]).
+    pub fn new(min: u8, max: u8) -> Self {
+        let max = max.min(FINEST);
+        let min = min.min(max);
+        Self { min, max, members: HashMap::new(), levels: (0..=max).map(|_| Level::default()).collect() }
+    }
+
+    fn member(f: &Feature) -> Option<Member> {
+        let p = representative_point(&f.lonlat)?;
+        let cell = cell_of(p.x, p.y, FINEST)?;
+        Some(Member { cell, severity: f.attrs.severity, themes: f.attrs.themes.0 })
+    }
+
+    /// Builds the aggregate of `features` in one pass: finest cells first, then each coarser
+    /// level rolled up from them.
+    pub fn build<'a>(min: u8, max: u8, features: impl Iterator<Item = &'a Feature>) -> Self {
+        let mut agg = Self::new(min, max);
+        for f in features {
+            if let Some(m) = Self::member(f) {
+                agg.members.insert(f.id, m);
+            }
+        }
+        let max = agg.max;
+        for r in agg.min..=max {
+            let mut stats: HashMap<CellIndex, CellStats> = HashMap::new();
+            for m in agg.members.values() {
+                if let Some(parent) = m.cell.parent(res(r)) {
+                    stats.entry(parent).or_default().add(m, 1);
+                }
+            }
+            let items: Vec<CellItem> = stats.keys().map(|c| CellItem { env: cell_envelope(*c), cell: *c }).collect();
+            agg.levels[usize::from(r)] = Level { stats, tree: RTree::bulk_load(items) };
+        }
+        agg
+    }
+
+    fn apply_member(&mut self, m: &Member, sign: i64) {
+        for r in self.min..=self.max {
+            if let Some(parent) = m.cell.parent(res(r)) {
+                self.levels[usize::from(r)].apply(parent, m, sign);
+            }
+        }
+    }
+
+    /// Counts a feature (replacing its previous state); `counted = false` removes it (deleted,
+    /// or no longer selected by the layer or its default filter).
+    pub fn update(&mut self, id: FeatureId, feature: Option<&Feature>) {
+        if let Some(old) = self.members.remove(&id) {
+            self.apply_member(&old, -1);
+        }
+        if let Some(m) = feature.and_then(Self::member) {
+            self.apply_member(&m, 1);
+            self.members.insert(id, m);
+        }
+    }
+
+    /// Number of features counted.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether nothing is counted.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Cells of resolution `r` and their stats.
+    pub fn cells(&self, r: u8) -> impl Iterator<Item = (&CellIndex, &CellStats)> {
+        self.levels.get(usize::from(r)).into_iter().flat_map(|l| l.stats.iter())
+    }
+
+    /// Cells of resolution `r` whose hexagon's envelope meets `rect` (Web Mercator).
+    pub fn cells_in(&self, r: u8, rect: Rect<f64>) -> Vec<(CellIndex, &CellStats)> {
+        let Some(level) = self.levels.get(usize::from(r)) else { return Vec::new() };
+        let env = AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]);
+        level
+            .tree
+            .locate_in_envelope_intersecting(&env)
+            .filter_map(|i| level.stats.get(&i.cell).map(|s| (i.cell, s)))
+            .collect()
+    }
+
+    /// Resolution range.
+    pub fn resolutions(&self) -> (u8, u8) {
+        (self.min, self.max)
+    }
+}
+
+/// Stats per cell of resolution `r` for features given one by one (filtered queries).
+pub fn aggregate<'a>(r: u8, features: impl Iterator<Item = &'a Feature>) -> HashMap<CellIndex, CellStats> {
+    let mut out: HashMap<CellIndex, CellStats> = HashMap::new();
+    for f in features {
+        if let Some(m) = Aggregate::member(f)
+            && let Some(cell) = m.cell.parent(res(r))
+        {
+            out.entry(cell).or_default().add(&m, 1);
+        }
+    }
+    out
+}
+
+/// Schema of hexagon features, with one count per theme.
+pub fn schema(theme_ids: &[String]) -> Schema {
+    let mut fields = vec![
+        Field::new("cell", FieldType::String, "H3 cell index (hex); also the feature id"),
+        Field::new("resolution", FieldType::Integer, "H3 resolution"),
+        Field::new("count", FieldType::Integer, "Features in the cell"),
+        Field::new("max_severity", FieldType::Integer, "Highest severity in the cell"),
+    ];
+    fields.extend(
+        theme_ids.iter().map(|t| Field::new(&format!("n_{t}"), FieldType::Integer, &format!("Features tagged {t}"))),
+    );
+    Schema { fields }
+}
+
+/// Encodes the hexagons meeting a tile into `enc`.
+pub fn encode_cells<'a>(
+    enc: &mut LayerEncoder,
+    coord: TileCoord,
+    cells: impl Iterator<Item = (CellIndex, &'a CellStats)>,
+    theme_ids: &[String],
+) {
+    let tr = coord.transform();
+    let clip = ClipBox::new(BUFFER_PX);
+    let schema = schema(theme_ids);
+    let mut cells: Vec<(CellIndex, &CellStats)> = cells.collect();
+    cells.sort_unstable_by_key(|(c, _)| u64::from(*c));
+    for (cell, stats) in cells {
+        let polygon = cell_polygon(cell);
+        let merc: Vec<Coord<f64>> =
+            polygon.exterior().0.iter().map(|c| lonlat_to_mercator(c.x.clamp(-180.0, 180.0), c.y)).collect();
+        let Some(g) = tile_geometry(&Geometry::Polygon(Polygon::new(LineString(merc), vec![])), &tr, &clip) else {
+            continue;
+        };
+        let mut values = vec![
+            Value::text(cell.to_string()),
+            Value::Int(i64::from(u8::from(cell.resolution()))),
+            Value::Int(i64::from(stats.count)),
+            stats.max_severity().map_or(Value::Null, |s| Value::Int(i64::from(s))),
+        ];
+        values.extend((0..theme_ids.len()).map(|i| Value::Int(i64::from(stats.by_theme.get(i).copied().unwrap_or(0)))));
+        enc.add_feature(u64::from(cell), &g, schema.fields.iter().map(|f| f.name.as_str()).zip(values.iter()));
+    }
+}
+
+/// The mercator rectangle to look hexagons up with for a tile: the buffered tile grown by a
+/// cell's size at that resolution, so hexagons straddling the edge are found.
+pub fn lookup_rect(coord: TileCoord, r: u8) -> Rect<f64> {
+    let b = coord.buffered_bounds(BUFFER_PX);
+    let edge_m = res(r).edge_length_m() * 2.5;
+    // Mercator metres grow as 1/cos(lat): use the tile's most poleward latitude.
+    let lat = crate::tile::mercator_to_lonlat(Coord { x: 0.0, y: b.max().y.abs().max(b.min().y.abs()) }).y;
+    let pad = edge_m / lat.to_radians().cos().max(0.01);
+    Rect::new(Coord { x: b.min().x - pad, y: b.min().y - pad }, Coord { x: b.max().x + pad, y: b.max().y + pad })
+}
+
+/// Whether a filter is the default one (the aggregate holds exactly the default view).
+pub fn is_default(filter: &Filter) -> bool {
+    *filter == Filter::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feature::{Attrs, ThemeMask};
+
+    fn point(id: u64, lon: f64, lat: f64, sev: u8, themes: u64) -> Feature {
+        let attrs = Attrs { severity: Some(sev), themes: ThemeMask(themes), ..Attrs::default() };
+        Feature::from_lonlat(id, &Geometry::Point(geo::Point::new(lon, lat)), attrs, Box::new([])).unwrap()
+    }
+
+    #[test]
+    fn incremental_updates_equal_a_fresh_build() {
+        let fs: Vec<Feature> = (0..500)
+            .map(|i| {
+                point(i, 2.3 + (i % 25) as f64 * 0.004, 48.85 + (i / 25) as f64 * 0.003, (i % 5) as u8, 1 << (i % 3))
+            })
+            .collect();
+        let built = Aggregate::build(5, 11, fs.iter());
+        let mut inc = Aggregate::new(5, 11);
+        for f in &fs {
+            inc.update(f.id, Some(f));
+        }
+        // Move one, remove another: the same as building from the final set.
+        let moved = point(7, 5.37, 43.29, 4, 0b100);
+        inc.update(7, Some(&moved));
+        inc.update(8, None);
+        let mut final_set: Vec<Feature> = fs.iter().filter(|f| f.id != 7 && f.id != 8).cloned().collect();
+        final_set.push(moved);
+        let rebuilt = Aggregate::build(5, 11, final_set.iter());
+        for r in 5..=11 {
+            let a: HashMap<_, _> = inc.cells(r).map(|(c, s)| (*c, s.clone())).collect();
+            let mut b: HashMap<_, _> = rebuilt.cells(r).map(|(c, s)| (*c, s.clone())).collect();
+            for s in b.values_mut() {
+                s.by_theme.resize(3, 0);
+            }
+            let a: HashMap<_, _> = a
+                .into_iter()
+                .map(|(c, mut s)| {
+                    s.by_theme.resize(3, 0);
+                    (c, s)
+                })
+                .collect();
+            assert_eq!(a, b, "resolution {r}");
+        }
+        assert_eq!(built.cells(8).map(|(_, s)| s.count).sum::<u32>(), 500);
+        let total: u32 = inc.cells(5).map(|(_, s)| s.count).sum();
+        assert_eq!(total, 499);
+    }
+
+    #[test]
+    fn zoom_to_resolution_mapping() {
+        assert_eq!(resolution_for_zoom(12, 0, 11), 10);
+        assert_eq!(resolution_for_zoom(1, 3, 11), 3);
+        assert_eq!(resolution_for_zoom(20, 0, 9), 9);
+    }
+
+    #[test]
+    fn known_cell() {
+        // h3-py: h3.latlng_to_cell(48.8584, 2.2945, 9) == "891fb46741bffff"
+        assert_eq!(cell_of(2.2945, 48.8584, 9).unwrap().to_string(), "891fb46741bffff");
+    }
+}

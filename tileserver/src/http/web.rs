@@ -1,0 +1,67 @@
+//! The hypervision web page, embedded in the binary at build time from `web/`.
+
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "woff2" => "font/woff2",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The embedded file at `path`, with a content ETag; `None` when there is none.
+pub fn file(path: &str, headers: &HeaderMap) -> Option<Response> {
+    let (_, bytes) = WEB_FILES.iter().find(|(p, _)| *p == path)?;
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    let etag = format!("\"{:016x}\"", h.finish());
+    let mut resp = if super::tiles::if_none_match(headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = bytes.into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
+        r
+    };
+    let hv = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        hv.insert(header::ETAG, v);
+    }
+    hv.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    hv.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if std::path::Path::new(path).extension().is_some_and(|e| e.eq_ignore_ascii_case("html")) {
+        // The page loads nothing from elsewhere: no CDN, no external font, no tracker.
+        hv.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data: blob:; worker-src 'self' blob:; child-src blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'",
+            ),
+        );
+        hv.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    Some(resp)
+}
+
+/// `GET /`: the page.
+pub async fn index(headers: HeaderMap) -> Response {
+    file("/index.html", &headers)
+        .unwrap_or_else(|| (StatusCode::NOT_FOUND, "the web page was not built into this binary").into_response())
+}
+
+/// `GET /web/{*path}`: the page's scripts, styles and vendored MapLibre.
+///
+/// # Errors
+/// 404 for a file that is not embedded.
+pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Result<Response, super::error::ApiError> {
+    file(&format!("/{path}"), &headers).ok_or_else(|| super::error::ApiError::NotFound(format!("no web file '{path}'")))
+}
