@@ -73,6 +73,35 @@ pub enum LayerKind {
     Dataset,
     /// H3 hexagons aggregating the features of another layer (`source`).
     H3,
+    /// A PostGIS table or view served with `ST_AsMVT` (PostgreSQL store only): reference data
+    /// too big to keep in memory.
+    Table,
+}
+
+/// Where a table layer's features are, in PostGIS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSource {
+    /// `table` or `schema.table` (a view works too).
+    pub table: String,
+    /// Geometry column.
+    #[serde(default = "default_geometry_column")]
+    pub geometry_column: String,
+    /// Integer id column (the MVT feature id).
+    pub id_column: String,
+    /// Columns served as properties.
+    #[serde(default)]
+    pub properties: Vec<String>,
+    /// Timestamp column the `from`/`to` filters apply to.
+    #[serde(default)]
+    pub time_column: Option<String>,
+    /// Integer column the `severity` filter applies to.
+    #[serde(default)]
+    pub severity_column: Option<String>,
+}
+
+fn default_geometry_column() -> String {
+    "geom".to_owned()
 }
 
 /// One layer of the catalog, as written in the file.
@@ -115,6 +144,9 @@ pub struct LayerDef {
     /// For `h3`: see `min_resolution`.
     #[serde(default)]
     pub max_resolution: Option<u8>,
+    /// For `table`: the PostGIS table and its columns.
+    #[serde(default)]
+    pub postgis: Option<TableSource>,
     /// Lowest zoom at which the layer has data: below it, its tiles are empty.
     #[serde(default = "default_minzoom")]
     pub minzoom: u8,
@@ -226,6 +258,9 @@ impl Catalog {
             if l.kind != LayerKind::Dataset && l.key.is_some() {
                 return Err(misplaced("key"));
             }
+            if l.kind != LayerKind::Table && l.postgis.is_some() {
+                return Err(misplaced("postgis"));
+            }
             match l.kind {
                 LayerKind::Entries => {
                     if !l.kinds.is_empty() {
@@ -261,6 +296,23 @@ impl Catalog {
                     check_id(d).map_err(|r| fail(&l.id, format!("dataset: {r}")))?;
                     if !l.tags.is_empty() {
                         return Err(misplaced("tags"));
+                    }
+                }
+                LayerKind::Table => {
+                    let Some(t) = &l.postgis else {
+                        return Err(fail(
+                            &l.id,
+                            "kind table needs a [layer.postgis] table with table and id_column".into(),
+                        ));
+                    };
+                    if t.table.is_empty() || t.id_column.is_empty() || t.geometry_column.is_empty() {
+                        return Err(fail(
+                            &l.id,
+                            "postgis: table, id_column and geometry_column must not be empty".into(),
+                        ));
+                    }
+                    if !l.tags.is_empty() || !l.kinds.is_empty() || l.dataset.is_some() {
+                        return Err(misplaced("tags/kinds/dataset"));
                     }
                 }
                 LayerKind::H3 => {

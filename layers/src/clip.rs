@@ -11,7 +11,7 @@
 //!   negative area in tile coordinates (y down), which is MVT 2.1's winding rule.
 
 use crate::tile::{EXTENT, TileTransform};
-use geo::{Coord, Geometry, LineString, Polygon, Simplify};
+use geo::{Coord, Geometry, LineString, Polygon};
 use i_overlay::core::fill_rule::FillRule;
 use i_overlay::core::overlay::{IntOverlayOptions, Overlay, ShapeType};
 use i_overlay::core::overlay_rule::OverlayRule;
@@ -29,6 +29,8 @@ pub const SIMPLIFY_TOLERANCE: f64 = 0.25;
 /// Geometry in integer tile units, ready to encode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TileGeometry {
+    /// One point (the common case, kept off the heap).
+    Point(IPoint),
     /// One or more points.
     Points(Vec<IPoint>),
     /// One or more line strings, each with at least two distinct consecutive points.
@@ -42,6 +44,7 @@ impl TileGeometry {
     /// Whether nothing is left to draw.
     pub fn is_empty(&self) -> bool {
         match self {
+            Self::Point(_) => false,
             Self::Points(p) => p.is_empty(),
             Self::Lines(l) => l.is_empty(),
             Self::Polygons(p) => p.is_empty(),
@@ -82,14 +85,36 @@ impl ClipBox {
     /// vertices within one unit (absolute precision), so a vertex just outside the edge may
     /// survive; clipping one unit in keeps every output vertex inside the box.
     fn contour(&self) -> [IntPoint; 4] {
-        let (a, b) = (self.min as i32 + 1, self.max as i32 - 1);
+        let [a, b] = self.contour_span();
         [IntPoint::new(a, a), IntPoint::new(b, a), IntPoint::new(b, b), IntPoint::new(a, b)]
+    }
+
+    /// Lowest and highest coordinate of [`ClipBox::contour`].
+    fn contour_span(&self) -> [i32; 2] {
+        [self.min as i32 + 1, self.max as i32 - 1]
     }
 }
 
+/// Rounds to the nearest tile unit, halves away from zero (as `f64::round`, which is a
+/// library call on baseline x86-64).
 #[inline]
 fn snap(c: Coord<f64>) -> IPoint {
-    [c.x.round() as i32, c.y.round() as i32]
+    [round_to_i32(c.x), round_to_i32(c.y)]
+}
+
+/// `v.round() as i32` for |v| < 2^31 (callers clip or clamp first): truncation and the
+/// fraction it leaves are exact in floating point.
+#[inline]
+fn round_to_i32(v: f64) -> i32 {
+    let t = v as i32;
+    let fraction = v - f64::from(t);
+    if fraction >= 0.5 {
+        t + 1
+    } else if fraction <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
 }
 
 /// Turns a Web Mercator geometry into tile geometry for the tile of `tr`, clipped to `clip`.
@@ -101,7 +126,7 @@ pub fn tile_geometry(g: &Geometry<f64>, tr: &TileTransform, clip: &ClipBox) -> O
             if !clip.contains(c) {
                 return None;
             }
-            TileGeometry::Points(vec![snap(c)])
+            TileGeometry::Point(snap(c))
         }
         Geometry::MultiPoint(mp) => {
             TileGeometry::Points(mp.iter().map(|p| tr.apply(p.0)).filter(|c| clip.contains(*c)).map(snap).collect())
@@ -127,13 +152,70 @@ pub fn tile_geometry(g: &Geometry<f64>, tr: &TileTransform, clip: &ClipBox) -> O
     (!out.is_empty()).then_some(out)
 }
 
-fn to_tile_units(ls: &LineString<f64>, tr: &TileTransform) -> LineString<f64> {
-    ls.0.iter().map(|c| tr.apply(*c)).collect()
+/// `ls` in tile units, simplified by [`SIMPLIFY_TOLERANCE`].
+fn simplified_tile_units(ls: &LineString<f64>, tr: &TileTransform) -> Vec<Coord<f64>> {
+    let line: Vec<Coord<f64>> = ls.0.iter().map(|c| tr.apply(*c)).collect();
+    douglas_peucker(&line, SIMPLIFY_TOLERANCE)
+}
+
+/// Douglas–Peucker simplification keeping exactly the vertices geo's `Simplify` keeps for a
+/// `LineString` (the same distances, compared in the same order), without its per-step
+/// allocations and with the segment length computed once per step rather than per vertex.
+fn douglas_peucker(points: &[Coord<f64>], epsilon: f64) -> Vec<Coord<f64>> {
+    let n = points.len();
+    if n < 3 || epsilon <= 0.0 {
+        return points.to_vec();
+    }
+    let mut out = Vec::with_capacity(n);
+    out.push(points[0]);
+    dp_between(points, 0, n - 1, epsilon, &mut out);
+    out.push(points[n - 1]);
+    out
+}
+
+/// Pushes, in order, the vertices strictly between `first` and `last` that Douglas–Peucker
+/// keeps.
+fn dp_between(points: &[Coord<f64>], first: usize, last: usize, epsilon: f64, out: &mut Vec<Coord<f64>>) {
+    if last - first < 2 {
+        return;
+    }
+    let (start, end) = (points[first], points[last]);
+    // geo_types' `line_segment_distance`, term for term; `length` is the same for every vertex.
+    let (dx, dy) = (end.x - start.x, end.y - start.y);
+    let d_squared = dx * dx + dy * dy;
+    let length = dx.hypot(dy);
+    let distance = |p: Coord<f64>| {
+        if start == end {
+            return (start.x - p.x).hypot(start.y - p.y);
+        }
+        let r = ((p.x - start.x) * dx + (p.y - start.y) * dy) / d_squared;
+        if r <= 0.0 {
+            (start.x - p.x).hypot(start.y - p.y)
+        } else if r >= 1.0 {
+            (end.x - p.x).hypot(end.y - p.y)
+        } else {
+            let s = ((start.y - p.y) * dx - (start.x - p.x) * dy) / d_squared;
+            s.abs() * length
+        }
+    };
+    // The last vertex at the greatest distance, as geo's fold with `>=` picks it.
+    let (mut farthest, mut farthest_distance) = (first, 0.0);
+    for (i, p) in points.iter().enumerate().take(last).skip(first + 1) {
+        let d = distance(*p);
+        if d >= farthest_distance {
+            (farthest, farthest_distance) = (i, d);
+        }
+    }
+    if farthest_distance > epsilon {
+        dp_between(points, first, farthest, epsilon, out);
+        out.push(points[farthest]);
+        dp_between(points, farthest, last, epsilon, out);
+    }
 }
 
 /// Simplifies, clips and snaps one line; pushes the pieces that remain.
 fn clip_line(ls: &LineString<f64>, tr: &TileTransform, clip: &ClipBox, out: &mut Vec<Vec<IPoint>>) {
-    let line = to_tile_units(ls, tr).simplify(SIMPLIFY_TOLERANCE);
+    let line = simplified_tile_units(ls, tr);
     let mut run: Vec<IPoint> = Vec::new();
     let flush = |run: &mut Vec<IPoint>, out: &mut Vec<Vec<IPoint>>| {
         if run.len() >= 2 {
@@ -147,7 +229,7 @@ fn clip_line(ls: &LineString<f64>, tr: &TileTransform, clip: &ClipBox, out: &mut
             run.push(p);
         }
     };
-    for seg in line.0.windows(2) {
+    for seg in line.windows(2) {
         match clip_segment(seg[0], seg[1], clip) {
             None => flush(&mut run, out),
             Some((a, b, a_moved, b_moved)) => {
@@ -201,9 +283,9 @@ fn clip_polygons(polygons: &[Polygon<f64>], tr: &TileTransform, clip: &ClipBox) 
     let (mut min_x, mut min_y, mut max_x, mut max_y) = (i32::MAX, i32::MAX, i32::MIN, i32::MIN);
     for polygon in polygons {
         for ring in std::iter::once(polygon.exterior()).chain(polygon.interiors()) {
-            let ring = to_tile_units(ring, tr).simplify(SIMPLIFY_TOLERANCE);
-            let mut contour: Vec<IntPoint> = Vec::with_capacity(ring.0.len());
-            for c in &ring.0 {
+            let ring = simplified_tile_units(ring, tr);
+            let mut contour: Vec<IntPoint> = Vec::with_capacity(ring.len());
+            for c in &ring {
                 // Far outside the tile, coordinates are clamped: the clip box cuts them anyway
                 // and i_overlay needs them well inside i32.
                 let [x, y] = snap(Coord { x: c.x.clamp(-1e8, 1e8), y: c.y.clamp(-1e8, 1e8) });
@@ -233,11 +315,117 @@ fn clip_polygons(polygons: &[Polygon<f64>], tr: &TileTransform, clip: &ClipBox) 
     if max_x < lo || min_x > hi || max_y < lo || min_y > hi {
         return Vec::new();
     }
+    // Most polygons of a tile lie well inside it: the overlay would return them unchanged.
+    let [inner_lo, inner_hi] = clip.contour_span();
+    if let [ring] = subject.as_slice()
+        && min_x > inner_lo
+        && min_y > inner_lo
+        && max_x < inner_hi
+        && max_y < inner_hi
+        && let Some(ring) = simple_ring(ring)
+    {
+        return vec![vec![ring]];
+    }
+    overlay_clip(&subject, clip)
+}
+
+/// Most vertices of a ring [`simple_ring`] checks; larger rings go through the overlay.
+const SIMPLE_RING_MAX_VERTICES: usize = 64;
+
+/// The ring as the overlay would return it when it is simple: no two edges meet except
+/// neighbours at their shared vertex, and no vertex turns back on its edge. Vertices in a
+/// straight line are dropped, the ring is wound for MVT (positive area) and starts where the
+/// overlay starts it (one vertex before the lowest by x then y), so tiles are the same bytes
+/// as through the overlay (a property test compares both). `None` when the ring is not simple
+/// (or is large): then only the overlay can repair it.
+fn simple_ring(contour: &[IntPoint]) -> Option<Vec<IPoint>> {
+    if contour.len() > SIMPLE_RING_MAX_VERTICES {
+        return None;
+    }
+    let mut ring: Vec<IPoint> = contour.iter().map(|p| [p.x, p.y]).collect();
+    // Drop vertices between two collinear edges going the same way; give up on spikes.
+    let mut i = 0;
+    let mut unchanged = 0;
+    while ring.len() >= 3 && unchanged < ring.len() {
+        let n = ring.len();
+        let (a, b, c) = (ring[(i + n - 1) % n], ring[i % n], ring[(i + 1) % n]);
+        let (u, v) = (sub(b, a), sub(c, b));
+        if cross(u, v) == 0 {
+            if dot(u, v) <= 0 {
+                return None;
+            }
+            ring.remove(i % n);
+            unchanged = 0;
+        } else {
+            i = (i + 1) % n;
+            unchanged += 1;
+        }
+    }
+    let n = ring.len();
+    if n < 3 {
+        return None;
+    }
+    for i in 0..n {
+        let (a, b) = (ring[i], ring[(i + 1) % n]);
+        // Edges that do not share a vertex with edge i (for i = 0, not the last one).
+        for j in i + 2..n - usize::from(i == 0) {
+            if segments_meet(a, b, ring[j], ring[(j + 1) % n]) {
+                return None;
+            }
+        }
+    }
+    if ring_area2(&ring) < 0 {
+        ring.reverse();
+    }
+    let lowest = ring.iter().enumerate().min_by_key(|(_, p)| **p).map_or(0, |(i, _)| i);
+    ring.rotate_left((lowest + n - 1) % n);
+    Some(ring)
+}
+
+#[inline]
+fn sub(a: IPoint, b: IPoint) -> [i64; 2] {
+    [i64::from(a[0]) - i64::from(b[0]), i64::from(a[1]) - i64::from(b[1])]
+}
+
+#[inline]
+fn cross(u: [i64; 2], v: [i64; 2]) -> i64 {
+    u[0] * v[1] - u[1] * v[0]
+}
+
+#[inline]
+fn dot(u: [i64; 2], v: [i64; 2]) -> i64 {
+    u[0] * v[0] + u[1] * v[1]
+}
+
+/// Whether closed segments `ab` and `cd` have a point in common (crossing or touching).
+fn segments_meet(a: IPoint, b: IPoint, c: IPoint, d: IPoint) -> bool {
+    if a[0].max(b[0]) < c[0].min(d[0])
+        || c[0].max(d[0]) < a[0].min(b[0])
+        || a[1].max(b[1]) < c[1].min(d[1])
+        || c[1].max(d[1]) < a[1].min(b[1])
+    {
+        return false;
+    }
+    let side = |p: IPoint, q: IPoint, r: IPoint| cross(sub(q, p), sub(r, p)).signum();
+    let (d1, d2) = (side(c, d, a), side(c, d, b));
+    let (d3, d4) = (side(a, b, c), side(a, b, d));
+    if d1 * d2 < 0 && d3 * d4 < 0 {
+        return true;
+    }
+    // Touching or collinear: an end point on the other segment (the boxes overlap, checked above).
+    let on = |p: IPoint, q: IPoint, r: IPoint| {
+        r[0] >= p[0].min(q[0]) && r[0] <= p[0].max(q[0]) && r[1] >= p[1].min(q[1]) && r[1] <= p[1].max(q[1])
+    };
+    (d1 == 0 && on(c, d, a)) || (d2 == 0 && on(c, d, b)) || (d3 == 0 && on(a, b, c)) || (d4 == 0 && on(a, b, d))
+}
+
+/// Intersects snapped rings with the clip square (i_overlay, even-odd): clips and repairs.
+fn overlay_clip(subject: &[Vec<IntPoint>], clip: &ClipBox) -> Vec<Vec<Vec<IPoint>>> {
     let clip_contour = clip.contour();
     let solver = Solver { precision: Precision::ABSOLUTE, ..Solver::default() };
     let mut overlay =
         Overlay::new_custom(subject.iter().map(Vec::len).sum::<usize>() + 4, IntOverlayOptions::ogc(), solver);
-    for contour in &subject {
+    for contour in subject {
         overlay.add_contour(contour, ShapeType::Subject);
     }
     overlay.add_contour(&clip_contour, ShapeType::Clip);
@@ -298,7 +486,7 @@ mod tests {
     fn point_inside_buffer_is_kept_outside_is_dropped() {
         let (tr, clip, b) = tile();
         let inside = Geometry::Point(Point(at(b, -30.0, 100.0)));
-        assert_eq!(tile_geometry(&inside, &tr, &clip), Some(TileGeometry::Points(vec![[-30, 100]])));
+        assert_eq!(tile_geometry(&inside, &tr, &clip), Some(TileGeometry::Point([-30, 100])));
         let outside = Geometry::Point(Point(at(b, -70.0, 100.0)));
         assert_eq!(tile_geometry(&outside, &tr, &clip), None);
     }
@@ -357,6 +545,58 @@ mod tests {
         let p = polygon![c(-9000.0, -9000.0), c(9000.0, -9000.0), c(9000.0, 9000.0), c(-9000.0, 9000.0)];
         let TileGeometry::Polygons(polys) = tile_geometry(&Geometry::Polygon(p), &tr, &clip).unwrap() else { panic!() };
         assert_eq!(ring_area2(&polys[0][0]), 2 * 4222 * 4222);
+    }
+
+    #[test]
+    fn rings_inside_the_tile_skip_the_overlay_only_when_simple() {
+        let p = |pts: &[[i32; 2]]| pts.iter().map(|&[x, y]| IntPoint::new(x, y)).collect::<Vec<_>>();
+        // A square with a vertex in the middle of its bottom edge: the vertex is dropped, the
+        // ring is wound for MVT and starts one vertex before the lowest.
+        let ring = simple_ring(&p(&[[10, 10], [15, 10], [20, 10], [20, 20], [10, 20]])).unwrap();
+        assert_eq!(ring, [[10, 20], [10, 10], [20, 10], [20, 20]]);
+        assert!(ring_area2(&ring) > 0);
+        // A bow tie crosses itself; a spike turns back; a ring touching itself at a vertex.
+        assert_eq!(simple_ring(&p(&[[0, 0], [10, 10], [10, 0], [0, 10]])), None);
+        assert_eq!(simple_ring(&p(&[[0, 0], [10, 0], [10, 10], [10, 20], [10, 5], [0, 10]])), None);
+        assert_eq!(simple_ring(&p(&[[0, 0], [10, 0], [5, 5], [10, 10], [0, 10], [5, 5]])), None);
+        // Everything collinear.
+        assert_eq!(simple_ring(&p(&[[0, 0], [5, 0], [10, 0]])), None);
+    }
+
+    #[test]
+    fn rounding_matches_f64_round() {
+        let halves = (-40..40).map(|i| f64::from(i) / 2.0);
+        let near = [0.499_999_999_999_999_94, -0.499_999_999_999_999_94, 2.5 - 1e-15, 1e8, -1e8, 1e8 - 0.5, f64::NAN];
+        let mut seed = 3u64;
+        let random = (0..100_000).map(move |_| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2e8
+        });
+        for v in halves.chain(near).chain(random) {
+            assert_eq!(round_to_i32(v), v.round() as i32, "{v}");
+        }
+    }
+
+    #[test]
+    fn douglas_peucker_keeps_what_geo_keeps() {
+        use geo::Simplify;
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for case in 0..3000 {
+            let n = 2 + case % 40;
+            let spread = [0.5, 2.0, 30.0, 4000.0][case % 4];
+            let mut line: Vec<Coord<f64>> = (0..n).map(|_| Coord { x: next() * spread, y: next() * spread }).collect();
+            if case % 5 == 0 {
+                line.push(line[0]);
+            }
+            for epsilon in [0.25, 1.0] {
+                let expected = LineString(line.clone()).simplify(epsilon).0;
+                assert_eq!(douglas_peucker(&line, epsilon), expected, "case {case}, epsilon {epsilon}");
+            }
+        }
     }
 
     #[test]
@@ -427,7 +667,7 @@ mod tests {
                 let g = tile_geometry(&Geometry::Polygon(merc), &coord.transform(), &clip);
                 let mut enc = LayerEncoder::new("p", 4096);
                 if let Some(g) = &g {
-                    enc.add_feature(1, g, []);
+                    enc.add_feature(1, g, &[]);
                 }
                 let mut tile = TileEncoder::new();
                 tile.push(&enc);
@@ -453,6 +693,37 @@ mod tests {
                 let _ = MultiPolygon::<f64>(vec![]);
             }
 
+            /// The fast path for rings inside the tile gives exactly what the overlay gives,
+            /// on rings that snapping made degenerate too (collinear runs, spikes, rings that
+            /// cross or touch themselves: those must fall back to the overlay).
+            #[test]
+            fn simple_rings_come_out_as_the_overlay_gives_them(
+                pts in prop::collection::vec((0i32..40, 0i32..40), 3..24),
+                scale in 1i32..60,
+                star_radii in prop::collection::vec(1.0..400.0f64, 3..40),
+                phase in 0.0..std::f64::consts::TAU,
+                reverse in any::<bool>(),
+            ) {
+                let clip = ClipBox::new(64);
+                // Random small rings: mostly self-intersecting, often degenerate.
+                let random: Vec<IntPoint> = pts.iter().map(|&(x, y)| IntPoint::new(100 + x * scale, 100 + y * scale)).collect();
+                // Star-shaped rings: simple before snapping, sometimes not after.
+                let mut star: Vec<IntPoint> = star(2000.0, 2000.0, &star_radii, phase).0.iter().map(|c| {
+                    IntPoint::new(c.x.round() as i32, c.y.round() as i32)
+                }).collect();
+                star.pop();
+                star.dedup();
+                if reverse {
+                    star.reverse();
+                }
+                for ring in [random, star] {
+                    if let Some(fast) = simple_ring(&ring) {
+                        let slow = overlay_clip(std::slice::from_ref(&ring), &clip);
+                        prop_assert_eq!(vec![vec![fast]], slow, "ring {:?}", ring);
+                    }
+                }
+            }
+
             #[test]
             fn clipped_lines_stay_in_the_buffer(
                 pts in prop::collection::vec((-6000.0..10000.0f64, -6000.0..10000.0f64), 2..30),
@@ -463,7 +734,7 @@ mod tests {
                 let merc = to_mercator(&ls, coord.bounds());
                 if let Some(g) = tile_geometry(&Geometry::LineString(merc), &coord.transform(), &ClipBox::new(64)) {
                     let mut enc = LayerEncoder::new("l", 4096);
-                    prop_assert!(enc.add_feature(1, &g, []));
+                    prop_assert!(enc.add_feature(1, &g, &[]));
                     let mut tile = TileEncoder::new();
                     tile.push(&enc);
                     for geom in decode(&tile.finish()) {

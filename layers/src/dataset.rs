@@ -8,7 +8,7 @@
 
 use crate::feature::{Attrs, Feature, FeatureId, Field, FieldType, GeometryError, Schema, Value, project_geometry};
 use crate::model::{Interner, ThemeVocabulary};
-use geo::{Geometry, Validation};
+use geo::Geometry;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -174,9 +174,12 @@ pub struct DatasetBuilder {
     mapping: Mapping,
     fields: Vec<(String, Option<FieldType>)>,
     field_index: HashMap<String, usize>,
-    rows: Vec<(Geometry<f64>, Vec<Value>, FeatureId)>,
+    /// Kept records, already in their final form (attributes filled in by `finish`): no second
+    /// copy of the dataset at the end.
+    rows: Vec<DatasetFeature>,
     ids: HashSet<FeatureId>,
     report: Report,
+    progress: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 fn kind_of(v: &Value) -> Option<FieldType> {
@@ -232,6 +235,21 @@ impl DatasetBuilder {
             rows: Vec::new(),
             ids: HashSet::new(),
             report: Report::default(),
+            progress: None,
+        }
+    }
+
+    /// Counts every record read into `counter` as it goes (for a progress display on another
+    /// thread).
+    #[must_use]
+    pub fn with_progress(mut self, counter: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.progress = Some(counter);
+        self
+    }
+
+    fn tick(&self) {
+        if let Some(p) = &self.progress {
+            p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -247,45 +265,70 @@ impl DatasetBuilder {
     /// separately with [`Self::problem`]).
     pub fn skipped(&mut self) {
         self.report.read += 1;
+        self.tick();
     }
 
     /// Adds a record read at `location`; checks its geometry and mapped id.
     pub fn push(&mut self, location: Location, record: Record) {
-        self.report.read += 1;
-        if let Err(reason) = check_geometry(&record.geometry) {
-            self.problem(location, "geometry", reason);
-            return;
-        }
         let mut values = vec![Value::Null; self.fields.len()];
         for (name, v) in record.props {
-            let i = *self.field_index.entry(name.clone()).or_insert_with(|| {
-                self.fields.push((name, None));
-                self.fields.len() - 1
-            });
+            let i = self.field(&name);
             if i >= values.len() {
                 values.resize(i + 1, Value::Null);
             }
-            self.fields[i].1 = merge(self.fields[i].1, kind_of(&v));
             values[i] = v;
         }
-        let id = match self.mapping.id.as_ref().and_then(|f| self.field_index.get(f)) {
-            Some(&i) => match values.get(i) {
-                Some(Value::Int(n)) if *n > 0 => *n as u64,
-                Some(Value::Text(s)) if s.parse::<u64>().is_ok_and(|n| n > 0) => s.parse().unwrap_or_default(),
-                other => {
-                    let field = self.fields[i].0.clone();
-                    self.problem(location, &field, format!("id field must be a positive integer, got {other:?}"));
-                    return;
-                }
-            },
-            None => self.report.read as u64,
+        self.push_values(|| location, record.geometry, values);
+    }
+
+    /// The index of a field, registered on first use. Readers with a fixed header resolve
+    /// their column names once, then give values by index ([`Self::push_values`]).
+    pub fn field(&mut self, name: &str) -> usize {
+        // A lookup first: the name is only copied for a new field, not on every record.
+        if let Some(&i) = self.field_index.get(name) {
+            return i;
+        }
+        self.fields.push((name.to_owned(), None));
+        self.field_index.insert(name.to_owned(), self.fields.len() - 1);
+        self.fields.len() - 1
+    }
+
+    /// Adds a record whose values are aligned with the field indices ([`Self::field`]; missing
+    /// trailing values are null). The location is only built when the record has a problem.
+    pub fn push_values(&mut self, location: impl FnOnce() -> Location, geometry: Geometry<f64>, values: Vec<Value>) {
+        self.report.read += 1;
+        self.tick();
+        if let Err(reason) = check_geometry(&geometry) {
+            self.problem(location(), "geometry", reason);
+            return;
+        }
+        for (field, v) in self.fields.iter_mut().zip(&values) {
+            field.1 = merge(field.1, kind_of(v));
+        }
+        // Without an id field, features are numbered in reading order: unique by construction.
+        let Some(&i) = self.mapping.id.as_ref().and_then(|f| self.field_index.get(f)) else {
+            self.rows.push(Self::row(self.report.read as u64, geometry, values));
+            return;
+        };
+        let id = match values.get(i) {
+            Some(Value::Int(n)) if *n > 0 => *n as u64,
+            Some(Value::Text(s)) if s.parse::<u64>().is_ok_and(|n| n > 0) => s.parse().unwrap_or_default(),
+            other => {
+                let field = self.fields[i].0.clone();
+                self.problem(location(), &field, format!("id field must be a positive integer, got {other:?}"));
+                return;
+            }
         };
         if !self.ids.insert(id) {
             let field = self.mapping.id.clone().unwrap_or_else(|| "id".into());
-            self.problem(location, &field, format!("id {id} appears twice"));
+            self.problem(location(), &field, format!("id {id} appears twice"));
             return;
         }
-        self.rows.push((record.geometry, values, id));
+        self.rows.push(Self::row(id, geometry, values));
+    }
+
+    fn row(id: FeatureId, geometry: Geometry<f64>, props: Vec<Value>) -> DatasetFeature {
+        DatasetFeature { id, geometry, props, time_ms: None, severity: None, tags: Vec::new() }
     }
 
     /// Problems so far.
@@ -321,23 +364,27 @@ impl DatasetBuilder {
             let name = &schema.fields[field?].name;
             Some(self.mapping.values.get(name).and_then(|m| m.get(&text)).cloned().unwrap_or(text))
         };
-        let mut features = Vec::with_capacity(self.rows.len());
-        for (geometry, mut values, id) in std::mem::take(&mut self.rows) {
-            values.resize(types.len(), Value::Null);
-            let props: Vec<Value> = values.into_iter().zip(&types).map(|(v, t)| coerce(v, *t)).collect();
-            let time_ms = time_i.and_then(|i| match &props[i] {
+        let mut features = std::mem::take(&mut self.rows);
+        for f in &mut features {
+            f.props.resize(types.len(), Value::Null);
+            for (v, t) in f.props.iter_mut().zip(&types) {
+                if !v.is_null() {
+                    *v = coerce(std::mem::replace(v, Value::Null), *t);
+                }
+            }
+            let props = &f.props;
+            f.time_ms = time_i.and_then(|i| match &props[i] {
                 Value::Time(t) => Some(*t),
                 v => mapped(Some(i), v).and_then(|s| parse_date(&s)),
             });
-            let severity = sev_i
+            f.severity = sev_i
                 .and_then(|i| mapped(Some(i), &props[i]))
                 .and_then(|s| s.trim().parse::<f64>().ok())
                 .map(|s| s.clamp(0.0, 4.0) as u8);
-            let tags = tags_i
+            f.tags = tags_i
                 .and_then(|i| mapped(Some(i), &props[i]))
                 .map(|s| s.split(',').map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect())
                 .unwrap_or_default();
-            features.push(DatasetFeature { id, geometry, props, time_ms, severity, tags });
         }
         self.report.kept = features.len();
         Ok((Dataset { id: self.id.clone(), schema, features }, self.report))
@@ -377,9 +424,12 @@ pub fn check_geometry(g: &Geometry<f64>) -> Result<(), String> {
     if let Geometry::GeometryCollection(_) = g {
         return Err("geometry collections are not supported: split them into separate features".into());
     }
-    if matches!(g, Geometry::Polygon(_) | Geometry::MultiPolygon(_))
-        && let Some(problem) = g.validation_errors().first()
-    {
+    let problem = match g {
+        Geometry::Polygon(p) => crate::validity::polygon_problem(p),
+        Geometry::MultiPolygon(mp) => crate::validity::problem(mp),
+        _ => None,
+    };
+    if let Some(problem) = problem {
         return Err(format!("invalid polygon: {problem}"));
     }
     Ok(())

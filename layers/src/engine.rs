@@ -70,6 +70,11 @@ impl Layer {
     pub fn is_h3(&self) -> bool {
         self.def.kind == LayerKind::H3
     }
+
+    /// Whether this layer is served from a PostGIS table (not from the engine).
+    pub fn is_table(&self) -> bool {
+        self.def.kind == LayerKind::Table
+    }
 }
 
 /// Where a change touched tiles: the old and new geometry (every layer over the collection),
@@ -127,6 +132,7 @@ fn collection_of(def: &LayerDef) -> String {
         LayerKind::Venues => VENUES.to_owned(),
         LayerKind::Perimeters => PERIMETERS.to_owned(),
         LayerKind::Dataset => dataset_collection(def.dataset.as_deref().unwrap_or_default()),
+        LayerKind::Table => format!("table/{}", def.id),
     }
 }
 
@@ -345,15 +351,21 @@ impl Engine {
                 self.render_h3(&mut enc, layer, coord, filter);
             } else if let Some(shared) = self.collection(&layer.collection) {
                 let c = read(&shared);
-                let mut hits: Vec<&Arc<Feature>> =
-                    c.query(envelope).filter(|f| layer.selects(f) && filter.matches(&f.attrs)).collect();
+                // The id is read once, next to the attributes the filter reads, so sorting does
+                // not go back to every feature.
+                let mut hits: Vec<(FeatureId, &Arc<Feature>)> = c
+                    .query(envelope)
+                    .filter(|f| layer.selects(f) && filter.matches(&f.attrs))
+                    .map(|f| (f.id, f))
+                    .collect();
                 // Feature order decides drawing order; sorting by id makes the bytes (and the
                 // ETag) the same on every replica whatever the index's insertion history.
-                hits.sort_unstable_by_key(|f| f.id);
-                let schema = c.schema();
-                for f in hits {
+                hits.sort_unstable_by_key(|(id, _)| *id);
+                enc.set_properties(c.schema().fields.iter().map(|field| field.name.as_str()));
+                enc.reserve(hits.len());
+                for (_, f) in hits {
                     if let Some(g) = tile_geometry(&f.geometry, &tr, &clip) {
-                        add(&mut enc, f, &g, schema);
+                        add(&mut enc, f, &g);
                     }
                 }
             }
@@ -408,19 +420,25 @@ impl Engine {
         hits
     }
 
-    /// The WGS84 geometry of a feature of a layer whose property `key` equals `value` (a
-    /// venue's perimeter of a kind, an administrative area by code).
-    pub fn find_by_property(&self, layer: &Layer, key: &str, value: &str) -> Option<Geometry<f64>> {
+    /// The WGS84 geometry of the first feature of a layer whose properties equal every
+    /// `(key, value)` given (a venue's perimeter of a kind, an administrative area by code).
+    pub fn find_by_properties(&self, layer: &Layer, wanted: &[(&str, &str)]) -> Option<Geometry<f64>> {
         self.with_collection(&layer.collection, |c| {
-            let i = c.schema().position(key)?;
-            c.iter()
+            let idx: Vec<(usize, &str)> =
+                wanted.iter().map(|(k, v)| c.schema().position(k).map(|i| (i, *v))).collect::<Option<_>>()?;
+            let mut found: Vec<&Arc<Feature>> = c
+                .iter()
                 .filter(|f| layer.selects(f))
-                .find(|f| match f.props.get(i) {
-                    Some(Value::Text(s)) => s.as_ref() == value,
-                    Some(Value::Int(n)) => n.to_string() == value,
-                    _ => false,
+                .filter(|f| {
+                    idx.iter().all(|(i, value)| match f.props.get(*i) {
+                        Some(Value::Text(s)) => s.as_ref() == *value,
+                        Some(Value::Int(n)) => n.to_string() == *value,
+                        _ => false,
+                    })
                 })
-                .map(|f| f.lonlat.clone())
+                .collect();
+            found.sort_unstable_by_key(|f| f.id);
+            found.first().map(|f| f.lonlat.clone())
         })
         .flatten()
     }
@@ -430,7 +448,7 @@ fn rects_meet(a: Rect<f64>, b: Rect<f64>) -> bool {
     a.min().x <= b.max().x && b.min().x <= a.max().x && a.min().y <= b.max().y && b.min().y <= a.max().y
 }
 
-fn add(enc: &mut LayerEncoder, f: &Feature, g: &TileGeometry, schema: &Schema) {
-    let props = schema.fields.iter().zip(f.props.iter()).map(|(field, v)| (field.name.as_str(), v));
-    enc.add_feature(f.id, g, props);
+/// Adds a feature of a collection whose schema the encoder was given.
+fn add(enc: &mut LayerEncoder, f: &Feature, g: &TileGeometry) {
+    enc.add_feature(f.id, g, &f.props);
 }

@@ -44,12 +44,53 @@ impl Value {
     }
 }
 
-/// Formats epoch milliseconds as RFC 3339 UTC text (second precision, `Z` suffix).
+/// First second RFC 3339 can write: 0000-01-01T00:00:00Z (its years have four digits).
+const RFC3339_MIN_S: i64 = -62_167_219_200;
+/// Last second RFC 3339 can write: 9999-12-31T23:59:59Z.
+const RFC3339_MAX_S: i64 = 253_402_300_799;
+
+/// Formats epoch milliseconds as RFC 3339 UTC text (second precision, `Z` suffix); empty text
+/// outside years 0000–9999, which RFC 3339 cannot write.
 pub fn format_time_ms(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+    rfc3339_bytes(ms).map(|b| b.iter().map(|&c| char::from(c)).collect()).unwrap_or_default()
+}
+
+/// The ASCII bytes of [`format_time_ms`] (`YYYY-MM-DDTHH:MM:SSZ`), `None` outside years
+/// 0000–9999.
+///
+/// Written by hand (Howard Hinnant's `civil_from_days`) rather than through `time`'s
+/// formatter: tiles format every distinct timestamp they carry, and this is much cheaper. A
+/// test checks it against `time` over the whole range.
+pub fn rfc3339_bytes(ms: i64) -> Option<[u8; 20]> {
+    if !rfc3339_writable(ms) {
+        return None;
+    }
+    let secs = ms.div_euclid(1000);
+    // civil_from_days counts days from 0000-03-01, the start of a 400-year era (146 097 days);
+    // counting from one era earlier keeps the count positive in the range above (it fits u32),
+    // so every division below is unsigned.
+    let days = (secs.div_euclid(86_400) + 719_468 + 146_097) as u32;
+    let sod = secs.rem_euclid(86_400) as u32;
+    let (era, doe) = (days / 146_097, days % 146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u32::from(month <= 2) - 400;
+    let mut out = *b"0000-00-00T00:00:00Z";
+    let pairs =
+        [(0, year / 100), (2, year % 100), (5, month), (8, day), (11, sod / 3600), (14, sod / 60 % 60), (17, sod % 60)];
+    for (at, v) in pairs {
+        out[at] = b'0' + (v / 10) as u8;
+        out[at + 1] = b'0' + (v % 10) as u8;
+    }
+    Some(out)
+}
+
+/// Whether [`rfc3339_bytes`] writes `ms` (years 0000–9999).
+pub fn rfc3339_writable(ms: i64) -> bool {
+    (RFC3339_MIN_S..=RFC3339_MAX_S).contains(&ms.div_euclid(1000))
 }
 
 /// Parses RFC 3339 text to epoch milliseconds.
@@ -330,6 +371,61 @@ mod tests {
     fn time_round_trip() {
         let ms = parse_time_ms("2024-07-26T19:30:00+02:00").unwrap();
         assert_eq!(format_time_ms(ms), "2024-07-26T17:30:00Z");
+    }
+
+    /// What `format_time_ms` gave before it was written by hand: `time`'s RFC 3339 formatter.
+    fn reference(ms: i64) -> String {
+        OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn time_formatting_matches_time_at_the_edges() {
+        let edges = [
+            0,
+            -1,
+            1,
+            999,
+            -999,
+            -1000,
+            -1001,
+            951_782_400_000,     // 2000-02-29
+            951_868_800_000 - 1, // 2000-02-29T23:59:59.999
+            4_107_542_400_000,   // 2100-03-01
+            RFC3339_MIN_S * 1000,
+            RFC3339_MIN_S * 1000 - 1,
+            RFC3339_MAX_S * 1000 + 999,
+            RFC3339_MAX_S * 1000 + 1000,
+            i64::MIN,
+            i64::MAX,
+        ];
+        for ms in edges {
+            assert_eq!(format_time_ms(ms), reference(ms), "{ms}");
+        }
+        assert_eq!(format_time_ms(RFC3339_MIN_S * 1000), "0000-01-01T00:00:00Z");
+        assert_eq!(format_time_ms(RFC3339_MAX_S * 1000), "9999-12-31T23:59:59Z");
+        assert_eq!(format_time_ms(RFC3339_MAX_S * 1000 + 1000), "");
+    }
+
+    #[test]
+    fn time_formatting_matches_time_every_day_of_four_centuries() {
+        // Every day from 1900 to 2300 (leap years, century years, 2000), at a varying time.
+        let start = -2_208_988_800_i64; // 1900-01-01
+        for day in 0..146_097 + 30 {
+            let s = start + day * 86_400 + (day * 7919) % 86_400;
+            assert_eq!(format_time_ms(s * 1000 + day % 1000), reference(s * 1000), "day {day}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn time_formatting_matches_time(ms in proptest::prelude::any::<i64>(), near in -1i64 << 44..1i64 << 44) {
+            proptest::prop_assert_eq!(format_time_ms(ms), reference(ms));
+            proptest::prop_assert_eq!(format_time_ms(near), reference(near));
+            proptest::prop_assert_eq!(format_time_ms(near * 8), reference(near * 8));
+        }
     }
 
     #[test]

@@ -37,6 +37,17 @@ pub fn cell_of(lon: f64, lat: f64, r: u8) -> Option<CellIndex> {
     LatLng::new(lat, lon).ok().map(|ll| ll.to_cell(res(r)))
 }
 
+/// Whether a WGS84 point counts in `cell`: the same rule as the aggregates — the parent of its
+/// finest cell — not the coarse cell containing it, which can differ near edges (H3 children do
+/// not tile their parent exactly). For cells finer than [`FINEST`], the cell containing it.
+pub fn counts_in(lon: f64, lat: f64, cell: CellIndex) -> bool {
+    let r = u8::from(cell.resolution());
+    if r > FINEST {
+        return cell_of(lon, lat, r) == Some(cell);
+    }
+    cell_of(lon, lat, FINEST).and_then(|fine| fine.parent(res(r))) == Some(cell)
+}
+
 /// The representative point of a geometry (WGS84): the point, or an interior point.
 pub fn representative_point(g: &Geometry<f64>) -> Option<Coord<f64>> {
     g.interior_point().map(|p| p.0)
@@ -292,6 +303,7 @@ pub fn encode_cells<'a>(
     let tr = coord.transform();
     let clip = ClipBox::new(BUFFER_PX);
     let schema = schema(theme_ids);
+    enc.set_properties(schema.fields.iter().map(|f| f.name.as_str()));
     let mut cells: Vec<(CellIndex, &CellStats)> = cells.collect();
     cells.sort_unstable_by_key(|(c, _)| u64::from(*c));
     for (cell, stats) in cells {
@@ -308,7 +320,7 @@ pub fn encode_cells<'a>(
             stats.max_severity().map_or(Value::Null, |s| Value::Int(i64::from(s))),
         ];
         values.extend((0..theme_ids.len()).map(|i| Value::Int(i64::from(stats.by_theme.get(i).copied().unwrap_or(0)))));
-        enc.add_feature(u64::from(cell), &g, schema.fields.iter().map(|f| f.name.as_str()).zip(values.iter()));
+        enc.add_feature(u64::from(cell), &g, &values);
     }
 }
 

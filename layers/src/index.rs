@@ -4,7 +4,9 @@
 use crate::feature::{Feature, FeatureId, Schema};
 use geo::{Coord, Rect};
 use rstar::{AABB, RTree, RTreeObject};
-use std::collections::HashMap;
+// foldhash (hashbrown's default) rather than SipHash: ids are not chosen by an attacker, and a
+// million inserts at start-up are a measurable part of the load.
+use hashbrown::HashMap;
 use std::sync::Arc;
 
 /// An R-tree entry: a feature's envelope and the feature.
@@ -35,14 +37,49 @@ impl RTreeObject for Item {
     }
 }
 
+/// Feature counts per theme bit and per kind.
+#[derive(Debug)]
+struct Counts {
+    themes: [usize; 64],
+    kinds: HashMap<Arc<str>, usize>,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Self { themes: [0; 64], kinds: HashMap::new() }
+    }
+}
+
+impl Counts {
+    fn count(&mut self, f: &Feature, add: bool) {
+        let mut m = f.attrs.themes.0;
+        while m != 0 {
+            let bit = m.trailing_zeros() as usize;
+            if add {
+                self.themes[bit] += 1;
+            } else {
+                self.themes[bit] -= 1;
+            }
+            m &= m - 1;
+        }
+        if let Some(k) = &f.attrs.kind {
+            let n = self.kinds.entry(k.clone()).or_default();
+            if add {
+                *n += 1;
+            } else {
+                *n -= 1;
+            }
+        }
+    }
+}
+
 /// The features of one source (entries, venues, perimeters, an imported dataset), indexed.
 #[derive(Debug)]
 pub struct Collection {
     schema: Arc<Schema>,
     tree: RTree<Item>,
     by_id: HashMap<FeatureId, Arc<Feature>>,
-    theme_counts: [usize; 64],
-    kind_counts: HashMap<Arc<str>, usize>,
+    counts: Counts,
 }
 
 impl Collection {
@@ -58,47 +95,34 @@ impl Collection {
         for f in features {
             by_id.insert(f.id, Arc::new(f));
         }
-        let items: Vec<Item> = by_id.values().cloned().map(Item::new).collect();
-        let mut c = Self {
-            schema: Arc::new(schema),
-            tree: RTree::bulk_load(items),
-            by_id,
-            theme_counts: [0; 64],
-            kind_counts: HashMap::new(),
-        };
-        let all: Vec<Arc<Feature>> = c.by_id.values().cloned().collect();
-        for f in &all {
-            c.count(f, true);
-        }
-        c
+        Self::from_map(schema, by_id)
     }
 
-    fn count(&mut self, f: &Feature, add: bool) {
-        let mut m = f.attrs.themes.0;
-        while m != 0 {
-            let bit = m.trailing_zeros() as usize;
-            if add {
-                self.theme_counts[bit] += 1;
-            } else {
-                self.theme_counts[bit] -= 1;
-            }
-            m &= m - 1;
+    /// [`Collection::bulk_load`] of features already shared: a loader holding many features
+    /// wraps each in its `Arc` as it makes it, so they are never in memory twice (a
+    /// `Vec<Feature>` and the `Arc`s made from it).
+    pub fn bulk_load_shared(schema: Schema, features: Vec<Arc<Feature>>) -> Self {
+        let mut by_id = HashMap::with_capacity(features.len());
+        for f in features {
+            by_id.insert(f.id, f);
         }
-        if let Some(k) = &f.attrs.kind {
-            let n = self.kind_counts.entry(k.clone()).or_default();
-            if add {
-                *n += 1;
-            } else {
-                *n -= 1;
-            }
+        Self::from_map(schema, by_id)
+    }
+
+    fn from_map(schema: Schema, by_id: HashMap<FeatureId, Arc<Feature>>) -> Self {
+        let items: Vec<Item> = by_id.values().cloned().map(Item::new).collect();
+        let mut counts = Counts::default();
+        for f in by_id.values() {
+            counts.count(f, true);
         }
+        Self { schema: Arc::new(schema), tree: RTree::bulk_load(items), by_id, counts }
     }
 
     /// Inserts or replaces a feature; returns the one it replaced.
     pub fn upsert(&mut self, feature: Feature) -> Option<Arc<Feature>> {
         let old = self.remove(feature.id);
         let f = Arc::new(feature);
-        self.count(&f, true);
+        self.counts.count(&f, true);
         self.by_id.insert(f.id, f.clone());
         self.tree.insert(Item::new(f));
         old
@@ -108,7 +132,7 @@ impl Collection {
     pub fn remove(&mut self, id: FeatureId) -> Option<Arc<Feature>> {
         let old = self.by_id.remove(&id)?;
         self.tree.remove(&Item::new(old.clone()));
-        self.count(&old, false);
+        self.counts.count(&old, false);
         Some(old)
     }
 
@@ -154,12 +178,12 @@ impl Collection {
 
     /// Number of features carrying the theme of bit index `bit`.
     pub fn theme_count(&self, bit: u32) -> usize {
-        self.theme_counts.get(bit as usize).copied().unwrap_or(0)
+        self.counts.themes.get(bit as usize).copied().unwrap_or(0)
     }
 
     /// Number of features of a kind (perimeter kinds, venue kinds).
     pub fn kind_count(&self, kind: &str) -> usize {
-        self.kind_counts.get(kind).copied().unwrap_or(0)
+        self.counts.kinds.get(kind).copied().unwrap_or(0)
     }
 }
 
@@ -178,6 +202,20 @@ mod tests {
         let a = crate::tile::lonlat_to_mercator(2.2, 48.8);
         let b = crate::tile::lonlat_to_mercator(2.5, 48.9);
         Rect::new(a, b)
+    }
+
+    #[test]
+    fn shared_bulk_load_equals_bulk_load_and_the_last_of_an_id_wins() {
+        let features =
+            || vec![feature(1, 2.35, 48.85, 0b1), feature(2, 5.37, 43.29, 0b11), feature(1, 2.30, 48.86, 0b10)];
+        let plain = Collection::bulk_load(Schema::default(), features());
+        let shared = Collection::bulk_load_shared(Schema::default(), features().into_iter().map(Arc::new).collect());
+        for c in [&plain, &shared] {
+            assert_eq!(c.len(), 2);
+            assert!(c.get(1).unwrap().bbox.min().x < 257_000.0, "the second feature 1 (lon 2.30) wins");
+            assert_eq!((c.theme_count(0), c.theme_count(1)), (1, 2));
+            assert_eq!(c.query(paris()).count(), 1);
+        }
     }
 
     #[test]

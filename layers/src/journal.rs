@@ -4,7 +4,7 @@
 
 use crate::feature::{Qualification, format_time_ms, parse_time_ms};
 use crate::model::{AttachmentRef, Entry, Link, MAX_SEVERITY, ThemeVocabulary};
-use geo::{Coord, Geometry, LineString, Point, Polygon, Validation};
+use geo::{Coord, Geometry, LineString, Point, Polygon};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -294,7 +294,7 @@ fn geometry(obj: &Map<String, Value>, e: &mut Errors) -> Option<Geometry<f64>> {
                 }
                 let exterior = parsed.remove(0);
                 let polygon = Polygon::new(exterior, parsed);
-                if let Some(problem) = polygon.validation_errors().first() {
+                if let Some(problem) = crate::validity::polygon_problem(&polygon) {
                     e.push("geometry", None, format!("invalid polygon: {problem}"));
                     return None;
                 }

@@ -17,9 +17,12 @@ pub mod index;
 pub mod journal;
 pub mod model;
 pub mod mvt;
+pub mod query;
 pub mod readers;
 pub mod region;
+pub mod text;
 pub mod tile;
+pub mod validity;
 
 pub use catalog::{Catalog, LayerDef, LayerKind, Theme};
 pub use engine::{Engine, Layer, RenderedTile};

@@ -211,17 +211,12 @@ pub fn perimeter_schema() -> Schema {
 
 /// Shares equal strings between features (themes, tags, sources repeat a lot).
 #[derive(Debug, Default)]
-pub struct Interner(std::collections::HashSet<Arc<str>>);
+pub struct Interner(hashbrown::HashSet<Arc<str>>);
 
 impl Interner {
     /// The shared copy of `s`.
     pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.0.get(s) {
-            return a.clone();
-        }
-        let a: Arc<str> = Arc::from(s);
-        self.0.insert(a.clone());
-        a
+        self.0.get_or_insert_with(s, |s| Arc::from(s)).clone()
     }
 }
 
@@ -283,10 +278,16 @@ impl Entry {
             tags: Some(tags),
             kind: None,
         };
+        let joined_tags = match self.tags.as_slice() {
+            [] => Value::Null,
+            [tag] => opt_text(Some(tag), interner),
+            tags => opt_text(Some(&tags.join(",")), interner),
+        };
         let props = vec![
-            Value::Text(Arc::from(self.title.as_str())),
+            // Titles repeat too (incident types, reflex sheets): shared when they do.
+            Value::Text(interner.get(&self.title)),
             opt_text(vocab.first_theme(&self.tags), interner),
-            opt_text(Some(&self.tags.join(",")), interner),
+            joined_tags,
             Value::Int(i64::from(self.severity)),
             Value::Text(interner.get(self.qualification.as_str())),
             Value::Time(self.occurred_at),

@@ -7,8 +7,10 @@
 //! `../shared/deps.md`). Tests decode its output with GDAL and Python `mapbox-vector-tile`.
 
 use crate::clip::{IPoint, TileGeometry};
-use crate::feature::{Value, format_time_ms};
-use std::collections::HashMap;
+use crate::feature::{Value, rfc3339_bytes, rfc3339_writable};
+use hashbrown::hash_table::Entry;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 const WIRE_VARINT: u32 = 0;
@@ -62,8 +64,8 @@ fn command(id: u32, count: usize) -> u32 {
     (id & 0x7) | ((count as u32) << 3)
 }
 
-/// Hashable identity of a property value, so equal values share one slot in the layer.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A property value as the layer's value table holds it (nulls are never stored).
+#[derive(Debug, Clone)]
 enum ValueKey {
     Bool(bool),
     Int(i64),
@@ -84,33 +86,106 @@ impl ValueKey {
         })
     }
 
-    fn encode(&self, buf: &mut Vec<u8>) {
-        let mut msg = Vec::with_capacity(16);
+    /// Whether `v` is this value: what deduplication compares (floats by bits, times by
+    /// millisecond).
+    #[inline]
+    fn is(&self, v: &Value) -> bool {
+        match (self, v) {
+            (Self::Bool(a), Value::Bool(b)) => a == b,
+            (Self::Int(a), Value::Int(b)) | (Self::Time(a), Value::Time(b)) => a == b,
+            (Self::Float(a), Value::Float(b)) => *a == b.to_bits(),
+            (Self::Text(a), Value::Text(b)) => Arc::ptr_eq(a, b) || a == b,
+            _ => false,
+        }
+    }
+
+    /// Length of the `Tile.Value` message.
+    fn message_len(&self) -> usize {
         match self {
-            Self::Text(s) => put_bytes(&mut msg, 1, s.as_bytes()),
-            Self::Time(t) => put_bytes(&mut msg, 1, format_time_ms(*t).as_bytes()),
+            Self::Text(s) => 1 + varint_len(s.len() as u64) + s.len(),
+            Self::Time(t) => 2 + if rfc3339_writable(*t) { 20 } else { 0 },
+            Self::Float(_) => 1 + 8,
+            Self::Int(i) if *i >= 0 => 1 + varint_len(*i as u64),
+            Self::Int(i) => 1 + varint_len(((*i << 1) ^ (*i >> 63)) as u64),
+            Self::Bool(_) => 2,
+        }
+    }
+
+    /// Writes the `Tile.Value` message (without its field key and length).
+    fn write_message(&self, buf: &mut Vec<u8>) {
+        match self {
+            Self::Text(s) => put_bytes(buf, 1, s.as_bytes()),
+            Self::Time(t) => match rfc3339_bytes(*t) {
+                Some(text) => put_bytes(buf, 1, &text),
+                None => put_bytes(buf, 1, &[]),
+            },
             Self::Float(bits) => {
-                put_key(&mut msg, 3, WIRE_FIXED64);
-                msg.extend_from_slice(&bits.to_le_bytes());
+                put_key(buf, 3, WIRE_FIXED64);
+                buf.extend_from_slice(&bits.to_le_bytes());
             }
             Self::Int(i) if *i >= 0 => {
-                put_key(&mut msg, 5, WIRE_VARINT);
-                put_varint(&mut msg, *i as u64);
+                put_key(buf, 5, WIRE_VARINT);
+                put_varint(buf, *i as u64);
             }
             Self::Int(i) => {
-                put_key(&mut msg, 6, WIRE_VARINT);
-                put_varint(&mut msg, ((*i << 1) ^ (*i >> 63)) as u64);
+                put_key(buf, 6, WIRE_VARINT);
+                put_varint(buf, ((*i << 1) ^ (*i >> 63)) as u64);
             }
             Self::Bool(b) => {
-                put_key(&mut msg, 7, WIRE_VARINT);
-                put_varint(&mut msg, u64::from(*b));
+                put_key(buf, 7, WIRE_VARINT);
+                put_varint(buf, u64::from(*b));
             }
         }
-        put_bytes(buf, 4, &msg);
     }
 }
 
+/// Hash of a value, consistent with [`ValueKey::is`] and [`hash_key`]. Values of different
+/// types may collide (an integer and the same time); `is` tells them apart.
+#[inline]
+fn hash_value(state: &DefaultHashBuilder, v: &Value) -> u64 {
+    let mut h = state.build_hasher();
+    match v {
+        Value::Null => {}
+        Value::Bool(b) => h.write_u8(u8::from(*b)),
+        Value::Int(i) | Value::Time(i) => h.write_i64(*i),
+        Value::Float(f) => h.write_u64(f.to_bits()),
+        Value::Text(s) => h.write(s.as_bytes()),
+    }
+    h.finish()
+}
+
+/// Hash of a stored value, the same as [`hash_value`] of the value it came from.
+fn hash_key(state: &DefaultHashBuilder, k: &ValueKey) -> u64 {
+    let mut h = state.build_hasher();
+    match k {
+        ValueKey::Bool(b) => h.write_u8(u8::from(*b)),
+        ValueKey::Int(i) | ValueKey::Time(i) => h.write_i64(*i),
+        ValueKey::Float(bits) => h.write_u64(*bits),
+        ValueKey::Text(s) => h.write(s.as_bytes()),
+    }
+    h.finish()
+}
+
+/// Bytes a feature takes in the layer, roughly (a point with a dozen properties), for
+/// [`LayerEncoder::reserve`].
+const FEATURE_BYTES_HINT: usize = 48;
+
+/// New values a feature brings, roughly one per this many properties (its times and free
+/// texts; the rest repeat), for [`LayerEncoder::reserve`].
+const VALUES_HINT_DIVISOR: usize = 4;
+
+/// Slots of [`LayerEncoder`]'s cache of shared strings (a power of two).
+const SHARED_TEXT_SLOTS: usize = 1024;
+
+/// No key assigned to a property yet.
+const UNASSIGNED: u32 = u32::MAX;
+
 /// Builds one MVT layer: features, deduplicated keys and values.
+///
+/// Property names are given once per layer ([`LayerEncoder::set_properties`]); each feature
+/// then brings its values in that order. A name becomes a key of the layer when a feature
+/// first carries a non-null value for it, so keys appear in order of first use and names that
+/// no feature uses are left out.
 #[derive(Debug)]
 pub struct LayerEncoder {
     name: String,
@@ -118,16 +193,22 @@ pub struct LayerEncoder {
     features: Vec<u8>,
     feature_count: usize,
     keys: Vec<String>,
-    key_index: HashMap<String, u32>,
+    /// The property names of [`LayerEncoder::set_properties`] and their key, or [`UNASSIGNED`].
+    properties: Vec<(String, u32)>,
     values: Vec<ValueKey>,
-    value_index: HashMap<ValueKey, u32>,
-    tags: Vec<u32>,
-    geom: Vec<u32>,
-    msg: Vec<u8>,
+    /// Indices into `values`, hashed by value (one hash per lookup).
+    value_index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    /// Direct-mapped cache from the address of a shared string to its value index (empty
+    /// until the first text value).
+    shared_text: Box<[(usize, u32)]>,
+    /// The feature being added: its tags and its geometry commands, as packed varints.
+    tags: Vec<u8>,
+    geom: Vec<u8>,
 }
 
 impl LayerEncoder {
-    /// An empty layer named `name` with the given extent.
+    /// An empty layer named `name` with the given extent and no properties.
     pub fn new(name: &str, extent: u32) -> Self {
         Self {
             name: name.to_owned(),
@@ -135,13 +216,22 @@ impl LayerEncoder {
             features: Vec::with_capacity(1024),
             feature_count: 0,
             keys: Vec::new(),
-            key_index: HashMap::new(),
+            properties: Vec::new(),
             values: Vec::new(),
-            value_index: HashMap::new(),
-            tags: Vec::with_capacity(32),
+            value_index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            shared_text: Box::default(),
+            tags: Vec::with_capacity(64),
             geom: Vec::with_capacity(64),
-            msg: Vec::with_capacity(256),
         }
+    }
+
+    /// Names the properties of the features added next, in the order of their values (a
+    /// collection's [`crate::feature::Schema`]). Can be called again: keys already in the layer
+    /// are reused by name.
+    pub fn set_properties<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        self.properties.clear();
+        self.properties.extend(names.into_iter().map(|n| (n.to_owned(), UNASSIGNED)));
     }
 
     /// Number of features added so far.
@@ -154,87 +244,145 @@ impl LayerEncoder {
         self.feature_count == 0
     }
 
-    fn key(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.key_index.get(name) {
-            return i;
+    /// The key of property `i`, added to the layer on first use.
+    #[inline]
+    fn key(&mut self, i: usize) -> u32 {
+        let (name, key) = &mut self.properties[i];
+        if *key == UNASSIGNED {
+            *key = if let Some(k) = self.keys.iter().position(|k| k == name) {
+                k as u32
+            } else {
+                self.keys.push(name.clone());
+                (self.keys.len() - 1) as u32
+            };
         }
-        let i = self.keys.len() as u32;
-        self.keys.push(name.to_owned());
-        self.key_index.insert(name.to_owned(), i);
-        i
+        *key
     }
 
-    fn value(&mut self, key: ValueKey) -> u32 {
-        if let Some(&i) = self.value_index.get(&key) {
-            return i;
+    /// The index of a non-null value in the layer's table, added on first use.
+    #[inline]
+    fn value(&mut self, v: &Value) -> u32 {
+        // Shared strings (interned themes, sources, titles…) are found by address first,
+        // without reading or hashing their bytes.
+        let Value::Text(text) = v else { return self.value_by_hash(v) };
+        let address = Arc::as_ptr(text).cast::<u8>() as usize;
+        let slot = (address >> 4 ^ address >> 14) & (SHARED_TEXT_SLOTS - 1);
+        if self.shared_text.is_empty() {
+            self.shared_text = vec![(0, 0); SHARED_TEXT_SLOTS].into_boxed_slice();
         }
-        let i = self.values.len() as u32;
-        self.values.push(key.clone());
-        self.value_index.insert(key, i);
-        i
+        let (cached, index) = self.shared_text[slot];
+        if cached == address {
+            return index;
+        }
+        let index = self.value_by_hash(v);
+        // Only an address the table holds a clone of: that string lives as long as the table,
+        // so no other string can take its address meanwhile.
+        if let ValueKey::Text(held) = &self.values[index as usize]
+            && Arc::ptr_eq(held, text)
+        {
+            self.shared_text[slot] = (address, index);
+        }
+        index
     }
 
-    /// Adds a feature. `props` pairs property names with values; nulls are skipped. Returns
+    fn value_by_hash(&mut self, v: &Value) -> u32 {
+        let (values, hasher) = (&self.values, &self.hasher);
+        let next = values.len() as u32;
+        let entry = self.value_index.entry(
+            hash_value(hasher, v),
+            |&i| values[i as usize].is(v),
+            |&i| hash_key(hasher, &values[i as usize]),
+        );
+        match entry {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                e.insert(next);
+                self.values.extend(ValueKey::of(v));
+                next
+            }
+        }
+    }
+
+    /// Adds a feature whose property values are aligned with the names given to
+    /// [`LayerEncoder::set_properties`] (extra values are ignored); nulls are skipped. Returns
     /// `false` (and adds nothing) when the geometry has nothing left to draw.
-    pub fn add_feature<'a>(
-        &mut self,
-        id: u64,
-        geometry: &TileGeometry,
-        props: impl IntoIterator<Item = (&'a str, &'a Value)>,
-    ) -> bool {
+    pub fn add_feature(&mut self, id: u64, geometry: &TileGeometry, values: &[Value]) -> bool {
         self.geom.clear();
         let Some(kind) = encode_geometry(geometry, &mut self.geom) else {
             return false;
         };
         self.tags.clear();
-        for (name, value) in props {
-            if let Some(vk) = ValueKey::of(value) {
-                let k = self.key(name);
-                let v = self.value(vk);
-                self.tags.push(k);
-                self.tags.push(v);
+        let n = values.len().min(self.properties.len());
+        for (i, value) in values[..n].iter().enumerate() {
+            if !value.is_null() {
+                let k = self.key(i);
+                let v = self.value(value);
+                put_varint(&mut self.tags, u64::from(k));
+                put_varint(&mut self.tags, u64::from(v));
             }
         }
-        let msg = &mut self.msg;
-        msg.clear();
-        put_key(msg, 1, WIRE_VARINT);
-        put_varint(msg, id);
-        if !self.tags.is_empty() {
-            put_packed(msg, 2, &self.tags);
+        let (tags, geom) = (self.tags.len(), self.geom.len());
+        let mut len = 1 + varint_len(id) + 2 + 1 + varint_len(geom as u64) + geom;
+        if tags > 0 {
+            len += 1 + varint_len(tags as u64) + tags;
         }
-        put_key(msg, 3, WIRE_VARINT);
-        put_varint(msg, kind as u64);
-        put_packed(msg, 4, &self.geom);
-        put_bytes(&mut self.features, 2, msg);
+        let buf = &mut self.features;
+        buf.reserve(len + 4);
+        put_key(buf, 2, WIRE_LEN);
+        put_varint(buf, len as u64);
+        put_key(buf, 1, WIRE_VARINT);
+        put_varint(buf, id);
+        if tags > 0 {
+            put_bytes(buf, 2, &self.tags);
+        }
+        put_key(buf, 3, WIRE_VARINT);
+        put_varint(buf, kind as u64);
+        put_bytes(buf, 4, &self.geom);
         self.feature_count += 1;
         true
     }
 
+    /// Makes room for about `features` more features (their bytes and their new values), so
+    /// the buffers and the value table do not grow step by step.
+    pub fn reserve(&mut self, features: usize) {
+        self.features.reserve(features * FEATURE_BYTES_HINT);
+        let values = features * self.properties.len().div_ceil(VALUES_HINT_DIVISOR);
+        self.values.reserve(values);
+        let (values_now, hasher) = (&self.values, &self.hasher);
+        self.value_index.reserve(values, |&i| hash_key(hasher, &values_now[i as usize]));
+    }
+
+    /// Length of the `Tile.Layer` message.
+    fn message_len(&self) -> usize {
+        let field = |len: usize| 1 + varint_len(len as u64) + len;
+        2 + field(self.name.len())
+            + self.features.len()
+            + self.keys.iter().map(|k| field(k.len())).sum::<usize>()
+            + self.values.iter().map(|v| field(v.message_len())).sum::<usize>()
+            + 1
+            + varint_len(u64::from(self.extent))
+    }
+
     /// Serialises the layer as a `Tile.layers` entry into `tile`.
     fn write_into(&self, tile: &mut Vec<u8>) {
-        let mut layer = Vec::with_capacity(self.features.len() + 64 + self.keys.len() * 12 + self.values.len() * 24);
-        put_key(&mut layer, 15, WIRE_VARINT);
-        put_varint(&mut layer, 2);
-        put_bytes(&mut layer, 1, self.name.as_bytes());
-        layer.extend_from_slice(&self.features);
+        let len = self.message_len();
+        tile.reserve(len + 6);
+        put_key(tile, 3, WIRE_LEN);
+        put_varint(tile, len as u64);
+        put_key(tile, 15, WIRE_VARINT);
+        put_varint(tile, 2);
+        put_bytes(tile, 1, self.name.as_bytes());
+        tile.extend_from_slice(&self.features);
         for k in &self.keys {
-            put_bytes(&mut layer, 3, k.as_bytes());
+            put_bytes(tile, 3, k.as_bytes());
         }
         for v in &self.values {
-            v.encode(&mut layer);
+            put_key(tile, 4, WIRE_LEN);
+            put_varint(tile, v.message_len() as u64);
+            v.write_message(tile);
         }
-        put_key(&mut layer, 5, WIRE_VARINT);
-        put_varint(&mut layer, u64::from(self.extent));
-        put_bytes(tile, 3, &layer);
-    }
-}
-
-fn put_packed(buf: &mut Vec<u8>, field: u32, values: &[u32]) {
-    let len: usize = values.iter().map(|&v| varint_len(u64::from(v))).sum();
-    put_key(buf, field, WIRE_LEN);
-    put_varint(buf, len as u64);
-    for &v in values {
-        put_varint(buf, u64::from(v));
+        put_key(tile, 5, WIRE_VARINT);
+        put_varint(tile, u64::from(self.extent));
     }
 }
 
@@ -249,23 +397,34 @@ struct Pen {
 }
 
 impl Pen {
-    fn to(&mut self, p: IPoint, out: &mut Vec<u32>) {
-        out.push(zigzag(p[0] - self.x));
-        out.push(zigzag(p[1] - self.y));
+    #[inline]
+    fn to(&mut self, p: IPoint, out: &mut Vec<u8>) {
+        put_varint(out, u64::from(zigzag(p[0] - self.x)));
+        put_varint(out, u64::from(zigzag(p[1] - self.y)));
         self.x = p[0];
         self.y = p[1];
     }
 }
 
-/// Encodes geometry commands; `None` when nothing drawable is left.
-fn encode_geometry(g: &TileGeometry, out: &mut Vec<u32>) -> Option<GeomType> {
+#[inline]
+fn put_command(out: &mut Vec<u8>, id: u32, count: usize) {
+    put_varint(out, u64::from(command(id, count)));
+}
+
+/// Encodes geometry commands as packed varints; `None` when nothing drawable is left.
+fn encode_geometry(g: &TileGeometry, out: &mut Vec<u8>) -> Option<GeomType> {
     let mut pen = Pen { x: 0, y: 0 };
     match g {
+        TileGeometry::Point(p) => {
+            put_command(out, CMD_MOVE_TO, 1);
+            pen.to(*p, out);
+            Some(GeomType::Point)
+        }
         TileGeometry::Points(points) => {
             if points.is_empty() {
                 return None;
             }
-            out.push(command(CMD_MOVE_TO, points.len()));
+            put_command(out, CMD_MOVE_TO, points.len());
             for &p in points {
                 pen.to(p, out);
             }
@@ -273,9 +432,9 @@ fn encode_geometry(g: &TileGeometry, out: &mut Vec<u32>) -> Option<GeomType> {
         }
         TileGeometry::Lines(lines) => {
             for line in lines.iter().filter(|l| l.len() >= 2) {
-                out.push(command(CMD_MOVE_TO, 1));
+                put_command(out, CMD_MOVE_TO, 1);
                 pen.to(line[0], out);
-                out.push(command(CMD_LINE_TO, line.len() - 1));
+                put_command(out, CMD_LINE_TO, line.len() - 1);
                 for &p in &line[1..] {
                     pen.to(p, out);
                 }
@@ -284,13 +443,13 @@ fn encode_geometry(g: &TileGeometry, out: &mut Vec<u32>) -> Option<GeomType> {
         }
         TileGeometry::Polygons(polygons) => {
             for ring in polygons.iter().flatten().filter(|r| r.len() >= 3) {
-                out.push(command(CMD_MOVE_TO, 1));
+                put_command(out, CMD_MOVE_TO, 1);
                 pen.to(ring[0], out);
-                out.push(command(CMD_LINE_TO, ring.len() - 1));
+                put_command(out, CMD_LINE_TO, ring.len() - 1);
                 for &p in &ring[1..] {
                     pen.to(p, out);
                 }
-                out.push(command(CMD_CLOSE_PATH, 1));
+                put_command(out, CMD_CLOSE_PATH, 1);
             }
             (!out.is_empty()).then_some(GeomType::Polygon)
         }
@@ -333,6 +492,7 @@ impl TileEncoder {
 mod tests {
     use super::*;
     use geozero::mvt::{Message, Tile};
+    use proptest::prelude::*;
 
     #[test]
     fn varint_lengths() {
@@ -346,8 +506,12 @@ mod tests {
     #[test]
     fn encodes_the_spec_example_geometries() {
         // MVT 2.1 spec, section 4.3.5: a point at (25,17) is [9, 50, 34].
+        // Every command and parameter here is under 128: one varint byte each.
         let mut out = Vec::new();
         encode_geometry(&TileGeometry::Points(vec![[25, 17]]), &mut out);
+        assert_eq!(out, [9, 50, 34]);
+        out.clear();
+        encode_geometry(&TileGeometry::Point([25, 17]), &mut out);
         assert_eq!(out, [9, 50, 34]);
         // Polygon example: (3,6) (8,12) (20,34) → [9,6,12, 18,10,12,24,44, 15].
         out.clear();
@@ -355,19 +519,125 @@ mod tests {
         assert_eq!(out, [9, 6, 12, 18, 10, 12, 24, 44, 15]);
     }
 
+    /// Decoded `(key, value)` pairs of each feature, values as text.
+    fn decoded_properties(bytes: &[u8]) -> Vec<Vec<(String, String)>> {
+        let tile = Tile::decode(bytes).unwrap();
+        let layer = &tile.layers[0];
+        let value = |v: &geozero::mvt::tile::Value| {
+            v.string_value.clone().map_or_else(
+                || {
+                    v.int_value
+                        .or(v.sint_value)
+                        .map(|i| format!("int {i}"))
+                        .or(v.uint_value.map(|i| format!("int {i}")))
+                        .or(v.double_value.map(|f| format!("float {f:?}")))
+                        .or(v.bool_value.map(|b| format!("bool {b}")))
+                        .unwrap_or_default()
+                },
+                |s| format!("text {s}"),
+            )
+        };
+        layer
+            .features
+            .iter()
+            .map(|f| {
+                f.tags
+                    .chunks(2)
+                    .map(|kv| (layer.keys[kv[0] as usize].clone(), value(&layer.values[kv[1] as usize])))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn expected_text(v: &Value) -> Option<String> {
+        Some(match v {
+            Value::Null => return None,
+            Value::Bool(b) => format!("bool {b}"),
+            Value::Int(i) => format!("int {i}"),
+            Value::Float(f) => format!("float {f:?}"),
+            Value::Text(s) => format!("text {s}"),
+            Value::Time(t) => format!("text {}", crate::feature::format_time_ms(*t)),
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever the values (repeated, null, of every type, times outside RFC 3339's
+        /// years), each feature decodes to its own non-null properties, and the layer's keys
+        /// and values hold no duplicate.
+        #[test]
+        fn properties_round_trip(
+            rows in proptest::collection::vec(
+                proptest::collection::vec(
+                    prop_oneof![
+                        Just(Value::Null),
+                        proptest::bool::ANY.prop_map(Value::Bool),
+                        (-3i64..3).prop_map(Value::Int),
+                        proptest::num::i64::ANY.prop_map(Value::Int),
+                        (-2.0f64..2.0).prop_map(Value::Float),
+                        "[ab]{0,2}".prop_map(Value::text),
+                        (-2i64..2).prop_map(|t| Value::Time(t * 86_400_000_000 + 999)),
+                        proptest::num::i64::ANY.prop_map(Value::Time),
+                    ],
+                    0..6,
+                ),
+                1..40,
+            ),
+        ) {
+            let names = ["a", "b", "c", "d", "e"];
+            let mut layer = LayerEncoder::new("p", 4096);
+            layer.set_properties(names);
+            layer.reserve(rows.len());
+            for (i, row) in rows.iter().enumerate() {
+                prop_assert!(layer.add_feature(i as u64, &TileGeometry::Point([1, 2]), row));
+            }
+            let mut tile = TileEncoder::new();
+            tile.push(&layer);
+            let bytes = tile.finish();
+            let decoded = decoded_properties(&bytes);
+            for (row, got) in rows.iter().zip(&decoded) {
+                let expected: Vec<(String, String)> = names
+                    .iter()
+                    .zip(row)
+                    .filter_map(|(n, v)| expected_text(v).map(|t| ((*n).to_owned(), t)))
+                    .collect();
+                prop_assert_eq!(got, &expected);
+            }
+            let l = &Tile::decode(bytes.as_slice()).unwrap().layers[0];
+            let mut keys = l.keys.clone();
+            keys.dedup();
+            prop_assert_eq!(keys.len(), l.keys.len());
+            prop_assert!(l.keys.len() <= names.len());
+        }
+    }
+
+    #[test]
+    fn keys_come_in_order_of_first_use_and_unused_names_are_left_out() {
+        let mut layer = LayerEncoder::new("l", 4096);
+        layer.set_properties(["never", "second", "first"]);
+        layer.add_feature(1, &TileGeometry::Point([0, 0]), &[Value::Null, Value::Null, Value::Int(1)]);
+        layer.add_feature(2, &TileGeometry::Point([0, 0]), &[Value::Null, Value::Int(1), Value::Int(1)]);
+        // A second schema reuses the keys it shares with the first.
+        layer.set_properties(["first", "third"]);
+        layer.add_feature(3, &TileGeometry::Point([0, 0]), &[Value::Int(2), Value::Time(0)]);
+        let mut tile = TileEncoder::new();
+        tile.push(&layer);
+        let l = &Tile::decode(tile.finish().as_slice()).unwrap().layers[0];
+        assert_eq!(l.keys, ["first", "second", "third"]);
+        assert_eq!(l.values.len(), 3, "1, 2 and the time; 1 is shared");
+        assert_eq!(l.values[2].string_value.as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(l.features[2].tags, [0, 1, 2, 2]);
+    }
+
     #[test]
     fn decodes_with_prost_schema() {
         let mut layer = LayerEncoder::new("entries", 4096);
+        layer.set_properties(["title", "severity", "delta", "none"]);
         let title = Value::text("Colis suspect");
         let sev = Value::Int(3);
         let neg = Value::Int(-5);
-        assert!(layer.add_feature(
-            7,
-            &TileGeometry::Points(vec![[10, 20]]),
-            [("title", &title), ("severity", &sev), ("delta", &neg), ("none", &Value::Null)],
-        ));
-        assert!(layer.add_feature(8, &TileGeometry::Points(vec![[11, 21]]), [("severity", &sev)]));
-        assert!(!layer.add_feature(9, &TileGeometry::Lines(vec![vec![[1, 1]]]), []));
+        assert!(layer.add_feature(7, &TileGeometry::Points(vec![[10, 20]]), &[title, sev.clone(), neg, Value::Null],));
+        assert!(layer.add_feature(8, &TileGeometry::Point([11, 21]), &[Value::Null, sev]));
+        assert!(!layer.add_feature(9, &TileGeometry::Lines(vec![vec![[1, 1]]]), &[]));
         let mut tile = TileEncoder::new();
         tile.push(&layer);
         tile.push(&LayerEncoder::new("empty", 4096));

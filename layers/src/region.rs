@@ -6,8 +6,8 @@
 //!   the antimeridian and means the two boxes on either side of it.
 //! - Circles are measured on the WGS84 ellipsoid (Karney's geodesics) — as
 //!   `ST_DWithin(geography, geography, radius_m)`; polygons containing the centre match.
-//! - H3 cells match the features whose representative point lies in one of them, and the
-//!   lines and polygons crossing them.
+//! - H3 cells match the features whose representative point lies in one of them — the same
+//!   rule as the H3 heat layer, so a selection of hexagons lists exactly what they count.
 //!
 //! Points are tested against polygons with a banded index of the polygon's edges, so a
 //! département of thousands of vertices answers in a few edge tests per point.
@@ -149,11 +149,11 @@ impl Prepared {
                 (boxes, None, Vec::new())
             }
             Region::Polygons(mp) => {
-                use geo::{CoordsIter, Validation};
+                use geo::CoordsIter;
                 if mp.0.is_empty() || mp.coords_iter().any(|c| !lonlat_ok(c.x, c.y)) {
                     return bad("the polygon must have coordinates within -180..180 and -90..90".into());
                 }
-                if let Some(problem) = mp.validation_errors().first() {
+                if let Some(problem) = crate::validity::problem(mp) {
                     return bad(format!("invalid polygon: {problem}"));
                 }
                 let banded = Banded::new(mp).ok_or_else(|| RegionError::Invalid("empty polygon".into()))?;
@@ -176,7 +176,18 @@ impl Prepared {
                 }
                 let polys: Vec<(CellIndex, Polygon<f64>)> =
                     cells.iter().map(|c| (*c, crate::h3::cell_polygon(*c))).collect();
-                let boxes = polys.iter().filter_map(|(_, p)| p.bounding_rect()).flat_map(split_antimeridian).collect();
+                // Counting goes by the parent of each point's finest cell, whose extent strays
+                // a little past the cell's hexagon: look features up in a larger box (the exact
+                // test follows).
+                let boxes = polys
+                    .iter()
+                    .filter_map(|(_, p)| p.bounding_rect())
+                    .map(|r| {
+                        let (dx, dy) = (r.width() * 0.4, r.height() * 0.4);
+                        rect(r.min().x - dx, (r.min().y - dy).max(-90.0), r.max().x + dx, (r.max().y + dy).min(90.0))
+                    })
+                    .flat_map(split_antimeridian)
+                    .collect();
                 (boxes, None, polys)
             }
         };
@@ -209,13 +220,8 @@ impl Prepared {
                 }
             }
             Region::Circle { lon, lat, radius_m } => within_geodesic(Point::new(*lon, *lat), *radius_m, g),
-            Region::Cells(_) => match g {
-                Geometry::Point(p) => self
-                    .cells
-                    .iter()
-                    .any(|(c, _)| crate::h3::cell_of(p.x(), p.y(), u8::from(c.resolution())) == Some(*c)),
-                other => self.cells.iter().any(|(_, poly)| poly.intersects(other)),
-            },
+            Region::Cells(_) => crate::h3::representative_point(g)
+                .is_some_and(|p| self.cells.iter().any(|(c, _)| crate::h3::counts_in(p.x, p.y, *c))),
         }
     }
 }

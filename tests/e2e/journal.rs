@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tower::ServiceExt;
 use vigie_tileserver::http::{Shared, app};
 
-async fn send(state: &Arc<Shared>, method: &str, uri: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
+pub async fn send(state: &Arc<Shared>, method: &str, uri: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
     let mut req = Request::builder().method(method).uri(uri).header("host", "vigie.test");
     for (k, v) in headers {
         req = req.header(*k, *v);

@@ -85,15 +85,26 @@ pub struct Server {
 impl Server {
     /// Starts `vigie serve` with extra arguments and waits until `/health` answers 200.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// As [`Self::start`], with environment variables (e.g. `DATABASE_URL`).
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_logged(data_dir, extra, env, None)
+    }
+
+    /// As [`Self::start_with_env`], writing the server's log (stderr, info level) to `log`.
+    pub fn start_logged(data_dir: &Path, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Self {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_vigie"))
             .args(["serve", "--listen", &listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
-            .env("VIGIE_LOG", "warn")
+            .envs(env.iter().copied())
+            .env("VIGIE_LOG", if log.is_some() { "info" } else { "warn" })
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log.map_or_else(Stdio::inherit, |p| Stdio::from(std::fs::File::create(p).expect("log file"))))
             .spawn()
             .expect("vigie starts");
         let server = Self { child, port };

@@ -122,16 +122,30 @@ impl TileCache {
     /// The cached tile for `key`, or the one `render` makes. The flag says whether it was a
     /// hit.
     pub fn get_or_render(&self, key: TileKey, render: impl FnOnce() -> CachedTile) -> (Arc<CachedTile>, bool) {
-        let Some(cache) = &self.cache else {
-            return (Arc::new(render()), false);
-        };
-        if let Some(t) = cache.get(&key) {
+        if let Some(t) = self.get(&key) {
             return (t, true);
         }
-        let epoch = self.lock().epoch;
-        let tile = Arc::new(render());
-        // Insert under the index lock, and only if no invalidation ran since the render began:
-        // an invalidation either sees this key in the index or makes us skip the insert.
+        let epoch = self.epoch();
+        (self.insert(key, render(), epoch), false)
+    }
+
+    /// The cached tile for `key`.
+    pub fn get(&self, key: &TileKey) -> Option<Arc<CachedTile>> {
+        self.cache.as_ref()?.get(key)
+    }
+
+    /// The invalidation counter, to read before rendering a tile that [`Self::insert`] will
+    /// cache.
+    pub fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Caches a tile rendered since `epoch` was read — unless an invalidation ran meanwhile:
+    /// the insert happens under the index lock, so an invalidation either sees this key in the
+    /// index or makes the insert skip. Returns the tile either way.
+    pub fn insert(&self, key: TileKey, tile: CachedTile, epoch: u64) -> Arc<CachedTile> {
+        let tile = Arc::new(tile);
+        let Some(cache) = &self.cache else { return tile };
         let mut idx = self.lock();
         if idx.epoch == epoch {
             cache.insert(key.clone(), tile.clone());
@@ -140,7 +154,7 @@ impl TileCache {
                 keys.push(key);
             }
         }
-        (tile, false)
+        tile
     }
 
     /// Drops every cached tile, at every zoom, whose envelope grown by the tile buffer meets

@@ -22,6 +22,30 @@ pub const DEFAULT_CACHE_SIZE_MB: u64 = 256;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Most layers one composite tile may ask for.
 pub const MAX_LAYERS_PER_TILE: usize = 64;
+/// Default PostgreSQL pool size.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+/// Default PostgreSQL statement timeout, milliseconds.
+pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 10_000;
+
+/// A secret (the database URL): shown as `<redacted>` in `Debug`, so it never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The `[database]` table (the URL itself comes from `--database-url` or `DATABASE_URL`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseFile {
+    /// Connections in the pool.
+    pub pool_size: Option<u32>,
+    /// Statement timeout, milliseconds.
+    pub statement_timeout_ms: Option<u64>,
+}
 
 /// The `[demo]` table.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -61,6 +85,10 @@ pub struct FileConfig {
     pub sqlite_synchronous: Option<Synchronous>,
     /// Demo data.
     pub demo: Option<DemoFile>,
+    /// PostgreSQL settings.
+    pub database: Option<DatabaseFile>,
+    /// Sources file (TOML, see docs/sources.md): datasets the server refreshes on schedule.
+    pub sources: Option<PathBuf>,
 }
 
 /// Flags of `vigie serve` (each overrides the file).
@@ -97,6 +125,11 @@ pub struct ServeArgs {
     /// Public base URL used in TileJSON and styles.
     #[arg(long)]
     pub public_url: Option<String>,
+    /// PostgreSQL/PostGIS URL (`postgres://user@host/db`); without it the embedded SQLite store
+    /// in --data-dir is used. Prefer the environment variable: command lines are visible to
+    /// other users of the machine.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 /// The resolved configuration.
@@ -128,6 +161,14 @@ pub struct Config {
     pub demo_entries: usize,
     /// Demo with point entries only.
     pub demo_points_only: bool,
+    /// PostgreSQL URL; `None` for the embedded store.
+    pub database_url: Option<Secret>,
+    /// PostgreSQL pool size.
+    pub pool_size: u32,
+    /// PostgreSQL statement timeout, milliseconds.
+    pub statement_timeout_ms: u64,
+    /// Sources file, or `None` for no scheduled sources.
+    pub sources: Option<PathBuf>,
 }
 
 impl Config {
@@ -193,6 +234,14 @@ impl Config {
                 .or(demo.as_ref().and_then(|d| d.entries))
                 .unwrap_or(vigie_layers::demo::DEFAULT_ENTRIES),
             demo_points_only: args.demo_points_only,
+            database_url: args.database_url.clone().filter(|u| !u.is_empty()).map(Secret),
+            pool_size: file.database.as_ref().and_then(|d| d.pool_size).unwrap_or(DEFAULT_POOL_SIZE),
+            statement_timeout_ms: file
+                .database
+                .as_ref()
+                .and_then(|d| d.statement_timeout_ms)
+                .unwrap_or(DEFAULT_STATEMENT_TIMEOUT_MS),
+            sources: file.sources,
         })
     }
 }

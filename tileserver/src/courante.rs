@@ -240,3 +240,38 @@ impl Courante {
         }
     }
 }
+
+/// Applies the changes other replicas commit, as soon as PostgreSQL notifies them (and every
+/// watchdog period anyway): the change feed is read back in seq order from the store. The
+/// listener reconnects by itself when the database comes back.
+pub fn spawn_change_feed(
+    courante: Arc<Courante>,
+    pg: Arc<crate::store::postgres::PgStore>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match pg.listener().await {
+                Ok(mut listener) => loop {
+                    match listener.try_recv().await {
+                        Ok(Some(_)) => {
+                            if let Err(e) = courante.catch_up().await {
+                                tracing::warn!(error = %e, "cannot read the change feed");
+                            }
+                        }
+                        // The connection dropped (sqlx reconnects on the next call): changes
+                        // missed meanwhile are read from the feed now.
+                        Ok(None) => {
+                            let _ = courante.catch_up().await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "change-feed listener failed; reconnecting");
+                            break;
+                        }
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot listen to the change feed; retrying"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}

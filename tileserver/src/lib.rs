@@ -8,7 +8,9 @@ pub mod http;
 pub mod import;
 pub mod load;
 pub mod metrics;
+pub mod sources;
 pub mod store;
+pub mod table;
 
 use anyhow::Context;
 use config::Config;
@@ -16,12 +18,36 @@ use http::{Shared, app, styles::Styles};
 use std::sync::Arc;
 use std::time::Instant;
 use store::Store;
+use store::postgres::{PgSettings, PgStore};
 use store::sqlite::SqliteStore;
 use vigie_layers::{Catalog, Engine};
 
 /// Current time, epoch milliseconds.
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Opens the configured store: PostgreSQL when a database URL is given, else the embedded
+/// SQLite file. The PostgreSQL store is also returned as such, for the change-feed listener.
+///
+/// # Errors
+/// When the store cannot be opened (never with the connection string in the message).
+pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<PgStore>>)> {
+    if let Some(url) = &config.database_url {
+        let settings = PgSettings {
+            url: url.0.clone(),
+            pool_size: config.pool_size,
+            statement_timeout_ms: config.statement_timeout_ms,
+        };
+        let pg =
+            Arc::new(PgStore::open(&settings, &config.workspace).await.context("cannot open the PostgreSQL store")?);
+        tracing::info!(backend = "postgres", workspace = %config.workspace, "store open");
+        return Ok((pg.clone(), Some(pg)));
+    }
+    let sqlite = SqliteStore::open(&config.data_dir, &config.workspace, config.sqlite_synchronous)
+        .await
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    Ok((Arc::new(sqlite), None))
 }
 
 /// The catalog named by the configuration, or the bundled one.
@@ -51,11 +77,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
         Some(dir) => Styles::from_dir(dir)?,
         None => Styles::bundled()?,
     };
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.data_dir, &config.workspace, config.sqlite_synchronous)
-            .await
-            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?,
-    );
+    let (store, pg) = open_store(&config).await?;
     if config.demo {
         if store.is_empty().await? {
             let t = Instant::now();
@@ -86,9 +108,27 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     let last_seq = store.last_event_seq().await?;
     let courante = courante::Courante::new(store.clone(), engine.clone(), cache.clone(), last_seq);
     courante.spawn_watchdog();
+    let pg_pool = pg.as_ref().map(|p| p.pool().clone());
+    if let Some(pg) = pg {
+        courante::spawn_change_feed(courante.clone(), pg);
+    }
     load::spawn_dataset_watcher(engine.clone(), store.clone(), cache.clone());
+    if let Some(path) = &config.sources {
+        sources::spawn(&engine, &store, &cache, path, &config.data_dir)?;
+    }
     tracing::info!(seconds = started.elapsed().as_secs_f64(), last_event = last_seq, "state ready");
-    Ok(Arc::new(Shared { engine, store, courante, cache, metrics: metrics::Metrics::new(), styles, config, started }))
+    let tables = table::TableLayers::prepare(engine.catalog(), pg_pool.as_ref()).await?;
+    Ok(Arc::new(Shared {
+        engine,
+        store,
+        courante,
+        tables,
+        cache,
+        metrics: metrics::Metrics::new(),
+        styles,
+        config,
+        started,
+    }))
 }
 
 /// Runs `vigie serve` until Ctrl-C or SIGTERM.

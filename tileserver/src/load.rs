@@ -3,6 +3,7 @@
 
 use crate::store::{DatasetInfo, Seed, Store, StoreError};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 use vigie_layers::catalog::LayerKind;
 use vigie_layers::demo::{self, Shapes};
@@ -67,16 +68,19 @@ pub async fn load_engine(engine: &Engine, store: &dyn Store) -> Result<LoadStats
         .collect();
 
     let vocab = engine.vocabulary().clone();
-    let mut entry_features = Vec::new();
+    // Each feature goes into its Arc as it is made: the index shares them, and a Vec<Feature>
+    // moved into Arcs would hold every feature twice at the peak.
+    let mut entry_features: Vec<Arc<Feature>> = Vec::new();
     let mut entry_skipped = 0;
     store
         .for_each_entry(&mut |e| {
             if let Some(f) = keep(e.to_feature(&vocab, &mut interner), "entry", &e.id.to_string(), &mut entry_skipped) {
-                entry_features.push(f);
+                entry_features.push(Arc::new(f));
             }
         })
         .await?;
     skipped += entry_skipped;
+    tracing::debug!(entries = entry_features.len(), seconds = started.elapsed().as_secs_f64(), "records read");
 
     let stats = LoadStats {
         venues: venue_features.len(),
@@ -89,14 +93,16 @@ pub async fn load_engine(engine: &Engine, store: &dyn Store) -> Result<LoadStats
         (
             Collection::bulk_load(venue_schema(), venue_features),
             Collection::bulk_load(perimeter_schema(), perimeter_features),
-            Collection::bulk_load(entry_schema(), entry_features),
+            Collection::bulk_load_shared(entry_schema(), entry_features),
         )
     })
     .await
     .map_err(|e| StoreError::Corrupt { what: "index", id: String::new(), reason: e.to_string() })?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "collections indexed");
     engine.replace(VENUES, v);
     engine.replace(PERIMETERS, p);
     engine.replace(ENTRIES, e);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "collections swapped in, aggregates built");
     let mut stats = LoadStats { seconds: 0.0, ..stats };
     for info in store.datasets().await? {
         if catalog_datasets(engine).contains(&info.id) {
@@ -147,15 +153,16 @@ pub fn demo_seed(seed: u64, entries: usize, points_only: bool) -> Seed {
 /// replica).
 pub const DATASET_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Watches the store for new dataset versions and swaps them in, invalidating the tiles of
-/// the old and new extents.
+/// Watches the store for new dataset versions (imported by `vigie import`, a source refresh,
+/// an upload or a replica) and swaps them in, invalidating only the tiles of the features that
+/// changed ([`crate::import::apply_dataset`]).
 pub fn spawn_dataset_watcher(
-    engine: std::sync::Arc<Engine>,
-    store: std::sync::Arc<dyn Store>,
+    engine: Arc<Engine>,
+    store: Arc<dyn Store>,
     cache: crate::cache::TileCache,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut known: HashMap<String, u64> = HashMap::new();
+        let state = crate::import::ingest(&engine);
         let wanted = catalog_datasets(&engine);
         let mut first = true;
         let mut tick = tokio::time::interval(DATASET_POLL);
@@ -170,21 +177,20 @@ pub fn spawn_dataset_watcher(
                 }
             };
             for info in infos.into_iter().filter(|i| wanted.contains(&i.id)) {
-                let seen = known.insert(info.id.clone(), info.version);
                 // The first round only learns what start-up already loaded.
-                if first || seen == Some(info.version) {
+                if first {
+                    state.note_applied(&info.id, info.version);
                     continue;
                 }
-                let name = dataset_collection(&info.id);
-                let before = engine.with_collection(&name, Collection::extent).flatten();
-                match load_dataset(&engine, store.as_ref(), &info).await {
-                    Ok(_) => {
-                        let after = engine.with_collection(&name, Collection::extent).flatten();
-                        let rects: Vec<geo::Rect<f64>> = [before, after].into_iter().flatten().collect();
-                        cache.invalidate(&rects);
-                    }
-                    Err(e) => tracing::warn!(dataset = %info.id, error = %e, "cannot load the new dataset version"),
+                if state.applied_version(&info.id) >= info.version {
+                    continue;
                 }
+                if let Err(e) = crate::import::apply_dataset(&engine, store.as_ref(), &cache, &info).await {
+                    tracing::warn!(dataset = %info.id, error = %e, "cannot load the new dataset version");
+                }
+            }
+            if first {
+                state.mark_baseline();
             }
             first = false;
         }

@@ -1,10 +1,35 @@
 //! Readers: source files to [`Record`](crate::dataset::Record)s fed to a
 //! [`DatasetBuilder`](crate::dataset::DatasetBuilder). One module per format; each reports
-//! problems with the file and the line, row or feature number.
+//! problems with the file and the line, row or feature number, and streams: memory holds the
+//! records read so far, never the raw file.
+//!
+//! | format | module | library |
+//! |---|---|---|
+//! | GeoJSON FeatureCollection, newline-delimited GeoJSON, GeoJSON text sequences | [`geojson`] | `serde_json` (streamed), `geojson` |
+//! | CSV (lat/lon columns, a "lat, lon" column, or a WKT / GeoJSON column) | [`csv`] | `csv`, geozero WKT |
+//! | FlatGeobuf | [`flatgeobuf`] | `flatgeobuf` |
+//! | GeoPackage | [`gpkg`] | SQLite (`rusqlite`), geozero GeoPackage WKB |
+//! | Shapefile (`.shp`, a folder, or a `.zip`) | [`shapefile`] | geozero `shp`, `dbase` |
+//! | KML, KMZ | [`kml`] | `kml`, `zip` |
+//!
+//! Coordinates that are not WGS84 are reprojected ([`crs`]): the CRS comes from the file
+//! (GeoJSON `crs` member, `.prj`, GeoPackage SRS, FlatGeobuf header) or from
+//! [`ReadOptions::crs`], which wins.
 
+pub mod crs;
+pub mod csv;
+pub mod flatgeobuf;
 pub mod geojson;
+pub mod gpkg;
+pub mod kml;
+pub mod shapefile;
 
+use crate::dataset::{DatasetBuilder, TextCache};
 use crate::feature::Value;
+pub use crs::{Crs, CrsError};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::Path;
 
 /// Why a file could not be read at all (as opposed to a bad record, which is a problem in the
 /// import report).
@@ -19,7 +44,8 @@ pub enum ReadError {
         #[source]
         source: std::io::Error,
     },
-    /// The format is not recognised or not supported.
+    /// The format is not recognised or not supported, or the file is unusable as a whole
+    /// (missing `.dbf`, unknown CRS, no feature table…).
     #[error("{file}: {reason}")]
     Format {
         /// File name.
@@ -29,8 +55,228 @@ pub enum ReadError {
     },
 }
 
+impl ReadError {
+    /// A [`ReadError::Format`].
+    pub fn format(file: &str, reason: impl Into<String>) -> Self {
+        Self::Format { file: file.to_owned(), reason: reason.into() }
+    }
+
+    /// A [`ReadError::Io`].
+    pub fn io(file: &str, source: std::io::Error) -> Self {
+        Self::Io { file: file.to_owned(), source }
+    }
+}
+
+/// A supported source format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// GeoJSON: a FeatureCollection, one Feature, or one Feature per line (GeoJSONSeq, NDJSON).
+    #[serde(alias = "json", alias = "ndjson", alias = "geojsonseq", alias = "geojsonl")]
+    GeoJson,
+    /// Delimited text with coordinate columns or a WKT column.
+    #[serde(alias = "tsv")]
+    Csv,
+    /// FlatGeobuf.
+    #[serde(alias = "fgb")]
+    FlatGeobuf,
+    /// OGC GeoPackage.
+    #[serde(alias = "geopackage")]
+    Gpkg,
+    /// ESRI Shapefile (`.shp` with `.dbf`, in a folder or a `.zip`).
+    #[serde(alias = "shp")]
+    Shapefile,
+    /// KML.
+    Kml,
+    /// Zipped KML.
+    Kmz,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Format {
+    /// Every format.
+    pub const ALL: [Self; 7] =
+        [Self::GeoJson, Self::Csv, Self::FlatGeobuf, Self::Gpkg, Self::Shapefile, Self::Kml, Self::Kmz];
+
+    /// The name used in sources files and `--format`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GeoJson => "geojson",
+            Self::Csv => "csv",
+            Self::FlatGeobuf => "flatgeobuf",
+            Self::Gpkg => "gpkg",
+            Self::Shapefile => "shapefile",
+            Self::Kml => "kml",
+            Self::Kmz => "kmz",
+        }
+    }
+
+    /// A format by name or alias (`geojson`, `ndjson`, `csv`, `fgb`, `gpkg`, `shp`, `kml`…).
+    pub fn from_name(name: &str) -> Option<Self> {
+        let n = name.trim().to_ascii_lowercase();
+        Some(match n.as_str() {
+            "geojson" | "json" | "ndjson" | "geojsonseq" | "geojsonl" | "geojsons" | "jsonl" => Self::GeoJson,
+            "csv" | "tsv" | "txt" => Self::Csv,
+            "flatgeobuf" | "fgb" => Self::FlatGeobuf,
+            "gpkg" | "geopackage" => Self::Gpkg,
+            "shapefile" | "shp" | "zip" => Self::Shapefile,
+            "kml" => Self::Kml,
+            "kmz" => Self::Kmz,
+            _ => return None,
+        })
+    }
+
+    /// The format of a file by its extension (`.zip` is a zipped Shapefile).
+    pub fn from_path(path: &Path) -> Option<Self> {
+        path.extension().and_then(|e| e.to_str()).and_then(Self::from_name)
+    }
+
+    /// The format of an HTTP body by its media type (parameters ignored).
+    pub fn from_media_type(media_type: &str) -> Option<Self> {
+        let mt = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        Some(match mt.as_str() {
+            "application/geo+json"
+            | "application/json"
+            | "application/geo+json-seq"
+            | "application/x-ndjson"
+            | "application/ndjson"
+            | "application/vnd.geo+json" => Self::GeoJson,
+            "text/csv" | "text/tab-separated-values" | "application/csv" => Self::Csv,
+            "application/flatgeobuf" | "application/vnd.flatgeobuf" | "application/x-flatgeobuf" => Self::FlatGeobuf,
+            "application/geopackage+sqlite3" | "application/x-sqlite3" | "application/vnd.sqlite3" => Self::Gpkg,
+            "application/zip"
+            | "application/x-zip-compressed"
+            | "application/x-shapefile"
+            | "application/x-esri-shape" => Self::Shapefile,
+            "application/vnd.google-earth.kml+xml" | "application/kml+xml" => Self::Kml,
+            "application/vnd.google-earth.kmz" => Self::Kmz,
+            _ => return None,
+        })
+    }
+
+    /// The file extension a file of this format is saved under (uploads are spooled to disk).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::GeoJson => "geojson",
+            Self::Csv => "csv",
+            Self::FlatGeobuf => "fgb",
+            Self::Gpkg => "gpkg",
+            Self::Shapefile => "zip",
+            Self::Kml => "kml",
+            Self::Kmz => "kmz",
+        }
+    }
+}
+
+/// Where a CSV file keeps its geometry, when the column names are not the usual ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvOptions {
+    /// Latitude column.
+    #[serde(default)]
+    pub lat: Option<String>,
+    /// Longitude column.
+    #[serde(default)]
+    pub lon: Option<String>,
+    /// A column holding "lat, lon" text.
+    #[serde(default)]
+    pub point: Option<String>,
+    /// A column holding WKT (or GeoJSON geometry) text.
+    #[serde(default)]
+    pub geometry: Option<String>,
+    /// Field delimiter (one character); detected from the header line when absent.
+    #[serde(default)]
+    pub delimiter: Option<char>,
+}
+
+/// How to read a source.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadOptions {
+    /// The source's CRS, over what the file says (or when it says nothing).
+    pub crs: Option<Crs>,
+    /// CSV columns.
+    pub csv: CsvOptions,
+    /// GeoPackage feature table, when the file holds several.
+    pub layer: Option<String>,
+}
+
+/// File extensions that belong to a Shapefile next to its `.shp` (never read on their own).
+const SIDECARS: &[&str] = &["dbf", "shx", "prj", "cpg", "qix", "sbn", "sbx", "qmd", "xml", "fix", "aih", "ain"];
+
+/// Reads a file or a folder (every supported file in it, in name order; a Shapefile is its
+/// `.shp` with its sidecar files) into `builder`. `format` overrides the extension.
+///
+/// # Errors
+/// [`ReadError`] when a file cannot be opened, its format is unknown, or it is unusable as a
+/// whole; bad records are problems in the builder instead.
+pub fn read_path(
+    path: &Path,
+    format: Option<Format>,
+    options: &ReadOptions,
+    builder: &mut DatasetBuilder,
+) -> Result<(), ReadError> {
+    let name = path.display().to_string();
+    if path.is_dir() {
+        let mut files: Vec<_> = std::fs::read_dir(path)
+            .map_err(|e| ReadError::io(&name, e))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .filter(|p| {
+                let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+                !SIDECARS.contains(&ext.as_str()) && (format.is_some() || Format::from_path(p).is_some())
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(ReadError::format(
+                &name,
+                "no readable file in this folder (expected .shp with its .dbf, .geojson, .csv, .fgb, .gpkg, .kml…)",
+            ));
+        }
+        for file in files {
+            read_file(&file, format, options, builder)?;
+        }
+        return Ok(());
+    }
+    read_file(path, format, options, builder)
+}
+
+fn read_file(
+    path: &Path,
+    format: Option<Format>,
+    options: &ReadOptions,
+    builder: &mut DatasetBuilder,
+) -> Result<(), ReadError> {
+    let name = path.display().to_string();
+    let format = format.or_else(|| Format::from_path(path)).ok_or_else(|| {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        ReadError::format(
+            &name,
+            format!(
+                "unsupported file type '.{ext}': expected .geojson, .json, .ndjson, .csv, .fgb, .gpkg, .shp, .zip (Shapefile), .kml or .kmz, or give the format"
+            ),
+        )
+    })?;
+    let open = || std::fs::File::open(path).map_err(|e| ReadError::io(&name, e));
+    match format {
+        Format::GeoJson => geojson::read_with(open()?, &name, options, builder),
+        Format::Csv => csv::read(open()?, &name, options, builder),
+        Format::FlatGeobuf => flatgeobuf::read(open()?, &name, options, builder),
+        Format::Gpkg => gpkg::read(path, options, builder),
+        Format::Shapefile => shapefile::read(path, &name, options, builder),
+        Format::Kml => kml::read(std::io::BufReader::new(open()?), &name, builder),
+        Format::Kmz => kml::read_kmz(open()?, &name, builder),
+    }
+}
+
 /// A property value from JSON: numbers stay numbers, nested values become JSON text.
-pub fn json_value(v: &serde_json::Value, cache: &mut crate::dataset::TextCache) -> Value {
+pub fn json_value(v: &serde_json::Value, cache: &mut TextCache) -> Value {
     match v {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::Bool(b) => Value::Bool(*b),
@@ -39,5 +285,164 @@ pub fn json_value(v: &serde_json::Value, cache: &mut crate::dataset::TextCache) 
         }
         serde_json::Value::String(s) => cache.text(s),
         other => Value::text(other.to_string()),
+    }
+}
+
+/// A property value from a geozero column (FlatGeobuf).
+pub(crate) fn column_value(v: &geozero::ColumnValue<'_>, cache: &mut TextCache) -> Value {
+    use geozero::ColumnValue as C;
+    match *v {
+        C::Byte(n) => Value::Int(n.into()),
+        C::UByte(n) => Value::Int(n.into()),
+        C::Bool(b) => Value::Bool(b),
+        C::Short(n) => Value::Int(n.into()),
+        C::UShort(n) => Value::Int(n.into()),
+        C::Int(n) => Value::Int(n.into()),
+        C::UInt(n) => Value::Int(n.into()),
+        C::Long(n) => Value::Int(n),
+        C::ULong(n) => i64::try_from(n).map_or(Value::Float(n as f64), Value::Int),
+        C::Float(f) => Value::Float(f.into()),
+        C::Double(f) => Value::Float(f),
+        C::String(s) | C::Json(s) => cache.text(s),
+        C::DateTime(s) => crate::dataset::parse_date(s).map_or_else(|| cache.text(s), Value::Time),
+        C::Binary(_) => Value::Null,
+    }
+}
+
+/// Collects the properties of one feature from a geozero source.
+pub(crate) struct PropertySink<'a> {
+    pub(crate) cache: &'a mut TextCache,
+    pub(crate) props: Vec<(String, Value)>,
+}
+
+impl geozero::PropertyProcessor for PropertySink<'_> {
+    fn property(&mut self, _i: usize, name: &str, value: &geozero::ColumnValue<'_>) -> geozero::error::Result<bool> {
+        self.props.push((name.to_owned(), column_value(value, self.cache)));
+        Ok(false)
+    }
+}
+
+/// Multi-geometries made of one kind become that kind's multi form (KML `MultiGeometry`, WKT
+/// `GEOMETRYCOLLECTION` of polygons); anything else stays as it is.
+pub(crate) fn homogenise(g: geo::Geometry<f64>) -> geo::Geometry<f64> {
+    use geo::Geometry as G;
+    let G::GeometryCollection(gc) = g else { return g };
+    let parts = gc.0;
+    if parts.iter().all(|p| matches!(p, G::Polygon(_) | G::MultiPolygon(_))) && !parts.is_empty() {
+        let mut polys = Vec::new();
+        for p in parts {
+            match p {
+                G::Polygon(p) => polys.push(p),
+                G::MultiPolygon(mp) => polys.extend(mp.0),
+                _ => {}
+            }
+        }
+        return G::MultiPolygon(geo::MultiPolygon(polys));
+    }
+    if parts.iter().all(|p| matches!(p, G::LineString(_) | G::MultiLineString(_))) && !parts.is_empty() {
+        let mut lines = Vec::new();
+        for p in parts {
+            match p {
+                G::LineString(l) => lines.push(l),
+                G::MultiLineString(ml) => lines.extend(ml.0),
+                _ => {}
+            }
+        }
+        return G::MultiLineString(geo::MultiLineString(lines));
+    }
+    if parts.iter().all(|p| matches!(p, G::Point(_) | G::MultiPoint(_))) && !parts.is_empty() {
+        let mut points = Vec::new();
+        for p in parts {
+            match p {
+                G::Point(p) => points.push(p),
+                G::MultiPoint(mp) => points.extend(mp.0),
+                _ => {}
+            }
+        }
+        return G::MultiPoint(geo::MultiPoint(points));
+    }
+    if parts.len() == 1 {
+        return parts.into_iter().next().map_or(G::GeometryCollection(geo::GeometryCollection(vec![])), homogenise);
+    }
+    G::GeometryCollection(geo::GeometryCollection(parts))
+}
+
+/// Reprojects a geometry when the source is not WGS84 and hands it to the builder; a
+/// coordinate that cannot be projected is a problem of the record. The location is only built
+/// for a problem.
+pub(crate) fn push(
+    builder: &mut DatasetBuilder,
+    crs: &Crs,
+    location: impl FnOnce() -> crate::dataset::Location,
+    geometry: geo::Geometry<f64>,
+    props: Vec<(String, Value)>,
+) {
+    let mut values = Vec::with_capacity(props.len());
+    for (name, v) in props {
+        let i = builder.field(&name);
+        if i >= values.len() {
+            values.resize(i + 1, Value::Null);
+        }
+        values[i] = v;
+    }
+    push_values(builder, crs, location, geometry, values);
+}
+
+/// As [`push`], with values aligned to field indices and a location built only on a problem.
+pub(crate) fn push_values(
+    builder: &mut DatasetBuilder,
+    crs: &Crs,
+    location: impl FnOnce() -> crate::dataset::Location,
+    mut geometry: geo::Geometry<f64>,
+    values: Vec<Value>,
+) {
+    if let Err(reason) = crs.to_wgs84(&mut geometry) {
+        builder.skipped();
+        builder.problem(location(), "geometry", reason);
+        return;
+    }
+    builder.push_values(location, geometry, values);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_by_extension_name_and_media_type() {
+        assert_eq!(Format::from_path(Path::new("a/b.GeoJSON")), Some(Format::GeoJson));
+        assert_eq!(Format::from_path(Path::new("dep.zip")), Some(Format::Shapefile));
+        assert_eq!(Format::from_path(Path::new("x.ndjson")), Some(Format::GeoJson));
+        assert_eq!(Format::from_path(Path::new("x.xlsx")), None);
+        assert_eq!(Format::from_media_type("text/csv; charset=utf-8"), Some(Format::Csv));
+        assert_eq!(Format::from_media_type("application/geopackage+sqlite3"), Some(Format::Gpkg));
+        for f in Format::ALL {
+            assert_eq!(Format::from_name(f.name()), Some(f));
+            assert_eq!(Format::from_name(f.extension()), Some(f));
+        }
+    }
+
+    #[test]
+    fn unsupported_files_and_empty_folders_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = DatasetBuilder::new("d", crate::dataset::Mapping::default());
+        let err = read_path(dir.path(), None, &ReadOptions::default(), &mut b).unwrap_err().to_string();
+        assert!(err.contains("no readable file"), "{err}");
+        let f = dir.path().join("x.xlsx");
+        std::fs::write(&f, "x").unwrap();
+        let err = read_path(&f, None, &ReadOptions::default(), &mut b).unwrap_err().to_string();
+        assert!(err.contains("x.xlsx") && err.contains("unsupported file type '.xlsx'"), "{err}");
+    }
+
+    #[test]
+    fn kml_multigeometries_become_multi_forms() {
+        let p = |x: f64| {
+            geo::Geometry::Polygon(geo::Polygon::new(
+                geo::LineString::from(vec![(x, 0.0), (x + 1.0, 0.0), (x, 1.0), (x, 0.0)]),
+                vec![],
+            ))
+        };
+        let gc = geo::Geometry::GeometryCollection(geo::GeometryCollection(vec![p(0.0), p(2.0)]));
+        assert!(matches!(homogenise(gc), geo::Geometry::MultiPolygon(mp) if mp.0.len() == 2));
     }
 }

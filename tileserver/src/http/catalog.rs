@@ -44,7 +44,9 @@ pub fn geometry_types(kind: LayerKind) -> &'static [&'static str] {
         LayerKind::Venues => &["Point"],
         LayerKind::Perimeters | LayerKind::H3 => &["Polygon"],
         LayerKind::Entries => &["Point", "LineString", "Polygon"],
-        LayerKind::Dataset => &["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"],
+        LayerKind::Dataset | LayerKind::Table => {
+            &["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"]
+        }
     }
 }
 
@@ -70,7 +72,7 @@ pub async fn catalog(State(state): State<AppState>) -> Json<CatalogDoc> {
                 visible: d.visible,
                 tags: d.tags.clone(),
                 features: engine.layer_len(l),
-                fields: engine.schema(l).fields.clone(),
+                fields: super::layer_schema(&state, l).fields.clone(),
                 tiles: format!("/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", d.id),
                 tilejson: format!("/tiles/{}", d.id),
             }

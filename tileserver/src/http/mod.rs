@@ -6,6 +6,9 @@ pub mod error;
 pub mod events;
 pub mod filters;
 pub mod health;
+pub mod import;
+pub mod ogc;
+pub mod query;
 pub mod styles;
 pub mod tilejson;
 pub mod tiles;
@@ -39,6 +42,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// The operations log's write path and live stream.
     pub courante: Arc<Courante>,
+    /// PostGIS table layers.
+    pub tables: crate::table::TableLayers,
     /// Encoded tiles.
     pub cache: TileCache,
     /// Metrics.
@@ -67,6 +72,16 @@ pub fn app(state: AppState) -> Router {
         .route("/api/entries/{id}", get(entries::get_one).patch(entries::patch).delete(entries::delete))
         .route("/api/entries/{id}/revisions", get(entries::revisions))
         .route("/api/events", get(events::events))
+        .route("/api/query", get(query::get).post(query::post))
+        .route("/api/h3", get(query::h3))
+        .route("/api/sources", get(import::sources))
+        .route("/ogc", get(ogc::landing))
+        .route("/ogc/conformance", get(ogc::conformance))
+        .route("/ogc/api", get(ogc::openapi))
+        .route("/ogc/collections", get(ogc::list))
+        .route("/ogc/collections/{id}", get(ogc::one))
+        .route("/ogc/collections/{id}/items", get(ogc::items))
+        .route("/ogc/collections/{id}/items/{fid}", get(ogc::item))
         .route("/", get(web::index))
         .route("/web/{*path}", get(web::asset))
         .layer(CompressionLayer::new());
@@ -74,12 +89,16 @@ pub fn app(state: AppState) -> Router {
         .route("/api/entries/{id}/attachments", post(entries::attach))
         .layer(DefaultBodyLimit::max(entries::MAX_ATTACHMENT_BYTES + 1))
         .route("/api/attachments/{sha256}", get(entries::attachment));
+    // Uploads stream to disk with their own limit (import::MAX_IMPORT_BYTES).
+    let imports =
+        Router::new().route("/api/layers/{id}/import", post(import::import)).layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .route("/health", get(health::health))
         .merge(documents)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .merge(attachments)
+        .merge(imports)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(
@@ -125,4 +144,12 @@ pub fn base_url(state: &Shared, headers: &HeaderMap) -> Result<String, ApiError>
             ApiError::bad_request("Bad Host header", "a Host header (name[:port]) is required to build absolute URLs")
         })?;
     Ok(format!("http://{host}"))
+}
+
+/// The fields of a layer: from the engine, or from PostGIS for a table layer.
+pub fn layer_schema(state: &Shared, layer: &vigie_layers::Layer) -> Arc<vigie_layers::feature::Schema> {
+    if layer.is_table() {
+        return Arc::new(state.tables.schema(&layer.def.id).unwrap_or_default());
+    }
+    state.engine.schema(layer)
 }

@@ -38,7 +38,7 @@ pub fn document(state: &Shared, layers: &[Arc<Layer>], base: &str, query: &str) 
     let vector_layers = layers
         .iter()
         .map(|l| {
-            let schema = state.engine.schema(l);
+            let schema = super::layer_schema(state, l);
             let fields: BTreeMap<String, String> =
                 schema.fields.iter().map(|f| (f.name.clone(), field_type_name(f.kind).to_owned())).collect();
             let mut v = VectorLayer::new(l.def.id.clone(), fields);

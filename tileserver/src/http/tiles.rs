@@ -82,19 +82,56 @@ pub async fn tile(
         filter: filter.cache_key().into(),
         coord,
     };
-    let worker = state.clone();
-    // Rendering is CPU work (milliseconds for dense tiles): keep it off the async workers.
-    let (tile, hit) = tokio::task::spawn_blocking(move || {
-        worker.cache.get_or_render(key, || {
-            let t = worker.engine.render(&resolved, coord, &filter);
-            CachedTile::new(t.bytes, t.features)
+    let (tile, hit) = if resolved.iter().any(|l| l.is_table()) {
+        with_tables(&state, key, resolved, coord, filter).await?
+    } else {
+        let worker = state.clone();
+        // Rendering is CPU work (milliseconds for dense tiles): keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            worker.cache.get_or_render(key, || {
+                let t = worker.engine.render(&resolved, coord, &filter);
+                CachedTile::new(t.bytes, t.features)
+            })
         })
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+    };
     let resp = tile_response(&tile, &headers);
     state.metrics.tile(started.elapsed().as_secs_f64(), hit);
     Ok(resp)
+}
+
+/// A tile mixing in-memory layers and PostGIS table layers: each layer in request order, the
+/// table ones from `ST_AsMVT` (an MVT is a sequence of layers, so the parts concatenate).
+async fn with_tables(
+    state: &AppState,
+    key: TileKey,
+    layers: Vec<Arc<Layer>>,
+    coord: TileCoord,
+    filter: vigie_layers::Filter,
+) -> Result<(Arc<CachedTile>, bool), ApiError> {
+    if let Some(t) = state.cache.get(&key) {
+        return Ok((t, true));
+    }
+    let epoch = state.cache.epoch();
+    let mut bytes = Vec::new();
+    let mut counts = Vec::with_capacity(layers.len());
+    for layer in &layers {
+        if layer.is_table() {
+            let part = state.tables.tile(&layer.def.id, coord, &filter).await?;
+            counts.push(usize::from(!part.is_empty()));
+            bytes.extend(part);
+        } else {
+            let worker = state.clone();
+            let (l, f) = (layer.clone(), filter.clone());
+            let t = tokio::task::spawn_blocking(move || worker.engine.render(&[l], coord, &f))
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            counts.extend(t.features);
+            bytes.extend(t.bytes);
+        }
+    }
+    Ok((state.cache.insert(key, CachedTile::new(bytes, counts), epoch), false))
 }
 
 /// Builds the answer for a tile: 204 when empty, 304 when the client's ETag matches, else the

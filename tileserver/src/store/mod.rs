@@ -5,6 +5,7 @@
 //! rebuilt from the store at start.
 
 pub mod codec;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -36,6 +37,9 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The store is misconfigured (the message never holds the connection string).
+    #[error("{0}")]
+    Config(String),
     /// Opening the store failed (data directory).
     #[error("cannot open the store at {path}: {source}")]
     Open {
@@ -49,10 +53,20 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        // PostgreSQL codes of a server going away or overloaded: connection exceptions (08…),
+        // operator intervention (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect now),
+        // too many connections (53300) and a statement timeout (57014).
+        let unavailable_code = e
+            .as_database_error()
+            .and_then(sqlx::error::DatabaseError::code)
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300" || c == "57014");
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                Self::Unavailable(e)
-            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
+            other if unavailable_code => Self::Unavailable(other),
             other => Self::Database(other),
         }
     }

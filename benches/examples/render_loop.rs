@@ -1,0 +1,52 @@
+//! Renders one demo tile many times, for profilers (`perf record`, `valgrind --tool=callgrind`)
+//! and for a figure that other work on the machine disturbs less than a median: the minimum
+//! wall time of many renders (the runs no other process interrupted).
+//!
+//! Usage: `cargo run --release -p vigie-benches --example render_loop -- [SPOT] [LAYERS] [RUNS]`
+//! - SPOT: `z8_paris`, `z12_central_paris` (default) or `z16_eiffel_tower`
+//! - LAYERS: `entries` (default) or `all_layers`
+//! - RUNS: renders to time (default 200)
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vigie_benches::{Z8_PARIS, Z12_CENTRAL_PARIS, Z16_EIFFEL_TOWER, demo_engine, print_machine};
+use vigie_layers::demo::{DEFAULT_ENTRIES, Shapes};
+use vigie_layers::{Filter, Layer};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let spot = match args.first().map_or("z12_central_paris", String::as_str) {
+        "z8_paris" => Z8_PARIS,
+        "z16_eiffel_tower" => Z16_EIFFEL_TOWER,
+        _ => Z12_CENTRAL_PARIS,
+    };
+    let set = args.get(1).map_or("entries", String::as_str);
+    let runs: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(200).max(1);
+    print_machine();
+    let engine = demo_engine(DEFAULT_ENTRIES, Shapes::Mixed);
+    let layers: Vec<Arc<Layer>> = if set == "all_layers" {
+        engine.layers().to_vec()
+    } else {
+        vec![engine.layer("entries").expect("the bundled catalog has an entries layer").clone()]
+    };
+    let filter = Filter::default();
+    let tile = engine.render(&layers, spot.coord(), &filter);
+    let mut wall = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        black_box(engine.render(black_box(&layers), spot.coord(), &filter));
+        wall.push(t.elapsed());
+    }
+    wall.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{} {set}: {} features, {} bytes; {runs} renders: min {:.3} ms, median {:.3} ms",
+        spot.name,
+        tile.features.iter().sum::<usize>(),
+        tile.bytes.len(),
+        ms(wall[0]),
+        ms(wall[runs / 2]),
+    );
+    print_machine();
+}

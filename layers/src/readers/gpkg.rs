@@ -1,0 +1,146 @@
+//! OGC GeoPackage: a SQLite file read (read-only) with the SQLite the tree already builds. The
+//! feature table is the only one in `gpkg_contents`, or the one named by
+//! [`ReadOptions::layer`]; its geometry column comes from `gpkg_geometry_columns` and its CRS
+//! from `gpkg_spatial_ref_sys` (organisation code, else the WKT definition). Rows are streamed
+//! by a cursor; the integer primary key (the GeoPackage feature id) is not a property.
+
+use super::{Crs, ReadError, ReadOptions};
+use crate::dataset::{DatasetBuilder, Location, TextCache};
+use crate::feature::Value;
+use geozero::ToGeo;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+
+/// Reads the feature table of a GeoPackage into `builder`.
+///
+/// # Errors
+/// [`ReadError::Format`] when the file is not a GeoPackage, holds no feature table or several
+/// (without a choice), or names a CRS that cannot be used.
+pub fn read(path: &Path, options: &ReadOptions, builder: &mut DatasetBuilder) -> Result<(), ReadError> {
+    let file = path.display().to_string();
+    let fail = |reason: String| ReadError::format(&file, reason);
+    let sql = |e: rusqlite::Error| ReadError::format(&file, format!("not a readable GeoPackage: {e}"));
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(sql)?;
+    let tables: Vec<(String, Option<i64>)> = conn
+        .prepare("SELECT table_name, srs_id FROM gpkg_contents WHERE data_type = 'features' ORDER BY table_name")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(sql)?;
+    let names = || tables.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ");
+    let (table, srs_id) = match (&options.layer, tables.as_slice()) {
+        (Some(want), _) => tables
+            .iter()
+            .find(|(t, _)| t == want)
+            .cloned()
+            .ok_or_else(|| fail(format!("no feature table '{want}' (tables: {})", names())))?,
+        (None, [one]) => one.clone(),
+        (None, []) => return Err(fail("no feature table in gpkg_contents".into())),
+        (None, _) => {
+            return Err(fail(format!("{} feature tables ({}): name the one to import (layer)", tables.len(), names())));
+        }
+    };
+    let (column, column_srs): (String, Option<i64>) = conn
+        .query_row("SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?1", [&table], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(|e| fail(format!("table '{table}' has no geometry column in gpkg_geometry_columns: {e}")))?;
+    let crs = match &options.crs {
+        Some(c) => c.clone(),
+        None => srs(&conn, column_srs.or(srs_id).unwrap_or(4326)).map_err(fail)?,
+    };
+    // The integer primary key is the feature id, not a property.
+    let pk: Option<String> = conn
+        .prepare(&format!("PRAGMA table_info({})", quote(&table)))
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(5)?)))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(sql)?
+        .into_iter()
+        .find(|(_, kind, pk)| *pk == 1 && kind.eq_ignore_ascii_case("INTEGER"))
+        .map(|(name, _, _)| name);
+    let mut stmt = conn.prepare(&format!("SELECT * FROM {}", quote(&table))).map_err(sql)?;
+    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let geom_i = columns
+        .iter()
+        .position(|c| c.eq_ignore_ascii_case(&column))
+        .ok_or_else(|| fail(format!("table '{table}' has no column '{column}' (named in gpkg_geometry_columns)")))?;
+    let mut rows = stmt.query([]).map_err(sql)?;
+    let mut cache = TextCache::default();
+    let mut n = 0usize;
+    let source = format!("{file}#{table}");
+    loop {
+        let row = match rows.next() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => {
+                n += 1;
+                builder.skipped();
+                builder.problem(loc(&source, n), "-", format!("unreadable row: {e}"));
+                break;
+            }
+        };
+        n += 1;
+        let location = loc(&source, n);
+        let geometry = match row.get_ref(geom_i) {
+            Ok(ValueRef::Blob(blob)) => geozero::wkb::GpkgWkb(blob).to_geo().map_err(|e| e.to_string()),
+            Ok(ValueRef::Null) => Err("missing geometry".to_owned()),
+            Ok(_) => Err("the geometry column does not hold a GeoPackage geometry blob".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        let geometry = match geometry {
+            Ok(g) => super::homogenise(g),
+            Err(reason) => {
+                builder.skipped();
+                builder.problem(location, &column, reason);
+                continue;
+            }
+        };
+        let mut props = Vec::with_capacity(columns.len().saturating_sub(1));
+        for (i, name) in columns.iter().enumerate() {
+            if i == geom_i || pk.as_deref() == Some(name.as_str()) {
+                continue;
+            }
+            let value = match row.get_ref(i) {
+                Ok(ValueRef::Integer(v)) => Value::Int(v),
+                Ok(ValueRef::Real(v)) => Value::Float(v),
+                Ok(ValueRef::Text(t)) => cache.text(&String::from_utf8_lossy(t)),
+                Ok(ValueRef::Null | ValueRef::Blob(_)) | Err(_) => Value::Null,
+            };
+            props.push((name.clone(), value));
+        }
+        super::push(builder, &crs, move || location, geometry, props);
+    }
+    Ok(())
+}
+
+fn loc(source: &str, n: usize) -> Location {
+    Location { file: source.to_owned(), position: format!("feature {n}") }
+}
+
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// The CRS of an `srs_id` of `gpkg_spatial_ref_sys`.
+fn srs(conn: &Connection, srs_id: i64) -> Result<Crs, String> {
+    // GeoPackage reserves 0 (undefined geographic) and -1 (undefined Cartesian).
+    if srs_id == 0 || srs_id == 4326 {
+        return Ok(Crs::wgs84());
+    }
+    if srs_id == -1 {
+        return Err("the geometry column's CRS is undefined (srs_id -1): give the CRS explicitly".into());
+    }
+    let (org, code, definition): (String, i64, String) = conn
+        .query_row(
+            "SELECT organization, organization_coordsys_id, definition FROM gpkg_spatial_ref_sys WHERE srs_id = ?1",
+            [srs_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(|e| format!("srs_id {srs_id} is not in gpkg_spatial_ref_sys: {e}"))?;
+    if org.eq_ignore_ascii_case("EPSG") && code > 0 {
+        return Crs::from_epsg(code as u32).map_err(|e| e.to_string());
+    }
+    Crs::from_wkt(&definition).map_err(|e| format!("srs_id {srs_id} ({org}:{code}): {e}"))
+}

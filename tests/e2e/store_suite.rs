@@ -1,0 +1,205 @@
+//! One store test suite, run against both backends: the embedded SQLite store and PostGIS
+//! (each on a fresh database). Every behaviour of one must hold for the other.
+
+use crate::support::PostgisDb;
+use serde_json::json;
+use std::sync::Arc;
+use vigie_layers::dataset::{DatasetBuilder, Location, Mapping, Record};
+use vigie_layers::journal::{self, Action};
+use vigie_layers::model::Entry;
+use vigie_layers::{Qualification, Value};
+use vigie_tileserver::store::postgres::{PgSettings, PgStore};
+use vigie_tileserver::store::sqlite::{SqliteStore, Synchronous};
+use vigie_tileserver::store::{Change, ChangeError, EntryQuery, EventDraft, EventKind, Store};
+
+fn draft(kind: EventKind) -> EventDraft {
+    EventDraft { kind, layers: vec!["entries".into()], bbox: Some([2.0, 48.0, 2.0, 48.0]) }
+}
+
+fn new_entry(title: &str, lon: f64, lat: f64, t: i64, tags: &[&str]) -> Entry {
+    let v = json!({"title": title, "severity": 2, "tags": tags, "lon": lon, "lat": lat, "author": "suite",
+                   "body": "Fumée épaisse près de l'Hôtel de Ville", "occurred_at": vigie_layers::feature::format_time_ms(t)});
+    journal::validate_new(&v, None, t + 60_000).unwrap().0
+}
+
+async fn suite(store: Arc<dyn Store>) {
+    let backend = store.backend();
+    // Seed and read back the demo.
+    assert!(store.is_empty().await.unwrap(), "{backend}");
+    let seed = vigie_tileserver::load::demo_seed(7, 300, false);
+    store.seed(&seed).await.unwrap();
+    assert!(!store.is_empty().await.unwrap());
+    assert_eq!(store.venues().await.unwrap(), seed.venues, "{backend}: venues round-trip");
+    assert_eq!(store.perimeters().await.unwrap(), seed.perimeters, "{backend}: perimeters round-trip");
+    let mut entries = Vec::new();
+    assert_eq!(store.for_each_entry(&mut |e| entries.push(e)).await.unwrap(), 300);
+    entries.sort_by_key(|e| e.id);
+    assert_eq!(entries, seed.entries, "{backend}: entries round-trip");
+
+    // Writes: ids after the seed, gap-free events, revisions, stale versions refused.
+    let t0 = 1_722_000_000_000;
+    let a = store
+        .create_entry(new_entry("Colis suspect", 2.35, 48.85, t0, &["public_order"]), draft(EventKind::Created))
+        .await
+        .unwrap();
+    let b = store
+        .create_entry(new_entry("Malaise", 5.37, 43.29, t0 + 1000, &["health", "vip"]), draft(EventKind::Created))
+        .await
+        .unwrap();
+    assert_eq!((a.entry.id, b.entry.id), (301, 302), "{backend}");
+    assert_eq!((a.event.seq, b.event.seq), (1, 2), "{backend}");
+    let stale = store
+        .change_entry(a.entry.id, &|cur: &Entry| {
+            if cur.version != 7 {
+                return Err(ChangeError::Stale { current: cur.version });
+            }
+            unreachable!()
+        })
+        .await;
+    assert!(matches!(stale, Err(ChangeError::Stale { current: 1 })), "{backend}");
+    let vocab = vigie_layers::model::ThemeVocabulary::default();
+    let changed = store
+        .change_entry(a.entry.id, &|cur: &Entry| {
+            let (entry, revision) =
+                journal::apply_patch(cur, &json!({"qualification": "in_review", "severity": 4}), "chef", t0, &vocab)
+                    .map_err(|_| ChangeError::NoChange)?;
+            Ok(Change { entry, revision, event: draft(EventKind::Updated) })
+        })
+        .await
+        .unwrap();
+    assert_eq!((changed.entry.version, changed.event.seq, changed.event.actor.as_str()), (2, 3, "chef"));
+    assert_eq!(changed.previous.as_ref().unwrap().version, 1);
+    assert!(matches!(
+        store.change_entry(9999, &|_: &Entry| Err(ChangeError::NoChange)).await,
+        Err(ChangeError::NotFound)
+    ));
+    let revs = store.revisions(a.entry.id).await.unwrap();
+    assert_eq!(
+        revs.iter().map(|r| (r.version, r.action)).collect::<Vec<_>>(),
+        [(1, Action::Created), (2, Action::Updated)]
+    );
+    assert_eq!(revs[1].changes["qualification"], json!({"from": "raw", "to": "in_review"}));
+    let stored = store.entry(a.entry.id).await.unwrap().unwrap();
+    assert_eq!(stored.qualification, Qualification::InReview);
+    assert_eq!(stored, changed.entry, "{backend}: the stored entry is the committed one");
+    let events = store.events_after(0, 10).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(events[2].kind, EventKind::Updated);
+    assert_eq!(events[0].bbox, Some([2.0, 48.0, 2.0, 48.0]));
+    assert_eq!(store.last_event_seq().await.unwrap(), 3);
+    assert_eq!(store.events_after(2, 10).await.unwrap().len(), 1);
+
+    // The list: filters, bbox, accent-insensitive text, keyset paging.
+    let q = |f: &dyn Fn(&mut EntryQuery)| {
+        let mut q = EntryQuery { limit: 1000, ..EntryQuery::default() };
+        f(&mut q);
+        q
+    };
+    let near_paris = store.list_entries(&q(&|q| q.bbox = Some([2.3, 48.8, 2.4, 48.9]))).await.unwrap();
+    assert!(
+        near_paris.iter().any(|e| e.id == a.entry.id) && near_paris.iter().all(|e| e.id != b.entry.id),
+        "{backend}: bbox"
+    );
+    let vip = store.list_entries(&q(&|q| q.tags = vec!["vip".into()])).await.unwrap();
+    assert!(
+        vip.iter().any(|e| e.id == b.entry.id) && vip.iter().all(|e| e.tags.contains(&"vip".to_owned())),
+        "{backend}: tags"
+    );
+    let severe = store.list_entries(&q(&|q| q.min_severity = Some(4))).await.unwrap();
+    assert!(severe.iter().all(|e| e.severity == 4) && severe.iter().any(|e| e.id == a.entry.id));
+    let found = store.list_entries(&q(&|q| q.text = Some("HOTEL fumee".into()))).await.unwrap();
+    assert_eq!(
+        found.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [b.entry.id, a.entry.id],
+        "{backend}: text search, newest first"
+    );
+    let in_review = store.list_entries(&q(&|q| q.qualifications = vec!["in_review".into()])).await.unwrap();
+    assert!(in_review.iter().all(|e| e.qualification == Qualification::InReview));
+    let window = store
+        .list_entries(&q(&|q| {
+            q.from_ms = Some(t0);
+            q.to_ms = Some(t0 + 500);
+        }))
+        .await
+        .unwrap();
+    assert_eq!(window.iter().map(|e| e.id).collect::<Vec<_>>(), [a.entry.id], "{backend}: time window");
+    let antimeridian = store.list_entries(&q(&|q| q.bbox = Some([179.0, -20.0, -179.0, -10.0]))).await.unwrap();
+    assert!(antimeridian.is_empty());
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.list_entries(&EntryQuery { before, limit: 37, ..EntryQuery::default() }).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|e| (e.occurred_at, e.id));
+        seen.extend(page.iter().map(|e| e.id));
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!((seen.len(), sorted.len()), (302, 302), "{backend}: paging visits each entry once");
+
+    // Attachments are content-addressed and stored once.
+    store.put_attachment("ab".repeat(32).as_str(), "image/png", b"png bytes").await.unwrap();
+    store.put_attachment("ab".repeat(32).as_str(), "image/png", b"png bytes").await.unwrap();
+    let att = store.attachment(&"ab".repeat(32)).await.unwrap().unwrap();
+    assert_eq!((att.media_type.as_str(), att.bytes.as_slice()), ("image/png", b"png bytes".as_slice()));
+    assert!(store.attachment(&"cd".repeat(32)).await.unwrap().is_none());
+
+    // Datasets: replaced whole, versions increase, values typed by the schema.
+    let dataset = |n: usize| {
+        let mut bld = DatasetBuilder::new("probe", Mapping { time: Some("date".into()), ..Mapping::default() });
+        for i in 0..n {
+            bld.push(
+                Location { file: "t".into(), position: format!("feature {i}") },
+                Record {
+                    geometry: geo::Geometry::Point(geo::Point::new(2.0 + i as f64 * 0.01, 48.0)),
+                    props: vec![
+                        ("code".into(), Value::text(format!("2{}", char::from(b'A' + (i % 2) as u8)))),
+                        ("n".into(), Value::Int(i as i64)),
+                        ("x".into(), Value::Float(0.5)),
+                        ("date".into(), Value::text("2024-07-26")),
+                    ],
+                },
+            );
+        }
+        bld.finish(false).unwrap().0
+    };
+    let v1 = store.replace_dataset(&dataset(10), "probe.geojson").await.unwrap();
+    let v2 = store.replace_dataset(&dataset(4), "probe.geojson").await.unwrap();
+    assert_eq!((v1.version, v2.version, v2.feature_count), (1, 2, 4), "{backend}");
+    let infos = store.datasets().await.unwrap();
+    assert_eq!(
+        infos,
+        vec![v2.clone()]
+            .into_iter()
+            .map(|mut i| {
+                i.imported_at_ms = infos[0].imported_at_ms;
+                i
+            })
+            .collect::<Vec<_>>()
+    );
+    let features = store.dataset_features(&v2).await.unwrap();
+    assert_eq!(features, dataset(4).features, "{backend}: dataset features round-trip");
+    assert_eq!(features[1].props[0], Value::text("2B"));
+    assert_eq!(features[0].time_ms, Some(1_721_952_000_000));
+    store.ping().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), "suite", Synchronous::Normal).await.unwrap();
+    suite(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgis_store() {
+    let db = PostgisDb::create().await;
+    let settings = PgSettings { url: db.url.clone(), pool_size: 4, statement_timeout_ms: 10_000 };
+    let store = PgStore::open(&settings, "suite").await.unwrap();
+    suite(Arc::new(store.clone())).await;
+    store.pool().close().await;
+    db.drop_db().await;
+}

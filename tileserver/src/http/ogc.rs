@@ -1,0 +1,333 @@
+//! OGC API – Features, Part 1 (Core, GeoJSON, OpenAPI 3.0) under `/ogc`: one collection per
+//! catalog layer (H3 aggregates excepted: they are views of their source layer, served as tiles
+//! and by `/api/h3`; PostGIS table layers too: their table is in the database for direct
+//! access). Readable by GDAL's OAPIF driver and QGIS.
+//!
+//! Items are in CRS84 (longitude, latitude), ordered by id; `bbox`, `datetime` (instant or
+//! interval, open ends `..`), `limit` (default 10, at most 10,000) and `offset` page them, with
+//! `next`/`prev` links and `numberMatched`/`numberReturned`. The tile filters (`tags`,
+//! `severity`, `qualification`) are accepted too; refuted entries are hidden by default.
+
+use super::error::ApiError;
+use super::filters::parse_filter;
+use super::query::feature_json;
+use super::{AppState, Shared, base_url};
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use vigie_layers::engine::Layer;
+use vigie_layers::feature::{format_time_ms, parse_time_ms};
+use vigie_layers::region::{Prepared, Region};
+use vigie_layers::tile::mercator_to_lonlat;
+
+/// Default page size of items.
+pub const DEFAULT_LIMIT: usize = 10;
+/// Largest page of items.
+pub const MAX_LIMIT: usize = 10_000;
+
+const GEOJSON: &str = "application/geo+json";
+const CONFORMANCE: [&str; 3] = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+];
+const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+
+fn link(href: &str, rel: &str, kind: &str, title: &str) -> Value {
+    json!({"href": href, "rel": rel, "type": kind, "title": title})
+}
+
+fn collections(state: &Shared) -> impl Iterator<Item = &Arc<Layer>> {
+    state.engine.layers().iter().filter(|l| !l.is_h3() && !l.is_table())
+}
+
+fn collection(state: &Shared, id: &str) -> Result<Arc<Layer>, ApiError> {
+    collections(state).find(|l| l.def.id == id).cloned().ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no collection '{}'; GET /ogc/collections lists them",
+            id.chars().take(64).collect::<String>()
+        ))
+    })
+}
+
+/// `GET /ogc`: the landing page.
+///
+/// # Errors
+/// 400 without a usable Host header.
+pub async fn landing(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let base = format!("{}/ogc", base_url(&state, &headers)?);
+    Ok(Json(json!({
+        "title": state.engine.catalog().name,
+        "description": "vigie layers as OGC API – Features: the operations log, venues, perimeters and imported datasets.",
+        "links": [
+            link(&base, "self", "application/json", "This document"),
+            link(&format!("{base}/api"), "service-desc", "application/vnd.oai.openapi+json;version=3.0", "The API definition"),
+            link(&format!("{base}/conformance"), "conformance", "application/json", "Conformance classes"),
+            link(&format!("{base}/collections"), "data", "application/json", "The collections"),
+        ]
+    })))
+}
+
+/// `GET /ogc/conformance`.
+pub async fn conformance() -> Json<Value> {
+    Json(json!({"conformsTo": CONFORMANCE}))
+}
+
+fn temporal_extent(state: &Shared, layer: &Layer) -> Option<(i64, i64)> {
+    state
+        .engine
+        .with_collection(&layer.collection, |c| {
+            c.iter()
+                .filter(|f| layer.selects(f))
+                .filter_map(|f| f.attrs.time_ms)
+                .fold(None, |acc: Option<(i64, i64)>, t| Some(acc.map_or((t, t), |(a, b)| (a.min(t), b.max(t)))))
+        })
+        .flatten()
+}
+
+fn collection_doc(state: &Shared, layer: &Layer, base: &str) -> Value {
+    let bbox = state.engine.extent(layer).map_or(json!([-180.0, -90.0, 180.0, 90.0]), |r| {
+        let (sw, ne) = (mercator_to_lonlat(r.min()), mercator_to_lonlat(r.max()));
+        json!([sw.x, sw.y, ne.x, ne.y])
+    });
+    let interval = temporal_extent(state, layer)
+        .map_or(json!([[null, null]]), |(a, b)| json!([[format_time_ms(a), format_time_ms(b)]]));
+    let id = &layer.def.id;
+    json!({
+        "id": id,
+        "title": layer.def.title,
+        "description": layer.def.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}, "temporal": {"interval": interval}},
+        "links": [
+            link(&format!("{base}/collections/{id}"), "self", "application/json", &layer.def.title),
+            link(&format!("{base}/collections/{id}/items"), "items", GEOJSON, "Items"),
+        ]
+    })
+}
+
+/// `GET /ogc/collections`.
+///
+/// # Errors
+/// 400 without a usable Host header.
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let base = format!("{}/ogc", base_url(&state, &headers)?);
+    let docs: Vec<Value> = collections(&state).map(|l| collection_doc(&state, l, &base)).collect();
+    Ok(Json(json!({
+        "links": [link(&format!("{base}/collections"), "self", "application/json", "Collections")],
+        "collections": docs
+    })))
+}
+
+/// `GET /ogc/collections/{id}`.
+///
+/// # Errors
+/// 404 for an unknown collection.
+pub async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let base = format!("{}/ogc", base_url(&state, &headers)?);
+    let layer = collection(&state, &id)?;
+    Ok(Json(collection_doc(&state, &layer, &base)))
+}
+
+/// Parses `datetime`: an instant, or `start/end` with `..` (or nothing) for an open end.
+fn datetime(v: &str) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let bad = || {
+        ApiError::bad_request(
+            "Invalid datetime",
+            format!("'{v}': expected an RFC 3339 instant or an interval start/end with '..' for an open end"),
+        )
+    };
+    let one = |s: &str| -> Result<Option<i64>, ApiError> {
+        if s.is_empty() || s == ".." { Ok(None) } else { parse_time_ms(s).map(Some).map_err(|_| bad()) }
+    };
+    if let Some((a, b)) = v.split_once('/') {
+        return Ok((one(a)?, one(b)?));
+    }
+    let t = one(v)?.ok_or_else(bad)?;
+    Ok((Some(t), Some(t)))
+}
+
+fn geojson(v: Value) -> Response {
+    let mut r = Json(v).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
+    r
+}
+
+/// `GET /ogc/collections/{id}/items`.
+///
+/// # Errors
+/// 400 for a bad parameter, 404 for an unknown collection.
+pub async fn items(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let base = format!("{}/ogc", base_url(&state, &headers)?);
+    let layer = collection(&state, &id)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request("Invalid query string", e.to_string()))?;
+    let mut filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
+    let mut limit = DEFAULT_LIMIT;
+    let mut offset = 0usize;
+    let mut bbox = None;
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "limit" => {
+                limit = v.parse::<usize>().ok().filter(|l| *l >= 1).map(|l| l.min(MAX_LIMIT)).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "Invalid limit",
+                        format!("limit must be a positive integer (at most {MAX_LIMIT} are returned)"),
+                    )
+                })?;
+            }
+            "offset" => {
+                offset = v
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("Invalid offset", "offset must be a non-negative integer"))?;
+            }
+            "datetime" => (filter.from_ms, filter.to_ms) = datetime(v)?,
+            "bbox" => {
+                let n: Vec<f64> =
+                    v.split(',').map(|x| x.trim().parse()).collect::<Result<_, _>>().map_err(|_| {
+                        ApiError::bad_request("Invalid bbox", "bbox must be minLon,minLat,maxLon,maxLat")
+                    })?;
+                let b: [f64; 4] = match n.as_slice() {
+                    [a, b, c, d] | [a, b, _, c, d, _] => [*a, *b, *c, *d],
+                    _ => return Err(ApiError::bad_request("Invalid bbox", "bbox must have 4 (or 6) numbers")),
+                };
+                bbox = Some(
+                    Prepared::new(Region::BBox(b)).map_err(|e| ApiError::bad_request("Invalid bbox", e.to_string()))?,
+                );
+            }
+            _ => {}
+        }
+    }
+    let worker = state.clone();
+    let l = layer.clone();
+    let f = filter.clone();
+    let mut found: Vec<Arc<vigie_layers::Feature>> = tokio::task::spawn_blocking(move || match &bbox {
+        Some(region) => {
+            worker.engine.region_hits(std::slice::from_ref(&l), region, &f).into_iter().map(|h| h.feature).collect()
+        }
+        None => worker
+            .engine
+            .with_collection(&l.collection, |c| {
+                c.iter().filter(|x| l.selects(x) && f.matches(&x.attrs)).cloned().collect()
+            })
+            .unwrap_or_default(),
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    found.sort_unstable_by_key(|f| f.id);
+    let matched = found.len();
+    let page: Vec<&Arc<vigie_layers::Feature>> = found.iter().skip(offset).take(limit).collect();
+    let schema = state.engine.schema(&layer);
+    let features: Vec<Value> = page.iter().map(|f| feature_json(f, &schema, None)).collect();
+    let rest: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "offset" && k != "limit").cloned().collect();
+    let href = |off: usize| {
+        let mut p = rest.clone();
+        p.push(("limit".into(), limit.to_string()));
+        p.push(("offset".into(), off.to_string()));
+        format!("{base}/collections/{id}/items?{}", serde_urlencoded::to_string(p).unwrap_or_default())
+    };
+    let mut links = vec![link(&href(offset), "self", GEOJSON, "This page")];
+    if offset + page.len() < matched {
+        links.push(link(&href(offset + limit), "next", GEOJSON, "Next page"));
+    }
+    if offset > 0 {
+        links.push(link(&href(offset.saturating_sub(limit)), "prev", GEOJSON, "Previous page"));
+    }
+    Ok(geojson(json!({
+        "type": "FeatureCollection",
+        "timeStamp": format_time_ms(crate::now_ms()),
+        "numberMatched": matched,
+        "numberReturned": features.len(),
+        "features": features,
+        "links": links,
+    })))
+}
+
+/// `GET /ogc/collections/{id}/items/{featureId}`.
+///
+/// # Errors
+/// 404 for an unknown collection or feature.
+pub async fn item(
+    State(state): State<AppState>,
+    Path((id, fid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let base = format!("{}/ogc", base_url(&state, &headers)?);
+    let layer = collection(&state, &id)?;
+    let missing = || {
+        ApiError::NotFound(format!("no feature '{}' in collection '{id}'", fid.chars().take(40).collect::<String>()))
+    };
+    let n: u64 = fid.parse().map_err(|_| missing())?;
+    let f = state
+        .engine
+        .with_collection(&layer.collection, |c| c.get(n).filter(|f| layer.selects(f)).cloned())
+        .flatten()
+        .ok_or_else(missing)?;
+    let mut v = feature_json(&f, &state.engine.schema(&layer), None);
+    v["links"] = json!([
+        link(&format!("{base}/collections/{id}/items/{n}"), "self", GEOJSON, "This feature"),
+        link(&format!("{base}/collections/{id}"), "collection", "application/json", &layer.def.title),
+    ]);
+    Ok(geojson(v))
+}
+
+/// `GET /ogc/api`: the OpenAPI 3.0 definition.
+///
+/// # Errors
+/// 400 without a usable Host header.
+pub async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let base = format!("{}/ogc", base_url(&state, &headers)?);
+    let ids: Vec<&str> = collections(&state).map(|l| l.def.id.as_str()).collect();
+    let param = |name: &str, desc: &str, schema: Value| json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema});
+    let doc = json!({
+        "openapi": "3.0.3",
+        "info": {"title": format!("{} — OGC API – Features", state.engine.catalog().name), "version": env!("CARGO_PKG_VERSION")},
+        "servers": [{"url": base}],
+        "paths": {
+            "/": {"get": {"summary": "Landing page", "responses": {"200": {"description": "Links to the API"}}}},
+            "/conformance": {"get": {"summary": "Conformance classes", "responses": {"200": {"description": "conformsTo"}}}},
+            "/collections": {"get": {"summary": "The collections", "responses": {"200": {"description": "Collections"}}}},
+            "/collections/{collectionId}": {"get": {
+                "summary": "One collection",
+                "parameters": [{"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": ids}}],
+                "responses": {"200": {"description": "The collection"}, "404": {"description": "Unknown collection"}}}},
+            "/collections/{collectionId}/items": {"get": {
+                "summary": "Features of a collection",
+                "parameters": [
+                    {"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": ids}},
+                    param("bbox", "minLon,minLat,maxLon,maxLat (CRS84)", json!({"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 6})),
+                    param("datetime", "RFC 3339 instant or interval (start/end, '..' for open)", json!({"type": "string"})),
+                    param("limit", "page size", json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT})),
+                    param("offset", "items to skip", json!({"type": "integer", "minimum": 0, "default": 0})),
+                    param("tags", "comma-separated tags (any)", json!({"type": "string"})),
+                    param("severity", "minimum severity 0-4", json!({"type": "integer", "minimum": 0, "maximum": 4})),
+                    param("qualification", "states, comma-separated, or 'all'", json!({"type": "string"})),
+                ],
+                "responses": {"200": {"description": "GeoJSON FeatureCollection", "content": {GEOJSON: {}}}, "400": {"description": "Bad parameter"}, "404": {"description": "Unknown collection"}}}},
+            "/collections/{collectionId}/items/{featureId}": {"get": {
+                "summary": "One feature",
+                "parameters": [
+                    {"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": ids}},
+                    {"name": "featureId", "in": "path", "required": true, "schema": {"type": "integer"}},
+                ],
+                "responses": {"200": {"description": "GeoJSON Feature", "content": {GEOJSON: {}}}, "404": {"description": "Unknown feature"}}}},
+        }
+    });
+    let mut r = Json(doc).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.oai.openapi+json;version=3.0"));
+    Ok(r)
+}

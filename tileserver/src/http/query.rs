@@ -1,0 +1,473 @@
+//! Region queries: `POST /api/query` (and `GET` with the same parameters) and `GET /api/h3`.
+//!
+//! Region, one of:
+//! - `bbox`: west,south,east,north (west > east crosses the antimeridian);
+//! - `geometry`: a GeoJSON Polygon or MultiPolygon;
+//! - `circle`: lon,lat,radius_m — measured on the WGS84 ellipsoid;
+//! - `venue` (+ `perimeter`: silt|red|blue, default blue) — a venue's security perimeter;
+//! - `area`: `layer:code` — an area of an imported boundary layer by its key (départements:
+//!   `departements:93`);
+//! - `h3`: comma-separated H3 cells.
+//!
+//! `buffer_m` grows a polygon, perimeter or area region. Filters are those of the tiles
+//! (`from`, `to`, `last`, `tags`, `severity`, `qualification`), plus `layers` (default
+//! `entries`), `limit` (default 100, at most 10,000), `cursor`, `interval` (histogram bucket:
+//! 15m, 1h, 6h, 1d, 7d, 30d) and `format=csv` (or `Accept: text/csv`) for CSV with WKT.
+
+use super::error::ApiError;
+use super::filters::parse_filter;
+use super::tiles::resolve_layers;
+use super::{AppState, Shared};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use geo::{Geometry, MultiPolygon};
+use geozero::ToWkt;
+use serde_json::{Map, Value, json};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use vigie_layers::engine::{Layer, PERIMETERS};
+use vigie_layers::feature::{Schema, format_time_ms};
+use vigie_layers::query::{self, Key};
+use vigie_layers::region::{Hit, Prepared, Region};
+use vigie_layers::{Filter, LayerKind};
+
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page.
+pub const MAX_LIMIT: usize = 10_000;
+/// Most rows of a CSV export.
+pub const MAX_CSV_ROWS: usize = 200_000;
+/// Largest buffer, metres.
+pub const MAX_BUFFER_M: f64 = 50_000.0;
+
+/// A parsed query.
+#[derive(Debug)]
+pub struct QuerySpec {
+    region: Prepared,
+    layers: Vec<Arc<Layer>>,
+    filter: Filter,
+    limit: usize,
+    cursor: Option<Key>,
+    csv: bool,
+    interval_ms: Option<i64>,
+}
+
+fn bad(detail: impl Into<String>) -> ApiError {
+    ApiError::bad_request("Invalid query", detail)
+}
+
+fn numbers(s: &str, n: usize, what: &str) -> Result<Vec<f64>, ApiError> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad(format!("{what}: expected {n} comma-separated numbers, got '{}'", truncate(s))))?;
+    if v.len() == n { Ok(v) } else { Err(bad(format!("{what}: expected {n} numbers, got {}", v.len()))) }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+fn polygons(g: Geometry<f64>) -> Result<MultiPolygon<f64>, ApiError> {
+    match g {
+        Geometry::Polygon(p) => Ok(MultiPolygon(vec![p])),
+        Geometry::MultiPolygon(mp) => Ok(mp),
+        _ => Err(bad("the region geometry must be a Polygon or a MultiPolygon")),
+    }
+}
+
+/// Turns the region parameters into a prepared region (one kind of region exactly).
+fn region(state: &Shared, p: &Map<String, Value>) -> Result<Prepared, ApiError> {
+    let text = |k: &str| {
+        p.get(k).and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        })
+    };
+    let given: Vec<&str> =
+        ["bbox", "geometry", "circle", "venue", "area", "h3"].into_iter().filter(|k| p.contains_key(*k)).collect();
+    if given.len() != 1 {
+        return Err(bad(format!(
+            "give exactly one region among bbox, geometry, circle, venue, area, h3 (got {})",
+            if given.is_empty() { "none".to_owned() } else { given.join(", ") }
+        )));
+    }
+    let buffer = match p.get("buffer_m") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .filter(|b| b.is_finite() && *b >= 0.0 && *b <= MAX_BUFFER_M)
+                .ok_or_else(|| bad(format!("buffer_m must be a number of metres from 0 to {MAX_BUFFER_M}")))?,
+        ),
+    };
+    let with_buffer = |mp: MultiPolygon<f64>| match buffer {
+        Some(b) if b > 0.0 => query::buffer_m(&mp, b),
+        _ => mp,
+    };
+    let r = match given[0] {
+        "bbox" => {
+            let v = match &p["bbox"] {
+                Value::Array(a) => {
+                    a.iter().map(|x| x.as_f64().ok_or_else(|| bad("bbox: numbers"))).collect::<Result<Vec<_>, _>>()?
+                }
+                other => numbers(&text("bbox").unwrap_or_else(|| other.to_string()), 4, "bbox")?,
+            };
+            let b: [f64; 4] = v.try_into().map_err(|_| bad("bbox: expected west,south,east,north"))?;
+            Region::BBox(b)
+        }
+        "geometry" => {
+            let g = match &p["geometry"] {
+                Value::String(s) => serde_json::from_str(s).map_err(|e| bad(format!("geometry: not GeoJSON: {e}")))?,
+                other => other.clone(),
+            };
+            let gj: geojson::Geometry =
+                serde_json::from_value(g).map_err(|e| bad(format!("geometry: not a GeoJSON geometry: {e}")))?;
+            let geom = Geometry::<f64>::try_from(gj.value).map_err(|e| bad(format!("geometry: {e}")))?;
+            Region::Polygons(with_buffer(polygons(geom)?))
+        }
+        "circle" => {
+            let (lon, lat, radius_m) = if let Value::Object(o) = &p["circle"] {
+                let f = |k: &str| o.get(k).and_then(Value::as_f64).ok_or_else(|| bad(format!("circle.{k}: a number")));
+                (f("lon")?, f("lat")?, f("radius_m")?)
+            } else {
+                let v = numbers(&text("circle").unwrap_or_default(), 3, "circle (lon,lat,radius_m)")?;
+                (v[0], v[1], v[2])
+            };
+            Region::Circle { lon, lat, radius_m }
+        }
+        "venue" => {
+            let code = text("venue").unwrap_or_default();
+            let kind = text("perimeter").unwrap_or_else(|| "blue".to_owned());
+            let layer = state
+                .engine
+                .layers()
+                .iter()
+                .find(|l| l.collection == PERIMETERS && l.def.kinds.is_empty())
+                .or_else(|| state.engine.layers().iter().find(|l| l.collection == PERIMETERS))
+                .ok_or_else(|| bad("the catalog has no perimeters layer"))?;
+            let g = state
+                .engine
+                .find_by_properties(layer, &[("venue", &code), ("kind", &kind)])
+                .ok_or_else(|| ApiError::NotFound(format!("no '{kind}' perimeter for venue '{}'", truncate(&code))))?;
+            Region::Polygons(with_buffer(polygons(g)?))
+        }
+        "area" => {
+            let (layer_id, code) = if let Value::Object(o) = &p["area"] {
+                (
+                    o.get("layer").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    o.get("code").map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned)).unwrap_or_default(),
+                )
+            } else {
+                let t = text("area").unwrap_or_default();
+                let (l, c) = t.split_once(':').ok_or_else(|| bad("area: expected layer:code, e.g. departements:93"))?;
+                (l.to_owned(), c.to_owned())
+            };
+            let layer = state
+                .engine
+                .layer(&layer_id)
+                .filter(|l| l.def.kind == LayerKind::Dataset)
+                .ok_or_else(|| ApiError::NotFound(format!("no dataset layer '{}'", truncate(&layer_id))))?;
+            let key = layer.def.key.as_deref().unwrap_or("code");
+            let g = state.engine.find_by_properties(layer, &[(key, &code)]).ok_or_else(|| {
+                ApiError::NotFound(format!("no area with {key} = '{}' in layer '{layer_id}'", truncate(&code)))
+            })?;
+            Region::Polygons(with_buffer(polygons(g)?))
+        }
+        _ => {
+            let cells: Vec<String> = match &p["h3"] {
+                Value::Array(a) => a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect(),
+                _ => text("h3").unwrap_or_default().split(',').map(|c| c.trim().to_owned()).collect(),
+            };
+            let cells = cells
+                .iter()
+                .map(|c| {
+                    c.parse::<h3o::CellIndex>()
+                        .map_err(|_| bad(format!("h3: '{}' is not an H3 cell index", truncate(c))))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Region::Cells(cells)
+        }
+    };
+    Prepared::new(r).map_err(|e| bad(e.to_string()))
+}
+
+/// Filter parameters given as JSON, as a query string for [`parse_filter`].
+fn filter_query(p: &Map<String, Value>) -> String {
+    let pairs: Vec<(&str, String)> = ["from", "to", "last", "tags", "severity", "qualification"]
+        .into_iter()
+        .filter_map(|k| {
+            let v = p.get(k)?;
+            let s = match v {
+                Value::Null => return None,
+                Value::String(s) => s.clone(),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            Some((k, s))
+        })
+        .collect();
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+/// Parses a query from JSON-like parameters.
+///
+/// # Errors
+/// 400 naming the bad parameter, 404 for an unknown layer, venue or area.
+pub fn parse(state: &Shared, p: &Map<String, Value>, headers: &HeaderMap) -> Result<QuerySpec, ApiError> {
+    let region = region(state, p)?;
+    let layers = match p.get("layers") {
+        None | Some(Value::Null) => "entries".to_owned(),
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    let layers = resolve_layers(state, &layers)?;
+    if let Some(h) = layers.iter().find(|l| l.is_h3()) {
+        return Err(bad(format!("'{}' is an H3 layer: query its source layer, or use GET /api/h3", h.def.id)));
+    }
+    if let Some(t) = layers.iter().find(|l| l.is_table()) {
+        return Err(bad(format!(
+            "'{}' is a PostGIS table layer, served as tiles only: query the table in PostGIS",
+            t.def.id
+        )));
+    }
+    let filter = parse_filter(Some(&filter_query(p)), state.engine.vocabulary(), crate::now_ms())?;
+    let num = |k: &str| p.get(k).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+    let limit = match p.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(_) => num("limit")
+            .filter(|l| (1..=MAX_LIMIT as u64).contains(l))
+            .ok_or_else(|| bad(format!("limit must be 1 to {MAX_LIMIT}")))? as usize,
+    };
+    let cursor = match p.get("cursor").and_then(Value::as_str) {
+        None => None,
+        Some(c) => Some(Key::decode(c).ok_or_else(|| bad("cursor: use the `next` value of the previous page"))?),
+    };
+    let interval_ms = match p.get("interval").and_then(Value::as_str) {
+        None => None,
+        Some(i) => Some(query::interval_ms(i).ok_or_else(|| bad("interval: one of 15m, 1h, 6h, 1d, 7d, 30d"))?),
+    };
+    let accept_csv = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"));
+    let csv = p.get("format").and_then(Value::as_str).map_or(accept_csv, |f| f.eq_ignore_ascii_case("csv"));
+    Ok(QuerySpec { region, layers, filter, limit, cursor, csv, interval_ms })
+}
+
+fn value_json(v: &vigie_layers::Value) -> Value {
+    use vigie_layers::Value as V;
+    match v {
+        V::Null => Value::Null,
+        V::Bool(b) => json!(b),
+        V::Int(i) => json!(i),
+        V::Float(f) => json!(f),
+        V::Text(s) => json!(s.as_ref()),
+        V::Time(t) => json!(format_time_ms(*t)),
+    }
+}
+
+/// A GeoJSON Feature of an indexed feature (WGS84), its properties named by the schema, plus
+/// `layer` when given.
+pub fn feature_json(f: &vigie_layers::Feature, schema: &Schema, layer: Option<&str>) -> Value {
+    let mut props = Map::new();
+    if let Some(l) = layer {
+        props.insert("layer".into(), json!(l));
+    }
+    for (field, v) in schema.fields.iter().zip(f.props.iter()) {
+        props.insert(field.name.clone(), value_json(v));
+    }
+    json!({"type": "Feature", "id": f.id, "geometry": vigie_layers::journal::geometry_json(&f.lonlat), "properties": props})
+}
+
+fn csv_field(out: &mut String, s: &str) {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}
+
+fn csv(state: &Shared, spec: &QuerySpec, hits: &[Hit]) -> Result<Response, ApiError> {
+    if hits.len() > MAX_CSV_ROWS {
+        return Err(ApiError::TooLarge(format!(
+            "{} rows match: a CSV export holds at most {MAX_CSV_ROWS}; narrow the region, the time window or the layers",
+            hits.len()
+        )));
+    }
+    let schemas: Vec<Arc<Schema>> = spec.layers.iter().map(|l| state.engine.schema(l)).collect();
+    let mut columns: Vec<String> = Vec::new();
+    for s in &schemas {
+        for f in &s.fields {
+            if !columns.contains(&f.name) {
+                columns.push(f.name.clone());
+            }
+        }
+    }
+    let mut out = String::from("layer,id");
+    for c in &columns {
+        out.push(',');
+        csv_field(&mut out, c);
+    }
+    out.push_str(",wkt\n");
+    for h in hits {
+        let schema = &schemas[h.layer];
+        out.push_str(&spec.layers[h.layer].def.id);
+        let _ = write!(out, ",{}", h.feature.id);
+        for c in &columns {
+            out.push(',');
+            if let Some(v) = schema.position(c).and_then(|i| h.feature.props.get(i)) {
+                let text = match value_json(v) {
+                    Value::Null => String::new(),
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                csv_field(&mut out, &text);
+            }
+        }
+        out.push(',');
+        csv_field(&mut out, &h.feature.lonlat.to_wkt().unwrap_or_default());
+        out.push('\n');
+    }
+    let mut resp = out.into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    resp.headers_mut()
+        .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"vigie-query.csv\""));
+    Ok(resp)
+}
+
+/// Runs a parsed query: every hit, sorted newest first.
+pub fn run(state: &Shared, spec: &QuerySpec) -> Vec<Hit> {
+    let mut hits = state.engine.region_hits(&spec.layers, &spec.region, &spec.filter);
+    query::sort(&mut hits);
+    hits
+}
+
+async fn answer(state: AppState, p: Map<String, Value>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let spec = parse(&state, &p, &headers)?;
+    let worker = state.clone();
+    let (spec, hits) = tokio::task::spawn_blocking(move || {
+        let hits = run(&worker, &spec);
+        (spec, hits)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    if spec.csv {
+        return csv(&state, &spec, &hits);
+    }
+    let summary = query::summarize(&hits, &spec.layers, state.engine.vocabulary(), spec.interval_ms);
+    let (page, next) = query::page(&hits, spec.cursor, spec.limit);
+    let schemas: Vec<Arc<Schema>> = spec.layers.iter().map(|l| state.engine.schema(l)).collect();
+    let features: Vec<Value> =
+        page.iter().map(|h| feature_json(&h.feature, &schemas[h.layer], Some(&spec.layers[h.layer].def.id))).collect();
+    Ok(Json(json!({
+        "type": "FeatureCollection",
+        "numberMatched": hits.len(),
+        "numberReturned": features.len(),
+        "features": features,
+        "summary": summary,
+        "next": next.map(Key::encode),
+    }))
+    .into_response())
+}
+
+/// `POST /api/query` with a JSON body.
+///
+/// # Errors
+/// 400 for a bad parameter, 404 for an unknown layer, venue or area.
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("Invalid JSON", e.to_string()))?;
+    let Value::Object(p) = v else { return Err(bad("the body must be a JSON object")) };
+    answer(state, p, headers).await
+}
+
+fn pairs(query: Option<&str>) -> Result<Map<String, Value>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ApiError::bad_request("Invalid query string", e.to_string()))?;
+    Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+}
+
+/// `GET /api/query` with the same parameters in the query string.
+///
+/// # Errors
+/// As [`post`].
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    answer(state, pairs(q.as_deref())?, headers).await
+}
+
+/// `GET /api/h3?layer=&res=` plus an optional region and filters: counts per cell.
+///
+/// # Errors
+/// 400 for a bad parameter, 404 for an unknown layer.
+pub async fn h3(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+    let mut p = pairs(q.as_deref())?;
+    let layer_id = p.get("layer").and_then(Value::as_str).unwrap_or("entries").to_owned();
+    let layer = resolve_layers(&state, &layer_id)?.remove(0);
+    let source = layer.source.clone().unwrap_or_else(|| layer.clone());
+    let r: u8 = p
+        .get("res")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .filter(|r| *r <= vigie_layers::h3::FINEST)
+        .ok_or_else(|| bad(format!("res: an H3 resolution from 0 to {}", vigie_layers::h3::FINEST)))?;
+    let filter = parse_filter(q.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
+    let has_region = ["bbox", "geometry", "circle", "venue", "area", "h3"].iter().any(|k| p.contains_key(*k));
+    let worker = state.clone();
+    let stats = if has_region {
+        p.insert("layers".into(), json!(source.def.id));
+        let spec = parse(&state, &p, &HeaderMap::new())?;
+        tokio::task::spawn_blocking(move || {
+            let hits = run(&worker, &spec);
+            vigie_layers::h3::aggregate(r, hits.iter().map(|h| h.feature.as_ref()))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+    } else {
+        tokio::task::spawn_blocking(move || {
+            worker
+                .engine
+                .with_collection(&source.collection, |c| {
+                    vigie_layers::h3::aggregate(
+                        r,
+                        c.iter().filter(|f| source.selects(f) && filter.matches(&f.attrs)).map(AsRef::as_ref),
+                    )
+                })
+                .unwrap_or_default()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+    };
+    let ids = state.engine.vocabulary().ids();
+    let mut cells: Vec<(u64, Value)> = stats
+        .iter()
+        .map(|(cell, s)| {
+            let by_theme: Map<String, Value> = ids
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| s.by_theme.get(i).filter(|n| **n > 0).map(|n| (t.clone(), json!(n))))
+                .collect();
+            (
+                u64::from(*cell),
+                json!({"cell": cell.to_string(), "count": s.count, "max_severity": s.max_severity(), "by_theme": by_theme}),
+            )
+        })
+        .collect();
+    cells.sort_unstable_by_key(|(c, _)| *c);
+    let total: u64 = stats.values().map(|s| u64::from(s.count)).sum();
+    Ok(Json(
+        json!({"layer": layer.def.id, "resolution": r, "total": total, "cells": cells.into_iter().map(|(_, v)| v).collect::<Vec<_>>()}),
+    ))
+}

@@ -1,0 +1,791 @@
+//! The production store: PostgreSQL 15 with PostGIS 3, shared by several vigie replicas.
+//!
+//! Writes take the workspace's counter row (`workspaces.last_seq`, `last_entry`) with a row lock
+//! inside their transaction, so event numbers and entry ids are gap-free and in commit order
+//! across replicas; every write ends with `pg_notify('vigie_events', …)` so the other replicas
+//! apply the change feed at once. Geometries are `geometry(…, 4326)`; times `timestamptz`.
+
+use super::codec::{from_json, from_wkb, props_from_json, props_to_json, to_json, to_wkb};
+use super::{
+    Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, EventKind, Seed,
+    Store, StoreError,
+};
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{Executor, PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+use vigie_layers::dataset::{Dataset, DatasetFeature};
+use vigie_layers::journal::{Revision, created};
+use vigie_layers::model::{AttachmentRef, Entry, Link, Perimeter, Venue, Window};
+use vigie_layers::text::fold;
+
+/// Channel of the change-feed notifications.
+pub const CHANNEL: &str = "vigie_events";
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
+
+/// Rows per multi-row INSERT (PostgreSQL binds at most 65,535 parameters).
+const BATCH_ROWS: usize = 1000;
+
+/// Columns of an entry row as read (geometry as WKB, times as epoch ms).
+const ENTRY_SELECT: &str = "id, version, title, body, tags::text AS tags, severity, qualification, \
+     (extract(epoch FROM occurred_at) * 1000)::bigint AS occurred_at, \
+     (extract(epoch FROM reported_at) * 1000)::bigint AS reported_at, \
+     (extract(epoch FROM recorded_at) * 1000)::bigint AS recorded_at, \
+     author, source, location, links::text AS links, attachments::text AS attachments, \
+     ST_AsBinary(geom) AS wkb, deleted";
+
+fn migrator() -> Migrator {
+    let migrations: Vec<Migration> = MIGRATIONS
+        .iter()
+        .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
+        .collect();
+    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+}
+
+/// Connection settings of the PostgreSQL store.
+#[derive(Clone)]
+pub struct PgSettings {
+    /// `postgres://…` (a secret: never logged; `Debug` redacts it).
+    pub url: String,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// `statement_timeout` of every connection, milliseconds.
+    pub statement_timeout_ms: u64,
+}
+
+impl std::fmt::Debug for PgSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSettings")
+            .field("url", &"<redacted>")
+            .field("pool_size", &self.pool_size)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .finish()
+    }
+}
+
+/// The PostgreSQL store of one workspace.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    workspace: String,
+    options: PgConnectOptions,
+}
+
+impl PgStore {
+    /// Connects, migrates the schema and registers the workspace.
+    ///
+    /// # Errors
+    /// [`StoreError`] without the connection string in it.
+    pub async fn open(settings: &PgSettings, workspace: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(&settings.url)
+            .map_err(|_| StoreError::Config("DATABASE_URL is not a valid postgres:// URL".into()))?;
+        let timeout = settings.statement_timeout_ms;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.pool_size.max(2))
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    conn.execute(format!("SET statement_timeout = {timeout}").as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options.clone())
+            .await?;
+        migrator().run(&pool).await.map_err(StoreError::Migrate)?;
+        sqlx::query("INSERT INTO workspaces (id, title) VALUES ($1, $1) ON CONFLICT (id) DO NOTHING")
+            .bind(workspace)
+            .execute(&pool)
+            .await?;
+        Ok(Self { pool, workspace: workspace.to_owned(), options })
+    }
+
+    /// A dedicated connection listening to the change feed.
+    ///
+    /// # Errors
+    /// When the database cannot be reached.
+    pub async fn listener(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
+        let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        l.listen(CHANNEL).await?;
+        Ok(l)
+    }
+
+    /// The pool (table layers query it directly).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Connection options (without exposing the URL).
+    pub fn options(&self) -> &PgConnectOptions {
+        &self.options
+    }
+
+    /// Takes the next `n` values of a workspace counter under the row lock.
+    async fn next(&self, conn: &mut PgConnection, column: &str, n: i64) -> Result<i64, StoreError> {
+        let q = format!("UPDATE workspaces SET {column} = {column} + $2 WHERE id = $1 RETURNING {column}");
+        let v: i64 = sqlx::query_scalar(&q).bind(&self.workspace).bind(n).fetch_one(&mut *conn).await?;
+        Ok(v)
+    }
+
+    async fn insert_entries(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), StoreError> {
+        for chunk in entries.chunks(BATCH_ROWS) {
+            let rows = chunk
+                .iter()
+                .map(|e| Ok((e, to_wkb(&e.geometry, "entry", &e.id.to_string())?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO entries (workspace, id, version, title, body, tags, severity, qualification, occurred_at, \
+                 reported_at, recorded_at, author, source, location, links, attachments, geom, deleted, search_text) ",
+            );
+            q.push_values(rows, |mut b, (e, wkb)| {
+                b.push_bind(&self.workspace)
+                    .push_bind(e.id as i64)
+                    .push_bind(e.version as i32)
+                    .push_bind(&e.title)
+                    .push_bind(&e.body)
+                    .push_bind(to_json(&e.tags))
+                    .push_unseparated("::jsonb")
+                    .push_bind(i16::from(e.severity))
+                    .push_bind(e.qualification.as_str())
+                    .push("to_timestamp(")
+                    .push_bind_unseparated(e.occurred_at as f64 / 1000.0)
+                    .push_unseparated(")")
+                    .push("to_timestamp(")
+                    .push_bind_unseparated(e.reported_at as f64 / 1000.0)
+                    .push_unseparated(")")
+                    .push("to_timestamp(")
+                    .push_bind_unseparated(e.recorded_at as f64 / 1000.0)
+                    .push_unseparated(")")
+                    .push_bind(&e.author)
+                    .push_bind(&e.source)
+                    .push_bind(&e.location)
+                    .push_bind(to_json(&e.links))
+                    .push_unseparated("::jsonb")
+                    .push_bind(to_json(&e.attachments))
+                    .push_unseparated("::jsonb")
+                    .push("ST_GeomFromWKB(")
+                    .push_bind_unseparated(wkb)
+                    .push_unseparated(", 4326)")
+                    .push_bind(e.deleted)
+                    .push_bind(search_text(e));
+            });
+            q.build().execute(&mut *conn).await?;
+            let revisions: Vec<(u64, Revision)> = chunk.iter().map(|e| (e.id, created(e))).collect();
+            self.insert_revisions(conn, &revisions).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_revisions(&self, conn: &mut PgConnection, revisions: &[(u64, Revision)]) -> Result<(), StoreError> {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO entry_revisions (workspace, entry_id, version, action, actor, at, changes) ",
+        );
+        q.push_values(revisions, |mut b, (id, r)| {
+            b.push_bind(&self.workspace)
+                .push_bind(*id as i64)
+                .push_bind(r.version as i32)
+                .push_bind(action_name(r.action))
+                .push_bind(&r.actor)
+                .push("to_timestamp(")
+                .push_bind_unseparated(r.at_ms as f64 / 1000.0)
+                .push_unseparated(")")
+                .push_bind(to_json(&r.changes))
+                .push_unseparated("::jsonb");
+        });
+        q.build().execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Numbers and appends an event, then notifies the replicas (delivered at commit).
+    async fn append_event(
+        &self,
+        conn: &mut PgConnection,
+        entry: &Entry,
+        draft: EventDraft,
+        actor: &str,
+    ) -> Result<Event, StoreError> {
+        let seq = self.next(conn, "last_seq", 1).await?;
+        let event = Event {
+            seq: seq as u64,
+            kind: draft.kind,
+            entry_id: entry.id,
+            version: entry.version,
+            actor: actor.to_owned(),
+            at_ms: crate::now_ms(),
+            layers: draft.layers,
+            bbox: draft.bbox,
+        };
+        sqlx::query(
+            "INSERT INTO events (workspace, seq, kind, entry_id, version, actor, at, layers, bbox) \
+             VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), $8::jsonb, $9::jsonb)",
+        )
+        .bind(&self.workspace)
+        .bind(seq)
+        .bind(event.kind.as_str())
+        .bind(event.entry_id as i64)
+        .bind(event.version as i32)
+        .bind(&event.actor)
+        .bind(event.at_ms as f64 / 1000.0)
+        .bind(to_json(&event.layers))
+        .bind(event.bbox.map(|b| to_json(&b)))
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("{}:{seq}", self.workspace))
+            .execute(&mut *conn)
+            .await?;
+        Ok(event)
+    }
+}
+
+/// Accent- and case-folded text searched by `q` (title, body, place).
+fn search_text(e: &Entry) -> String {
+    fold(&format!("{} {} {}", e.title, e.body, e.location.as_deref().unwrap_or("")))
+}
+
+fn action_name(a: vigie_layers::journal::Action) -> &'static str {
+    use vigie_layers::journal::Action;
+    match a {
+        Action::Created => "created",
+        Action::Updated => "updated",
+        Action::Attached => "attached",
+        Action::Deleted => "deleted",
+    }
+}
+
+fn entry_from_row(r: &PgRow) -> Result<Entry, StoreError> {
+    let id: i64 = r.try_get("id")?;
+    let sid = id.to_string();
+    let qualification: &str = r.try_get("qualification")?;
+    Ok(Entry {
+        id: id as u64,
+        version: r.try_get::<i32, _>("version")? as u32,
+        title: r.try_get("title")?,
+        body: r.try_get("body")?,
+        tags: from_json(r.try_get("tags")?, "entry", &sid)?,
+        severity: r.try_get::<i16, _>("severity")? as u8,
+        qualification: qualification.parse().map_err(|e: vigie_layers::feature::UnknownQualification| {
+            StoreError::Corrupt { what: "entry", id: sid.clone(), reason: e.to_string() }
+        })?,
+        occurred_at: r.try_get("occurred_at")?,
+        reported_at: r.try_get("reported_at")?,
+        recorded_at: r.try_get("recorded_at")?,
+        author: r.try_get("author")?,
+        source: r.try_get("source")?,
+        location: r.try_get("location")?,
+        links: from_json::<Vec<Link>>(r.try_get("links")?, "entry", &sid)?,
+        attachments: from_json::<Vec<AttachmentRef>>(r.try_get("attachments")?, "entry", &sid)?,
+        geometry: from_wkb(r.try_get("wkb")?, "entry", &sid)?,
+        deleted: r.try_get("deleted")?,
+    })
+}
+
+fn event_from_row(r: &PgRow) -> Result<Event, StoreError> {
+    let seq: i64 = r.try_get("seq")?;
+    let sid = seq.to_string();
+    let kind: &str = r.try_get("kind")?;
+    let bbox: Option<String> = r.try_get("bbox")?;
+    Ok(Event {
+        seq: seq as u64,
+        kind: EventKind::parse(kind).ok_or_else(|| StoreError::Corrupt {
+            what: "event",
+            id: sid.clone(),
+            reason: format!("kind '{kind}'"),
+        })?,
+        entry_id: r.try_get::<i64, _>("entry_id")? as u64,
+        version: r.try_get::<i32, _>("version")? as u32,
+        actor: r.try_get("actor")?,
+        at_ms: r.try_get("at")?,
+        layers: from_json(r.try_get("layers")?, "event", &sid)?,
+        bbox: bbox.map(|b| from_json(&b, "event", &sid)).transpose()?,
+    })
+}
+
+/// A `to_tsquery` text from user words: each word folded, kept to letters and digits, prefix
+/// matched; words joined with AND. Nothing the user types is interpreted as syntax.
+fn ts_query(text: &str) -> Option<String> {
+    let words: Vec<String> = fold(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("{w}:*"))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" & "))
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM venues WHERE workspace = $1) + (SELECT count(*) FROM entries WHERE workspace = $1)",
+        )
+        .bind(&self.workspace)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n == 0)
+    }
+
+    async fn seed(&self, seed: &Seed) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in seed.venues.chunks(BATCH_ROWS) {
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO venues (workspace, code, name, kind, city, geom, sports, olympic_start, olympic_end, paralympic_start, paralympic_end) ",
+            );
+            q.push_values(chunk, |mut b, v| {
+                let t = |w: Option<Window>, end: bool| w.map(|w| (if end { w.end } else { w.start }) as f64 / 1000.0);
+                b.push_bind(&self.workspace)
+                    .push_bind(&v.code)
+                    .push_bind(&v.name)
+                    .push_bind(&v.kind)
+                    .push_bind(&v.city)
+                    .push("ST_SetSRID(ST_MakePoint(")
+                    .push_bind_unseparated(v.lon)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(v.lat)
+                    .push_unseparated("), 4326)")
+                    .push_bind(to_json(&v.sports))
+                    .push_unseparated("::jsonb")
+                    .push("to_timestamp(")
+                    .push_bind_unseparated(t(v.olympic, false))
+                    .push_unseparated(")")
+                    .push("to_timestamp(")
+                    .push_bind_unseparated(t(v.olympic, true))
+                    .push_unseparated(")")
+                    .push("to_timestamp(")
+                    .push_bind_unseparated(t(v.paralympic, false))
+                    .push_unseparated(")")
+                    .push("to_timestamp(")
+                    .push_bind_unseparated(t(v.paralympic, true))
+                    .push_unseparated(")");
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        for chunk in seed.perimeters.chunks(BATCH_ROWS) {
+            let rows = chunk
+                .iter()
+                .map(|p| {
+                    let windows: Vec<(i64, i64)> = p.windows.iter().map(|w| (w.start, w.end)).collect();
+                    Ok((p, to_wkb(&p.geometry, "perimeter", &p.id.to_string())?, to_json(&windows)))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut q: QueryBuilder<Postgres> =
+                QueryBuilder::new("INSERT INTO perimeters (workspace, id, venue, kind, geom, windows) ");
+            q.push_values(rows, |mut b, (p, wkb, windows)| {
+                b.push_bind(&self.workspace)
+                    .push_bind(p.id as i64)
+                    .push_bind(&p.venue)
+                    .push_bind(&p.kind)
+                    .push("ST_GeomFromWKB(")
+                    .push_bind_unseparated(wkb)
+                    .push_unseparated(", 4326)")
+                    .push_bind(windows)
+                    .push_unseparated("::jsonb");
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        self.insert_entries(&mut tx, &seed.entries).await?;
+        let max = seed.entries.iter().map(|e| e.id).max().unwrap_or(0) as i64;
+        sqlx::query("UPDATE workspaces SET last_entry = greatest(last_entry, $2) WHERE id = $1")
+            .bind(&self.workspace)
+            .bind(max)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn venues(&self) -> Result<Vec<Venue>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT code, name, kind, city, ST_X(geom) AS lon, ST_Y(geom) AS lat, sports::text AS sports, \
+             (extract(epoch FROM olympic_start) * 1000)::bigint AS os, (extract(epoch FROM olympic_end) * 1000)::bigint AS oe, \
+             (extract(epoch FROM paralympic_start) * 1000)::bigint AS ps, (extract(epoch FROM paralympic_end) * 1000)::bigint AS pe \
+             FROM venues WHERE workspace = $1 ORDER BY code",
+        )
+        .bind(&self.workspace)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let code: String = r.try_get("code")?;
+                let w = |a: Option<i64>, b: Option<i64>| Some(Window { start: a?, end: b? });
+                Ok(Venue {
+                    sports: from_json(r.try_get("sports")?, "venue", &code)?,
+                    name: r.try_get("name")?,
+                    kind: r.try_get("kind")?,
+                    city: r.try_get("city")?,
+                    lon: r.try_get("lon")?,
+                    lat: r.try_get("lat")?,
+                    olympic: w(r.try_get("os")?, r.try_get("oe")?),
+                    paralympic: w(r.try_get("ps")?, r.try_get("pe")?),
+                    code,
+                })
+            })
+            .collect()
+    }
+
+    async fn perimeters(&self) -> Result<Vec<Perimeter>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, venue, kind, ST_AsBinary(geom) AS wkb, windows::text AS windows FROM perimeters WHERE workspace = $1 ORDER BY id",
+        )
+        .bind(&self.workspace)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.try_get("id")?;
+                let sid = id.to_string();
+                let windows: Vec<(i64, i64)> = from_json(r.try_get("windows")?, "perimeter", &sid)?;
+                Ok(Perimeter {
+                    id: id as u64,
+                    venue: r.try_get("venue")?,
+                    kind: r.try_get("kind")?,
+                    geometry: from_wkb(r.try_get("wkb")?, "perimeter", &sid)?,
+                    windows: windows.into_iter().map(|(start, end)| Window { start, end }).collect(),
+                })
+            })
+            .collect()
+    }
+
+    async fn for_each_entry(&self, sink: &mut (dyn FnMut(Entry) + Send)) -> Result<usize, StoreError> {
+        let q = format!("SELECT {ENTRY_SELECT} FROM entries WHERE workspace = $1 AND NOT deleted ORDER BY id");
+        let mut rows = sqlx::query(&q).bind(&self.workspace).fetch(&self.pool);
+        let mut n = 0;
+        while let Some(row) = rows.try_next().await? {
+            sink(entry_from_row(&row)?);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    async fn create_entry(&self, mut entry: Entry, draft: EventDraft) -> Result<Commit, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The event counter first: its row lock orders concurrent writers, so ids and seqs
+        // follow commit order.
+        let seq_lock = self.next(&mut tx, "last_seq", 0).await?;
+        let _ = seq_lock;
+        entry.id = self.next(&mut tx, "last_entry", 1).await? as u64;
+        entry.version = 1;
+        self.insert_entries(&mut tx, std::slice::from_ref(&entry)).await?;
+        let event = self.append_event(&mut tx, &entry, draft, &entry.author).await?;
+        tx.commit().await?;
+        Ok(Commit { entry, previous: None, event })
+    }
+
+    async fn change_entry(&self, id: u64, change: ChangeFn<'_>) -> Result<Commit, ChangeError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        self.next(&mut tx, "last_seq", 0).await?;
+        let q = format!("SELECT {ENTRY_SELECT} FROM entries WHERE workspace = $1 AND id = $2 FOR UPDATE");
+        let row = sqlx::query(&q)
+            .bind(&self.workspace)
+            .bind(id as i64)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let current = entry_from_row(&row.ok_or(ChangeError::NotFound)?)?;
+        let Change { entry, revision, event: draft } = change(&current)?;
+        let wkb = to_wkb(&entry.geometry, "entry", &id.to_string())?;
+        sqlx::query(
+            "UPDATE entries SET version = $3, title = $4, body = $5, tags = $6::jsonb, severity = $7, qualification = $8, \
+             occurred_at = to_timestamp($9), reported_at = to_timestamp($10), author = $11, source = $12, location = $13, \
+             links = $14::jsonb, attachments = $15::jsonb, geom = ST_GeomFromWKB($16, 4326), deleted = $17, search_text = $18 \
+             WHERE workspace = $1 AND id = $2",
+        )
+        .bind(&self.workspace)
+        .bind(id as i64)
+        .bind(entry.version as i32)
+        .bind(&entry.title)
+        .bind(&entry.body)
+        .bind(to_json(&entry.tags))
+        .bind(i16::from(entry.severity))
+        .bind(entry.qualification.as_str())
+        .bind(entry.occurred_at as f64 / 1000.0)
+        .bind(entry.reported_at as f64 / 1000.0)
+        .bind(&entry.author)
+        .bind(&entry.source)
+        .bind(&entry.location)
+        .bind(to_json(&entry.links))
+        .bind(to_json(&entry.attachments))
+        .bind(wkb)
+        .bind(entry.deleted)
+        .bind(search_text(&entry))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        self.insert_revisions(&mut tx, &[(entry.id, revision.clone())]).await?;
+        let event = self.append_event(&mut tx, &entry, draft, &revision.actor).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Commit { entry, previous: Some(current), event })
+    }
+
+    async fn entry(&self, id: u64) -> Result<Option<Entry>, StoreError> {
+        let q = format!("SELECT {ENTRY_SELECT} FROM entries WHERE workspace = $1 AND id = $2");
+        sqlx::query(&q)
+            .bind(&self.workspace)
+            .bind(id as i64)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(entry_from_row)
+            .transpose()
+    }
+
+    async fn revisions(&self, id: u64) -> Result<Vec<Revision>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, action, actor, (extract(epoch FROM at) * 1000)::bigint AS at, changes::text AS changes \
+             FROM entry_revisions WHERE workspace = $1 AND entry_id = $2 ORDER BY version",
+        )
+        .bind(&self.workspace)
+        .bind(id as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let version: i32 = r.try_get("version")?;
+                let sid = version.to_string();
+                let action: String = r.try_get("action")?;
+                Ok(Revision {
+                    version: version as u32,
+                    action: from_json(&format!("\"{action}\""), "revision", &sid)?,
+                    actor: r.try_get("actor")?,
+                    at_ms: r.try_get("at")?,
+                    changes: from_json(r.try_get("changes")?, "revision", &sid)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_entries(&self, query: &EntryQuery) -> Result<Vec<Entry>, StoreError> {
+        let mut q: QueryBuilder<Postgres> =
+            QueryBuilder::new(format!("SELECT {ENTRY_SELECT} FROM entries WHERE workspace = "));
+        q.push_bind(&self.workspace).push(" AND NOT deleted");
+        if let Some(t) = query.from_ms {
+            q.push(" AND occurred_at >= to_timestamp(").push_bind(t as f64 / 1000.0).push(")");
+        }
+        if let Some(t) = query.to_ms {
+            q.push(" AND occurred_at <= to_timestamp(").push_bind(t as f64 / 1000.0).push(")");
+        }
+        if let Some(s) = query.min_severity {
+            q.push(" AND severity >= ").push_bind(i16::from(s));
+        }
+        if !query.qualifications.is_empty() {
+            q.push(" AND qualification = ANY(").push_bind(query.qualifications.clone()).push(")");
+        }
+        if !query.tags.is_empty() {
+            q.push(" AND tags ?| ").push_bind(query.tags.clone());
+        }
+        if let Some([w, s, e, n]) = query.bbox {
+            if w <= e {
+                q.push(" AND geom && ST_MakeEnvelope(").push_bind(w).push(", ").push_bind(s).push(", ");
+                q.push_bind(e).push(", ").push_bind(n).push(", 4326)");
+            } else {
+                q.push(" AND (geom && ST_MakeEnvelope(").push_bind(w).push(", ").push_bind(s).push(", 180, ");
+                q.push_bind(n).push(", 4326) OR geom && ST_MakeEnvelope(-180, ").push_bind(s).push(", ");
+                q.push_bind(e).push(", ").push_bind(n).push(", 4326))");
+            }
+        }
+        if let Some(text) = query.text.as_deref().and_then(ts_query) {
+            q.push(" AND to_tsvector('simple', search_text) @@ to_tsquery('simple', ").push_bind(text).push(")");
+        }
+        if let Some((t, id)) = query.before {
+            q.push(" AND (occurred_at, id) < (to_timestamp(").push_bind(t as f64 / 1000.0).push("), ");
+            q.push_bind(id as i64).push(")");
+        }
+        q.push(" ORDER BY occurred_at DESC, id DESC LIMIT ").push_bind(query.limit as i64);
+        q.build().fetch_all(&self.pool).await?.iter().map(entry_from_row).collect()
+    }
+
+    async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, entry_id, version, actor, (extract(epoch FROM at) * 1000)::bigint AS at, \
+             layers::text AS layers, bbox::text AS bbox FROM events WHERE workspace = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(&self.workspace)
+        .bind(seq as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn last_event_seq(&self) -> Result<u64, StoreError> {
+        let seq: i64 = sqlx::query_scalar("SELECT last_seq FROM workspaces WHERE id = $1")
+            .bind(&self.workspace)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(seq as u64)
+    }
+
+    async fn put_attachment(&self, sha256: &str, media_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO attachments (sha256, media_type, size, bytes) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(media_type)
+        .bind(bytes.len() as i64)
+        .bind(bytes)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn attachment(&self, sha256: &str) -> Result<Option<Attachment>, StoreError> {
+        let row = sqlx::query("SELECT media_type, bytes FROM attachments WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok(Attachment { media_type: r.try_get("media_type")?, bytes: r.try_get("bytes")? })).transpose()
+    }
+
+    async fn replace_dataset(&self, dataset: &Dataset, source: &str) -> Result<DatasetInfo, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Serialise imports of the same dataset (and create its row if needed).
+        sqlx::query(
+            "INSERT INTO datasets (workspace, id, version, schema, source, imported_at, feature_count) \
+             VALUES ($1, $2, 0, '[]'::jsonb, '', now(), 0) ON CONFLICT (workspace, id) DO NOTHING",
+        )
+        .bind(&self.workspace)
+        .bind(&dataset.id)
+        .execute(&mut *tx)
+        .await?;
+        let old: i64 = sqlx::query_scalar("SELECT version FROM datasets WHERE workspace = $1 AND id = $2 FOR UPDATE")
+            .bind(&self.workspace)
+            .bind(&dataset.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let version = old + 1;
+        sqlx::query("DELETE FROM dataset_features WHERE workspace = $1 AND dataset = $2")
+            .bind(&self.workspace)
+            .bind(&dataset.id)
+            .execute(&mut *tx)
+            .await?;
+        for chunk in dataset.features.chunks(BATCH_ROWS) {
+            let rows = chunk
+                .iter()
+                .map(|f| Ok((f, to_wkb(&f.geometry, "dataset feature", &f.id.to_string())?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO dataset_features (workspace, dataset, version, id, geom, props, time, severity, tags) ",
+            );
+            q.push_values(rows, |mut b, (f, wkb)| {
+                b.push_bind(&self.workspace)
+                    .push_bind(&dataset.id)
+                    .push_bind(version)
+                    .push_bind(f.id as i64)
+                    .push("ST_GeomFromWKB(")
+                    .push_bind_unseparated(wkb)
+                    .push_unseparated(", 4326)")
+                    .push_bind(props_to_json(&f.props))
+                    .push_unseparated("::jsonb")
+                    .push("to_timestamp(")
+                    .push_bind_unseparated(f.time_ms.map(|t| t as f64 / 1000.0))
+                    .push_unseparated(")")
+                    .push_bind(f.severity.map(i16::from))
+                    .push_bind(to_json(&f.tags))
+                    .push_unseparated("::jsonb");
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        let info = DatasetInfo {
+            id: dataset.id.clone(),
+            version: version as u64,
+            schema: dataset.schema.clone(),
+            source: source.to_owned(),
+            imported_at_ms: crate::now_ms(),
+            feature_count: dataset.features.len(),
+        };
+        sqlx::query(
+            "UPDATE datasets SET version = $3, schema = $4::jsonb, source = $5, imported_at = to_timestamp($6), \
+             feature_count = $7 WHERE workspace = $1 AND id = $2",
+        )
+        .bind(&self.workspace)
+        .bind(&info.id)
+        .bind(version)
+        .bind(to_json(&info.schema.fields))
+        .bind(&info.source)
+        .bind(info.imported_at_ms as f64 / 1000.0)
+        .bind(info.feature_count as i64)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("{}:dataset:{}", self.workspace, info.id))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(info)
+    }
+
+    async fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, version, schema::text AS schema, source, (extract(epoch FROM imported_at) * 1000)::bigint AS at, \
+             feature_count FROM datasets WHERE workspace = $1 AND version > 0 ORDER BY id",
+        )
+        .bind(&self.workspace)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(DatasetInfo {
+                    schema: vigie_layers::feature::Schema { fields: from_json(r.try_get("schema")?, "dataset", &id)? },
+                    version: r.try_get::<i64, _>("version")? as u64,
+                    source: r.try_get("source")?,
+                    imported_at_ms: r.try_get("at")?,
+                    feature_count: r.try_get::<i64, _>("feature_count")? as usize,
+                    id,
+                })
+            })
+            .collect()
+    }
+
+    async fn dataset_features(&self, info: &DatasetInfo) -> Result<Vec<DatasetFeature>, StoreError> {
+        let mut rows = sqlx::query(
+            "SELECT id, ST_AsBinary(geom) AS wkb, props::text AS props, (extract(epoch FROM time) * 1000)::bigint AS time, \
+             severity, tags::text AS tags FROM dataset_features WHERE workspace = $1 AND dataset = $2 AND version = $3 ORDER BY id",
+        )
+        .bind(&self.workspace)
+        .bind(&info.id)
+        .bind(info.version as i64)
+        .fetch(&self.pool);
+        let mut out = Vec::with_capacity(info.feature_count);
+        while let Some(r) = rows.try_next().await? {
+            let id: i64 = r.try_get("id")?;
+            let sid = id.to_string();
+            out.push(DatasetFeature {
+                id: id as u64,
+                geometry: from_wkb(r.try_get("wkb")?, "dataset feature", &sid)?,
+                props: props_from_json(r.try_get("props")?, &info.schema, "dataset feature", &sid)?,
+                time_ms: r.try_get("time")?,
+                severity: r.try_get::<Option<i16>, _>("severity")?.map(|s| s.clamp(0, 4) as u8),
+                tags: from_json(r.try_get("tags")?, "dataset feature", &sid)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ts_query;
+
+    #[test]
+    fn ts_queries_keep_words_only() {
+        assert_eq!(ts_query("Hôtel  fumée").as_deref(), Some("hotel:* & fumee:*"));
+        assert_eq!(ts_query("a' | b & !c").as_deref(), Some("a:* & b:* & c:*"));
+        assert_eq!(ts_query(" ' "), None);
+    }
+}

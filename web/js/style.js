@@ -1,0 +1,226 @@
+// The map style: the server's own style (/styles/hypervision.json or /styles/wall.json, so
+// colours and widths are defined once, in styles/) with its one vector source replaced by a
+// composite tile URL listing only the visible layers, plus generated layers for catalog
+// layers the style does not draw (the H3 aggregate, imported datasets) and the page's own
+// overlays (region, drawing, selection).
+
+/** Id of the one composite vector source. */
+export const SOURCE_ID = 'vigie';
+/** Id of the page's local GeoJSON overlay source (no network). */
+export const OVERLAY_ID = 'overlay';
+/**
+ * Zoom where the H3 heat layer hands over to the points: hexagons below it, points from one
+ * zoom level before it (the overlap fades one into the other).
+ */
+export const HEAT_MAX_ZOOM = 11;
+
+const PERIMETER_DEFAULTS = { silt: '#7c3aed', red: '#dc2626', blue: '#2563eb' };
+
+/** Fetches the server style for a display mode; null if it cannot be read. */
+export async function fetchBaseStyle(mode) {
+  try {
+    const r = await fetch(`/styles/${mode === 'wall' ? 'wall' : 'hypervision'}.json`);
+    return r.ok ? await r.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The composite tile URL: `/tiles/<ids>/{z}/{x}/{y}.mvt?<filters>&rev=<n>`. `rev` is a cache
+ * buster the server ignores (not part of its cache key): bumping it makes MapLibre refetch
+ * after a live change. Absolute, because MapLibre's worker resolves URLs against its own
+ * script URL.
+ */
+export function tileUrl(ids, filterQs, rev) {
+  const qs = [filterQs, `rev=${rev}`].filter(Boolean).join('&');
+  return `${location.origin}/tiles/${ids.map(encodeURIComponent).join(',')}/{z}/{x}/{y}.mvt?${qs}`;
+}
+
+/** The catalog layer id a style layer draws, or null for the page's own layers. */
+export function catalogLayerOf(styleLayer) {
+  return styleLayer?.metadata?.['vigie:layer'] ?? null;
+}
+
+/** Perimeter kind colours of a style (read from its perimeter layer's `match`). */
+export function perimeterColours(base) {
+  const out = { ...PERIMETER_DEFAULTS };
+  const layer = (base?.layers || []).find((l) => catalogLayerOf(l) === 'perimeters' && l.type === 'line');
+  const expr = layer?.paint?.['line-color'];
+  if (Array.isArray(expr) && expr[0] === 'match') {
+    for (let i = 2; i + 1 < expr.length; i += 2) if (typeof expr[i] === 'string') out[expr[i]] = expr[i + 1];
+  }
+  return out;
+}
+
+/** Field names of an H3 layer holding the count of one theme, if the catalog lists them. */
+function themeCountField(layer, theme, catalog) {
+  const names = new Set((layer.fields || []).map((f) => f.name));
+  const ids = [theme, ...catalog.layers.filter((l) => l.theme === theme && l.kind === 'entries').map((l) => l.id)];
+  for (const id of ids) {
+    for (const cand of [id, `count_${id}`, `${id}_count`, `n_${id}`]) if (names.has(cand)) return cand;
+  }
+  return null;
+}
+
+/**
+ * The H3 count expression: the sum of the visible themes' counts when the layer carries
+ * per-theme counts and only some themes are shown, else the total `count`.
+ */
+export function heatCountExpression(layer, catalog, visible) {
+  const total = ['coalesce', ['to-number', ['get', 'count'], 0], 0];
+  const entryLayers = catalog.layers.filter((l) => l.kind === 'entries' && visible.has(l.id));
+  if (!entryLayers.length || entryLayers.some((l) => !l.tags || !l.tags.length)) return total;
+  const fields = [...new Set(entryLayers.map((l) => themeCountField(layer, l.theme, catalog)))];
+  if (fields.some((f) => !f)) return total;
+  return ['+', 0, ...fields.map((f) => ['coalesce', ['to-number', ['get', f], 0], 0])];
+}
+
+function heatLayers(layer, colour, catalog, visible) {
+  const count = ['coalesce', ['to-number', ['get', 'count'], 0], 0];
+  const meta = { 'vigie:layer': layer.id, 'vigie:theme': layer.theme, 'vigie:generated': true };
+  return [
+    {
+      id: `${layer.id}-heat`,
+      type: 'fill',
+      source: SOURCE_ID,
+      'source-layer': layer.id,
+      metadata: meta,
+      maxzoom: HEAT_MAX_ZOOM,
+      layout: { visibility: visible.has(layer.id) ? 'visible' : 'none' },
+      paint: {
+        'fill-color': ['interpolate', ['linear'], count, 1, '#fde68a', 5, '#fb923c', 20, '#dc2626', 100, '#7f1d1d'],
+        'fill-opacity': ['interpolate', ['linear'], ['zoom'], HEAT_MAX_ZOOM - 1, 0.7, HEAT_MAX_ZOOM, 0.2],
+      },
+    },
+    {
+      id: `${layer.id}-heat-outline`,
+      type: 'line',
+      source: SOURCE_ID,
+      'source-layer': layer.id,
+      metadata: meta,
+      maxzoom: HEAT_MAX_ZOOM,
+      layout: { visibility: visible.has(layer.id) ? 'visible' : 'none' },
+      paint: { 'line-color': colour, 'line-width': 0.6, 'line-opacity': 0.5 },
+    },
+  ];
+}
+
+function genericLayers(layer, colour, visible) {
+  const meta = { 'vigie:layer': layer.id, 'vigie:theme': layer.theme, 'vigie:generated': true };
+  const common = {
+    source: SOURCE_ID,
+    'source-layer': layer.id,
+    metadata: meta,
+    minzoom: layer.minzoom || 0,
+    layout: { visibility: visible.has(layer.id) ? 'visible' : 'none' },
+  };
+  const poly = ['any', ['==', ['geometry-type'], 'Polygon'], ['==', ['geometry-type'], 'MultiPolygon']];
+  const line = ['any', ['==', ['geometry-type'], 'LineString'], ['==', ['geometry-type'], 'MultiLineString']];
+  const point = ['any', ['==', ['geometry-type'], 'Point'], ['==', ['geometry-type'], 'MultiPoint']];
+  return [
+    { ...common, id: `${layer.id}-gen-fill`, type: 'fill', filter: poly, paint: { 'fill-color': colour, 'fill-opacity': 0.15 } },
+    { ...common, layout: { ...common.layout }, id: `${layer.id}-gen-line`, type: 'line', filter: ['any', poly, line], paint: { 'line-color': colour, 'line-width': 1.5 } },
+    {
+      ...common,
+      layout: { ...common.layout },
+      id: `${layer.id}-gen-point`,
+      type: 'circle',
+      filter: point,
+      paint: { 'circle-color': colour, 'circle-radius': 5, 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 1 },
+    },
+  ];
+}
+
+/** Ids of the style layers outlining a region picked from tile features (a venue's
+ * perimeter, a département), by catalog layer; their filter selects the picked feature. */
+export const REGION_OUTLINE = { perimeters: 'overlay-region-perimeter', area: 'overlay-region-area' };
+const NOTHING = ['boolean', false];
+
+function overlayLayers(mode, catalog) {
+  const accent = mode === 'wall' ? '#fbbf24' : '#b45309';
+  const region = mode === 'wall' ? '#38bdf8' : '#0369a1';
+  const role = (r) => ['==', ['get', 'role'], r];
+  const outline = (id, sourceLayer) => ({
+    id,
+    type: 'line',
+    source: SOURCE_ID,
+    'source-layer': sourceLayer,
+    filter: NOTHING,
+    paint: { 'line-color': region, 'line-width': 4, 'line-dasharray': [2, 1] },
+  });
+  const perimeters = catalog.layers.find((l) => l.kind === 'perimeters');
+  const areas = catalog.layers.find((l) => l.kind === 'dataset' && /departement/.test(l.id));
+  return [
+    perimeters ? outline(REGION_OUTLINE.perimeters, perimeters.id) : null,
+    areas ? outline(REGION_OUTLINE.area, areas.id) : null,
+    { id: 'overlay-region-fill', type: 'fill', source: OVERLAY_ID, filter: ['all', role('region'), ['==', ['geometry-type'], 'Polygon']], paint: { 'fill-color': region, 'fill-opacity': 0.1 } },
+    { id: 'overlay-region-line', type: 'line', source: OVERLAY_ID, filter: ['any', role('region'), role('draft')], paint: { 'line-color': region, 'line-width': 2.5, 'line-dasharray': [2, 1] } },
+    { id: 'overlay-vertex', type: 'circle', source: OVERLAY_ID, filter: role('vertex'), paint: { 'circle-radius': 4, 'circle-color': '#ffffff', 'circle-stroke-color': region, 'circle-stroke-width': 2 } },
+    { id: 'overlay-selection-line', type: 'line', source: OVERLAY_ID, filter: ['all', role('selection'), ['!=', ['geometry-type'], 'Point']], paint: { 'line-color': accent, 'line-width': 4, 'line-opacity': 0.9 } },
+    { id: 'overlay-selection-point', type: 'circle', source: OVERLAY_ID, filter: ['all', role('selection'), ['==', ['geometry-type'], 'Point']], paint: { 'circle-radius': 14, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': accent, 'circle-stroke-width': 3 } },
+    { id: 'overlay-placement', type: 'circle', source: OVERLAY_ID, filter: role('placement'), paint: { 'circle-radius': 9, 'circle-color': accent, 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 3 } },
+  ].filter(Boolean);
+}
+
+/**
+ * The complete style.
+ * @param {object} o
+ * @param {object|null} o.base server style (null: a plain background, generated layers only)
+ * @param {object} o.catalog GET /catalog
+ * @param {'desk'|'wall'} o.mode
+ * @param {Set<string>} o.visible visible catalog layer ids
+ * @param {string} o.url composite tile URL
+ * @param {string|null} o.basemap same-origin raster tile URL template, or null
+ * @param {object} o.overlay GeoJSON FeatureCollection of the overlay source
+ */
+export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay }) {
+  const themes = new Map(catalog.themes.map((t) => [t.id, t]));
+  const catalogIds = new Set(catalog.layers.map((l) => l.id));
+  const baseLayers = base?.layers || [];
+  const background = baseLayers.find((l) => l.type === 'background') || {
+    id: 'background',
+    type: 'background',
+    paint: { 'background-color': mode === 'wall' ? '#0b1220' : '#eef1f4' },
+  };
+  const layers = [structuredClone(background)];
+  const sources = {
+    [SOURCE_ID]: {
+      type: 'vector',
+      tiles: [url],
+      minzoom: 0,
+      maxzoom: Math.max(...catalog.layers.map((l) => l.maxzoom ?? 16), 0) || 16,
+      attribution: catalog.attribution || '',
+    },
+    [OVERLAY_ID]: { type: 'geojson', data: overlay || { type: 'FeatureCollection', features: [] } },
+  };
+  if (basemap) {
+    sources.basemap = { type: 'raster', tiles: [basemap], tileSize: 256 };
+    layers.push({ id: 'basemap', type: 'raster', source: 'basemap', paint: { 'raster-opacity': mode === 'wall' ? 0.5 : 0.8 } });
+  }
+  const drawn = new Set(baseLayers.map(catalogLayerOf).filter((id) => id && catalogIds.has(id)));
+  // Catalog layers the style does not draw go first (under points and perimeters).
+  for (const l of catalog.layers) {
+    if (drawn.has(l.id)) continue;
+    const colour = themes.get(l.theme)?.color || '#555555';
+    layers.push(...(l.kind === 'h3' ? heatLayers(l, colour, catalog, visible) : genericLayers(l, colour, visible)));
+  }
+  for (const l of baseLayers) {
+    const id = catalogLayerOf(l);
+    if (!id || !catalogIds.has(id)) continue;
+    const copy = structuredClone(l);
+    copy.source = SOURCE_ID;
+    copy.layout = { ...(copy.layout || {}), visibility: visible.has(id) ? 'visible' : 'none' };
+    layers.push(copy);
+  }
+  layers.push(...overlayLayers(mode, catalog));
+  return {
+    version: 8,
+    name: base?.name || 'vigie',
+    metadata: { 'vigie:mode': mode },
+    center: base?.center || [2.3522, 48.8566],
+    zoom: base?.zoom ?? 11,
+    sources,
+    layers,
+  };
+}
