@@ -3,8 +3,10 @@
 //!
 //! Properties of each collection, as they appear in tiles (documented in the README too):
 //! - entries: `title`, `theme` (first catalog theme among the tags), `tags` (comma-separated),
-//!   `severity` (0–4), `qualification`, `occurred_at`, `reported_at`, `recorded_at` (RFC 3339
-//!   UTC), `location`, `source`, `author`, `version`.
+//!   `severity` (0–4), `qualification`, `occurred_at` (RFC 3339 UTC), `location`, `source`,
+//!   `author`, `version`. The report and record times stay in the API (`GET
+//!   /api/entries/{id}`): unique per entry, they would make every tile about a third heavier
+//!   for a detail the map does not draw.
 //! - venues: `code`, `name`, `kind`, `city`, `sports`, `olympic_start`/`olympic_end`,
 //!   `paralympic_start`/`paralympic_end` (dates).
 //! - perimeters: `venue`, `venue_name`, `kind` (silt, red, blue), `active_from`, `active_to`,
@@ -158,8 +160,6 @@ pub fn entry_schema() -> Schema {
             Field::new("severity", Integer, "0 information, 1 low, 2 moderate, 3 high, 4 critical"),
             Field::new("qualification", String, "raw, in_review, confirmed, refuted or closed"),
             Field::new("occurred_at", Datetime, "When it happened (RFC 3339, UTC)"),
-            Field::new("reported_at", Datetime, "When it was reported (RFC 3339, UTC)"),
-            Field::new("recorded_at", Datetime, "When vigie recorded it (RFC 3339, UTC)"),
             Field::new("location", String, "Place name given by the author"),
             Field::new("source", String, "Where the information comes from"),
             Field::new("author", String, "Who recorded it"),
@@ -291,8 +291,6 @@ impl Entry {
             Value::Int(i64::from(self.severity)),
             Value::Text(interner.get(self.qualification.as_str())),
             Value::Time(self.occurred_at),
-            Value::Time(self.reported_at),
-            Value::Time(self.recorded_at),
             opt_text(self.location.as_deref(), interner),
             opt_text(Some(&self.source), interner),
             opt_text(Some(&self.author), interner),

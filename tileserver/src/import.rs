@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use vigie_layers::catalog::{LayerDef, LayerKind};
 use vigie_layers::dataset::{DatasetBuilder, Mapping, Report};
 use vigie_layers::engine::dataset_collection;
@@ -135,46 +135,42 @@ pub struct Applied {
     pub invalidated: usize,
 }
 
-/// Per-engine ingestion state shared by the dataset watcher, the HTTP import and the sources
-/// scheduler: which dataset versions the engine holds, and one apply at a time.
-#[derive(Debug)]
+/// Applying dataset versions to the running engine, shared by the dataset watcher, the HTTP
+/// import and the sources scheduler: which versions the engine holds, and one apply at a time.
 pub struct Ingest {
+    /// The engine the datasets go into.
+    pub engine: Arc<Engine>,
+    /// The store they come from.
+    pub store: Arc<dyn Store>,
+    /// The tile cache to invalidate.
+    pub cache: TileCache,
     applied: Mutex<HashMap<String, u64>>,
     apply: tokio::sync::Mutex<()>,
     /// Set once the watcher has recorded the versions start-up loaded.
     baseline: tokio::sync::watch::Sender<bool>,
-    /// The sources scheduler of this engine, when a sources file is configured.
+    /// The sources scheduler, when a sources file is configured.
     pub sources: std::sync::OnceLock<Arc<crate::sources::Scheduler>>,
 }
 
-impl Default for Ingest {
-    fn default() -> Self {
-        Self {
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest").field("applied", &self.applied).finish_non_exhaustive()
+    }
+}
+
+impl Ingest {
+    /// The ingestion state of an engine over a store.
+    pub fn new(engine: Arc<Engine>, store: Arc<dyn Store>, cache: TileCache) -> Arc<Self> {
+        Arc::new(Self {
+            engine,
+            store,
+            cache,
             applied: Mutex::default(),
             apply: tokio::sync::Mutex::default(),
             baseline: tokio::sync::watch::Sender::new(false),
             sources: std::sync::OnceLock::new(),
-        }
+        })
     }
-}
-
-type Registry = Mutex<Vec<(Weak<Engine>, Arc<Ingest>)>>;
-
-fn registry() -> &'static Registry {
-    static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
-    REGISTRY.get_or_init(Registry::default)
-}
-
-/// The ingestion state of an engine (created on first use; dropped with the engine).
-pub fn ingest(engine: &Arc<Engine>) -> Arc<Ingest> {
-    let mut all = registry().lock().unwrap_or_else(PoisonError::into_inner);
-    all.retain(|(e, _)| e.strong_count() > 0);
-    if let Some((_, i)) = all.iter().find(|(e, _)| std::ptr::eq(e.as_ptr(), Arc::as_ptr(engine))) {
-        return i.clone();
-    }
-    let i = Arc::new(Ingest::default());
-    all.push((Arc::downgrade(engine), i.clone()));
-    i
 }
 
 impl Ingest {
@@ -283,13 +279,8 @@ fn changed_features(before: &Summary, after: &Summary) -> Vec<Arc<Feature>> {
 ///
 /// # Errors
 /// Store errors; the engine keeps the previous version then.
-pub async fn apply_dataset(
-    engine: &Arc<Engine>,
-    store: &dyn Store,
-    cache: &TileCache,
-    info: &DatasetInfo,
-) -> Result<Applied, StoreError> {
-    let state = ingest(engine);
+pub async fn apply_dataset(state: &Ingest, info: &DatasetInfo) -> Result<Applied, StoreError> {
+    let (engine, store, cache) = (&state.engine, state.store.as_ref(), &state.cache);
     let _one_at_a_time = state.apply.lock().await;
     if state.applied_version(&info.id) >= info.version {
         return Ok(Applied::default());

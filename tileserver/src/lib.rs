@@ -112,9 +112,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     if let Some(pg) = pg {
         courante::spawn_change_feed(courante.clone(), pg);
     }
-    load::spawn_dataset_watcher(engine.clone(), store.clone(), cache.clone());
+    let ingest = import::Ingest::new(engine.clone(), store.clone(), cache.clone());
+    load::spawn_dataset_watcher(ingest.clone());
     if let Some(path) = &config.sources {
-        sources::spawn(&engine, &store, &cache, path, &config.data_dir)?;
+        sources::spawn(&ingest, path, &config.data_dir)?;
     }
     tracing::info!(seconds = started.elapsed().as_secs_f64(), last_event = last_seq, "state ready");
     let tables = table::TableLayers::prepare(engine.catalog(), pg_pool.as_ref()).await?;
@@ -122,6 +123,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
         engine,
         store,
         courante,
+        ingest,
         tables,
         cache,
         metrics: metrics::Metrics::new(),

@@ -156,14 +156,10 @@ pub const DATASET_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 /// Watches the store for new dataset versions (imported by `vigie import`, a source refresh,
 /// an upload or a replica) and swaps them in, invalidating only the tiles of the features that
 /// changed ([`crate::import::apply_dataset`]).
-pub fn spawn_dataset_watcher(
-    engine: Arc<Engine>,
-    store: Arc<dyn Store>,
-    cache: crate::cache::TileCache,
-) -> tokio::task::JoinHandle<()> {
+pub fn spawn_dataset_watcher(state: Arc<crate::import::Ingest>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let state = crate::import::ingest(&engine);
-        let wanted = catalog_datasets(&engine);
+        let (engine, store) = (&state.engine, &state.store);
+        let wanted = catalog_datasets(engine);
         let mut first = true;
         let mut tick = tokio::time::interval(DATASET_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -185,7 +181,7 @@ pub fn spawn_dataset_watcher(
                 if state.applied_version(&info.id) >= info.version {
                     continue;
                 }
-                if let Err(e) = crate::import::apply_dataset(&engine, store.as_ref(), &cache, &info).await {
+                if let Err(e) = crate::import::apply_dataset(&state, &info).await {
                     tracing::warn!(dataset = %info.id, error = %e, "cannot load the new dataset version");
                 }
             }

@@ -10,9 +10,7 @@
 //! the body. What was last imported is kept in `<data_dir>/sources-state.json`, so a restart
 //! does not import unchanged sources again.
 
-use crate::cache::TileCache;
 use crate::import::{self, ImportError, ImportOptions};
-use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vigie_layers::catalog::LayerKind;
 use vigie_layers::dataset::{Mapping, Problem};
 use vigie_layers::readers::{Crs, CsvOptions, Format, ReadOptions};
-use vigie_layers::{Catalog, Engine, LayerDef};
+use vigie_layers::{Catalog, LayerDef};
 
 /// Default refresh interval, seconds.
 pub const DEFAULT_REFRESH_S: u64 = 3600;
@@ -524,14 +522,8 @@ impl Scheduler {
 ///
 /// # Errors
 /// When the sources file cannot be read or is not TOML.
-pub fn spawn(
-    engine: &Arc<Engine>,
-    store: &Arc<dyn Store>,
-    cache: &TileCache,
-    path: &Path,
-    data_dir: &Path,
-) -> anyhow::Result<Arc<Scheduler>> {
-    let checked = load(path, engine.catalog(), false)?;
+pub fn spawn(ingest: &Arc<import::Ingest>, path: &Path, data_dir: &Path) -> anyhow::Result<Arc<Scheduler>> {
+    let checked = load(path, ingest.engine.catalog(), false)?;
     for p in &checked.file {
         tracing::warn!(file = %path.display(), problem = %p, "sources file");
     }
@@ -567,15 +559,14 @@ pub fn spawn(
     let permits = Arc::new(tokio::sync::Semaphore::new(scheduler.concurrency));
     tracing::info!(sources = scheduler.sources.len(), concurrency = scheduler.concurrency, "sources scheduled");
     for i in 0..scheduler.sources.len() {
-        let (scheduler, engine, store, cache, permits) =
-            (scheduler.clone(), engine.clone(), store.clone(), cache.clone(), permits.clone());
+        let (scheduler, ingest, permits) = (scheduler.clone(), ingest.clone(), permits.clone());
         tokio::spawn(async move {
             // The dataset watcher first records what start-up loaded; an import applied before
             // that would be mistaken for it.
-            import::ingest(&engine).baseline(Duration::from_secs(10)).await;
+            ingest.baseline(Duration::from_secs(10)).await;
             loop {
                 let Ok(permit) = permits.acquire().await else { return };
-                run_source(&scheduler, i, &engine, store.as_ref(), &cache).await;
+                run_source(&scheduler, i, &ingest).await;
                 drop(permit);
                 let every = scheduler.sources[i].refresh_s;
                 if every == 0 {
@@ -585,7 +576,7 @@ pub fn spawn(
             }
         });
     }
-    let _ = import::ingest(engine).sources.set(scheduler.clone());
+    let _ = ingest.sources.set(scheduler.clone());
     Ok(scheduler)
 }
 
@@ -615,7 +606,8 @@ enum Fetched {
     File { path: PathBuf, _guard: Option<tempfile::TempPath>, format: Option<Format>, seen: Seen, bytes: Option<u64> },
 }
 
-async fn run_source(scheduler: &Scheduler, i: usize, engine: &Arc<Engine>, store: &dyn Store, cache: &TileCache) {
+async fn run_source(scheduler: &Scheduler, i: usize, ingest: &import::Ingest) {
+    let store = ingest.store.as_ref();
     let source = &scheduler.sources[i];
     let started = std::time::Instant::now();
     let started_at = vigie_layers::feature::format_time_ms(crate::now_ms());
@@ -669,7 +661,7 @@ async fn run_source(scheduler: &Scheduler, i: usize, engine: &Arc<Engine>, store
                     run.problems = report.problems.into_iter().take(LISTED_PROBLEMS).collect();
                     seen.version = info.version;
                     scheduler.remember(&source.def.id, seen);
-                    if let Err(e) = import::apply_dataset(engine, store, cache, &info).await {
+                    if let Err(e) = import::apply_dataset(ingest, &info).await {
                         tracing::warn!(source = %source.def.id, error = %e, "imported, but not swapped in yet (the watcher retries)");
                     }
                 }

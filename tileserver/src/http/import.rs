@@ -255,9 +255,7 @@ pub async fn import(
         }
         Err(ImportError::Store(e)) => return Err(ApiError::from(e).into()),
     };
-    let applied = import::apply_dataset(&state.engine, state.store.as_ref(), &state.cache, &info)
-        .await
-        .map_err(ApiError::from)?;
+    let applied = import::apply_dataset(&state.ingest, &info).await.map_err(ApiError::from)?;
     let body = json!({
         "layer": layer.id,
         "dataset": info.id,
@@ -284,7 +282,7 @@ impl Drop for Removal {
 /// `GET /api/sources`: every configured source with its last run (time, outcome, counts,
 /// problems, error).
 pub async fn sources(State(state): State<AppState>) -> Json<Value> {
-    let ingest = import::ingest(&state.engine);
+    let ingest = &state.ingest;
     let Some(scheduler) = ingest.sources.get() else {
         return Json(json!({"configured": false, "sources": []}));
     };

@@ -42,6 +42,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// The operations log's write path and live stream.
     pub courante: Arc<Courante>,
+    /// Dataset versions applied to the engine, sources.
+    pub ingest: Arc<crate::import::Ingest>,
     /// PostGIS table layers.
     pub tables: crate::table::TableLayers,
     /// Encoded tiles.
