@@ -80,6 +80,10 @@ fn benches(c: &mut Criterion) {
     g.bench_function("assign_and_rollup_res8", |b| {
         b.iter(|| Aggregate::build(8, 8, features.iter().map(AsRef::as_ref)).len());
     });
+    // The roll-up alone: from the finest cells every write keeps, to resolution 8.
+    let finest = Aggregate::build(h3::FINEST, h3::FINEST, features.iter().map(AsRef::as_ref));
+    println!("roll-up: {} features, {} cells at resolution 8", finest.len(), finest.roll_up(8).len());
+    g.bench_function("rollup_res8_from_finest", |b| b.iter(|| finest.roll_up(8).len()));
     g.finish();
 
     let layer = [engine.layer("entries-h3").expect("h3 layer").clone()];

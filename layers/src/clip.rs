@@ -1,6 +1,7 @@
 //! From Web Mercator geometry to integer tile geometry: transform, simplify, clip, snap.
 //!
-//! - Points are kept when they fall inside the buffered tile.
+//! - Points are kept as PostGIS's `ST_AsMVT` keeps them: selected by float4 boxes, snapped to
+//!   the tile grid, inside the buffered tile or on its edge (`ClipBox::snap_point`).
 //! - Lines are simplified (Douglas–Peucker, [`SIMPLIFY_TOLERANCE`] tile units, so the loss is
 //!   the same on screen at every zoom), clipped segment by segment to the buffered tile, then
 //!   snapped to the integer grid.
@@ -10,7 +11,7 @@
 //!   output is valid in OGC terms, exterior rings come out with positive area and holes with
 //!   negative area in tile coordinates (y down), which is MVT 2.1's winding rule.
 
-use crate::tile::{EXTENT, TileTransform};
+use crate::tile::{EXTENT, TileCoord, TileTransform};
 use geo::{Coord, Geometry, LineString, Polygon};
 use i_overlay::core::fill_rule::FillRule;
 use i_overlay::core::overlay::{IntOverlayOptions, Overlay, ShapeType};
@@ -52,23 +53,60 @@ impl TileGeometry {
     }
 }
 
-/// The square, in tile units, that geometry is clipped to: the tile grown by the buffer.
+/// The square, in tile units, that geometry is clipped to: the tile grown by the buffer; and,
+/// for a tile's own box, the float4 envelope points are selected by.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClipBox {
     min: f64,
     max: f64,
+    /// The buffered envelope (Web Mercator metres) rounded outward to float4, as PostGIS's `&&`
+    /// compares boxes: `[min x, min y, max x, max y]`.
+    index: Option<[f64; 4]>,
+}
+
+/// `v` rounded down (`up` false) or up to a float4 value, as PostGIS rounds index boxes.
+fn to_f32(v: f64, up: bool) -> f64 {
+    let f = v as f32;
+    let f = match (up, f64::from(f).partial_cmp(&v)) {
+        (false, Some(std::cmp::Ordering::Greater)) => f.next_down(),
+        (true, Some(std::cmp::Ordering::Less)) => f.next_up(),
+        _ => f,
+    };
+    f64::from(f)
 }
 
 impl ClipBox {
     /// The tile extent grown by `buffer_px` on every side.
     pub fn new(buffer_px: u32) -> Self {
-        Self { min: -f64::from(buffer_px), max: f64::from(EXTENT + buffer_px) }
+        Self { min: -f64::from(buffer_px), max: f64::from(EXTENT + buffer_px), index: None }
     }
 
-    /// Whether a point lies inside or on the edge.
+    /// The clip box of one tile, with its buffered envelope for [`Self::snap_point`].
+    pub fn for_tile(coord: TileCoord, buffer_px: u32) -> Self {
+        let b = coord.buffered_bounds(buffer_px);
+        let index =
+            [to_f32(b.min().x, false), to_f32(b.min().y, false), to_f32(b.max().x, true), to_f32(b.max().y, true)];
+        Self { index: Some(index), ..Self::new(buffer_px) }
+    }
+
+    /// A point (Web Mercator `m`, tile units `c`) snapped to the tile grid, when the tile shows
+    /// it — as PostGIS's `ST_AsMVT(ST_AsMVTGeom(…))` does over `geom && ST_TileEnvelope(…,
+    /// margin)`: the point's float4 box meets the envelope's, and the snapped point lies inside
+    /// the buffered square or on its edge.
     #[inline]
-    pub fn contains(&self, c: Coord<f64>) -> bool {
-        c.x >= self.min && c.x <= self.max && c.y >= self.min && c.y <= self.max
+    pub fn snap_point(&self, m: Coord<f64>, c: Coord<f64>) -> Option<IPoint> {
+        if let Some([x0, y0, x1, y1]) = self.index
+            && (to_f32(m.x, true) < x0 || to_f32(m.x, false) > x1 || to_f32(m.y, true) < y0 || to_f32(m.y, false) > y1)
+        {
+            return None;
+        }
+        let (lo, hi) = (self.min - 0.5, self.max + 0.5);
+        if !(c.x >= lo && c.x < hi && c.y >= lo && c.y < hi) {
+            return None;
+        }
+        let p = snap(c);
+        let (lo, hi) = (self.min as i32, self.max as i32);
+        (p[0] >= lo && p[0] <= hi && p[1] >= lo && p[1] <= hi).then_some(p)
     }
 
     /// Lowest coordinate, tile units.
@@ -121,15 +159,9 @@ fn round_to_i32(v: f64) -> i32 {
 /// Returns `None` when nothing is left inside the buffered tile.
 pub fn tile_geometry(g: &Geometry<f64>, tr: &TileTransform, clip: &ClipBox) -> Option<TileGeometry> {
     let out = match g {
-        Geometry::Point(p) => {
-            let c = tr.apply(p.0);
-            if !clip.contains(c) {
-                return None;
-            }
-            TileGeometry::Point(snap(c))
-        }
+        Geometry::Point(p) => TileGeometry::Point(clip.snap_point(p.0, tr.apply(p.0))?),
         Geometry::MultiPoint(mp) => {
-            TileGeometry::Points(mp.iter().map(|p| tr.apply(p.0)).filter(|c| clip.contains(*c)).map(snap).collect())
+            TileGeometry::Points(mp.iter().filter_map(|p| clip.snap_point(p.0, tr.apply(p.0))).collect())
         }
         Geometry::LineString(ls) => {
             let mut lines = Vec::new();
@@ -467,6 +499,26 @@ pub fn ring_area2(ring: &[IPoint]) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn points_are_snapped_then_clipped_to_the_buffer_and_its_edge() {
+        let clip = ClipBox::new(64);
+        let m = Coord { x: 0.0, y: 0.0 };
+        assert_eq!(clip.snap_point(m, Coord { x: 4160.3, y: -64.4 }), Some([4160, -64]), "snaps onto the edge");
+        assert_eq!(clip.snap_point(m, Coord { x: 4160.6, y: 10.0 }), None);
+        assert_eq!(clip.snap_point(m, Coord { x: 10.0, y: -64.6 }), None);
+        assert_eq!(clip.snap_point(m, Coord { x: 1e12, y: 0.0 }), None, "far away, no overflow");
+    }
+
+    #[test]
+    fn float4_rounding_goes_outward() {
+        for v in [6_263_732.974_004_732, -20_037_508.342_789_244, 269_096.558_077_961_2, 1.0, 0.1] {
+            let (down, up) = (to_f32(v, false), to_f32(v, true));
+            assert!(down <= v && v <= up && up - down <= 2.0, "{v}: {down} {up}");
+            assert_eq!(f64::from(down as f32).to_bits(), down.to_bits(), "{down} is a float4");
+            assert_eq!(f64::from(up as f32).to_bits(), up.to_bits(), "{up} is a float4");
+        }
+    }
+
     use super::*;
     use crate::tile::{BUFFER_PX, TileCoord};
     use geo::{Coord, MultiPolygon, Point, polygon};

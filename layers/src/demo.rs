@@ -362,9 +362,26 @@ pub enum Shapes {
     PointsOnly,
 }
 
+/// How far from its venue a point entry falls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spread {
+    /// Close to the venue: exponential distance, mean 350 m (the demo).
+    Venues,
+    /// Over the region: 30 % close to the venue as above, 70 % at an exponential distance of mean
+    /// 6 km — the incidents a region-wide log collects (transport, public order in the suburbs)
+    /// around the day's venues. The load benchmark's dataset (benches/load/).
+    Region,
+}
+
 /// Generates `count` synthetic log entries around the venues over the Games window, with ids
 /// `1..=count`. Entries cluster at venues active that day, in the afternoon and evening.
 pub fn entries(venues: &[Venue], seed: u64, count: usize, shapes: Shapes) -> Vec<Entry> {
+    entries_spread(venues, seed, count, shapes, Spread::Venues)
+}
+
+/// [`entries`] with point entries spread as `spread` says. `Spread::Venues` gives exactly what
+/// [`entries`] gives.
+pub fn entries_spread(venues: &[Venue], seed: u64, count: usize, shapes: Shapes, spread: Spread) -> Vec<Entry> {
     let mut rng = Rng::new(seed);
     let theme_weights: Vec<f64> = THEMES.iter().map(|t| t.weight).collect();
     let q_weights: Vec<f64> = QUALIFICATIONS.iter().map(|q| q.1).collect();
@@ -426,7 +443,17 @@ pub fn entries(venues: &[Venue], seed: u64, count: usize, shapes: Shapes) -> Vec
                 }
                 _ => {
                     // Most incidents are close to the venue, a long tail further out.
-                    let d = -rng.unit().max(1e-9).ln() * 350.0;
+                    let mean = match spread {
+                        Spread::Venues => 350.0,
+                        Spread::Region => {
+                            if rng.unit() < 0.3 {
+                                350.0
+                            } else {
+                                6_000.0
+                            }
+                        }
+                    };
+                    let d = -rng.unit().max(1e-9).ln() * mean;
                     let a = rng.range(0.0, TAU);
                     Geometry::Point(Point(offset(venue.lon, venue.lat, d * a.cos(), d * a.sin())))
                 }
@@ -546,5 +573,30 @@ mod tests {
         }
         let themes: std::collections::HashSet<&str> = a.iter().map(|e| e.tags[0].as_str()).collect();
         assert_eq!(themes.len(), 8);
+    }
+
+    #[test]
+    fn region_spread_reaches_further_than_venues() {
+        let venues = bundled_venues();
+        let near = entries(&venues, 3, 4000, Shapes::PointsOnly);
+        assert_eq!(near, entries_spread(&venues, 3, 4000, Shapes::PointsOnly, Spread::Venues));
+        let far = entries_spread(&venues, 3, 4000, Shapes::PointsOnly, Spread::Region);
+        // Share of points more than 3 km from every venue.
+        let share = |es: &[Entry]| {
+            let away = es
+                .iter()
+                .filter(|e| {
+                    let Geometry::Point(p) = e.geometry else { return false };
+                    venues.iter().all(|v| {
+                        let (dx, dy) =
+                            ((p.x() - v.lon) * 111_320.0 * v.lat.to_radians().cos(), (p.y() - v.lat) * 110_540.0);
+                        dx.hypot(dy) > 3_000.0
+                    })
+                })
+                .count();
+            away as f64 / es.len() as f64
+        };
+        assert!(share(&near) < 0.01, "{}", share(&near));
+        assert!(share(&far) > 0.2, "{}", share(&far));
     }
 }

@@ -340,8 +340,8 @@ impl Engine {
     /// range or without features are left out).
     pub fn render(&self, layers: &[Arc<Layer>], coord: TileCoord, filter: &Filter) -> RenderedTile {
         let tr = coord.transform();
-        let clip = ClipBox::new(BUFFER_PX);
-        let envelope = coord.buffered_bounds(BUFFER_PX);
+        let clip = ClipBox::for_tile(coord, BUFFER_PX);
+        let envelope = coord.feature_bounds();
         let mut tile = TileEncoder::new();
         let mut counts = Vec::with_capacity(layers.len());
         for layer in layers {

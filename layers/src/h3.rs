@@ -202,16 +202,23 @@ impl Aggregate {
         }
         let max = agg.max;
         for r in agg.min..=max {
-            let mut stats: HashMap<CellIndex, CellStats> = HashMap::new();
-            for m in agg.members.values() {
-                if let Some(parent) = m.cell.parent(res(r)) {
-                    stats.entry(parent).or_default().add(m, 1);
-                }
-            }
+            let stats = agg.roll_up(r);
             let items: Vec<CellItem> = stats.keys().map(|c| CellItem { env: cell_envelope(*c), cell: *c }).collect();
             agg.levels[usize::from(r)] = Level { stats, tree: RTree::bulk_load(items) };
         }
         agg
+    }
+
+    /// The stats of resolution `r` rolled up from every counted feature's finest cell with
+    /// `cell_to_parent` (no point is located again).
+    pub fn roll_up(&self, r: u8) -> HashMap<CellIndex, CellStats> {
+        let mut stats: HashMap<CellIndex, CellStats> = HashMap::new();
+        for m in self.members.values() {
+            if let Some(parent) = m.cell.parent(res(r)) {
+                stats.entry(parent).or_default().add(m, 1);
+            }
+        }
+        stats
     }
 
     fn apply_member(&mut self, m: &Member, sign: i64) {

@@ -129,6 +129,12 @@ impl TileCoord {
         Rect::new(Coord { x: b.min().x - pad, y: b.min().y - pad }, Coord { x: b.max().x + pad, y: b.max().y + pad })
     }
 
+    /// Where the points this tile may show lie: the buffered tile grown by [`INDEX_SLACK_M`]
+    /// (the exact rule is `clip::ClipBox::snap_point`'s).
+    pub fn feature_bounds(self) -> Rect<f64> {
+        grow(self.buffered_bounds(BUFFER_PX), INDEX_SLACK_M)
+    }
+
     /// The transform from Web Mercator metres to this tile's MVT units.
     pub fn transform(self) -> TileTransform {
         let b = self.bounds();
@@ -151,6 +157,17 @@ impl fmt::Display for TileCoord {
 #[inline]
 pub fn tile_size_m(z: u8) -> f64 {
     2.0 * ORIGIN_SHIFT_M / f64::from(1u32 << z)
+}
+
+/// How far beyond its buffered envelope (metres) a point may lie and still show in a tile.
+/// vigie keeps the points PostGIS's `ST_AsMVT` keeps: PostGIS selects them with `&&`, which
+/// compares float4 boxes rounded outward, so a point up to one float4 step outside the envelope
+/// is kept (a float4 step is at most 2 m on the Web Mercator plane, and both boxes round).
+pub const INDEX_SLACK_M: f64 = 4.0;
+
+/// `r` grown by `by` metres on every side.
+pub fn grow(r: Rect<f64>, by: f64) -> Rect<f64> {
+    Rect::new(Coord { x: r.min().x - by, y: r.min().y - by }, Coord { x: r.max().x + by, y: r.max().y + by })
 }
 
 /// The inclusive range of tile columns and rows at zoom `z` whose envelope, grown by

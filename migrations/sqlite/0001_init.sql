@@ -142,7 +142,9 @@ CREATE TABLE dataset_features (
     severity   INTEGER,
     tags       TEXT NOT NULL,                 -- JSON array of strings
     PRIMARY KEY (workspace, dataset, version, id)
-);
+) WITHOUT ROWID;                              -- rows live in the key's b-tree: an import writes
+                                              -- each row once (no rowid table plus key index)
+                                              -- and a dataset reads back in key order
 
 CREATE TABLE meta (
     workspace  TEXT NOT NULL REFERENCES workspaces(id),

@@ -17,7 +17,7 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use vigie_layers::TileCoord;
-use vigie_layers::tile::{BUFFER_PX, MAX_ZOOM, tiles_covering};
+use vigie_layers::tile::{BUFFER_PX, INDEX_SLACK_M, MAX_ZOOM, grow, tiles_covering};
 
 /// What identifies a tile: every input that changes its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -176,7 +176,7 @@ impl TileCache {
             let mut coords: Vec<TileCoord> = Vec::new();
             for rect in rects {
                 for z in 0..=MAX_ZOOM {
-                    let (x0, y0, x1, y1) = tiles_covering(*rect, z, BUFFER_PX);
+                    let (x0, y0, x1, y1) = tiles_covering(grow(*rect, INDEX_SLACK_M), z, BUFFER_PX);
                     let span = u64::from(x1 - x0 + 1) * u64::from(y1 - y0 + 1);
                     if span <= idx.by_coord.len() as u64 {
                         for x in x0..=x1 {

@@ -116,6 +116,10 @@ pub struct ServeArgs {
     /// Generate point entries only (benchmarks).
     #[arg(long)]
     pub demo_points_only: bool,
+    /// Spread point entries over the region (kilometres from the venues) rather than around
+    /// the venues: the load benchmark's dataset.
+    #[arg(long)]
+    pub demo_region: bool,
     /// Layer catalog file [default: bundled data/catalog.toml].
     #[arg(long)]
     pub catalog: Option<PathBuf>,
@@ -161,6 +165,8 @@ pub struct Config {
     pub demo_entries: usize,
     /// Demo with point entries only.
     pub demo_points_only: bool,
+    /// Demo point entries spread over the region.
+    pub demo_region: bool,
     /// PostgreSQL URL; `None` for the embedded store.
     pub database_url: Option<Secret>,
     /// PostgreSQL pool size.
@@ -234,6 +240,7 @@ impl Config {
                 .or(demo.as_ref().and_then(|d| d.entries))
                 .unwrap_or(vigie_layers::demo::DEFAULT_ENTRIES),
             demo_points_only: args.demo_points_only,
+            demo_region: args.demo_region,
             database_url: args.database_url.clone().filter(|u| !u.is_empty()).map(Secret),
             pool_size: file.database.as_ref().and_then(|d| d.pool_size).unwrap_or(DEFAULT_POOL_SIZE),
             statement_timeout_ms: file

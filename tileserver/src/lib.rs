@@ -20,6 +20,7 @@ use std::time::Instant;
 use store::Store;
 use store::postgres::{PgSettings, PgStore};
 use store::sqlite::SqliteStore;
+use vigie_layers::demo::Spread;
 use vigie_layers::{Catalog, Engine};
 
 /// Current time, epoch milliseconds.
@@ -81,7 +82,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     if config.demo {
         if store.is_empty().await? {
             let t = Instant::now();
-            let seed = load::demo_seed(config.demo_seed, config.demo_entries, config.demo_points_only);
+            let seed = load::demo_seed_spread(
+                config.demo_seed,
+                config.demo_entries,
+                config.demo_points_only,
+                if config.demo_region { Spread::Region } else { Spread::Venues },
+            );
             store.seed(&seed).await.context("cannot write the demo data")?;
             tracing::info!(
                 venues = seed.venues.len(),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use vigie_layers::catalog::LayerKind;
-use vigie_layers::demo::{self, Shapes};
+use vigie_layers::demo::{self, Shapes, Spread};
 use vigie_layers::engine::dataset_collection;
 use vigie_layers::engine::{ENTRIES, PERIMETERS, VENUES};
 use vigie_layers::index::Collection;
@@ -142,10 +142,16 @@ pub async fn load_dataset(engine: &Engine, store: &dyn Store, info: &DatasetInfo
 
 /// The bundled demo: venues, their perimeters and `entries` synthetic log entries.
 pub fn demo_seed(seed: u64, entries: usize, points_only: bool) -> Seed {
+    demo_seed_spread(seed, entries, points_only, Spread::Venues)
+}
+
+/// [`demo_seed`] with point entries spread as `spread` says (the load benchmark spreads them
+/// over the region).
+pub fn demo_seed_spread(seed: u64, entries: usize, points_only: bool, spread: Spread) -> Seed {
     let venues = demo::bundled_venues();
     let perimeters = demo::perimeters(&venues, seed);
     let shapes = if points_only { Shapes::PointsOnly } else { Shapes::Mixed };
-    let entries = demo::entries(&venues, seed, entries, shapes);
+    let entries = demo::entries_spread(&venues, seed, entries, shapes, spread);
     Seed { venues, perimeters, entries }
 }
 

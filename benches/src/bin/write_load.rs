@@ -7,7 +7,9 @@
 //! cargo run --release -p vigie-benches --bin write_load -- http://127.0.0.1:8080 8 20
 //! ```
 //! Arguments: base URL (must be 127.0.0.1 or localhost), clients (default 8), seconds of load
-//! (default 20), write-to-visible samples (default 300).
+//! (default 20), write-to-visible samples (default 300), and optionally the base URL of another
+//! replica on the same database: write-to-visible is then measured there (a write through the
+//! first, tiles from the second).
 
 use geozero::mvt::{Message, Tile};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,13 +42,16 @@ fn body(i: u64, lon: f64, lat: f64) -> String {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let base = args.get(1).cloned().unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
-    assert!(
-        base.starts_with("http://127.0.0.1") || base.starts_with("http://localhost"),
-        "load benchmarks target the loopback only"
-    );
     let clients: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
     let seconds: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
     let samples: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(300);
+    let reader = args.get(5).cloned().unwrap_or_else(|| base.clone());
+    for b in [&base, &reader] {
+        assert!(
+            b.starts_with("http://127.0.0.1") || b.starts_with("http://localhost"),
+            "load benchmarks target the loopback only"
+        );
+    }
     let url = format!("{base}/api/entries");
 
     // 1. Throughput.
@@ -108,7 +113,7 @@ fn main() {
         let id = created["id"].as_u64().unwrap();
         let m = lonlat_to_mercator(lon, lat_);
         let (x, y, _, _) = tiles_covering(geo::Rect::new(m, m), 16, 0);
-        let tile = format!("{base}/tiles/public-order/16/{x}/{y}.mvt");
+        let tile = format!("{reader}/tiles/public-order/16/{x}/{y}.mvt");
         loop {
             let resp = a.get(&tile).call().unwrap();
             let bytes = resp.into_body().read_to_vec().unwrap();
@@ -127,7 +132,7 @@ fn main() {
     }
     visible.sort();
     println!(
-        "write-to-visible ({} samples, 201 → a tile containing the entry): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "write-to-visible ({} samples, 201 from {base} → a tile from {reader} containing the entry): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         visible.len(),
         percentile(&visible, 0.5).as_secs_f64() * 1e3,
         percentile(&visible, 0.99).as_secs_f64() * 1e3,

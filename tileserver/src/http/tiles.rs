@@ -82,7 +82,10 @@ pub async fn tile(
         filter: filter.cache_key().into(),
         coord,
     };
-    let (tile, hit) = if resolved.iter().any(|l| l.is_table()) {
+    let (tile, hit) = if let Some(t) = state.cache.get(&key) {
+        // A hit costs a lookup: answer it here rather than through the blocking pool.
+        (t, true)
+    } else if resolved.iter().any(|l| l.is_table()) {
         with_tables(&state, key, resolved, coord, filter).await?
     } else {
         let worker = state.clone();
@@ -101,8 +104,9 @@ pub async fn tile(
     Ok(resp)
 }
 
-/// A tile mixing in-memory layers and PostGIS table layers: each layer in request order, the
-/// table ones from `ST_AsMVT` (an MVT is a sequence of layers, so the parts concatenate).
+/// A tile (not in the cache) mixing in-memory layers and PostGIS table layers: each layer in
+/// request order, the table ones from `ST_AsMVT` (an MVT is a sequence of layers, so the parts
+/// concatenate).
 async fn with_tables(
     state: &AppState,
     key: TileKey,
@@ -110,9 +114,6 @@ async fn with_tables(
     coord: TileCoord,
     filter: vigie_layers::Filter,
 ) -> Result<(Arc<CachedTile>, bool), ApiError> {
-    if let Some(t) = state.cache.get(&key) {
-        return Ok((t, true));
-    }
     let epoch = state.cache.epoch();
     let mut bytes = Vec::new();
     let mut counts = Vec::with_capacity(layers.len());

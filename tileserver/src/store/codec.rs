@@ -3,10 +3,11 @@
 
 use super::StoreError;
 use geo::Geometry;
-use geozero::wkb::Wkb;
-use geozero::{CoordDimensions, ToGeo, ToWkb};
-use serde::Serialize;
+use geozero::wkb::{Wkb, WkbDialect, WkbWriter};
+use geozero::{CoordDimensions, GeozeroGeometry, ToGeo, ToWkb};
 use serde::de::DeserializeOwned;
+use serde::ser::SerializeSeq;
+use serde::{Serialize, Serializer};
 
 /// WKB of a WGS84 geometry.
 ///
@@ -14,6 +15,16 @@ use serde::de::DeserializeOwned;
 /// [`StoreError::Corrupt`] when geozero cannot write it (unsupported geometry type).
 pub fn to_wkb(g: &Geometry<f64>, what: &'static str, id: &str) -> Result<Vec<u8>, StoreError> {
     g.to_wkb(CoordDimensions::xy()).map_err(|e| StoreError::Corrupt { what, id: id.to_owned(), reason: e.to_string() })
+}
+
+/// Appends the WKB of a WGS84 geometry to `out`: the bytes of [`to_wkb`], without a new
+/// buffer per geometry (bulk writes reuse one).
+///
+/// # Errors
+/// [`StoreError::Corrupt`] when geozero cannot write it (unsupported geometry type).
+pub fn write_wkb(g: &Geometry<f64>, out: &mut Vec<u8>, what: &'static str, id: u64) -> Result<(), StoreError> {
+    let mut writer = WkbWriter::with_opts(out, WkbDialect::Wkb, CoordDimensions::xy(), None, Vec::new());
+    g.process_geom(&mut writer).map_err(|e| StoreError::Corrupt { what, id: id.to_string(), reason: e.to_string() })
 }
 
 /// Geometry from WKB.
@@ -43,21 +54,50 @@ pub fn from_json<T: DeserializeOwned>(text: &str, what: &'static str, id: &str) 
 
 /// JSON array of property values (aligned with a schema).
 pub fn props_to_json(values: &[vigie_layers::Value]) -> String {
-    use vigie_layers::Value;
-    let items: Vec<serde_json::Value> = values
-        .iter()
-        .map(|v| match v {
-            Value::Null => serde_json::Value::Null,
-            Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Int(i) => serde_json::Value::from(*i),
-            Value::Float(f) => {
-                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    let mut out = Vec::new();
+    write_props_json(values, &mut out);
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends the JSON array of property values to `out` (the text of [`props_to_json`]), with
+/// no intermediate `serde_json::Value` per value.
+pub fn write_props_json(values: &[vigie_layers::Value], out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail, and every value serializes.
+    let _ = serde_json::to_writer(out, &PropsJson(values));
+}
+
+/// Appends the JSON text of `v` to `out` (the text of [`to_json`]).
+pub fn write_json<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    if serde_json::to_writer(&mut *out, v).is_err() {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Property values as a JSON array: non-finite numbers as `null`, times as RFC 3339 text (empty
+/// outside years 0000–9999).
+struct PropsJson<'a>(&'a [vigie_layers::Value]);
+
+impl Serialize for PropsJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use vigie_layers::Value;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for v in self.0 {
+            match v {
+                Value::Bool(b) => seq.serialize_element(b)?,
+                Value::Int(i) => seq.serialize_element(i)?,
+                Value::Float(f) if f.is_finite() => seq.serialize_element(f)?,
+                Value::Null | Value::Float(_) => seq.serialize_element(&())?,
+                Value::Text(s) => seq.serialize_element(s.as_ref())?,
+                Value::Time(t) => {
+                    let bytes = vigie_layers::feature::rfc3339_bytes(*t);
+                    let text = bytes.as_ref().and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default();
+                    seq.serialize_element(text)?;
+                }
             }
-            Value::Text(s) => serde_json::Value::from(s.as_ref()),
-            Value::Time(t) => serde_json::Value::from(vigie_layers::feature::format_time_ms(*t)),
-        })
-        .collect();
-    serde_json::Value::Array(items).to_string()
+        }
+        seq.end()
+    }
 }
 
 /// Property values from their JSON array, typed by the schema.
@@ -89,4 +129,90 @@ pub fn props_from_json(
             (other, _) => Value::text(other.to_string()),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{props_from_json, props_to_json, to_wkb, write_json, write_props_json, write_wkb};
+    use geo::{Geometry, line_string, point, polygon};
+    use rstest::rstest;
+    use vigie_layers::Value;
+    use vigie_layers::feature::{Field, FieldType, Schema};
+
+    /// The text `props_to_json` gave through `serde_json::Value` before it streamed: the
+    /// reference the streaming writer must match byte for byte (PostgreSQL stores it too).
+    fn through_value(values: &[Value]) -> String {
+        let items: Vec<serde_json::Value> = values
+            .iter()
+            .map(|v| match v {
+                Value::Null => serde_json::Value::Null,
+                Value::Bool(b) => serde_json::Value::Bool(*b),
+                Value::Int(i) => serde_json::Value::from(*i),
+                Value::Float(f) => {
+                    serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+                }
+                Value::Text(s) => serde_json::Value::from(s.as_ref()),
+                Value::Time(t) => serde_json::Value::from(vigie_layers::feature::format_time_ms(*t)),
+            })
+            .collect();
+        serde_json::Value::Array(items).to_string()
+    }
+
+    #[rstest]
+    #[case::empty(vec![])]
+    #[case::scalars(vec![Value::Null, Value::Bool(true), Value::Int(-42), Value::Int(i64::MAX), Value::Float(0.1)])]
+    #[case::integral_and_tiny_floats(vec![Value::Float(3.0), Value::Float(-0.0), Value::Float(1e-300), Value::Float(2.5e20)])]
+    #[case::non_finite(vec![Value::Float(f64::NAN), Value::Float(f64::INFINITY), Value::Float(f64::NEG_INFINITY)])]
+    #[case::escapes(vec![Value::text("a \"quoted\" \\ back\nslash\t\u{1}"), Value::text("Évry — 01"), Value::text("")])]
+    #[case::times(vec![Value::Time(1_721_952_000_000), Value::Time(0), Value::Time(-1), Value::Time(i64::MAX)])]
+    fn props_json_is_the_text_of_serde_json_values(#[case] values: Vec<Value>) {
+        let mut out = b"x".to_vec();
+        write_props_json(&values, &mut out);
+        assert_eq!(std::str::from_utf8(&out[1..]).unwrap(), through_value(&values), "appended after what was there");
+        assert_eq!(props_to_json(&values), through_value(&values));
+    }
+
+    #[test]
+    fn props_json_reads_back_typed_by_the_schema() {
+        let schema = Schema {
+            fields: vec![
+                Field::new("code", FieldType::String, ""),
+                Field::new("n", FieldType::Integer, ""),
+                Field::new("x", FieldType::Number, ""),
+                Field::new("t", FieldType::Datetime, ""),
+                Field::new("b", FieldType::Boolean, ""),
+            ],
+        };
+        let values =
+            vec![Value::text("01"), Value::Int(7), Value::Float(2.5), Value::Time(1_721_952_000_000), Value::Null];
+        assert_eq!(props_from_json(&props_to_json(&values), &schema, "t", "1").unwrap(), values);
+    }
+
+    #[test]
+    fn json_is_appended_as_serde_json_writes_it() {
+        let tags = vec!["crowd".to_owned(), "vip \"x\"".to_owned()];
+        let mut out = Vec::new();
+        write_json(&tags, &mut out);
+        write_json(&Vec::<String>::new(), &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{}[]", serde_json::to_string(&tags).unwrap()));
+    }
+
+    #[rstest]
+    #[case::point(point!(x: 2.35, y: 48.85).into())]
+    #[case::line(line_string![(x: 0.0, y: 0.0), (x: 1.0, y: 1.5)].into())]
+    #[case::polygon_with_hole(polygon!(
+        exterior: [(x: 0.0, y: 0.0), (x: 4.0, y: 0.0), (x: 4.0, y: 4.0), (x: 0.0, y: 0.0)],
+        interiors: [[(x: 1.0, y: 1.0), (x: 2.0, y: 1.0), (x: 2.0, y: 2.0), (x: 1.0, y: 1.0)]],
+    ).into())]
+    #[case::multi_polygon(Geometry::MultiPolygon(geo::MultiPolygon(vec![
+        polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 0.0)],
+        polygon![(x: 5.0, y: 5.0), (x: 6.0, y: 5.0), (x: 6.0, y: 6.0), (x: 5.0, y: 5.0)],
+    ])))]
+    fn appended_wkb_is_the_wkb_of_to_wkb(#[case] g: Geometry<f64>) {
+        let mut out = vec![9, 9];
+        write_wkb(&g, &mut out, "t", 1).unwrap();
+        write_wkb(&g, &mut out, "t", 2).unwrap();
+        let one = to_wkb(&g, "t", "1").unwrap();
+        assert_eq!(out, [vec![9, 9], one.clone(), one].concat());
+    }
 }

@@ -318,6 +318,16 @@ fn ts_query(text: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" & "))
 }
 
+/// A read-only transaction for reading a whole table at start-up or on a dataset swap: one
+/// snapshot, and no statement timeout — the configured one bounds requests, and a million-row
+/// read legitimately takes longer.
+async fn bulk_read(pool: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+    sqlx::query("SET LOCAL statement_timeout = 0").execute(&mut *tx).await?;
+    Ok(tx)
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -462,12 +472,16 @@ impl Store for PgStore {
 
     async fn for_each_entry(&self, sink: &mut (dyn FnMut(Entry) + Send)) -> Result<usize, StoreError> {
         let q = format!("SELECT {ENTRY_SELECT} FROM entries WHERE workspace = $1 AND NOT deleted ORDER BY id");
-        let mut rows = sqlx::query(&q).bind(&self.workspace).fetch(&self.pool);
+        let mut tx = bulk_read(&self.pool).await?;
         let mut n = 0;
-        while let Some(row) = rows.try_next().await? {
-            sink(entry_from_row(&row)?);
-            n += 1;
+        {
+            let mut rows = sqlx::query(&q).bind(&self.workspace).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                sink(entry_from_row(&row)?);
+                n += 1;
+            }
         }
+        tx.commit().await?;
         Ok(n)
     }
 
@@ -753,6 +767,7 @@ impl Store for PgStore {
     }
 
     async fn dataset_features(&self, info: &DatasetInfo) -> Result<Vec<DatasetFeature>, StoreError> {
+        let mut tx = bulk_read(&self.pool).await?;
         let mut rows = sqlx::query(
             "SELECT id, ST_AsBinary(geom) AS wkb, props::text AS props, (extract(epoch FROM time) * 1000)::bigint AS time, \
              severity, tags::text AS tags FROM dataset_features WHERE workspace = $1 AND dataset = $2 AND version = $3 ORDER BY id",
@@ -760,7 +775,7 @@ impl Store for PgStore {
         .bind(&self.workspace)
         .bind(&info.id)
         .bind(info.version as i64)
-        .fetch(&self.pool);
+        .fetch(&mut *tx);
         let mut out = Vec::with_capacity(info.feature_count);
         while let Some(r) = rows.try_next().await? {
             let id: i64 = r.try_get("id")?;
@@ -774,6 +789,8 @@ impl Store for PgStore {
                 tags: from_json(r.try_get("tags")?, "dataset feature", &sid)?,
             });
         }
+        drop(rows);
+        tx.commit().await?;
         Ok(out)
     }
 }

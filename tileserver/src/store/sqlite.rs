@@ -8,7 +8,7 @@
 //! Writes go through a pool of one connection, so concurrent writers queue in order instead of
 //! spinning on SQLite's busy handler; reads use their own pool and never wait for writers (WAL).
 
-use super::codec::{from_json, from_wkb, props_from_json, props_to_json, to_json, to_wkb};
+use super::codec::{from_json, from_wkb, props_from_json, to_json, to_wkb, write_json, write_props_json, write_wkb};
 use super::{
     Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, EventKind, Seed,
     Store, StoreError,
@@ -68,6 +68,7 @@ pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
     workspace: String,
+    sync: Synchronous,
 }
 
 impl SqliteStore {
@@ -107,7 +108,7 @@ impl SqliteStore {
             .bind(now_ms())
             .execute(&writer)
             .await?;
-        Ok(Self { reader, writer, workspace: workspace.to_owned() })
+        Ok(Self { reader, writer, workspace: workspace.to_owned(), sync })
     }
 }
 
@@ -258,6 +259,247 @@ fn entry_from_bulk_row(r: &rusqlite::Row<'_>) -> Result<Entry, StoreError> {
         )?,
         deleted: false,
     })
+}
+
+/// Features per batch of a dataset write (one channel message each).
+const DATASET_BATCH_ROWS: usize = 4096;
+
+/// Encoded batches a dataset write may hold ahead of the SQLite writer: bounds its memory.
+const DATASET_BATCHES_AHEAD: usize = 4;
+
+/// Page cache of the dataset writer's connection, in KiB (SQLite's default is 2 MiB): the
+/// b-tree pages being filled stay in memory between rows, and spilled pages go to the
+/// write-ahead log as the transaction grows, so memory stays bounded whatever the dataset size.
+const DATASET_WRITE_CACHE_KIB: i64 = 16 * 1024;
+
+const DATASET_DELETE_SQL: &str = "DELETE FROM dataset_features WHERE workspace = ?1 AND dataset = ?2";
+
+/// Rows per INSERT of a dataset write: one statement run keeps its cursor on the last page
+/// of the table from row to row instead of seeking it from the root for each row.
+const DATASET_INSERT_ROWS: usize = 64;
+
+/// Parameters of a row in [`dataset_insert_sql`], after the three every row shares.
+const DATASET_ROW_PARAMS: usize = 6;
+
+/// An INSERT of `rows` dataset features: `?1` to `?3` (workspace, dataset, version) are shared,
+/// then [`DATASET_ROW_PARAMS`] parameters per row in the order [`RowBatch::insert`] binds them.
+fn dataset_insert_sql(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::from(
+        "INSERT INTO dataset_features (workspace, dataset, version, id, geometry, props, time, severity, tags) VALUES ",
+    );
+    for row in 0..rows {
+        let p = 4 + row * DATASET_ROW_PARAMS;
+        let sep = if row == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}(?1, ?2, ?3, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})", p, p + 1, p + 2, p + 3, p + 4, p + 5);
+    }
+    sql
+}
+
+const DATASET_UPSERT_SQL: &str = "INSERT INTO datasets (workspace, id, version, schema, source, imported_at, feature_count) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (workspace, id) DO UPDATE SET version = excluded.version, \
+     schema = excluded.schema, source = excluded.source, imported_at = excluded.imported_at, \
+     feature_count = excluded.feature_count";
+
+/// The `datasets` row of an import, version aside (read in the writing transaction).
+struct DatasetRow {
+    workspace: String,
+    id: String,
+    schema: String,
+    source: String,
+    imported_at_ms: i64,
+    feature_count: usize,
+}
+
+/// What the encoding task sends the SQLite writer.
+enum DatasetMessage {
+    /// The next features, in id order.
+    Rows(RowBatch),
+    /// Every feature was sent: commit.
+    Commit,
+}
+
+/// Features encoded for their rows: the variable-length columns of every row back to back in
+/// one buffer, reused from batch to batch (no allocation per row).
+#[derive(Default)]
+struct RowBatch {
+    rows: Vec<EncodedRow>,
+    bytes: Vec<u8>,
+}
+
+/// One row of a [`RowBatch`]: its scalar columns and where its WKB, props and tags end.
+struct EncodedRow {
+    id: i64,
+    time_ms: Option<i64>,
+    severity: Option<i64>,
+    ends: [usize; 3],
+}
+
+impl RowBatch {
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.bytes.clear();
+    }
+
+    fn push(&mut self, f: &DatasetFeature) -> Result<(), StoreError> {
+        write_wkb(&f.geometry, &mut self.bytes, "dataset feature", f.id)?;
+        let geometry_end = self.bytes.len();
+        write_props_json(&f.props, &mut self.bytes);
+        let props_end = self.bytes.len();
+        write_json(&f.tags, &mut self.bytes);
+        self.rows.push(EncodedRow {
+            id: f.id as i64,
+            time_ms: f.time_ms,
+            severity: f.severity.map(i64::from),
+            ends: [geometry_end, props_end, self.bytes.len()],
+        });
+        Ok(())
+    }
+
+    /// Inserts the rows: by [`DATASET_INSERT_ROWS`] with `many`, the rest one by one with `one`
+    /// (statements of [`dataset_insert_sql`] with their shared parameters bound).
+    fn insert(&self, many: &mut rusqlite::Statement<'_>, one: &mut rusqlite::Statement<'_>) -> rusqlite::Result<()> {
+        let mut start = 0;
+        let mut chunks = self.rows.chunks_exact(DATASET_INSERT_ROWS);
+        for chunk in &mut chunks {
+            for (i, row) in chunk.iter().enumerate() {
+                start = self.bind(many, 4 + i * DATASET_ROW_PARAMS, row, start)?;
+            }
+            many.raw_execute()?;
+        }
+        for row in chunks.remainder() {
+            start = self.bind(one, 4, row, start)?;
+            one.raw_execute()?;
+        }
+        Ok(())
+    }
+
+    /// Binds `row` (whose bytes start at `start`) from parameter `first`; returns where the
+    /// next row's bytes start.
+    fn bind(
+        &self,
+        insert: &mut rusqlite::Statement<'_>,
+        first: usize,
+        row: &EncodedRow,
+        start: usize,
+    ) -> rusqlite::Result<usize> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        let [geometry_end, props_end, tags_end] = row.ends;
+        // serde_json wrote the JSON columns: UTF-8, bound as text without a second check.
+        let text = |range: std::ops::Range<usize>| ToSqlOutput::Borrowed(ValueRef::Text(&self.bytes[range]));
+        insert.raw_bind_parameter(first, row.id)?;
+        insert.raw_bind_parameter(first + 1, &self.bytes[start..geometry_end])?;
+        insert.raw_bind_parameter(first + 2, text(geometry_end..props_end))?;
+        insert.raw_bind_parameter(first + 3, row.time_ms)?;
+        insert.raw_bind_parameter(first + 4, row.severity)?;
+        insert.raw_bind_parameter(first + 5, text(props_end..tags_end))?;
+        Ok(tags_end)
+    }
+}
+
+/// Encodes the features of `dataset` in id order (the order of the table's key, so rows are
+/// appended) and sends them in batches, reusing the batches the writer hands back. Stops
+/// early when the writer has gone (its error is the one to report).
+async fn send_dataset_rows(
+    dataset: &Dataset,
+    rows_tx: &tokio::sync::mpsc::Sender<DatasetMessage>,
+    spent_rx: &mut tokio::sync::mpsc::Receiver<RowBatch>,
+) -> Result<(), StoreError> {
+    let features = &dataset.features;
+    // Readers number features in reading order, usually sorted already: no copy then.
+    let order: Option<Vec<u32>> = (!features.is_sorted_by_key(|f| f.id)).then(|| {
+        let mut order: Vec<u32> = (0..features.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| features[i as usize].id);
+        order
+    });
+    let feature = |i: usize| order.as_ref().map_or(&features[i], |o| &features[o[i] as usize]);
+    let mut start = 0;
+    while start < features.len() {
+        let end = (start + DATASET_BATCH_ROWS).min(features.len());
+        let mut batch = spent_rx.try_recv().unwrap_or_default();
+        batch.clear();
+        for i in start..end {
+            batch.push(feature(i))?;
+        }
+        if rows_tx.send(DatasetMessage::Rows(batch)).await.is_err() {
+            return Ok(());
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+/// Replaces the features of dataset `meta.id` in one immediate transaction on its own
+/// connection to the database at `path`: old rows deleted, the batches from `rows_rx` inserted,
+/// the `datasets` row updated. Commits only on [`DatasetMessage::Commit`]; when the sender goes
+/// away first, rolls back and returns `None`. Returns the new version.
+fn write_dataset(
+    path: &Path,
+    sync: Synchronous,
+    meta: &DatasetRow,
+    mut rows_rx: tokio::sync::mpsc::Receiver<DatasetMessage>,
+    spent_tx: &tokio::sync::mpsc::Sender<RowBatch>,
+) -> Result<Option<u64>, StoreError> {
+    use rusqlite::{OpenFlags, OptionalExtension, TransactionBehavior, params};
+    let mut conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(bulk_error)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(bulk_error)?;
+    // The same guarantees as the pool's connections (see `SqliteStore::open`).
+    let synchronous = match sync {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous).map_err(bulk_error)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(bulk_error)?;
+    conn.pragma_update(None, "cache_size", -DATASET_WRITE_CACHE_KIB).map_err(bulk_error)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(bulk_error)?;
+    let old: Option<i64> = tx
+        .query_row("SELECT version FROM datasets WHERE workspace = ?1 AND id = ?2", [&meta.workspace, &meta.id], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(bulk_error)?;
+    let version = old.unwrap_or(0) + 1;
+    tx.execute(DATASET_DELETE_SQL, [&meta.workspace, &meta.id]).map_err(bulk_error)?;
+    {
+        let mut many = tx.prepare(&dataset_insert_sql(DATASET_INSERT_ROWS)).map_err(bulk_error)?;
+        let mut one = tx.prepare(&dataset_insert_sql(1)).map_err(bulk_error)?;
+        // Bindings outlive each run of a statement: the columns every row shares are bound once.
+        for insert in [&mut many, &mut one] {
+            insert.raw_bind_parameter(1, &meta.workspace).map_err(bulk_error)?;
+            insert.raw_bind_parameter(2, &meta.id).map_err(bulk_error)?;
+            insert.raw_bind_parameter(3, version).map_err(bulk_error)?;
+        }
+        loop {
+            match rows_rx.blocking_recv() {
+                Some(DatasetMessage::Rows(batch)) => {
+                    batch.insert(&mut many, &mut one).map_err(bulk_error)?;
+                    let _ = spent_tx.try_send(batch);
+                }
+                Some(DatasetMessage::Commit) => break,
+                // Dropping the transaction rolls it back.
+                None => return Ok(None),
+            }
+        }
+    }
+    tx.execute(
+        DATASET_UPSERT_SQL,
+        params![
+            meta.workspace,
+            meta.id,
+            version,
+            meta.schema,
+            meta.source,
+            meta.imported_at_ms,
+            meta.feature_count as i64
+        ],
+    )
+    .map_err(bulk_error)?;
+    tx.commit().map_err(bulk_error)?;
+    Ok(Some(version as u64))
 }
 
 fn event_from_row(r: &SqliteRow) -> Result<Event, StoreError> {
@@ -681,63 +923,52 @@ impl Store for SqliteStore {
     }
 
     async fn replace_dataset(&self, dataset: &Dataset, source: &str) -> Result<DatasetInfo, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let old: Option<i64> = sqlx::query_scalar("SELECT version FROM datasets WHERE workspace = ? AND id = ?")
-            .bind(&self.workspace)
-            .bind(&dataset.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let version = old.unwrap_or(0) + 1;
-        sqlx::query("DELETE FROM dataset_features WHERE workspace = ? AND dataset = ?")
-            .bind(&self.workspace)
-            .bind(&dataset.id)
-            .execute(&mut *tx)
-            .await?;
-        for chunk in dataset.features.chunks(BATCH_ROWS) {
-            let rows = chunk
-                .iter()
-                .map(|f| Ok((f, to_wkb(&f.geometry, "dataset feature", &f.id.to_string())?)))
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO dataset_features (workspace, dataset, version, id, geometry, props, time, severity, tags) ",
-            );
-            q.push_values(rows, |mut b, (f, wkb)| {
-                b.push_bind(&self.workspace)
-                    .push_bind(&dataset.id)
-                    .push_bind(version)
-                    .push_bind(f.id as i64)
-                    .push_bind(wkb)
-                    .push_bind(props_to_json(&f.props))
-                    .push_bind(f.time_ms)
-                    .push_bind(f.severity.map(i64::from))
-                    .push_bind(to_json(&f.tags));
-            });
-            q.build().execute(&mut *tx).await?;
-        }
-        let info = DatasetInfo {
+        // A bulk write through sqlx costs more than SQLite's own work (each value copied into
+        // its arguments, each statement handed to its worker thread): a plain connection on a
+        // blocking thread inserts the rows with one prepared statement while this task encodes
+        // the next batch. Holding the pool's only writer connection meanwhile keeps this
+        // process's writes queued in order, as they are behind any other write.
+        let _writer = self.writer.acquire().await?;
+        let imported_at_ms = now_ms();
+        let meta = DatasetRow {
+            workspace: self.workspace.clone(),
             id: dataset.id.clone(),
-            version: version as u64,
-            schema: dataset.schema.clone(),
+            schema: to_json(&dataset.schema.fields),
             source: source.to_owned(),
-            imported_at_ms: now_ms(),
+            imported_at_ms,
             feature_count: dataset.features.len(),
         };
-        sqlx::query(
-            "INSERT INTO datasets (workspace, id, version, schema, source, imported_at, feature_count) VALUES (?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (workspace, id) DO UPDATE SET version = excluded.version, schema = excluded.schema, \
-             source = excluded.source, imported_at = excluded.imported_at, feature_count = excluded.feature_count",
-        )
-        .bind(&self.workspace)
-        .bind(&info.id)
-        .bind(version)
-        .bind(to_json(&info.schema.fields))
-        .bind(&info.source)
-        .bind(info.imported_at_ms)
-        .bind(info.feature_count as i64)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(info)
+        let path = self.writer.connect_options().get_filename().to_owned();
+        let sync = self.sync;
+        let (rows_tx, rows_rx) = tokio::sync::mpsc::channel(DATASET_BATCHES_AHEAD);
+        let (spent_tx, mut spent_rx) = tokio::sync::mpsc::channel(DATASET_BATCHES_AHEAD + 2);
+        let writer = tokio::task::spawn_blocking(move || write_dataset(&path, sync, &meta, rows_rx, &spent_tx));
+        let encoded = send_dataset_rows(dataset, &rows_tx, &mut spent_rx).await;
+        // Without the commit message the writer rolls back: an encoding error (or this future
+        // dropped) leaves the previous version in place.
+        if encoded.is_ok() {
+            let _ = rows_tx.send(DatasetMessage::Commit).await;
+        }
+        drop(rows_tx);
+        let written = writer.await.map_err(|e| StoreError::Corrupt {
+            what: "dataset",
+            id: dataset.id.clone(),
+            reason: format!("the store write failed: {e}"),
+        })?;
+        encoded?;
+        let version = written?.ok_or_else(|| StoreError::Corrupt {
+            what: "dataset",
+            id: dataset.id.clone(),
+            reason: "the store write stopped before the last feature".into(),
+        })?;
+        Ok(DatasetInfo {
+            id: dataset.id.clone(),
+            version,
+            schema: dataset.schema.clone(),
+            source: source.to_owned(),
+            imported_at_ms,
+            feature_count: dataset.features.len(),
+        })
     }
 
     async fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
@@ -833,8 +1064,80 @@ fn fts_query(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{BULK_BATCH_ROWS, SqliteStore, Synchronous, fts_query};
+    use super::{BULK_BATCH_ROWS, DATASET_BATCH_ROWS, DATASET_INSERT_ROWS, SqliteStore, Synchronous, fts_query};
     use crate::store::Store;
+    use geo::{Geometry, point, polygon};
+    use vigie_layers::Value;
+    use vigie_layers::dataset::{Dataset, DatasetFeature};
+    use vigie_layers::feature::{Field, FieldType, Schema};
+
+    /// `n` features with ids 1..=n in a scrambled order, a polygon every tenth, every kind of
+    /// value; `salt` changes the values.
+    fn scrambled_dataset(n: usize, salt: i64) -> Dataset {
+        let schema = Schema {
+            fields: vec![
+                Field::new("code", FieldType::String, ""),
+                Field::new("n", FieldType::Integer, ""),
+                Field::new("x", FieldType::Number, ""),
+                Field::new("t", FieldType::Datetime, ""),
+            ],
+        };
+        // 7919 is prime and does not divide n: i -> i * 7919 mod n visits every id once.
+        let features = (0..n)
+            .map(|i| {
+                let id = (i * 7919) % n + 1;
+                let (x, y) = (-4.0 + (id % 1000) as f64 * 0.01, 42.0 + (id / 1000) as f64 * 0.01);
+                let geometry: Geometry<f64> = if id.is_multiple_of(10) {
+                    polygon![(x: x, y: y), (x: x + 0.001, y: y), (x: x, y: y + 0.001), (x: x, y: y)].into()
+                } else {
+                    point!(x: x, y: y).into()
+                };
+                let id_i = id as i64;
+                DatasetFeature {
+                    id: id as u64,
+                    geometry,
+                    props: vec![
+                        if id.is_multiple_of(7) { Value::Null } else { Value::text(format!("{:05}\"é", id_i + salt)) },
+                        Value::Int(id_i * salt),
+                        Value::Float(id_i as f64 / 8.0),
+                        Value::Time(1_721_952_000_000 + id_i * 1000),
+                    ],
+                    time_ms: id.is_multiple_of(3).then_some(id_i * 60_000),
+                    severity: id.is_multiple_of(5).then_some((id / 5 % 5) as u8),
+                    tags: if id.is_multiple_of(4) { vec!["crowd".into(), format!("t{salt}")] } else { Vec::new() },
+                }
+            })
+            .collect();
+        Dataset { id: "probe".into(), schema, features }
+    }
+
+    /// The dataset write (more than one batch, scrambled ids, a partial INSERT at the end of
+    /// each batch) stores what the row reader reads back, in id order; a second import replaces
+    /// the first whole.
+    #[tokio::test]
+    async fn dataset_write_round_trips_and_replaces_the_previous_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), "ws", Synchronous::Normal).await.unwrap();
+        let n = DATASET_BATCH_ROWS * 2 + DATASET_INSERT_ROWS + 5;
+        let first = scrambled_dataset(n, 3);
+        assert!(!first.features.is_sorted_by_key(|f| f.id), "the test writes unsorted ids");
+        let v1 = store.replace_dataset(&first, "a.csv").await.unwrap();
+        assert_eq!((v1.version, v1.feature_count), (1, n));
+        let mut expected = first.features.clone();
+        expected.sort_by_key(|f| f.id);
+        assert_eq!(store.dataset_features(&v1).await.unwrap(), expected);
+
+        let second = scrambled_dataset(n / 3, 5);
+        let v2 = store.replace_dataset(&second, "b.csv").await.unwrap();
+        assert_eq!((v2.version, v2.feature_count, v2.source.as_str()), (2, n / 3, "b.csv"));
+        assert_eq!(store.datasets().await.unwrap(), vec![v2.clone()]);
+        let mut expected = second.features.clone();
+        expected.sort_by_key(|f| f.id);
+        assert_eq!(store.dataset_features(&v2).await.unwrap(), expected);
+        let rows: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM dataset_features").fetch_one(&store.reader).await.unwrap();
+        assert_eq!(rows as usize, n / 3, "the first version's rows are gone");
+    }
 
     /// The bulk read gives what the row-by-row read gives, entry for entry (bodies, links and
     /// all), over more than one batch, and leaves deleted entries out.
