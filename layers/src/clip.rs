@@ -11,7 +11,7 @@
 //!   output is valid in OGC terms, exterior rings come out with positive area and holes with
 //!   negative area in tile coordinates (y down), which is MVT 2.1's winding rule.
 
-use crate::tile::{EXTENT, TileCoord, TileTransform};
+use crate::tile::{EXTENT, INDEX_SLACK_M, TileCoord, TileTransform};
 use geo::{Coord, Geometry, LineString, Polygon};
 use i_overlay::core::fill_rule::FillRule;
 use i_overlay::core::overlay::{IntOverlayOptions, Overlay, ShapeType};
@@ -62,6 +62,9 @@ pub struct ClipBox {
     /// The buffered envelope (Web Mercator metres) rounded outward to float4, as PostGIS's `&&`
     /// compares boxes: `[min x, min y, max x, max y]`.
     index: Option<[f64; 4]>,
+    /// Tile units from the box's edges within which a point needs the float4 test: points
+    /// further in are kept at once.
+    edge: f64,
 }
 
 /// `v` rounded down (`up` false) or up to a float4 value, as PostGIS rounds index boxes.
@@ -78,7 +81,7 @@ fn to_f32(v: f64, up: bool) -> f64 {
 impl ClipBox {
     /// The tile extent grown by `buffer_px` on every side.
     pub fn new(buffer_px: u32) -> Self {
-        Self { min: -f64::from(buffer_px), max: f64::from(EXTENT + buffer_px), index: None }
+        Self { min: -f64::from(buffer_px), max: f64::from(EXTENT + buffer_px), index: None, edge: 1.0 }
     }
 
     /// The clip box of one tile, with its buffered envelope for [`Self::snap_point`].
@@ -86,7 +89,9 @@ impl ClipBox {
         let b = coord.buffered_bounds(buffer_px);
         let index =
             [to_f32(b.min().x, false), to_f32(b.min().y, false), to_f32(b.max().x, true), to_f32(b.max().y, true)];
-        Self { index: Some(index), ..Self::new(buffer_px) }
+        // Both float4 boxes round by less than INDEX_SLACK_M in all.
+        let edge = (INDEX_SLACK_M * f64::from(EXTENT) / coord.size_m()).max(1.0);
+        Self { index: Some(index), edge, ..Self::new(buffer_px) }
     }
 
     /// A point (Web Mercator `m`, tile units `c`) snapped to the tile grid, when the tile shows
@@ -95,6 +100,10 @@ impl ClipBox {
     /// the buffered square or on its edge.
     #[inline]
     pub fn snap_point(&self, m: Coord<f64>, c: Coord<f64>) -> Option<IPoint> {
+        let (lo, hi) = (self.min + self.edge, self.max - self.edge);
+        if c.x > lo && c.x < hi && c.y > lo && c.y < hi {
+            return Some(snap(c));
+        }
         if let Some([x0, y0, x1, y1]) = self.index
             && (to_f32(m.x, true) < x0 || to_f32(m.x, false) > x1 || to_f32(m.y, true) < y0 || to_f32(m.y, false) > y1)
         {
