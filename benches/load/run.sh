@@ -303,6 +303,8 @@ done
 if [[ ${#fetch_args[@]} -gt 1 ]]; then
     "$python" "$here/check.py" "$here/trace.txt" 3 "${fetch_args[@]}" | tee "$work/check.txt"
     grep '^BYTES' "$work/check.txt" >"$work/bytes.txt" || true
+else
+    echo "   one server: nothing to compare (bytes per tile kept from the last full run)"
 fi
 
 # --- 5. load -----------------------------------------------------------------------------------

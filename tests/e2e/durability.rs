@@ -1,20 +1,11 @@
 //! Durability and concurrency with the real binary: a 201 survives `kill -9`; eight writers at
 //! once lose nothing, duplicate nothing, and the event sequence has no gap.
 
-use crate::support::Server;
+use crate::support::{Server, agent};
 use geozero::mvt::{Message, Tile};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::time::Duration;
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
 
 fn post(agent: &ureq::Agent, server: &Server, body: &Value) -> (u16, Value) {
     let mut r = agent

@@ -3,7 +3,7 @@
 //! runs its own throwaway PostgreSQL cluster (initdb in a temporary directory) so stopping it
 //! disturbs nothing else.
 
-use crate::support::{Server, free_port, require_tool};
+use crate::support::{Server, agent, free_port, get_json, require_tool};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,14 +75,6 @@ impl Drop for Cluster {
         let _ =
             as_postgres(&[&format!("{PG_BIN}/pg_ctl"), "-D", self.dir.to_str().unwrap(), "-m", "immediate", "stop"]);
     }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(20)))
-        .http_status_as_error(false)
-        .build()
-        .into()
 }
 
 #[test]
@@ -180,10 +172,7 @@ fn database_outage_gives_503_then_recovers_without_losing_acknowledged_writes() 
         let r = agent().get(&server.url(&format!("/api/entries/{id}"))).call().unwrap();
         assert_eq!(r.status(), 200, "acknowledged entry {id} lost");
     }
-    let cat: Value = serde_json::from_str(
-        &agent().get(&server.url("/catalog")).call().unwrap().into_body().read_to_string().unwrap(),
-    )
-    .unwrap();
+    let cat = get_json(&server.url("/catalog"));
     let entries =
         cat["layers"].as_array().unwrap().iter().find(|l| l["id"] == "entries").unwrap()["features"].as_u64().unwrap();
     assert_eq!(entries, 200 + ack.len() as u64, "index = seed + acknowledged writes");

@@ -2,7 +2,7 @@
 //! (`ST_Intersects`, `ST_DWithin(geography)`), the reference H3 library (h3-py) and GDAL's
 //! OAPIF driver.
 
-use crate::support::{PostgisDb, Server, demo_config, get, python, repo_root, require_tool, run};
+use crate::support::{PostgisDb, Server, demo_config, get, get_json, python, repo_root, require_tool, run};
 use axum::http::StatusCode;
 use geozero::mvt::Message;
 use serde_json::{Value, json};
@@ -409,19 +409,9 @@ fn gdal_reads_the_ogc_api_features() {
     };
     assert_eq!(count("venues"), 44);
     assert_eq!(count("departements"), 96);
-    let catalog: Value =
-        serde_json::from_str(&ureq::get(&server.url("/catalog")).call().unwrap().into_body().read_to_string().unwrap())
-            .unwrap();
+    let catalog = get_json(&server.url("/catalog"));
     // Refuted entries are not in the default view.
-    let items: Value = serde_json::from_str(
-        &ureq::get(&server.url("/ogc/collections/health/items?limit=1"))
-            .call()
-            .unwrap()
-            .into_body()
-            .read_to_string()
-            .unwrap(),
-    )
-    .unwrap();
+    let items = get_json(&server.url("/ogc/collections/health/items?limit=1"));
     let matched = items["numberMatched"].as_u64().unwrap();
     let health = catalog["layers"].as_array().unwrap().iter().find(|l| l["id"] == "health").unwrap()["features"]
         .as_u64()

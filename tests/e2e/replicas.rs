@@ -2,20 +2,12 @@
 //! queries and live stream of the other within a second; a replica that was down catches up
 //! from the change feed when it comes back.
 
-use crate::support::{PostgisDb, Server};
+use crate::support::{PostgisDb, Server, agent, get_json};
 use geozero::mvt::{Message, Tile};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
 
 fn post(server: &Server, body: &Value) -> Value {
     let mut r = agent()
@@ -70,9 +62,7 @@ fn a_write_on_one_replica_shows_on_the_other_within_a_second() {
     let (da, db_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = Server::start_with_env(da.path(), &["--demo", "--demo-entries", "500"], &env);
     let b = Server::start_with_env(db_dir.path(), &[], &env);
-    let health: Value =
-        serde_json::from_str(&agent().get(&b.url("/health")).call().unwrap().into_body().read_to_string().unwrap())
-            .unwrap();
+    let health = get_json(&b.url("/health"));
     assert_eq!(health["store"]["backend"], "postgres");
 
     // Quai de Bercy: an empty z15 tile on both replicas before the write.
@@ -81,17 +71,7 @@ fn a_write_on_one_replica_shows_on_the_other_within_a_second() {
     std::thread::sleep(Duration::from_millis(200));
     let before_b = tile_ids(&b, tile);
     let near = |s: &Server| -> u64 {
-        let q: Value = serde_json::from_str(
-            &agent()
-                .get(&s.url("/api/query?circle=2.3745,48.8376,50"))
-                .call()
-                .unwrap()
-                .into_body()
-                .read_to_string()
-                .unwrap(),
-        )
-        .unwrap();
-        q["numberMatched"].as_u64().unwrap()
+        get_json(&s.url("/api/query?circle=2.3745,48.8376,50"))["numberMatched"].as_u64().unwrap()
     };
     let near_before = near(&b);
     let mut latencies = Vec::new();

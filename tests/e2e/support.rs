@@ -71,6 +71,22 @@ pub async fn get(state: &Arc<Shared>, uri: &str, headers: &[(&str, &str)]) -> An
     Answer { status, headers, body }
 }
 
+/// An HTTP client for the real binary: every status is an answer (not an error), 30 s at most.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// `GET url` on the real binary, its body parsed as JSON.
+pub fn get_json(url: &str) -> serde_json::Value {
+    let body = agent().get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}")).into_body().read_to_string();
+    serde_json::from_str(&body.unwrap_or_else(|e| panic!("GET {url}: {e}")))
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()

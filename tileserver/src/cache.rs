@@ -119,14 +119,11 @@ impl TileCache {
         self.index.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached tile for `key`, or the one `render` makes. The flag says whether it was a
-    /// hit.
-    pub fn get_or_render(&self, key: TileKey, render: impl FnOnce() -> CachedTile) -> (Arc<CachedTile>, bool) {
-        if let Some(t) = self.get(&key) {
-            return (t, true);
-        }
+    /// Renders a tile [`Self::get`] did not find and caches it, the invalidation counter read
+    /// before `render` runs (see [`Self::insert`]).
+    pub fn render_miss(&self, key: TileKey, render: impl FnOnce() -> CachedTile) -> Arc<CachedTile> {
         let epoch = self.epoch();
-        (self.insert(key, render(), epoch), false)
+        self.insert(key, render(), epoch)
     }
 
     /// The cached tile for `key`.
@@ -236,6 +233,15 @@ impl TileCache {
 mod tests {
     use super::*;
 
+    /// The cached tile for `key`, or the one `render` makes, as the tile handler does; the
+    /// flag says whether it was a hit.
+    fn get_or_render(c: &TileCache, key: TileKey, render: impl FnOnce() -> CachedTile) -> (Arc<CachedTile>, bool) {
+        match c.get(&key) {
+            Some(t) => (t, true),
+            None => (c.render_miss(key, render), false),
+        }
+    }
+
     fn key(z: u32) -> TileKey {
         key_at(z, 0, 0)
     }
@@ -251,28 +257,28 @@ mod tests {
         let p = lonlat_to_mercator(2.2945, 48.8584); // in 12/2074/1409 and 13/4148/2818
         let tile = || CachedTile::new(vec![1], vec![1]);
         for k in [key_at(12, 2074, 1409), key_at(13, 4148, 2818), key_at(13, 4150, 2818), key_at(0, 0, 0)] {
-            c.get_or_render(k, tile);
+            get_or_render(&c, k, tile);
         }
         let other_filter = TileKey { filter: "sev=3;".into(), ..key_at(12, 2074, 1409) };
-        c.get_or_render(other_filter.clone(), tile);
+        get_or_render(&c, other_filter.clone(), tile);
         let dropped = c.invalidate(&[Rect::new(p, p)]);
         assert_eq!(dropped, 4, "z12, z13 and z0 tiles holding the point, every filter");
-        assert!(c.get_or_render(key_at(13, 4150, 2818), || panic!("kept")).1, "a tile two columns away is kept");
-        assert!(!c.get_or_render(other_filter, tile).1);
-        assert!(!c.get_or_render(key_at(0, 0, 0), tile).1);
+        assert!(get_or_render(&c, key_at(13, 4150, 2818), || panic!("kept")).1, "a tile two columns away is kept");
+        assert!(!get_or_render(&c, other_filter, tile).1);
+        assert!(!get_or_render(&c, key_at(0, 0, 0), tile).1);
     }
 
     #[test]
     fn second_get_is_a_hit_and_disabled_cache_always_renders() {
         let c = TileCache::new(1 << 20);
-        let (_, hit) = c.get_or_render(key(1), || CachedTile::new(vec![1, 2, 3], vec![1]));
+        let (_, hit) = get_or_render(&c, key(1), || CachedTile::new(vec![1, 2, 3], vec![1]));
         assert!(!hit);
-        let (t, hit) = c.get_or_render(key(1), || panic!("must not render"));
+        let (t, hit) = get_or_render(&c, key(1), || panic!("must not render"));
         assert!(hit);
         assert_eq!(&t.raw[..], &[1, 2, 3]);
         let off = TileCache::new(0);
-        let (_, hit) = off.get_or_render(key(1), || CachedTile::new(vec![], vec![]));
-        let (_, hit2) = off.get_or_render(key(1), || CachedTile::new(vec![], vec![]));
+        let (_, hit) = get_or_render(&off, key(1), || CachedTile::new(vec![], vec![]));
+        let (_, hit2) = get_or_render(&off, key(1), || CachedTile::new(vec![], vec![]));
         assert!(!hit && !hit2);
     }
 

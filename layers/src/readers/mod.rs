@@ -328,43 +328,44 @@ pub(crate) fn homogenise(g: geo::Geometry<f64>) -> geo::Geometry<f64> {
     use geo::Geometry as G;
     let G::GeometryCollection(gc) = g else { return g };
     let parts = gc.0;
-    if parts.iter().all(|p| matches!(p, G::Polygon(_) | G::MultiPolygon(_))) && !parts.is_empty() {
-        let mut polys = Vec::new();
-        for p in parts {
-            match p {
-                G::Polygon(p) => polys.push(p),
-                G::MultiPolygon(mp) => polys.extend(mp.0),
-                _ => {}
-            }
-        }
+    if let Some(polys) = gather(&parts, |p| match p {
+        G::Polygon(p) => Some(vec![p.clone()]),
+        G::MultiPolygon(mp) => Some(mp.0.clone()),
+        _ => None,
+    }) {
         return G::MultiPolygon(geo::MultiPolygon(polys));
     }
-    if parts.iter().all(|p| matches!(p, G::LineString(_) | G::MultiLineString(_))) && !parts.is_empty() {
-        let mut lines = Vec::new();
-        for p in parts {
-            match p {
-                G::LineString(l) => lines.push(l),
-                G::MultiLineString(ml) => lines.extend(ml.0),
-                _ => {}
-            }
-        }
+    if let Some(lines) = gather(&parts, |p| match p {
+        G::LineString(l) => Some(vec![l.clone()]),
+        G::MultiLineString(ml) => Some(ml.0.clone()),
+        _ => None,
+    }) {
         return G::MultiLineString(geo::MultiLineString(lines));
     }
-    if parts.iter().all(|p| matches!(p, G::Point(_) | G::MultiPoint(_))) && !parts.is_empty() {
-        let mut points = Vec::new();
-        for p in parts {
-            match p {
-                G::Point(p) => points.push(p),
-                G::MultiPoint(mp) => points.extend(mp.0),
-                _ => {}
-            }
-        }
+    if let Some(points) = gather(&parts, |p| match p {
+        G::Point(p) => Some(vec![*p]),
+        G::MultiPoint(mp) => Some(mp.0.clone()),
+        _ => None,
+    }) {
         return G::MultiPoint(geo::MultiPoint(points));
     }
     if parts.len() == 1 {
         return parts.into_iter().next().map_or(G::GeometryCollection(geo::GeometryCollection(vec![])), homogenise);
     }
     G::GeometryCollection(geo::GeometryCollection(parts))
+}
+
+/// The members of every part, when every part is of the kind `members` takes; `None` for no
+/// part or a part of another kind.
+fn gather<T>(parts: &[geo::Geometry<f64>], members: impl Fn(&geo::Geometry<f64>) -> Option<Vec<T>>) -> Option<Vec<T>> {
+    if parts.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(members(p)?);
+    }
+    Some(out)
 }
 
 /// Reprojects a geometry when the source is not WGS84 and hands it to the builder; a
@@ -444,5 +445,19 @@ mod tests {
         };
         let gc = geo::Geometry::GeometryCollection(geo::GeometryCollection(vec![p(0.0), p(2.0)]));
         assert!(matches!(homogenise(gc), geo::Geometry::MultiPolygon(mp) if mp.0.len() == 2));
+        let gc = |parts: Vec<geo::Geometry<f64>>| geo::Geometry::GeometryCollection(geo::GeometryCollection(parts));
+        let line = || geo::Geometry::LineString(geo::LineString::from(vec![(0.0, 0.0), (1.0, 1.0)]));
+        let pts = || geo::Geometry::MultiPoint(geo::MultiPoint::from(vec![(0.0, 0.0), (1.0, 1.0)]));
+        let lines = homogenise(gc(vec![line(), geo::Geometry::MultiLineString(geo::MultiLineString(vec![]))]));
+        assert!(matches!(lines, geo::Geometry::MultiLineString(ml) if ml.0.len() == 1));
+        let points = homogenise(gc(vec![pts(), geo::Geometry::Point(geo::Point::new(5.0, 5.0))]));
+        assert!(matches!(points, geo::Geometry::MultiPoint(mp) if mp.0.len() == 3));
+        assert!(matches!(homogenise(gc(vec![line()])), geo::Geometry::MultiLineString(_)));
+        let mixed = homogenise(gc(vec![line(), pts()]));
+        assert!(
+            matches!(mixed, geo::Geometry::GeometryCollection(c) if c.0.len() == 2),
+            "mixed kinds stay a collection"
+        );
+        assert!(matches!(homogenise(gc(vec![])), geo::Geometry::GeometryCollection(c) if c.0.is_empty()));
     }
 }

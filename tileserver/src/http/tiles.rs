@@ -86,18 +86,19 @@ pub async fn tile(
         // A hit costs a lookup: answer it here rather than through the blocking pool.
         (t, true)
     } else if resolved.iter().any(|l| l.is_table()) {
-        with_tables(&state, key, resolved, coord, filter).await?
+        (with_tables(&state, key, resolved, coord, filter).await?, false)
     } else {
         let worker = state.clone();
         // Rendering is CPU work (milliseconds for dense tiles): keep it off the async workers.
-        tokio::task::spawn_blocking(move || {
-            worker.cache.get_or_render(key, || {
+        let tile = tokio::task::spawn_blocking(move || {
+            worker.cache.render_miss(key, || {
                 let t = worker.engine.render(&resolved, coord, &filter);
                 CachedTile::new(t.bytes, t.features)
             })
         })
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::Internal(e.into()))?;
+        (tile, false)
     };
     let resp = tile_response(&tile, &headers);
     state.metrics.tile(started.elapsed().as_secs_f64(), hit);
@@ -113,7 +114,7 @@ async fn with_tables(
     layers: Vec<Arc<Layer>>,
     coord: TileCoord,
     filter: vigie_layers::Filter,
-) -> Result<(Arc<CachedTile>, bool), ApiError> {
+) -> Result<Arc<CachedTile>, ApiError> {
     let epoch = state.cache.epoch();
     let mut bytes = Vec::new();
     let mut counts = Vec::with_capacity(layers.len());
@@ -132,7 +133,7 @@ async fn with_tables(
             bytes.extend(t.bytes);
         }
     }
-    Ok((state.cache.insert(key, CachedTile::new(bytes, counts), epoch), false))
+    Ok(state.cache.insert(key, CachedTile::new(bytes, counts), epoch))
 }
 
 /// Builds the answer for a tile: 204 when empty, 304 when the client's ETag matches, else the
