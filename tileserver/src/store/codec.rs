@@ -1,7 +1,7 @@
 //! Encoding of geometries and small JSON columns, shared by the store backends. geozero stays
 //! behind this module (its sqlx integration is pinned to sqlx 0.8; see `../shared/deps.md`).
 
-use super::StoreError;
+use super::{Event, EventKind, StoreError};
 use geo::Geometry;
 use geozero::wkb::{Wkb, WkbDialect, WkbWriter};
 use geozero::{CoordDimensions, GeozeroGeometry, ToGeo, ToWkb};
@@ -129,6 +129,41 @@ pub fn props_from_json(
             (other, _) => Value::text(other.to_string()),
         })
         .collect())
+}
+
+/// An event from its row: both stores keep the same columns (`seq`, `kind`, `entry_id`,
+/// `version`, `actor`, `at` in milliseconds, `layers` and `bbox` as JSON text), as 64-bit
+/// integers and text.
+///
+/// # Errors
+/// A database error for a missing or mistyped column; [`StoreError::Corrupt`] for an unknown
+/// kind or unreadable JSON.
+pub fn event_from_row<'r, R>(r: &'r R) -> Result<Event, StoreError>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let seq: i64 = r.try_get("seq")?;
+    let sid = seq.to_string();
+    let kind: &str = r.try_get("kind")?;
+    let bbox: Option<&str> = r.try_get("bbox")?;
+    Ok(Event {
+        seq: seq as u64,
+        kind: EventKind::parse(kind).ok_or_else(|| StoreError::Corrupt {
+            what: "event",
+            id: sid.clone(),
+            reason: format!("kind '{kind}'"),
+        })?,
+        entry_id: r.try_get::<i64, _>("entry_id")? as u64,
+        version: r.try_get::<i64, _>("version")? as u32,
+        actor: r.try_get("actor")?,
+        at_ms: r.try_get("at")?,
+        layers: from_json(r.try_get("layers")?, "event", &sid)?,
+        bbox: bbox.map(|b| from_json(b, "event", &sid)).transpose()?,
+    })
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@
 //! across replicas; every write ends with `pg_notify('vigie_events', …)` so the other replicas
 //! apply the change feed at once. Geometries are `geometry(…, 4326)`; times `timestamptz`.
 
-use super::codec::{from_json, from_wkb, props_from_json, props_to_json, to_json, to_wkb};
+use super::codec::{event_from_row, from_json, from_wkb, props_from_json, props_to_json, to_json, to_wkb};
 use super::{
-    Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, EventKind, Seed,
-    Store, StoreError,
+    Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, Seed, Store,
+    StoreError,
 };
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -282,27 +282,6 @@ fn entry_from_row(r: &PgRow) -> Result<Entry, StoreError> {
         attachments: from_json::<Vec<AttachmentRef>>(r.try_get("attachments")?, "entry", &sid)?,
         geometry: from_wkb(r.try_get("wkb")?, "entry", &sid)?,
         deleted: r.try_get("deleted")?,
-    })
-}
-
-fn event_from_row(r: &PgRow) -> Result<Event, StoreError> {
-    let seq: i64 = r.try_get("seq")?;
-    let sid = seq.to_string();
-    let kind: &str = r.try_get("kind")?;
-    let bbox: Option<String> = r.try_get("bbox")?;
-    Ok(Event {
-        seq: seq as u64,
-        kind: EventKind::parse(kind).ok_or_else(|| StoreError::Corrupt {
-            what: "event",
-            id: sid.clone(),
-            reason: format!("kind '{kind}'"),
-        })?,
-        entry_id: r.try_get::<i64, _>("entry_id")? as u64,
-        version: r.try_get::<i32, _>("version")? as u32,
-        actor: r.try_get("actor")?,
-        at_ms: r.try_get("at")?,
-        layers: from_json(r.try_get("layers")?, "event", &sid)?,
-        bbox: bbox.map(|b| from_json(&b, "event", &sid)).transpose()?,
     })
 }
 
@@ -624,7 +603,7 @@ impl Store for PgStore {
 
     async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, kind, entry_id, version, actor, (extract(epoch FROM at) * 1000)::bigint AS at, \
+            "SELECT seq, kind, entry_id, version::bigint AS version, actor, (extract(epoch FROM at) * 1000)::bigint AS at, \
              layers::text AS layers, bbox::text AS bbox FROM events WHERE workspace = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(&self.workspace)

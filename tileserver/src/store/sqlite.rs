@@ -8,10 +8,12 @@
 //! Writes go through a pool of one connection, so concurrent writers queue in order instead of
 //! spinning on SQLite's busy handler; reads use their own pool and never wait for writers (WAL).
 
-use super::codec::{from_json, from_wkb, props_from_json, to_json, to_wkb, write_json, write_props_json, write_wkb};
+use super::codec::{
+    event_from_row, from_json, from_wkb, props_from_json, to_json, to_wkb, write_json, write_props_json, write_wkb,
+};
 use super::{
-    Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, EventKind, Seed,
-    Store, StoreError,
+    Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, Seed, Store,
+    StoreError,
 };
 use crate::now_ms;
 use async_trait::async_trait;
@@ -500,27 +502,6 @@ fn write_dataset(
     .map_err(bulk_error)?;
     tx.commit().map_err(bulk_error)?;
     Ok(Some(version as u64))
-}
-
-fn event_from_row(r: &SqliteRow) -> Result<Event, StoreError> {
-    let seq: i64 = r.try_get("seq")?;
-    let sid = seq.to_string();
-    let kind: &str = r.try_get("kind")?;
-    let bbox: Option<String> = r.try_get("bbox")?;
-    Ok(Event {
-        seq: seq as u64,
-        kind: EventKind::parse(kind).ok_or_else(|| StoreError::Corrupt {
-            what: "event",
-            id: sid.clone(),
-            reason: format!("kind '{kind}'"),
-        })?,
-        entry_id: r.try_get::<i64, _>("entry_id")? as u64,
-        version: r.try_get::<i64, _>("version")? as u32,
-        actor: r.try_get("actor")?,
-        at_ms: r.try_get("at")?,
-        layers: from_json(r.try_get("layers")?, "event", &sid)?,
-        bbox: bbox.map(|b| from_json(&b, "event", &sid)).transpose()?,
-    })
 }
 
 fn revision_from_row(r: &SqliteRow) -> Result<Revision, StoreError> {
