@@ -357,17 +357,70 @@ fn clip_polygons(polygons: &[Polygon<f64>], tr: &TileTransform, clip: &ClipBox) 
         return Vec::new();
     }
     // Most polygons of a tile lie well inside it: the overlay would return them unchanged.
+    // Simple rings crossing the clip square are cut by Sutherland–Hodgman; the overlay takes
+    // every other case, and any cut that is not a simple ring.
     let [inner_lo, inner_hi] = clip.contour_span();
     if let [ring] = subject.as_slice()
-        && min_x > inner_lo
-        && min_y > inner_lo
-        && max_x < inner_hi
-        && max_y < inner_hi
-        && let Some(ring) = simple_ring(ring)
+        && let Some(simple) = simple_ring(ring)
     {
-        return vec![vec![ring]];
+        if min_x > inner_lo && min_y > inner_lo && max_x < inner_hi && max_y < inner_hi {
+            return vec![vec![simple]];
+        }
+        if let Some(cut) = simple_ring_of(&clip_ring_to_square(&simple, inner_lo, inner_hi)) {
+            return vec![vec![cut]];
+        }
     }
     overlay_clip(&subject, clip)
+}
+
+/// [`simple_ring`] of a ring already in tile units.
+fn simple_ring_of(ring: &[IPoint]) -> Option<Vec<IPoint>> {
+    let contour: Vec<IntPoint> = ring.iter().map(|&[x, y]| IntPoint::new(x, y)).collect();
+    simple_ring(&contour)
+}
+
+/// Sutherland–Hodgman clip of a simple ring to the square `[lo, hi]²`, crossing points rounded
+/// to the nearest unit. When the ring meets the square in more than one part, the result runs
+/// back and forth along the square's edge: it is not simple, and the caller falls back to the
+/// overlay.
+fn clip_ring_to_square(ring: &[IPoint], lo: i32, hi: i32) -> Vec<IPoint> {
+    let mut current = ring.to_vec();
+    let mut next = Vec::with_capacity(ring.len() + 8);
+    for (axis, bound, keep_above) in [(0, lo, true), (0, hi, false), (1, lo, true), (1, hi, false)] {
+        let inside = |p: IPoint| if keep_above { p[axis] >= bound } else { p[axis] <= bound };
+        next.clear();
+        let Some(&last) = current.last() else { break };
+        let mut previous = last;
+        for &p in &current {
+            match (inside(previous), inside(p)) {
+                (true, true) => next.push(p),
+                (true, false) => next.push(crossing(previous, p, axis, bound)),
+                (false, true) => {
+                    next.push(crossing(previous, p, axis, bound));
+                    next.push(p);
+                }
+                (false, false) => {}
+            }
+            previous = p;
+        }
+        std::mem::swap(&mut current, &mut next);
+    }
+    current.dedup();
+    if current.len() > 1 && current.first() == current.last() {
+        current.pop();
+    }
+    current
+}
+
+/// Where segment `a→b` crosses the line `p[axis] = bound` (one end on each side), rounded.
+#[inline]
+fn crossing(a: IPoint, b: IPoint, axis: usize, bound: i32) -> IPoint {
+    let other = 1 - axis;
+    let t = f64::from(bound - a[axis]) / f64::from(b[axis] - a[axis]);
+    let v = f64::from(a[other]) + t * f64::from(b[other] - a[other]);
+    let mut p = [bound; 2];
+    p[other] = round_to_i32(v);
+    p
 }
 
 /// Most vertices of a ring [`simple_ring`] checks; larger rings go through the overlay.
@@ -782,6 +835,46 @@ mod tests {
                         let slow = overlay_clip(std::slice::from_ref(&ring), &clip);
                         prop_assert_eq!(vec![vec![fast]], slow, "ring {:?}", ring);
                     }
+                }
+            }
+
+            /// Simple rings crossing the clip square, cut without the overlay: a simple ring
+            /// inside the square, wound for MVT, covering what the overlay's cut covers up to
+            /// the rounding of the crossing points.
+            #[test]
+            fn rings_crossing_the_square_are_cut_as_the_overlay_cuts_them(
+                cx in -1500.0..5600.0f64,
+                cy in -1500.0..5600.0f64,
+                radii in prop::collection::vec(20.0..3000.0f64, 3..40),
+                phase in 0.0..std::f64::consts::TAU,
+                reverse in any::<bool>(),
+            ) {
+                let clip = ClipBox::new(64);
+                let [lo, hi] = clip.contour_span();
+                let mut ring: Vec<IntPoint> = star(cx, cy, &radii, phase).0.iter().map(|c| {
+                    IntPoint::new(c.x.round() as i32, c.y.round() as i32)
+                }).collect();
+                ring.pop();
+                ring.dedup();
+                if reverse {
+                    ring.reverse();
+                }
+                let Some(simple) = simple_ring(&ring) else { return Ok(()) };
+                let cut = clip_ring_to_square(&simple, lo, hi);
+                let slow = overlay_clip(std::slice::from_ref(&ring), &clip);
+                // A cut that is not one simple ring goes to the overlay (several parts, or none).
+                if let Some(fast) = simple_ring_of(&cut) {
+                    prop_assert!(fast.iter().all(|p| (lo..=hi).contains(&p[0]) && (lo..=hi).contains(&p[1])));
+                    prop_assert!(ring_area2(&fast) > 0, "wound for MVT");
+                    prop_assert_eq!(simple_ring_of(&fast), Some(fast.clone()), "simple and normalised");
+                    prop_assert_eq!(slow.len(), 1, "the overlay finds one part: {:?}", slow);
+                    prop_assert_eq!(slow[0].len(), 1, "and no hole");
+                    // Each crossing point moves by at most a unit along the square's edge
+                    // (half a unit here, about one in the overlay): a sliver per crossing.
+                    let crossings = fast.iter().filter(|p| p[0] == lo || p[0] == hi || p[1] == lo || p[1] == hi).count();
+                    let (a, b) = (ring_area2(&fast), ring_area2(&slow[0][0]));
+                    let side = i64::from(hi - lo);
+                    prop_assert!((a - b).abs() <= side * crossings as i64 + 8, "area×2 {} vs {}", a, b);
                 }
             }
 

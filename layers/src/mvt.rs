@@ -177,8 +177,12 @@ const VALUES_HINT_DIVISOR: usize = 4;
 /// Slots of [`LayerEncoder`]'s cache of shared strings (a power of two).
 const SHARED_TEXT_SLOTS: usize = 1024;
 
-/// No key assigned to a property yet.
+/// No key assigned to a property yet (also: no value index cached for a small integer).
 const UNASSIGNED: u32 = u32::MAX;
+
+/// Integers in `0..SMALL_INTS` (severities, versions, counts) find their value index in a
+/// direct table, without hashing.
+const SMALL_INTS: usize = 64;
 
 /// Builds one MVT layer: features, deduplicated keys and values.
 ///
@@ -202,6 +206,8 @@ pub struct LayerEncoder {
     /// Direct-mapped cache from the address of a shared string to its value index (empty
     /// until the first text value).
     shared_text: Box<[(usize, u32)]>,
+    /// Value index of each small non-negative integer, or [`UNASSIGNED`].
+    small_ints: [u32; SMALL_INTS],
     /// The feature being added: its tags and its geometry commands, as packed varints.
     tags: Vec<u8>,
     geom: Vec<u8>,
@@ -221,6 +227,7 @@ impl LayerEncoder {
             value_index: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             shared_text: Box::default(),
+            small_ints: [UNASSIGNED; SMALL_INTS],
             tags: Vec::with_capacity(64),
             geom: Vec::with_capacity(64),
         }
@@ -262,9 +269,19 @@ impl LayerEncoder {
     /// The index of a non-null value in the layer's table, added on first use.
     #[inline]
     fn value(&mut self, v: &Value) -> u32 {
-        // Shared strings (interned themes, sources, titles…) are found by address first,
-        // without reading or hashing their bytes.
-        let Value::Text(text) = v else { return self.value_by_hash(v) };
+        // Small integers are found in a direct table, and shared strings (interned themes,
+        // sources, titles…) by address first, without reading or hashing their bytes.
+        let text = match v {
+            Value::Text(text) => text,
+            Value::Int(i) if (0..SMALL_INTS as i64).contains(i) => {
+                let slot = *i as usize;
+                if self.small_ints[slot] == UNASSIGNED {
+                    self.small_ints[slot] = self.value_by_hash(v);
+                }
+                return self.small_ints[slot];
+            }
+            _ => return self.value_by_hash(v),
+        };
         let address = Arc::as_ptr(text).cast::<u8>() as usize;
         let slot = (address >> 4 ^ address >> 14) & (SHARED_TEXT_SLOTS - 1);
         if self.shared_text.is_empty() {

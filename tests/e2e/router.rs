@@ -176,6 +176,9 @@ async fn tilejson_catalog_health_metrics() {
     get(&state, "/tiles/venues/0/0/0", &[]).await;
     get(&state, "/tiles/venues/0/0/0", &[]).await;
     get(&state, "/tiles/nope/0/0/0", &[]).await;
+    let entry = serde_json::json!({"title": "Sac abandonné", "severity": 2, "tags": ["public_order"], "lon": 2.35, "lat": 48.86});
+    let entry = vigie_layers::journal::validate_new(&entry, Some("router"), vigie_tileserver::now_ms()).unwrap().0;
+    state.courante.create(entry).await.unwrap();
     let m = String::from_utf8(get(&state, "/metrics", &[]).await.body).unwrap();
     for needle in [
         "vigie_http_requests_total{route=\"/tiles/{layers}/{z}/{x}/{y}\",status=\"200\"} 2",
@@ -185,6 +188,8 @@ async fn tilejson_catalog_health_metrics() {
         "vigie_tile_seconds_bucket",
         "vigie_layer_features{layer=\"venues\"} 44",
         "vigie_layer_features{layer=\"perimeters\"} 132",
+        "vigie_entry_commit_group_size_count 1",
+        "vigie_entry_commit_group_size_bucket{le=\"1.0\"} 1",
     ] {
         assert!(m.contains(needle), "metrics lack '{needle}':\n{m}");
     }

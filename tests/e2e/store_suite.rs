@@ -184,6 +184,35 @@ async fn suite(store: Arc<dyn Store>) {
     assert_eq!(features, dataset(4).features, "{backend}: dataset features round-trip");
     assert_eq!(features[1].props[0], Value::text("2B"));
     assert_eq!(features[0].time_ms, Some(1_721_952_000_000));
+
+    // A group of creations commits whole or not at all (a row the schema refuses, here a
+    // severity out of range, fails the group and leaves no entry, revision or event).
+    let group = |titles: &[&str]| -> Vec<(Entry, EventDraft)> {
+        titles.iter().map(|t| (new_entry(t, 2.35, 48.86, t0 + 5000, &["crowd"]), draft(EventKind::Created))).collect()
+    };
+    let mut bad = group(&["un", "deux", "trois"]);
+    bad[1].0.severity = 9;
+    assert!(store.create_entries(&bad).await.is_err(), "{backend}: a refused row fails the group");
+    assert_eq!(store.last_event_seq().await.unwrap(), 3, "{backend}: no event of a failed group");
+    assert!(store.entry(303).await.unwrap().is_none(), "{backend}: no entry of a failed group");
+    let commits = store.create_entries(&group(&["un", "deux", "trois"])).await.unwrap();
+    assert_eq!(
+        commits.iter().map(|c| (c.entry.id, c.event.seq, c.event.entry_id, c.entry.title.as_str())).collect::<Vec<_>>(),
+        [(303, 4, 303, "un"), (304, 5, 304, "deux"), (305, 6, 305, "trois")],
+        "{backend}: a group is numbered in order"
+    );
+    let events = store.events_after(3, 10).await.unwrap();
+    let key =
+        |e: &vigie_tileserver::store::Event| (e.seq, e.entry_id, e.kind, e.version, e.actor.clone(), e.layers.clone());
+    assert_eq!(
+        events.iter().map(key).collect::<Vec<_>>(),
+        commits.iter().map(|c| key(&c.event)).collect::<Vec<_>>(),
+        "{backend}: group events"
+    );
+    for c in &commits {
+        assert_eq!(store.entry(c.entry.id).await.unwrap().as_ref(), Some(&c.entry), "{backend}");
+        assert_eq!(store.revisions(c.entry.id).await.unwrap().len(), 1, "{backend}: creation revision");
+    }
     store.ping().await.unwrap();
 }
 

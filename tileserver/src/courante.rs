@@ -7,14 +7,20 @@
 //! its own change is applied, so the next tile request shows it. If a change is committed but
 //! its writer never hands it over (the request task died), a watchdog reads the missing events
 //! back from the store: nothing committed is ever left out of the index.
+//!
+//! Creations are group-committed: one writer task takes every creation waiting when the
+//! previous transaction ends and commits them together (ids and seqs in queue order), so
+//! concurrent writers share a transaction instead of queueing for one each. Each writer still
+//! answers only after its own creation is committed and applied.
 
 use crate::cache::TileCache;
+use crate::metrics::Histogram;
 use crate::store::{Change, ChangeError, Commit, Event, EventDraft, EventKind, Store, StoreError};
 use geo::{BoundingRect, Rect};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use vigie_layers::Engine;
 use vigie_layers::engine::ENTRIES;
 use vigie_layers::model::{Entry, Interner};
@@ -25,6 +31,17 @@ const LIVE_BUFFER: usize = 4096;
 const APPLY_WAIT: Duration = Duration::from_secs(5);
 /// How often the watchdog looks for committed changes nobody applied.
 const WATCHDOG_PERIOD: Duration = Duration::from_millis(500);
+/// Most creations committed in one transaction.
+const GROUP_MAX: usize = 256;
+/// Creations queued for the group writer before writers wait for room.
+const GROUP_QUEUE: usize = 4096;
+
+/// A creation waiting for the group writer.
+struct PendingCreate {
+    entry: Entry,
+    draft: EventDraft,
+    done: oneshot::Sender<Result<Commit, StoreError>>,
+}
 
 struct Applier {
     /// Next seq to apply.
@@ -41,6 +58,7 @@ pub struct Courante {
     live: broadcast::Sender<Arc<Event>>,
     applier: Mutex<Applier>,
     applied: watch::Sender<u64>,
+    creates: mpsc::Sender<PendingCreate>,
 }
 
 impl std::fmt::Debug for Courante {
@@ -59,10 +77,20 @@ pub fn lonlat_bbox(geoms: &[&geo::Geometry<f64>]) -> Option<[f64; 4]> {
 
 impl Courante {
     /// The service, with everything up to `last_seq` already in the index (loaded at start).
-    pub fn new(store: Arc<dyn Store>, engine: Arc<Engine>, cache: TileCache, last_seq: u64) -> Arc<Self> {
+    /// Starts the group writer (it stops when the service is dropped).
+    pub fn new(
+        store: Arc<dyn Store>,
+        engine: Arc<Engine>,
+        cache: TileCache,
+        last_seq: u64,
+        group_sizes: Histogram,
+    ) -> Arc<Self> {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let (applied, _) = watch::channel(last_seq);
+        let (creates, queue) = mpsc::channel(GROUP_QUEUE);
+        tokio::spawn(group_writer(store.clone(), queue, group_sizes));
         Arc::new(Self {
+            creates,
             store,
             engine,
             cache,
@@ -124,7 +152,9 @@ impl Courante {
         // The write runs in its own task: a client that hangs up cannot cancel it between
         // the commit and the hand-over to the applier.
         let commit = tokio::spawn(async move {
-            let commit = me.store.create_entry(entry, draft).await?;
+            let (done, committed) = oneshot::channel();
+            me.creates.send(PendingCreate { entry, draft, done }).await.map_err(|_| writer_gone())?;
+            let commit = committed.await.map_err(|_| writer_gone())??;
             me.submit(&commit);
             Ok::<_, StoreError>(commit)
         })
@@ -236,6 +266,40 @@ impl Courante {
             }
             if self.applied_seq() == from {
                 return Ok(n);
+            }
+        }
+    }
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::WorkerCrashed)
+}
+
+/// Commits the creations waiting in `queue`, as many as are there (up to [`GROUP_MAX`]) in one
+/// transaction, and answers each writer. When a group fails, each of its creations is tried
+/// alone, so one bad creation fails only its own writer.
+async fn group_writer(store: Arc<dyn Store>, mut queue: mpsc::Receiver<PendingCreate>, group_sizes: Histogram) {
+    let mut waiting = Vec::with_capacity(GROUP_MAX);
+    while queue.recv_many(&mut waiting, GROUP_MAX).await > 0 {
+        let (batch, writers): (Vec<_>, Vec<_>) = waiting.drain(..).map(|p| ((p.entry, p.draft), p.done)).unzip();
+        match store.create_entries(&batch).await {
+            Ok(commits) => {
+                group_sizes.observe(commits.len() as f64);
+                for (commit, writer) in commits.into_iter().zip(writers) {
+                    // A writer that is gone is not an error: the watchdog applies its creation.
+                    let _ = writer.send(Ok(commit));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                if let Some(writer) = writers.into_iter().next() {
+                    let _ = writer.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, creations = batch.len(), "group commit failed; committing each creation alone");
+                for ((entry, draft), writer) in batch.into_iter().zip(writers) {
+                    let _ = writer.send(store.create_entry(entry, draft).await);
+                }
             }
         }
     }

@@ -112,7 +112,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     );
     let cache = cache::TileCache::new(config.cache_size_bytes);
     let last_seq = store.last_event_seq().await?;
-    let courante = courante::Courante::new(store.clone(), engine.clone(), cache.clone(), last_seq);
+    let metrics = metrics::Metrics::new();
+    let courante =
+        courante::Courante::new(store.clone(), engine.clone(), cache.clone(), last_seq, metrics.commit_group());
     courante.spawn_watchdog();
     let pg_pool = pg.as_ref().map(|p| p.pool().clone());
     if let Some(pg) = pg {
@@ -125,18 +127,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     }
     tracing::info!(seconds = started.elapsed().as_secs_f64(), last_event = last_seq, "state ready");
     let tables = table::TableLayers::prepare(engine.catalog(), pg_pool.as_ref()).await?;
-    Ok(Arc::new(Shared {
-        engine,
-        store,
-        courante,
-        ingest,
-        tables,
-        cache,
-        metrics: metrics::Metrics::new(),
-        styles,
-        config,
-        started,
-    }))
+    Ok(Arc::new(Shared { engine, store, courante, ingest, tables, cache, metrics, styles, config, started }))
 }
 
 /// Runs `vigie serve` until Ctrl-C or SIGTERM.

@@ -1,11 +1,12 @@
 //! Prometheus metrics: requests by route and status, tile latency, cache hits and misses,
-//! features per layer.
+//! features per layer, log entries per commit.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+pub use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
@@ -31,6 +32,7 @@ pub struct Metrics {
     features: Family<LayerLabels, Gauge>,
     cache_entries: Gauge<u64, AtomicU64>,
     cache_bytes: Gauge<u64, AtomicU64>,
+    commit_group: Histogram,
 }
 
 impl Default for Metrics {
@@ -62,7 +64,29 @@ impl Metrics {
         registry.register("tile_cache_entries", "Tiles in the cache", cache_entries.clone());
         let cache_bytes = Gauge::<u64, AtomicU64>::default();
         registry.register("tile_cache_bytes", "Bytes held by the tile cache", cache_bytes.clone());
-        Self { registry, requests, tile_seconds, cache_hits, cache_misses, features, cache_entries, cache_bytes }
+        // 1 to 256 creations per transaction.
+        let commit_group = Histogram::new(exponential_buckets(1.0, 2.0, 9));
+        registry.register(
+            "entry_commit_group_size",
+            "Log entries created per transaction (concurrent creations are committed together)",
+            commit_group.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            tile_seconds,
+            cache_hits,
+            cache_misses,
+            features,
+            cache_entries,
+            cache_bytes,
+            commit_group,
+        }
+    }
+
+    /// The histogram of creations per transaction, for the log's group writer.
+    pub fn commit_group(&self) -> Histogram {
+        self.commit_group.clone()
     }
 
     /// Counts one answered request.

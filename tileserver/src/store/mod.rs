@@ -192,6 +192,41 @@ pub struct Commit {
     pub event: Event,
 }
 
+/// Numbers a batch of creations as one transaction stores them: ids from `first_id`, event
+/// seqs from `first_seq`, version 1, one event time. Returns the entries and their events.
+pub fn number_creations(
+    batch: &[(Entry, EventDraft)],
+    first_id: u64,
+    first_seq: u64,
+    at_ms: i64,
+) -> (Vec<Entry>, Vec<Event>) {
+    batch
+        .iter()
+        .zip(0..)
+        .map(|((entry, draft), i)| {
+            let mut entry = entry.clone();
+            entry.id = first_id + i;
+            entry.version = 1;
+            let event = Event {
+                seq: first_seq + i,
+                kind: draft.kind,
+                entry_id: entry.id,
+                version: 1,
+                actor: entry.author.clone(),
+                at_ms,
+                layers: draft.layers.clone(),
+                bbox: draft.bbox,
+            };
+            (entry, event)
+        })
+        .unzip()
+}
+
+/// The commits of created entries and their events.
+pub fn creation_commits(entries: Vec<Entry>, events: Vec<Event>) -> Vec<Commit> {
+    entries.into_iter().zip(events).map(|(entry, event)| Commit { entry, previous: None, event }).collect()
+}
+
 /// Filters of the entry list (`GET /api/entries`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EntryQuery {
@@ -269,9 +304,20 @@ pub trait Store: Send + Sync + 'static {
     /// returns how many were read.
     async fn for_each_entry(&self, sink: &mut (dyn FnMut(Entry) + Send)) -> Result<usize, StoreError>;
 
-    /// Creates an entry in one transaction: the row (the store assigns the id), its creation
-    /// revision and its event. Returns only after the commit.
-    async fn create_entry(&self, entry: Entry, event: EventDraft) -> Result<Commit, StoreError>;
+    /// Creates entries in one transaction: for each, the row (the store assigns the id), its
+    /// creation revision and its event, numbered in the batch's order. Returns only after the
+    /// commit; nothing is written on an error.
+    async fn create_entries(&self, batch: &[(Entry, EventDraft)]) -> Result<Vec<Commit>, StoreError>;
+
+    /// Creates one entry: [`Store::create_entries`] of one.
+    async fn create_entry(&self, entry: Entry, event: EventDraft) -> Result<Commit, StoreError> {
+        let mut commits = self.create_entries(&[(entry, event)]).await?;
+        commits.pop().ok_or_else(|| StoreError::Corrupt {
+            what: "commit",
+            id: String::new(),
+            reason: "the store answered an empty batch".into(),
+        })
+    }
 
     /// Changes an entry in one transaction: reads the current state, runs `change` on it,
     /// writes the new state, appends the revision and the event.

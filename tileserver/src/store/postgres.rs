@@ -8,7 +8,7 @@
 use super::codec::{event_from_row, from_json, from_wkb, props_from_json, props_to_json, to_json, to_wkb};
 use super::{
     Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, Seed, Store,
-    StoreError,
+    StoreError, creation_commits, number_creations,
 };
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -219,27 +219,41 @@ impl PgStore {
             layers: draft.layers,
             bbox: draft.bbox,
         };
-        sqlx::query(
-            "INSERT INTO events (workspace, seq, kind, entry_id, version, actor, at, layers, bbox) \
-             VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), $8::jsonb, $9::jsonb)",
-        )
-        .bind(&self.workspace)
-        .bind(seq)
-        .bind(event.kind.as_str())
-        .bind(event.entry_id as i64)
-        .bind(event.version as i32)
-        .bind(&event.actor)
-        .bind(event.at_ms as f64 / 1000.0)
-        .bind(to_json(&event.layers))
-        .bind(event.bbox.map(|b| to_json(&b)))
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(format!("{}:{seq}", self.workspace))
-            .execute(&mut *conn)
-            .await?;
+        self.insert_events(conn, std::slice::from_ref(&event)).await?;
         Ok(event)
+    }
+
+    /// Appends numbered events, then notifies the replicas once (delivered at commit).
+    async fn insert_events(&self, conn: &mut PgConnection, events: &[Event]) -> Result<(), StoreError> {
+        for chunk in events.chunks(BATCH_ROWS) {
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO events (workspace, seq, kind, entry_id, version, actor, at, layers, bbox) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(&self.workspace)
+                    .push_bind(e.seq as i64)
+                    .push_bind(e.kind.as_str())
+                    .push_bind(e.entry_id as i64)
+                    .push_bind(e.version as i32)
+                    .push_bind(&e.actor)
+                    .push("to_timestamp(")
+                    .push_bind_unseparated(e.at_ms as f64 / 1000.0)
+                    .push_unseparated(")")
+                    .push_bind(to_json(&e.layers))
+                    .push_unseparated("::jsonb")
+                    .push_bind(e.bbox.map(|b| to_json(&b)))
+                    .push_unseparated("::jsonb");
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        if let Some(last) = events.last() {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(format!("{}:{}", self.workspace, last.seq))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -464,18 +478,19 @@ impl Store for PgStore {
         Ok(n)
     }
 
-    async fn create_entry(&self, mut entry: Entry, draft: EventDraft) -> Result<Commit, StoreError> {
+    async fn create_entries(&self, batch: &[(Entry, EventDraft)]) -> Result<Vec<Commit>, StoreError> {
+        let n = batch.len() as i64;
         let mut tx = self.pool.begin().await?;
         // The event counter first: its row lock orders concurrent writers, so ids and seqs
         // follow commit order.
-        let seq_lock = self.next(&mut tx, "last_seq", 0).await?;
-        let _ = seq_lock;
-        entry.id = self.next(&mut tx, "last_entry", 1).await? as u64;
-        entry.version = 1;
-        self.insert_entries(&mut tx, std::slice::from_ref(&entry)).await?;
-        let event = self.append_event(&mut tx, &entry, draft, &entry.author).await?;
+        let last_seq = self.next(&mut tx, "last_seq", n).await?;
+        let last_id = self.next(&mut tx, "last_entry", n).await?;
+        let (entries, events) =
+            number_creations(batch, (last_id - n + 1) as u64, (last_seq - n + 1) as u64, crate::now_ms());
+        self.insert_entries(&mut tx, &entries).await?;
+        self.insert_events(&mut tx, &events).await?;
         tx.commit().await?;
-        Ok(Commit { entry, previous: None, event })
+        Ok(creation_commits(entries, events))
     }
 
     async fn change_entry(&self, id: u64, change: ChangeFn<'_>) -> Result<Commit, ChangeError> {

@@ -13,7 +13,7 @@ use super::codec::{
 };
 use super::{
     Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, Seed, Store,
-    StoreError,
+    StoreError, creation_commits, number_creations,
 };
 use crate::now_ms;
 use async_trait::async_trait;
@@ -605,8 +605,16 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Numbers and appends an event inside the writing transaction. The single writer
-    /// connection makes MAX(seq) + 1 gap-free and unique.
+    /// The next event seq. The single writer connection makes MAX(seq) + 1 gap-free and unique.
+    async fn next_seq(&self, conn: &mut SqliteConnection) -> Result<u64, StoreError> {
+        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE workspace = ?")
+            .bind(&self.workspace)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(seq as u64)
+    }
+
+    /// Numbers and appends an event inside the writing transaction.
     async fn append_event(
         &self,
         conn: &mut SqliteConnection,
@@ -614,12 +622,8 @@ impl SqliteStore {
         draft: EventDraft,
         actor: &str,
     ) -> Result<Event, StoreError> {
-        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE workspace = ?")
-            .bind(&self.workspace)
-            .fetch_one(&mut *conn)
-            .await?;
         let event = Event {
-            seq: seq as u64,
+            seq: self.next_seq(conn).await?,
             kind: draft.kind,
             entry_id: entry.id,
             version: entry.version,
@@ -628,21 +632,30 @@ impl SqliteStore {
             layers: draft.layers,
             bbox: draft.bbox,
         };
-        sqlx::query(
-            "INSERT INTO events (workspace, seq, kind, entry_id, version, actor, at, layers, bbox) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&self.workspace)
-        .bind(seq)
-        .bind(event.kind.as_str())
-        .bind(event.entry_id as i64)
-        .bind(i64::from(event.version))
-        .bind(&event.actor)
-        .bind(event.at_ms)
-        .bind(to_json(&event.layers))
-        .bind(event.bbox.map(|b| to_json(&b)))
-        .execute(&mut *conn)
-        .await?;
+        self.insert_events(conn, std::slice::from_ref(&event)).await?;
         Ok(event)
+    }
+
+    /// Appends numbered events (9 columns × 400 rows per statement, under SQLite's bound).
+    async fn insert_events(&self, conn: &mut SqliteConnection, events: &[Event]) -> Result<(), StoreError> {
+        for chunk in events.chunks(BATCH_ROWS) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO events (workspace, seq, kind, entry_id, version, actor, at, layers, bbox) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(&self.workspace)
+                    .push_bind(e.seq as i64)
+                    .push_bind(e.kind.as_str())
+                    .push_bind(e.entry_id as i64)
+                    .push_bind(i64::from(e.version))
+                    .push_bind(&e.actor)
+                    .push_bind(e.at_ms)
+                    .push_bind(to_json(&e.layers))
+                    .push_bind(e.bbox.map(|b| to_json(&b)));
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 }
 
@@ -755,18 +768,18 @@ impl Store for SqliteStore {
         Ok(n)
     }
 
-    async fn create_entry(&self, mut entry: Entry, draft: EventDraft) -> Result<Commit, StoreError> {
+    async fn create_entries(&self, batch: &[(Entry, EventDraft)]) -> Result<Vec<Commit>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM entries WHERE workspace = ?")
+        let first_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM entries WHERE workspace = ?")
             .bind(&self.workspace)
             .fetch_one(&mut *tx)
             .await?;
-        entry.id = id as u64;
-        entry.version = 1;
-        self.insert_entries(&mut tx, std::slice::from_ref(&entry)).await?;
-        let event = self.append_event(&mut tx, &entry, draft, &entry.author).await?;
+        let first_seq = self.next_seq(&mut tx).await?;
+        let (entries, events) = number_creations(batch, first_id as u64, first_seq, now_ms());
+        self.insert_entries(&mut tx, &entries).await?;
+        self.insert_events(&mut tx, &events).await?;
         tx.commit().await?;
-        Ok(Commit { entry, previous: None, event })
+        Ok(creation_commits(entries, events))
     }
 
     async fn change_entry(&self, id: u64, change: ChangeFn<'_>) -> Result<Commit, ChangeError> {
