@@ -2,15 +2,17 @@
 //! and for a figure that other work on the machine disturbs less than a median: the minimum
 //! wall time of many renders (the runs no other process interrupted).
 //!
-//! Usage: `cargo run --release -p vigie-benches --example render_loop -- [SPOT] [LAYERS] [RUNS]`
-//! - SPOT: `z8_paris`, `z12_central_paris` (default) or `z16_eiffel_tower`
+//! Usage: `cargo run --release -p vigie-benches --example render_loop -- [SPOT] [LAYERS] [RUNS] [POINTS]`
+//! - SPOT: `z8_paris`, `z12_central_paris` (default), `z14_central_paris` or `z16_eiffel_tower`
 //! - LAYERS: `entries` (default) or `all_layers`
 //! - RUNS: renders to time (default 200)
+//! - POINTS: instead of the 25 000 mixed demo entries, this many point entries (as the 1M
+//!   benches: `1000000`)
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vigie_benches::{Z8_PARIS, Z12_CENTRAL_PARIS, Z16_EIFFEL_TOWER, demo_engine, print_machine};
+use vigie_benches::{Z8_PARIS, Z12_CENTRAL_PARIS, Z14_CENTRAL_PARIS, Z16_EIFFEL_TOWER, demo_engine, print_machine};
 use vigie_layers::demo::{DEFAULT_ENTRIES, Shapes};
 use vigie_layers::{Filter, Layer};
 
@@ -18,13 +20,17 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let spot = match args.first().map_or("z12_central_paris", String::as_str) {
         "z8_paris" => Z8_PARIS,
+        "z14_central_paris" => Z14_CENTRAL_PARIS,
         "z16_eiffel_tower" => Z16_EIFFEL_TOWER,
         _ => Z12_CENTRAL_PARIS,
     };
     let set = args.get(1).map_or("entries", String::as_str);
     let runs: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(200).max(1);
     print_machine();
-    let engine = demo_engine(DEFAULT_ENTRIES, Shapes::Mixed);
+    let engine = match args.get(3).and_then(|n| n.parse().ok()) {
+        Some(points) => demo_engine(points, Shapes::PointsOnly),
+        None => demo_engine(DEFAULT_ENTRIES, Shapes::Mixed),
+    };
     let layers: Vec<Arc<Layer>> = if set == "all_layers" {
         engine.layers().to_vec()
     } else {
