@@ -4,13 +4,14 @@
 use crate::catalog::{Catalog, LayerDef, LayerKind};
 use crate::clip::{ClipBox, TileGeometry, tile_geometry};
 use crate::feature::Value;
-use crate::feature::{Feature, FeatureId, Schema, ThemeMask};
+use crate::feature::{Brief, Feature, FeatureId, Schema, ThemeMask};
 use crate::filter::Filter;
 use crate::h3::{self, Aggregate};
-use crate::index::Collection;
+use crate::index::{Collection, Item};
 use crate::model::{ThemeVocabulary, entry_schema, perimeter_schema, venue_schema};
 use crate::mvt::{LayerEncoder, TileEncoder};
-use crate::region::{self, Hit, Prepared};
+use crate::query::{Answer, Paging, Tally};
+use crate::region::{Hit, Prepared};
 use crate::tile::{BUFFER_PX, EXTENT, TileCoord};
 use geo::{Geometry, Rect};
 use std::collections::HashMap;
@@ -58,6 +59,22 @@ impl Layer {
         }
         f.attrs.themes.intersects(self.themes)
             || f.attrs.tags.as_ref().is_some_and(|tags| tags.iter().any(|t| self.free_tags.contains(t)))
+    }
+
+    /// [`Layer::selects`] read from a feature's brief; `None` when the brief cannot tell (the
+    /// layer keeps some kinds, or free tags the feature's themes do not settle).
+    #[inline]
+    pub fn selects_brief(&self, b: &Brief) -> Option<bool> {
+        if let Some(src) = &self.source {
+            return src.selects_brief(b);
+        }
+        if !self.kinds.is_empty() {
+            return None;
+        }
+        if (self.themes.0 == 0 && self.free_tags.is_empty()) || b.themes().intersects(self.themes) {
+            return Some(true);
+        }
+        if self.free_tags.is_empty() || !b.has_tags() { Some(false) } else { None }
     }
 
     /// Whether the layer has data at zoom `z` (from its minzoom up to z24; maxzoom is only
@@ -402,22 +419,76 @@ impl Engine {
     /// Features of `layers` meeting a region and passing the filter (H3 layers are skipped:
     /// query their source layer).
     pub fn region_hits(&self, layers: &[Arc<Layer>], region: &Prepared, filter: &Filter) -> Vec<Hit> {
-        let boxes = region.mercator_boxes();
         let mut hits = Vec::new();
+        self.each_hit(layers, region, filter, |layer, item| hits.push(Hit { layer, feature: item.feature.clone() }));
+        hits
+    }
+
+    /// A region query's summary and one page of its hits, in the result order of
+    /// [`crate::query::sort`]: the same as [`Engine::region_hits`] sorted, summarised and
+    /// paged, with no feature visited or shared beyond those the page returns (and those the
+    /// briefs leave open). `interval_ms` fixes the histogram's bucket width.
+    pub fn region_query(
+        &self,
+        layers: &[Arc<Layer>],
+        region: &Prepared,
+        filter: &Filter,
+        paging: Paging,
+        interval_ms: Option<i64>,
+    ) -> Answer {
+        let mut tally = Tally::new(layers.len(), &self.vocab, paging);
+        self.each_hit(layers, region, filter, |layer, item| tally.add(layer, item.brief(), &item.feature));
+        tally.finish(layers, &self.vocab, interval_ms)
+    }
+
+    /// Calls `visit` with the index of the layer and the R-tree entry of each feature of
+    /// `layers` meeting the region and passing the filter, once per layer, under the read lock
+    /// of the layer's collection. H3 layers are skipped.
+    fn each_hit(&self, layers: &[Arc<Layer>], region: &Prepared, filter: &Filter, mut visit: impl FnMut(usize, &Item)) {
+        let boxes = region.mercator_boxes();
+        // A feature meeting several lookup boxes is one hit. With few boxes, the first box it
+        // meets has it: each box knows the earlier boxes it meets (for bands, the neighbours).
+        // With many (H3 cells), the hits are sorted and deduplicated by id.
+        let earlier: Option<Vec<Vec<Rect<f64>>>> = (boxes.len() <= MAX_OWNING_BOXES).then(|| {
+            boxes
+                .iter()
+                .enumerate()
+                .map(|(k, b)| boxes[..k].iter().copied().filter(|a| rects_meet(*a, *b)).collect())
+                .collect()
+        });
+        let hit = |layer: &Layer, item: &Item| {
+            let (b, f) = (item.brief(), &item.feature);
+            layer.selects_brief(b).unwrap_or_else(|| layer.selects(f))
+                && filter.matches_brief(b).unwrap_or_else(|| filter.matches(&f.attrs))
+                && region.meets(item)
+        };
         for (i, layer) in layers.iter().enumerate().filter(|(_, l)| !l.is_h3()) {
             self.with_collection(&layer.collection, |c| {
-                let mut found = Vec::new();
-                for b in &boxes {
-                    found.extend(region::matching(c.query(*b), region, |f| layer.selects(f), filter));
+                if let Some(earlier) = &earlier {
+                    for (b, earlier) in boxes.iter().zip(earlier) {
+                        c.for_each_item(*b, |item| {
+                            if !earlier.iter().any(|a| item.envelope_meets(*a)) && hit(layer, item) {
+                                visit(i, item);
+                            }
+                        });
+                    }
+                } else {
+                    let mut found: Vec<&Item> = Vec::new();
+                    for b in &boxes {
+                        c.for_each_item(*b, |item| {
+                            if hit(layer, item) {
+                                found.push(item);
+                            }
+                        });
+                    }
+                    found.sort_unstable_by_key(|item| item.feature.id);
+                    found.dedup_by_key(|item| item.feature.id);
+                    for item in found {
+                        visit(i, item);
+                    }
                 }
-                if boxes.len() > 1 {
-                    found.sort_unstable_by_key(|f| f.id);
-                    found.dedup_by_key(|f| f.id);
-                }
-                hits.extend(found.into_iter().map(|feature| Hit { layer: i, feature }));
             });
         }
-        hits
     }
 
     /// The WGS84 geometry of the first feature of a layer whose properties equal every
@@ -443,6 +514,10 @@ impl Engine {
         .flatten()
     }
 }
+
+/// Most lookup boxes of a region query whose hits are deduplicated by the first box they meet
+/// (pairs of boxes are compared once per query).
+const MAX_OWNING_BOXES: usize = 128;
 
 fn rects_meet(a: Rect<f64>, b: Rect<f64>) -> bool {
     a.min().x <= b.max().x && b.min().x <= a.max().x && a.min().y <= b.max().y && b.min().y <= a.max().y

@@ -323,6 +323,107 @@ impl Feature {
     }
 }
 
+/// What region queries read of a feature, small enough to sit in its R-tree entry (40 bytes):
+/// a query matches, counts and orders its hits from these without visiting the features
+/// themselves (scattered over the heap, a cache miss each: the main cost of a query over a
+/// million features). It reads a feature only for what a brief leaves open (time windows, free
+/// tags, kinds, geometries other than points, the id that breaks a tie of time) and for the
+/// page it returns.
+///
+/// No field has a niche (a qualification is kept as its index): see `index::Item` for why.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C)]
+pub struct Brief {
+    /// Longitude and latitude, when the feature is a point.
+    point: [f64; 2],
+    time_ms: i64,
+    themes: ThemeMask,
+    severity: u8,
+    /// Index in [`Qualification::ALL`], or [`Brief::NO_QUALIFICATION`].
+    qualification: u8,
+    flags: u8,
+}
+
+impl Brief {
+    const POINT: u8 = 1;
+    const TIME: u8 = 1 << 1;
+    const SEVERITY: u8 = 1 << 2;
+    const TAGS: u8 = 1 << 3;
+    const WINDOWS: u8 = 1 << 4;
+    const NO_QUALIFICATION: u8 = u8::MAX;
+
+    /// The brief of a feature.
+    pub fn of(f: &Feature) -> Self {
+        let a = &f.attrs;
+        let mut flags = 0;
+        let point = if let Geometry::Point(p) = &f.lonlat {
+            flags |= Self::POINT;
+            [p.x(), p.y()]
+        } else {
+            [0.0; 2]
+        };
+        let mut set = |bit: u8, on: bool| {
+            if on {
+                flags |= bit;
+            }
+        };
+        set(Self::TIME, a.time_ms.is_some());
+        set(Self::SEVERITY, a.severity.is_some());
+        set(Self::TAGS, a.tags.is_some());
+        set(Self::WINDOWS, !a.windows.is_empty());
+        Self {
+            point,
+            time_ms: a.time_ms.unwrap_or_default(),
+            themes: a.themes,
+            severity: a.severity.unwrap_or_default(),
+            qualification: a.qualification.map_or(Self::NO_QUALIFICATION, |q| q as u8),
+            flags,
+        }
+    }
+
+    /// Longitude and latitude of a point feature (`None` for other geometries).
+    #[inline]
+    pub fn point(&self) -> Option<geo::Coord<f64>> {
+        (self.flags & Self::POINT != 0).then_some(geo::Coord { x: self.point[0], y: self.point[1] })
+    }
+
+    /// [`Attrs::time_ms`].
+    #[inline]
+    pub fn time_ms(&self) -> Option<i64> {
+        (self.flags & Self::TIME != 0).then_some(self.time_ms)
+    }
+
+    /// [`Attrs::severity`].
+    #[inline]
+    pub fn severity(&self) -> Option<u8> {
+        (self.flags & Self::SEVERITY != 0).then_some(self.severity)
+    }
+
+    /// [`Attrs::qualification`].
+    #[inline]
+    pub fn qualification(&self) -> Option<Qualification> {
+        Qualification::ALL.get(usize::from(self.qualification)).copied()
+    }
+
+    /// [`Attrs::themes`].
+    #[inline]
+    pub fn themes(&self) -> ThemeMask {
+        self.themes
+    }
+
+    /// Whether [`Attrs::tags`] is `Some` (the feature has tags, maybe none of them a theme).
+    #[inline]
+    pub fn has_tags(&self) -> bool {
+        self.flags & Self::TAGS != 0
+    }
+
+    /// Whether [`Attrs::windows`] is not empty (time filters then read the windows).
+    #[inline]
+    pub fn has_windows(&self) -> bool {
+        self.flags & Self::WINDOWS != 0
+    }
+}
+
 /// Checks a WGS84 geometry and projects it to Web Mercator metres.
 ///
 /// # Errors

@@ -5,7 +5,7 @@
 //! severity, so a severity filter leaves them alone. A time window keeps a feature whose time
 //! (or activation interval) overlaps it.
 
-use crate::feature::{Attrs, Qualification, QualificationSet, ThemeMask};
+use crate::feature::{Attrs, Brief, Qualification, QualificationSet, ThemeMask};
 use crate::model::ThemeVocabulary;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -67,15 +67,12 @@ impl Filter {
     #[inline]
     pub fn matches(&self, a: &Attrs) -> bool {
         if self.from_ms.is_some() || self.to_ms.is_some() {
-            let overlaps = |start: i64, end: i64| {
-                !(self.from_ms.is_some_and(|from| end < from) || self.to_ms.is_some_and(|to| start > to))
-            };
             if !a.windows.is_empty() {
-                if !a.windows.iter().any(|&(s, e)| overlaps(s, e)) {
+                if !a.windows.iter().any(|&(s, e)| self.overlaps(s, e)) {
                     return false;
                 }
             } else if let Some(t) = a.time_ms
-                && !overlaps(t, t)
+                && !self.overlaps(t, t)
             {
                 return false;
             }
@@ -97,6 +94,42 @@ impl Filter {
             return false;
         }
         true
+    }
+
+    /// [`Filter::matches`] read from a feature's brief; `None` when the brief cannot tell (a
+    /// time window over a feature with activation windows, free tags its themes do not
+    /// settle): the caller then reads the feature's [`Attrs`].
+    #[inline]
+    pub fn matches_brief(&self, b: &Brief) -> Option<bool> {
+        if self.from_ms.is_some() || self.to_ms.is_some() {
+            if b.has_windows() {
+                return None;
+            }
+            if let Some(t) = b.time_ms()
+                && !self.overlaps(t, t)
+            {
+                return Some(false);
+            }
+        }
+        if let (Some(min), Some(s)) = (self.min_severity, b.severity())
+            && s < min
+        {
+            return Some(false);
+        }
+        if let Some(q) = b.qualification()
+            && !self.qualifications.contains(q)
+        {
+            return Some(false);
+        }
+        if b.has_tags() && !self.tags.is_empty() && !b.themes().intersects(self.tag_mask) {
+            return if self.free_tags { None } else { Some(false) };
+        }
+        Some(true)
+    }
+
+    /// Whether [start, end] meets the time window.
+    fn overlaps(&self, start: i64, end: i64) -> bool {
+        !(self.from_ms.is_some_and(|from| end < from) || self.to_ms.is_some_and(|to| start > to))
     }
 
     fn tags_match(&self, themes: ThemeMask, tags: &[Arc<str>]) -> bool {
@@ -171,6 +204,52 @@ mod tests {
         let venue = Attrs::default();
         let strict = Filter { from_ms: Some(5), min_severity: Some(4), ..Filter::default() };
         assert!(strict.matches(&venue));
+    }
+
+    #[test]
+    fn a_brief_verdict_is_the_full_verdict() {
+        use crate::feature::{Brief, Feature};
+        let vocab = ThemeVocabulary::new(["health".into(), "crowd".into()]);
+        let tag_sets: [&[&str]; 4] = [&[], &["health"], &["vip"], &["crowd", "vip"]];
+        let mut attrs = vec![Attrs::default(), Attrs { windows: Box::new([(100, 200)]), ..Attrs::default() }];
+        for t in [50, 150, 250] {
+            for sev in [0, 2, 4] {
+                for q in Qualification::ALL {
+                    for tags in tag_sets {
+                        attrs.push(entry(t, sev, q, tags, &vocab));
+                    }
+                }
+            }
+        }
+        let mut filters = Vec::new();
+        for (from_ms, to_ms) in [(None, None), (Some(100), None), (None, Some(200)), (Some(120), Some(180))] {
+            for min_severity in [None, Some(3)] {
+                for tags in
+                    [&[][..], &["health".to_owned()], &["vip".to_owned()], &["crowd".to_owned(), "x".to_owned()]]
+                {
+                    for qualifications in [QualificationSet::default_visible(), QualificationSet::ALL] {
+                        let f = Filter { from_ms, to_ms, min_severity, qualifications, ..Filter::default() };
+                        filters.push(f.with_tags(tags, &vocab));
+                    }
+                }
+            }
+        }
+        let (mut told, mut open) = (0, 0);
+        for (i, a) in attrs.into_iter().enumerate() {
+            let f = Feature::from_lonlat(i as u64, &geo::Geometry::Point(geo::Point::new(2.0, 48.0)), a, Box::new([]))
+                .unwrap();
+            let brief = Brief::of(&f);
+            for filter in &filters {
+                match filter.matches_brief(&brief) {
+                    Some(v) => {
+                        assert_eq!(v, filter.matches(&f.attrs), "{filter:?} {:?}", f.attrs);
+                        told += 1;
+                    }
+                    None => open += 1,
+                }
+            }
+        }
+        assert!(told > 4 * open, "the brief settles most cases: {told} told, {open} open");
     }
 
     #[test]

@@ -1,26 +1,52 @@
 //! The in-memory spatial index of one collection: an R-tree over Web Mercator envelopes plus
 //! an id map for updates.
 
-use crate::feature::{Feature, FeatureId, Schema};
+use crate::feature::{Brief, Feature, FeatureId, Schema};
 use geo::{Coord, Rect};
-use rstar::{AABB, RTree, RTreeObject};
+use rstar::{AABB, Envelope, ParentNode, RTree, RTreeNode, RTreeObject};
 // foldhash (hashbrown's default) rather than SipHash: ids are not chosen by an attacker, and a
 // million inserts at start-up are a measurable part of the load.
 use hashbrown::HashMap;
 use std::sync::Arc;
 
-/// An R-tree entry: a feature's envelope and the feature.
+/// An R-tree entry: a feature's envelope, its brief and the feature.
+///
+/// The layout is fixed so that the tree's node type (`RTreeNode<Item>`: an entry or an inner
+/// node of 56 bytes) is larger than the entry: the only niche is the pointer, with fewer than
+/// 56 bytes on either side, so the node carries its own tag. Were they the same size, rstar's
+/// bulk load would build each leaf's child list in place in a buffer split off a larger one,
+/// keeping that buffer's whole capacity (measured over 1M points: ~850 MiB more resident
+/// memory, and a twice slower load). A test checks.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct Item {
     env: AABB<[f64; 2]>,
     /// The feature.
     pub feature: Arc<Feature>,
+    brief: Brief,
 }
 
 impl Item {
     fn new(feature: Arc<Feature>) -> Self {
         let b = feature.bbox;
-        Self { env: AABB::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]), feature }
+        Self {
+            env: AABB::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]),
+            brief: Brief::of(&feature),
+            feature,
+        }
+    }
+
+    /// Whether the feature's envelope meets `rect` (Web Mercator metres), as
+    /// [`Collection::query`] and [`Collection::for_each_item`] test it.
+    #[inline]
+    pub fn envelope_meets(&self, rect: Rect<f64>) -> bool {
+        self.env.intersects(&AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]))
+    }
+
+    /// What region queries read of the feature, stored in the tree beside its envelope.
+    #[inline]
+    pub fn brief(&self) -> &Brief {
+        &self.brief
     }
 }
 
@@ -162,6 +188,34 @@ impl Collection {
         self.tree.locate_in_envelope_intersecting(&env).map(|i| &i.feature)
     }
 
+    /// Calls `f` with the R-tree entry of each feature whose envelope meets `rect` (Web
+    /// Mercator metres), the features of [`Collection::query`]: their briefs are read without
+    /// visiting the features. The nodes are walked depth first, each node's children in memory
+    /// order, without rstar's iterator's stack of every child of a node it enters: ~25 % faster
+    /// over 90,000 hits of 1M points (0.40–0.44 ms against 0.56–0.59 ms, best of 300).
+    pub fn for_each_item<'a>(&'a self, rect: Rect<f64>, mut f: impl FnMut(&'a Item)) {
+        fn walk<'a>(node: &'a ParentNode<Item>, env: &AABB<[f64; 2]>, f: &mut impl FnMut(&'a Item)) {
+            for child in node.children() {
+                match child {
+                    RTreeNode::Leaf(item) => {
+                        if item.env.intersects(env) {
+                            f(item);
+                        }
+                    }
+                    RTreeNode::Parent(p) => {
+                        if p.envelope().intersects(env) {
+                            walk(p, env, f);
+                        }
+                    }
+                }
+            }
+        }
+        let env = AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]);
+        if self.tree.root().envelope().intersects(&env) {
+            walk(self.tree.root(), &env, &mut f);
+        }
+    }
+
     /// Every feature, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Feature>> {
         self.by_id.values()
@@ -242,5 +296,38 @@ mod tests {
         assert_eq!(c.query(paris()).count(), 2);
         assert_eq!(c.len(), 2);
         assert!(c.extent().unwrap().min().x > 200_000.0);
+    }
+
+    #[test]
+    fn an_entry_stays_small_and_its_node_larger() {
+        // One per indexed feature: 1M point entries hold 88 MB of tree leaves (1 GB budget).
+        assert_eq!(size_of::<Item>(), 80);
+        assert!(size_of::<RTreeNode<Item>>() > size_of::<Item>(), "see `Item`: bulk loads would keep large buffers");
+    }
+
+    #[test]
+    fn walking_the_tree_finds_what_querying_finds() {
+        let mut rng = crate::demo::Rng::new(8);
+        let features: Vec<Feature> = (0..20_000)
+            .map(|i| feature(i, rng.range(-10.0, 10.0), rng.range(40.0, 50.0), 0))
+            .chain(std::iter::once(feature(20_000, 180.0, 0.0, 0)))
+            .collect();
+        let mut c = Collection::bulk_load(Schema::default(), features);
+        c.upsert(feature(20_001, 0.0, 45.0, 0));
+        c.remove(3);
+        let m = |lon: f64, lat: f64| crate::tile::lonlat_to_mercator(lon, lat);
+        let mut rects = vec![Rect::new(m(-180.0, -85.0), m(180.0, 85.0)), Rect::new(m(180.0, 0.0), m(180.0, 0.0))];
+        for _ in 0..50 {
+            let (x, y) = (rng.range(-12.0, 12.0), rng.range(38.0, 52.0));
+            rects.push(Rect::new(m(x, y), m(x + rng.range(0.0, 3.0), y + rng.range(0.0, 3.0))));
+        }
+        for r in rects {
+            let mut queried: Vec<u64> = c.query(r).map(|f| f.id).collect();
+            let mut walked = Vec::new();
+            c.for_each_item(r, |item| walked.push(item.feature.id));
+            queried.sort_unstable();
+            walked.sort_unstable();
+            assert_eq!(walked, queried, "{r:?}");
+        }
     }
 }

@@ -2,11 +2,12 @@
 //! (counts by layer, theme, severity and qualification, and a time histogram).
 
 use crate::engine::Layer;
+use crate::feature::{Brief, Feature, Qualification};
 use crate::model::ThemeVocabulary;
 use crate::region::Hit;
 use geo::{Buffer, Coord, MapCoords, MultiPolygon};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
 /// Time histogram bucket widths the summary picks from (milliseconds, name).
@@ -60,13 +61,168 @@ pub fn sort(hits: &mut [Hit]) {
     hits.sort_unstable_by_key(Key::of);
 }
 
-/// The page after `cursor` (hits must be sorted), at most `limit` long, and the cursor of the
-/// next page if any.
-pub fn page(hits: &[Hit], cursor: Option<Key>, limit: usize) -> (&[Hit], Option<Key>) {
-    let start = cursor.map_or(0, |c| hits.partition_point(|h| Key::of(h) <= c));
-    let end = (start + limit).min(hits.len());
-    let next = (end < hits.len() && end > start).then(|| Key::of(&hits[end - 1]));
-    (&hits[start..end], next)
+/// Which page of the hits to return: the hits after `cursor` in the result order, at most
+/// `limit` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    /// The `next` key of the previous page (`None`: the first page).
+    pub cursor: Option<Key>,
+    /// Most hits in the page.
+    pub limit: usize,
+}
+
+/// A region query's answer: the summary of every hit and one page of them.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Counts of every hit (not only the page); `summary.total` is the number of hits.
+    pub summary: Summary,
+    /// The page, newest first.
+    pub page: Vec<Hit>,
+    /// The cursor of the next page, when hits remain after this one.
+    pub next: Option<Key>,
+}
+
+/// A hit held for the page, ordered by its key.
+#[derive(Debug)]
+struct Ranked {
+    key: Key,
+    hit: Hit,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+/// The summary and page of a region query, taken hit by hit from the hits' briefs: flat
+/// counters (turned into the [`Summary`] maps once, at the end), the hits' times for the
+/// histogram, and the first `limit` hits after the cursor in a bounded heap — so neither every
+/// hit is sorted nor every feature visited; only the page's features are shared out.
+#[derive(Debug)]
+pub struct Tally {
+    total: usize,
+    by_layer: Vec<usize>,
+    /// Mask of the vocabulary's themes: other bits count as no theme, as in the summary.
+    vocab_mask: u64,
+    by_theme: [usize; 64],
+    no_theme: usize,
+    by_severity: [usize; 256],
+    by_qualification: [usize; Qualification::ALL.len()],
+    times: Vec<i64>,
+    paging: Paging,
+    after_cursor: usize,
+    best: BinaryHeap<Ranked>,
+}
+
+impl Tally {
+    /// An empty tally for a query over `layers` layers.
+    pub fn new(layers: usize, vocab: &ThemeVocabulary, paging: Paging) -> Self {
+        let themes = vocab.ids().len();
+        Self {
+            total: 0,
+            by_layer: vec![0; layers],
+            vocab_mask: if themes >= 64 { u64::MAX } else { (1 << themes) - 1 },
+            by_theme: [0; 64],
+            no_theme: 0,
+            by_severity: [0; 256],
+            by_qualification: [0; Qualification::ALL.len()],
+            times: Vec::new(),
+            paging,
+            after_cursor: 0,
+            // A limit is a page size, but not one to reserve blindly.
+            best: BinaryHeap::with_capacity(paging.limit.min(1024) + 1),
+        }
+    }
+
+    /// Counts a hit of layer `layer` (an index into the query's layers); `feature` is shared
+    /// only if the hit makes the page.
+    #[inline]
+    pub fn add(&mut self, layer: usize, b: &Brief, feature: &Arc<Feature>) {
+        self.total += 1;
+        self.by_layer[layer] += 1;
+        if b.has_tags() {
+            let mut m = b.themes().0 & self.vocab_mask;
+            if m == 0 {
+                self.no_theme += 1;
+            }
+            while m != 0 {
+                self.by_theme[m.trailing_zeros() as usize] += 1;
+                m &= m - 1;
+            }
+        }
+        if let Some(s) = b.severity() {
+            self.by_severity[usize::from(s)] += 1;
+        }
+        if let Some(q) = b.qualification() {
+            self.by_qualification[q as usize] += 1;
+        }
+        if let Some(t) = b.time_ms() {
+            self.times.push(t);
+        }
+        let newest = std::cmp::Reverse(b.time_ms().unwrap_or(i64::MIN));
+        // The hit's key against another, the id (in the feature, a cache miss away) read only
+        // to break a tie of time and layer.
+        let order = |k: &Key| (newest, layer).cmp(&(k.newest, k.layer)).then_with(|| feature.id.cmp(&k.id));
+        if self.paging.cursor.is_some_and(|c| order(&c).is_le()) {
+            return;
+        }
+        self.after_cursor += 1;
+        let ranked =
+            || Ranked { key: Key { newest, layer, id: feature.id }, hit: Hit { layer, feature: feature.clone() } };
+        if self.best.len() < self.paging.limit {
+            self.best.push(ranked());
+        } else if let Some(mut last) = self.best.peek_mut()
+            && order(&last.key).is_lt()
+        {
+            *last = ranked();
+        }
+    }
+
+    /// The answer: the summary in the same maps and histogram as [`Summary`] always had, and
+    /// the page in the result order. `interval_ms` fixes the histogram bucket width, otherwise
+    /// the finest giving at most 100 buckets is chosen.
+    pub fn finish(self, layers: &[Arc<Layer>], vocab: &ThemeVocabulary, interval_ms: Option<i64>) -> Answer {
+        let mut s = Summary { total: self.total, ..Summary::default() };
+        // `+=` rather than insert: two layers (or themes) of one id share an entry.
+        for (l, &n) in layers.iter().zip(&self.by_layer).filter(|(_, n)| **n > 0) {
+            *s.by_layer.entry(l.def.id.clone()).or_default() += n;
+        }
+        for (t, &n) in vocab.ids().iter().zip(&self.by_theme).filter(|(_, n)| **n > 0) {
+            *s.by_theme.entry(t.clone()).or_default() += n;
+        }
+        if self.no_theme > 0 {
+            *s.by_theme.entry("none".to_owned()).or_default() += self.no_theme;
+        }
+        for (sev, &n) in self.by_severity.iter().enumerate().filter(|(_, n)| **n > 0) {
+            s.by_severity.insert(sev as u8, n);
+        }
+        for (q, &n) in Qualification::ALL.iter().zip(&self.by_qualification).filter(|(_, n)| **n > 0) {
+            s.by_qualification.insert(q.as_str().to_owned(), n);
+        }
+        if let Some((name, buckets)) = histogram(&self.times, interval_ms) {
+            s.interval = Some(name.to_owned());
+            s.histogram = buckets;
+        }
+        let page: Vec<Hit> = self.best.into_sorted_vec().into_iter().map(|r| r.hit).collect();
+        // Hits remain after the page when more than it holds follow the cursor.
+        let next = (self.after_cursor > page.len()).then(|| page.last().map(Key::of)).flatten();
+        Answer { summary: s, page, next }
+    }
 }
 
 /// One histogram bucket.
@@ -82,7 +238,7 @@ pub struct Bucket {
 }
 
 /// Counts of a query's hits.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Summary {
     /// Every hit (not only the page).
     pub total: usize,
@@ -105,69 +261,30 @@ pub fn interval_ms(name: &str) -> Option<i64> {
     INTERVALS.iter().find(|(_, n)| *n == name).map(|(ms, _)| *ms)
 }
 
-/// Summarises hits; `interval_ms` fixes the histogram bucket width, otherwise the finest
-/// giving at most 100 buckets is chosen.
-pub fn summarize(hits: &[Hit], layers: &[Arc<Layer>], vocab: &ThemeVocabulary, interval_ms: Option<i64>) -> Summary {
-    let mut s = Summary {
-        total: hits.len(),
-        by_layer: BTreeMap::new(),
-        by_theme: BTreeMap::new(),
-        by_severity: BTreeMap::new(),
-        by_qualification: BTreeMap::new(),
-        interval: None,
-        histogram: Vec::new(),
+/// The histogram of times (epoch ms), oldest bucket first, and its interval's name; `None`
+/// without times. `interval_ms` fixes the bucket width, otherwise the finest giving at most
+/// 100 buckets is chosen.
+fn histogram(times: &[i64], interval_ms: Option<i64>) -> Option<(&'static str, Vec<Bucket>)> {
+    let (&lo, &hi) = (times.iter().min()?, times.iter().max()?);
+    let (width, name) = match interval_ms {
+        Some(w) => (w, INTERVALS.iter().find(|(ms, _)| *ms == w).map_or("custom", |(_, n)| n)),
+        None => *INTERVALS.iter().find(|(w, _)| (hi - lo) / w < MAX_BUCKETS).unwrap_or(&INTERVALS[INTERVALS.len() - 1]),
     };
-    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-    for h in hits {
-        let a = &h.feature.attrs;
-        *s.by_layer.entry(layers[h.layer].def.id.clone()).or_default() += 1;
-        if a.tags.is_some() {
-            let mut any = false;
-            for (i, t) in vocab.ids().iter().enumerate() {
-                if a.themes.0 & (1 << i) != 0 {
-                    *s.by_theme.entry(t.clone()).or_default() += 1;
-                    any = true;
-                }
-            }
-            if !any {
-                *s.by_theme.entry("none".to_owned()).or_default() += 1;
-            }
-        }
-        if let Some(sev) = a.severity {
-            *s.by_severity.entry(sev).or_default() += 1;
-        }
-        if let Some(q) = a.qualification {
-            *s.by_qualification.entry(q.as_str().to_owned()).or_default() += 1;
-        }
-        if let Some(t) = a.time_ms {
-            lo = lo.min(t);
-            hi = hi.max(t);
-        }
+    let first = lo.div_euclid(width) * width;
+    let n = ((hi - first) / width + 1) as usize;
+    let mut counts = vec![0usize; n];
+    for t in times {
+        counts[((t - first) / width) as usize] += 1;
     }
-    if lo <= hi {
-        let (width, name) = match interval_ms {
-            Some(w) => (w, INTERVALS.iter().find(|(ms, _)| *ms == w).map_or("custom", |(_, n)| n)),
-            None => {
-                *INTERVALS.iter().find(|(w, _)| (hi - lo) / w < MAX_BUCKETS).unwrap_or(&INTERVALS[INTERVALS.len() - 1])
-            }
-        };
-        let first = lo.div_euclid(width) * width;
-        let n = ((hi - first) / width + 1) as usize;
-        let mut counts = vec![0usize; n];
-        for t in hits.iter().filter_map(|h| h.feature.attrs.time_ms) {
-            counts[((t - first) / width) as usize] += 1;
-        }
-        s.interval = Some(name.to_owned());
-        s.histogram = counts
-            .into_iter()
-            .enumerate()
-            .map(|(i, count)| {
-                let start_ms = first + i as i64 * width;
-                Bucket { start_ms, start: crate::feature::format_time_ms(start_ms), count }
-            })
-            .collect();
-    }
-    s
+    let buckets = counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, count)| {
+            let start_ms = first + i as i64 * width;
+            Bucket { start_ms, start: crate::feature::format_time_ms(start_ms), count }
+        })
+        .collect();
+    Some((name, buckets))
 }
 
 /// Grows WGS84 polygons by `metres` on the ground (a local equirectangular frame around their
@@ -185,35 +302,280 @@ pub fn buffer_m(mp: &MultiPolygon<f64>, metres: f64) -> MultiPolygon<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feature::{Attrs, Feature};
-    use geo::{Area, Geometry, Point, polygon};
+    use crate::catalog::Catalog;
+    use crate::demo::Rng;
+    use crate::engine::{ENTRIES, Engine, PERIMETERS};
+    use crate::feature::{Attrs, Feature, QualificationSet};
+    use crate::filter::Filter;
+    use crate::index::Collection;
+    use crate::model::{entry_schema, perimeter_schema};
+    use crate::region::{Prepared, Region};
+    use geo::{Area, Geometry, LineString, Point, polygon};
 
-    fn hit(id: u64, t: Option<i64>) -> Hit {
-        let attrs = Attrs { time_ms: t, ..Attrs::default() };
-        let f = Feature::from_lonlat(id, &Geometry::Point(Point::new(2.0, 48.0)), attrs, Box::new([])).unwrap();
-        Hit { layer: 0, feature: Arc::new(f) }
+    /// The page after `cursor` of sorted hits and the next cursor, by slicing: what
+    /// [`Tally`] must give without sorting.
+    fn reference_page(hits: &[Hit], cursor: Option<Key>, limit: usize) -> (&[Hit], Option<Key>) {
+        let start = cursor.map_or(0, |c| hits.partition_point(|h| Key::of(h) <= c));
+        let end = (start + limit).min(hits.len());
+        let next = (end < hits.len() && end > start).then(|| Key::of(&hits[end - 1]));
+        (&hits[start..end], next)
+    }
+
+    /// The summary counted straight from the features, into maps (the former `summarize`).
+    fn reference_summary(
+        hits: &[Hit],
+        layers: &[Arc<Layer>],
+        vocab: &ThemeVocabulary,
+        interval_ms: Option<i64>,
+    ) -> Summary {
+        let mut s = Summary { total: hits.len(), ..Summary::default() };
+        for h in hits {
+            let a = &h.feature.attrs;
+            *s.by_layer.entry(layers[h.layer].def.id.clone()).or_default() += 1;
+            if a.tags.is_some() {
+                let mut any = false;
+                for (i, t) in vocab.ids().iter().enumerate() {
+                    if a.themes.0 & (1 << i) != 0 {
+                        *s.by_theme.entry(t.clone()).or_default() += 1;
+                        any = true;
+                    }
+                }
+                if !any {
+                    *s.by_theme.entry("none".to_owned()).or_default() += 1;
+                }
+            }
+            if let Some(sev) = a.severity {
+                *s.by_severity.entry(sev).or_default() += 1;
+            }
+            if let Some(q) = a.qualification {
+                *s.by_qualification.entry(q.as_str().to_owned()).or_default() += 1;
+            }
+        }
+        // The histogram's binning is not what the tally changes: the times it bins are.
+        let times: Vec<i64> = hits.iter().filter_map(|h| h.feature.attrs.time_ms).collect();
+        if let Some((name, buckets)) = histogram(&times, interval_ms) {
+            s.interval = Some(name.to_owned());
+            s.histogram = buckets;
+        }
+        s
+    }
+
+    /// The answer of [`Tally`] for hits given in any order.
+    fn tally(
+        hits: &[Hit],
+        layers: &[Arc<Layer>],
+        vocab: &ThemeVocabulary,
+        paging: Paging,
+        interval: Option<i64>,
+    ) -> Answer {
+        let mut t = Tally::new(layers.len(), vocab, paging);
+        for h in hits {
+            t.add(h.layer, &Brief::of(&h.feature), &h.feature);
+        }
+        t.finish(layers, vocab, interval)
+    }
+
+    fn keys(hits: &[Hit]) -> Vec<Key> {
+        hits.iter().map(Key::of).collect()
+    }
+
+    /// Checks a tally against sorting everything, summarising and slicing a page.
+    fn check(hits: &[Hit], layers: &[Arc<Layer>], vocab: &ThemeVocabulary, paging: Paging, interval: Option<i64>) {
+        let answer = tally(hits, layers, vocab, paging, interval);
+        let mut sorted = hits.to_vec();
+        sort(&mut sorted);
+        let (page, next) = reference_page(&sorted, paging.cursor, paging.limit);
+        assert_eq!(keys(&answer.page), keys(page), "{paging:?}");
+        assert!(answer.page.iter().zip(page).all(|(a, b)| Arc::ptr_eq(&a.feature, &b.feature)));
+        assert_eq!(answer.next, next, "{paging:?}");
+        assert_eq!(answer.summary, reference_summary(hits, layers, vocab, interval));
+    }
+
+    /// Random entries: times with ties (and some missing), themes, tags that are not themes,
+    /// severities and qualifications, some missing; ids shared between layers.
+    fn random_hits(rng: &mut Rng, n: usize, layers: usize, vocab: &ThemeVocabulary) -> Vec<Hit> {
+        let themes = vocab.ids().len();
+        (0..n)
+            .map(|i| {
+                let mut tags: Vec<String> = (0..rng.below(3)).map(|_| vocab.ids()[rng.below(themes)].clone()).collect();
+                if rng.below(4) == 0 {
+                    tags.push("vip".into());
+                }
+                let attrs = Attrs {
+                    time_ms: (rng.below(10) > 0).then(|| 1_720_000_000_000 + rng.below(50) as i64 * 3_600_000),
+                    severity: (rng.below(8) > 0).then(|| rng.below(5) as u8),
+                    qualification: (rng.below(8) > 0).then(|| Qualification::ALL[rng.below(5)]),
+                    themes: vocab.mask(&tags),
+                    tags: (rng.below(6) > 0).then(|| tags.iter().map(|t| Arc::from(t.as_str())).collect()),
+                    ..Attrs::default()
+                };
+                let g = Geometry::Point(Point::new(2.0, 48.0));
+                let f = Feature::from_lonlat((i / 2) as u64, &g, attrs, Box::new([])).unwrap();
+                Hit { layer: i % layers, feature: Arc::new(f) }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_tally_pages_and_counts_as_sorting_everything() {
+        let engine = Engine::new(Catalog::bundled());
+        let vocab = engine.vocabulary();
+        let layers: Vec<Arc<Layer>> =
+            ["entries", "health", "entries"].iter().map(|id| engine.layer(id).unwrap().clone()).collect();
+        let mut rng = Rng::new(42);
+        for n in [0, 1, 2, 7, 100, 1000] {
+            let hits = random_hits(&mut rng, n, layers.len(), vocab);
+            for _ in 0..40 {
+                let cursor = match rng.below(3) {
+                    0 => None,
+                    1 if n > 0 => Some(Key::of(&hits[rng.below(n)])),
+                    _ => Some(Key {
+                        newest: std::cmp::Reverse(1_720_000_000_000 + rng.below(60) as i64 * 3_000_000),
+                        layer: rng.below(3),
+                        id: rng.below(n + 1) as u64,
+                    }),
+                };
+                let limit = [0, 1, 3, 100, n, n + 1][rng.below(6)];
+                let interval = [None, Some(3_600_000), Some(86_400_000)][rng.below(3)];
+                check(&hits, &layers, vocab, Paging { cursor, limit }, interval);
+            }
+        }
     }
 
     #[test]
     fn paging_visits_every_hit_once_newest_first() {
-        let mut hits: Vec<Hit> =
-            (0..25).map(|i| hit(i, if i % 5 == 0 { None } else { Some(1000 + (i as i64 % 7)) })).collect();
-        sort(&mut hits);
+        let engine = Engine::new(Catalog::bundled());
+        let layers = [engine.layer("entries").unwrap().clone()];
+        let hits: Vec<Hit> = (0..25)
+            .map(|i| {
+                let attrs = Attrs { time_ms: (i % 5 != 0).then_some(1000 + (i as i64 % 7)), ..Attrs::default() };
+                let f = Feature::from_lonlat(i, &Geometry::Point(Point::new(2.0, 48.0)), attrs, Box::new([])).unwrap();
+                Hit { layer: 0, feature: Arc::new(f) }
+            })
+            .collect();
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
-            let (p, next) = page(&hits, cursor, 4);
-            seen.extend(p.iter().map(|h| h.feature.id));
-            match next {
+            let a = tally(&hits, &layers, engine.vocabulary(), Paging { cursor, limit: 4 }, None);
+            assert_eq!(a.summary.total, 25);
+            seen.extend(a.page.iter().map(|h| h.feature.id));
+            match a.next {
                 Some(k) => cursor = Some(Key::decode(&k.encode()).unwrap()),
                 None => break,
             }
         }
+        assert!(seen[20..].iter().all(|id| id % 5 == 0), "untimed last: {seen:?}");
         assert_eq!(seen.len(), 25);
         seen.sort_unstable();
         seen.dedup();
         assert_eq!(seen.len(), 25);
-        assert!(hits.last().unwrap().feature.attrs.time_ms.is_none(), "untimed last");
+    }
+
+    /// Random features over France and near the antimeridian: mostly points, some lines and
+    /// polygons; entries with the fields of [`random_hits`], some with activation windows.
+    fn random_features(rng: &mut Rng, n: usize, vocab: &ThemeVocabulary) -> Vec<Feature> {
+        let hits = random_hits(rng, n, 1, vocab);
+        hits.into_iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let (x, y) = if rng.below(10) == 0 {
+                    (rng.range(179.0, 180.0) * [1.0, -1.0][rng.below(2)], rng.range(-16.0, -14.0))
+                } else {
+                    (rng.range(2.2, 2.5), rng.range(48.8, 48.95))
+                };
+                // Lines and polygons reach towards the prime meridian, never past ±180.
+                let (dx, dy) = (-x.signum() * 0.01, 0.005);
+                let g = match rng.below(20) {
+                    0 => Geometry::LineString(LineString::from(vec![(x, y), (x + dx, y + dy)])),
+                    1 => Geometry::Polygon(polygon![(x: x, y: y), (x: x + dx, y: y), (x: x, y: y + dy)]),
+                    _ => Geometry::Point(Point::new(x, y)),
+                };
+                let mut attrs = h.feature.attrs.clone();
+                if rng.below(10) == 0 {
+                    attrs.windows = Box::new([(1_720_000_000_000, 1_720_050_000_000)]);
+                }
+                Feature::from_lonlat(i as u64, &g, attrs, Box::new([])).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn region_queries_are_their_hits_sorted_summarised_and_paged() {
+        let mut catalog = Catalog::bundled();
+        let mut vip = catalog.layers.iter().find(|l| l.id == "health").unwrap().clone();
+        vip.id = "health-or-vip".into();
+        vip.tags.push("vip".into());
+        let mut red = catalog.layers.iter().find(|l| l.id == "perimeters").unwrap().clone();
+        red.id = "red".into();
+        red.kinds = vec!["red".into()];
+        catalog.layers.extend([vip, red]);
+        let engine = Engine::new(catalog);
+        let vocab = engine.vocabulary().clone();
+        let mut rng = Rng::new(4);
+        engine.replace(ENTRIES, Collection::bulk_load(entry_schema(), random_features(&mut rng, 20_000, &vocab)));
+        let perimeters: Vec<Feature> = (0..300)
+            .map(|i| {
+                let attrs = Attrs { kind: Some(Arc::from(["red", "blue"][i % 2])), ..Attrs::default() };
+                let p = Point::new(rng.range(2.2, 2.5), rng.range(48.8, 48.95));
+                Feature::from_lonlat(i as u64, &Geometry::Point(p), attrs, Box::new([])).unwrap()
+            })
+            .collect();
+        engine.replace(PERIMETERS, Collection::bulk_load(perimeter_schema(), perimeters));
+        let layer_sets: [&[&str]; 3] = [&["entries"], &["health-or-vip", "crowd", "entries"], &["red", "perimeters"]];
+        let frame = polygon![(x: 2.25, y: 48.82), (x: 2.45, y: 48.82), (x: 2.45, y: 48.92), (x: 2.25, y: 48.92)];
+        let cells = crate::h3::cell_of(2.35, 48.86, 6).unwrap();
+        let regions = [
+            Region::BBox([2.3, 48.84, 2.4, 48.9]),
+            Region::BBox([179.5, -15.5, -179.5, -14.5]),
+            Region::Polygons(MultiPolygon(vec![frame])),
+            Region::Circle { lon: 2.2945, lat: 48.8584, radius_m: 3000.0 },
+            Region::Circle { lon: 179.9, lat: -15.0, radius_m: 60_000.0 },
+            Region::Cells(vec![cells, cells.parent(h3o::Resolution::Five).unwrap()]),
+        ];
+        let mut windowed = Filter::default();
+        (windowed.from_ms, windowed.qualifications) = (Some(1_720_040_000_000), QualificationSet::ALL);
+        let mut severe = Filter::default().with_tags(&["crowd".into(), "vip".into()], &vocab);
+        severe.min_severity = Some(2);
+        let filters = [Filter::default(), windowed, severe];
+        let mut seen_hits = 0;
+        for region in regions {
+            let region = Prepared::new(region).unwrap();
+            for filter in &filters {
+                for ids in layer_sets {
+                    let layers: Vec<Arc<Layer>> = ids.iter().map(|id| engine.layer(id).unwrap().clone()).collect();
+                    let hits = engine.region_hits(&layers, &region, filter);
+                    // Every feature, tested without the index or the briefs.
+                    let mut expected = Vec::new();
+                    for (i, l) in layers.iter().enumerate() {
+                        engine.with_collection(&l.collection, |c| {
+                            for f in c.iter() {
+                                if l.selects(f) && filter.matches(&f.attrs) && region.intersects(&f.lonlat) {
+                                    expected.push((i, f.id));
+                                }
+                            }
+                        });
+                    }
+                    let mut got: Vec<(usize, u64)> = hits.iter().map(|h| (h.layer, h.feature.id)).collect();
+                    got.sort_unstable();
+                    expected.sort_unstable();
+                    assert_eq!(got, expected, "{:?} {filter:?} {ids:?}", region.region());
+                    seen_hits += hits.len();
+                    for _ in 0..5 {
+                        let cursor =
+                            (!hits.is_empty() && rng.below(2) == 0).then(|| Key::of(&hits[rng.below(hits.len())]));
+                        let paging = Paging { cursor, limit: [1, 10, 100, 10_000][rng.below(4)] };
+                        let answer = engine.region_query(&layers, &region, filter, paging, None);
+                        let mut sorted = hits.clone();
+                        sort(&mut sorted);
+                        let (page, next) = reference_page(&sorted, paging.cursor, paging.limit);
+                        assert_eq!(keys(&answer.page), keys(page));
+                        assert_eq!(answer.next, next);
+                        assert_eq!(answer.summary, reference_summary(&hits, &layers, &vocab, None));
+                    }
+                }
+            }
+        }
+        assert!(seen_hits > 20_000, "{seen_hits}");
     }
 
     #[test]

@@ -9,11 +9,14 @@
 //! - H3 cells match the features whose representative point lies in one of them — the same
 //!   rule as the H3 heat layer, so a selection of hexagons lists exactly what they count.
 //!
-//! Points are tested against polygons with a banded index of the polygon's edges, so a
-//! département of thousands of vertices answers in a few edge tests per point.
+//! Points are tested against polygons with a grid of cells known to lie wholly inside or
+//! outside, and a banded index of the edges for points in cells an edge crosses, so a
+//! département of thousands of vertices answers most points with one lookup. Points are tested
+//! against circles in a flat frame around the centre with bounds that settle all but a thin
+//! ring of them; the ellipsoid decides the rest.
 
 use crate::feature::Feature;
-use crate::filter::Filter;
+use crate::index::Item;
 use crate::tile::lonlat_to_mercator;
 use geo::{
     BoundingRect, Coord, Destination, Distance, Geodesic, Geometry, Intersects, LineString, MultiPolygon, Point,
@@ -62,34 +65,33 @@ struct Banded {
 }
 
 impl Banded {
-    fn new(mp: &MultiPolygon<f64>) -> Option<Self> {
-        let bbox = mp.bounding_rect()?;
-        let edges: Vec<(Coord<f64>, Coord<f64>)> = mp
-            .iter()
-            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
-            .flat_map(|ring| ring.lines().map(|l| (l.start, l.end)))
-            .collect();
+    fn new(edges: &[(Coord<f64>, Coord<f64>)], bbox: Rect<f64>) -> Self {
         let n = (edges.len() / 4).clamp(1, 4096);
         let band_h = (bbox.height() / n as f64).max(f64::MIN_POSITIVE);
         let mut bands = vec![Vec::new(); n];
-        for (a, b) in edges {
+        for &(a, b) in edges {
             let (lo, hi) = (a.y.min(b.y), a.y.max(b.y));
-            let i0 = (((lo - bbox.min().y) / band_h).floor().max(0.0) as usize).min(n - 1);
-            let i1 = (((hi - bbox.min().y) / band_h).floor().max(0.0) as usize).min(n - 1);
+            let i0 = (((lo - bbox.min().y) / band_h) as usize).min(n - 1);
+            let i1 = (((hi - bbox.min().y) / band_h) as usize).min(n - 1);
             for band in &mut bands[i0..=i1] {
                 band.push((a, b));
             }
         }
-        Some(Self { min_y: bbox.min().y, band_h, bands, bbox })
+        Self { min_y: bbox.min().y, band_h, bands, bbox }
+    }
+
+    #[inline]
+    fn in_bbox(&self, p: Coord<f64>) -> bool {
+        p.x >= self.bbox.min().x && p.x <= self.bbox.max().x && p.y >= self.bbox.min().y && p.y <= self.bbox.max().y
     }
 
     /// Inside or on the boundary (even-odd rule over every ring, as for valid polygons).
     fn contains(&self, p: Coord<f64>) -> bool {
-        if p.x < self.bbox.min().x || p.x > self.bbox.max().x || p.y < self.bbox.min().y || p.y > self.bbox.max().y {
+        if !self.in_bbox(p) {
             return false;
         }
         let n = self.bands.len();
-        let i = (((p.y - self.min_y) / self.band_h).floor().max(0.0) as usize).min(n - 1);
+        let i = (((p.y - self.min_y) / self.band_h) as usize).min(n - 1);
         let mut inside = false;
         for &(a, b) in &self.bands[i] {
             // On the edge: collinear and within the segment's box.
@@ -109,13 +111,313 @@ impl Banded {
     }
 }
 
+/// Where a grid cell lies with respect to a polygon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    Outside,
+    Inside,
+    /// An edge comes within a margin of the cell: its points go to the edge test.
+    Edge,
+}
+
+/// Most lookup boxes of a polygon (grid rows grouped) or of a circle (bands of latitude):
+/// each box costs a descent of the R-tree, and a feature found in two of them a test.
+const MAX_STRIPS: usize = 32;
+/// Bands of latitude of a circle's lookup boxes.
+const CIRCLE_STRIPS: usize = 16;
+
+/// Most cells of a polygon's grid (one byte each).
+const MAX_GRID_CELLS: usize = 1 << 16;
+
+/// Cells over a polygon's box, each wholly inside, wholly outside, or near an edge.
+#[derive(Debug, Clone)]
+struct Grid {
+    min: Coord<f64>,
+    cell_w: f64,
+    cell_h: f64,
+    /// Margins (degrees) within which an edge marks a cell.
+    margin_x: f64,
+    margin_y: f64,
+    nx: usize,
+    ny: usize,
+    cells: Vec<Cell>,
+}
+
+impl Grid {
+    /// A grid of about four cells per edge (at least 1,024) over `bbox`; `None` for a flat box.
+    ///
+    /// A cell is marked [`Cell::Edge`] when an edge comes within a margin of it (a thousandth
+    /// of a cell plus 1e-11 degrees, hundreds of times the rounding of locating a point in a
+    /// cell or an edge in a row, a few units in the last place of a longitude);
+    /// every other cell, edge-free with its margin, lies wholly on one side of the boundary,
+    /// the side of its centre. A run of such cells along a row is connected and edge-free, so
+    /// one centre test settles the run.
+    fn new(edges: &[(Coord<f64>, Coord<f64>)], bbox: Rect<f64>, banded: &Banded) -> Option<Self> {
+        let (w, h) = (bbox.width(), bbox.height());
+        if !(w > 0.0 && h > 0.0) {
+            return None;
+        }
+        let target = (edges.len() * 4).clamp(1024, MAX_GRID_CELLS) as f64;
+        let nx = ((target * w / h).sqrt().round() as usize).clamp(1, MAX_GRID_CELLS / 16);
+        let ny = ((target / nx as f64).round() as usize).clamp(1, MAX_GRID_CELLS / nx);
+        let (cell_w, cell_h) = (w / nx as f64, h / ny as f64);
+        let (mx, my) = (cell_w * 1e-3 + 1e-11, cell_h * 1e-3 + 1e-11);
+        let mut g = Self { min: bbox.min(), cell_w, cell_h, margin_x: mx, margin_y: my, nx, ny, cells: Vec::new() };
+        let mut edge = vec![false; nx * ny];
+        for &(a, b) in edges {
+            let (lo_y, hi_y) = (a.y.min(b.y), a.y.max(b.y));
+            let (lo_x, hi_x) = (a.x.min(b.x), a.x.max(b.x));
+            for j in g.row(lo_y - my)..=g.row(hi_y + my) {
+                // The part of the edge within the row (with its margin), then its x extent.
+                let y0 = (g.min.y + j as f64 * g.cell_h - my).clamp(lo_y, hi_y);
+                let y1 = (g.min.y + (j + 1) as f64 * g.cell_h + my).clamp(lo_y, hi_y);
+                let (x0, x1) = if hi_y > lo_y {
+                    let at = |y: f64| (a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y)).clamp(lo_x, hi_x);
+                    (at(y0), at(y1))
+                } else {
+                    (lo_x, hi_x)
+                };
+                for i in g.col(x0.min(x1) - mx)..=g.col(x0.max(x1) + mx) {
+                    edge[j * nx + i] = true;
+                }
+            }
+        }
+        g.cells = Vec::with_capacity(nx * ny);
+        for j in 0..ny {
+            let mut run = Cell::Edge;
+            for i in 0..nx {
+                if edge[j * nx + i] {
+                    run = Cell::Edge;
+                } else if run == Cell::Edge {
+                    let centre =
+                        Coord { x: g.min.x + (i as f64 + 0.5) * g.cell_w, y: g.min.y + (j as f64 + 0.5) * g.cell_h };
+                    run = if banded.contains(centre) { Cell::Inside } else { Cell::Outside };
+                }
+                g.cells.push(if edge[j * nx + i] { Cell::Edge } else { run });
+            }
+        }
+        Some(g)
+    }
+
+    // A float-to-integer cast truncates and saturates (negative and NaN give 0): the floor of
+    // the quotient, clamped to the grid, without a call to libm's `floor`.
+    #[inline]
+    fn col(&self, x: f64) -> usize {
+        (((x - self.min.x) / self.cell_w) as usize).min(self.nx - 1)
+    }
+
+    #[inline]
+    fn row(&self, y: f64) -> usize {
+        (((y - self.min.y) / self.cell_h) as usize).min(self.ny - 1)
+    }
+
+    /// The cell of a point within the grid's box.
+    #[inline]
+    fn cell(&self, p: Coord<f64>) -> Cell {
+        self.cells[self.row(p.y) * self.nx + self.col(p.x)]
+    }
+}
+
+/// A polygonal region: the polygons, their banded edges and their grid.
+#[derive(Debug, Clone)]
+struct Area {
+    shape: MultiPolygon<f64>,
+    banded: Banded,
+    grid: Option<Grid>,
+}
+
+impl Area {
+    fn new(shape: &MultiPolygon<f64>) -> Option<Self> {
+        let edges = edges(shape);
+        let banded = Banded::new(&edges, shape.bounding_rect()?);
+        let grid = Grid::new(&edges, banded.bbox, &banded);
+        Some(Self { shape: shape.clone(), banded, grid })
+    }
+
+    /// Boxes to look features up with, hugging the polygons: the grid's rows in at most
+    /// [`MAX_STRIPS`] groups, each from its first to its last cell not wholly outside (with the
+    /// grid's margins, so that they overlap), within the polygons' box. A point of the
+    /// polygons lies in a cell not wholly outside, so in one of them.
+    fn strips(&self) -> Vec<Rect<f64>> {
+        let bbox = self.banded.bbox;
+        let Some(g) = &self.grid else { return vec![bbox] };
+        let per = g.ny.div_ceil(MAX_STRIPS);
+        let mut out = Vec::new();
+        for start in (0..g.ny).step_by(per) {
+            let end = (start + per).min(g.ny);
+            let cols = (start..end)
+                .filter_map(|j| {
+                    let row = &g.cells[j * g.nx..(j + 1) * g.nx];
+                    let first = row.iter().position(|c| *c != Cell::Outside)?;
+                    Some((first, row.iter().rposition(|c| *c != Cell::Outside)?))
+                })
+                .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
+            let Some((first, last)) = cols else { continue };
+            out.push(rect(
+                (g.min.x + first as f64 * g.cell_w - g.margin_x).max(bbox.min().x),
+                (g.min.y + start as f64 * g.cell_h - g.margin_y).max(bbox.min().y),
+                (g.min.x + (last + 1) as f64 * g.cell_w + g.margin_x).min(bbox.max().x),
+                (g.min.y + end as f64 * g.cell_h + g.margin_y).min(bbox.max().y),
+            ));
+        }
+        out
+    }
+
+    /// Inside or on the boundary, as [`Banded::contains`].
+    #[inline]
+    fn contains(&self, p: Coord<f64>) -> bool {
+        if !self.banded.in_bbox(p) {
+            return false;
+        }
+        match self.grid.as_ref().map_or(Cell::Edge, |g| g.cell(p)) {
+            Cell::Inside => true,
+            Cell::Outside => false,
+            Cell::Edge => self.banded.contains(p),
+        }
+    }
+}
+
+/// The edges of every ring of a multipolygon.
+fn edges(mp: &MultiPolygon<f64>) -> Vec<(Coord<f64>, Coord<f64>)> {
+    mp.iter()
+        .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+        .flat_map(|ring| ring.lines().map(|l| (l.start, l.end)))
+        .collect()
+}
+
+/// WGS84 semi-major axis, metres.
+const WGS84_A: f64 = 6_378_137.0;
+/// WGS84 flattening.
+const WGS84_F: f64 = 1.0 / 298.257_223_563;
+
+/// A geodesic circle seen in a flat frame around its centre, with bounds that settle whether
+/// a point is within the radius for all but a thin ring of points.
+///
+/// On the ellipsoid, ds² = M(φ)² dφ² + P(φ)² dλ² (M the meridional radius of curvature, P the
+/// radius of the parallel). The frame measures ρ = √((M₀ Δφ)² + (P₀ Δλ)²) with the radii at the
+/// centre. Over a band of latitudes where M/M₀ and P/P₀ lie within [lo, hi]:
+/// - the path straight in (λ, φ) from the centre to a point is at most hi·ρ long, so hi·ρ ≤ r
+///   puts the point within r (such a point is within r/M₀ of the centre's latitude, in the
+///   band);
+/// - a path shorter than r from the centre stays within r/M_min of the centre's latitude
+///   (M_min: M at the equator), in the band, where it is at least lo·ρ long: lo·ρ > r puts the
+///   point beyond r.
+///
+/// Margins of 1e-6 r + 0.1 mm on both bounds dwarf the rounding of the frame and of the
+/// geodesic inverse (15 nm), so both bounds agree with `Geodesic.distance(c, p) <= r`.
+#[derive(Debug, Clone, Copy)]
+struct Disc {
+    lon: f64,
+    lat: f64,
+    /// Metres per degree of longitude and of latitude at the centre (P₀, M₀ per degree).
+    kx: f64,
+    ky: f64,
+    /// Squared flat radii (m²): below `inner2` a point is within the radius, above `outer2`
+    /// beyond it.
+    inner2: f64,
+    outer2: f64,
+}
+
+impl Disc {
+    /// The frame of a circle; `None` for a centre within about 0.06° of a pole, where the
+    /// frame degenerates (the ellipsoid then decides every point).
+    fn new(lon: f64, lat: f64, radius_m: f64) -> Option<Self> {
+        let e2 = WGS84_F * (2.0 - WGS84_F);
+        let w = |phi: f64| 1.0 - e2 * phi.sin().powi(2);
+        let m = |phi: f64| WGS84_A * (1.0 - e2) / (w(phi) * w(phi).sqrt());
+        let p = |phi: f64| (WGS84_A * phi.cos() / w(phi).sqrt()).max(0.0);
+        let phi0 = lat.to_radians();
+        if phi0.cos() < 1e-3 {
+            return None;
+        }
+        let half_band = 1.001 * radius_m / (WGS84_A * (1.0 - e2));
+        let (south, north) =
+            ((phi0 - half_band).max(-std::f64::consts::FRAC_PI_2), (phi0 + half_band).min(std::f64::consts::FRAC_PI_2));
+        // M grows and P shrinks away from the equator.
+        let crosses_equator = south <= 0.0 && north >= 0.0;
+        let (m_s, m_n, p_s, p_n) = (m(south), m(north), p(south), p(north));
+        let m_min = if crosses_equator { m(0.0) } else { m_s.min(m_n) };
+        let p_max = if crosses_equator { p(0.0) } else { p_s.max(p_n) };
+        let (m0, p0) = (m(phi0), p(phi0));
+        let lo = (m_min / m0).min(p_s.min(p_n) / p0);
+        let hi = (m_s.max(m_n) / m0).max(p_max / p0);
+        let inner = ((radius_m * (1.0 - 1e-6) - 1e-4) / hi).max(0.0);
+        let outer = (radius_m * (1.0 + 1e-6) + 1e-4) / lo;
+        let per_degree = std::f64::consts::PI / 180.0;
+        Some(Self { lon, lat, kx: p0 * per_degree, ky: m0 * per_degree, inner2: inner * inner, outer2: outer * outer })
+    }
+
+    /// Boxes to look features up with, hugging the circle: [`CIRCLE_STRIPS`] bands of
+    /// latitude (overlapping by 1e-9°), each as wide as the outer bound allows over it, cut to
+    /// `boxes` (the circle's own boxes, so that no feature is looked at that was not before);
+    /// `boxes` themselves when the outer bound overflows. Near a pole the bound is loose and
+    /// the bands as wide as `boxes`.
+    fn strips(&self, boxes: &[Rect<f64>]) -> Vec<Rect<f64>> {
+        if !self.outer2.is_finite() {
+            return boxes.to_vec();
+        }
+        let overlap = 1e-9;
+        let half_lat = self.outer2.sqrt() / self.ky;
+        let step = 2.0 * half_lat / CIRCLE_STRIPS as f64;
+        let mut out = Vec::new();
+        for k in 0..CIRCLE_STRIPS {
+            let s = self.lat - half_lat + k as f64 * step - overlap;
+            let n = self.lat - half_lat + (k + 1) as f64 * step + overlap;
+            // Beyond the outer bound everywhere in the band: |Δλ|·kx > √(outer² − (Δφ·ky)²).
+            let gap = if (s..=n).contains(&self.lat) { 0.0 } else { (s - self.lat).abs().min((n - self.lat).abs()) };
+            let dlon = (self.outer2 - (gap * self.ky).powi(2)).max(0.0).sqrt() / self.kx + overlap;
+            let (w, e) = (self.lon - dlon, self.lon + dlon);
+            let pieces = if dlon >= 180.0 {
+                vec![rect(-180.0, s, 180.0, n)]
+            } else if w < -180.0 {
+                vec![rect(w + 360.0, s, 180.0, n), rect(-180.0, s, e, n)]
+            } else if e > 180.0 {
+                vec![rect(w, s, 180.0, n), rect(-180.0, s, e - 360.0, n)]
+            } else {
+                vec![rect(w, s, e, n)]
+            };
+            for p in pieces {
+                for b in boxes {
+                    let (w, s) = (p.min().x.max(b.min().x), p.min().y.max(b.min().y));
+                    let (e, n) = (p.max().x.min(b.max().x), p.max().y.min(b.max().y));
+                    if w <= e && s <= n {
+                        out.push(rect(w, s, e, n));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// `Some(true)` surely within the radius, `Some(false)` surely beyond, `None` to ask the
+    /// ellipsoid.
+    #[inline]
+    fn classify(&self, p: Coord<f64>) -> Option<bool> {
+        let mut dlon = (p.x - self.lon).abs();
+        if dlon > 180.0 {
+            dlon = 360.0 - dlon;
+        }
+        let (u, v) = (dlon * self.kx, (p.y - self.lat) * self.ky);
+        let d2 = u * u + v * v;
+        if d2 < self.inner2 {
+            Some(true)
+        } else if d2 > self.outer2 {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
 /// A region ready to test many features.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     region: Region,
-    /// WGS84 boxes to look features up with (two across the antimeridian).
+    /// WGS84 boxes to look features up with (two across the antimeridian; bands hugging a
+    /// circle or polygons), together covering the region.
     boxes: Vec<Rect<f64>>,
-    polygons: Option<(MultiPolygon<f64>, Banded)>,
+    area: Option<Area>,
+    disc: Option<Disc>,
     cells: Vec<(CellIndex, Polygon<f64>)>,
 }
 
@@ -134,7 +436,7 @@ impl Prepared {
     /// [`RegionError::Invalid`] naming what is out of range.
     pub fn new(region: Region) -> Result<Self, RegionError> {
         let bad = |m: String| Err(RegionError::Invalid(m));
-        let (boxes, polygons, cells) = match &region {
+        let (boxes, area, cells) = match &region {
             Region::BBox([w, s, e, n]) => {
                 if !(lonlat_ok(*w, *s) && lonlat_ok(*e, *n) && s <= n) {
                     return bad(format!(
@@ -156,8 +458,8 @@ impl Prepared {
                 if let Some(problem) = crate::validity::problem(mp) {
                     return bad(format!("invalid polygon: {problem}"));
                 }
-                let banded = Banded::new(mp).ok_or_else(|| RegionError::Invalid("empty polygon".into()))?;
-                (vec![banded.bbox], Some((mp.clone(), banded)), Vec::new())
+                let area = Area::new(mp).ok_or_else(|| RegionError::Invalid("empty polygon".into()))?;
+                (area.strips(), Some(area), Vec::new())
             }
             Region::Circle { lon, lat, radius_m } => {
                 if !lonlat_ok(*lon, *lat) {
@@ -191,7 +493,15 @@ impl Prepared {
                 (boxes, None, polys)
             }
         };
-        Ok(Self { region, boxes, polygons, cells })
+        let disc = match region {
+            Region::Circle { lon, lat, radius_m } => Disc::new(lon, lat, radius_m),
+            _ => None,
+        };
+        let boxes = match disc {
+            Some(d) => d.strips(&boxes),
+            None => boxes,
+        };
+        Ok(Self { region, boxes, area, disc, cells })
     }
 
     /// The region.
@@ -212,17 +522,49 @@ impl Prepared {
         match &self.region {
             Region::BBox(_) => self.boxes.iter().any(|b| b.intersects(g)),
             Region::Polygons(_) => {
-                let Some((mp, banded)) = &self.polygons else { return false };
+                let Some(area) = &self.area else { return false };
                 match g {
-                    Geometry::Point(p) => banded.contains(p.0),
-                    Geometry::MultiPoint(mp_) => mp_.iter().any(|p| banded.contains(p.0)),
-                    other => mp.intersects(other),
+                    Geometry::Point(p) => area.contains(p.0),
+                    Geometry::MultiPoint(mp) => mp.iter().any(|p| area.contains(p.0)),
+                    other => area.shape.intersects(other),
                 }
             }
-            Region::Circle { lon, lat, radius_m } => within_geodesic(Point::new(*lon, *lat), *radius_m, g),
+            Region::Circle { lon, lat, radius_m } => {
+                within_geodesic(Point::new(*lon, *lat), *radius_m, &|p| self.near(p), g)
+            }
             Region::Cells(_) => crate::h3::representative_point(g)
                 .is_some_and(|p| self.cells.iter().any(|(c, _)| crate::h3::counts_in(p.x, p.y, *c))),
         }
+    }
+
+    /// Whether a WGS84 point meets the region: [`Prepared::intersects`] of the point.
+    #[inline]
+    pub fn contains_point(&self, p: Coord<f64>) -> bool {
+        match &self.region {
+            Region::Polygons(_) => self.area.as_ref().is_some_and(|a| a.contains(p)),
+            Region::Circle { .. } => self.near(p),
+            Region::BBox(_) | Region::Cells(_) => self.intersects(&Geometry::Point(Point(p))),
+        }
+    }
+
+    /// Whether an indexed feature meets the region: a point from its brief, without visiting
+    /// the feature; other geometries from the feature.
+    #[inline]
+    pub fn meets(&self, item: &Item) -> bool {
+        match item.brief().point() {
+            Some(p) => self.contains_point(p),
+            None => self.intersects(&item.feature.lonlat),
+        }
+    }
+
+    /// For a circle: whether a point is within the radius on the ellipsoid (the flat frame
+    /// first, the geodesic inverse for the points it leaves open).
+    #[inline]
+    fn near(&self, p: Coord<f64>) -> bool {
+        let Region::Circle { lon, lat, radius_m } = self.region else { return false };
+        self.disc
+            .and_then(|d| d.classify(p))
+            .unwrap_or_else(|| Geodesic.distance(Point::new(lon, lat), Point(p)) <= radius_m)
     }
 }
 
@@ -269,10 +611,10 @@ fn circle_boxes(lon: f64, lat: f64, r: f64) -> Vec<Rect<f64>> {
     }
 }
 
-/// Whether a geometry comes within `r` metres of `c` on the ellipsoid: exact for points; for
-/// lines and polygon rings, edges are followed in steps much finer than the radius.
-fn within_geodesic(c: Point<f64>, r: f64, g: &Geometry<f64>) -> bool {
-    let near = |p: Coord<f64>| Geodesic.distance(c, Point(p)) <= r;
+/// Whether a geometry comes within `r` metres of `c` on the ellipsoid, `near` being the exact
+/// test of a point: exact for points; for lines and polygon rings, edges are followed in steps
+/// much finer than the radius.
+fn within_geodesic(c: Point<f64>, r: f64, near: &dyn Fn(Coord<f64>) -> bool, g: &Geometry<f64>) -> bool {
     let line_near = |ls: &LineString<f64>| {
         ls.lines().any(|l| {
             if near(l.start) || near(l.end) {
@@ -297,7 +639,7 @@ fn within_geodesic(c: Point<f64>, r: f64, g: &Geometry<f64>) -> bool {
         Geometry::LineString(ls) => line_near(ls),
         Geometry::MultiLineString(mls) => mls.iter().any(line_near),
         Geometry::Polygon(p) => p.intersects(&c) || std::iter::once(p.exterior()).chain(p.interiors()).any(line_near),
-        Geometry::MultiPolygon(mp) => mp.iter().any(|p| within_geodesic(c, r, &Geometry::Polygon(p.clone()))),
+        Geometry::MultiPolygon(mp) => mp.iter().any(|p| within_geodesic(c, r, near, &Geometry::Polygon(p.clone()))),
         _ => false,
     }
 }
@@ -309,16 +651,6 @@ pub struct Hit {
     pub layer: usize,
     /// The feature.
     pub feature: std::sync::Arc<Feature>,
-}
-
-/// Features of one collection that meet the region, pass the filter and the layer selection.
-pub fn matching<'a>(
-    candidates: impl Iterator<Item = &'a std::sync::Arc<Feature>>,
-    region: &Prepared,
-    selects: impl Fn(&Feature) -> bool,
-    filter: &Filter,
-) -> Vec<std::sync::Arc<Feature>> {
-    candidates.filter(|f| selects(f) && filter.matches(&f.attrs) && region.intersects(&f.lonlat)).cloned().collect()
 }
 
 #[cfg(test)]
@@ -376,6 +708,155 @@ mod tests {
         let polar = Prepared::new(Region::Circle { lon: 0.0, lat: 89.999, radius_m: 500.0 }).unwrap();
         assert!(polar.intersects(&pt(179.0, 89.9995)));
         assert!(!polar.intersects(&pt(179.0, 89.99)));
+    }
+
+    /// Longitude back within -180..180.
+    fn wrap(p: Point<f64>) -> Coord<f64> {
+        Coord { x: (p.x() + 540.0).rem_euclid(360.0) - 180.0, y: p.y() }
+    }
+
+    #[test]
+    fn the_flat_frame_agrees_with_the_ellipsoid() {
+        let mut rng = crate::demo::Rng::new(7);
+        let circles = [
+            (2.2945, 48.8584, 1000.0),
+            (2.35, 48.86, 40_000.0),
+            (0.0, 0.0, 5000.0),
+            (179.9, -15.0, 60_000.0),
+            (-179.99, 70.0, 2000.0),
+            (10.0, 89.8, 30_000.0),
+            (45.0, -88.0, 300_000.0),
+            (30.0, 60.0, MAX_RADIUS_M),
+            (-120.0, -75.0, 500_000.0),
+            (5.0, 45.0, 0.01),
+        ];
+        for (k, (lon, lat, r)) in circles.into_iter().enumerate() {
+            let disc = Disc::new(lon, lat, r).expect("a frame away from the poles");
+            let c = Point::new(lon, lat);
+            let (mut settled, mut far, mut far_open) = (0, 0, 0);
+            for i in 0..20_000 {
+                // Points at 1 ± 1e-7 … 1 ± 0.5 radii in every direction, and exactly at the radius.
+                let spread = [0.0, 1e-7, 1e-4, 1e-2, 0.5][i % 5];
+                let d = r * (1.0 + rng.range(-spread, spread));
+                let p = wrap(Geodesic.destination(c, rng.range(-180.0, 180.0), d));
+                let exact = Geodesic.distance(c, Point(p)) <= r;
+                let verdict = disc.classify(p);
+                if let Some(v) = verdict {
+                    assert_eq!(v, exact, "circle {k} ({lon}, {lat}, {r} m), point {p:?} at {d} m");
+                    settled += 1;
+                }
+                if (d / r - 1.0).abs() > 0.05 {
+                    far += 1;
+                    far_open += usize::from(verdict.is_none());
+                }
+            }
+            println!("circle {k}: {settled} of 20000 points settled without the ellipsoid");
+            if k < 5 {
+                // Away from the poles the ring left open is thin: every point 5 % off the
+                // radius is settled.
+                assert!(far > 3000 && far_open == 0, "circle {k}: {far_open} of {far} points 5 % off the radius open");
+            }
+        }
+        assert!(Disc::new(0.0, 89.97, 100.0).is_none(), "no frame at a pole");
+    }
+
+    #[test]
+    fn circle_points_are_the_ellipsoid_s() {
+        let mut rng = crate::demo::Rng::new(11);
+        for (lon, lat, r) in [
+            (2.2945, 48.8584, 1000.0),
+            (0.0, 89.999, 500.0),
+            (179.95, 0.0, 20_000.0),
+            (-179.9, 65.0, 80_000.0),
+            (100.0, -70.0, MAX_RADIUS_M),
+        ] {
+            let region = Prepared::new(Region::Circle { lon, lat, radius_m: r }).unwrap();
+            let lookup = region.mercator_boxes();
+            let c = Point::new(lon, lat);
+            for _ in 0..5000 {
+                let p = wrap(Geodesic.destination(c, rng.range(-180.0, 180.0), r * rng.range(0.0, 1.1)));
+                let exact = Geodesic.distance(c, Point(p)) <= r;
+                assert_eq!(region.contains_point(p), exact, "{p:?}");
+                assert_eq!(region.intersects(&Geometry::Point(Point(p))), exact, "{p:?}");
+                let m = lonlat_to_mercator(p.x, p.y);
+                assert!(!exact || lookup.iter().any(|b| b.intersects(&m)), "({lon}, {lat}, {r} m): {p:?} in no box");
+            }
+        }
+    }
+
+    const RANDOM_PROBES: usize = 20_000;
+
+    /// Points that try the grid: random ones over the box (and a little beyond), every vertex,
+    /// points on edges, and points a hair off vertices.
+    fn probes(mp: &MultiPolygon<f64>, rng: &mut crate::demo::Rng) -> Vec<Coord<f64>> {
+        let b = mp.bounding_rect().unwrap();
+        let (dx, dy) = (b.width() * 0.05, b.height() * 0.05);
+        let mut out: Vec<Coord<f64>> = (0..RANDOM_PROBES)
+            .map(|_| Coord {
+                x: rng.range(b.min().x - dx, b.max().x + dx),
+                y: rng.range(b.min().y - dy, b.max().y + dy),
+            })
+            .collect();
+        for (a, c) in edges(mp) {
+            out.push(a);
+            out.push(Coord { x: f64::midpoint(a.x, c.x), y: f64::midpoint(a.y, c.y) });
+            for (ex, ey) in [(1e-12, 0.0), (-1e-12, 0.0), (0.0, 1e-12), (0.0, -1e-12), (1e-9, 1e-9)] {
+                out.push(Coord { x: a.x + ex, y: a.y + ey });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_grid_agrees_with_the_edge_test() {
+        let mut rng = crate::demo::Rng::new(3);
+        let frame = Polygon::new(
+            LineString::from(vec![(2.0, 48.5), (2.75, 48.5), (2.75, 49.125), (2.0, 49.125), (2.0, 48.5)]),
+            vec![LineString::from(vec![(2.25, 48.75), (2.5, 48.75), (2.5, 48.875), (2.25, 48.875), (2.25, 48.75)])],
+        );
+        let lyon = polygon![(x: 4.75, y: 45.625), (x: 5.0, y: 45.625), (x: 5.0, y: 45.875), (x: 4.75, y: 45.875)];
+        // A star of 2,000 vertices, its radius jittering (a département-like outline).
+        let star: Vec<(f64, f64)> = (0..2000)
+            .map(|i| {
+                let a = f64::from(i) / 2000.0 * std::f64::consts::TAU;
+                let r = 0.1 * (1.0 + 0.3 * (5.0 * a).sin()) + rng.range(0.0, 0.001);
+                (2.4 + r * a.cos(), 48.9 + r * a.sin() * 0.7)
+            })
+            .collect();
+        let star = Polygon::new(LineString::from(star), vec![]);
+        let tiny = polygon![(x: 1.0, y: 1.0), (x: 1.000_000_1, y: 1.0), (x: 1.000_000_1, y: 1.000_000_2)];
+        let sliver = polygon![(x: -10.0, y: 0.0), (x: 10.0, y: 0.0), (x: 10.0, y: 0.001)];
+        // Percent of random points the grid must settle: none for a sliver 20,000 times longer
+        // than wide, whose every cell an edge crosses.
+        for (name, mp, settles) in [
+            ("frame with a hole and a second part", MultiPolygon(vec![frame, lyon]), 80),
+            ("star", MultiPolygon(vec![star]), 80),
+            ("tiny triangle", MultiPolygon(vec![tiny]), 80),
+            ("sliver", MultiPolygon(vec![sliver]), 0),
+        ] {
+            let area = Area::new(&mp).unwrap();
+            let grid = area.grid.as_ref().expect("a grid");
+            let lookup = Prepared::new(Region::Polygons(mp.clone())).unwrap().mercator_boxes();
+            let (mut settled, mut inside) = (0, 0);
+            let points = probes(&mp, &mut rng);
+            for (i, &p) in points.iter().enumerate() {
+                let exact = area.banded.contains(p);
+                assert_eq!(area.contains(p), exact, "{name}: {p:?}");
+                let m = lonlat_to_mercator(p.x, p.y);
+                assert!(!exact || lookup.iter().any(|b| b.intersects(&m)), "{name}: {p:?} in no lookup box");
+                if i < RANDOM_PROBES && (!area.banded.in_bbox(p) || grid.cell(p) != Cell::Edge) {
+                    settled += 1;
+                }
+                inside += usize::from(exact);
+            }
+            println!(
+                "{name}: {} cells, {settled} of {RANDOM_PROBES} random points settled by the grid, {} lookup boxes",
+                grid.cells.len(),
+                lookup.len()
+            );
+            assert!(inside > 0, "{name}: some points inside");
+            assert!(settled * 100 >= RANDOM_PROBES * settles, "{name}: the grid settles {settles} % of points");
+        }
     }
 
     #[test]

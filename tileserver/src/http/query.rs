@@ -345,37 +345,53 @@ fn csv(state: &Shared, spec: &QuerySpec, hits: &[Hit]) -> Result<Response, ApiEr
     Ok(resp)
 }
 
-/// Runs a parsed query: every hit, sorted newest first.
+/// Runs a parsed query: every hit, sorted newest first (CSV export, H3 counts).
 pub fn run(state: &Shared, spec: &QuerySpec) -> Vec<Hit> {
     let mut hits = state.engine.region_hits(&spec.layers, &spec.region, &spec.filter);
     query::sort(&mut hits);
     hits
 }
 
+/// Runs a parsed query for a JSON answer: the summary of every hit and the requested page.
+pub fn run_page(state: &Shared, spec: &QuerySpec) -> query::Answer {
+    let paging = query::Paging { cursor: spec.cursor, limit: spec.limit };
+    state.engine.region_query(&spec.layers, &spec.region, &spec.filter, paging, spec.interval_ms)
+}
+
+/// What a query's worker found.
+enum Found {
+    /// Every hit, sorted (a CSV export).
+    Every(Vec<Hit>),
+    /// The summary and one page (JSON).
+    Page(query::Answer),
+}
+
 async fn answer(state: AppState, p: Map<String, Value>, headers: HeaderMap) -> Result<Response, ApiError> {
     let spec = parse(&state, &p, &headers)?;
     let worker = state.clone();
-    let (spec, hits) = tokio::task::spawn_blocking(move || {
-        let hits = run(&worker, &spec);
-        (spec, hits)
+    let (spec, found) = tokio::task::spawn_blocking(move || {
+        let found = if spec.csv { Found::Every(run(&worker, &spec)) } else { Found::Page(run_page(&worker, &spec)) };
+        (spec, found)
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))?;
-    if spec.csv {
-        return csv(&state, &spec, &hits);
-    }
-    let summary = query::summarize(&hits, &spec.layers, state.engine.vocabulary(), spec.interval_ms);
-    let (page, next) = query::page(&hits, spec.cursor, spec.limit);
+    let answer = match found {
+        Found::Page(answer) => answer,
+        Found::Every(hits) => return csv(&state, &spec, &hits),
+    };
     let schemas: Vec<Arc<Schema>> = spec.layers.iter().map(|l| state.engine.schema(l)).collect();
-    let features: Vec<Value> =
-        page.iter().map(|h| feature_json(&h.feature, &schemas[h.layer], Some(&spec.layers[h.layer].def.id))).collect();
+    let features: Vec<Value> = answer
+        .page
+        .iter()
+        .map(|h| feature_json(&h.feature, &schemas[h.layer], Some(&spec.layers[h.layer].def.id)))
+        .collect();
     Ok(Json(json!({
         "type": "FeatureCollection",
-        "numberMatched": hits.len(),
+        "numberMatched": answer.summary.total,
         "numberReturned": features.len(),
         "features": features,
-        "summary": summary,
-        "next": next.map(Key::encode),
+        "summary": answer.summary,
+        "next": answer.next.map(Key::encode),
     }))
     .into_response())
 }
