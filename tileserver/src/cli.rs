@@ -45,7 +45,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub skip_invalid: bool,
     /// Write the report of invalid records (JSON) there [default with --skip-invalid:
-    /// ./<layer>-import-report.json].
+    /// ./LAYER-import-report.json].
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Format, when the extension does not tell it: geojson, csv, flatgeobuf, gpkg, shapefile,

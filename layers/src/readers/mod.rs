@@ -1,5 +1,5 @@
 //! Readers: source files to [`Record`](crate::dataset::Record)s fed to a
-//! [`DatasetBuilder`](crate::dataset::DatasetBuilder). One module per format; each reports
+//! [`DatasetBuilder`]. One module per format; each reports
 //! problems with the file and the line, row or feature number, and streams: memory holds the
 //! records read so far, never the raw file.
 //!
