@@ -366,17 +366,11 @@ fn clip_polygons(polygons: &[Polygon<f64>], tr: &TileTransform, clip: &ClipBox) 
         if min_x > inner_lo && min_y > inner_lo && max_x < inner_hi && max_y < inner_hi {
             return vec![vec![simple]];
         }
-        if let Some(cut) = simple_ring_of(&clip_ring_to_square(&simple, inner_lo, inner_hi)) {
+        if let Some(cut) = simple_normalised(clip_ring_to_square(&simple, inner_lo, inner_hi)) {
             return vec![vec![cut]];
         }
     }
     overlay_clip(&subject, clip)
-}
-
-/// [`simple_ring`] of a ring already in tile units.
-fn simple_ring_of(ring: &[IPoint]) -> Option<Vec<IPoint>> {
-    let contour: Vec<IntPoint> = ring.iter().map(|&[x, y]| IntPoint::new(x, y)).collect();
-    simple_ring(&contour)
 }
 
 /// Sutherland–Hodgman clip of a simple ring to the square `[lo, hi]²`, crossing points rounded
@@ -436,7 +430,14 @@ fn simple_ring(contour: &[IntPoint]) -> Option<Vec<IPoint>> {
     if contour.len() > SIMPLE_RING_MAX_VERTICES {
         return None;
     }
-    let mut ring: Vec<IPoint> = contour.iter().map(|p| [p.x, p.y]).collect();
+    simple_normalised(contour.iter().map(|p| [p.x, p.y]).collect())
+}
+
+/// [`simple_ring`] of a ring already in tile points.
+fn simple_normalised(mut ring: Vec<IPoint>) -> Option<Vec<IPoint>> {
+    if ring.len() > SIMPLE_RING_MAX_VERTICES {
+        return None;
+    }
     // Drop vertices between two collinear edges going the same way; give up on spikes.
     let mut i = 0;
     let mut unchanged = 0;
@@ -561,6 +562,10 @@ pub fn ring_area2(ring: &[IPoint]) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::tile::{BUFFER_PX, TileCoord};
+    use geo::{Coord, MultiPolygon, Point, polygon};
+
     #[test]
     fn points_are_snapped_then_clipped_to_the_buffer_and_its_edge() {
         let clip = ClipBox::new(64);
@@ -580,10 +585,6 @@ mod tests {
             assert_eq!(f64::from(up as f32).to_bits(), up.to_bits(), "{up} is a float4");
         }
     }
-
-    use super::*;
-    use crate::tile::{BUFFER_PX, TileCoord};
-    use geo::{Coord, MultiPolygon, Point, polygon};
 
     fn tile() -> (TileTransform, ClipBox, geo::Rect<f64>) {
         let t = TileCoord::new(12, 2074, 1409).unwrap();
@@ -659,6 +660,22 @@ mod tests {
         let p = polygon![c(-9000.0, -9000.0), c(9000.0, -9000.0), c(9000.0, 9000.0), c(-9000.0, 9000.0)];
         let TileGeometry::Polygons(polys) = tile_geometry(&Geometry::Polygon(p), &tr, &clip).unwrap() else { panic!() };
         assert_eq!(ring_area2(&polys[0][0]), 2 * 4222 * 4222);
+    }
+
+    #[test]
+    fn a_simple_ring_crossing_the_square_is_cut_without_the_overlay() {
+        // A rectangle over the left edge of the square [-63, 4159]: cut at x = -63, wound for
+        // MVT, starting where the overlay starts its rings.
+        let ring = [[-200, 100], [200, 100], [200, 300], [-200, 300]];
+        let cut = clip_ring_to_square(&ring, -63, 4159);
+        assert_eq!(cut, [[-63, 100], [200, 100], [200, 300], [-63, 300]]);
+        let clip = ClipBox::new(BUFFER_PX);
+        let contour: Vec<IntPoint> = ring.iter().map(|&[x, y]| IntPoint::new(x, y)).collect();
+        assert_eq!(Some(overlay_clip(&[contour], &clip)), simple_normalised(cut).map(|r| vec![vec![r]]));
+        // Two parts inside the square (a U over the edge): the cut runs back along the edge,
+        // is not simple, and is left to the overlay.
+        let u = [[-200, 0], [100, 0], [100, 100], [-100, 100], [-100, 200], [100, 200], [100, 300], [-200, 300]];
+        assert_eq!(simple_normalised(clip_ring_to_square(&u, -63, 4159)), None);
     }
 
     #[test]
@@ -747,6 +764,22 @@ mod tests {
             LineString(pts)
         }
 
+        /// [`star`] rounded to the integer grid as an open contour (consecutive duplicates
+        /// dropped), wound the other way when `reverse`.
+        fn int_star(cx: f64, cy: f64, radii: &[f64], phase: f64, reverse: bool) -> Vec<IntPoint> {
+            let mut ring: Vec<IntPoint> = star(cx, cy, radii, phase)
+                .0
+                .iter()
+                .map(|c| IntPoint::new(c.x.round() as i32, c.y.round() as i32))
+                .collect();
+            ring.pop();
+            ring.dedup();
+            if reverse {
+                ring.reverse();
+            }
+            ring
+        }
+
         fn to_mercator(ls: &LineString<f64>, b: geo::Rect<f64>) -> LineString<f64> {
             let s = b.width() / 4096.0;
             ls.0.iter().map(|c| coord! { x: b.min().x + c.x * s, y: b.max().y - c.y * s }).collect()
@@ -822,14 +855,7 @@ mod tests {
                 // Random small rings: mostly self-intersecting, often degenerate.
                 let random: Vec<IntPoint> = pts.iter().map(|&(x, y)| IntPoint::new(100 + x * scale, 100 + y * scale)).collect();
                 // Star-shaped rings: simple before snapping, sometimes not after.
-                let mut star: Vec<IntPoint> = star(2000.0, 2000.0, &star_radii, phase).0.iter().map(|c| {
-                    IntPoint::new(c.x.round() as i32, c.y.round() as i32)
-                }).collect();
-                star.pop();
-                star.dedup();
-                if reverse {
-                    star.reverse();
-                }
+                let star = int_star(2000.0, 2000.0, &star_radii, phase, reverse);
                 for ring in [random, star] {
                     if let Some(fast) = simple_ring(&ring) {
                         let slow = overlay_clip(std::slice::from_ref(&ring), &clip);
@@ -851,22 +877,15 @@ mod tests {
             ) {
                 let clip = ClipBox::new(64);
                 let [lo, hi] = clip.contour_span();
-                let mut ring: Vec<IntPoint> = star(cx, cy, &radii, phase).0.iter().map(|c| {
-                    IntPoint::new(c.x.round() as i32, c.y.round() as i32)
-                }).collect();
-                ring.pop();
-                ring.dedup();
-                if reverse {
-                    ring.reverse();
-                }
+                let ring = int_star(cx, cy, &radii, phase, reverse);
                 let Some(simple) = simple_ring(&ring) else { return Ok(()) };
                 let cut = clip_ring_to_square(&simple, lo, hi);
                 let slow = overlay_clip(std::slice::from_ref(&ring), &clip);
                 // A cut that is not one simple ring goes to the overlay (several parts, or none).
-                if let Some(fast) = simple_ring_of(&cut) {
+                if let Some(fast) = simple_normalised(cut) {
                     prop_assert!(fast.iter().all(|p| (lo..=hi).contains(&p[0]) && (lo..=hi).contains(&p[1])));
                     prop_assert!(ring_area2(&fast) > 0, "wound for MVT");
-                    prop_assert_eq!(simple_ring_of(&fast), Some(fast.clone()), "simple and normalised");
+                    prop_assert_eq!(simple_normalised(fast.clone()), Some(fast.clone()), "simple and normalised");
                     prop_assert_eq!(slow.len(), 1, "the overlay finds one part: {:?}", slow);
                     prop_assert_eq!(slow[0].len(), 1, "and no hole");
                     // Each crossing point moves by at most a unit along the square's edge

@@ -125,8 +125,7 @@ impl TileCoord {
     /// The tile's envelope grown by `buffer_px` MVT units (of [`EXTENT`]) on every side.
     pub fn buffered_bounds(self, buffer_px: u32) -> Rect<f64> {
         let b = self.bounds();
-        let pad = self.size_m() * f64::from(buffer_px) / f64::from(EXTENT);
-        Rect::new(Coord { x: b.min().x - pad, y: b.min().y - pad }, Coord { x: b.max().x + pad, y: b.max().y + pad })
+        grow(b, self.size_m() * f64::from(buffer_px) / f64::from(EXTENT))
     }
 
     /// Where the points this tile may show lie: the buffered tile grown by [`INDEX_SLACK_M`]

@@ -147,6 +147,22 @@ pub struct Event {
     pub bbox: Option<[f64; 4]>,
 }
 
+impl Event {
+    /// The event numbered `seq` of a change by `actor` that left `entry` as it is, at `at_ms`.
+    pub fn numbered(seq: u64, entry: &Entry, draft: EventDraft, actor: &str, at_ms: i64) -> Self {
+        Self {
+            seq,
+            kind: draft.kind,
+            entry_id: entry.id,
+            version: entry.version,
+            actor: actor.to_owned(),
+            at_ms,
+            layers: draft.layers,
+            bbox: draft.bbox,
+        }
+    }
+}
+
 /// A change computed from the current state of an entry, inside the writing transaction.
 #[derive(Debug, Clone)]
 pub struct Change {
@@ -207,16 +223,7 @@ pub fn number_creations(
             let mut entry = entry.clone();
             entry.id = first_id + i;
             entry.version = 1;
-            let event = Event {
-                seq: first_seq + i,
-                kind: draft.kind,
-                entry_id: entry.id,
-                version: 1,
-                actor: entry.author.clone(),
-                at_ms,
-                layers: draft.layers.clone(),
-                bbox: draft.bbox,
-            };
+            let event = Event::numbered(first_seq + i, &entry, draft.clone(), &entry.author, at_ms);
             (entry, event)
         })
         .unzip()

@@ -209,16 +209,7 @@ impl PgStore {
         actor: &str,
     ) -> Result<Event, StoreError> {
         let seq = self.next(conn, "last_seq", 1).await?;
-        let event = Event {
-            seq: seq as u64,
-            kind: draft.kind,
-            entry_id: entry.id,
-            version: entry.version,
-            actor: actor.to_owned(),
-            at_ms: crate::now_ms(),
-            layers: draft.layers,
-            bbox: draft.bbox,
-        };
+        let event = Event::numbered(seq as u64, entry, draft, actor, crate::now_ms());
         self.insert_events(conn, std::slice::from_ref(&event)).await?;
         Ok(event)
     }

@@ -622,16 +622,7 @@ impl SqliteStore {
         draft: EventDraft,
         actor: &str,
     ) -> Result<Event, StoreError> {
-        let event = Event {
-            seq: self.next_seq(conn).await?,
-            kind: draft.kind,
-            entry_id: entry.id,
-            version: entry.version,
-            actor: actor.to_owned(),
-            at_ms: now_ms(),
-            layers: draft.layers,
-            bbox: draft.bbox,
-        };
+        let event = Event::numbered(self.next_seq(conn).await?, entry, draft, actor, now_ms());
         self.insert_events(conn, std::slice::from_ref(&event)).await?;
         Ok(event)
     }
