@@ -41,6 +41,22 @@ def main():
                 if any(c != "—" for c in cells):
                     print(f"| {s} | {b} | " + " | ".join(cells) + " |")
 
+    if "shared" in passes:
+        print("\n### shared pass: renders per distinct tile (every connection on the same trace, cold cache)\n")
+        print("| server | band | " + " | ".join(f"{c} conn." for c in conns) + " |")
+        print("|---|---|" + "---:|" * len(conns))
+        for s in servers:
+            for b in BANDS:
+                cells = []
+                for c in conns:
+                    r = by.get((s, "shared", c, b))
+                    if not r or not r.get("renders") or not int(r.get("distinct") or 0):
+                        cells.append("—")
+                    else:
+                        cells.append(f"{int(r['renders']) / int(r['distinct']):.2f} ({r['renders']} / {r['distinct']})")
+                if any(c != "—" for c in cells):
+                    print(f"| {s} | {b} | " + " | ".join(cells) + " |")
+
     print("\n### Ratios vigie / Martin (requests/s; p99 of vigie in brackets)\n")
     print("| pass | server | band | " + " | ".join(f"{c} conn." for c in conns) + " |")
     print("|---|---|---|" + "---:|" * len(conns))

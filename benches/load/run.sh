@@ -19,9 +19,15 @@
 #       vigie-table    vigie on PostGIS, table layer `entries-table` over `load_entries`
 #                      (ST_AsMVT, the way Martin serves tables)
 #       martin         Martin 1.14.0 on `load_entries`
-#     All with extent 4096 and buffer 64 px; no tile cache for the cold pass (vigie
-#     --cache-size-mb 0, Martin cache_size_mb 0); for the warm pass a 2 GiB cache filled by one
-#     pass over the trace first.
+#     All with extent 4096 and buffer 64 px. Three passes:
+#       cold    no tile cache (vigie --cache-size-mb 0, Martin cache_size_mb 0), each
+#               connection starting at its own place in the trace;
+#       warm    a 2 GiB cache filled by one pass over the trace first;
+#       shared  a 2 GiB cache, empty at the start of each run (the server is restarted), and
+#               every connection replaying the same trace from the same start (wrk with one
+#               thread per connection): what a room of users opening the same view does.
+#               For vigie, its /metrics before and after give the renders per distinct tile
+#               (1.0 when concurrent misses of a tile share one render).
 #  4. Same features: before any timing, every 3rd tile (z10+) of the trace from each server,
 #     decoded by check.py: equal feature ids and properties, or the run stops (the comparison
 #     would be void).
@@ -37,8 +43,9 @@
 # Environment: WORK (/tmp/vigie-load), ENTRIES (1000000), DURATION (8 s per run), CONNS
 # ("1 8 64"), DB (vigie_load), PGURL (postgres://postgres@127.0.0.1:5432), MARTIN_ROOT
 # ($HOME/.cache/vigie-bench/martin), FRESH=1 (remake the data), SERVERS (all four,
-# space-separated; "" for the database's floor alone), PASSES ("cold warm"), APPEND=1 (add to
-# the previous results.tsv: rerun one server), PYTHON (tests/.venv/bin/python).
+# space-separated; "" for the database's floor alone), PASSES ("cold warm shared"), FLOOR=0
+# (skip the database's floor; with SERVERS=vigie-mem the PostGIS data is then not made),
+# APPEND=1 (add to the previous results.tsv: rerun one server), PYTHON (tests/.venv/bin/python).
 # Needs: cargo, wrk, psql/createdb/pgbench (PostgreSQL 15 + PostGIS 3 running), python3 with
 # mapbox-vector-tile (tests/.venv, made by tests/run), curl.
 # Takes about 25-35 minutes on 2 cores with the data made, plus ~10 minutes to make it and
@@ -56,14 +63,18 @@ db=${DB:-vigie_load}
 pgurl=${PGURL:-postgres://postgres@127.0.0.1:5432}
 martin_root=${MARTIN_ROOT:-$HOME/.cache/vigie-bench/martin}
 servers=${SERVERS-"vigie-mem vigie-pg-mem vigie-table martin"}
-passes=${PASSES-"cold warm"}
+passes=${PASSES-"cold warm shared"}
+floor=${FLOOR:-1}
+# PostGIS is needed for every server but vigie-mem, and for the floor.
+pg_needed=$floor
+for s in $servers; do [[ $s == vigie-mem ]] || pg_needed=1; done
 python=${PYTHON:-$root/tests/.venv/bin/python}
 departements=$root/../shared/data/france/departements.geojson
 port=18870
 base=http://127.0.0.1:$port
 mkdir -p "$work/logs"
 
-for tool in cargo wrk psql createdb pgbench curl; do
+for tool in cargo wrk curl $( ((pg_needed)) && echo psql createdb pgbench); do
     command -v "$tool" >/dev/null || { echo "load/run.sh: $tool is missing (wrk: apt-get install -y wrk)" >&2; exit 2; }
 done
 "$python" -c 'import mapbox_vector_tile' 2>/dev/null \
@@ -78,12 +89,12 @@ echo "== build"
 (cd "$root" && cargo build --release --locked -p vigie-tileserver)
 vigie=${CARGO_TARGET_DIR:-$root/target}/release/vigie
 martin=$martin_root/bin/martin
-if [[ ! -x $martin ]]; then
+if [[ " $servers " == *" martin "* && ! -x $martin ]]; then
     echo "== building Martin 1.14.0 into $martin_root (once)"
     cargo install martin --version 1.14.0 --locked --no-default-features --features postgres \
         --root "$martin_root" --target-dir "$martin_root/target"
 fi
-"$martin" --version
+[[ " $servers " != *" martin "* ]] || "$martin" --version
 
 pid=
 stop() {
@@ -109,6 +120,7 @@ sql() { psql "$pgurl/$db" -v ON_ERROR_STOP=1 -qAtX "$@"; }
 
 # The database must be idle between runs: a request wrk gave up on may still run in PostgreSQL.
 wait_db_idle() {
+    ((pg_needed)) || return 0
     for _ in $(seq 1 600); do
         [[ $(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()") == 0 ]] && return 0
         sleep 0.5
@@ -141,7 +153,7 @@ if [[ ! -f $work/.ready-sqlite ]]; then
     seed_store sqlite --data-dir "$work/sqlite"
     touch "$work/.ready-sqlite"
 fi
-if [[ ! -f $work/.ready-pg ]]; then
+if ((pg_needed)) && [[ ! -f $work/.ready-pg ]]; then
     psql "$pgurl/postgres" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
     createdb -h 127.0.0.1 -U postgres "$db"
     sql -c "CREATE EXTENSION postgis"
@@ -152,7 +164,7 @@ if [[ ! -f $work/.ready-pg ]]; then
     rm -f "$work/.ready-table"
     touch "$work/.ready-pg"
 fi
-if [[ ! -f $work/.ready-table ]]; then
+if ((pg_needed)) && [[ ! -f $work/.ready-table ]]; then
     echo "== data: PostGIS table load_entries"
     sql <<'SQL'
 DROP TABLE IF EXISTS load_entries;
@@ -276,7 +288,7 @@ rss() { awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { printf "%d %d", r /
 results=$work/results.tsv
 # APPEND=1 adds to the last run's results (a later row replaces an earlier one in the report).
 if [[ ${APPEND:-0} != 1 || ! -f $results ]]; then
-    echo -e "server\tpass\tconns\tband\trequests\tseconds\trps\tp50_ms\tp99_ms\tmax_ms\terrors\tbytes_per_response\trss_mib\thwm_mib" >"$results"
+    echo -e "server\tpass\tconns\tband\trequests\tseconds\trps\tp50_ms\tp99_ms\tmax_ms\terrors\tbytes_per_response\trss_mib\thwm_mib\tdistinct\trenders" >"$results"
 fi
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -289,7 +301,9 @@ check_dir=$work/check
 rm -rf "$check_dir"
 mkdir -p "$check_dir"
 fetch_args=()
-for server in $servers; do
+# shellcheck disable=SC2086
+(($(wc -w <<<"$servers") > 1)) || echo "   one server: nothing to compare (bytes per tile kept from the last full run)"
+for server in $( (($(wc -w <<<"$servers") > 1)) && echo $servers); do
     start "$server" 0
     awk -F/ '$1 >= 10' "$here/trace.txt" | awk 'NR % 3 == 1' | while IFS=/ read -r z x y; do
         mkdir -p "$check_dir/$server/$z/$x"
@@ -303,14 +317,20 @@ done
 if [[ ${#fetch_args[@]} -gt 1 ]]; then
     "$python" "$here/check.py" "$here/trace.txt" 3 "${fetch_args[@]}" | tee "$work/check.txt"
     grep '^BYTES' "$work/check.txt" >"$work/bytes.txt" || true
-else
-    echo "   one server: nothing to compare (bytes per tile kept from the last full run)"
 fi
 
 # --- 5. load -----------------------------------------------------------------------------------
+# Tiles vigie rendered so far (misses that did not wait for another request's render); "" for
+# Martin, which does not count them.
+renders_so_far() {
+    [[ $1 == vigie* ]] || return 0
+    curl -s "$base/metrics" | awk '$1 == "vigie_tile_cache_misses_total" { m = $2 }
+        $1 == "vigie_tile_render_joins_total" { j = $2 } END { printf "%d", m - j }'
+}
+
 for pass in $passes; do
     cache=0
-    [[ $pass == warm ]] && cache=2048
+    [[ $pass != cold ]] && cache=2048
     for server in $servers; do
         start "$server" "$cache"
         paths_for "$server" "$tiles"
@@ -319,20 +339,36 @@ for pass in $passes; do
         fi
         for c in $conns; do
             threads=$((c < 2 ? 1 : 2))
+            replay=()
+            if [[ $pass == shared ]]; then
+                threads=$c
+                replay=(shared)
+            fi
             for band in z8-11 z12-14 z15-16; do
+                if [[ $pass == shared ]]; then
+                    # A cold cache for every run: a fresh process.
+                    stop
+                    wait_db_idle
+                    start "$server" "$cache"
+                fi
                 wait_db_idle
+                before=$(renders_so_far "$server")
                 out=$(wrk -t "$threads" -c "$c" -d "${duration}s" --timeout 60s -s "$here/trace.lua" "$base" \
-                    -- "$work/paths-$server-$band.txt" | grep '^RESULT' || true)
+                    -- "$work/paths-$server-$band.txt" "${replay[@]}" | grep '^RESULT' || true)
                 [[ -n $out ]] || { echo "load/run.sh: wrk printed no result for $server $band" >&2; exit 1; }
                 eval "$(sed 's/^RESULT //' <<<"$out")"
+                renders=
+                [[ -z $before ]] || renders=$(($(renders_so_far "$server") - before))
                 read -r rss_mib hwm_mib <<<"$(rss)"
                 line=$(awk -v s="$server" -v p="$pass" -v c="$c" -v b="$band" -v n="$requests" -v d="$duration_us" \
                     -v p50="$p50_us" -v p99="$p99_us" -v mx="$max_us" -v e="$errors" -v by="$bytes" -v r="$rss_mib" -v h="$hwm_mib" \
-                    'BEGIN { printf "%s\t%s\t%d\t%s\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t%d\t%d", s, p, c, b, n, d / 1e6,
-                        n / (d / 1e6), p50 / 1000, p99 / 1000, mx / 1000, e, (n ? by / n : 0), r, h }')
+                    -v dt="$distinct" -v rn="$renders" \
+                    'BEGIN { printf "%s\t%s\t%d\t%s\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t%d\t%d\t%d\t%s", s, p, c, b, n, d / 1e6,
+                        n / (d / 1e6), p50 / 1000, p99 / 1000, mx / 1000, e, (n ? by / n : 0), r, h, dt, rn }')
                 echo "$line" >>"$results"
-                printf '%-13s %-5s c=%-3s %-7s %8s req/s  p50 %8s ms  p99 %8s ms  errors %s\n' \
-                    "$server" "$pass" "$c" "$band" "$(cut -f7 <<<"$line")" "$(cut -f8 <<<"$line")" "$(cut -f9 <<<"$line")" "$errors"
+                printf '%-13s %-6s c=%-3s %-7s %8s req/s  p50 %8s ms  p99 %8s ms  errors %s%s\n' \
+                    "$server" "$pass" "$c" "$band" "$(cut -f7 <<<"$line")" "$(cut -f8 <<<"$line")" "$(cut -f9 <<<"$line")" "$errors" \
+                    "${renders:+  renders $renders for $distinct distinct tiles}"
             done
         done
         stop
@@ -341,6 +377,7 @@ for pass in $passes; do
 done
 
 # --- 6. the database's floor: ST_AsMVT alone -----------------------------------------------------
+if ((floor)); then
 echo "== PostGIS floor: ST_AsMVT of the same tiles with pgbench"
 sql <<'SQL'
 DROP TABLE IF EXISTS load_trace;
@@ -383,7 +420,8 @@ SQL
     done
 done
 rm -f "$work"/pgbench_log.*
+fi
 
 # --- 7. report ---------------------------------------------------------------------------------
-"$python" "$here/report.py" "$results" "$work/bytes.txt" | tee "$work/results.md"
+"$python" "$here/report.py" "$results" $([[ -f $work/bytes.txt ]] && echo "$work/bytes.txt") | tee "$work/results.md"
 echo "== results: $results, $work/results.md; logs in $work/logs"

@@ -124,6 +124,15 @@ type Shared = Arc<RwLock<Collection>>;
 
 /// The geospatial engine: the catalog, its vocabulary, the indexed collections and the H3
 /// aggregates.
+///
+/// # Locks
+/// Three kinds of `RwLock`: the map of collections, each collection, each H3 aggregate. At
+/// most one is held at a time — the map's read lock is released once the collection's `Arc`
+/// is cloned, a write releases the collection before taking an aggregate — and none is held
+/// across a call out of the engine (callbacks given to `with_collection`/`with_aggregate` run
+/// under one read lock and must not call the engine back). So no two engine locks can wait
+/// on each other, and a reader never takes the same lock twice (which could wait forever
+/// behind a queued writer).
 #[derive(Debug)]
 pub struct Engine {
     catalog: Catalog,

@@ -9,6 +9,7 @@ mod browser;
 mod decoders;
 mod durability;
 mod faults;
+mod herd;
 mod ingest;
 mod journal;
 mod postgis_mvt;

@@ -2,8 +2,7 @@
 //! queries and live stream of the other within a second; a replica that was down catches up
 //! from the change feed when it comes back.
 
-use crate::support::{PostgisDb, Server, agent, get_json};
-use geozero::mvt::{Message, Tile};
+use crate::support::{PostgisDb, Server, agent, get_json, tile_ids};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
@@ -18,15 +17,6 @@ fn post(server: &Server, body: &Value) -> Value {
         .unwrap();
     assert_eq!(r.status(), 201);
     serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
-}
-
-fn tile_ids(server: &Server, path: &str) -> Vec<u64> {
-    let r = agent().get(&server.url(path)).call().unwrap();
-    if r.status() == 204 {
-        return Vec::new();
-    }
-    let bytes = r.into_body().read_to_vec().unwrap();
-    Tile::decode(bytes.as_slice()).unwrap().layers.iter().flat_map(|l| l.features.iter().filter_map(|f| f.id)).collect()
 }
 
 /// Streams events (seq, entry id) of a server into a channel, from after `last`.

@@ -87,6 +87,12 @@ pub fn get_json(url: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
+/// The `vigie` binary the tests start: this build's, or the one `VIGIE_TEST_BIN` names (to run
+/// a scenario against an earlier version, e.g. to show a regression test fails there).
+pub fn vigie_bin() -> PathBuf {
+    std::env::var_os("VIGIE_TEST_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vigie")), PathBuf::from)
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
@@ -113,7 +119,7 @@ impl Server {
     pub fn start_logged(data_dir: &Path, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Self {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        let child = Command::new(vigie_bin())
             .args(["serve", "--listen", &listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
@@ -140,6 +146,11 @@ impl Server {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The process id (to read its threads' stacks).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();
@@ -152,6 +163,18 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Feature ids of every layer of a tile of the real binary (none for a 204).
+pub fn tile_ids(server: &Server, path: &str) -> Vec<u64> {
+    use geozero::mvt::{Message, Tile};
+    let r = agent().get(&server.url(path)).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    if r.status() == 204 {
+        return Vec::new();
+    }
+    assert_eq!(r.status(), 200, "GET {path}");
+    let bytes = r.into_body().read_to_vec().unwrap();
+    Tile::decode(bytes.as_slice()).unwrap().layers.iter().flat_map(|l| l.features.iter().filter_map(|f| f.id)).collect()
 }
 
 /// Path of an external tool, or a failure saying what to install. Never a skip.

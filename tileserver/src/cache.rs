@@ -1,20 +1,46 @@
-//! The tile cache: encoded tiles keyed by layer set, filters and z/x/y, bounded by bytes.
+//! The tile cache: encoded tiles keyed by layer set, filters and z/x/y, bounded by bytes, and
+//! the renders in flight.
 //!
 //! After a write, exactly the tiles whose buffered envelope meets the old or new geometry are
 //! invalidated, at every zoom, whatever their layer set and filters: an index from tile
 //! address to cached keys finds them without scanning the cache. A render that overlaps an
 //! invalidation is served but not cached, so a stale tile never lands in the cache. The gzip
 //! form of a tile is made on first demand and kept beside it.
+//!
+//! Concurrent misses of one tile render it once ([`TileCache::get_or_render`]): the first
+//! request starts the render as a task of its own, later ones wait for its result — unless an
+//! invalidation touched the tile since the render began, in which case they start a new one
+//! (a client that got a write's answer never waits for a render older than the write).
+//!
+//! # Locks
+//! One mutex of ours, over [`Index`] (cached keys by tile address, renders in flight, the
+//! eviction inbox). Rules, which keep every path deadlock-free:
+//! - nothing under it calls back into our code: no render, no store call, no `await`;
+//! - moka's eviction listener, which moka runs synchronously on whichever thread inserts,
+//!   reads or evicts (inside `insert` when it replaces a value), takes no lock of ours: it
+//!   only sends the evicted key on a channel, drained by the next holder of the index lock.
+//!   So moka can be called under the index lock — `insert` is, which makes the epoch check
+//!   and the insert one step for invalidations — without any path from moka back to it;
+//! - invalidations call moka's `invalidate` after releasing it.
+//!
+//! (Before this rule the listener took the index lock and `insert` ran under it: a second
+//! render of the same tile replaced the first inside `insert`, the listener ran on the same
+//! thread and the server deadlocked.)
 
+use crate::store::StoreError;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
 use geo::Rect;
 use moka::sync::Cache;
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use vigie_layers::TileCoord;
 use vigie_layers::tile::{BUFFER_PX, INDEX_SLACK_M, MAX_ZOOM, grow, tiles_covering};
@@ -30,6 +56,9 @@ pub struct TileKey {
     pub coord: TileCoord,
 }
 
+/// Tells cached values apart: a key evicted then cached again is another value.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(0);
+
 /// An encoded tile and its validators.
 #[derive(Debug)]
 pub struct CachedTile {
@@ -40,6 +69,7 @@ pub struct CachedTile {
     /// Features per requested layer.
     pub features: Vec<usize>,
     gzip: OnceLock<(Bytes, String)>,
+    serial: u64,
 }
 
 impl CachedTile {
@@ -48,7 +78,8 @@ impl CachedTile {
         let mut h = DefaultHasher::new();
         raw.hash(&mut h);
         let etag = format!("\"{:016x}{:x}\"", h.finish(), raw.len());
-        Self { raw: Bytes::from(raw), etag, features, gzip: OnceLock::new() }
+        let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+        Self { raw: Bytes::from(raw), etag, features, gzip: OnceLock::new(), serial }
     }
 
     /// The gzip body and its ETag (a strong ETag differs per content coding).
@@ -69,18 +100,80 @@ impl CachedTile {
     }
 }
 
-/// Cached keys by tile address, and a counter of invalidations.
-#[derive(Default)]
-struct Index {
-    by_coord: HashMap<TileCoord, Vec<TileKey>>,
-    epoch: u64,
+/// How a tile request was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// From the cache.
+    Hit,
+    /// This request started the render.
+    Rendered,
+    /// Another request's render was under way: this one waited for its result.
+    Joined,
 }
 
-/// The bounded cache; a size of 0 disables it (every request renders).
+/// Why a tile could not be rendered; every request that waited for the render gets it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RenderError {
+    /// The store behind a PostGIS table layer failed.
+    #[error("cannot read a table layer's tile")]
+    Store(#[source] Arc<StoreError>),
+    /// The render task panicked or was cancelled (shutdown).
+    #[error("the tile render task failed: {0}")]
+    Task(Arc<str>),
+}
+
+impl From<StoreError> for RenderError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(Arc::new(e))
+    }
+}
+
+impl From<tokio::task::JoinError> for RenderError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::Task(e.to_string().into())
+    }
+}
+
+type FlightResult = Result<Arc<CachedTile>, RenderError>;
+
+/// A render in flight: its id (so that only it removes itself) and its shared result.
+struct Flight {
+    id: u64,
+    result: Shared<BoxFuture<'static, FlightResult>>,
+}
+
+/// Cached keys by tile address (with the serial of the cached value), renders in flight, and
+/// what moka evicted since the lock was last held.
+struct Index {
+    by_coord: HashMap<TileCoord, Vec<(TileKey, u64)>>,
+    flights: HashMap<TileKey, Flight>,
+    evicted: mpsc::Receiver<(TileKey, u64)>,
+}
+
+impl Index {
+    /// Forgets the keys moka evicted (by size), unless the key was cached again since.
+    fn drain_evicted(&mut self) {
+        while let Ok((key, serial)) = self.evicted.try_recv() {
+            if let Some(keys) = self.by_coord.get_mut(&key.coord) {
+                keys.retain(|(k, s)| !(*s == serial && *k == key));
+                if keys.is_empty() {
+                    self.by_coord.remove(&key.coord);
+                }
+            }
+        }
+    }
+}
+
+/// The bounded cache; a size of 0 disables caching (every request renders, but concurrent
+/// requests for one tile still share a render).
 #[derive(Clone)]
 pub struct TileCache {
     cache: Option<Cache<TileKey, Arc<CachedTile>>>,
     index: Arc<Mutex<Index>>,
+    /// Incremented (under the index lock) by each invalidation; a render caches its tile only
+    /// if no invalidation ran since it started.
+    epoch: Arc<AtomicU64>,
+    next_flight: Arc<AtomicU64>,
     invalidated: Arc<AtomicU64>,
 }
 
@@ -93,37 +186,37 @@ impl std::fmt::Debug for TileCache {
 impl TileCache {
     /// A cache holding at most `capacity_bytes` of tiles.
     pub fn new(capacity_bytes: u64) -> Self {
-        let index: Arc<Mutex<Index>> = Arc::default();
+        let (evictions, evicted) = mpsc::channel::<(TileKey, u64)>();
         let cache = (capacity_bytes > 0).then(|| {
-            let index = index.clone();
             Cache::builder()
                 .max_capacity(capacity_bytes)
                 .weigher(|k: &TileKey, v: &Arc<CachedTile>| {
                     v.weight().saturating_add((k.layers.len() + k.filter.len()) as u32)
                 })
-                .eviction_listener(move |k: Arc<TileKey>, _, _| {
-                    let mut idx = index.lock().unwrap_or_else(PoisonError::into_inner);
-                    if let Some(keys) = idx.by_coord.get_mut(&k.coord) {
-                        keys.retain(|key| key != k.as_ref());
-                        if keys.is_empty() {
-                            idx.by_coord.remove(&k.coord);
-                        }
+                .eviction_listener(move |k: Arc<TileKey>, v: Arc<CachedTile>, cause| {
+                    // Replaced: the index already names the new value. Explicit: the
+                    // invalidation took the key out of the index first. Only evictions by
+                    // size (or age) are news to the index. No lock here (module docs).
+                    if cause.was_evicted() {
+                        let _ = evictions.send((k.as_ref().clone(), v.serial));
                     }
                 })
                 .build()
         });
-        Self { cache, index, invalidated: Arc::default() }
+        let index = Index { by_coord: HashMap::new(), flights: HashMap::new(), evicted };
+        Self {
+            cache,
+            index: Arc::new(Mutex::new(index)),
+            epoch: Arc::default(),
+            next_flight: Arc::default(),
+            invalidated: Arc::default(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
-        self.index.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Renders a tile [`Self::get`] did not find and caches it, the invalidation counter read
-    /// before `render` runs (see [`Self::insert`]).
-    pub fn render_miss(&self, key: TileKey, render: impl FnOnce() -> CachedTile) -> Arc<CachedTile> {
-        let epoch = self.epoch();
-        self.insert(key, render(), epoch)
+        let mut idx = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        idx.drain_evicted();
+        idx
     }
 
     /// The cached tile for `key`.
@@ -131,31 +224,94 @@ impl TileCache {
         self.cache.as_ref()?.get(key)
     }
 
-    /// The invalidation counter, to read before rendering a tile that [`Self::insert`] will
-    /// cache.
-    pub fn epoch(&self) -> u64 {
-        self.lock().epoch
+    /// The cached tile for `key`, or the result of a render: the one already in flight for
+    /// `key` if no invalidation touched the tile since it began, else a new one, which
+    /// `render` makes and which runs as a task of its own (a caller that goes away does not
+    /// cancel it, and callers that came meanwhile get its result). The new tile is cached
+    /// unless an invalidation ran while it rendered.
+    ///
+    /// # Errors
+    /// The render's error (shared by every caller that waited for it), or
+    /// [`RenderError::Task`] when the render task panicked.
+    pub async fn get_or_render<F, Fut>(
+        &self,
+        key: TileKey,
+        render: F,
+    ) -> Result<(Arc<CachedTile>, Outcome), RenderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedTile, RenderError>> + Send + 'static,
+    {
+        if let Some(tile) = self.get(&key) {
+            return Ok((tile, Outcome::Hit));
+        }
+        let (result, outcome) = {
+            let mut idx = self.lock();
+            if let Some(flight) = idx.flights.get(&key) {
+                (flight.result.clone(), Outcome::Joined)
+            } else {
+                // A render that finished between the cache lookup and this lock removed its
+                // flight after caching its tile: look again before rendering once more.
+                if let Some(tile) = self.get(&key) {
+                    return Ok((tile, Outcome::Hit));
+                }
+                let id = self.next_flight.fetch_add(1, Ordering::Relaxed);
+                let epoch = self.epoch.load(Ordering::SeqCst);
+                let task = tokio::spawn(self.clone().fly(key.clone(), id, epoch, render()));
+                let result = async move { task.await.unwrap_or_else(|e| Err(e.into())) }.boxed().shared();
+                idx.flights.insert(key, Flight { id, result: result.clone() });
+                (result, Outcome::Rendered)
+            }
+        };
+        result.await.map(|tile| (tile, outcome))
     }
 
-    /// Caches a tile rendered since `epoch` was read — unless an invalidation ran meanwhile:
-    /// the insert happens under the index lock, so an invalidation either sees this key in the
-    /// index or makes the insert skip. Returns the tile either way.
-    pub fn insert(&self, key: TileKey, tile: CachedTile, epoch: u64) -> Arc<CachedTile> {
+    /// Body of a render task: renders, caches, then leaves the flights (even on panic).
+    async fn fly(
+        self,
+        key: TileKey,
+        id: u64,
+        epoch: u64,
+        render: impl Future<Output = Result<CachedTile, RenderError>>,
+    ) -> FlightResult {
+        /// Leaves the flights when the task ends, however it ends.
+        struct Land<'a>(&'a TileCache, &'a TileKey, u64);
+        impl Drop for Land<'_> {
+            fn drop(&mut self) {
+                let mut idx = self.0.lock();
+                if idx.flights.get(self.1).is_some_and(|f| f.id == self.2) {
+                    idx.flights.remove(self.1);
+                }
+            }
+        }
+        let _land = Land(&self, &key, id);
+        let tile = render.await?;
+        Ok(self.insert(key.clone(), tile, epoch))
+    }
+
+    /// Caches a tile rendered since `epoch` was read (before the render started) — unless an
+    /// invalidation ran meanwhile: the insert happens under the index lock, so an
+    /// invalidation either sees this key in the index or makes the insert skip. Returns the
+    /// tile either way.
+    fn insert(&self, key: TileKey, tile: CachedTile, epoch: u64) -> Arc<CachedTile> {
         let tile = Arc::new(tile);
         let Some(cache) = &self.cache else { return tile };
         let mut idx = self.lock();
-        if idx.epoch == epoch {
+        if self.epoch.load(Ordering::SeqCst) == epoch {
+            // Under the index lock: allowed because the eviction listener takes no lock.
             cache.insert(key.clone(), tile.clone());
             let keys = idx.by_coord.entry(key.coord).or_default();
-            if !keys.contains(&key) {
-                keys.push(key);
+            match keys.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = tile.serial,
+                None => keys.push((key, tile.serial)),
             }
         }
         tile
     }
 
     /// Drops every cached tile, at every zoom, whose envelope grown by the tile buffer meets
-    /// `rect` (Web Mercator metres). Returns how many were dropped.
+    /// `rect` (Web Mercator metres), and lets no later request join a render of such a tile
+    /// already under way. Returns how many cached tiles were dropped.
     pub fn invalidate(&self, rects: &[Rect<f64>]) -> usize {
         self.invalidate_where(rects, |_| true)
     }
@@ -166,48 +322,62 @@ impl TileCache {
     }
 
     fn invalidate_where(&self, rects: &[Rect<f64>], wanted: impl Fn(&TileKey) -> bool) -> usize {
-        let Some(cache) = &self.cache else { return 0 };
+        // Tile ranges (z, x0, y0, x1, y1) the rectangles touch.
+        let ranges: Vec<(u8, u32, u32, u32, u32)> = rects
+            .iter()
+            .flat_map(|rect| {
+                (0..=MAX_ZOOM).map(move |z| {
+                    let (x0, y0, x1, y1) = tiles_covering(grow(*rect, INDEX_SLACK_M), z, BUFFER_PX);
+                    (z, x0, y0, x1, y1)
+                })
+            })
+            .collect();
+        let touches = |c: &TileCoord| {
+            ranges
+                .iter()
+                .any(|&(z, x0, y0, x1, y1)| z == c.z() && (x0..=x1).contains(&c.x()) && (y0..=y1).contains(&c.y()))
+        };
         let keys: Vec<TileKey> = {
             let mut idx = self.lock();
-            idx.epoch += 1;
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            idx.flights.retain(|k, _| !(touches(&k.coord) && wanted(k)));
             let mut coords: Vec<TileCoord> = Vec::new();
-            for rect in rects {
-                for z in 0..=MAX_ZOOM {
-                    let (x0, y0, x1, y1) = tiles_covering(grow(*rect, INDEX_SLACK_M), z, BUFFER_PX);
-                    let span = u64::from(x1 - x0 + 1) * u64::from(y1 - y0 + 1);
-                    if span <= idx.by_coord.len() as u64 {
-                        for x in x0..=x1 {
-                            for y in y0..=y1 {
-                                if let Ok(c) = TileCoord::new(u32::from(z), u64::from(x), u64::from(y)) {
-                                    coords.push(c);
-                                }
+            for &(z, x0, y0, x1, y1) in &ranges {
+                let span = u64::from(x1 - x0 + 1) * u64::from(y1 - y0 + 1);
+                if span <= idx.by_coord.len() as u64 {
+                    for x in x0..=x1 {
+                        for y in y0..=y1 {
+                            if let Ok(c) = TileCoord::new(u32::from(z), u64::from(x), u64::from(y)) {
+                                coords.push(c);
                             }
                         }
-                    } else {
-                        coords.extend(
-                            idx.by_coord
-                                .keys()
-                                .filter(|c| c.z() == z && (x0..=x1).contains(&c.x()) && (y0..=y1).contains(&c.y())),
-                        );
                     }
+                } else {
+                    coords.extend(
+                        idx.by_coord
+                            .keys()
+                            .filter(|c| c.z() == z && (x0..=x1).contains(&c.x()) && (y0..=y1).contains(&c.y())),
+                    );
                 }
             }
             let mut dropped = Vec::new();
             for c in &coords {
                 if let Some(keys) = idx.by_coord.get_mut(c) {
-                    let (out, keep): (Vec<TileKey>, Vec<TileKey>) = keys.drain(..).partition(|k| wanted(k));
+                    let (out, keep): (Vec<_>, Vec<_>) = keys.drain(..).partition(|(k, _)| wanted(k));
                     *keys = keep;
                     if keys.is_empty() {
                         idx.by_coord.remove(c);
                     }
-                    dropped.extend(out);
+                    dropped.extend(out.into_iter().map(|(k, _)| k));
                 }
             }
             dropped
         };
-        // Outside the lock: moka may call the eviction listener, which takes it.
-        for k in &keys {
-            cache.invalidate(k);
+        // Outside the lock (module docs).
+        if let Some(cache) = &self.cache {
+            for k in &keys {
+                cache.invalidate(k);
+            }
         }
         self.invalidated.fetch_add(keys.len() as u64, Ordering::Relaxed);
         keys.len()
@@ -232,14 +402,12 @@ impl TileCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
 
-    /// The cached tile for `key`, or the one `render` makes, as the tile handler does; the
-    /// flag says whether it was a hit.
-    fn get_or_render(c: &TileCache, key: TileKey, render: impl FnOnce() -> CachedTile) -> (Arc<CachedTile>, bool) {
-        match c.get(&key) {
-            Some(t) => (t, true),
-            None => (c.render_miss(key, render), false),
-        }
+    /// Caches a tile as a render that started now would.
+    fn fill(c: &TileCache, key: TileKey) -> Arc<CachedTile> {
+        c.insert(key, CachedTile::new(vec![1], vec![1]), c.epoch.load(Ordering::SeqCst))
     }
 
     fn key(z: u32) -> TileKey {
@@ -250,36 +418,89 @@ mod tests {
         TileKey { layers: "a".into(), filter: "".into(), coord: TileCoord::new(z, x, y).unwrap() }
     }
 
-    #[test]
-    fn invalidation_drops_exactly_the_tiles_meeting_the_change() {
-        use vigie_layers::tile::lonlat_to_mercator;
-        let c = TileCache::new(1 << 20);
-        let p = lonlat_to_mercator(2.2945, 48.8584); // in 12/2074/1409 and 13/4148/2818
-        let tile = || CachedTile::new(vec![1], vec![1]);
-        for k in [key_at(12, 2074, 1409), key_at(13, 4148, 2818), key_at(13, 4150, 2818), key_at(0, 0, 0)] {
-            get_or_render(&c, k, tile);
-        }
-        let other_filter = TileKey { filter: "sev=3;".into(), ..key_at(12, 2074, 1409) };
-        get_or_render(&c, other_filter.clone(), tile);
-        let dropped = c.invalidate(&[Rect::new(p, p)]);
-        assert_eq!(dropped, 4, "z12, z13 and z0 tiles holding the point, every filter");
-        assert!(get_or_render(&c, key_at(13, 4150, 2818), || panic!("kept")).1, "a tile two columns away is kept");
-        assert!(!get_or_render(&c, other_filter, tile).1);
-        assert!(!get_or_render(&c, key_at(0, 0, 0), tile).1);
+    /// The Web Mercator point of the Eiffel tower: in 12/2074/1409 and 13/4148/2818.
+    fn eiffel() -> Rect<f64> {
+        let p = vigie_layers::tile::lonlat_to_mercator(2.2945, 48.8584);
+        Rect::new(p, p)
+    }
+
+    /// Runs `f` on another thread and fails (rather than hangs) if it takes over 20 s.
+    fn within_20s(f: impl FnOnce() + Send + 'static) {
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            f();
+            let _ = done.send(());
+        });
+        finished.recv_timeout(Duration::from_secs(20)).expect("deadlock: the work did not finish in 20 s");
     }
 
     #[test]
-    fn second_get_is_a_hit_and_disabled_cache_always_renders() {
+    fn invalidation_drops_exactly_the_tiles_meeting_the_change() {
         let c = TileCache::new(1 << 20);
-        let (_, hit) = get_or_render(&c, key(1), || CachedTile::new(vec![1, 2, 3], vec![1]));
-        assert!(!hit);
-        let (t, hit) = get_or_render(&c, key(1), || panic!("must not render"));
-        assert!(hit);
-        assert_eq!(&t.raw[..], &[1, 2, 3]);
-        let off = TileCache::new(0);
-        let (_, hit) = get_or_render(&off, key(1), || CachedTile::new(vec![], vec![]));
-        let (_, hit2) = get_or_render(&off, key(1), || CachedTile::new(vec![], vec![]));
-        assert!(!hit && !hit2);
+        for k in [key_at(12, 2074, 1409), key_at(13, 4148, 2818), key_at(13, 4150, 2818), key_at(0, 0, 0)] {
+            fill(&c, k);
+        }
+        let other_filter = TileKey { filter: "sev=3;".into(), ..key_at(12, 2074, 1409) };
+        fill(&c, other_filter.clone());
+        let dropped = c.invalidate(&[eiffel()]);
+        assert_eq!(dropped, 4, "z12, z13 and z0 tiles holding the point, every filter");
+        assert!(c.get(&key_at(13, 4150, 2818)).is_some(), "a tile two columns away is kept");
+        assert!(c.get(&other_filter).is_none());
+        assert!(c.get(&key_at(0, 0, 0)).is_none());
+    }
+
+    #[test]
+    fn a_render_overlapping_an_invalidation_is_not_cached() {
+        let c = TileCache::new(1 << 20);
+        let started = c.epoch.load(Ordering::SeqCst);
+        c.invalidate(&[eiffel()]);
+        c.insert(key_at(12, 2074, 1409), CachedTile::new(vec![1], vec![1]), started);
+        assert!(c.get(&key_at(12, 2074, 1409)).is_none());
+    }
+
+    #[test]
+    fn caching_one_tile_from_many_threads_at_once_does_not_deadlock() {
+        // The hang of issue 21: a second insert of a key replaced the first inside moka, whose
+        // eviction listener then locked the index the insert held.
+        let c = TileCache::new(1 << 20);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2_000 {
+                        fill(&c, key_at(12, 2074, 1409));
+                        if i % 100 == 0 {
+                            c.invalidate(&[eiffel()]);
+                        }
+                    }
+                })
+            })
+            .collect();
+        within_20s(move || threads.into_iter().for_each(|t| t.join().unwrap()));
+    }
+
+    #[test]
+    fn a_replaced_tile_stays_known_to_invalidation() {
+        let c = TileCache::new(1 << 20);
+        fill(&c, key_at(12, 2074, 1409));
+        fill(&c, key_at(12, 2074, 1409)); // replaces the value; the listener must not forget the key
+        c.cache.as_ref().unwrap().run_pending_tasks();
+        assert_eq!(c.invalidate(&[eiffel()]), 1);
+        assert!(c.get(&key_at(12, 2074, 1409)).is_none(), "no stale tile left behind");
+    }
+
+    #[test]
+    fn tiles_evicted_by_size_leave_the_index() {
+        // About 270 bytes a tile: a 16 KiB cache holds some 60 of 2,000.
+        let c = TileCache::new(16 * 1024);
+        for x in 0..2_000 {
+            fill(&c, key_at(12, x, 7));
+        }
+        let cache = c.cache.as_ref().unwrap();
+        cache.run_pending_tasks();
+        let indexed: usize = c.lock().by_coord.values().map(Vec::len).sum();
+        assert!(cache.entry_count() < 100, "{} tiles held", cache.entry_count());
+        assert_eq!(indexed as u64, cache.entry_count(), "the index names exactly the cached tiles");
     }
 
     #[test]
@@ -291,5 +512,124 @@ mod tests {
         assert_ne!(gz_etag, a.etag);
         assert!(gz_etag.starts_with('"') && gz_etag.ends_with("-gz\""));
         assert_eq!(&gz[..2], &[0x1f, 0x8b]);
+    }
+
+    /// A render that counts itself and waits for a permit of `gate` before answering.
+    fn gated(
+        renders: &Arc<AtomicUsize>,
+        gate: &Arc<tokio::sync::Semaphore>,
+    ) -> impl FnOnce() -> BoxFuture<'static, Result<CachedTile, RenderError>> + use<> {
+        let (renders, gate) = (renders.clone(), gate.clone());
+        move || {
+            async move {
+                let n = renders.fetch_add(1, Ordering::SeqCst);
+                let _pass = gate.acquire().await;
+                Ok(CachedTile::new(vec![n as u8 + 1], vec![1]))
+            }
+            .boxed()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_of_one_tile_render_it_once() {
+        let c = TileCache::new(1 << 20);
+        let (renders, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::Semaphore::new(0)));
+        let waiting: Vec<_> = (0..32)
+            .map(|_| {
+                let (c, render) = (c.clone(), gated(&renders, &gate));
+                tokio::spawn(async move { c.get_or_render(key(3), render).await })
+            })
+            .collect();
+        while c.lock().flights.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        gate.add_permits(64);
+        let mut outcomes = Vec::new();
+        for w in waiting {
+            let (tile, outcome) = w.await.unwrap().unwrap();
+            assert_eq!(&tile.raw[..], &[1], "every request gets the one render");
+            outcomes.push(outcome);
+        }
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Rendered).count(), 1);
+        assert!(c.get(&key(3)).is_some(), "and it is cached");
+        assert!(c.lock().flights.is_empty(), "the flight is gone");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_an_invalidation_requests_do_not_join_an_older_render() {
+        let c = TileCache::new(1 << 20);
+        let (renders, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::Semaphore::new(0)));
+        let k = key_at(12, 2074, 1409);
+        let first = {
+            let (c, k, render) = (c.clone(), k.clone(), gated(&renders, &gate));
+            tokio::spawn(async move { c.get_or_render(k, render).await })
+        };
+        while renders.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // A write lands on the tile while it renders: later requests must see the write.
+        c.invalidate(&[eiffel()]);
+        let second = {
+            let (c, k, render) = (c.clone(), k.clone(), gated(&renders, &gate));
+            tokio::spawn(async move { c.get_or_render(k, render).await })
+        };
+        while renders.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        gate.add_permits(64);
+        let (a, _) = first.await.unwrap().unwrap();
+        let (b, outcome) = second.await.unwrap().unwrap();
+        assert_eq!((&a.raw[..], &b.raw[..], outcome), (&[1][..], &[2][..], Outcome::Rendered));
+        assert_eq!(&c.get(&k).expect("the newer render is cached").raw[..], &[2]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_leaves_does_not_cancel_the_render_others_wait_for() {
+        let c = TileCache::new(1 << 20);
+        let (renders, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::Semaphore::new(0)));
+        let leaver = c.get_or_render(key(2), gated(&renders, &gate));
+        assert!(tokio::time::timeout(Duration::from_millis(20), leaver).await.is_err());
+        let follower = {
+            let (c, render) = (c.clone(), gated(&renders, &gate));
+            tokio::spawn(async move { c.get_or_render(key(2), render).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gate.add_permits(64);
+        let (tile, outcome) = follower.await.unwrap().unwrap();
+        assert_eq!((outcome, renders.load(Ordering::SeqCst), &tile.raw[..]), (Outcome::Joined, 1, &[1][..]));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_render_fails_its_waiters_and_the_next_request_renders_again() {
+        let c = TileCache::new(1 << 20);
+        let failed = c.get_or_render(key(1), || async { panic!("render bug") }).await;
+        assert!(matches!(failed, Err(RenderError::Task(_))), "{failed:?}");
+        let again = c.get_or_render(key(1), || async { Ok(CachedTile::new(vec![9], vec![1])) }).await;
+        assert_eq!(again.unwrap().1, Outcome::Rendered);
+        assert_eq!(c.get_or_render(key(1), || async { panic!("cached") }).await.unwrap().1, Outcome::Hit);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_disabled_cache_still_shares_a_render() {
+        let c = TileCache::new(0);
+        let (renders, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::Semaphore::new(0)));
+        let waiting: Vec<_> = (0..4)
+            .map(|_| {
+                let (c, render) = (c.clone(), gated(&renders, &gate));
+                tokio::spawn(async move { c.get_or_render(key(1), render).await })
+            })
+            .collect();
+        while renders.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gate.add_permits(64);
+        for w in waiting {
+            w.await.unwrap().unwrap();
+        }
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        assert!(c.get(&key(1)).is_none(), "nothing is cached");
     }
 }

@@ -27,6 +27,10 @@ pub const DEFAULT_POOL_SIZE: u32 = 16;
 /// Default PostgreSQL statement timeout, milliseconds.
 pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 10_000;
 
+/// Default stall deadline, milliseconds: a render or log write running longer is reported
+/// (log, `/metrics`) and makes `/health` answer `degraded` until it ends.
+pub const DEFAULT_STALL_AFTER_MS: u64 = 10_000;
+
 /// A secret (the database URL): shown as `<redacted>` in `Debug`, so it never reaches a log.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -89,6 +93,8 @@ pub struct FileConfig {
     pub database: Option<DatabaseFile>,
     /// Sources file (TOML, see docs/sources.md): datasets the server refreshes on schedule.
     pub sources: Option<PathBuf>,
+    /// Stall deadline of renders and log writes, milliseconds.
+    pub stall_after_ms: Option<u64>,
 }
 
 /// Flags of `vigie serve` (each overrides the file).
@@ -134,6 +140,10 @@ pub struct ServeArgs {
     /// other users of the machine.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A tile render or log write running longer than this (milliseconds) is reported in the
+    /// log and `/metrics`, and `/health` answers `degraded` while it runs [default: 10000].
+    #[arg(long)]
+    pub stall_after_ms: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -175,6 +185,8 @@ pub struct Config {
     pub statement_timeout_ms: u64,
     /// Sources file, or `None` for no scheduled sources.
     pub sources: Option<PathBuf>,
+    /// Stall deadline of renders and log writes, milliseconds.
+    pub stall_after_ms: u64,
 }
 
 impl Config {
@@ -249,6 +261,7 @@ impl Config {
                 .and_then(|d| d.statement_timeout_ms)
                 .unwrap_or(DEFAULT_STATEMENT_TIMEOUT_MS),
             sources: file.sources,
+            stall_after_ms: args.stall_after_ms.or(file.stall_after_ms).unwrap_or(DEFAULT_STALL_AFTER_MS).max(1),
         })
     }
 }

@@ -8,11 +8,20 @@
 //! its writer never hands it over (the request task died), a watchdog reads the missing events
 //! back from the store: nothing committed is ever left out of the index.
 //!
+//! # Locks
+//! The applier's mutex orders applications; under it run the engine's update (its own locks,
+//! one at a time, see [`vigie_layers::Engine`]) and the tile cache's invalidation (its index
+//! lock, then moka outside it; moka's eviction listener takes no lock). Nothing takes these
+//! in the other order: renders take engine locks and the cache index, never the applier; the
+//! cache never holds its index lock while it renders. No store call and no `await` happens
+//! under the applier's mutex: the writers commit first, then hand their change over.
+//!
 //! Creations are group-committed: one writer task takes every creation waiting when the
 //! previous transaction ends and commits them together (ids and seqs in queue order), so
 //! concurrent writers share a transaction instead of queueing for one each. Each writer still
 //! answers only after its own creation is committed and applied.
 
+use crate::activity::{Activity, OpKind};
 use crate::cache::TileCache;
 use crate::metrics::Histogram;
 use crate::store::{Change, ChangeError, Commit, Event, EventDraft, EventKind, Store, StoreError};
@@ -59,6 +68,7 @@ pub struct Courante {
     applier: Mutex<Applier>,
     applied: watch::Sender<u64>,
     creates: mpsc::Sender<PendingCreate>,
+    activity: Arc<Activity>,
 }
 
 impl std::fmt::Debug for Courante {
@@ -84,6 +94,7 @@ impl Courante {
         cache: TileCache,
         last_seq: u64,
         group_sizes: Histogram,
+        activity: Arc<Activity>,
     ) -> Arc<Self> {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let (applied, _) = watch::channel(last_seq);
@@ -97,21 +108,15 @@ impl Courante {
             live,
             applier: Mutex::new(Applier { next: last_seq + 1, pending: BTreeMap::new() }),
             applied,
+            activity,
         })
     }
 
     /// Starts the watchdog that applies committed changes whose writer never handed them over.
     pub fn spawn_watchdog(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let me = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(WATCHDOG_PERIOD);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(me) = me.upgrade() else { return };
-                if let Err(e) = me.catch_up().await {
-                    tracing::warn!(error = %e, "cannot read committed changes back from the store");
-                }
+        crate::spawn_every(self, WATCHDOG_PERIOD, |me| async move {
+            if let Err(e) = me.catch_up().await {
+                tracing::warn!(error = %e, "cannot read committed changes back from the store");
             }
         })
     }
@@ -147,6 +152,7 @@ impl Courante {
     /// # Errors
     /// Store errors; nothing was written then.
     pub async fn create(self: &Arc<Self>, entry: Entry) -> Result<Commit, StoreError> {
+        let _running = self.activity.start(OpKind::Write, "entry creation");
         let draft = self.draft(EventKind::Created, None, &entry);
         let me = self.clone();
         // The write runs in its own task: a client that hangs up cannot cancel it between
@@ -177,6 +183,7 @@ impl Courante {
         id: u64,
         change: impl Fn(&Entry) -> Result<Change, ChangeError> + Send + Sync + 'static,
     ) -> Result<Commit, ChangeError> {
+        let _running = self.activity.start(OpKind::Write, format!("change of entry {id}"));
         let me = self.clone();
         let commit = tokio::spawn(async move {
             let commit = me.store.change_entry(id, &change).await?;

@@ -144,7 +144,10 @@ pub struct Ingest {
     pub store: Arc<dyn Store>,
     /// The tile cache to invalidate.
     pub cache: TileCache,
+    /// A leaf lock: held to read or note a version, nothing else.
     applied: Mutex<HashMap<String, u64>>,
+    /// Serialises dataset applies. An async mutex, held across the store read and the
+    /// engine swap on purpose; no other lock of ours is held while waiting for it.
     apply: tokio::sync::Mutex<()>,
     /// Set once the watcher has recorded the versions start-up loaded.
     baseline: tokio::sync::watch::Sender<bool>,

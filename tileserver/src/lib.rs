@@ -1,5 +1,6 @@
 //! vigie's service crate: the HTTP API over the engine, the stores, the CLI.
 
+pub mod activity;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -26,6 +27,26 @@ use vigie_layers::{Catalog, Engine};
 /// Current time, epoch milliseconds.
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Runs `tick` on `owner` every `period` (the first right away, a late tick delays the next)
+/// until `owner` is dropped: the background loops of a service that must not keep it alive.
+pub fn spawn_every<T, F, Fut>(owner: &Arc<T>, period: std::time::Duration, mut tick: F) -> tokio::task::JoinHandle<()>
+where
+    T: Send + Sync + 'static,
+    F: FnMut(Arc<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let owner = Arc::downgrade(owner);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let Some(me) = owner.upgrade() else { return };
+            tick(me).await;
+        }
+    })
 }
 
 /// Opens the configured store: PostgreSQL when a database URL is given, else the embedded
@@ -113,8 +134,17 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     let cache = cache::TileCache::new(config.cache_size_bytes);
     let last_seq = store.last_event_seq().await?;
     let metrics = metrics::Metrics::new();
-    let courante =
-        courante::Courante::new(store.clone(), engine.clone(), cache.clone(), last_seq, metrics.commit_group());
+    let activity =
+        activity::Activity::new(std::time::Duration::from_millis(config.stall_after_ms), metrics.stalled_counters());
+    activity.spawn_watchdog();
+    let courante = courante::Courante::new(
+        store.clone(),
+        engine.clone(),
+        cache.clone(),
+        last_seq,
+        metrics.commit_group(),
+        activity.clone(),
+    );
     courante.spawn_watchdog();
     let pg_pool = pg.as_ref().map(|p| p.pool().clone());
     if let Some(pg) = pg {
@@ -127,7 +157,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     }
     tracing::info!(seconds = started.elapsed().as_secs_f64(), last_event = last_seq, "state ready");
     let tables = table::TableLayers::prepare(engine.catalog(), pg_pool.as_ref()).await?;
-    Ok(Arc::new(Shared { engine, store, courante, ingest, tables, cache, metrics, styles, config, started }))
+    Ok(Arc::new(Shared { engine, store, courante, ingest, tables, cache, metrics, activity, styles, config, started }))
 }
 
 /// Runs `vigie serve` until Ctrl-C or SIGTERM.

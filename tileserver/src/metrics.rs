@@ -1,6 +1,9 @@
 //! Prometheus metrics: requests by route and status, tile latency, cache hits and misses,
-//! features per layer, log entries per commit.
+//! renders shared by concurrent requests, features per layer, log entries per commit, and the
+//! operations running now (how many, the oldest's age, how many stalled).
 
+use crate::activity::{OpKind, Snapshot};
+use crate::cache::Outcome;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -21,6 +24,11 @@ struct LayerLabels {
     layer: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
 /// The service's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -29,7 +37,11 @@ pub struct Metrics {
     tile_seconds: Histogram,
     cache_hits: Counter,
     cache_misses: Counter,
+    render_joins: Counter,
     features: Family<LayerLabels, Gauge>,
+    running: Family<KindLabels, Gauge<u64, AtomicU64>>,
+    oldest: Family<KindLabels, Gauge<f64, AtomicU64>>,
+    stalled: Family<KindLabels, Counter>,
     cache_entries: Gauge<u64, AtomicU64>,
     cache_bytes: Gauge<u64, AtomicU64>,
     commit_group: Histogram,
@@ -53,7 +65,17 @@ impl Metrics {
         let cache_hits = Counter::default();
         registry.register("tile_cache_hits", "Tile requests answered from the cache", cache_hits.clone());
         let cache_misses = Counter::default();
-        registry.register("tile_cache_misses", "Tile requests that rendered the tile", cache_misses.clone());
+        registry.register(
+            "tile_cache_misses",
+            "Tile requests the cache did not answer (they rendered, or waited for a render under way)",
+            cache_misses.clone(),
+        );
+        let render_joins = Counter::default();
+        registry.register(
+            "tile_render_joins",
+            "Tile requests that missed the cache and waited for the same tile's render already under way",
+            render_joins.clone(),
+        );
         let features = Family::<LayerLabels, Gauge>::default();
         registry.register(
             "layer_features",
@@ -71,13 +93,31 @@ impl Metrics {
             "Log entries created per transaction (concurrent creations are committed together)",
             commit_group.clone(),
         );
+        let running = Family::<KindLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register("operations_running", "Operations under way now, by kind (render, write)", running.clone());
+        let oldest = Family::<KindLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "oldest_operation_seconds",
+            "Age of the oldest operation under way, by kind (0 when none runs)",
+            oldest.clone(),
+        );
+        let stalled = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "stalled_operations",
+            "Operations that ran past the stall deadline (each counted once, when it passes it)",
+            stalled.clone(),
+        );
         Self {
             registry,
             requests,
             tile_seconds,
             cache_hits,
             cache_misses,
+            render_joins,
             features,
+            running,
+            oldest,
+            stalled,
             cache_entries,
             cache_bytes,
             commit_group,
@@ -94,20 +134,40 @@ impl Metrics {
         self.requests.get_or_create(&RouteLabels { route: route.to_owned(), status }).inc();
     }
 
-    /// Records a tile answer's latency and whether the cache had it.
-    pub fn tile(&self, seconds: f64, hit: bool) {
-        self.tile_seconds.observe(seconds);
-        if hit {
-            self.cache_hits.inc();
-        } else {
-            self.cache_misses.inc();
-        }
+    /// The counters of stalled operations, render then write, for [`crate::activity::Activity`].
+    pub fn stalled_counters(&self) -> [Counter; 2] {
+        OpKind::ALL.map(|kind| self.stalled.get_or_create(&KindLabels { kind: kind.as_str() }).clone())
     }
 
-    /// Renders the text exposition, after setting the gauges read at scrape time.
-    pub fn render(&self, layer_features: impl IntoIterator<Item = (String, usize)>, cache: (u64, u64)) -> String {
-        for (layer, n) in layer_features {
+    /// Records a tile answer's latency and how it was answered.
+    pub fn tile(&self, seconds: f64, outcome: Outcome) {
+        self.tile_seconds.observe(seconds);
+        match outcome {
+            Outcome::Hit => self.cache_hits.inc(),
+            Outcome::Rendered => self.cache_misses.inc(),
+            Outcome::Joined => {
+                self.cache_misses.inc();
+                self.render_joins.inc()
+            }
+        };
+    }
+
+    /// Renders the text exposition, after setting the gauges read at scrape time. Layer
+    /// feature counts are `None` when the engine could not be read in time (the gauges keep
+    /// their last values).
+    pub fn render(
+        &self,
+        layer_features: Option<Vec<(String, usize)>>,
+        cache: (u64, u64),
+        activity: &Snapshot,
+    ) -> String {
+        for (layer, n) in layer_features.into_iter().flatten() {
             self.features.get_or_create(&LayerLabels { layer }).set(n as i64);
+        }
+        for k in &activity.kinds {
+            let labels = KindLabels { kind: k.kind.as_str() };
+            self.running.get_or_create(&labels).set(k.running as u64);
+            self.oldest.get_or_create(&labels).set(k.oldest.map_or(0.0, |d| d.as_secs_f64()));
         }
         self.cache_entries.set(cache.0);
         self.cache_bytes.set(cache.1);

@@ -468,6 +468,9 @@ pub struct Seen {
 }
 
 /// The background refresher of a server's sources.
+///
+/// Its two mutexes are leaves: each is held to read or update its map and nothing else (no
+/// download, import, file write or `await` under them), and never both at once.
 #[derive(Debug)]
 pub struct Scheduler {
     sources: Vec<Source>,

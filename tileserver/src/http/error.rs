@@ -2,6 +2,7 @@
 //! `application/problem+json` with a message that says what to fix; internal errors get a
 //! generic body while their whole chain goes to the log.
 
+use crate::cache::RenderError;
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -43,6 +44,10 @@ pub enum ApiError {
     /// The database is down or overloaded: 503.
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
+    /// A tile render failed (shared by every request that waited for it): 503 when the
+    /// database behind a table layer is unavailable, else 500.
+    #[error("tile render failed")]
+    Render(#[source] RenderError),
     /// Anything else: 500, generic body.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -52,6 +57,12 @@ impl ApiError {
     /// A 400 with a title and a detail.
     pub fn bad_request(title: &'static str, detail: impl Into<String>) -> Self {
         Self::BadRequest { title, detail: detail.into() }
+    }
+}
+
+impl From<RenderError> for ApiError {
+    fn from(e: RenderError) -> Self {
+        Self::Render(e)
     }
 }
 
@@ -94,24 +105,10 @@ impl IntoResponse for ApiError {
             Self::UnsupportedMediaType(d) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", d.clone(), None)
             }
-            Self::Unavailable(e) => {
-                tracing::warn!(error = %error_chain(e), "database unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service unavailable",
-                    "the database is unavailable; retry shortly".to_owned(),
-                    None,
-                )
-            }
-            Self::Internal(e) => {
-                tracing::error!(error = %format!("{e:#}"), "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal error",
-                    "an internal error occurred; it has been logged".to_owned(),
-                    None,
-                )
-            }
+            Self::Unavailable(e) => unavailable(e),
+            Self::Render(RenderError::Store(e)) if matches!(**e, StoreError::Unavailable(_)) => unavailable(e.as_ref()),
+            Self::Render(e) => internal(&error_chain(e)),
+            Self::Internal(e) => internal(&format!("{e:#}")),
         };
         let body = Problem { kind: "about:blank", title, status: status.as_u16(), detail, errors };
         let mut resp = (status, serde_json::to_string(&body).unwrap_or_default()).into_response();
@@ -121,6 +118,26 @@ impl IntoResponse for ApiError {
         }
         resp
     }
+}
+
+fn unavailable(e: &StoreError) -> (StatusCode, &'static str, String, Option<&'static [FieldError]>) {
+    tracing::warn!(error = %error_chain(e), "database unavailable");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service unavailable",
+        "the database is unavailable; retry shortly".to_owned(),
+        None,
+    )
+}
+
+fn internal(chain: &str) -> (StatusCode, &'static str, String, Option<&'static [FieldError]>) {
+    tracing::error!(error = %chain, "internal error");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal error",
+        "an internal error occurred; it has been logged".to_owned(),
+        None,
+    )
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -50,6 +50,8 @@ pub struct Shared {
     pub cache: TileCache,
     /// Metrics.
     pub metrics: Metrics,
+    /// Renders and writes under way (for `/health`, `/metrics` and the stall watchdog).
+    pub activity: Arc<crate::activity::Activity>,
     /// MapLibre styles.
     pub styles: styles::Styles,
     /// Resolved configuration.

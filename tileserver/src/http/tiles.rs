@@ -3,7 +3,8 @@
 use super::error::ApiError;
 use super::filters::parse_filter;
 use super::{AppState, Shared};
-use crate::cache::{CachedTile, TileKey};
+use crate::activity::OpKind;
+use crate::cache::{CachedTile, RenderError, TileKey};
 use crate::config::MAX_LAYERS_PER_TILE;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -82,40 +83,30 @@ pub async fn tile(
         filter: filter.cache_key().into(),
         coord,
     };
-    let (tile, hit) = if let Some(t) = state.cache.get(&key) {
-        // A hit costs a lookup: answer it here rather than through the blocking pool.
-        (t, true)
-    } else if resolved.iter().any(|l| l.is_table()) {
-        (with_tables(&state, key, resolved, coord, filter).await?, false)
-    } else {
-        let worker = state.clone();
-        // Rendering is CPU work (milliseconds for dense tiles): keep it off the async workers.
-        let tile = tokio::task::spawn_blocking(move || {
-            worker.cache.render_miss(key, || {
-                let t = worker.engine.render(&resolved, coord, &filter);
-                CachedTile::new(t.bytes, t.features)
-            })
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-        (tile, false)
-    };
+    let worker = state.clone();
+    let (tile, outcome) = state.cache.get_or_render(key, move || render(worker, resolved, coord, filter)).await?;
     let resp = tile_response(&tile, &headers);
-    state.metrics.tile(started.elapsed().as_secs_f64(), hit);
+    state.metrics.tile(started.elapsed().as_secs_f64(), outcome);
     Ok(resp)
 }
 
-/// A tile (not in the cache) mixing in-memory layers and PostGIS table layers: each layer in
-/// request order, the table ones from `ST_AsMVT` (an MVT is a sequence of layers, so the parts
-/// concatenate).
-async fn with_tables(
-    state: &AppState,
-    key: TileKey,
+/// Renders a tile the cache does not hold: the engine's layers in one pass off the async
+/// workers (rendering is CPU work, milliseconds for dense tiles), or, when PostGIS table
+/// layers are among them, each layer in request order, the table ones from `ST_AsMVT` (an MVT
+/// is a sequence of layers, so the parts concatenate). Counted as a running operation.
+async fn render(
+    state: AppState,
     layers: Vec<Arc<Layer>>,
     coord: TileCoord,
     filter: vigie_layers::Filter,
-) -> Result<Arc<CachedTile>, ApiError> {
-    let epoch = state.cache.epoch();
+) -> Result<CachedTile, RenderError> {
+    let ids = layers.iter().map(|l| l.def.id.as_str()).collect::<Vec<_>>().join(",");
+    let _running = state.activity.start(OpKind::Render, format!("tile {ids}/{coord}"));
+    if !layers.iter().any(|l| l.is_table()) {
+        let worker = state.clone();
+        let t = tokio::task::spawn_blocking(move || worker.engine.render(&layers, coord, &filter)).await?;
+        return Ok(CachedTile::new(t.bytes, t.features));
+    }
     let mut bytes = Vec::new();
     let mut counts = Vec::with_capacity(layers.len());
     for layer in &layers {
@@ -126,14 +117,12 @@ async fn with_tables(
         } else {
             let worker = state.clone();
             let (l, f) = (layer.clone(), filter.clone());
-            let t = tokio::task::spawn_blocking(move || worker.engine.render(&[l], coord, &f))
-                .await
-                .map_err(|e| ApiError::Internal(e.into()))?;
+            let t = tokio::task::spawn_blocking(move || worker.engine.render(&[l], coord, &f)).await?;
             counts.extend(t.features);
             bytes.extend(t.bytes);
         }
     }
-    Ok(state.cache.insert(key, CachedTile::new(bytes, counts), epoch))
+    Ok(CachedTile::new(bytes, counts))
 }
 
 /// Builds the answer for a tile: 204 when empty, 304 when the client's ETag matches, else the
