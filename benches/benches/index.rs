@@ -70,7 +70,7 @@ fn index(c: &mut Criterion) {
     );
     let envelopes: Vec<_> = SPOTS.iter().map(|s| s.coord().buffered_bounds(BUFFER_PX)).collect();
     let hits: Vec<usize> = envelopes.iter().map(|e| collection.query(*e).count()).collect();
-    engine.replace(ENTRIES, collection);
+    engine.replace(&ENTRIES, collection);
     let entries = vec![engine.layer("entries").expect("the bundled catalog has an entries layer").clone()];
     for (spot, hits) in SPOTS.iter().zip(&hits) {
         assert!(*hits > 0, "{}: the benched envelope must hold points", spot.name);
@@ -93,7 +93,7 @@ fn index(c: &mut Criterion) {
     group.sample_size(50).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
     for (spot, env) in SPOTS.iter().zip(&envelopes) {
         group.bench_function(spot.name, |b| {
-            b.iter(|| engine.with_collection(ENTRIES, |c| c.query(black_box(*env)).count()).unwrap_or(0));
+            b.iter(|| engine.with_collection(&ENTRIES, |c| c.query(black_box(*env)).count()).unwrap_or(0));
         });
     }
     group.finish();

@@ -65,7 +65,7 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let features: Vec<Arc<Feature>> =
-        engine.with_collection(ENTRIES, |c| c.iter().cloned().collect()).expect("entries collection");
+        engine.with_collection(&ENTRIES, |c| c.iter().cloned().collect()).expect("entries collection");
     let mut g = c.benchmark_group("h3_1M");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("finest_cells", |b| {
@@ -112,7 +112,7 @@ fn benches(c: &mut Criterion) {
                 template.props.clone(),
             )
             .expect("valid");
-            engine.upsert(ENTRIES, f).rects.len()
+            engine.upsert(&ENTRIES, f).rects.len()
         });
     });
     let mut agg = Aggregate::build(3, 10, features.iter().take(200_000).map(AsRef::as_ref));

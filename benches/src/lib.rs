@@ -89,9 +89,9 @@ pub fn demo_engine(entries: usize, shapes: Shapes) -> Engine {
         .iter()
         .filter_map(|e| e.to_feature(&vocab, &mut interner).ok())
         .collect();
-    engine.replace(VENUES, Collection::bulk_load(venue_schema(), venue_features));
-    engine.replace(PERIMETERS, Collection::bulk_load(perimeter_schema(), perimeter_features));
-    engine.replace(ENTRIES, Collection::bulk_load(entry_schema(), entry_features));
+    engine.replace(&VENUES, Collection::bulk_load(venue_schema(), venue_features));
+    engine.replace(&PERIMETERS, Collection::bulk_load(perimeter_schema(), perimeter_features));
+    engine.replace(&ENTRIES, Collection::bulk_load(entry_schema(), entry_features));
     engine
 }
 

@@ -560,8 +560,9 @@ pub fn ring_area2(ring: &[IPoint]) -> i64 {
         .sum()
 }
 
+/// Also the ring helpers of the encoder's clipping properties (`mvt::tests::clipped`).
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::tile::{BUFFER_PX, TileCoord};
     use geo::{Coord, MultiPolygon, Point, polygon};
@@ -740,17 +741,13 @@ mod tests {
         assert_eq!(tile_geometry(&Geometry::MultiPolygon(mp), &tr, &clip), None);
     }
 
-    mod props {
+    pub(crate) mod props {
         use super::*;
-        use crate::mvt::{LayerEncoder, TileEncoder};
-        use crate::tile::TileCoord;
-        use geo::{Area, BooleanOps, Coord, Length, MultiPolygon, Validation, coord};
-        use geozero::ToGeo;
-        use geozero::mvt::{Message, Tile};
+        use geo::{Coord, coord};
         use proptest::prelude::*;
 
         /// A star-shaped ring (never self-intersecting) in tile units around (cx, cy).
-        fn star(cx: f64, cy: f64, radii: &[f64], phase: f64) -> LineString<f64> {
+        pub(crate) fn star(cx: f64, cy: f64, radii: &[f64], phase: f64) -> LineString<f64> {
             let n = radii.len();
             let mut pts: Vec<Coord<f64>> = radii
                 .iter()
@@ -780,65 +777,8 @@ mod tests {
             ring
         }
 
-        fn to_mercator(ls: &LineString<f64>, b: geo::Rect<f64>) -> LineString<f64> {
-            let s = b.width() / 4096.0;
-            ls.0.iter().map(|c| coord! { x: b.min().x + c.x * s, y: b.max().y - c.y * s }).collect()
-        }
-
-        fn decode(bytes: &[u8]) -> Vec<Geometry<f64>> {
-            let tile = Tile::decode(bytes).unwrap();
-            tile.layers.iter().flat_map(|l| l.features.iter().map(|f| f.to_geo().unwrap())).collect()
-        }
-
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(300))]
-
-            #[test]
-            fn clipped_polygons_stay_in_the_buffer_and_valid(
-                cx in -3000.0..7000.0f64,
-                cy in -3000.0..7000.0f64,
-                radii in prop::collection::vec(10.0..4000.0f64, 3..40),
-                hole in 0.05..0.6f64,
-                phase in 0.0..std::f64::consts::TAU,
-                z in 1u32..20,
-            ) {
-                let coord = TileCoord::new(z, 0, 0).unwrap();
-                let b = coord.bounds();
-                let min_r = radii.iter().copied().fold(f64::MAX, f64::min);
-                let outer = star(cx, cy, &radii, phase);
-                let inner: Vec<f64> = vec![min_r * hole; 8];
-                let hole_ring = star(cx, cy, &inner, 0.3);
-                let tile_poly = Polygon::new(outer.clone(), vec![hole_ring.clone()]);
-                let merc = Polygon::new(to_mercator(&outer, b), vec![to_mercator(&hole_ring, b)]);
-                let clip = ClipBox::new(64);
-                let g = tile_geometry(&Geometry::Polygon(merc), &coord.transform(), &clip);
-                let mut enc = LayerEncoder::new("p", 4096);
-                if let Some(g) = &g {
-                    enc.add_feature(1, g, &[]);
-                }
-                let mut tile = TileEncoder::new();
-                tile.push(&enc);
-                let bytes = tile.finish();
-                let decoded = if bytes.is_empty() { vec![] } else { decode(&bytes) };
-
-                // Reference area: exact float intersection with the buffered square.
-                let square = geo::Rect::new(coord! { x: -64.0, y: -64.0 }, coord! { x: 4160.0, y: 4160.0 }).to_polygon();
-                let expected = tile_poly.intersection(&square).unsigned_area();
-                let mut got = 0.0;
-                for geom in &decoded {
-                    for c in geo::CoordsIter::coords_iter(geom) {
-                        prop_assert!((-64.0..=4160.0).contains(&c.x) && (-64.0..=4160.0).contains(&c.y), "vertex {c:?} outside");
-                    }
-                    prop_assert!(geom.is_valid(), "invalid polygon: {geom:?}");
-                    got += geom.unsigned_area();
-                }
-                let perimeter = geo::Euclidean.length(&outer) + geo::Euclidean.length(&hole_ring) + 4.0 * 4224.0;
-                prop_assert!((got - expected).abs() <= perimeter * 1.0 + 4.0, "area {got} vs {expected}");
-                if expected > perimeter * 2.0 {
-                    prop_assert!(!decoded.is_empty(), "a polygon with area {expected} vanished");
-                }
-                let _ = MultiPolygon::<f64>(vec![]);
-            }
 
             /// The fast path for rings inside the tile gives exactly what the overlay gives,
             /// on rings that snapping made degenerate too (collinear runs, spikes, rings that
@@ -894,27 +834,6 @@ mod tests {
                     let (a, b) = (ring_area2(&fast), ring_area2(&slow[0][0]));
                     let side = i64::from(hi - lo);
                     prop_assert!((a - b).abs() <= side * crossings as i64 + 8, "area×2 {} vs {}", a, b);
-                }
-            }
-
-            #[test]
-            fn clipped_lines_stay_in_the_buffer(
-                pts in prop::collection::vec((-6000.0..10000.0f64, -6000.0..10000.0f64), 2..30),
-                z in 1u32..20,
-            ) {
-                let coord = TileCoord::new(z, 0, 0).unwrap();
-                let ls: LineString<f64> = pts.iter().map(|&(x, y)| coord! { x: x, y: y }).collect();
-                let merc = to_mercator(&ls, coord.bounds());
-                if let Some(g) = tile_geometry(&Geometry::LineString(merc), &coord.transform(), &ClipBox::new(64)) {
-                    let mut enc = LayerEncoder::new("l", 4096);
-                    prop_assert!(enc.add_feature(1, &g, &[]));
-                    let mut tile = TileEncoder::new();
-                    tile.push(&enc);
-                    for geom in decode(&tile.finish()) {
-                        for c in geo::CoordsIter::coords_iter(&geom) {
-                            prop_assert!((-64.0..=4160.0).contains(&c.x) && (-64.0..=4160.0).contains(&c.y));
-                        }
-                    }
                 }
             }
         }

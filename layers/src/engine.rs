@@ -7,26 +7,56 @@ use crate::feature::Value;
 use crate::feature::{Brief, Feature, FeatureId, Schema, ThemeMask};
 use crate::filter::Filter;
 use crate::h3::{self, Aggregate};
+use crate::hit::Hit;
 use crate::index::{Collection, Item};
 use crate::model::{ThemeVocabulary, entry_schema, perimeter_schema, venue_schema};
 use crate::mvt::{LayerEncoder, TileEncoder};
 use crate::query::{Answer, Paging, Tally};
-use crate::region::{Hit, Prepared};
+use crate::region::Prepared;
 use crate::tile::{BUFFER_PX, EXTENT, TileCoord};
 use geo::{Geometry, Rect};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Collection name of the operations log.
-pub const ENTRIES: &str = "entries";
-/// Collection name of venues.
-pub const VENUES: &str = "venues";
-/// Collection name of perimeters.
-pub const PERIMETERS: &str = "perimeters";
+/// Which indexed collection features live in: several layers may read one (the entries
+/// layer, each theme layer and the H3 layer all read the operations log's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CollectionId {
+    /// The operations log's entries.
+    Entries,
+    /// The venues.
+    Venues,
+    /// The venues' security perimeters.
+    Perimeters,
+    /// An imported dataset, by dataset id.
+    Dataset(Arc<str>),
+    /// A PostGIS table layer's (always empty: its features stay in PostGIS), by layer id.
+    Table(Arc<str>),
+}
 
-/// Collection name of an imported dataset.
-pub fn dataset_collection(id: &str) -> String {
-    format!("dataset/{id}")
+impl std::fmt::Display for CollectionId {
+    /// `entries`, `venues`, `perimeters`, `dataset/{id}` or `table/{id}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Entries => f.write_str("entries"),
+            Self::Venues => f.write_str("venues"),
+            Self::Perimeters => f.write_str("perimeters"),
+            Self::Dataset(id) => write!(f, "dataset/{id}"),
+            Self::Table(id) => write!(f, "table/{id}"),
+        }
+    }
+}
+
+/// The operations log's collection.
+pub const ENTRIES: CollectionId = CollectionId::Entries;
+/// The venues' collection.
+pub const VENUES: CollectionId = CollectionId::Venues;
+/// The perimeters' collection.
+pub const PERIMETERS: CollectionId = CollectionId::Perimeters;
+
+/// The collection of an imported dataset.
+pub fn dataset_collection(id: &str) -> CollectionId {
+    CollectionId::Dataset(id.into())
 }
 
 /// A catalog layer bound to its collection, with its selection resolved.
@@ -34,8 +64,8 @@ pub fn dataset_collection(id: &str) -> String {
 pub struct Layer {
     /// The catalog definition.
     pub def: LayerDef,
-    /// Name of the collection it reads.
-    pub collection: String,
+    /// The collection it reads.
+    pub collection: CollectionId,
     /// For an H3 layer: the layer whose features it counts.
     pub source: Option<Arc<Layer>>,
     themes: ThemeMask,
@@ -138,7 +168,7 @@ pub struct Engine {
     catalog: Catalog,
     vocab: ThemeVocabulary,
     layers: Vec<Arc<Layer>>,
-    collections: RwLock<HashMap<String, Shared>>,
+    collections: RwLock<HashMap<CollectionId, Shared>>,
     aggregates: HashMap<String, RwLock<Aggregate>>,
 }
 
@@ -152,13 +182,13 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn collection_of(def: &LayerDef) -> String {
+fn collection_of(def: &LayerDef) -> CollectionId {
     match def.kind {
-        LayerKind::Entries | LayerKind::H3 => ENTRIES.to_owned(),
-        LayerKind::Venues => VENUES.to_owned(),
-        LayerKind::Perimeters => PERIMETERS.to_owned(),
+        LayerKind::Entries | LayerKind::H3 => ENTRIES,
+        LayerKind::Venues => VENUES,
+        LayerKind::Perimeters => PERIMETERS,
         LayerKind::Dataset => dataset_collection(def.dataset.as_deref().unwrap_or_default()),
-        LayerKind::Table => format!("table/{}", def.id),
+        LayerKind::Table => CollectionId::Table(def.id.as_str().into()),
     }
 }
 
@@ -201,7 +231,7 @@ impl Engine {
             .collect();
         let mut collections = HashMap::new();
         for (name, schema) in [(ENTRIES, entry_schema()), (VENUES, venue_schema()), (PERIMETERS, perimeter_schema())] {
-            collections.insert(name.to_owned(), Arc::new(RwLock::new(Collection::new(schema))));
+            collections.insert(name, Arc::new(RwLock::new(Collection::new(schema))));
         }
         Self { catalog, vocab, layers, collections: RwLock::new(collections), aggregates }
     }
@@ -226,12 +256,12 @@ impl Engine {
         self.layers.iter().find(|l| l.def.id == id)
     }
 
-    fn collection(&self, name: &str) -> Option<Shared> {
+    fn collection(&self, name: &CollectionId) -> Option<Shared> {
         read(&self.collections).get(name).cloned()
     }
 
-    fn h3_layers_of<'a>(&'a self, collection: &'a str) -> impl Iterator<Item = &'a Arc<Layer>> + 'a {
-        self.layers.iter().filter(move |l| l.is_h3() && l.collection == collection)
+    fn h3_layers_of<'a>(&'a self, collection: &'a CollectionId) -> impl Iterator<Item = &'a Arc<Layer>> + 'a {
+        self.layers.iter().filter(move |l| l.is_h3() && l.collection == *collection)
     }
 
     fn counted(layer: &Layer, f: &Feature) -> bool {
@@ -240,7 +270,7 @@ impl Engine {
 
     /// Replaces a whole collection (start-up load, dataset swap) and rebuilds the H3
     /// aggregates over it. Readers see the old or the new one, never a mix.
-    pub fn replace(&self, name: &str, collection: Collection) {
+    pub fn replace(&self, name: &CollectionId, collection: Collection) {
         for layer in self.h3_layers_of(name) {
             let (min, max) = (layer.def.min_resolution.unwrap_or(0), layer.def.max_resolution.unwrap_or(h3::FINEST));
             let agg =
@@ -253,23 +283,23 @@ impl Engine {
         match shared {
             Some(c) => *write(&c) = collection,
             None => {
-                write(&self.collections).insert(name.to_owned(), Arc::new(RwLock::new(collection)));
+                write(&self.collections).insert(name.clone(), Arc::new(RwLock::new(collection)));
             }
         }
     }
 
     /// Inserts or replaces a feature and updates the aggregates over its collection. Returns
     /// where tiles changed.
-    pub fn upsert(&self, name: &str, feature: Feature) -> Touched {
+    pub fn upsert(&self, name: &CollectionId, feature: Feature) -> Touched {
         self.change(name, feature.id, Some(feature))
     }
 
     /// Removes a feature; returns where tiles changed.
-    pub fn remove(&self, name: &str, id: FeatureId) -> Touched {
+    pub fn remove(&self, name: &CollectionId, id: FeatureId) -> Touched {
         self.change(name, id, None)
     }
 
-    fn change(&self, name: &str, id: FeatureId, feature: Option<Feature>) -> Touched {
+    fn change(&self, name: &CollectionId, id: FeatureId, feature: Option<Feature>) -> Touched {
         let Some(shared) = self.collection(name) else { return Touched::default() };
         let mut rects = Vec::new();
         let mut hexagons = Vec::new();
@@ -304,7 +334,7 @@ impl Engine {
     }
 
     /// Runs `f` with read access to a collection.
-    pub fn with_collection<R>(&self, name: &str, f: impl FnOnce(&Collection) -> R) -> Option<R> {
+    pub fn with_collection<R>(&self, name: &CollectionId, f: impl FnOnce(&Collection) -> R) -> Option<R> {
         let c = self.collection(name)?;
         let guard = read(&c);
         Some(f(&guard))
@@ -447,7 +477,7 @@ impl Engine {
     ) -> Answer {
         let mut tally = Tally::new(layers.len(), &self.vocab, paging);
         self.each_hit(layers, region, filter, |layer, item| tally.add(layer, item.brief(), &item.feature));
-        tally.finish(layers, &self.vocab, interval_ms)
+        tally.finish(layers.iter().map(|l| l.def.id.as_str()), &self.vocab, interval_ms)
     }
 
     /// Calls `visit` with the index of the layer and the R-tree entry of each feature of
@@ -535,4 +565,94 @@ fn rects_meet(a: Rect<f64>, b: Rect<f64>) -> bool {
 /// Adds a feature of a collection whose schema the encoder was given.
 fn add(enc: &mut LayerEncoder, f: &Feature, g: &TileGeometry) {
     enc.add_feature(f.id, g, &f.props);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::Rng;
+    use crate::feature::{Attrs, QualificationSet};
+    use crate::query::tests::{keys, random_features, reference_page, reference_summary};
+    use crate::query::{Key, sort};
+    use crate::region::Region;
+    use geo::{MultiPolygon, Point, polygon};
+
+    #[test]
+    fn region_queries_are_their_hits_sorted_summarised_and_paged() {
+        let mut catalog = Catalog::bundled();
+        let mut vip = catalog.layers.iter().find(|l| l.id == "health").unwrap().clone();
+        vip.id = "health-or-vip".into();
+        vip.tags.push("vip".into());
+        let mut red = catalog.layers.iter().find(|l| l.id == "perimeters").unwrap().clone();
+        red.id = "red".into();
+        red.kinds = vec!["red".into()];
+        catalog.layers.extend([vip, red]);
+        let engine = Engine::new(catalog);
+        let vocab = engine.vocabulary().clone();
+        let mut rng = Rng::new(4);
+        engine.replace(&ENTRIES, Collection::bulk_load(entry_schema(), random_features(&mut rng, 20_000, &vocab)));
+        let perimeters: Vec<Feature> = (0..300)
+            .map(|i| {
+                let attrs = Attrs { kind: Some(Arc::from(["red", "blue"][i % 2])), ..Attrs::default() };
+                let p = Point::new(rng.range(2.2, 2.5), rng.range(48.8, 48.95));
+                Feature::from_lonlat(i as u64, &Geometry::Point(p), attrs, Box::new([])).unwrap()
+            })
+            .collect();
+        engine.replace(&PERIMETERS, Collection::bulk_load(perimeter_schema(), perimeters));
+        let layer_sets: [&[&str]; 3] = [&["entries"], &["health-or-vip", "crowd", "entries"], &["red", "perimeters"]];
+        let frame = polygon![(x: 2.25, y: 48.82), (x: 2.45, y: 48.82), (x: 2.45, y: 48.92), (x: 2.25, y: 48.92)];
+        let cells = h3::cell_of(2.35, 48.86, 6).unwrap();
+        let regions = [
+            Region::BBox([2.3, 48.84, 2.4, 48.9]),
+            Region::BBox([179.5, -15.5, -179.5, -14.5]),
+            Region::Polygons(MultiPolygon(vec![frame])),
+            Region::Circle { lon: 2.2945, lat: 48.8584, radius_m: 3000.0 },
+            Region::Circle { lon: 179.9, lat: -15.0, radius_m: 60_000.0 },
+            Region::Cells(vec![cells, cells.parent(h3o::Resolution::Five).unwrap()]),
+        ];
+        let mut windowed = Filter::default();
+        (windowed.from_ms, windowed.qualifications) = (Some(1_720_040_000_000), QualificationSet::ALL);
+        let mut severe = Filter::default().with_tags(&["crowd".into(), "vip".into()], &vocab);
+        severe.min_severity = Some(2);
+        let filters = [Filter::default(), windowed, severe];
+        let mut seen_hits = 0;
+        for region in regions {
+            let region = Prepared::new(region).unwrap();
+            for filter in &filters {
+                for ids in layer_sets {
+                    let layers: Vec<Arc<Layer>> = ids.iter().map(|id| engine.layer(id).unwrap().clone()).collect();
+                    let hits = engine.region_hits(&layers, &region, filter);
+                    // Every feature, tested without the index or the briefs.
+                    let mut expected = Vec::new();
+                    for (i, l) in layers.iter().enumerate() {
+                        engine.with_collection(&l.collection, |c| {
+                            for f in c.iter() {
+                                if l.selects(f) && filter.matches(&f.attrs) && region.intersects(&f.lonlat) {
+                                    expected.push((i, f.id));
+                                }
+                            }
+                        });
+                    }
+                    let mut got: Vec<(usize, u64)> = hits.iter().map(|h| (h.layer, h.feature.id)).collect();
+                    got.sort_unstable();
+                    expected.sort_unstable();
+                    assert_eq!(got, expected, "{:?} {filter:?} {ids:?}", region.region());
+                    seen_hits += hits.len();
+                    for _ in 0..5 {
+                        let cursor =
+                            (!hits.is_empty() && rng.below(2) == 0).then(|| Key::of(&hits[rng.below(hits.len())]));
+                        let paging = Paging { cursor, limit: [1, 10, 100, 10_000][rng.below(4)] };
+                        let answer = engine.region_query(&layers, &region, filter, paging, None);
+                        let mut sorted = hits.clone();
+                        sort(&mut sorted);
+                        let (page, next) = reference_page(&sorted, paging.cursor, paging.limit);
+                        assert_eq!(keys(&answer.page), keys(page));
+                        assert_eq!(answer.next, next);
+                        assert_eq!(answer.summary, reference_summary(&hits, ids, &vocab, None));
+                    }
+                }
+            }
+        }
+        assert!(seen_hits > 20_000, "{seen_hits}");
+    }
 }

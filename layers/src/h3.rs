@@ -24,6 +24,17 @@ pub const FINEST: u8 = 11;
 pub const RESOLUTION_OFFSET: u8 = 2;
 
 /// The resolution a tile at zoom `z` shows, within `min..=max`.
+///
+/// # Examples
+///
+/// ```
+/// use vigie_layers::h3::{FINEST, resolution_for_zoom};
+///
+/// assert_eq!(resolution_for_zoom(12, 0, FINEST), 10);
+/// // Clamped to the layer's range at both ends.
+/// assert_eq!(resolution_for_zoom(1, 3, FINEST), 3);
+/// assert_eq!(resolution_for_zoom(20, 0, 9), 9);
+/// ```
 pub fn resolution_for_zoom(z: u8, min: u8, max: u8) -> u8 {
     z.saturating_sub(RESOLUTION_OFFSET).clamp(min, max)
 }
@@ -32,7 +43,22 @@ fn res(r: u8) -> Resolution {
     Resolution::try_from(r.min(15)).unwrap_or(Resolution::Zero)
 }
 
-/// The cell at resolution `r` of a WGS84 point.
+/// The cell at resolution `r` of a WGS84 point; `None` for a coordinate that is not a number.
+///
+/// # Examples
+///
+/// ```
+/// use vigie_layers::h3::cell_of;
+///
+/// let cell = cell_of(2.2945, 48.8584, 9).expect("a valid point");
+/// assert_eq!(u8::from(cell.resolution()), 9);
+/// // The same point at resolution 5 is in the parent cell.
+/// assert_eq!(cell_of(2.2945, 48.8584, 5), cell.parent(h3o::Resolution::Five));
+/// // A neighbouring point a few metres away shares the cell; one across Paris does not.
+/// assert_eq!(cell_of(2.29451, 48.85841, 9), Some(cell));
+/// assert_ne!(cell_of(2.3522, 48.8566, 9), Some(cell));
+/// assert_eq!(cell_of(f64::NAN, 48.0, 9), None);
+/// ```
 pub fn cell_of(lon: f64, lat: f64, r: u8) -> Option<CellIndex> {
     LatLng::new(lat, lon).ok().map(|ll| ll.to_cell(res(r)))
 }
@@ -40,6 +66,19 @@ pub fn cell_of(lon: f64, lat: f64, r: u8) -> Option<CellIndex> {
 /// Whether a WGS84 point counts in `cell`: the same rule as the aggregates — the parent of its
 /// finest cell — not the coarse cell containing it, which can differ near edges (H3 children do
 /// not tile their parent exactly). For cells finer than [`FINEST`], the cell containing it.
+///
+/// # Examples
+///
+/// ```
+/// use vigie_layers::h3::{FINEST, cell_of, counts_in};
+///
+/// let (lon, lat) = (2.2945, 48.8584);
+/// let fine = cell_of(lon, lat, FINEST).expect("a valid point");
+/// for r in [h3o::Resolution::Four, h3o::Resolution::Eight] {
+///     assert!(counts_in(lon, lat, fine.parent(r).expect("coarser")));
+/// }
+/// assert!(!counts_in(2.3522, 48.8566, cell_of(lon, lat, 9).expect("a valid point")));
+/// ```
 pub fn counts_in(lon: f64, lat: f64, cell: CellIndex) -> bool {
     let r = u8::from(cell.resolution());
     if r > FINEST {
@@ -53,7 +92,20 @@ pub fn representative_point(g: &Geometry<f64>) -> Option<Coord<f64>> {
     g.interior_point().map(|p| p.0)
 }
 
-/// A cell's hexagon (or pentagon) in WGS84.
+/// A cell's hexagon (or pentagon) in WGS84: a closed ring, longitudes kept continuous across
+/// the antimeridian.
+///
+/// # Examples
+///
+/// ```
+/// use geo::{Contains, Point};
+/// use vigie_layers::h3::{cell_of, cell_polygon};
+///
+/// let cell = cell_of(2.2945, 48.8584, 8).expect("a valid point");
+/// let hexagon = cell_polygon(cell);
+/// assert_eq!(hexagon.exterior().0.len(), 7, "six corners, closed");
+/// assert!(hexagon.contains(&Point::new(2.2945, 48.8584)));
+/// ```
 pub fn cell_polygon(cell: CellIndex) -> Polygon<f64> {
     let mut ring: Vec<Coord<f64>> = cell.boundary().iter().map(|ll| Coord { x: ll.lng(), y: ll.lat() }).collect();
     // Cells crossing the antimeridian: keep the ring continuous (longitudes beyond ±180).
@@ -169,6 +221,34 @@ impl Level {
 }
 
 /// The aggregate of one H3 layer, kept up to date on every write.
+///
+/// # Examples
+///
+/// ```
+/// use geo::{Geometry, Point};
+/// use vigie_layers::Feature;
+/// use vigie_layers::feature::Attrs;
+/// use vigie_layers::h3::{Aggregate, cell_of};
+///
+/// let entry = |id, lon, lat, severity| {
+///     let attrs = Attrs { severity: Some(severity), ..Attrs::default() };
+///     Feature::from_lonlat(id, &Geometry::Point(Point::new(lon, lat)), attrs, Box::new([]))
+/// };
+/// // Two entries at the Eiffel Tower, one at the Louvre.
+/// let features = [entry(1, 2.2945, 48.8584, 1)?, entry(2, 2.29452, 48.85842, 3)?, entry(3, 2.3376, 48.8606, 0)?];
+/// let agg = Aggregate::build(6, 9, features.iter());
+/// assert_eq!((agg.len(), agg.resolutions()), (3, (6, 9)));
+///
+/// let eiffel = cell_of(2.2945, 48.8584, 9).expect("a valid point");
+/// let stats: Vec<_> = agg.cells(9).filter(|(c, _)| **c == eiffel).map(|(_, s)| s).collect();
+/// assert_eq!((stats[0].count, stats[0].max_severity()), (2, Some(3)));
+/// assert_eq!(agg.cells(9).count(), 2);
+/// // At resolution 6 (cells of about 36 km²) the three share one cell.
+/// assert_eq!(agg.cells(6).map(|(_, s)| s.count).collect::<Vec<_>>(), [3]);
+/// // Rolling up gives what was built.
+/// assert_eq!(agg.roll_up(9).len(), 2);
+/// # Ok::<(), vigie_layers::feature::GeometryError>(())
+/// ```
 #[derive(Debug)]
 pub struct Aggregate {
     min: u8,
@@ -231,6 +311,30 @@ impl Aggregate {
 
     /// Counts a feature (replacing its previous state); `counted = false` removes it (deleted,
     /// or no longer selected by the layer or its default filter).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use geo::{Geometry, Point};
+    /// use vigie_layers::Feature;
+    /// use vigie_layers::feature::Attrs;
+    /// use vigie_layers::h3::Aggregate;
+    ///
+    /// let at = |lon, lat| Feature::from_lonlat(7, &Geometry::Point(Point::new(lon, lat)), Attrs::default(), Box::new([]));
+    /// let mut agg = Aggregate::new(8, 8);
+    /// agg.update(7, Some(&at(2.2945, 48.8584)?));
+    /// let before: Vec<_> = agg.cells(8).map(|(c, _)| *c).collect();
+    /// // The entry moves across Paris: its old cell is emptied (and dropped), the new one counts it.
+    /// agg.update(7, Some(&at(2.3522, 48.8566)?));
+    /// let after: Vec<_> = agg.cells(8).map(|(c, s)| (*c, s.count)).collect();
+    /// assert_eq!(after.len(), 1);
+    /// assert_ne!(after[0].0, before[0]);
+    /// assert_eq!(after[0].1, 1);
+    /// // Deleted.
+    /// agg.update(7, None);
+    /// assert!(agg.is_empty() && agg.cells(8).next().is_none());
+    /// # Ok::<(), vigie_layers::feature::GeometryError>(())
+    /// ```
     pub fn update(&mut self, id: FeatureId, feature: Option<&Feature>) {
         if let Some(old) = self.members.remove(&id) {
             self.apply_member(&old, -1);
@@ -257,6 +361,27 @@ impl Aggregate {
     }
 
     /// Cells of resolution `r` whose hexagon's envelope meets `rect` (Web Mercator).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use geo::{Geometry, Point};
+    /// use vigie_layers::feature::Attrs;
+    /// use vigie_layers::h3::{Aggregate, lookup_rect, resolution_for_zoom};
+    /// use vigie_layers::{Feature, TileCoord};
+    ///
+    /// let at = |id, lon, lat| Feature::from_lonlat(id, &Geometry::Point(Point::new(lon, lat)), Attrs::default(), Box::new([]));
+    /// // The Eiffel Tower, and Marseille.
+    /// let features = [at(1, 2.2945, 48.8584)?, at(2, 5.3698, 43.2965)?];
+    /// let agg = Aggregate::build(0, 11, features.iter());
+    /// // The hexagons of the Eiffel Tower's z12 tile.
+    /// let tile = TileCoord::new(12, 2074, 1409).expect("on the grid");
+    /// let r = resolution_for_zoom(tile.z(), 0, 11);
+    /// let cells = agg.cells_in(r, lookup_rect(tile, r));
+    /// assert_eq!(cells.len(), 1);
+    /// assert_eq!(cells[0].1.count, 1);
+    /// # Ok::<(), vigie_layers::feature::GeometryError>(())
+    /// ```
     pub fn cells_in(&self, r: u8, rect: Rect<f64>) -> Vec<(CellIndex, &CellStats)> {
         let Some(level) = self.levels.get(usize::from(r)) else { return Vec::new() };
         let env = AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]);
@@ -274,6 +399,26 @@ impl Aggregate {
 }
 
 /// Stats per cell of resolution `r` for features given one by one (filtered queries).
+///
+/// # Examples
+///
+/// ```
+/// use geo::{Geometry, LineString, Point};
+/// use vigie_layers::Feature;
+/// use vigie_layers::feature::Attrs;
+/// use vigie_layers::h3::{Aggregate, aggregate};
+///
+/// let attrs = Attrs::default;
+/// let point = Feature::from_lonlat(1, &Geometry::Point(Point::new(2.2945, 48.8584)), attrs(), Box::new([]))?;
+/// // A line counts once, at an interior point.
+/// let line = LineString::from(vec![(2.29, 48.85), (2.30, 48.86)]);
+/// let line = Feature::from_lonlat(2, &Geometry::LineString(line), attrs(), Box::new([]))?;
+/// let stats = aggregate(7, [&point, &line].into_iter());
+/// assert_eq!(stats.values().map(|s| s.count).sum::<u32>(), 2);
+/// // The same counts as an aggregate kept at that resolution.
+/// assert_eq!(stats, Aggregate::build(7, 7, [&point, &line].into_iter()).roll_up(7));
+/// # Ok::<(), vigie_layers::feature::GeometryError>(())
+/// ```
 pub fn aggregate<'a>(r: u8, features: impl Iterator<Item = &'a Feature>) -> HashMap<CellIndex, CellStats> {
     let mut out: HashMap<CellIndex, CellStats> = HashMap::new();
     for f in features {

@@ -460,6 +460,31 @@ pub enum Action {
     Deleted,
 }
 
+impl Action {
+    /// The name stored in revision rows and shown in the API (`created`, `updated`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Attached => "attached",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+impl std::str::FromStr for Action {
+    type Err = String;
+
+    /// # Errors
+    /// The unknown name, quoted.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Created, Self::Updated, Self::Attached, Self::Deleted]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| format!("unknown revision action '{s}'"))
+    }
+}
+
 /// One revision: who changed what and when. `changes` maps each field to `{from, to}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Revision {

@@ -1,9 +1,20 @@
 //! vigie's geospatial engine.
 //!
-//! No HTTP and no SQL here: the feature model, the layer catalog, the in-memory spatial index
+//! No HTTP and no store here: the feature model, the layer catalog, the in-memory spatial index
 //! (R-tree over Web Mercator metres), tile maths, clipping and simplification per zoom, MVT
-//! encoding, and the bundled demo data. The service crate (`vigie-tileserver`) puts it behind
-//! HTTP and a store.
+//! encoding, region queries, H3 aggregation and the bundled demo data. The service crate
+//! (`vigie-tileserver`) puts it behind HTTP and a store.
+//!
+//! Where to start: [`tile`] (tile coordinates and envelopes), [`mvt`] (the encoder),
+//! [`region`] (regions ready to test features), [`h3`] (hexagon aggregates), and [`Engine`],
+//! which binds them to the catalog's layers.
+//!
+//! # Features
+//!
+//! - `readers` (default): the `readers` module, which reads source files (GeoJSON, CSV,
+//!   FlatGeobuf, GeoPackage, Shapefile, KML/KMZ, with CRS reprojection) into a
+//!   [`dataset::DatasetBuilder`]. Without it (`default-features = false`) none of the format
+//!   libraries is built; datasets can still be built from records in memory.
 
 pub mod catalog;
 pub mod clip;
@@ -13,11 +24,13 @@ pub mod engine;
 pub mod feature;
 pub mod filter;
 pub mod h3;
+pub mod hit;
 pub mod index;
 pub mod journal;
 pub mod model;
 pub mod mvt;
 pub mod query;
+#[cfg(feature = "readers")]
 pub mod readers;
 pub mod region;
 pub mod text;

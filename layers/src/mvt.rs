@@ -190,6 +190,45 @@ const SMALL_INTS: usize = 64;
 /// then brings its values in that order. A name becomes a key of the layer when a feature
 /// first carries a non-null value for it, so keys appear in order of first use and names that
 /// no feature uses are left out.
+///
+/// # Examples
+///
+/// ```
+/// use geozero::mvt::{Message, Tile};
+/// use vigie_layers::clip::{ClipBox, tile_geometry};
+/// use vigie_layers::mvt::{LayerEncoder, TileEncoder};
+/// use vigie_layers::tile::{BUFFER_PX, EXTENT, lonlat_to_mercator};
+/// use vigie_layers::{TileCoord, Value};
+///
+/// // The Eiffel Tower in its z12 tile, in tile units.
+/// let coord = TileCoord::new(12, 2074, 1409)?;
+/// let (tr, clip) = (coord.transform(), ClipBox::for_tile(coord, BUFFER_PX));
+/// let eiffel = geo::Geometry::Point(lonlat_to_mercator(2.2945, 48.8584).into());
+/// let g = tile_geometry(&eiffel, &tr, &clip).expect("in the tile");
+///
+/// let mut layer = LayerEncoder::new("venues", EXTENT);
+/// layer.set_properties(["name", "capacity", "note"]);
+/// assert!(layer.add_feature(1, &g, &[Value::text("Tour Eiffel"), Value::Int(1200), Value::Null]));
+/// assert!(layer.add_feature(2, &g, &[Value::text("Tour Eiffel"), Value::Int(80), Value::Null]));
+/// assert_eq!(layer.len(), 2);
+/// let mut tile = TileEncoder::new();
+/// tile.push(&layer);
+/// let bytes = tile.finish();
+///
+/// // Any MVT 2.1 decoder reads it back (here geozero's).
+/// let decoded = Tile::decode(bytes.as_slice())?;
+/// let l = &decoded.layers[0];
+/// assert_eq!((l.name.as_str(), l.version, l.extent), ("venues", 2, Some(4096)));
+/// // Keys in order of first use; "note" was always null, so it is no key.
+/// assert_eq!(l.keys, ["name", "capacity"]);
+/// // The name is stored once, then each capacity.
+/// assert_eq!(l.values.len(), 3);
+/// assert_eq!(l.values[0].string_value.as_deref(), Some("Tour Eiffel"));
+/// assert_eq!((l.features[1].id, &l.features[1].tags[..]), (Some(2), &[0, 0, 1, 2][..]));
+/// // A point: MoveTo(1), then x = 435 and y = 447 zig-zag encoded.
+/// assert_eq!(l.features[0].geometry, [9, 870, 894]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct LayerEncoder {
     name: String,
@@ -323,6 +362,23 @@ impl LayerEncoder {
     /// Adds a feature whose property values are aligned with the names given to
     /// [`LayerEncoder::set_properties`] (extra values are ignored); nulls are skipped. Returns
     /// `false` (and adds nothing) when the geometry has nothing left to draw.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigie_layers::Value;
+    /// use vigie_layers::clip::TileGeometry;
+    /// use vigie_layers::mvt::LayerEncoder;
+    ///
+    /// let mut layer = LayerEncoder::new("lines", 4096);
+    /// layer.set_properties(["severity"]);
+    /// // Nothing to draw: refused.
+    /// assert!(!layer.add_feature(1, &TileGeometry::Lines(vec![vec![[5, 5]]]), &[Value::Int(2)]));
+    /// assert!(layer.is_empty());
+    /// let line = TileGeometry::Lines(vec![vec![[0, 0], [100, 50]]]);
+    /// assert!(layer.add_feature(2, &line, &[Value::Int(2)]));
+    /// assert_eq!(layer.len(), 1);
+    /// ```
     pub fn add_feature(&mut self, id: u64, geometry: &TileGeometry, values: &[Value]) -> bool {
         self.geom.clear();
         let Some(kind) = encode_geometry(geometry, &mut self.geom) else {
@@ -474,6 +530,33 @@ fn encode_geometry(g: &TileGeometry, out: &mut Vec<u8>) -> Option<GeomType> {
 }
 
 /// Builds a whole tile from layers.
+///
+/// # Examples
+///
+/// ```
+/// use geozero::mvt::{Message, Tile};
+/// use vigie_layers::clip::TileGeometry;
+/// use vigie_layers::mvt::{LayerEncoder, TileEncoder};
+///
+/// let mut points = LayerEncoder::new("points", 4096);
+/// points.add_feature(1, &TileGeometry::Point([10, 20]), &[]);
+/// points.add_feature(2, &TileGeometry::Points(vec![[30, 40], [50, 60]]), &[]);
+/// let empty = LayerEncoder::new("empty", 4096);
+///
+/// let mut tile = TileEncoder::new();
+/// tile.push(&empty);
+/// tile.push(&points);
+/// assert_eq!(tile.feature_count(), 2);
+/// let bytes = tile.finish();
+/// let decoded = Tile::decode(bytes.as_slice())?;
+/// // The empty layer is left out.
+/// let names: Vec<&str> = decoded.layers.iter().map(|l| l.name.as_str()).collect();
+/// assert_eq!(names, ["points"]);
+///
+/// // No features at all: no bytes (served as 204 No Content).
+/// assert!(TileEncoder::new().finish().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct TileEncoder {
     buf: Vec<u8>,
@@ -671,5 +754,98 @@ mod tests {
         assert_eq!(l.values[1].uint_value, Some(3));
         assert_eq!(l.values[2].sint_value, Some(-5));
         assert_eq!(l.features[1].tags, [1, 1]);
+    }
+
+    /// Clipping then encoding: what a decoder reads back stays in the buffered tile, and
+    /// polygons stay valid with the area of the exact intersection.
+    mod clipped {
+        use super::*;
+        use crate::clip::tests::props::star;
+        use crate::clip::{ClipBox, tile_geometry};
+        use crate::tile::TileCoord;
+        use geo::{Area, BooleanOps, Geometry, Length, LineString, MultiPolygon, Polygon, Validation, coord};
+        use geozero::ToGeo;
+
+        fn to_mercator(ls: &LineString<f64>, b: geo::Rect<f64>) -> LineString<f64> {
+            let s = b.width() / 4096.0;
+            ls.0.iter().map(|c| coord! { x: b.min().x + c.x * s, y: b.max().y - c.y * s }).collect()
+        }
+
+        fn decode(bytes: &[u8]) -> Vec<Geometry<f64>> {
+            let tile = Tile::decode(bytes).unwrap();
+            tile.layers.iter().flat_map(|l| l.features.iter().map(|f| f.to_geo().unwrap())).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn clipped_polygons_stay_in_the_buffer_and_valid(
+                cx in -3000.0..7000.0f64,
+                cy in -3000.0..7000.0f64,
+                radii in prop::collection::vec(10.0..4000.0f64, 3..40),
+                hole in 0.05..0.6f64,
+                phase in 0.0..std::f64::consts::TAU,
+                z in 1u32..20,
+            ) {
+                let coord = TileCoord::new(z, 0, 0).unwrap();
+                let b = coord.bounds();
+                let min_r = radii.iter().copied().fold(f64::MAX, f64::min);
+                let outer = star(cx, cy, &radii, phase);
+                let inner: Vec<f64> = vec![min_r * hole; 8];
+                let hole_ring = star(cx, cy, &inner, 0.3);
+                let tile_poly = Polygon::new(outer.clone(), vec![hole_ring.clone()]);
+                let merc = Polygon::new(to_mercator(&outer, b), vec![to_mercator(&hole_ring, b)]);
+                let clip = ClipBox::new(64);
+                let g = tile_geometry(&Geometry::Polygon(merc), &coord.transform(), &clip);
+                let mut enc = LayerEncoder::new("p", 4096);
+                if let Some(g) = &g {
+                    enc.add_feature(1, g, &[]);
+                }
+                let mut tile = TileEncoder::new();
+                tile.push(&enc);
+                let bytes = tile.finish();
+                let decoded = if bytes.is_empty() { vec![] } else { decode(&bytes) };
+
+                // Reference area: exact float intersection with the buffered square.
+                let square = geo::Rect::new(coord! { x: -64.0, y: -64.0 }, coord! { x: 4160.0, y: 4160.0 }).to_polygon();
+                let expected = tile_poly.intersection(&square).unsigned_area();
+                let mut got = 0.0;
+                for geom in &decoded {
+                    for c in geo::CoordsIter::coords_iter(geom) {
+                        prop_assert!((-64.0..=4160.0).contains(&c.x) && (-64.0..=4160.0).contains(&c.y), "vertex {c:?} outside");
+                    }
+                    prop_assert!(geom.is_valid(), "invalid polygon: {geom:?}");
+                    got += geom.unsigned_area();
+                }
+                let perimeter = geo::Euclidean.length(&outer) + geo::Euclidean.length(&hole_ring) + 4.0 * 4224.0;
+                prop_assert!((got - expected).abs() <= perimeter * 1.0 + 4.0, "area {got} vs {expected}");
+                if expected > perimeter * 2.0 {
+                    prop_assert!(!decoded.is_empty(), "a polygon with area {expected} vanished");
+                }
+                let _ = MultiPolygon::<f64>(vec![]);
+            }
+
+            #[test]
+            fn clipped_lines_stay_in_the_buffer(
+                pts in prop::collection::vec((-6000.0..10000.0f64, -6000.0..10000.0f64), 2..30),
+                z in 1u32..20,
+            ) {
+                let coord = TileCoord::new(z, 0, 0).unwrap();
+                let ls: LineString<f64> = pts.iter().map(|&(x, y)| coord! { x: x, y: y }).collect();
+                let merc = to_mercator(&ls, coord.bounds());
+                if let Some(g) = tile_geometry(&Geometry::LineString(merc), &coord.transform(), &ClipBox::new(64)) {
+                    let mut enc = LayerEncoder::new("l", 4096);
+                    prop_assert!(enc.add_feature(1, &g, &[]));
+                    let mut tile = TileEncoder::new();
+                    tile.push(&enc);
+                    for geom in decode(&tile.finish()) {
+                        for c in geo::CoordsIter::coords_iter(&geom) {
+                            prop_assert!((-64.0..=4160.0).contains(&c.x) && (-64.0..=4160.0).contains(&c.y));
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,11 +1,10 @@
 //! Region query results: hits in a stable order (newest first), keyset paging, and a summary
 //! (counts by layer, theme, severity and qualification, and a time histogram).
 
-use crate::engine::Layer;
 use crate::feature::{Brief, Feature, Qualification};
+use crate::hit::Hit;
 use crate::model::ThemeVocabulary;
-use crate::region::Hit;
-use geo::{Buffer, Coord, MapCoords, MultiPolygon};
+/// Kept at its former path for the service crate; the function lives with regions.
 use serde::Serialize;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
@@ -194,13 +193,19 @@ impl Tally {
     }
 
     /// The answer: the summary in the same maps and histogram as [`Summary`] always had, and
-    /// the page in the result order. `interval_ms` fixes the histogram bucket width, otherwise
-    /// the finest giving at most 100 buckets is chosen.
-    pub fn finish(self, layers: &[Arc<Layer>], vocab: &ThemeVocabulary, interval_ms: Option<i64>) -> Answer {
+    /// the page in the result order. `layer_ids` are the ids of the query's layers, in the
+    /// order [`Tally::add`] indexed them. `interval_ms` fixes the histogram bucket width,
+    /// otherwise the finest giving at most 100 buckets is chosen.
+    pub fn finish<'a>(
+        self,
+        layer_ids: impl IntoIterator<Item = &'a str>,
+        vocab: &ThemeVocabulary,
+        interval_ms: Option<i64>,
+    ) -> Answer {
         let mut s = Summary { total: self.total, ..Summary::default() };
         // `+=` rather than insert: two layers (or themes) of one id share an entry.
-        for (l, &n) in layers.iter().zip(&self.by_layer).filter(|(_, n)| **n > 0) {
-            *s.by_layer.entry(l.def.id.clone()).or_default() += n;
+        for (id, &n) in layer_ids.into_iter().zip(&self.by_layer).filter(|(_, n)| **n > 0) {
+            *s.by_layer.entry(id.to_owned()).or_default() += n;
         }
         for (t, &n) in vocab.ids().iter().zip(&self.by_theme).filter(|(_, n)| **n > 0) {
             *s.by_theme.entry(t.clone()).or_default() += n;
@@ -287,34 +292,23 @@ fn histogram(times: &[i64], interval_ms: Option<i64>) -> Option<(&'static str, V
     Some((name, buckets))
 }
 
-/// Grows WGS84 polygons by `metres` on the ground (a local equirectangular frame around their
-/// centre: exact enough for the buffers of a city-scale perimeter).
-pub fn buffer_m(mp: &MultiPolygon<f64>, metres: f64) -> MultiPolygon<f64> {
-    use geo::BoundingRect;
-    let Some(b) = mp.bounding_rect() else { return mp.clone() };
-    let c = b.center();
-    let kx = 111_320.0 * c.y.to_radians().cos().max(1e-6);
-    let ky = 110_574.0;
-    let local = mp.map_coords(|p| Coord { x: (p.x - c.x) * kx, y: (p.y - c.y) * ky });
-    local.buffer(metres).map_coords(|p| Coord { x: c.x + p.x / kx, y: (c.y + p.y / ky).clamp(-90.0, 90.0) })
-}
-
+/// Also the references of the engine's region query tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::catalog::Catalog;
     use crate::demo::Rng;
-    use crate::engine::{ENTRIES, Engine, PERIMETERS};
-    use crate::feature::{Attrs, Feature, QualificationSet};
-    use crate::filter::Filter;
-    use crate::index::Collection;
-    use crate::model::{entry_schema, perimeter_schema};
-    use crate::region::{Prepared, Region};
-    use geo::{Area, Geometry, LineString, Point, polygon};
+    use crate::feature::{Attrs, Feature};
+    use geo::{Geometry, LineString, Point, polygon};
+
+    /// The theme vocabulary the engine builds from the bundled catalog.
+    fn bundled_vocabulary() -> ThemeVocabulary {
+        ThemeVocabulary::new(Catalog::bundled().entry_themes().map(|t| t.id.clone()))
+    }
 
     /// The page after `cursor` of sorted hits and the next cursor, by slicing: what
     /// [`Tally`] must give without sorting.
-    fn reference_page(hits: &[Hit], cursor: Option<Key>, limit: usize) -> (&[Hit], Option<Key>) {
+    pub(crate) fn reference_page(hits: &[Hit], cursor: Option<Key>, limit: usize) -> (&[Hit], Option<Key>) {
         let start = cursor.map_or(0, |c| hits.partition_point(|h| Key::of(h) <= c));
         let end = (start + limit).min(hits.len());
         let next = (end < hits.len() && end > start).then(|| Key::of(&hits[end - 1]));
@@ -322,16 +316,16 @@ mod tests {
     }
 
     /// The summary counted straight from the features, into maps (the former `summarize`).
-    fn reference_summary(
+    pub(crate) fn reference_summary(
         hits: &[Hit],
-        layers: &[Arc<Layer>],
+        layer_ids: &[&str],
         vocab: &ThemeVocabulary,
         interval_ms: Option<i64>,
     ) -> Summary {
         let mut s = Summary { total: hits.len(), ..Summary::default() };
         for h in hits {
             let a = &h.feature.attrs;
-            *s.by_layer.entry(layers[h.layer].def.id.clone()).or_default() += 1;
+            *s.by_layer.entry(layer_ids[h.layer].to_owned()).or_default() += 1;
             if a.tags.is_some() {
                 let mut any = false;
                 for (i, t) in vocab.ids().iter().enumerate() {
@@ -363,32 +357,32 @@ mod tests {
     /// The answer of [`Tally`] for hits given in any order.
     fn tally(
         hits: &[Hit],
-        layers: &[Arc<Layer>],
+        layer_ids: &[&str],
         vocab: &ThemeVocabulary,
         paging: Paging,
         interval: Option<i64>,
     ) -> Answer {
-        let mut t = Tally::new(layers.len(), vocab, paging);
+        let mut t = Tally::new(layer_ids.len(), vocab, paging);
         for h in hits {
             t.add(h.layer, &Brief::of(&h.feature), &h.feature);
         }
-        t.finish(layers, vocab, interval)
+        t.finish(layer_ids.iter().copied(), vocab, interval)
     }
 
-    fn keys(hits: &[Hit]) -> Vec<Key> {
+    pub(crate) fn keys(hits: &[Hit]) -> Vec<Key> {
         hits.iter().map(Key::of).collect()
     }
 
     /// Checks a tally against sorting everything, summarising and slicing a page.
-    fn check(hits: &[Hit], layers: &[Arc<Layer>], vocab: &ThemeVocabulary, paging: Paging, interval: Option<i64>) {
-        let answer = tally(hits, layers, vocab, paging, interval);
+    fn check(hits: &[Hit], layer_ids: &[&str], vocab: &ThemeVocabulary, paging: Paging, interval: Option<i64>) {
+        let answer = tally(hits, layer_ids, vocab, paging, interval);
         let mut sorted = hits.to_vec();
         sort(&mut sorted);
         let (page, next) = reference_page(&sorted, paging.cursor, paging.limit);
         assert_eq!(keys(&answer.page), keys(page), "{paging:?}");
         assert!(answer.page.iter().zip(page).all(|(a, b)| Arc::ptr_eq(&a.feature, &b.feature)));
         assert_eq!(answer.next, next, "{paging:?}");
-        assert_eq!(answer.summary, reference_summary(hits, layers, vocab, interval));
+        assert_eq!(answer.summary, reference_summary(hits, layer_ids, vocab, interval));
     }
 
     /// Random entries: times with ties (and some missing), themes, tags that are not themes,
@@ -418,10 +412,8 @@ mod tests {
 
     #[test]
     fn the_tally_pages_and_counts_as_sorting_everything() {
-        let engine = Engine::new(Catalog::bundled());
-        let vocab = engine.vocabulary();
-        let layers: Vec<Arc<Layer>> =
-            ["entries", "health", "entries"].iter().map(|id| engine.layer(id).unwrap().clone()).collect();
+        let vocab = &bundled_vocabulary();
+        let layers = ["entries", "health", "entries"];
         let mut rng = Rng::new(42);
         for n in [0, 1, 2, 7, 100, 1000] {
             let hits = random_hits(&mut rng, n, layers.len(), vocab);
@@ -444,8 +436,8 @@ mod tests {
 
     #[test]
     fn paging_visits_every_hit_once_newest_first() {
-        let engine = Engine::new(Catalog::bundled());
-        let layers = [engine.layer("entries").unwrap().clone()];
+        let vocab = bundled_vocabulary();
+        let layers = ["entries"];
         let hits: Vec<Hit> = (0..25)
             .map(|i| {
                 let attrs = Attrs { time_ms: (i % 5 != 0).then_some(1000 + (i as i64 % 7)), ..Attrs::default() };
@@ -456,7 +448,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
-            let a = tally(&hits, &layers, engine.vocabulary(), Paging { cursor, limit: 4 }, None);
+            let a = tally(&hits, &layers, &vocab, Paging { cursor, limit: 4 }, None);
             assert_eq!(a.summary.total, 25);
             seen.extend(a.page.iter().map(|h| h.feature.id));
             match a.next {
@@ -473,7 +465,7 @@ mod tests {
 
     /// Random features over France and near the antimeridian: mostly points, some lines and
     /// polygons; entries with the fields of [`random_hits`], some with activation windows.
-    fn random_features(rng: &mut Rng, n: usize, vocab: &ThemeVocabulary) -> Vec<Feature> {
+    pub(crate) fn random_features(rng: &mut Rng, n: usize, vocab: &ThemeVocabulary) -> Vec<Feature> {
         let hits = random_hits(rng, n, 1, vocab);
         hits.into_iter()
             .enumerate()
@@ -497,96 +489,5 @@ mod tests {
                 Feature::from_lonlat(i as u64, &g, attrs, Box::new([])).unwrap()
             })
             .collect()
-    }
-
-    #[test]
-    fn region_queries_are_their_hits_sorted_summarised_and_paged() {
-        let mut catalog = Catalog::bundled();
-        let mut vip = catalog.layers.iter().find(|l| l.id == "health").unwrap().clone();
-        vip.id = "health-or-vip".into();
-        vip.tags.push("vip".into());
-        let mut red = catalog.layers.iter().find(|l| l.id == "perimeters").unwrap().clone();
-        red.id = "red".into();
-        red.kinds = vec!["red".into()];
-        catalog.layers.extend([vip, red]);
-        let engine = Engine::new(catalog);
-        let vocab = engine.vocabulary().clone();
-        let mut rng = Rng::new(4);
-        engine.replace(ENTRIES, Collection::bulk_load(entry_schema(), random_features(&mut rng, 20_000, &vocab)));
-        let perimeters: Vec<Feature> = (0..300)
-            .map(|i| {
-                let attrs = Attrs { kind: Some(Arc::from(["red", "blue"][i % 2])), ..Attrs::default() };
-                let p = Point::new(rng.range(2.2, 2.5), rng.range(48.8, 48.95));
-                Feature::from_lonlat(i as u64, &Geometry::Point(p), attrs, Box::new([])).unwrap()
-            })
-            .collect();
-        engine.replace(PERIMETERS, Collection::bulk_load(perimeter_schema(), perimeters));
-        let layer_sets: [&[&str]; 3] = [&["entries"], &["health-or-vip", "crowd", "entries"], &["red", "perimeters"]];
-        let frame = polygon![(x: 2.25, y: 48.82), (x: 2.45, y: 48.82), (x: 2.45, y: 48.92), (x: 2.25, y: 48.92)];
-        let cells = crate::h3::cell_of(2.35, 48.86, 6).unwrap();
-        let regions = [
-            Region::BBox([2.3, 48.84, 2.4, 48.9]),
-            Region::BBox([179.5, -15.5, -179.5, -14.5]),
-            Region::Polygons(MultiPolygon(vec![frame])),
-            Region::Circle { lon: 2.2945, lat: 48.8584, radius_m: 3000.0 },
-            Region::Circle { lon: 179.9, lat: -15.0, radius_m: 60_000.0 },
-            Region::Cells(vec![cells, cells.parent(h3o::Resolution::Five).unwrap()]),
-        ];
-        let mut windowed = Filter::default();
-        (windowed.from_ms, windowed.qualifications) = (Some(1_720_040_000_000), QualificationSet::ALL);
-        let mut severe = Filter::default().with_tags(&["crowd".into(), "vip".into()], &vocab);
-        severe.min_severity = Some(2);
-        let filters = [Filter::default(), windowed, severe];
-        let mut seen_hits = 0;
-        for region in regions {
-            let region = Prepared::new(region).unwrap();
-            for filter in &filters {
-                for ids in layer_sets {
-                    let layers: Vec<Arc<Layer>> = ids.iter().map(|id| engine.layer(id).unwrap().clone()).collect();
-                    let hits = engine.region_hits(&layers, &region, filter);
-                    // Every feature, tested without the index or the briefs.
-                    let mut expected = Vec::new();
-                    for (i, l) in layers.iter().enumerate() {
-                        engine.with_collection(&l.collection, |c| {
-                            for f in c.iter() {
-                                if l.selects(f) && filter.matches(&f.attrs) && region.intersects(&f.lonlat) {
-                                    expected.push((i, f.id));
-                                }
-                            }
-                        });
-                    }
-                    let mut got: Vec<(usize, u64)> = hits.iter().map(|h| (h.layer, h.feature.id)).collect();
-                    got.sort_unstable();
-                    expected.sort_unstable();
-                    assert_eq!(got, expected, "{:?} {filter:?} {ids:?}", region.region());
-                    seen_hits += hits.len();
-                    for _ in 0..5 {
-                        let cursor =
-                            (!hits.is_empty() && rng.below(2) == 0).then(|| Key::of(&hits[rng.below(hits.len())]));
-                        let paging = Paging { cursor, limit: [1, 10, 100, 10_000][rng.below(4)] };
-                        let answer = engine.region_query(&layers, &region, filter, paging, None);
-                        let mut sorted = hits.clone();
-                        sort(&mut sorted);
-                        let (page, next) = reference_page(&sorted, paging.cursor, paging.limit);
-                        assert_eq!(keys(&answer.page), keys(page));
-                        assert_eq!(answer.next, next);
-                        assert_eq!(answer.summary, reference_summary(&hits, &layers, &vocab, None));
-                    }
-                }
-            }
-        }
-        assert!(seen_hits > 20_000, "{seen_hits}");
-    }
-
-    #[test]
-    fn buffer_grows_by_metres() {
-        let square = polygon![(x: 2.0, y: 48.0), (x: 2.01, y: 48.0), (x: 2.01, y: 48.01), (x: 2.0, y: 48.01)];
-        let mp = MultiPolygon(vec![square]);
-        let grown = buffer_m(&mp, 100.0);
-        let (kx, ky) = (111_320.0 * 48.005f64.to_radians().cos(), 110_574.0);
-        let area = |m: &MultiPolygon<f64>| m.unsigned_area() * kx * ky;
-        let (w, h) = (0.01 * kx, 0.01 * ky);
-        let expected = w * h + 2.0 * 100.0 * (w + h) + std::f64::consts::PI * 100.0 * 100.0;
-        assert!((area(&grown) - expected).abs() / expected < 0.01, "{} vs {expected}", area(&grown));
     }
 }

@@ -15,16 +15,35 @@
 //! against circles in a flat frame around the centre with bounds that settle all but a thin
 //! ring of them; the ellipsoid decides the rest.
 
-use crate::feature::Feature;
+/// Kept at its former path for the service crate; the type lives in [`crate::hit`].
 use crate::index::Item;
 use crate::tile::lonlat_to_mercator;
 use geo::{
-    BoundingRect, Coord, Destination, Distance, Geodesic, Geometry, Intersects, LineString, MultiPolygon, Point,
-    Polygon, Rect,
+    BoundingRect, Buffer, Coord, Destination, Distance, Geodesic, Geometry, Intersects, LineString, MapCoords,
+    MultiPolygon, Point, Polygon, Rect,
 };
 use h3o::CellIndex;
 
 /// A region, in WGS84.
+///
+/// # Examples
+///
+/// ```
+/// use geo::{Geometry, Point};
+/// use vigie_layers::region::{Prepared, Region};
+///
+/// let at = |lon, lat| Geometry::Point(Point::new(lon, lat));
+/// // West of east: a box across the antimeridian (Fiji).
+/// let fiji = Prepared::new(Region::BBox([177.0, -19.0, -179.0, -16.0]))?;
+/// assert!(fiji.intersects(&at(179.5, -17.0)) && fiji.intersects(&at(-179.5, -17.0)));
+/// assert!(!fiji.intersects(&at(0.0, -17.0)));
+/// // H3 cells: the features whose point counts in one of them.
+/// let cell = vigie_layers::h3::cell_of(2.2945, 48.8584, 7).expect("valid point");
+/// let cells = Prepared::new(Region::Cells(vec![cell]))?;
+/// assert!(cells.intersects(&at(2.2945, 48.8584)));
+/// assert!(!cells.intersects(&at(2.45, 48.85)));
+/// # Ok::<(), vigie_layers::region::RegionError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Region {
     /// West, south, east, north (west > east crosses the antimeridian).
@@ -434,6 +453,23 @@ impl Prepared {
     ///
     /// # Errors
     /// [`RegionError::Invalid`] naming what is out of range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use geo::{MultiPolygon, polygon};
+    /// use vigie_layers::region::{Prepared, Region, RegionError};
+    ///
+    /// assert!(Prepared::new(Region::Circle { lon: 2.2945, lat: 48.8584, radius_m: 500.0 }).is_ok());
+    /// // South above north.
+    /// let e = Prepared::new(Region::BBox([2.0, 49.0, 3.0, 48.0])).unwrap_err();
+    /// assert!(matches!(&e, RegionError::Invalid(m) if m.contains("south <= north")));
+    /// // A bow tie is no polygon.
+    /// let bow = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 1.0), (x: 1.0, y: 0.0), (x: 0.0, y: 1.0)];
+    /// assert!(Prepared::new(Region::Polygons(MultiPolygon(vec![bow]))).is_err());
+    /// // Radii are bounded (region queries are local).
+    /// assert!(Prepared::new(Region::Circle { lon: 0.0, lat: 0.0, radius_m: 2e6 }).is_err());
+    /// ```
     pub fn new(region: Region) -> Result<Self, RegionError> {
         let bad = |m: String| Err(RegionError::Invalid(m));
         let (boxes, area, cells) = match &region {
@@ -510,6 +546,21 @@ impl Prepared {
     }
 
     /// Web Mercator boxes covering the region, to query the index with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigie_layers::region::{Prepared, Region};
+    /// use vigie_layers::tile::lonlat_to_mercator;
+    ///
+    /// // One box, or two on either side of the antimeridian.
+    /// let paris = Prepared::new(Region::BBox([2.25, 48.815, 2.42, 48.905]))?;
+    /// let boxes = paris.mercator_boxes();
+    /// assert_eq!(boxes.len(), 1);
+    /// assert_eq!(boxes[0].min(), lonlat_to_mercator(2.25, 48.815));
+    /// assert_eq!(Prepared::new(Region::BBox([170.0, -10.0, -170.0, 10.0]))?.mercator_boxes().len(), 2);
+    /// # Ok::<(), vigie_layers::region::RegionError>(())
+    /// ```
     pub fn mercator_boxes(&self) -> Vec<Rect<f64>> {
         self.boxes
             .iter()
@@ -518,6 +569,27 @@ impl Prepared {
     }
 
     /// Whether a WGS84 geometry meets the region.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use geo::{Geometry, LineString, MultiPolygon, Point, polygon};
+    /// use vigie_layers::region::{Prepared, Region};
+    ///
+    /// // A square with a hole; its boundary belongs to it (as `ST_Intersects`).
+    /// let square = polygon!(
+    ///     exterior: [(x: 0.0, y: 0.0), (x: 4.0, y: 0.0), (x: 4.0, y: 4.0), (x: 0.0, y: 4.0)],
+    ///     interiors: [[(x: 1.0, y: 1.0), (x: 3.0, y: 1.0), (x: 3.0, y: 3.0), (x: 1.0, y: 3.0)]],
+    /// );
+    /// let r = Prepared::new(Region::Polygons(MultiPolygon(vec![square])))?;
+    /// assert!(r.intersects(&Geometry::Point(Point::new(0.5, 0.5))));
+    /// assert!(r.intersects(&Geometry::Point(Point::new(4.0, 2.0))));
+    /// assert!(!r.intersects(&Geometry::Point(Point::new(2.0, 2.0))), "in the hole");
+    /// // A line crossing the hole meets the ring around it.
+    /// let line = LineString::from(vec![(2.0, 2.0), (2.0, 5.0)]);
+    /// assert!(r.intersects(&Geometry::LineString(line)));
+    /// # Ok::<(), vigie_layers::region::RegionError>(())
+    /// ```
     pub fn intersects(&self, g: &Geometry<f64>) -> bool {
         match &self.region {
             Region::BBox(_) => self.boxes.iter().any(|b| b.intersects(g)),
@@ -538,6 +610,24 @@ impl Prepared {
     }
 
     /// Whether a WGS84 point meets the region: [`Prepared::intersects`] of the point.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use geo::{Coord, Destination, Geodesic, Point};
+    /// use vigie_layers::region::{Prepared, Region};
+    ///
+    /// // A 1 km circle on the ellipsoid around the Eiffel Tower.
+    /// let centre = Point::new(2.2945, 48.8584);
+    /// let r = Prepared::new(Region::Circle { lon: centre.x(), lat: centre.y(), radius_m: 1000.0 })?;
+    /// for bearing in [0.0, 45.0, 90.0, 200.0] {
+    ///     let inside = Geodesic.destination(centre, bearing, 999.0);
+    ///     let outside = Geodesic.destination(centre, bearing, 1001.0);
+    ///     assert!(r.contains_point(Coord::from(inside)), "{bearing}");
+    ///     assert!(!r.contains_point(Coord::from(outside)), "{bearing}");
+    /// }
+    /// # Ok::<(), vigie_layers::region::RegionError>(())
+    /// ```
     #[inline]
     pub fn contains_point(&self, p: Coord<f64>) -> bool {
         match &self.region {
@@ -549,6 +639,37 @@ impl Prepared {
 
     /// Whether an indexed feature meets the region: a point from its brief, without visiting
     /// the feature; other geometries from the feature.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use geo::{Geometry, Point};
+    /// use vigie_layers::feature::{Attrs, Schema};
+    /// use vigie_layers::index::Collection;
+    /// use vigie_layers::region::{Prepared, Region};
+    /// use vigie_layers::Feature;
+    ///
+    /// let point = |id, lon, lat| {
+    ///     Feature::from_lonlat(id, &Geometry::Point(Point::new(lon, lat)), Attrs::default(), Box::new([]))
+    /// };
+    /// let features = vec![point(1, 2.2945, 48.8584)?, point(2, 2.3000, 48.8600)?, point(3, 2.3522, 48.8566)?];
+    /// let index = Collection::bulk_load(Schema::default(), features);
+    ///
+    /// // The index finds candidates by box; `meets` keeps those within 1 km.
+    /// let r = Prepared::new(Region::Circle { lon: 2.2945, lat: 48.8584, radius_m: 1000.0 }).unwrap();
+    /// let mut hits = Vec::new();
+    /// for b in r.mercator_boxes() {
+    ///     index.for_each_item(b, |item| {
+    ///         if r.meets(item) {
+    ///             hits.push(item.feature.id);
+    ///         }
+    ///     });
+    /// }
+    /// hits.sort_unstable();
+    /// hits.dedup();
+    /// assert_eq!(hits, [1, 2]);
+    /// # Ok::<(), vigie_layers::feature::GeometryError>(())
+    /// ```
     #[inline]
     pub fn meets(&self, item: &Item) -> bool {
         match item.brief().point() {
@@ -644,13 +765,29 @@ fn within_geodesic(c: Point<f64>, r: f64, near: &dyn Fn(Coord<f64>) -> bool, g: 
     }
 }
 
-/// One feature matching a region.
-#[derive(Debug, Clone)]
-pub struct Hit {
-    /// Index of the layer in the query's layer list.
-    pub layer: usize,
-    /// The feature.
-    pub feature: std::sync::Arc<Feature>,
+/// Grows WGS84 polygons by `metres` on the ground (a local equirectangular frame around their
+/// centre: exact enough for the buffers of a city-scale perimeter).
+///
+/// # Examples
+///
+/// ```
+/// use geo::{BoundingRect, MultiPolygon, polygon};
+/// use vigie_layers::region::buffer_m;
+///
+/// let square = polygon![(x: 2.0, y: 48.0), (x: 2.01, y: 48.0), (x: 2.01, y: 48.01), (x: 2.0, y: 48.01)];
+/// let grown = buffer_m(&MultiPolygon(vec![square]), 100.0);
+/// let b = grown.bounding_rect().expect("not empty");
+/// // 100 m is about 0.0009° of latitude, and 0.0013° of longitude at 48°N.
+/// assert!((b.min().y - (48.0 - 100.0 / 110_574.0)).abs() < 1e-6);
+/// assert!((b.max().x - (2.01 + 100.0 / (111_320.0 * 48.005f64.to_radians().cos()))).abs() < 1e-6);
+/// ```
+pub fn buffer_m(mp: &MultiPolygon<f64>, metres: f64) -> MultiPolygon<f64> {
+    let Some(b) = mp.bounding_rect() else { return mp.clone() };
+    let c = b.center();
+    let kx = 111_320.0 * c.y.to_radians().cos().max(1e-6);
+    let ky = 110_574.0;
+    let local = mp.map_coords(|p| Coord { x: (p.x - c.x) * kx, y: (p.y - c.y) * ky });
+    local.buffer(metres).map_coords(|p| Coord { x: c.x + p.x / kx, y: (c.y + p.y / ky).clamp(-90.0, 90.0) })
 }
 
 #[cfg(test)]
@@ -866,5 +1003,18 @@ mod tests {
         assert!(Prepared::new(Region::Circle { lon: 200.0, lat: 0.0, radius_m: 1.0 }).is_err());
         let bow = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 1.0), (x: 1.0, y: 0.0), (x: 0.0, y: 1.0)];
         assert!(Prepared::new(Region::Polygons(MultiPolygon(vec![bow]))).is_err());
+    }
+
+    #[test]
+    fn buffer_grows_by_metres() {
+        use geo::Area;
+        let square = polygon![(x: 2.0, y: 48.0), (x: 2.01, y: 48.0), (x: 2.01, y: 48.01), (x: 2.0, y: 48.01)];
+        let mp = MultiPolygon(vec![square]);
+        let grown = buffer_m(&mp, 100.0);
+        let (kx, ky) = (111_320.0 * 48.005f64.to_radians().cos(), 110_574.0);
+        let area = |m: &MultiPolygon<f64>| m.unsigned_area() * kx * ky;
+        let (w, h) = (0.01 * kx, 0.01 * ky);
+        let expected = w * h + 2.0 * 100.0 * (w + h) + std::f64::consts::PI * 100.0 * 100.0;
+        assert!((area(&grown) - expected).abs() / expected < 0.01, "{} vs {expected}", area(&grown));
     }
 }

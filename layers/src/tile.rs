@@ -24,6 +24,24 @@ pub const MAX_LATITUDE: f64 = 85.051_128_779_806_59;
 /// Projects WGS84 longitude/latitude (degrees) to Web Mercator metres.
 ///
 /// Latitudes beyond ±[`MAX_LATITUDE`] are clamped to the edge of the square.
+///
+/// # Examples
+///
+/// ```
+/// use vigie_layers::tile::{MAX_LATITUDE, ORIGIN_SHIFT_M, lonlat_to_mercator};
+///
+/// // Null Island is the origin; the antimeridian and the latitude limit are the square's edges.
+/// let origin = lonlat_to_mercator(0.0, 0.0);
+/// assert!(origin.x.abs() < 1e-6 && origin.y.abs() < 1e-6);
+/// assert!((lonlat_to_mercator(180.0, 0.0).x - ORIGIN_SHIFT_M).abs() < 1e-6);
+/// assert!((lonlat_to_mercator(0.0, MAX_LATITUDE).y - ORIGIN_SHIFT_M).abs() < 1e-3);
+/// // Beyond the limit, clamped.
+/// assert_eq!(lonlat_to_mercator(0.0, 89.0), lonlat_to_mercator(0.0, MAX_LATITUDE));
+///
+/// // The Eiffel Tower, in EPSG:3857 metres.
+/// let m = lonlat_to_mercator(2.2945, 48.8584);
+/// assert!((m.x - 255_422.57).abs() < 0.01 && (m.y - 6_250_868.90).abs() < 0.01);
+/// ```
 #[inline]
 pub fn lonlat_to_mercator(lon: f64, lat: f64) -> Coord<f64> {
     let lat = lat.clamp(-MAX_LATITUDE, MAX_LATITUDE);
@@ -33,6 +51,15 @@ pub fn lonlat_to_mercator(lon: f64, lat: f64) -> Coord<f64> {
 }
 
 /// Inverse of [`lonlat_to_mercator`]: Web Mercator metres to WGS84 degrees.
+///
+/// # Examples
+///
+/// ```
+/// use vigie_layers::tile::{lonlat_to_mercator, mercator_to_lonlat};
+///
+/// let back = mercator_to_lonlat(lonlat_to_mercator(2.2945, 48.8584));
+/// assert!((back.x - 2.2945).abs() < 1e-9 && (back.y - 48.8584).abs() < 1e-9);
+/// ```
 #[inline]
 pub fn mercator_to_lonlat(c: Coord<f64>) -> Coord<f64> {
     let lon = (c.x / EARTH_RADIUS_M).to_degrees();
@@ -66,6 +93,20 @@ pub enum TileCoordError {
 /// An XYZ tile address (y grows southwards, as in OSM, Martin and MapLibre).
 ///
 /// Only constructed through [`TileCoord::new`], so `x, y < 2^z` and `z <= MAX_ZOOM` always hold.
+///
+/// # Examples
+///
+/// ```
+/// use vigie_layers::TileCoord;
+///
+/// // The z12 tile of the Eiffel Tower, as a client asks for it: /tiles/{layers}/12/2074/1409.
+/// let t = TileCoord::new(12, 2074, 1409)?;
+/// assert_eq!((t.z(), t.x(), t.y()), (12, 2074, 1409));
+/// assert_eq!(t.to_string(), "12/2074/1409");
+/// // Tiles order by zoom, then column, then row.
+/// assert!(TileCoord::new(11, 2000, 0)? < t && t < TileCoord::new(12, 2074, 1410)?);
+/// # Ok::<(), vigie_layers::tile::TileCoordError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TileCoord {
     z: u8,
@@ -79,6 +120,21 @@ impl TileCoord {
     /// # Errors
     /// [`TileCoordError::Zoom`] when `z > MAX_ZOOM`, [`TileCoordError::OffGrid`] when x or y is
     /// not below `2^z`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigie_layers::TileCoord;
+    /// use vigie_layers::tile::TileCoordError;
+    ///
+    /// assert!(TileCoord::new(0, 0, 0).is_ok());
+    /// assert!(TileCoord::new(1, 1, 1).is_ok());
+    /// assert_eq!(TileCoord::new(1, 2, 0), Err(TileCoordError::OffGrid { z: 1, x: 2, y: 0, size: 2 }));
+    /// assert_eq!(TileCoord::new(25, 0, 0), Err(TileCoordError::Zoom { z: 25 }));
+    /// // The message says what to fix.
+    /// let e = TileCoord::new(3, 0, 8).unwrap_err();
+    /// assert_eq!(e.to_string(), "tile 3/0/8 is off the grid: at zoom 3, x and y must be below 8");
+    /// ```
     pub fn new(z: u32, x: u64, y: u64) -> Result<Self, TileCoordError> {
         if z > u32::from(MAX_ZOOM) {
             return Err(TileCoordError::Zoom { z });
@@ -115,6 +171,20 @@ impl TileCoord {
     }
 
     /// The tile's envelope in Web Mercator metres.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigie_layers::TileCoord;
+    /// use vigie_layers::tile::ORIGIN_SHIFT_M;
+    ///
+    /// // z0 is the whole square; 1/0/0 its north-west quarter (y grows southwards).
+    /// let world = TileCoord::new(0, 0, 0)?.bounds();
+    /// assert_eq!((world.min().x, world.max().y), (-ORIGIN_SHIFT_M, ORIGIN_SHIFT_M));
+    /// let nw = TileCoord::new(1, 0, 0)?.bounds();
+    /// assert_eq!((nw.min().x, nw.min().y, nw.max().x, nw.max().y), (-ORIGIN_SHIFT_M, 0.0, 0.0, ORIGIN_SHIFT_M));
+    /// # Ok::<(), vigie_layers::tile::TileCoordError>(())
+    /// ```
     pub fn bounds(self) -> Rect<f64> {
         let size = self.size_m();
         let min_x = -ORIGIN_SHIFT_M + f64::from(self.x) * size;
@@ -123,6 +193,21 @@ impl TileCoord {
     }
 
     /// The tile's envelope grown by `buffer_px` MVT units (of [`EXTENT`]) on every side.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigie_layers::TileCoord;
+    /// use vigie_layers::tile::{BUFFER_PX, INDEX_SLACK_M};
+    ///
+    /// let t = TileCoord::new(12, 2074, 1409)?;
+    /// let (b, g) = (t.bounds(), t.buffered_bounds(BUFFER_PX));
+    /// // 64 units of 4096 on each side: the tile is 1 + 2 × 64/4096 times as wide.
+    /// assert!((g.width() / b.width() - (1.0 + 128.0 / 4096.0)).abs() < 1e-12);
+    /// // Points are looked up a few metres further out, as PostGIS selects them.
+    /// assert!((t.feature_bounds().width() - g.width() - 2.0 * INDEX_SLACK_M).abs() < 1e-6);
+    /// # Ok::<(), vigie_layers::tile::TileCoordError>(())
+    /// ```
     pub fn buffered_bounds(self, buffer_px: u32) -> Rect<f64> {
         let b = self.bounds();
         grow(b, self.size_m() * f64::from(buffer_px) / f64::from(EXTENT))
@@ -135,12 +220,47 @@ impl TileCoord {
     }
 
     /// The transform from Web Mercator metres to this tile's MVT units.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigie_layers::TileCoord;
+    /// use vigie_layers::tile::lonlat_to_mercator;
+    ///
+    /// let t = TileCoord::new(12, 2074, 1409)?;
+    /// let tr = t.transform();
+    /// // The north-west corner is (0, 0), the south-east corner (4096, 4096).
+    /// let b = t.bounds();
+    /// let nw = tr.apply(geo::Coord { x: b.min().x, y: b.max().y });
+    /// let se = tr.apply(geo::Coord { x: b.max().x, y: b.min().y });
+    /// assert!(nw.x.abs() < 1e-6 && nw.y.abs() < 1e-6);
+    /// assert!((se.x - 4096.0).abs() < 1e-6 && (se.y - 4096.0).abs() < 1e-6);
+    /// // The Eiffel Tower lies in the tile's north-west part.
+    /// let p = tr.apply(lonlat_to_mercator(2.2945, 48.8584));
+    /// assert_eq!((p.x.round(), p.y.round()), (435.0, 447.0));
+    /// // A z12 tile unit is about 2.4 m.
+    /// assert!((tr.metres_per_unit() - 2.3887).abs() < 1e-4);
+    /// # Ok::<(), vigie_layers::tile::TileCoordError>(())
+    /// ```
     pub fn transform(self) -> TileTransform {
         let b = self.bounds();
         TileTransform { min_x: b.min().x, max_y: b.max().y, scale: f64::from(EXTENT) / self.size_m() }
     }
 
     /// The parent tile one zoom up, or `None` at z0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigie_layers::TileCoord;
+    ///
+    /// let t = TileCoord::new(12, 2074, 1409)?;
+    /// assert_eq!(t.parent(), Some(TileCoord::new(11, 1037, 704)?));
+    /// // Walking up ends at the world tile.
+    /// let top = std::iter::successors(Some(t), |c| c.parent()).last();
+    /// assert_eq!(top, Some(TileCoord::new(0, 0, 0)?));
+    /// # Ok::<(), vigie_layers::tile::TileCoordError>(())
+    /// ```
     pub fn parent(self) -> Option<Self> {
         (self.z > 0).then(|| Self { z: self.z - 1, x: self.x / 2, y: self.y / 2 })
     }
@@ -153,6 +273,16 @@ impl fmt::Display for TileCoord {
 }
 
 /// Width of one tile at zoom `z`, in Web Mercator metres.
+///
+/// # Examples
+///
+/// ```
+/// use vigie_layers::tile::{ORIGIN_SHIFT_M, tile_size_m};
+///
+/// assert_eq!(tile_size_m(0), 2.0 * ORIGIN_SHIFT_M);
+/// assert_eq!(tile_size_m(1), ORIGIN_SHIFT_M);
+/// assert!((tile_size_m(12) - 9_783.94).abs() < 0.01);
+/// ```
 #[inline]
 pub fn tile_size_m(z: u8) -> f64 {
     2.0 * ORIGIN_SHIFT_M / f64::from(1u32 << z)
@@ -171,6 +301,24 @@ pub fn grow(r: Rect<f64>, by: f64) -> Rect<f64> {
 
 /// The inclusive range of tile columns and rows at zoom `z` whose envelope, grown by
 /// `buffer_px`, meets `rect` (Web Mercator metres). Used to find the tiles a change touches.
+///
+/// Returns `(min x, min y, max x, max y)`, clamped to the grid.
+///
+/// # Examples
+///
+/// ```
+/// use geo::Rect;
+/// use vigie_layers::tile::{BUFFER_PX, lonlat_to_mercator, tiles_covering};
+///
+/// // A point at the Eiffel Tower, 435 and 447 units from its z12 tile's west and north edges.
+/// let p = lonlat_to_mercator(2.2945, 48.8584);
+/// let r = Rect::new(p, p);
+/// assert_eq!(tiles_covering(r, 12, BUFFER_PX), (2074, 1409, 2074, 1409));
+/// // With a 512-unit buffer the western and northern neighbours show it too.
+/// assert_eq!(tiles_covering(r, 12, 512), (2073, 1408, 2074, 1409));
+/// // A change anywhere touches the one tile at z0.
+/// assert_eq!(tiles_covering(r, 0, BUFFER_PX), (0, 0, 0, 0));
+/// ```
 pub fn tiles_covering(rect: Rect<f64>, z: u8, buffer_px: u32) -> (u32, u32, u32, u32) {
     let size = tile_size_m(z);
     let pad = size * f64::from(buffer_px) / f64::from(EXTENT);

@@ -11,7 +11,7 @@ use std::process::Command;
 use vigie_layers::Qualification;
 use vigie_layers::model::{Entry, Perimeter, Venue};
 use vigie_layers::tile::{lonlat_to_mercator, tiles_covering};
-use vigie_tileserver::load::demo_seed;
+use vigie_tileserver::store::Seed;
 
 fn feature(id: u64, g: &geo::Geometry<f64>) -> Value {
     let geometry: Value = serde_json::from_str(&g.to_json().expect("geojson")).expect("json");
@@ -68,7 +68,7 @@ async fn python_and_gdal_decoders_agree_with_the_source_data() {
     let py = python();
     require_tool("ogrinfo", "apt-get install -y gdal-bin");
     let (state, _store_dir) = demo_state(TEST_ENTRIES).await;
-    let seed = demo_seed(TEST_SEED, TEST_ENTRIES, false);
+    let seed = Seed::demo(TEST_SEED, TEST_ENTRIES, false);
     let venue = |code: &str| seed.venues.iter().find(|v| v.code == code).expect("venue").clone();
     let (sta, tro, eif) = (venue("STA"), venue("TRO"), venue("EIF"));
 

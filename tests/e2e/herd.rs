@@ -17,6 +17,9 @@ const CLIENTS: usize = 24;
 const TILES: usize = 300;
 /// Times each client walks the trace.
 const ROUNDS: usize = 2;
+/// Writes during the run (each invalidates the tiles around it at every zoom): bounded, so
+/// that the renders they cause stay bounded however slow the machine is.
+const MAX_WRITES: usize = 40;
 /// A request slower than this is a hang: the watchdog dumps the stacks and the test fails.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// What every request asks for: the hypervision view's composite layers.
@@ -149,7 +152,7 @@ fn a_room_on_the_same_uncached_tiles_while_writes_land() {
         std::thread::spawn(move || {
             let mut rng = Lcg(7);
             let mut written = 0;
-            while !readers_done.load(Ordering::Relaxed) || written < 3 {
+            while (!readers_done.load(Ordering::Relaxed) || written < 3) && written < MAX_WRITES {
                 let (lon, lat) = (2.25 + rng.unit() * 0.2, 48.82 + rng.unit() * 0.08);
                 let body = json!({"title": "Herd test", "severity": 3, "tags": ["public-order"], "lon": lon, "lat": lat,
                                   "occurred_at": "2024-08-02T20:15:00+02:00"});
@@ -252,7 +255,11 @@ fn a_room_on_the_same_uncached_tiles_while_writes_land() {
          tiles, {joins} requests waited for another's render"
     );
     assert!(joins > 0.0, "clients in step on the same tiles share renders");
-    assert!(renders < (CLIENTS * TILES) as f64 / 4.0, "{renders} renders: the herd was not coalesced");
+    // Without sharing, every client renders every tile it misses: up to CLIENTS × TILES
+    // renders. Shared, each tile renders once, plus once more after each write that touched
+    // it (a write touches at most a few tiles per zoom).
+    let bound = (TILES + MAX_WRITES * 5 * 4) as f64;
+    assert!(renders <= bound, "{renders} renders (at most {bound} expected): the herd was not coalesced");
     assert_eq!(count(&metrics, "vigie_stalled_operations_total{kind=\"render\"}"), 0);
     assert_eq!(count(&metrics, "vigie_stalled_operations_total{kind=\"write\"}"), 0);
     // Still serving after the run.
@@ -273,21 +280,28 @@ async fn health_and_metrics_answer_while_renders_and_writes_are_stuck() {
     let (release, released) = std::sync::mpsc::channel::<()>();
     let engine = state.engine.clone();
     let reader = std::thread::spawn(move || {
-        engine.with_collection(ENTRIES, |_| {
+        engine.with_collection(&ENTRIES, |_| {
             hold.send(()).unwrap();
             released.recv().unwrap();
         });
     });
     held.recv().unwrap();
     let engine = state.engine.clone();
-    // Queues for the write lock behind the reader.
-    let write = std::thread::spawn(move || engine.remove(ENTRIES, 1));
+    // Queues for the write lock behind the reader (given time to get there: from then on,
+    // every new reader of the collection waits too).
+    let write = std::thread::spawn(move || engine.remove(&ENTRIES, 1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // A tile render now waits for the engine; run one, marked as a running render.
     let tile = {
         let state = state.clone();
         tokio::spawn(async move { crate::support::get(&state, "/tiles/entries/12/2074/1409", &[]).await })
     };
+    // Once the render is under way (and stuck), let it pass the deadline.
+    while state.activity.snapshot().kinds[0].running == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!tile.is_finished(), "the render waits for the engine");
     state.activity.sweep();
 
     let t = Instant::now();

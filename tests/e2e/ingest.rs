@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use vigie_tileserver::store::Store;
-use vigie_tileserver::store::sqlite::{SqliteStore, Synchronous};
+use vigie_tileserver::store::Synchronous;
+use vigie_tileserver::store::sqlite::SqliteStore;
 
 fn departements() -> PathBuf {
     repo_root().join("../shared/data/france/departements.geojson")
@@ -715,8 +716,8 @@ async fn a_refresh_invalidates_only_the_tiles_of_changed_features() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Cache a zoom-7 tile over Corsica (2A) and one over Brittany (29).
-    let key = |x: u64, y: u64| vigie_tileserver::cache::TileKey {
-        layers: "src-0".into(),
+    let key = |x: u64, y: u64| vigie_tileserver::tiles::TileKey {
+        layers: vigie_tileserver::tiles::LayerSet::new(["src-0"]),
         filter: vigie_tileserver::http::filters::parse_filter(
             None,
             state.engine.vocabulary(),

@@ -7,13 +7,13 @@ use geozero::{CoordDimensions, ToWkb};
 use sqlx::Connection;
 use std::process::Command;
 use vigie_layers::Qualification;
-use vigie_tileserver::load::demo_seed;
+use vigie_tileserver::store::Seed;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tiles_match_postgis_st_asmvt() {
     let py = python();
     let db = PostgisDb::create().await;
-    let seed = demo_seed(TEST_SEED, TEST_ENTRIES, false);
+    let seed = Seed::demo(TEST_SEED, TEST_ENTRIES, false);
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
     sqlx::query("CREATE TABLE src (layer text NOT NULL, id bigint NOT NULL, geom geometry(Geometry, 3857) NOT NULL)")
         .execute(&mut conn)

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use vigie_layers::demo::Rng;
 use vigie_tileserver::http::Shared;
-use vigie_tileserver::import::import_path;
+use vigie_tileserver::ingest::import::import_path;
 use vigie_tileserver::load::load_dataset;
 
 /// The IGN départements (../shared/data): 96 features, MultiPolygons, codes 2A/2B.

@@ -5,11 +5,13 @@ use crate::support::PostgisDb;
 use serde_json::json;
 use std::sync::Arc;
 use vigie_layers::dataset::{DatasetBuilder, Location, Mapping, Record};
+use vigie_layers::feature::QualificationSet;
 use vigie_layers::journal::{self, Action};
 use vigie_layers::model::Entry;
 use vigie_layers::{Qualification, Value};
+use vigie_tileserver::store::Synchronous;
 use vigie_tileserver::store::postgres::{PgSettings, PgStore};
-use vigie_tileserver::store::sqlite::{SqliteStore, Synchronous};
+use vigie_tileserver::store::sqlite::SqliteStore;
 use vigie_tileserver::store::{Change, ChangeError, EntryQuery, EventDraft, EventKind, Store};
 
 fn draft(kind: EventKind) -> EventDraft {
@@ -26,7 +28,7 @@ async fn suite(store: Arc<dyn Store>) {
     let backend = store.backend();
     // Seed and read back the demo.
     assert!(store.is_empty().await.unwrap(), "{backend}");
-    let seed = vigie_tileserver::load::demo_seed(7, 300, false);
+    let seed = vigie_tileserver::store::Seed::demo(7, 300, false);
     store.seed(&seed).await.unwrap();
     assert!(!store.is_empty().await.unwrap());
     assert_eq!(store.venues().await.unwrap(), seed.venues, "{backend}: venues round-trip");
@@ -113,7 +115,8 @@ async fn suite(store: Arc<dyn Store>) {
         [b.entry.id, a.entry.id],
         "{backend}: text search, newest first"
     );
-    let in_review = store.list_entries(&q(&|q| q.qualifications = vec!["in_review".into()])).await.unwrap();
+    let in_review =
+        store.list_entries(&q(&|q| q.qualifications = QualificationSet::of([Qualification::InReview]))).await.unwrap();
     assert!(in_review.iter().all(|e| e.qualification == Qualification::InReview));
     let window = store
         .list_entries(&q(&|q| {

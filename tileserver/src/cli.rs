@@ -1,7 +1,7 @@
 //! The `vigie` command line.
 
 use crate::config::{Config, ServeArgs};
-use crate::import::{ImportError, ImportOptions};
+use crate::ingest::import::{ImportError, ImportOptions};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
@@ -178,8 +178,8 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.store)?;
     let catalog = crate::load_catalog(&config)?;
     let layer = catalog.layer(&args.layer).with_context(|| format!("no layer '{}' in the catalog", args.layer))?;
-    let dataset = crate::import::dataset_of(layer)?.to_owned();
-    let (store, _) = crate::open_store(&config).await?;
+    let dataset = crate::ingest::import::dataset_of(layer)?.to_owned();
+    let store = crate::open_store(&config).await?;
     let counter = Arc::new(AtomicU64::new(0));
     let options = ImportOptions {
         format: args.format,
@@ -201,7 +201,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let progress = Progress::start(counter);
     let file = args.file.clone();
     let read = tokio::task::spawn_blocking(move || {
-        crate::import::read_with(&file, &dataset, &options).map(|b| b.finish(options.skip_invalid))
+        crate::ingest::import::read_with(&file, &dataset, &options).map(|b| b.finish(options.skip_invalid))
     })
     .await
     .context("the import task failed")?;
@@ -256,7 +256,7 @@ fn sources_check(args: &SourcesCheckArgs) -> anyhow::Result<()> {
         .clone()
         .or(config.sources)
         .context("no sources file: give --sources FILE, or `sources = \"…\"` in the configuration file")?;
-    let checked = crate::sources::load(&path, &catalog, true)?;
+    let checked = crate::ingest::sources::config::load(&path, &catalog, true)?;
     for p in &checked.file {
         println!("{}: {p}", path.display());
     }

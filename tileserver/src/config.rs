@@ -3,7 +3,7 @@
 //! Precedence: built-in defaults < config file < flags. Unknown keys in the file are refused
 //! with their name, so a typo never silently drops a setting. See `vigie.example.toml`.
 
-use crate::store::sqlite::Synchronous;
+use crate::store::Synchronous;
 use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;

@@ -22,9 +22,9 @@
 //! answers only after its own creation is committed and applied.
 
 use crate::activity::{Activity, OpKind};
-use crate::cache::TileCache;
 use crate::metrics::Histogram;
 use crate::store::{Change, ChangeError, Commit, Event, EventDraft, EventKind, Store, StoreError};
+use crate::tiles::TileCache;
 use geo::{BoundingRect, Rect};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -165,11 +165,7 @@ impl Courante {
             Ok::<_, StoreError>(commit)
         })
         .await
-        .map_err(|e| StoreError::Corrupt {
-            what: "write task",
-            id: String::new(),
-            reason: e.to_string(),
-        })??;
+        .map_err(StoreError::task("log write"))??;
         self.wait_applied(commit.event.seq).await;
         Ok(commit)
     }
@@ -191,11 +187,7 @@ impl Courante {
             Ok::<_, ChangeError>(commit)
         })
         .await
-        .map_err(|e| StoreError::Corrupt {
-            what: "write task",
-            id: id.to_string(),
-            reason: e.to_string(),
-        })??;
+        .map_err(StoreError::task("log write"))??;
         self.wait_applied(commit.event.seq).await;
         Ok(commit)
     }
@@ -240,12 +232,12 @@ impl Courante {
         let mut interner = Interner::default();
         let vocab = self.engine.vocabulary();
         let touched = match entry.filter(|e| !e.deleted).map(|e| e.to_feature(vocab, &mut interner)) {
-            Some(Ok(f)) => self.engine.upsert(ENTRIES, f),
+            Some(Ok(f)) => self.engine.upsert(&ENTRIES, f),
             Some(Err(e)) => {
                 tracing::warn!(entry = event.entry_id, error = %e, "entry left out of the index");
-                self.engine.remove(ENTRIES, event.entry_id)
+                self.engine.remove(&ENTRIES, event.entry_id)
             }
-            None => self.engine.remove(ENTRIES, event.entry_id),
+            None => self.engine.remove(&ENTRIES, event.entry_id),
         };
         self.cache.invalidate(&touched.rects);
         for (layer, rect) in &touched.hexagons {
@@ -279,7 +271,7 @@ impl Courante {
 }
 
 fn writer_gone() -> StoreError {
-    StoreError::Unavailable(sqlx::Error::WorkerCrashed)
+    StoreError::WriterStopped
 }
 
 /// Commits the creations waiting in `queue`, as many as are there (up to [`GROUP_MAX`]) in one
@@ -312,37 +304,18 @@ async fn group_writer(store: Arc<dyn Store>, mut queue: mpsc::Receiver<PendingCr
     }
 }
 
-/// Applies the changes other replicas commit, as soon as PostgreSQL notifies them (and every
-/// watchdog period anyway): the change feed is read back in seq order from the store. The
-/// listener reconnects by itself when the database comes back.
-pub fn spawn_change_feed(
-    courante: Arc<Courante>,
-    pg: Arc<crate::store::postgres::PgStore>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match pg.listener().await {
-                Ok(mut listener) => loop {
-                    match listener.try_recv().await {
-                        Ok(Some(_)) => {
-                            if let Err(e) = courante.catch_up().await {
-                                tracing::warn!(error = %e, "cannot read the change feed");
-                            }
-                        }
-                        // The connection dropped (sqlx reconnects on the next call): changes
-                        // missed meanwhile are read from the feed now.
-                        Ok(None) => {
-                            let _ = courante.catch_up().await;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "change-feed listener failed; reconnecting");
-                            break;
-                        }
-                    }
-                },
-                Err(e) => tracing::warn!(error = %e, "cannot listen to the change feed; retrying"),
+/// Applies the changes other processes commit to the same store (replicas over one
+/// PostgreSQL) as soon as the store says so (and every watchdog period anyway): the change
+/// feed is read back in seq order. Nothing to do for a store only this process writes.
+pub fn spawn_change_feed(courante: &Arc<Courante>) -> Option<tokio::task::JoinHandle<()>> {
+    let mut wake = courante.store.change_notifications()?;
+    let courante = Arc::downgrade(courante);
+    Some(tokio::spawn(async move {
+        while wake.recv().await.is_some() {
+            let Some(courante) = courante.upgrade() else { return };
+            if let Err(e) = courante.catch_up().await {
+                tracing::warn!(error = %e, "cannot read the change feed; the watchdog retries");
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
         }
-    })
+    }))
 }

@@ -1,26 +1,22 @@
 //! vigie's service crate: the HTTP API over the engine, the stores, the CLI.
 
 pub mod activity;
-pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod courante;
 pub mod http;
-pub mod import;
+pub mod ingest;
 pub mod load;
 pub mod metrics;
-pub mod sources;
 pub mod store;
-pub mod table;
+pub mod tiles;
 
 use anyhow::Context;
 use config::Config;
 use http::{Shared, app, styles::Styles};
 use std::sync::Arc;
 use std::time::Instant;
-use store::Store;
-use store::postgres::{PgSettings, PgStore};
-use store::sqlite::SqliteStore;
+use store::{Store, StoreSettings};
 use vigie_layers::demo::Spread;
 use vigie_layers::{Catalog, Engine};
 
@@ -50,26 +46,25 @@ where
 }
 
 /// Opens the configured store: PostgreSQL when a database URL is given, else the embedded
-/// SQLite file. The PostgreSQL store is also returned as such, for the change-feed listener.
+/// SQLite file.
 ///
 /// # Errors
 /// When the store cannot be opened (never with the connection string in the message).
-pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<PgStore>>)> {
-    if let Some(url) = &config.database_url {
-        let settings = PgSettings {
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let settings = match &config.database_url {
+        Some(url) => StoreSettings::Postgres(store::postgres::PgSettings {
             url: url.0.clone(),
             pool_size: config.pool_size,
             statement_timeout_ms: config.statement_timeout_ms,
-        };
-        let pg =
-            Arc::new(PgStore::open(&settings, &config.workspace).await.context("cannot open the PostgreSQL store")?);
-        tracing::info!(backend = "postgres", workspace = %config.workspace, "store open");
-        return Ok((pg.clone(), Some(pg)));
-    }
-    let sqlite = SqliteStore::open(&config.data_dir, &config.workspace, config.sqlite_synchronous)
-        .await
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-    Ok((Arc::new(sqlite), None))
+        }),
+        None => StoreSettings::Sqlite { data_dir: config.data_dir.clone(), synchronous: config.sqlite_synchronous },
+    };
+    let store = store::open(&settings, &config.workspace).await.with_context(|| match &settings {
+        StoreSettings::Postgres(_) => "cannot open the PostgreSQL store".to_owned(),
+        StoreSettings::Sqlite { data_dir, .. } => format!("cannot open the store in {}", data_dir.display()),
+    })?;
+    tracing::info!(backend = store.backend(), workspace = %config.workspace, "store open");
+    Ok(store)
 }
 
 /// The catalog named by the configuration, or the bundled one.
@@ -99,11 +94,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
         Some(dir) => Styles::from_dir(dir)?,
         None => Styles::bundled()?,
     };
-    let (store, pg) = open_store(&config).await?;
+    let store = open_store(&config).await?;
     if config.demo {
         if store.is_empty().await? {
             let t = Instant::now();
-            let seed = load::demo_seed_spread(
+            let seed = store::Seed::demo_spread(
                 config.demo_seed,
                 config.demo_entries,
                 config.demo_points_only,
@@ -131,7 +126,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
         seconds = stats.seconds,
         "index loaded"
     );
-    let cache = cache::TileCache::new(config.cache_size_bytes);
+    let cache = tiles::TileCache::new(config.cache_size_bytes);
     let last_seq = store.last_event_seq().await?;
     let metrics = metrics::Metrics::new();
     let activity =
@@ -146,18 +141,29 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
         activity.clone(),
     );
     courante.spawn_watchdog();
-    let pg_pool = pg.as_ref().map(|p| p.pool().clone());
-    if let Some(pg) = pg {
-        courante::spawn_change_feed(courante.clone(), pg);
-    }
-    let ingest = import::Ingest::new(engine.clone(), store.clone(), cache.clone());
-    load::spawn_dataset_watcher(ingest.clone());
-    if let Some(path) = &config.sources {
-        sources::spawn(&ingest, path, &config.data_dir)?;
-    }
+    courante::spawn_change_feed(&courante);
+    let ingest = ingest::Ingest::new(engine.clone(), store.clone(), cache.clone());
+    ingest::spawn_dataset_watcher(ingest.clone());
+    let scheduler = match &config.sources {
+        Some(path) => Some(ingest::sources::spawn(&ingest, path, &config.data_dir)?),
+        None => None,
+    };
     tracing::info!(seconds = started.elapsed().as_secs_f64(), last_event = last_seq, "state ready");
-    let tables = table::TableLayers::prepare(engine.catalog(), pg_pool.as_ref()).await?;
-    Ok(Arc::new(Shared { engine, store, courante, ingest, tables, cache, metrics, activity, styles, config, started }))
+    let tiles = tiles::TileSources::prepare(&engine, store.as_ref()).await?;
+    Ok(Arc::new(Shared {
+        engine,
+        store,
+        courante,
+        ingest,
+        scheduler,
+        tiles,
+        cache,
+        metrics,
+        activity,
+        styles,
+        config,
+        started,
+    }))
 }
 
 /// Runs `vigie serve` until Ctrl-C or SIGTERM.

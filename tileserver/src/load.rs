@@ -1,12 +1,15 @@
 //! Filling the engine from the store: at start, the whole index is rebuilt from what the store
 //! committed (so a crash between a commit and an index update loses nothing).
+//!
+//! Sits below ingestion: imports the store and the engine only; ingestion (the `ingest`
+//! module) calls [`load_dataset`] to swap a new dataset version in. The demo seed is
+//! [`crate::store::Seed::demo`].
 
-use crate::store::{DatasetInfo, Seed, Store, StoreError};
+use crate::store::{DatasetInfo, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use vigie_layers::catalog::LayerKind;
-use vigie_layers::demo::{self, Shapes, Spread};
 use vigie_layers::engine::dataset_collection;
 use vigie_layers::engine::{ENTRIES, PERIMETERS, VENUES};
 use vigie_layers::index::Collection;
@@ -97,11 +100,11 @@ pub async fn load_engine(engine: &Engine, store: &dyn Store) -> Result<LoadStats
         )
     })
     .await
-    .map_err(|e| StoreError::Corrupt { what: "index", id: String::new(), reason: e.to_string() })?;
+    .map_err(StoreError::task("index build"))?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "collections indexed");
-    engine.replace(VENUES, v);
-    engine.replace(PERIMETERS, p);
-    engine.replace(ENTRIES, e);
+    engine.replace(&VENUES, v);
+    engine.replace(&PERIMETERS, p);
+    engine.replace(&ENTRIES, e);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "collections swapped in, aggregates built");
     let mut stats = LoadStats { seconds: 0.0, ..stats };
     for info in store.datasets().await? {
@@ -134,67 +137,8 @@ pub async fn load_dataset(engine: &Engine, store: &dyn Store, info: &DatasetInfo
     let schema = info.schema.clone();
     let collection = tokio::task::spawn_blocking(move || Collection::bulk_load(schema, indexed))
         .await
-        .map_err(|e| StoreError::Corrupt { what: "index", id: info.id.clone(), reason: e.to_string() })?;
+        .map_err(StoreError::task("dataset index build"))?;
     engine.replace(&dataset_collection(&info.id), collection);
     tracing::info!(dataset = %info.id, version = info.version, features = info.feature_count, "dataset loaded");
     Ok(skipped)
-}
-
-/// The bundled demo: venues, their perimeters and `entries` synthetic log entries.
-pub fn demo_seed(seed: u64, entries: usize, points_only: bool) -> Seed {
-    demo_seed_spread(seed, entries, points_only, Spread::Venues)
-}
-
-/// [`demo_seed`] with point entries spread as `spread` says (the load benchmark spreads them
-/// over the region).
-pub fn demo_seed_spread(seed: u64, entries: usize, points_only: bool, spread: Spread) -> Seed {
-    let venues = demo::bundled_venues();
-    let perimeters = demo::perimeters(&venues, seed);
-    let shapes = if points_only { Shapes::PointsOnly } else { Shapes::Mixed };
-    let entries = demo::entries_spread(&venues, seed, entries, shapes, spread);
-    Seed { venues, perimeters, entries }
-}
-
-/// How often the service looks for datasets imported by another process (`vigie import`, a
-/// replica).
-pub const DATASET_POLL: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Watches the store for new dataset versions (imported by `vigie import`, a source refresh,
-/// an upload or a replica) and swaps them in, invalidating only the tiles of the features that
-/// changed ([`crate::import::apply_dataset`]).
-pub fn spawn_dataset_watcher(state: Arc<crate::import::Ingest>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let (engine, store) = (&state.engine, &state.store);
-        let wanted = catalog_datasets(engine);
-        let mut first = true;
-        let mut tick = tokio::time::interval(DATASET_POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let infos = match store.datasets().await {
-                Ok(i) => i,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot list datasets");
-                    continue;
-                }
-            };
-            for info in infos.into_iter().filter(|i| wanted.contains(&i.id)) {
-                // The first round only learns what start-up already loaded.
-                if first {
-                    state.note_applied(&info.id, info.version);
-                    continue;
-                }
-                if state.applied_version(&info.id) >= info.version {
-                    continue;
-                }
-                if let Err(e) = crate::import::apply_dataset(&state, &info).await {
-                    tracing::warn!(dataset = %info.id, error = %e, "cannot load the new dataset version");
-                }
-            }
-            if first {
-                state.mark_baseline();
-            }
-            first = false;
-        }
-    })
 }

@@ -3,7 +3,7 @@
 //! operations running now (how many, the oldest's age, how many stalled).
 
 use crate::activity::{OpKind, Snapshot};
-use crate::cache::Outcome;
+use crate::tiles::Outcome;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

@@ -54,11 +54,11 @@ pub fn geometry_types(kind: LayerKind) -> &'static [&'static str] {
 pub async fn catalog(State(state): State<AppState>) -> Json<CatalogDoc> {
     let engine = &state.engine;
     let c = engine.catalog();
-    let layers = engine
-        .layers()
+    let layers = state
+        .tiles
         .iter()
-        .map(|l| {
-            let d = &l.def;
+        .map(|source| {
+            let d = &source.layer().def;
             CatalogLayer {
                 id: d.id.clone(),
                 title: d.title.clone(),
@@ -71,8 +71,8 @@ pub async fn catalog(State(state): State<AppState>) -> Json<CatalogDoc> {
                 maxzoom: d.maxzoom,
                 visible: d.visible,
                 tags: d.tags.clone(),
-                features: engine.layer_len(l),
-                fields: super::layer_schema(&state, l).fields.clone(),
+                features: source.feature_count(),
+                fields: source.schema().fields.clone(),
                 tiles: format!("/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", d.id),
                 tilejson: format!("/tiles/{}", d.id),
             }

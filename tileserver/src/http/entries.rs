@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use vigie_layers::feature::{QualificationSet, format_time_ms};
+use vigie_layers::feature::format_time_ms;
 use vigie_layers::journal::{self, EditError, FieldError};
 use vigie_layers::model::{AttachmentRef, Entry};
 
@@ -269,11 +269,7 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
         to_ms: filter.to_ms,
         tags: filter.tags().iter().map(ToString::to_string).collect(),
         min_severity: filter.min_severity,
-        qualifications: if filter.qualifications == QualificationSet::ALL {
-            Vec::new()
-        } else {
-            filter.qualifications.iter().map(|q| q.as_str().to_owned()).collect()
-        },
+        qualifications: filter.qualifications,
         limit: DEFAULT_PAGE,
         ..EntryQuery::default()
     };

@@ -2,8 +2,8 @@
 //! `application/problem+json` with a message that says what to fix; internal errors get a
 //! generic body while their whole chain goes to the log.
 
-use crate::cache::RenderError;
 use crate::store::StoreError;
+use crate::tiles::RenderError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -69,7 +69,7 @@ impl From<RenderError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(_) => Self::Unavailable(e),
+            StoreError::Unavailable(_) | StoreError::WriterStopped => Self::Unavailable(e),
             other => Self::Internal(other.into()),
         }
     }
@@ -121,7 +121,7 @@ impl IntoResponse for ApiError {
 }
 
 fn unavailable(e: &StoreError) -> (StatusCode, &'static str, String, Option<&'static [FieldError]>) {
-    tracing::warn!(error = %error_chain(e), "database unavailable");
+    tracing::warn!(error = %error_chain(e), "store unavailable");
     (
         StatusCode::SERVICE_UNAVAILABLE,
         "Service unavailable",

@@ -64,11 +64,11 @@ fn operations(activity: &Snapshot) -> Value {
 
 /// Prometheus / OpenMetrics text exposition.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let engine = state.engine.clone();
+    let counting = state.clone();
     // The counts read the engine's locks: off the async workers, and not waited for past the
     // timeout (a stuck write must not take /metrics down with it).
     let counts = tokio::task::spawn_blocking(move || {
-        engine.layers().iter().map(|l| (l.def.id.clone(), engine.layer_len(l))).collect::<Vec<_>>()
+        counting.tiles.iter().map(|s| (s.id().to_owned(), s.feature_count())).collect::<Vec<_>>()
     });
     let layers = tokio::time::timeout(PROBE_TIMEOUT, counts).await.ok().and_then(Result::ok);
     if layers.is_none() {

@@ -13,7 +13,8 @@
 
 use super::AppState;
 use super::error::{ApiError, PROBLEM_JSON};
-use crate::import::{self, ImportError, ImportOptions};
+use crate::ingest::apply_dataset;
+use crate::ingest::import::{self, ImportError, ImportOptions};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -255,7 +256,7 @@ pub async fn import(
         }
         Err(ImportError::Store(e)) => return Err(ApiError::from(e).into()),
     };
-    let applied = import::apply_dataset(&state.ingest, &info).await.map_err(ApiError::from)?;
+    let applied = apply_dataset(&state.ingest, &info).await.map_err(ApiError::from)?;
     let body = json!({
         "layer": layer.id,
         "dataset": info.id,
@@ -282,8 +283,7 @@ impl Drop for Removal {
 /// `GET /api/sources`: every configured source with its last run (time, outcome, counts,
 /// problems, error).
 pub async fn sources(State(state): State<AppState>) -> Json<Value> {
-    let ingest = &state.ingest;
-    let Some(scheduler) = ingest.sources.get() else {
+    let Some(scheduler) = &state.scheduler else {
         return Json(json!({"configured": false, "sources": []}));
     };
     Json(json!({

@@ -14,11 +14,11 @@ pub mod tilejson;
 pub mod tiles;
 pub mod web;
 
-use crate::cache::TileCache;
 use crate::config::Config;
 use crate::courante::Courante;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::tiles::TileCache;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
@@ -42,10 +42,12 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// The operations log's write path and live stream.
     pub courante: Arc<Courante>,
-    /// Dataset versions applied to the engine, sources.
-    pub ingest: Arc<crate::import::Ingest>,
-    /// PostGIS table layers.
-    pub tables: crate::table::TableLayers,
+    /// Dataset versions applied to the engine.
+    pub ingest: Arc<crate::ingest::Ingest>,
+    /// The sources scheduler, when a sources file is configured (`GET /api/sources`).
+    pub scheduler: Option<Arc<crate::ingest::sources::Scheduler>>,
+    /// Every layer's tile source, in catalog order.
+    pub tiles: crate::tiles::TileSources,
     /// Encoded tiles.
     pub cache: TileCache,
     /// Metrics.
@@ -148,12 +150,4 @@ pub fn base_url(state: &Shared, headers: &HeaderMap) -> Result<String, ApiError>
             ApiError::bad_request("Bad Host header", "a Host header (name[:port]) is required to build absolute URLs")
         })?;
     Ok(format!("http://{host}"))
-}
-
-/// The fields of a layer: from the engine, or from PostGIS for a table layer.
-pub fn layer_schema(state: &Shared, layer: &vigie_layers::Layer) -> Arc<vigie_layers::feature::Schema> {
-    if layer.is_table() {
-        return Arc::new(state.tables.schema(&layer.def.id).unwrap_or_default());
-    }
-    state.engine.schema(layer)
 }

@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::filters::parse_filter;
 use super::query::feature_json;
 use super::{AppState, Shared, base_url};
+use crate::tiles::Features;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -40,12 +41,17 @@ fn link(href: &str, rel: &str, kind: &str, title: &str) -> Value {
     json!({"href": href, "rel": rel, "type": kind, "title": title})
 }
 
-fn collections(state: &Shared) -> impl Iterator<Item = &Arc<Layer>> {
-    state.engine.layers().iter().filter(|l| !l.is_h3() && !l.is_table())
+/// The collections: every layer whose features are indexed (not the H3 aggregates, not the
+/// layers served as tiles only).
+fn collections(state: &Shared) -> impl Iterator<Item = Arc<Layer>> + '_ {
+    state.tiles.iter().filter_map(|s| match s.features() {
+        Features::Indexed(layer) => Some(layer),
+        Features::Aggregate { .. } | Features::TilesOnly => None,
+    })
 }
 
 fn collection(state: &Shared, id: &str) -> Result<Arc<Layer>, ApiError> {
-    collections(state).find(|l| l.def.id == id).cloned().ok_or_else(|| {
+    collections(state).find(|l| l.def.id == id).ok_or_else(|| {
         ApiError::NotFound(format!(
             "no collection '{}'; GET /ogc/collections lists them",
             id.chars().take(64).collect::<String>()
@@ -116,7 +122,7 @@ fn collection_doc(state: &Shared, layer: &Layer, base: &str) -> Value {
 /// 400 without a usable Host header.
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let base = format!("{}/ogc", base_url(&state, &headers)?);
-    let docs: Vec<Value> = collections(&state).map(|l| collection_doc(&state, l, &base)).collect();
+    let docs: Vec<Value> = collections(&state).map(|l| collection_doc(&state, &l, &base)).collect();
     Ok(Json(json!({
         "links": [link(&format!("{base}/collections"), "self", "application/json", "Collections")],
         "collections": docs
@@ -290,7 +296,7 @@ pub async fn item(
 /// 400 without a usable Host header.
 pub async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let base = format!("{}/ogc", base_url(&state, &headers)?);
-    let ids: Vec<&str> = collections(&state).map(|l| l.def.id.as_str()).collect();
+    let ids: Vec<String> = collections(&state).map(|l| l.def.id.clone()).collect();
     let param = |name: &str, desc: &str, schema: Value| json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema});
     let doc = json!({
         "openapi": "3.0.3",

@@ -18,6 +18,7 @@ use super::error::ApiError;
 use super::filters::parse_filter;
 use super::tiles::resolve_layers;
 use super::{AppState, Shared};
+use crate::tiles::Features;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -30,8 +31,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use vigie_layers::engine::{Layer, PERIMETERS};
 use vigie_layers::feature::{Schema, format_time_ms};
+use vigie_layers::hit::Hit;
 use vigie_layers::query::{self, Key};
-use vigie_layers::region::{Hit, Prepared, Region};
+use vigie_layers::region::{self, Prepared, Region};
 use vigie_layers::{Filter, LayerKind};
 
 /// Default page size.
@@ -107,7 +109,7 @@ fn region(state: &Shared, p: &Map<String, Value>) -> Result<Prepared, ApiError> 
         ),
     };
     let with_buffer = |mp: MultiPolygon<f64>| match buffer {
-        Some(b) if b > 0.0 => query::buffer_m(&mp, b),
+        Some(b) if b > 0.0 => region::buffer_m(&mp, b),
         _ => mp,
     };
     let r = match given[0] {
@@ -231,16 +233,19 @@ pub fn parse(state: &Shared, p: &Map<String, Value>, headers: &HeaderMap) -> Res
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     };
-    let layers = resolve_layers(state, &layers)?;
-    if let Some(h) = layers.iter().find(|l| l.is_h3()) {
-        return Err(bad(format!("'{}' is an H3 layer: query its source layer, or use GET /api/h3", h.def.id)));
-    }
-    if let Some(t) = layers.iter().find(|l| l.is_table()) {
-        return Err(bad(format!(
-            "'{}' is a PostGIS table layer, served as tiles only: query the table in PostGIS",
-            t.def.id
-        )));
-    }
+    let layers = resolve_layers(state, &layers)?
+        .iter()
+        .map(|source| match source.features() {
+            Features::Indexed(layer) => Ok(layer),
+            Features::Aggregate { source: counted, .. } => Err(bad(format!(
+                "'{}' is an H3 layer: query its source layer '{counted}', or use GET /api/h3",
+                source.id()
+            ))),
+            Features::TilesOnly => {
+                Err(bad(format!("'{}' is served as tiles only: query its data where it lives", source.id())))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let filter = parse_filter(Some(&filter_query(p)), state.engine.vocabulary(), crate::now_ms())?;
     let num = |k: &str| p.get(k).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
     let limit = match p.get("limit") {
@@ -431,8 +436,14 @@ pub async fn get(
 pub async fn h3(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
     let mut p = pairs(q.as_deref())?;
     let layer_id = p.get("layer").and_then(Value::as_str).unwrap_or("entries").to_owned();
-    let layer = resolve_layers(&state, &layer_id)?.remove(0);
-    let source = layer.source.clone().unwrap_or_else(|| layer.clone());
+    let requested = resolve_layers(&state, &layer_id)?.remove(0);
+    let source = match requested.features() {
+        Features::Indexed(layer) => layer,
+        Features::Aggregate { layer, .. } => layer.source.clone().unwrap_or(layer),
+        Features::TilesOnly => {
+            return Err(bad(format!("'{}' is served as tiles only: it has no features to count", requested.id())));
+        }
+    };
     let r: u8 = p
         .get("res")
         .and_then(Value::as_str)
@@ -484,6 +495,6 @@ pub async fn h3(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<
     cells.sort_unstable_by_key(|(c, _)| *c);
     let total: u64 = stats.values().map(|s| u64::from(s.count)).sum();
     Ok(Json(
-        json!({"layer": layer.def.id, "resolution": r, "total": total, "cells": cells.into_iter().map(|(_, v)| v).collect::<Vec<_>>()}),
+        json!({"layer": requested.id(), "resolution": r, "total": total, "cells": cells.into_iter().map(|(_, v)| v).collect::<Vec<_>>()}),
     ))
 }

@@ -4,6 +4,7 @@ use super::error::ApiError;
 use super::filters::{parse_filter, to_query};
 use super::tiles::resolve_layers;
 use super::{AppState, Shared, base_url};
+use crate::tiles::TileSource;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -27,18 +28,19 @@ pub fn field_type_name(t: FieldType) -> &'static str {
     }
 }
 
-/// The TileJSON document for a list of resolved layers.
-pub fn document(state: &Shared, layers: &[Arc<Layer>], base: &str, query: &str) -> TileJSON {
-    let ids: Vec<&str> = layers.iter().map(|l| l.def.id.as_str()).collect();
+/// The TileJSON document for a list of resolved sources.
+pub fn document(state: &Shared, sources: &[Arc<dyn TileSource>], base: &str, query: &str) -> TileJSON {
+    let ids: Vec<&str> = sources.iter().map(|s| s.id()).collect();
+    let layers: Vec<&Arc<Layer>> = sources.iter().map(|s| s.layer()).collect();
     let mut url = format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", ids.join(","));
     if !query.is_empty() {
         url.push('?');
         url.push_str(query);
     }
-    let vector_layers = layers
+    let vector_layers = sources
         .iter()
-        .map(|l| {
-            let schema = super::layer_schema(state, l);
+        .map(|source| {
+            let (l, schema) = (source.layer(), source.schema());
             let fields: BTreeMap<String, String> =
                 schema.fields.iter().map(|f| (f.name.clone(), field_type_name(f.kind).to_owned())).collect();
             let mut v = VectorLayer::new(l.def.id.clone(), fields);
@@ -48,7 +50,7 @@ pub fn document(state: &Shared, layers: &[Arc<Layer>], base: &str, query: &str) 
             v
         })
         .collect();
-    let extent = layers.iter().filter_map(|l| state.engine.extent(l)).reduce(|a, b| {
+    let extent = sources.iter().filter_map(|s| s.extent()).reduce(|a, b| {
         Rect::new(
             Coord { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
             Coord { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },

@@ -4,27 +4,28 @@ use super::error::ApiError;
 use super::filters::parse_filter;
 use super::{AppState, Shared};
 use crate::activity::OpKind;
-use crate::cache::{CachedTile, RenderError, TileKey};
 use crate::config::MAX_LAYERS_PER_TILE;
+use crate::tiles::{self, CachedTile, LayerSet, TileKey, TileSource};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::time::Instant;
-use vigie_layers::{Layer, TileCoord};
+use vigie_layers::TileCoord;
 
 /// Media type of Mapbox Vector Tiles.
 pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 /// Tiles change whenever the log does: clients revalidate every time (cheap with ETags).
 const CACHE_CONTROL: &str = "no-cache";
 
-/// Resolves a comma-separated layer list: ids in request order, duplicates dropped.
+/// Resolves a comma-separated layer list to its sources: in request order, duplicates
+/// dropped.
 ///
 /// # Errors
 /// 400 for an empty or too long list, 404 naming the first unknown id.
-pub fn resolve_layers(state: &Shared, list: &str) -> Result<Vec<Arc<Layer>>, ApiError> {
-    let mut layers: Vec<Arc<Layer>> = Vec::new();
+pub fn resolve_layers(state: &Shared, list: &str) -> Result<Vec<Arc<dyn TileSource>>, ApiError> {
+    let mut sources: Vec<Arc<dyn TileSource>> = Vec::new();
     for id in list.split(',') {
         if id.is_empty() {
             return Err(ApiError::bad_request(
@@ -32,21 +33,21 @@ pub fn resolve_layers(state: &Shared, list: &str) -> Result<Vec<Arc<Layer>>, Api
                 format!("'{list}' has an empty layer id; separate ids with single commas"),
             ));
         }
-        let layer = state
-            .engine
-            .layer(id)
+        let source = state
+            .tiles
+            .get(id)
             .ok_or_else(|| ApiError::NotFound(format!("unknown layer '{id}'; GET /catalog lists the layers")))?;
-        if !layers.iter().any(|l| Arc::ptr_eq(l, layer)) {
-            layers.push(layer.clone());
+        if !sources.iter().any(|s| s.id() == id) {
+            sources.push(source.clone());
         }
-        if layers.len() > MAX_LAYERS_PER_TILE {
+        if sources.len() > MAX_LAYERS_PER_TILE {
             return Err(ApiError::bad_request(
                 "Too many layers",
                 format!("at most {MAX_LAYERS_PER_TILE} layers per tile"),
             ));
         }
     }
-    Ok(layers)
+    Ok(sources)
 }
 
 fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
@@ -78,51 +79,19 @@ pub async fn tile(
     let coord = parse_coord(&z, &x, &y)?;
     let resolved = resolve_layers(&state, &layers)?;
     let filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
-    let key = TileKey {
-        layers: resolved.iter().map(|l| l.def.id.as_str()).collect::<Vec<_>>().join(",").into(),
-        filter: filter.cache_key().into(),
-        coord,
-    };
-    let worker = state.clone();
-    let (tile, outcome) = state.cache.get_or_render(key, move || render(worker, resolved, coord, filter)).await?;
+    let key =
+        TileKey { layers: LayerSet::new(resolved.iter().map(|s| s.id())), filter: filter.cache_key().into(), coord };
+    let running = state.activity.clone();
+    let (tile, outcome) = state
+        .cache
+        .get_or_render(key.clone(), move || async move {
+            let _running = running.start(OpKind::Render, format!("tile {}/{coord}", key.layers));
+            tiles::render(&resolved, coord, &filter).await
+        })
+        .await?;
     let resp = tile_response(&tile, &headers);
     state.metrics.tile(started.elapsed().as_secs_f64(), outcome);
     Ok(resp)
-}
-
-/// Renders a tile the cache does not hold: the engine's layers in one pass off the async
-/// workers (rendering is CPU work, milliseconds for dense tiles), or, when PostGIS table
-/// layers are among them, each layer in request order, the table ones from `ST_AsMVT` (an MVT
-/// is a sequence of layers, so the parts concatenate). Counted as a running operation.
-async fn render(
-    state: AppState,
-    layers: Vec<Arc<Layer>>,
-    coord: TileCoord,
-    filter: vigie_layers::Filter,
-) -> Result<CachedTile, RenderError> {
-    let ids = layers.iter().map(|l| l.def.id.as_str()).collect::<Vec<_>>().join(",");
-    let _running = state.activity.start(OpKind::Render, format!("tile {ids}/{coord}"));
-    if !layers.iter().any(|l| l.is_table()) {
-        let worker = state.clone();
-        let t = tokio::task::spawn_blocking(move || worker.engine.render(&layers, coord, &filter)).await?;
-        return Ok(CachedTile::new(t.bytes, t.features));
-    }
-    let mut bytes = Vec::new();
-    let mut counts = Vec::with_capacity(layers.len());
-    for layer in &layers {
-        if layer.is_table() {
-            let part = state.tables.tile(&layer.def.id, coord, &filter).await?;
-            counts.push(usize::from(!part.is_empty()));
-            bytes.extend(part);
-        } else {
-            let worker = state.clone();
-            let (l, f) = (layer.clone(), filter.clone());
-            let t = tokio::task::spawn_blocking(move || worker.engine.render(&[l], coord, &f)).await?;
-            counts.extend(t.features);
-            bytes.extend(t.bytes);
-        }
-    }
-    Ok(CachedTile::new(bytes, counts))
 }
 
 /// Builds the answer for a tile: 204 when empty, 304 when the client's ETag matches, else the

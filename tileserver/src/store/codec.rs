@@ -1,13 +1,19 @@
 //! Encoding of geometries and small JSON columns, shared by the store backends. geozero stays
 //! behind this module (its sqlx integration is pinned to sqlx 0.8; see `../shared/deps.md`).
 
-use super::{Event, EventKind, StoreError};
+use super::{DatasetInfo, Event, EventKind, StoreError};
 use geo::Geometry;
 use geozero::wkb::{Wkb, WkbDialect, WkbWriter};
 use geozero::{CoordDimensions, GeozeroGeometry, ToGeo};
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use std::borrow::Cow;
+use vigie_layers::dataset::DatasetFeature;
+use vigie_layers::feature::{Schema, UnknownQualification};
+use vigie_layers::journal::Revision;
+use vigie_layers::model::{AttachmentRef, Entry, Link};
 
 /// WKB of a WGS84 geometry.
 ///
@@ -38,7 +44,7 @@ pub fn write_wkb(
 ///
 /// # Errors
 /// [`StoreError::Corrupt`] naming the record when the bytes are not valid WKB.
-pub fn from_wkb(bytes: Vec<u8>, what: &'static str, id: &str) -> Result<Geometry<f64>, StoreError> {
+pub fn from_wkb(bytes: &[u8], what: &'static str, id: &str) -> Result<Geometry<f64>, StoreError> {
     Wkb(bytes).to_geo().map_err(|e| StoreError::Corrupt { what, id: id.to_owned(), reason: format!("geometry: {e}") })
 }
 
@@ -113,7 +119,7 @@ impl Serialize for PropsJson<'_> {
 /// [`StoreError::Corrupt`] when the text is not a JSON array.
 pub fn props_from_json(
     text: &str,
-    schema: &vigie_layers::feature::Schema,
+    schema: &Schema,
     what: &'static str,
     id: &str,
 ) -> Result<Vec<vigie_layers::Value>, StoreError> {
@@ -138,25 +144,80 @@ pub fn props_from_json(
         .collect())
 }
 
-/// An event from its row: both stores keep the same columns (`seq`, `kind`, `entry_id`,
-/// `version`, `actor`, `at` in milliseconds, `layers` and `bbox` as JSON text), as 64-bit
-/// integers and text.
+/// What the shared row decoders read: both stores' SQL names and casts its columns so that
+/// they decode to these types — integers as 64-bit, times as epoch milliseconds, geometries
+/// as WKB bytes, JSON as text, flags as booleans.
+pub trait Columns {
+    /// A 64-bit integer column.
+    ///
+    /// # Errors
+    /// A missing or mistyped column.
+    fn int(&self, col: &str) -> Result<i64, sqlx::Error>;
+    /// A nullable 64-bit integer column.
+    ///
+    /// # Errors
+    /// A missing or mistyped column.
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, sqlx::Error>;
+    /// A text column.
+    ///
+    /// # Errors
+    /// A missing or mistyped column.
+    fn text(&self, col: &str) -> Result<&str, sqlx::Error>;
+    /// A nullable text column.
+    ///
+    /// # Errors
+    /// A missing or mistyped column.
+    fn opt_text(&self, col: &str) -> Result<Option<&str>, sqlx::Error>;
+    /// A bytes column.
+    ///
+    /// # Errors
+    /// A missing or mistyped column.
+    fn bytes(&self, col: &str) -> Result<&[u8], sqlx::Error>;
+    /// A boolean column (an integer 0/1 in SQLite).
+    ///
+    /// # Errors
+    /// A missing or mistyped column.
+    fn flag(&self, col: &str) -> Result<bool, sqlx::Error>;
+}
+
+macro_rules! columns_of {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn int(&self, col: &str) -> Result<i64, sqlx::Error> {
+                sqlx::Row::try_get(self, col)
+            }
+            fn opt_int(&self, col: &str) -> Result<Option<i64>, sqlx::Error> {
+                sqlx::Row::try_get(self, col)
+            }
+            fn text(&self, col: &str) -> Result<&str, sqlx::Error> {
+                sqlx::Row::try_get(self, col)
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<&str>, sqlx::Error> {
+                sqlx::Row::try_get(self, col)
+            }
+            fn bytes(&self, col: &str) -> Result<&[u8], sqlx::Error> {
+                sqlx::Row::try_get(self, col)
+            }
+            fn flag(&self, col: &str) -> Result<bool, sqlx::Error> {
+                sqlx::Row::try_get(self, col)
+            }
+        }
+    };
+}
+
+columns_of!(sqlx::postgres::PgRow);
+columns_of!(sqlx::sqlite::SqliteRow);
+
+/// An event from its row (`seq`, `kind`, `entry_id`, `version`, `actor`, `at`, `layers` and
+/// `bbox` as JSON text).
 ///
 /// # Errors
 /// A database error for a missing or mistyped column; [`StoreError::Corrupt`] for an unknown
 /// kind or unreadable JSON.
-pub fn event_from_row<'r, R>(r: &'r R) -> Result<Event, StoreError>
-where
-    R: sqlx::Row,
-    &'static str: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let seq: i64 = r.try_get("seq")?;
+pub fn event_from_row(r: &impl Columns) -> Result<Event, StoreError> {
+    let seq = r.int("seq")?;
     let sid = seq.to_string();
-    let kind: &str = r.try_get("kind")?;
-    let bbox: Option<&str> = r.try_get("bbox")?;
+    let kind = r.text("kind")?;
     Ok(Event {
         seq: seq as u64,
         kind: EventKind::parse(kind).ok_or_else(|| StoreError::Corrupt {
@@ -164,13 +225,112 @@ where
             id: sid.clone(),
             reason: format!("kind '{kind}'"),
         })?,
-        entry_id: r.try_get::<i64, _>("entry_id")? as u64,
-        version: r.try_get::<i64, _>("version")? as u32,
-        actor: r.try_get("actor")?,
-        at_ms: r.try_get("at")?,
-        layers: from_json(r.try_get("layers")?, "event", &sid)?,
-        bbox: bbox.map(|b| from_json(b, "event", &sid)).transpose()?,
+        entry_id: r.int("entry_id")? as u64,
+        version: r.int("version")? as u32,
+        actor: r.text("actor")?.to_owned(),
+        at_ms: r.int("at")?,
+        layers: from_json(r.text("layers")?, "event", &sid)?,
+        bbox: r.opt_text("bbox")?.map(|b| from_json(b, "event", &sid)).transpose()?,
     })
+}
+
+/// A revision from its row (`version`, `action`, `actor`, `at`, `changes` as JSON text).
+///
+/// # Errors
+/// A database error for a missing or mistyped column; [`StoreError::Corrupt`] for an unknown
+/// action or unreadable JSON.
+pub fn revision_from_row(r: &impl Columns) -> Result<Revision, StoreError> {
+    let version = r.int("version")?;
+    let sid = version.to_string();
+    Ok(Revision {
+        version: version as u32,
+        action: r.text("action")?.parse().map_err(|reason| StoreError::Corrupt {
+            what: "revision",
+            id: sid.clone(),
+            reason,
+        })?,
+        actor: r.text("actor")?.to_owned(),
+        at_ms: r.int("at")?,
+        changes: from_json(r.text("changes")?, "revision", &sid)?,
+    })
+}
+
+/// An entry from its row (the `entries` columns, `geometry` as WKB).
+///
+/// # Errors
+/// A database error for a missing or mistyped column; [`StoreError::Corrupt`] for an unknown
+/// qualification, unreadable JSON or WKB.
+pub fn entry_from_row(r: &impl Columns) -> Result<Entry, StoreError> {
+    let id = r.int("id")?;
+    let sid = id.to_string();
+    Ok(Entry {
+        id: id as u64,
+        version: r.int("version")? as u32,
+        title: r.text("title")?.to_owned(),
+        body: r.text("body")?.to_owned(),
+        tags: from_json(r.text("tags")?, "entry", &sid)?,
+        severity: r.int("severity")? as u8,
+        qualification: r.text("qualification")?.parse().map_err(|e: UnknownQualification| StoreError::Corrupt {
+            what: "entry",
+            id: sid.clone(),
+            reason: e.to_string(),
+        })?,
+        occurred_at: r.int("occurred_at")?,
+        reported_at: r.int("reported_at")?,
+        recorded_at: r.int("recorded_at")?,
+        author: r.text("author")?.to_owned(),
+        source: r.text("source")?.to_owned(),
+        location: r.opt_text("location")?.map(str::to_owned),
+        links: from_json::<Vec<Link>>(r.text("links")?, "entry", &sid)?,
+        attachments: from_json::<Vec<AttachmentRef>>(r.text("attachments")?, "entry", &sid)?,
+        geometry: from_wkb(r.bytes("geometry")?, "entry", &sid)?,
+        deleted: r.flag("deleted")?,
+    })
+}
+
+/// What the store knows of a dataset, from its `datasets` row (`imported_at` in ms).
+///
+/// # Errors
+/// A database error for a missing or mistyped column; [`StoreError::Corrupt`] for an
+/// unreadable schema.
+pub fn dataset_info_from_row(r: &impl Columns) -> Result<DatasetInfo, StoreError> {
+    let id = r.text("id")?.to_owned();
+    Ok(DatasetInfo {
+        schema: Schema { fields: from_json(r.text("schema")?, "dataset", &id)? },
+        version: r.int("version")? as u64,
+        source: r.text("source")?.to_owned(),
+        imported_at_ms: r.int("imported_at")?,
+        feature_count: r.int("feature_count")? as usize,
+        id,
+    })
+}
+
+/// A dataset feature from its row (`geometry` as WKB, `props` and `tags` as JSON text, `time`
+/// in ms), its properties read with the dataset's schema.
+///
+/// # Errors
+/// A database error for a missing or mistyped column; [`StoreError::Corrupt`] for unreadable
+/// JSON or WKB.
+pub fn dataset_feature_from_row(r: &impl Columns, schema: &Schema) -> Result<DatasetFeature, StoreError> {
+    let id = r.int("id")?;
+    let sid = id.to_string();
+    Ok(DatasetFeature {
+        id: id as u64,
+        geometry: from_wkb(r.bytes("geometry")?, "dataset feature", &sid)?,
+        props: props_from_json(r.text("props")?, schema, "dataset feature", &sid)?,
+        time_ms: r.opt_int("time")?,
+        severity: r.opt_int("severity")?.map(|s| s.clamp(0, 4) as u8),
+        tags: from_json(r.text("tags")?, "dataset feature", &sid)?,
+    })
+}
+
+/// The migrator of a store's embedded migrations (`(version, description, sql)`, append-only).
+pub fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
+    let migrations: Vec<Migration> = migrations
+        .iter()
+        .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
+        .collect();
+    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
 }
 
 #[cfg(test)]

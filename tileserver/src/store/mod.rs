@@ -1,8 +1,13 @@
 //! Storage: the [`Store`] trait and its backends.
 //!
-//! The embedded SQLite store is the zero-setup default (`sqlite.rs`). Every backend commits a
-//! write in one transaction before the engine sees it, so the in-memory index can always be
-//! rebuilt from the store at start.
+//! The embedded SQLite store is the zero-setup default (`sqlite.rs`), PostgreSQL/PostGIS the
+//! production one (`postgres.rs`). Every backend commits a write in one transaction before the
+//! engine sees it, so the in-memory index can always be rebuilt from the store at start.
+//!
+//! The rest of the service sees `Arc<dyn Store>` only, opened by [`open`]: a backend owns its
+//! change feed ([`Store::change_notifications`], replicas' commits) and its PostGIS pool
+//! ([`Store::postgis_pool`], table layers). What both backends share — geometry and JSON
+//! encoding, event and revision rows, the migrator — is written once in `codec.rs`.
 
 pub mod codec;
 pub mod postgres;
@@ -11,19 +16,33 @@ pub mod sqlite;
 use async_trait::async_trait;
 use serde::Serialize;
 use vigie_layers::dataset::{Dataset, DatasetFeature};
-use vigie_layers::feature::Schema;
+use vigie_layers::demo::{self, Shapes, Spread};
+use vigie_layers::feature::{QualificationSet, Schema};
 use vigie_layers::journal::{FieldError, Revision};
 use vigie_layers::model::{Entry, Perimeter, Venue};
 
 /// Why a store operation failed. `Display` never includes SQL text or connection strings.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database cannot be reached or is overloaded (served as 503).
+    /// The database cannot be reached or is overloaded (served as 503): a sqlx error, or the
+    /// embedded file busy or not openable for a direct (rusqlite) read.
     #[error("the database is unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] DbError),
     /// Any other database error.
     #[error("database error")]
-    Database(#[source] sqlx::Error),
+    Database(#[source] DbError),
+    /// A task doing store work panicked or was cancelled (shutdown).
+    #[error("the {what} task failed or was cancelled")]
+    Task {
+        /// What the task was doing.
+        what: &'static str,
+        /// Why it ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// The log's group writer has stopped (the service is shutting down): nothing was written.
+    #[error("the log writer has stopped")]
+    WriterStopped,
     /// Schema migration failed.
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
@@ -51,6 +70,17 @@ pub enum StoreError {
     },
 }
 
+/// The database library's error: sqlx for both stores, rusqlite for the embedded store's
+/// bulk paths.
+pub type DbError = Box<dyn std::error::Error + Send + Sync>;
+
+impl StoreError {
+    /// A store task that panicked or was cancelled, doing `what`.
+    pub fn task(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Self {
+        move |source| Self::Task { what, source }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         // PostgreSQL codes of a server going away or overloaded: connection exceptions (08…),
@@ -65,9 +95,9 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
-            other if unavailable_code => Self::Unavailable(other),
-            other => Self::Database(other),
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(Box::new(e)),
+            other if unavailable_code => Self::Unavailable(Box::new(other)),
+            other => Self::Database(Box::new(other)),
         }
     }
 }
@@ -81,6 +111,24 @@ pub struct Seed {
     pub perimeters: Vec<Perimeter>,
     /// Log entries.
     pub entries: Vec<Entry>,
+}
+
+impl Seed {
+    /// The bundled demo: the venues, their perimeters and `entries` synthetic log entries
+    /// around them (points only when `points_only`), from generator seed `seed`.
+    pub fn demo(seed: u64, entries: usize, points_only: bool) -> Self {
+        Self::demo_spread(seed, entries, points_only, Spread::Venues)
+    }
+
+    /// [`Seed::demo`] with point entries spread as `spread` says (the load benchmark spreads
+    /// them over the region).
+    pub fn demo_spread(seed: u64, entries: usize, points_only: bool, spread: Spread) -> Self {
+        let venues = demo::bundled_venues();
+        let perimeters = demo::perimeters(&venues, seed);
+        let shapes = if points_only { Shapes::PointsOnly } else { Shapes::Mixed };
+        let entries = demo::entries_spread(&venues, seed, entries, shapes, spread);
+        Self { venues, perimeters, entries }
+    }
 }
 
 /// What kind of change an event reports.
@@ -235,7 +283,7 @@ pub fn creation_commits(entries: Vec<Entry>, events: Vec<Event>) -> Vec<Commit> 
 }
 
 /// Filters of the entry list (`GET /api/entries`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EntryQuery {
     /// occurred_at ≥ (epoch ms).
     pub from_ms: Option<i64>,
@@ -245,8 +293,8 @@ pub struct EntryQuery {
     pub tags: Vec<String>,
     /// Severity ≥.
     pub min_severity: Option<u8>,
-    /// In these qualification states (empty: any).
-    pub qualifications: Vec<String>,
+    /// In these qualification states.
+    pub qualifications: QualificationSet,
     /// Geometry box meets this lon/lat box.
     pub bbox: Option<[f64; 4]>,
     /// Full-text search (title, body, location), every word, prefix match, accent-insensitive.
@@ -255,6 +303,23 @@ pub struct EntryQuery {
     pub before: Option<(i64, u64)>,
     /// Page size.
     pub limit: usize,
+}
+
+impl Default for EntryQuery {
+    /// Every entry, in any qualification state, no page limit set.
+    fn default() -> Self {
+        Self {
+            from_ms: None,
+            to_ms: None,
+            tags: Vec::new(),
+            min_severity: None,
+            qualifications: QualificationSet::ALL,
+            bbox: None,
+            text: None,
+            before: None,
+            limit: 0,
+        }
+    }
 }
 
 /// A stored photo.
@@ -286,11 +351,64 @@ pub struct DatasetInfo {
 /// The change function run inside the writing transaction, from the current state.
 pub type ChangeFn<'a> = &'a (dyn Fn(&Entry) -> Result<Change, ChangeError> + Send + Sync);
 
+/// Durability of a commit to the embedded store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Survives a process crash (WAL + NORMAL).
+    #[default]
+    Normal,
+    /// Also survives a power cut (fsync on every commit).
+    Full,
+}
+
+/// Where the store lives and how to open it.
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    /// The embedded SQLite file `vigie.db` in a directory.
+    Sqlite {
+        /// The data directory.
+        data_dir: std::path::PathBuf,
+        /// Commit durability.
+        synchronous: Synchronous,
+    },
+    /// A PostgreSQL/PostGIS database shared by replicas.
+    Postgres(postgres::PgSettings),
+}
+
+/// Opens (creating and migrating as needed) the store of `workspace`.
+///
+/// # Errors
+/// When the store cannot be opened or migrated (never with the connection string).
+pub async fn open(settings: &StoreSettings, workspace: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match settings {
+        StoreSettings::Sqlite { data_dir, synchronous } => {
+            std::sync::Arc::new(sqlite::SqliteStore::open(data_dir, workspace, *synchronous).await?)
+        }
+        StoreSettings::Postgres(pg) => std::sync::Arc::new(postgres::PgStore::open(pg, workspace).await?),
+    })
+}
+
 /// A workspace's persistent data. One instance serves one workspace.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Backend name for logs and `/health` (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
+
+    /// The PostGIS pool, for layers served straight from PostGIS tables; `None` when the
+    /// store is not PostgreSQL.
+    fn postgis_pool(&self) -> Option<&sqlx::PgPool> {
+        None
+    }
+
+    /// The change feed's wake-ups, when other processes (replicas) write to the same store:
+    /// each message says "changes may have been committed elsewhere: read the feed"
+    /// ([`Store::events_after`]). One is also sent after every reconnection, since
+    /// notifications may have been missed meanwhile. `None` for a store only this process
+    /// writes. Call once: the listener it starts runs until the receiver is dropped.
+    fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        None
+    }
 
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

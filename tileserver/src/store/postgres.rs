@@ -5,23 +5,31 @@
 //! across replicas; every write ends with `pg_notify('vigie_events', …)` so the other replicas
 //! apply the change feed at once. Geometries are `geometry(…, 4326)`; times `timestamptz`.
 
-use super::codec::{event_from_row, from_json, from_wkb, props_from_json, props_to_json, to_json, to_wkb};
+use super::codec::{
+    dataset_feature_from_row, dataset_info_from_row, entry_from_row, event_from_row, from_json, from_wkb, migrator,
+    props_to_json, revision_from_row, to_json, to_wkb,
+};
 use super::{
     Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, Seed, Store,
     StoreError, creation_commits, number_creations,
 };
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgConnection, PgPool, Postgres, QueryBuilder, Row};
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 use vigie_layers::dataset::{Dataset, DatasetFeature};
+use vigie_layers::feature::{Qualification, QualificationSet};
 use vigie_layers::journal::{Revision, created};
-use vigie_layers::model::{AttachmentRef, Entry, Link, Perimeter, Venue, Window};
+use vigie_layers::model::{Entry, Perimeter, Venue, Window};
 use vigie_layers::text::fold;
+
+/// Leaves a wake-up for the change-feed reader (a full channel already holds one); false
+/// when the reader is gone.
+fn poke(wake: &tokio::sync::mpsc::Sender<()>) -> bool {
+    !matches!(wake.try_send(()), Err(tokio::sync::mpsc::error::TrySendError::Closed(())))
+}
 
 /// Channel of the change-feed notifications.
 pub const CHANNEL: &str = "vigie_events";
@@ -32,20 +40,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../mi
 const BATCH_ROWS: usize = 1000;
 
 /// Columns of an entry row as read (geometry as WKB, times as epoch ms).
-const ENTRY_SELECT: &str = "id, version, title, body, tags::text AS tags, severity, qualification, \
+const ENTRY_SELECT: &str = "id, version::bigint AS version, title, body, tags::text AS tags, \
+     severity::bigint AS severity, qualification, \
      (extract(epoch FROM occurred_at) * 1000)::bigint AS occurred_at, \
      (extract(epoch FROM reported_at) * 1000)::bigint AS reported_at, \
      (extract(epoch FROM recorded_at) * 1000)::bigint AS recorded_at, \
      author, source, location, links::text AS links, attachments::text AS attachments, \
-     ST_AsBinary(geom) AS wkb, deleted";
-
-fn migrator() -> Migrator {
-    let migrations: Vec<Migration> = MIGRATIONS
-        .iter()
-        .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
-        .collect();
-    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
-}
+     ST_AsBinary(geom) AS geometry, deleted";
 
 /// Connection settings of the PostgreSQL store.
 #[derive(Clone)]
@@ -73,7 +74,6 @@ impl std::fmt::Debug for PgSettings {
 pub struct PgStore {
     pool: PgPool,
     workspace: String,
-    options: PgConnectOptions,
 }
 
 impl PgStore {
@@ -96,32 +96,63 @@ impl PgStore {
             })
             .connect_with(options.clone())
             .await?;
-        migrator().run(&pool).await.map_err(StoreError::Migrate)?;
+        migrator(MIGRATIONS).run(&pool).await.map_err(StoreError::Migrate)?;
         sqlx::query("INSERT INTO workspaces (id, title) VALUES ($1, $1) ON CONFLICT (id) DO NOTHING")
             .bind(workspace)
             .execute(&pool)
             .await?;
-        Ok(Self { pool, workspace: workspace.to_owned(), options })
+        Ok(Self { pool, workspace: workspace.to_owned() })
     }
 
     /// A dedicated connection listening to the change feed.
     ///
     /// # Errors
     /// When the database cannot be reached.
-    pub async fn listener(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
+    async fn listener(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
         let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         l.listen(CHANNEL).await?;
         Ok(l)
     }
 
-    /// The pool (table layers query it directly).
+    /// The pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// Connection options (without exposing the URL).
-    pub fn options(&self) -> &PgConnectOptions {
-        &self.options
+    /// Listens to [`CHANNEL`] and sends a wake-up on `wake` for each notification and after
+    /// each (re)connection, until the receiver is dropped. A lost connection is retried every
+    /// second.
+    async fn listen(self, wake: tokio::sync::mpsc::Sender<()>) {
+        loop {
+            match self.listener().await {
+                Ok(mut listener) => {
+                    // Connected: what was committed while we were not listening is in the feed.
+                    if !poke(&wake) {
+                        return;
+                    }
+                    loop {
+                        match listener.try_recv().await {
+                            // A notification, or a dropped connection that sqlx re-established
+                            // on this call: read the feed either way.
+                            Ok(_) => {
+                                if !poke(&wake) {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "change-feed listener failed; reconnecting");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen to the change feed; retrying"),
+            }
+            if wake.is_closed() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     /// Takes the next `n` values of a workspace counter under the row lock.
@@ -188,7 +219,7 @@ impl PgStore {
             b.push_bind(&self.workspace)
                 .push_bind(*id as i64)
                 .push_bind(r.version as i32)
-                .push_bind(action_name(r.action))
+                .push_bind(r.action.as_str())
                 .push_bind(&r.actor)
                 .push("to_timestamp(")
                 .push_bind_unseparated(r.at_ms as f64 / 1000.0)
@@ -253,43 +284,6 @@ fn search_text(e: &Entry) -> String {
     fold(&format!("{} {} {}", e.title, e.body, e.location.as_deref().unwrap_or("")))
 }
 
-fn action_name(a: vigie_layers::journal::Action) -> &'static str {
-    use vigie_layers::journal::Action;
-    match a {
-        Action::Created => "created",
-        Action::Updated => "updated",
-        Action::Attached => "attached",
-        Action::Deleted => "deleted",
-    }
-}
-
-fn entry_from_row(r: &PgRow) -> Result<Entry, StoreError> {
-    let id: i64 = r.try_get("id")?;
-    let sid = id.to_string();
-    let qualification: &str = r.try_get("qualification")?;
-    Ok(Entry {
-        id: id as u64,
-        version: r.try_get::<i32, _>("version")? as u32,
-        title: r.try_get("title")?,
-        body: r.try_get("body")?,
-        tags: from_json(r.try_get("tags")?, "entry", &sid)?,
-        severity: r.try_get::<i16, _>("severity")? as u8,
-        qualification: qualification.parse().map_err(|e: vigie_layers::feature::UnknownQualification| {
-            StoreError::Corrupt { what: "entry", id: sid.clone(), reason: e.to_string() }
-        })?,
-        occurred_at: r.try_get("occurred_at")?,
-        reported_at: r.try_get("reported_at")?,
-        recorded_at: r.try_get("recorded_at")?,
-        author: r.try_get("author")?,
-        source: r.try_get("source")?,
-        location: r.try_get("location")?,
-        links: from_json::<Vec<Link>>(r.try_get("links")?, "entry", &sid)?,
-        attachments: from_json::<Vec<AttachmentRef>>(r.try_get("attachments")?, "entry", &sid)?,
-        geometry: from_wkb(r.try_get("wkb")?, "entry", &sid)?,
-        deleted: r.try_get("deleted")?,
-    })
-}
-
 /// A `to_tsquery` text from user words: each word folded, kept to letters and digits, prefix
 /// matched; words joined with AND. Nothing the user types is interpreted as syntax.
 fn ts_query(text: &str) -> Option<String> {
@@ -316,6 +310,17 @@ async fn bulk_read(pool: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn postgis_pool(&self) -> Option<&PgPool> {
+        Some(&self.pool)
+    }
+
+    fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        // A wake-up only says "read the feed": one pending is as good as many.
+        let (wake, woken) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(self.clone().listen(wake));
+        Some(woken)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -544,27 +549,15 @@ impl Store for PgStore {
 
     async fn revisions(&self, id: u64) -> Result<Vec<Revision>, StoreError> {
         let rows = sqlx::query(
-            "SELECT version, action, actor, (extract(epoch FROM at) * 1000)::bigint AS at, changes::text AS changes \
+            "SELECT version::bigint AS version, action, actor, (extract(epoch FROM at) * 1000)::bigint AS at, \
+             changes::text AS changes \
              FROM entry_revisions WHERE workspace = $1 AND entry_id = $2 ORDER BY version",
         )
         .bind(&self.workspace)
         .bind(id as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let version: i32 = r.try_get("version")?;
-                let sid = version.to_string();
-                let action: String = r.try_get("action")?;
-                Ok(Revision {
-                    version: version as u32,
-                    action: from_json(&format!("\"{action}\""), "revision", &sid)?,
-                    actor: r.try_get("actor")?,
-                    at_ms: r.try_get("at")?,
-                    changes: from_json(r.try_get("changes")?, "revision", &sid)?,
-                })
-            })
-            .collect()
+        rows.iter().map(revision_from_row).collect()
     }
 
     async fn list_entries(&self, query: &EntryQuery) -> Result<Vec<Entry>, StoreError> {
@@ -580,8 +573,9 @@ impl Store for PgStore {
         if let Some(s) = query.min_severity {
             q.push(" AND severity >= ").push_bind(i16::from(s));
         }
-        if !query.qualifications.is_empty() {
-            q.push(" AND qualification = ANY(").push_bind(query.qualifications.clone()).push(")");
+        if query.qualifications != QualificationSet::ALL {
+            let states: Vec<&str> = query.qualifications.iter().map(Qualification::as_str).collect();
+            q.push(" AND qualification = ANY(").push_bind(states).push(")");
         }
         if !query.tags.is_empty() {
             q.push(" AND tags ?| ").push_bind(query.tags.clone());
@@ -729,33 +723,25 @@ impl Store for PgStore {
     }
 
     async fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, version, schema::text AS schema, source, (extract(epoch FROM imported_at) * 1000)::bigint AS at, \
-             feature_count FROM datasets WHERE workspace = $1 AND version > 0 ORDER BY id",
+        sqlx::query(
+            "SELECT id, version, schema::text AS schema, source, \
+             (extract(epoch FROM imported_at) * 1000)::bigint AS imported_at, feature_count \
+             FROM datasets WHERE workspace = $1 AND version > 0 ORDER BY id",
         )
         .bind(&self.workspace)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                Ok(DatasetInfo {
-                    schema: vigie_layers::feature::Schema { fields: from_json(r.try_get("schema")?, "dataset", &id)? },
-                    version: r.try_get::<i64, _>("version")? as u64,
-                    source: r.try_get("source")?,
-                    imported_at_ms: r.try_get("at")?,
-                    feature_count: r.try_get::<i64, _>("feature_count")? as usize,
-                    id,
-                })
-            })
-            .collect()
+        .await?
+        .iter()
+        .map(dataset_info_from_row)
+        .collect()
     }
 
     async fn dataset_features(&self, info: &DatasetInfo) -> Result<Vec<DatasetFeature>, StoreError> {
         let mut tx = bulk_read(&self.pool).await?;
         let mut rows = sqlx::query(
-            "SELECT id, ST_AsBinary(geom) AS wkb, props::text AS props, (extract(epoch FROM time) * 1000)::bigint AS time, \
-             severity, tags::text AS tags FROM dataset_features WHERE workspace = $1 AND dataset = $2 AND version = $3 ORDER BY id",
+            "SELECT id, ST_AsBinary(geom) AS geometry, props::text AS props, \
+             (extract(epoch FROM time) * 1000)::bigint AS time, severity::bigint AS severity, tags::text AS tags \
+             FROM dataset_features WHERE workspace = $1 AND dataset = $2 AND version = $3 ORDER BY id",
         )
         .bind(&self.workspace)
         .bind(&info.id)
@@ -763,16 +749,7 @@ impl Store for PgStore {
         .fetch(&mut *tx);
         let mut out = Vec::with_capacity(info.feature_count);
         while let Some(r) = rows.try_next().await? {
-            let id: i64 = r.try_get("id")?;
-            let sid = id.to_string();
-            out.push(DatasetFeature {
-                id: id as u64,
-                geometry: from_wkb(r.try_get("wkb")?, "dataset feature", &sid)?,
-                props: props_from_json(r.try_get("props")?, &info.schema, "dataset feature", &sid)?,
-                time_ms: r.try_get("time")?,
-                severity: r.try_get::<Option<i16>, _>("severity")?.map(|s| s.clamp(0, 4) as u8),
-                tags: from_json(r.try_get("tags")?, "dataset feature", &sid)?,
-            });
+            out.push(dataset_feature_from_row(&r, &info.schema)?);
         }
         drop(rows);
         tx.commit().await?;

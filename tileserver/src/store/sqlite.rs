@@ -9,25 +9,25 @@
 //! spinning on SQLite's busy handler; reads use their own pool and never wait for writers (WAL).
 
 use super::codec::{
-    event_from_row, from_json, from_wkb, props_from_json, to_json, to_wkb, write_json, write_props_json, write_wkb,
+    dataset_feature_from_row, dataset_info_from_row, entry_from_row, event_from_row, from_json, from_wkb, migrator,
+    revision_from_row, to_json, to_wkb, write_json, write_props_json, write_wkb,
 };
 use super::{
     Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, Seed, Store,
-    StoreError, creation_commits, number_creations,
+    StoreError, Synchronous, creation_commits, number_creations,
 };
 use crate::now_ms;
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use geo::BoundingRect;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
-use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 use vigie_layers::dataset::{Dataset, DatasetFeature};
-use vigie_layers::journal::{Action, Revision, created};
+use vigie_layers::feature::QualificationSet;
+use vigie_layers::journal::{Revision, created};
 use vigie_layers::model::{AttachmentRef, Entry, Link, Perimeter, Venue, Window};
 
 /// File name of the database inside the data directory.
@@ -44,25 +44,6 @@ const BATCH_ROWS: usize = 400;
 const ENTRY_COLUMNS: &str = "workspace, id, version, title, body, tags, severity, qualification, occurred_at, \
      reported_at, recorded_at, author, source, location, links, attachments, geometry, min_lon, min_lat, max_lon, \
      max_lat, deleted";
-
-/// Durability of a commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    /// Survives a process crash (WAL + NORMAL).
-    #[default]
-    Normal,
-    /// Also survives a power cut (fsync on every commit).
-    Full,
-}
-
-fn migrator() -> Migrator {
-    let migrations: Vec<Migration> = MIGRATIONS
-        .iter()
-        .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
-        .collect();
-    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
-}
 
 /// The SQLite store of one workspace.
 #[derive(Debug, Clone)]
@@ -83,7 +64,7 @@ impl SqliteStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| StoreError::Open { path: data_dir.display().to_string(), source })?;
         let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(StoreError::Database)?
+            .map_err(|e| StoreError::Database(Box::new(e)))?
             .filename(data_dir.join(DB_FILE))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -98,7 +79,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
-        migrator().run(&writer).await.map_err(StoreError::Migrate)?;
+        migrator(MIGRATIONS).run(&writer).await.map_err(StoreError::Migrate)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
@@ -147,35 +128,6 @@ fn perimeter_from_row(r: &SqliteRow) -> Result<Perimeter, StoreError> {
     })
 }
 
-fn entry_from_row(r: &SqliteRow) -> Result<Entry, StoreError> {
-    let id: i64 = r.try_get("id")?;
-    let sid = id.to_string();
-    let qualification: &str = r.try_get("qualification")?;
-    let severity: i64 = r.try_get("severity")?;
-    let version: i64 = r.try_get("version")?;
-    Ok(Entry {
-        id: id as u64,
-        version: version as u32,
-        title: r.try_get("title")?,
-        body: r.try_get("body")?,
-        tags: from_json(r.try_get("tags")?, "entry", &sid)?,
-        severity: severity as u8,
-        qualification: qualification.parse().map_err(|e: vigie_layers::feature::UnknownQualification| {
-            StoreError::Corrupt { what: "entry", id: sid.clone(), reason: e.to_string() }
-        })?,
-        occurred_at: r.try_get("occurred_at")?,
-        reported_at: r.try_get("reported_at")?,
-        recorded_at: r.try_get("recorded_at")?,
-        author: r.try_get("author")?,
-        source: r.try_get("source")?,
-        location: r.try_get("location")?,
-        links: from_json::<Vec<Link>>(r.try_get("links")?, "entry", &sid)?,
-        attachments: from_json::<Vec<AttachmentRef>>(r.try_get("attachments")?, "entry", &sid)?,
-        geometry: from_wkb(r.try_get("geometry")?, "entry", &sid)?,
-        deleted: r.try_get::<i64, _>("deleted")? != 0,
-    })
-}
-
 /// Entries per batch of the bulk read (one channel message each).
 const BULK_BATCH_ROWS: usize = 2048;
 
@@ -192,8 +144,7 @@ fn bulk_error(e: rusqlite::Error) -> StoreError {
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked | rusqlite::ErrorCode::CannotOpen)
     );
-    let e = sqlx::Error::AnyDriverError(Box::new(e));
-    if busy { StoreError::Unavailable(e) } else { StoreError::Database(e) }
+    if busy { StoreError::Unavailable(Box::new(e)) } else { StoreError::Database(Box::new(e)) }
 }
 
 /// Reads every live entry of `workspace` from the database file at `path` (read-only, one
@@ -255,7 +206,7 @@ fn entry_from_bulk_row(r: &rusqlite::Row<'_>) -> Result<Entry, StoreError> {
         links: from_json::<Vec<Link>>(text(13)?, "entry", &sid)?,
         attachments: from_json::<Vec<AttachmentRef>>(text(14)?, "entry", &sid)?,
         geometry: from_wkb(
-            r.get_ref(15).and_then(|v| v.as_blob().map_err(Into::into)).map_err(bulk_error)?.to_vec(),
+            r.get_ref(15).and_then(|v| v.as_blob().map_err(Into::into)).map_err(bulk_error)?,
             "entry",
             &sid,
         )?,
@@ -504,19 +455,6 @@ fn write_dataset(
     Ok(Some(version as u64))
 }
 
-fn revision_from_row(r: &SqliteRow) -> Result<Revision, StoreError> {
-    let version: i64 = r.try_get("version")?;
-    let sid = version.to_string();
-    let action: String = r.try_get("action")?;
-    Ok(Revision {
-        version: version as u32,
-        action: from_json(&format!("\"{action}\""), "revision", &sid)?,
-        actor: r.try_get("actor")?,
-        at_ms: r.try_get("at")?,
-        changes: from_json(r.try_get("changes")?, "revision", &sid)?,
-    })
-}
-
 /// An entry encoded for its row.
 struct EntryRow<'a> {
     e: &'a Entry,
@@ -562,15 +500,6 @@ fn push_entry(mut b: sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str
         .push_bind(i64::from(e.deleted));
 }
 
-fn action_name(a: Action) -> &'static str {
-    match a {
-        Action::Created => "created",
-        Action::Updated => "updated",
-        Action::Attached => "attached",
-        Action::Deleted => "deleted",
-    }
-}
-
 impl SqliteStore {
     async fn insert_entries(&self, conn: &mut SqliteConnection, entries: &[Entry]) -> Result<(), StoreError> {
         for chunk in entries.chunks(BATCH_ROWS) {
@@ -596,7 +525,7 @@ impl SqliteStore {
             b.push_bind(&self.workspace)
                 .push_bind(*id as i64)
                 .push_bind(i64::from(r.version))
-                .push_bind(action_name(r.action))
+                .push_bind(r.action.as_str())
                 .push_bind(&r.actor)
                 .push_bind(r.at_ms)
                 .push_bind(to_json(&r.changes));
@@ -755,7 +684,7 @@ impl Store for SqliteStore {
                 n += 1;
             }
         }
-        reader.await.map_err(|e| StoreError::Corrupt { what: "entry", id: String::new(), reason: e.to_string() })??;
+        reader.await.map_err(StoreError::task("entry bulk read"))??;
         Ok(n)
     }
 
@@ -824,11 +753,11 @@ impl Store for SqliteStore {
         if let Some(s) = query.min_severity {
             q.push(" AND severity >= ").push_bind(i64::from(s));
         }
-        if !query.qualifications.is_empty() {
+        if query.qualifications != QualificationSet::ALL {
             q.push(" AND qualification IN (");
             let mut sep = q.separated(", ");
-            for s in &query.qualifications {
-                sep.push_bind(s);
+            for s in query.qualifications.iter() {
+                sep.push_bind(s.as_str());
             }
             q.push(")");
         }
@@ -935,11 +864,7 @@ impl Store for SqliteStore {
             let _ = rows_tx.send(DatasetMessage::Commit).await;
         }
         drop(rows_tx);
-        let written = writer.await.map_err(|e| StoreError::Corrupt {
-            what: "dataset",
-            id: dataset.id.clone(),
-            reason: format!("the store write failed: {e}"),
-        })?;
+        let written = writer.await.map_err(StoreError::task("dataset write"))?;
         encoded?;
         let version = written?.ok_or_else(|| StoreError::Corrupt {
             what: "dataset",
@@ -962,17 +887,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await?
             .iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                Ok(DatasetInfo {
-                    schema: vigie_layers::feature::Schema { fields: from_json(r.try_get("schema")?, "dataset", &id)? },
-                    version: r.try_get::<i64, _>("version")? as u64,
-                    source: r.try_get("source")?,
-                    imported_at_ms: r.try_get("imported_at")?,
-                    feature_count: r.try_get::<i64, _>("feature_count")? as usize,
-                    id,
-                })
-            })
+            .map(dataset_info_from_row)
             .collect()
     }
 
@@ -986,16 +901,7 @@ impl Store for SqliteStore {
         .fetch(&self.reader);
         let mut out = Vec::with_capacity(info.feature_count);
         while let Some(r) = rows.try_next().await? {
-            let id: i64 = r.try_get("id")?;
-            let sid = id.to_string();
-            out.push(DatasetFeature {
-                id: id as u64,
-                geometry: from_wkb(r.try_get("geometry")?, "dataset feature", &sid)?,
-                props: props_from_json(r.try_get("props")?, &info.schema, "dataset feature", &sid)?,
-                time_ms: r.try_get("time")?,
-                severity: r.try_get::<Option<i64>, _>("severity")?.map(|s| s.clamp(0, 4) as u8),
-                tags: from_json(r.try_get("tags")?, "dataset feature", &sid)?,
-            });
+            out.push(dataset_feature_from_row(&r, &info.schema)?);
         }
         Ok(out)
     }
@@ -1049,8 +955,9 @@ fn fts_query(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{BULK_BATCH_ROWS, DATASET_BATCH_ROWS, DATASET_INSERT_ROWS, SqliteStore, Synchronous, fts_query};
+    use super::{BULK_BATCH_ROWS, DATASET_BATCH_ROWS, DATASET_INSERT_ROWS, SqliteStore, fts_query};
     use crate::store::Store;
+    use crate::store::Synchronous;
     use geo::{Geometry, point, polygon};
     use vigie_layers::Value;
     use vigie_layers::dataset::{Dataset, DatasetFeature};
@@ -1131,7 +1038,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), "ws", Synchronous::Normal).await.unwrap();
         let count = BULK_BATCH_ROWS * 2 + 7;
-        let seed = crate::load::demo_seed(11, count, false);
+        let seed = crate::store::Seed::demo(11, count, false);
         store.seed(&seed).await.unwrap();
         sqlx::query("UPDATE entries SET deleted = 1 WHERE id IN (3, 2050)").execute(&store.writer).await.unwrap();
         let mut read = Vec::new();

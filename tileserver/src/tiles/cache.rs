@@ -3,9 +3,10 @@
 //!
 //! After a write, exactly the tiles whose buffered envelope meets the old or new geometry are
 //! invalidated, at every zoom, whatever their layer set and filters: an index from tile
-//! address to cached keys finds them without scanning the cache. A render that overlaps an
-//! invalidation is served but not cached, so a stale tile never lands in the cache. The gzip
-//! form of a tile is made on first demand and kept beside it.
+//! address to cached keys finds them without scanning the cache. A render of a tile that an
+//! invalidation touches while it runs is served but not cached, so a stale tile never lands in
+//! the cache (renders of other tiles are not affected). The gzip form of a tile is made on
+//! first demand and kept beside it.
 //!
 //! Concurrent misses of one tile render it once ([`TileCache::get_or_render`]): the first
 //! request starts the render as a task of its own, later ones wait for its result — unless an
@@ -19,7 +20,7 @@
 //! - moka's eviction listener, which moka runs synchronously on whichever thread inserts,
 //!   reads or evicts (inside `insert` when it replaces a value), takes no lock of ours: it
 //!   only sends the evicted key on a channel, drained by the next holder of the index lock.
-//!   So moka can be called under the index lock — `insert` is, which makes the epoch check
+//!   So moka can be called under the index lock — `insert` is, which makes the staleness check
 //!   and the insert one step for invalidations — without any path from moka back to it;
 //! - invalidations call moka's `invalidate` after releasing it.
 //!
@@ -45,11 +46,50 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use vigie_layers::TileCoord;
 use vigie_layers::tile::{BUFFER_PX, INDEX_SLACK_M, MAX_ZOOM, grow, tiles_covering};
 
+/// The layer ids of a (composite) tile, in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LayerSet(Arc<[Arc<str>]>);
+
+impl LayerSet {
+    /// The set of these ids, in this order.
+    pub fn new<I: Into<Arc<str>>>(ids: impl IntoIterator<Item = I>) -> Self {
+        Self(ids.into_iter().map(Into::into).collect())
+    }
+
+    /// Whether the set holds `id`.
+    pub fn contains(&self, id: &str) -> bool {
+        self.0.iter().any(|l| l.as_ref() == id)
+    }
+
+    /// The ids, in request order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(AsRef::as_ref)
+    }
+
+    /// Bytes of the comma-joined ids (what a key weighs in the cache).
+    fn text_len(&self) -> usize {
+        self.0.iter().map(|l| l.len() + 1).sum()
+    }
+}
+
+impl std::fmt::Display for LayerSet {
+    /// The ids comma-joined, as in tile URLs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, id) in self.ids().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(id)?;
+        }
+        Ok(())
+    }
+}
+
 /// What identifies a tile: every input that changes its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TileKey {
-    /// Requested layer ids, comma-joined, in request order.
-    pub layers: Arc<str>,
+    /// Requested layer ids, in request order.
+    pub layers: LayerSet,
     /// Canonical filter text ([`vigie_layers::Filter::cache_key`]).
     pub filter: Arc<str>,
     /// The tile.
@@ -170,9 +210,6 @@ impl Index {
 pub struct TileCache {
     cache: Option<Cache<TileKey, Arc<CachedTile>>>,
     index: Arc<Mutex<Index>>,
-    /// Incremented (under the index lock) by each invalidation; a render caches its tile only
-    /// if no invalidation ran since it started.
-    epoch: Arc<AtomicU64>,
     next_flight: Arc<AtomicU64>,
     invalidated: Arc<AtomicU64>,
 }
@@ -191,7 +228,7 @@ impl TileCache {
             Cache::builder()
                 .max_capacity(capacity_bytes)
                 .weigher(|k: &TileKey, v: &Arc<CachedTile>| {
-                    v.weight().saturating_add((k.layers.len() + k.filter.len()) as u32)
+                    v.weight().saturating_add((k.layers.text_len() + k.filter.len()) as u32)
                 })
                 .eviction_listener(move |k: Arc<TileKey>, v: Arc<CachedTile>, cause| {
                     // Replaced: the index already names the new value. Explicit: the
@@ -204,13 +241,7 @@ impl TileCache {
                 .build()
         });
         let index = Index { by_coord: HashMap::new(), flights: HashMap::new(), evicted };
-        Self {
-            cache,
-            index: Arc::new(Mutex::new(index)),
-            epoch: Arc::default(),
-            next_flight: Arc::default(),
-            invalidated: Arc::default(),
-        }
+        Self { cache, index: Arc::new(Mutex::new(index)), next_flight: Arc::default(), invalidated: Arc::default() }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
@@ -256,8 +287,7 @@ impl TileCache {
                     return Ok((tile, Outcome::Hit));
                 }
                 let id = self.next_flight.fetch_add(1, Ordering::Relaxed);
-                let epoch = self.epoch.load(Ordering::SeqCst);
-                let task = tokio::spawn(self.clone().fly(key.clone(), id, epoch, render()));
+                let task = tokio::spawn(self.clone().fly(key.clone(), id, render()));
                 let result = async move { task.await.unwrap_or_else(|e| Err(e.into())) }.boxed().shared();
                 idx.flights.insert(key, Flight { id, result: result.clone() });
                 (result, Outcome::Rendered)
@@ -271,7 +301,6 @@ impl TileCache {
         self,
         key: TileKey,
         id: u64,
-        epoch: u64,
         render: impl Future<Output = Result<CachedTile, RenderError>>,
     ) -> FlightResult {
         /// Leaves the flights when the task ends, however it ends.
@@ -286,18 +315,19 @@ impl TileCache {
         }
         let _land = Land(&self, &key, id);
         let tile = render.await?;
-        Ok(self.insert(key.clone(), tile, epoch))
+        Ok(self.insert(key.clone(), tile, id))
     }
 
-    /// Caches a tile rendered since `epoch` was read (before the render started) — unless an
-    /// invalidation ran meanwhile: the insert happens under the index lock, so an
-    /// invalidation either sees this key in the index or makes the insert skip. Returns the
-    /// tile either way.
-    fn insert(&self, key: TileKey, tile: CachedTile, epoch: u64) -> Arc<CachedTile> {
+    /// Caches the tile of flight `flight` — unless an invalidation touched the tile since the
+    /// render began, which took the flight out of the map: the check and the insert happen under
+    /// the index lock, so an invalidation either sees this key in the index or makes the insert
+    /// skip. Only the tiles a write touches lose their renders in progress. Returns the tile
+    /// either way.
+    fn insert(&self, key: TileKey, tile: CachedTile, flight: u64) -> Arc<CachedTile> {
         let tile = Arc::new(tile);
         let Some(cache) = &self.cache else { return tile };
         let mut idx = self.lock();
-        if self.epoch.load(Ordering::SeqCst) == epoch {
+        if idx.flights.get(&key).is_some_and(|f| f.id == flight) {
             // Under the index lock: allowed because the eviction listener takes no lock.
             cache.insert(key.clone(), tile.clone());
             let keys = idx.by_coord.entry(key.coord).or_default();
@@ -318,7 +348,7 @@ impl TileCache {
 
     /// As [`Self::invalidate`], for the tiles whose layer set holds `layer` only.
     pub fn invalidate_layer(&self, layer: &str, rects: &[Rect<f64>]) -> usize {
-        self.invalidate_where(rects, |k| k.layers.split(',').any(|l| l == layer))
+        self.invalidate_where(rects, |k| k.layers.contains(layer))
     }
 
     fn invalidate_where(&self, rects: &[Rect<f64>], wanted: impl Fn(&TileKey) -> bool) -> usize {
@@ -339,7 +369,6 @@ impl TileCache {
         };
         let keys: Vec<TileKey> = {
             let mut idx = self.lock();
-            self.epoch.fetch_add(1, Ordering::SeqCst);
             idx.flights.retain(|k, _| !(touches(&k.coord) && wanted(k)));
             let mut coords: Vec<TileCoord> = Vec::new();
             for &(z, x0, y0, x1, y1) in &ranges {
@@ -405,9 +434,23 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
-    /// Caches a tile as a render that started now would.
-    fn fill(c: &TileCache, key: TileKey) -> Arc<CachedTile> {
-        c.insert(key, CachedTile::new(vec![1], vec![1]), c.epoch.load(Ordering::SeqCst))
+    /// Starts a flight for `key` (as a render beginning now), without a task behind it.
+    fn begin(c: &TileCache, key: &TileKey) -> u64 {
+        let id = c.next_flight.fetch_add(1, Ordering::Relaxed);
+        let result = futures_util::future::pending::<FlightResult>().boxed().shared();
+        c.lock().flights.insert(key.clone(), Flight { id, result });
+        id
+    }
+
+    /// Caches a tile as a render that began and ended now would.
+    fn fill(c: &TileCache, key: &TileKey) -> Arc<CachedTile> {
+        let id = begin(c, key);
+        let tile = c.insert(key.clone(), CachedTile::new(vec![1], vec![1]), id);
+        let mut idx = c.lock();
+        if idx.flights.get(key).is_some_and(|f| f.id == id) {
+            idx.flights.remove(key);
+        }
+        tile
     }
 
     fn key(z: u32) -> TileKey {
@@ -415,7 +458,7 @@ mod tests {
     }
 
     fn key_at(z: u32, x: u64, y: u64) -> TileKey {
-        TileKey { layers: "a".into(), filter: "".into(), coord: TileCoord::new(z, x, y).unwrap() }
+        TileKey { layers: LayerSet::new(["a"]), filter: "".into(), coord: TileCoord::new(z, x, y).unwrap() }
     }
 
     /// The Web Mercator point of the Eiffel tower: in 12/2074/1409 and 13/4148/2818.
@@ -438,10 +481,10 @@ mod tests {
     fn invalidation_drops_exactly_the_tiles_meeting_the_change() {
         let c = TileCache::new(1 << 20);
         for k in [key_at(12, 2074, 1409), key_at(13, 4148, 2818), key_at(13, 4150, 2818), key_at(0, 0, 0)] {
-            fill(&c, k);
+            fill(&c, &k);
         }
         let other_filter = TileKey { filter: "sev=3;".into(), ..key_at(12, 2074, 1409) };
-        fill(&c, other_filter.clone());
+        fill(&c, &other_filter);
         let dropped = c.invalidate(&[eiffel()]);
         assert_eq!(dropped, 4, "z12, z13 and z0 tiles holding the point, every filter");
         assert!(c.get(&key_at(13, 4150, 2818)).is_some(), "a tile two columns away is kept");
@@ -450,12 +493,15 @@ mod tests {
     }
 
     #[test]
-    fn a_render_overlapping_an_invalidation_is_not_cached() {
+    fn a_render_overlapping_an_invalidation_is_not_cached_and_others_are() {
         let c = TileCache::new(1 << 20);
-        let started = c.epoch.load(Ordering::SeqCst);
+        let (touched, elsewhere) = (key_at(12, 2074, 1409), key_at(12, 100, 100));
+        let (a, b) = (begin(&c, &touched), begin(&c, &elsewhere));
         c.invalidate(&[eiffel()]);
-        c.insert(key_at(12, 2074, 1409), CachedTile::new(vec![1], vec![1]), started);
-        assert!(c.get(&key_at(12, 2074, 1409)).is_none());
+        c.insert(touched.clone(), CachedTile::new(vec![1], vec![1]), a);
+        c.insert(elsewhere.clone(), CachedTile::new(vec![1], vec![1]), b);
+        assert!(c.get(&touched).is_none(), "the write may have come after the render read the index");
+        assert!(c.get(&elsewhere).is_some(), "a write elsewhere does not cost this render");
     }
 
     #[test]
@@ -468,7 +514,7 @@ mod tests {
                 let c = c.clone();
                 std::thread::spawn(move || {
                     for i in 0..2_000 {
-                        fill(&c, key_at(12, 2074, 1409));
+                        fill(&c, &key_at(12, 2074, 1409));
                         if i % 100 == 0 {
                             c.invalidate(&[eiffel()]);
                         }
@@ -482,8 +528,8 @@ mod tests {
     #[test]
     fn a_replaced_tile_stays_known_to_invalidation() {
         let c = TileCache::new(1 << 20);
-        fill(&c, key_at(12, 2074, 1409));
-        fill(&c, key_at(12, 2074, 1409)); // replaces the value; the listener must not forget the key
+        fill(&c, &key_at(12, 2074, 1409));
+        fill(&c, &key_at(12, 2074, 1409)); // replaces the value; the listener must not forget the key
         c.cache.as_ref().unwrap().run_pending_tasks();
         assert_eq!(c.invalidate(&[eiffel()]), 1);
         assert!(c.get(&key_at(12, 2074, 1409)).is_none(), "no stale tile left behind");
@@ -494,7 +540,7 @@ mod tests {
         // About 270 bytes a tile: a 16 KiB cache holds some 60 of 2,000.
         let c = TileCache::new(16 * 1024);
         for x in 0..2_000 {
-            fill(&c, key_at(12, x, 7));
+            fill(&c, &key_at(12, x, 7));
         }
         let cache = c.cache.as_ref().unwrap();
         cache.run_pending_tasks();

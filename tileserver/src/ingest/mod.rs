@@ -1,130 +1,28 @@
-//! Importing source files into datasets: read (any supported format, reprojected to WGS84),
-//! check, then replace the dataset in one transaction. A file with any invalid record is
-//! rejected whole unless invalid records are skipped on request; a rejected or interrupted
-//! import leaves the previous version in place.
+//! Ingestion: dataset versions going from the store into the running engine. [`Ingest`] holds
+//! which version of each dataset the engine has and lets one apply run at a time;
+//! [`apply_dataset`] swaps a version in and invalidates only the tiles of the features that
+//! changed (added, removed or modified, by id and content), on the layers that read the
+//! dataset; [`spawn_dataset_watcher`] picks up versions other processes stored.
 //!
-//! Applying a new version to a running engine ([`apply_dataset`]) swaps the collection and
-//! invalidates only the tiles of the features that changed (added, removed or modified, by id
-//! and content), on the layers that read the dataset.
+//! Submodules: [`import`] (files into stored datasets) and [`sources`] (the scheduled sources,
+//! which import and apply). Dependencies point one way: `sources` → `import` and this module;
+//! this module → [`crate::load`] → [`crate::store`]; `import` → the store. This module imports
+//! `load`, the store and the tile cache, never its own submodules.
 
-use crate::cache::TileCache;
+pub mod import;
+pub mod sources;
+
+use crate::load::{catalog_datasets, load_dataset};
 use crate::store::{DatasetInfo, Store, StoreError};
+use crate::tiles::TileCache;
 use geo::{CoordsIter, Rect};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::path::Path;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
-use vigie_layers::catalog::{LayerDef, LayerKind};
-use vigie_layers::dataset::{DatasetBuilder, Mapping, Report};
 use vigie_layers::engine::dataset_collection;
 use vigie_layers::feature::{Feature, FeatureId};
 use vigie_layers::index::Collection;
-use vigie_layers::readers::{self, Format, ReadError, ReadOptions};
 use vigie_layers::{Engine, Value};
-
-/// Why an import did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// The target is not a dataset layer of the catalog.
-    #[error("layer '{0}' is not a dataset layer of the catalog (kind = \"dataset\")")]
-    NotADataset(String),
-    /// The file cannot be read at all.
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    /// Records are invalid: nothing was imported.
-    #[error("import rejected, nothing was changed:\n{0}")]
-    Rejected(Report),
-    /// The store failed: nothing was imported.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// How to import a file.
-#[derive(Debug, Clone, Default)]
-pub struct ImportOptions {
-    /// The format, when the file name does not tell it.
-    pub format: Option<Format>,
-    /// CRS, CSV columns, GeoPackage table.
-    pub read: ReadOptions,
-    /// Which source fields feed ids, titles, times, tags and severities.
-    pub mapping: Mapping,
-    /// Import the valid records and report the others (default: reject the whole file).
-    pub skip_invalid: bool,
-    /// Counts records as they are read (progress display).
-    pub progress: Option<Arc<AtomicU64>>,
-}
-
-/// The dataset a catalog layer reads.
-///
-/// # Errors
-/// [`ImportError::NotADataset`] for any other kind of layer.
-pub fn dataset_of(layer: &LayerDef) -> Result<&str, ImportError> {
-    match (&layer.kind, &layer.dataset) {
-        (LayerKind::Dataset, Some(d)) => Ok(d),
-        _ => Err(ImportError::NotADataset(layer.id.clone())),
-    }
-}
-
-/// Reads a file into a builder, choosing the reader by the file's extension.
-///
-/// # Errors
-/// [`ReadError`] when the file cannot be opened or its format is not supported.
-pub fn read_path(path: &Path, dataset: &str, mapping: Mapping) -> Result<DatasetBuilder, ReadError> {
-    read_with(path, dataset, &ImportOptions { mapping, ..ImportOptions::default() })
-}
-
-/// Reads a file or a folder into a builder with the given options.
-///
-/// # Errors
-/// [`ReadError`] when the file cannot be opened, its format is not supported or it is
-/// unusable as a whole.
-pub fn read_with(path: &Path, dataset: &str, options: &ImportOptions) -> Result<DatasetBuilder, ReadError> {
-    let mut builder = DatasetBuilder::new(dataset, options.mapping.clone());
-    if let Some(p) = &options.progress {
-        builder = builder.with_progress(p.clone());
-    }
-    readers::read_path(path, options.format, &options.read, &mut builder)?;
-    Ok(builder)
-}
-
-/// Imports a file into a dataset layer.
-///
-/// # Errors
-/// See [`ImportError`]; in every error case the store is unchanged.
-pub async fn import_path(
-    store: &dyn Store,
-    layer: &LayerDef,
-    path: &Path,
-    mapping: Mapping,
-    skip_invalid: bool,
-) -> Result<(DatasetInfo, Report), ImportError> {
-    let options = ImportOptions { mapping, skip_invalid, ..ImportOptions::default() };
-    import(store, layer, path, &path.display().to_string(), &options).await
-}
-
-/// Imports a file (or folder) into a dataset layer; `source` is recorded with the version.
-///
-/// # Errors
-/// See [`ImportError`]; in every error case the store is unchanged.
-pub async fn import(
-    store: &dyn Store,
-    layer: &LayerDef,
-    path: &Path,
-    source: &str,
-    options: &ImportOptions,
-) -> Result<(DatasetInfo, Report), ImportError> {
-    let dataset = dataset_of(layer)?.to_owned();
-    let owned = path.to_path_buf();
-    let opts = options.clone();
-    let built =
-        tokio::task::spawn_blocking(move || read_with(&owned, &dataset, &opts).map(|b| b.finish(opts.skip_invalid)))
-            .await
-            .map_err(|e| StoreError::Corrupt { what: "import task", id: layer.id.clone(), reason: e.to_string() })??;
-    let (dataset, report) = built.map_err(ImportError::Rejected)?;
-    let info = store.replace_dataset(&dataset, source).await?;
-    Ok((info, report))
-}
 
 /// What applying a dataset version to the engine changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -151,8 +49,6 @@ pub struct Ingest {
     apply: tokio::sync::Mutex<()>,
     /// Set once the watcher has recorded the versions start-up loaded.
     baseline: tokio::sync::watch::Sender<bool>,
-    /// The sources scheduler, when a sources file is configured.
-    pub sources: std::sync::OnceLock<Arc<crate::sources::Scheduler>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -171,7 +67,6 @@ impl Ingest {
             applied: Mutex::default(),
             apply: tokio::sync::Mutex::default(),
             baseline: tokio::sync::watch::Sender::new(false),
-            sources: std::sync::OnceLock::new(),
         })
     }
 }
@@ -198,7 +93,12 @@ impl Ingest {
     /// before would be taken for one start-up already loaded.
     pub async fn baseline(&self, limit: std::time::Duration) {
         let mut rx = self.baseline.subscribe();
-        let _ = tokio::time::timeout(limit, rx.wait_for(|ready| *ready)).await;
+        if tokio::time::timeout(limit, rx.wait_for(|ready| *ready)).await.is_err() {
+            tracing::warn!(
+                seconds = limit.as_secs_f64(),
+                "the dataset watcher has not recorded the start-up versions yet; applying anyway"
+            );
+        }
     }
 }
 
@@ -290,7 +190,7 @@ pub async fn apply_dataset(state: &Ingest, info: &DatasetInfo) -> Result<Applied
     }
     let name = dataset_collection(&info.id);
     let (before_fields, before) = engine.with_collection(&name, summarise).unwrap_or_default();
-    crate::load::load_dataset(engine, store, info).await?;
+    load_dataset(engine, store, info).await?;
     state.note_applied(&info.id, info.version);
     let (after_fields, after) = engine.with_collection(&name, summarise).unwrap_or_default();
     let changed: Vec<Arc<Feature>> = if before_fields == after_fields {
@@ -357,6 +257,50 @@ fn common_box(rects: &[Rect<f64>]) -> Option<Rect<f64>> {
             geo::coord! { x: a.max().x.max(r.max().x), y: a.max().y.max(r.max().y) },
         )
     }))
+}
+
+/// How often the service looks for datasets imported by another process (`vigie import`, a
+/// replica).
+pub const DATASET_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Watches the store for new dataset versions (imported by `vigie import`, a source refresh,
+/// an upload or a replica) and swaps them in, invalidating only the tiles of the features that
+/// changed ([`apply_dataset`]).
+pub fn spawn_dataset_watcher(state: Arc<Ingest>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (engine, store) = (&state.engine, &state.store);
+        let wanted = catalog_datasets(engine);
+        let mut first = true;
+        let mut tick = tokio::time::interval(DATASET_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let infos = match store.datasets().await {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list datasets");
+                    continue;
+                }
+            };
+            for info in infos.into_iter().filter(|i| wanted.contains(&i.id)) {
+                // The first round only learns what start-up already loaded.
+                if first {
+                    state.note_applied(&info.id, info.version);
+                    continue;
+                }
+                if state.applied_version(&info.id) >= info.version {
+                    continue;
+                }
+                if let Err(e) = apply_dataset(&state, &info).await {
+                    tracing::warn!(dataset = %info.id, error = %e, "cannot load the new dataset version");
+                }
+            }
+            if first {
+                state.mark_baseline();
+            }
+            first = false;
+        }
+    })
 }
 
 #[cfg(test)]

@@ -3,15 +3,19 @@
 //!
 //! Each layer's SQL is built once at start, with every identifier quoted; z/x/y and filters are
 //! bound as parameters. Start-up checks that the table and columns exist, reads the geometry's
-//! SRID and warns when no GiST index covers the geometry column.
+//! SRID and warns when no GiST index covers the geometry column. The pool is the PostgreSQL
+//! store's ([`crate::store::Store::postgis_pool`]).
 
+use super::{Features, LayerTile, RenderError, TileSource};
 use crate::store::StoreError;
+use async_trait::async_trait;
+use geo::Rect;
 use sqlx::{PgPool, Row};
-use std::collections::HashMap;
-use vigie_layers::catalog::{LayerKind, TableSource};
+use std::sync::Arc;
+use vigie_layers::catalog::{LayerKind, TableSource as PostgisTable};
 use vigie_layers::feature::{Field, FieldType, Schema};
 use vigie_layers::tile::{BUFFER_PX, EXTENT};
-use vigie_layers::{Catalog, Filter, TileCoord};
+use vigie_layers::{Engine, Filter, Layer, TileCoord};
 
 /// Why a table layer cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -46,19 +50,14 @@ enum Param {
     Severity,
 }
 
-/// One prepared table layer.
+/// A table layer ready to serve: its SQL built once, bound per tile.
 #[derive(Debug)]
-struct Prepared {
+pub struct TableSource {
+    layer: Arc<Layer>,
+    pool: PgPool,
     sql: String,
-    schema: Schema,
+    schema: Arc<Schema>,
     params: Vec<Param>,
-}
-
-/// The table layers of the catalog, ready to serve.
-#[derive(Debug, Default)]
-pub struct TableLayers {
-    pool: Option<PgPool>,
-    layers: HashMap<String, Prepared>,
 }
 
 /// A quoted SQL identifier: `"name"` with inner quotes doubled; `schema.table` is quoted part by
@@ -77,22 +76,28 @@ fn field_type(pg: &str) -> FieldType {
     }
 }
 
-impl TableLayers {
-    /// Checks every table layer of the catalog against the database and builds its SQL.
+impl TableSource {
+    /// Checks every table layer of the engine's catalog against the database and builds its
+    /// SQL.
     ///
     /// # Errors
     /// [`TableError`] naming the layer and what is missing.
-    pub async fn prepare(catalog: &Catalog, pool: Option<&PgPool>) -> Result<Self, TableError> {
-        let mut layers = HashMap::new();
-        for def in catalog.layers.iter().filter(|l| l.kind == LayerKind::Table) {
-            let Some(pool) = pool else { return Err(TableError::NeedsPostgres(def.id.clone())) };
-            let Some(src) = &def.postgis else { continue };
-            layers.insert(def.id.clone(), Self::prepare_one(pool, &def.id, src).await?);
+    pub async fn prepare_all(engine: &Engine, pool: Option<&PgPool>) -> Result<Vec<Self>, TableError> {
+        let mut sources = Vec::new();
+        for layer in engine.layers().iter().filter(|l| l.def.kind == LayerKind::Table) {
+            let Some(pool) = pool else { return Err(TableError::NeedsPostgres(layer.def.id.clone())) };
+            let Some(src) = &layer.def.postgis else { continue };
+            let (sql, schema, params) = Self::prepare_one(pool, &layer.def.id, src).await?;
+            sources.push(Self { layer: layer.clone(), pool: pool.clone(), sql, schema: Arc::new(schema), params });
         }
-        Ok(Self { pool: pool.cloned(), layers })
+        Ok(sources)
     }
 
-    async fn prepare_one(pool: &PgPool, id: &str, src: &TableSource) -> Result<Prepared, TableError> {
+    async fn prepare_one(
+        pool: &PgPool,
+        id: &str,
+        src: &PostgisTable,
+    ) -> Result<(String, Schema, Vec<Param>), TableError> {
         let invalid = |reason: String| TableError::Invalid { layer: id.to_owned(), reason };
         let (schema_name, table) = src.table.split_once('.').unwrap_or(("public", &src.table));
         let columns: Vec<(String, String)> = sqlx::query(
@@ -200,38 +205,49 @@ impl TableLayers {
                 .collect(),
         };
         tracing::info!(layer = id, table = %src.table, srid, indexed, "table layer ready");
-        Ok(Prepared { sql, schema, params })
+        Ok((sql, schema, params))
+    }
+}
+
+#[async_trait]
+impl TileSource for TableSource {
+    fn layer(&self) -> &Arc<Layer> {
+        &self.layer
     }
 
-    /// Whether a layer is served from a table.
-    pub fn contains(&self, id: &str) -> bool {
-        self.layers.contains_key(id)
+    fn schema(&self) -> Arc<Schema> {
+        self.schema.clone()
     }
 
-    /// The fields of a table layer.
-    pub fn schema(&self, id: &str) -> Option<Schema> {
-        self.layers.get(id).map(|p| p.schema.clone())
+    fn feature_count(&self) -> usize {
+        // Not counted: a table may hold millions of rows and change behind vigie's back.
+        0
     }
 
-    /// The MVT layer of a table for one tile (empty when nothing meets it).
-    ///
-    /// # Errors
-    /// Store errors (503 when the database is down).
-    pub async fn tile(&self, id: &str, coord: TileCoord, filter: &Filter) -> Result<Vec<u8>, StoreError> {
-        let (Some(pool), Some(p)) = (&self.pool, self.layers.get(id)) else { return Ok(Vec::new()) };
-        let mut q = sqlx::query_scalar::<_, Option<Vec<u8>>>(&p.sql)
+    fn extent(&self) -> Option<Rect<f64>> {
+        None
+    }
+
+    fn features(&self) -> Features {
+        Features::TilesOnly
+    }
+
+    async fn tile(&self, coord: TileCoord, filter: &Filter) -> Result<LayerTile, RenderError> {
+        let mut q = sqlx::query_scalar::<_, Option<Vec<u8>>>(&self.sql)
             .bind(i32::from(coord.z()))
             .bind(coord.x() as i32)
             .bind(coord.y() as i32)
-            .bind(id);
-        for param in &p.params {
+            .bind(self.layer.def.id.as_str());
+        for param in &self.params {
             q = match param {
                 Param::From => q.bind(filter.from_ms.map(|t| t as f64 / 1000.0)),
                 Param::To => q.bind(filter.to_ms.map(|t| t as f64 / 1000.0)),
                 Param::Severity => q.bind(filter.min_severity.map(i32::from)),
             };
         }
-        Ok(q.fetch_one(pool).await?.unwrap_or_default())
+        let bytes = q.fetch_one(&self.pool).await.map_err(StoreError::from)?.unwrap_or_default();
+        // ST_AsMVT does not say how many features it wrote: one or none is what is known.
+        Ok(LayerTile { features: usize::from(!bytes.is_empty()), bytes })
     }
 }
 

@@ -1,0 +1,131 @@
+//! Fetching a source when it changed: a local file or folder by its modification time and
+//! size, a URL by conditional GET (`If-None-Match` / `If-Modified-Since`) and, when the server
+//! ignores them, by the SHA-256 of the body (downloaded to a temporary file, at most
+//! `max_bytes`).
+//!
+//! Blocking code (file system and HTTP): run it on a blocking thread. Imports the sources'
+//! [`config`](super::config) and [`state`](super::state), nothing else of the crate.
+
+use super::config::{Location, Source, redact, url_format};
+use super::state::Seen;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use vigie_layers::readers::Format;
+
+/// What a fetch found.
+pub(super) enum Fetched {
+    /// Nothing new.
+    Unchanged,
+    /// A file to import (kept alive by the guard), its format, and what to remember.
+    File { path: PathBuf, _guard: Option<tempfile::TempPath>, format: Option<Format>, seen: Seen, bytes: Option<u64> },
+}
+
+fn modified(path: &Path) -> std::io::Result<(i64, u64)> {
+    let meta = std::fs::metadata(path)?;
+    let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    if meta.is_dir() {
+        // A folder changes when any file in it does.
+        let mut latest = (0i64, 0u64);
+        for e in std::fs::read_dir(path)?.filter_map(Result::ok) {
+            if let Ok(m) = e.metadata()
+                && m.is_file()
+            {
+                latest.0 = latest.0.max(m.modified().map_or(0, ms));
+                latest.1 += m.len();
+            }
+        }
+        return Ok(latest);
+    }
+    Ok((meta.modified().map_or(0, ms), meta.len()))
+}
+
+/// Fetches a source when it changed (blocking: file system and HTTP).
+pub(super) fn fetch(source: &Source, seen: &Seen, current: bool) -> Result<Fetched, String> {
+    match &source.location {
+        Location::Path(p) => {
+            let (modified_ms, len) = modified(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            if current && seen.modified_ms == Some(modified_ms) && seen.len == Some(len) {
+                return Ok(Fetched::Unchanged);
+            }
+            let seen = Seen { modified_ms: Some(modified_ms), len: Some(len), ..Seen::default() };
+            Ok(Fetched::File { path: p.clone(), _guard: None, format: None, seen, bytes: None })
+        }
+        Location::Url(url) => download(url, source, seen, current),
+    }
+}
+
+fn download(url: &str, source: &Source, seen: &Seen, current: bool) -> Result<Fetched, String> {
+    let shown = redact(url);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(source.timeout_s)))
+        .http_status_as_error(false)
+        .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut request = agent.get(url);
+    if current {
+        if let Some(etag) = &seen.etag {
+            request = request.header("If-None-Match", etag);
+        }
+        if let Some(lm) = &seen.last_modified {
+            request = request.header("If-Modified-Since", lm);
+        }
+    }
+    let response = request.call().map_err(|e| format!("{shown}: {e}"))?;
+    let status = response.status().as_u16();
+    if status == 304 {
+        return Ok(Fetched::Unchanged);
+    }
+    if status != 200 {
+        return Err(format!("{shown}: HTTP {status}"));
+    }
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (etag, last_modified) = (header("etag"), header("last-modified"));
+    let content_type = header("content-type");
+    if let Some(n) = header("content-length").and_then(|l| l.parse::<u64>().ok())
+        && n > source.max_bytes
+    {
+        return Err(format!("{shown}: {n} bytes, more than max_bytes = {}", source.max_bytes));
+    }
+    let format =
+        source.format.or_else(|| url_format(url)).or_else(|| content_type.as_deref().and_then(Format::from_media_type));
+    let Some(format) = format else {
+        return Err(format!(
+            "{shown}: cannot tell the format (Content-Type {}): give format = \"…\"",
+            content_type.as_deref().unwrap_or("none")
+        ));
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix("vigie-source-")
+        .suffix(&format!(".{}", format.extension()))
+        .tempfile()
+        .map_err(|e| format!("temporary file: {e}"))?;
+    let mut body = response.into_body();
+    let mut reader = body.with_config().limit(source.max_bytes).reader();
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.to_string().contains("limit") || e.to_string().contains("exceeds") => {
+                return Err(format!("{shown}: the body is larger than max_bytes = {}", source.max_bytes));
+            }
+            Err(e) => return Err(format!("{shown}: {e}")),
+        };
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n]).map_err(|e| format!("temporary file: {e}"))?;
+        bytes += n as u64;
+    }
+    file.flush().map_err(|e| format!("temporary file: {e}"))?;
+    let sha256 = format!("{:x}", hasher.finalize());
+    if current && seen.sha256.as_deref() == Some(sha256.as_str()) {
+        return Ok(Fetched::Unchanged);
+    }
+    let path = file.into_temp_path();
+    let seen = Seen { etag, last_modified, sha256: Some(sha256), ..Seen::default() };
+    Ok(Fetched::File { path: path.to_path_buf(), _guard: Some(path), format: Some(format), seen, bytes: Some(bytes) })
+}

@@ -1,0 +1,86 @@
+// The layer panel: the catalog's layers grouped by theme, one checkbox each (with its feature
+// count), and the legend (severity sizes, qualification opacities, perimeter colours of the
+// base style, the heat ramp).
+
+import { t, currentLang, title } from './i18n.js';
+import { h, $, replace } from './dom.js';
+
+/** The layer panel, bound to the page's shared `app`; renders the list and the legend. */
+export function createLayerPanel(app) {
+  function renderList() {
+    const vis = app.visible();
+    const groups = app.catalog.themes
+      .map((th) => ({ th, layers: app.catalog.layers.filter((l) => l.theme === th.id) }))
+      .filter((g) => g.layers.length);
+    replace(
+      $('layer-groups'),
+      groups.map(({ th, layers }) =>
+        h(
+          'fieldset',
+          { class: 'theme-group' },
+          h('legend', {}, h('span', { class: 'swatch', style: { '--swatch': th.color }, 'aria-hidden': 'true' }), title(th)),
+          layers.map((l) =>
+            h(
+              'label',
+              { class: 'layer-toggle', style: { '--swatch': th.color }, title: l.description || '' },
+              h('input', {
+                type: 'checkbox',
+                id: `layer-${l.id}`,
+                'data-layer': l.id,
+                checked: vis.has(l.id),
+                onchange: (e) => app.tiles.setVisible(l.id, e.target.checked),
+              }),
+              h('span', {}, title(l)),
+              Number.isFinite(l.features) ? h('span', { class: 'count', 'aria-hidden': 'true' }, l.features.toLocaleString(currentLang())) : null,
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  function renderLegend() {
+    const fg = getComputedStyle(document.body).getPropertyValue('--fg-muted').trim() || '#4b5563';
+    const pc = app.perimeterColours;
+    const hasPerimeters = app.catalog.layers.some((l) => l.kind === 'perimeters');
+    const hasHeat = app.catalog.layers.some((l) => l.kind === 'h3');
+    replace(
+      $('legend'),
+      h('div', { class: 'legend-title' }, t('legend.severity')),
+      h(
+        'div',
+        { class: 'legend-row' },
+        [0, 1, 2, 3, 4].map((s) => {
+          const d = 6 + s * 3;
+          return h('span', { class: 'legend-row', title: t(`severity.${s}`) }, h('span', { class: 'sev-dot', style: { width: `${d}px`, height: `${d}px`, background: fg } }), String(s));
+        }),
+      ),
+      h('div', { class: 'legend-title' }, t('legend.qualification')),
+      h(
+        'div',
+        { class: 'legend-row' },
+        [
+          ['confirmed', 0.95],
+          ['in_review', 0.7],
+          ['closed', 0.55],
+          ['refuted', 0.4],
+        ].map(([q, o]) => h('span', { class: 'legend-row' }, h('span', { class: 'q-dot', style: { opacity: String(o) } }), t(`qualification.${q}`))),
+      ),
+      hasPerimeters ? h('div', { class: 'legend-title' }, t('legend.perimeters')) : null,
+      hasPerimeters
+        ? h(
+            'div',
+            { class: 'legend-row' },
+            ['silt', 'red', 'blue'].map((k) => h('span', { class: 'legend-row' }, h('span', { class: 'swatch', style: { '--swatch': pc[k] } }), t(`perimeter.${k}`))),
+          )
+        : null,
+      hasHeat ? h('div', { class: 'legend-title' }, t('legend.heat')) : null,
+      hasHeat ? h('div', { class: 'heat-ramp', role: 'img', 'aria-label': t('legend.heat') }) : null,
+      hasHeat ? h('p', { class: 'note' }, t('legend.heat.note')) : null,
+    );
+  }
+
+  renderList();
+  renderLegend();
+  return { renderList, renderLegend };
+}
