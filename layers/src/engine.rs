@@ -131,7 +131,19 @@ pub struct Touched {
     /// Web Mercator envelopes of the old and new geometry.
     pub rects: Vec<Rect<f64>>,
     /// H3 layer id and the envelope of a hexagon of it whose counts changed.
-    pub hexagons: Vec<(String, Rect<f64>)>,
+    pub hexagons: Vec<HexagonChange>,
+}
+
+/// A hexagon of an H3 layer whose counts changed: only that layer's tiles at the zooms that
+/// show the hexagon's resolution, over its envelope, changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HexagonChange {
+    /// The H3 layer's id.
+    pub layer: String,
+    /// The hexagon's envelope, Web Mercator metres.
+    pub rect: Rect<f64>,
+    /// The zooms whose tiles show its resolution.
+    pub zooms: std::ops::RangeInclusive<u8>,
 }
 
 /// Feature counts of a rendered tile.
@@ -323,7 +335,11 @@ impl Engine {
                 if let Some(p) = h3::representative_point(&f.lonlat) {
                     for r in min..=max {
                         if let Some(cell) = h3::cell_of(p.x, p.y, r) {
-                            hexagons.push((layer.def.id.clone(), h3::cell_rect(cell)));
+                            hexagons.push(HexagonChange {
+                                layer: layer.def.id.clone(),
+                                rect: h3::cell_rect(cell),
+                                zooms: h3::zooms_showing(r, min, max),
+                            });
                         }
                     }
                 }

@@ -17,6 +17,7 @@ use geo::{BoundingRect, Coord, Geometry, InteriorPoint, LineString, Polygon, Rec
 use h3o::{CellIndex, LatLng, Resolution};
 use rstar::{AABB, RTree, RTreeObject};
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 
 /// Finest resolution kept (about 25 m edges).
 pub const FINEST: u8 = 11;
@@ -37,6 +38,30 @@ pub const RESOLUTION_OFFSET: u8 = 2;
 /// ```
 pub fn resolution_for_zoom(z: u8, min: u8, max: u8) -> u8 {
     z.saturating_sub(RESOLUTION_OFFSET).clamp(min, max)
+}
+
+/// The zooms whose tiles show resolution `r` of a layer clamped to `min..=max` (empty when
+/// none does): the tiles a change of a resolution-`r` hexagon can alter.
+///
+/// # Examples
+///
+/// ```
+/// use vigie_layers::h3::{FINEST, zooms_showing};
+///
+/// assert_eq!(zooms_showing(10, 0, FINEST), 12..=12);
+/// // The ends of the range take every zoom clamped to them.
+/// assert_eq!(zooms_showing(3, 3, 9), 0..=5);
+/// assert_eq!(zooms_showing(9, 3, 9), 11..=24);
+/// assert!(zooms_showing(12, 3, 9).is_empty());
+/// ```
+pub fn zooms_showing(r: u8, min: u8, max: u8) -> RangeInclusive<u8> {
+    let shows = |z: &u8| resolution_for_zoom(*z, min, max) == r;
+    let all = 0..=crate::tile::MAX_ZOOM;
+    match (all.clone().find(shows), all.rev().find(shows)) {
+        (Some(first), Some(last)) => first..=last,
+        // No zoom shows it: an empty range (its end before its start).
+        _ => RangeInclusive::new(1, 0),
+    }
 }
 
 fn res(r: u8) -> Resolution {

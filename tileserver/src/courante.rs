@@ -240,8 +240,8 @@ impl Courante {
             None => self.engine.remove(&ENTRIES, event.entry_id),
         };
         self.cache.invalidate(&touched.rects);
-        for (layer, rect) in &touched.hexagons {
-            self.cache.invalidate_layer(layer, std::slice::from_ref(rect));
+        for h in &touched.hexagons {
+            self.cache.invalidate_layer_at(&h.layer, std::slice::from_ref(&h.rect), h.zooms.clone());
         }
     }
 

@@ -225,8 +225,8 @@ pub async fn apply_dataset(state: &Ingest, info: &DatasetInfo) -> Result<Applied
     Ok(Applied { changed: count, invalidated })
 }
 
-/// Drops an H3 layer's tiles over the hexagons, at each resolution it shows, that the changed
-/// features count in (every tile of the layer when too many features changed).
+/// Drops an H3 layer's tiles over the hexagons, at each resolution it shows and at the zooms
+/// that show it, that the changed features count in (every tile of the layer when too many features changed).
 fn invalidate_hexagons(cache: &TileCache, layer: &vigie_layers::Layer, changed: &[Arc<Feature>]) -> usize {
     use vigie_layers::h3;
     let (min, max) = (layer.def.min_resolution.unwrap_or(0), layer.def.max_resolution.unwrap_or(h3::FINEST));
@@ -235,17 +235,14 @@ fn invalidate_hexagons(cache: &TileCache, layer: &vigie_layers::Layer, changed: 
         let rect = Rect::new(geo::coord! { x: -world.x, y: -world.y }, world);
         return cache.invalidate_layer(&layer.def.id, &[rect]);
     }
-    let mut rects = Vec::new();
-    for f in changed {
-        if let Some(p) = h3::representative_point(&f.lonlat) {
-            for r in min..=max {
-                if let Some(cell) = h3::cell_of(p.x, p.y, r) {
-                    rects.push(h3::cell_rect(cell));
-                }
-            }
-        }
-    }
-    cache.invalidate_layer(&layer.def.id, &rects)
+    let points: Vec<_> = changed.iter().filter_map(|f| h3::representative_point(&f.lonlat)).collect();
+    (min..=max)
+        .map(|r| {
+            let rects: Vec<Rect<f64>> =
+                points.iter().filter_map(|p| h3::cell_of(p.x, p.y, r)).map(h3::cell_rect).collect();
+            cache.invalidate_layer_at(&layer.def.id, &rects, h3::zooms_showing(r, min, max))
+        })
+        .sum()
 }
 
 fn common_box(rects: &[Rect<f64>]) -> Option<Rect<f64>> {

@@ -1,7 +1,7 @@
 //! Encoding of geometries and small JSON columns, shared by the store backends. geozero stays
 //! behind this module (its sqlx integration is pinned to sqlx 0.8; see `../shared/deps.md`).
 
-use super::{DatasetInfo, Event, EventKind, StoreError};
+use super::{Attachment, DatasetInfo, Event, EventKind, StoreError};
 use geo::Geometry;
 use geozero::wkb::{Wkb, WkbDialect, WkbWriter};
 use geozero::{CoordDimensions, GeozeroGeometry, ToGeo};
@@ -9,11 +9,13 @@ use serde::de::DeserializeOwned;
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::query_builder::Separated;
+use sqlx::{Encode, QueryBuilder, Type};
 use std::borrow::Cow;
 use vigie_layers::dataset::DatasetFeature;
 use vigie_layers::feature::{Schema, UnknownQualification};
 use vigie_layers::journal::Revision;
-use vigie_layers::model::{AttachmentRef, Entry, Link};
+use vigie_layers::model::{AttachmentRef, Entry, Link, Perimeter};
 
 /// WKB of a WGS84 geometry.
 ///
@@ -322,6 +324,110 @@ pub fn dataset_feature_from_row(r: &impl Columns, schema: &Schema) -> Result<Dat
         severity: r.opt_int("severity")?.map(|s| s.clamp(0, 4) as u8),
         tags: from_json(r.text("tags")?, "dataset feature", &sid)?,
     })
+}
+
+/// A stored photo from its row (`media_type`, `bytes`).
+///
+/// # Errors
+/// A database error for a missing or mistyped column.
+pub fn attachment_from_row(r: &impl Columns) -> Result<Attachment, StoreError> {
+    Ok(Attachment { media_type: r.text("media_type")?.to_owned(), bytes: r.bytes("bytes")?.to_vec() })
+}
+
+/// A perimeter as its row stores it: the perimeter, its WKB, its activation windows as JSON
+/// (`[[start_ms, end_ms], …]`).
+pub type PerimeterRow<'a> = (&'a Perimeter, Vec<u8>, String);
+
+/// Perimeters as their rows store them.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] for a geometry WKB cannot hold.
+pub fn perimeter_rows(perimeters: &[Perimeter]) -> Result<Vec<PerimeterRow<'_>>, StoreError> {
+    perimeters
+        .iter()
+        .map(|p| {
+            let windows: Vec<(i64, i64)> = p.windows.iter().map(|w| (w.start, w.end)).collect();
+            Ok((p, to_wkb(&p.geometry, "perimeter", &p.id.to_string())?, to_json(&windows)))
+        })
+        .collect()
+}
+
+/// The ways the two SQL dialects write the same value differently (everything else in the
+/// rows below is bound alike).
+pub trait Dialect: sqlx::Database + Sized {
+    /// Binds a time given in epoch milliseconds as the dialect stores times.
+    fn push_time(b: &mut Separated<'_, '_, Self, &'static str>, ms: i64);
+    /// Binds JSON text (`None`: SQL NULL) as the dialect stores JSON.
+    fn push_json(b: &mut Separated<'_, '_, Self, &'static str>, json: Option<String>);
+}
+
+impl Dialect for sqlx::Postgres {
+    fn push_time(b: &mut Separated<'_, '_, Self, &'static str>, ms: i64) {
+        b.push("to_timestamp(").push_bind_unseparated(ms as f64 / 1000.0).push_unseparated(")");
+    }
+
+    fn push_json(b: &mut Separated<'_, '_, Self, &'static str>, json: Option<String>) {
+        b.push_bind(json).push_unseparated("::jsonb");
+    }
+}
+
+impl Dialect for sqlx::Sqlite {
+    fn push_time(b: &mut Separated<'_, '_, Self, &'static str>, ms: i64) {
+        b.push_bind(ms);
+    }
+
+    fn push_json(b: &mut Separated<'_, '_, Self, &'static str>, json: Option<String>) {
+        b.push_bind(json);
+    }
+}
+
+/// The multi-row `INSERT` of numbered events, in either dialect.
+pub fn insert_events<'args, DB>(workspace: &'args str, events: &'args [Event]) -> QueryBuilder<'args, DB>
+where
+    DB: Dialect,
+    DB::Arguments<'args>: Default,
+    i64: Encode<'args, DB> + Type<DB>,
+    &'args str: Encode<'args, DB> + Type<DB>,
+{
+    let mut q =
+        QueryBuilder::new("INSERT INTO events (workspace, seq, kind, entry_id, version, actor, at, layers, bbox) ");
+    q.push_values(events, |mut b, e| {
+        b.push_bind(workspace)
+            .push_bind(e.seq as i64)
+            .push_bind(e.kind.as_str())
+            .push_bind(e.entry_id as i64)
+            .push_bind(i64::from(e.version))
+            .push_bind(e.actor.as_str());
+        DB::push_time(&mut b, e.at_ms);
+        DB::push_json(&mut b, Some(to_json(&e.layers)));
+        DB::push_json(&mut b, e.bbox.map(|bbox| to_json(&bbox)));
+    });
+    q
+}
+
+/// The multi-row `INSERT` of revisions (entry id, revision), in either dialect.
+pub fn insert_revisions<'args, DB>(
+    workspace: &'args str,
+    revisions: &'args [(u64, Revision)],
+) -> QueryBuilder<'args, DB>
+where
+    DB: Dialect,
+    DB::Arguments<'args>: Default,
+    i64: Encode<'args, DB> + Type<DB>,
+    &'args str: Encode<'args, DB> + Type<DB>,
+{
+    let mut q =
+        QueryBuilder::new("INSERT INTO entry_revisions (workspace, entry_id, version, action, actor, at, changes) ");
+    q.push_values(revisions, |mut b, (id, r)| {
+        b.push_bind(workspace)
+            .push_bind(*id as i64)
+            .push_bind(i64::from(r.version))
+            .push_bind(r.action.as_str())
+            .push_bind(r.actor.as_str());
+        DB::push_time(&mut b, r.at_ms);
+        DB::push_json(&mut b, Some(to_json(&r.changes)));
+    });
+    q
 }
 
 /// The migrator of a store's embedded migrations (`(version, description, sql)`, append-only).

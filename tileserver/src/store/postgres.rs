@@ -6,8 +6,8 @@
 //! apply the change feed at once. Geometries are `geometry(…, 4326)`; times `timestamptz`.
 
 use super::codec::{
-    dataset_feature_from_row, dataset_info_from_row, entry_from_row, event_from_row, from_json, from_wkb, migrator,
-    props_to_json, revision_from_row, to_json, to_wkb,
+    self, dataset_feature_from_row, dataset_info_from_row, entry_from_row, event_from_row, from_json, from_wkb,
+    migrator, props_to_json, revision_from_row, to_json, to_wkb,
 };
 use super::{
     Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, Seed, Store,
@@ -212,22 +212,7 @@ impl PgStore {
     }
 
     async fn insert_revisions(&self, conn: &mut PgConnection, revisions: &[(u64, Revision)]) -> Result<(), StoreError> {
-        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-            "INSERT INTO entry_revisions (workspace, entry_id, version, action, actor, at, changes) ",
-        );
-        q.push_values(revisions, |mut b, (id, r)| {
-            b.push_bind(&self.workspace)
-                .push_bind(*id as i64)
-                .push_bind(r.version as i32)
-                .push_bind(r.action.as_str())
-                .push_bind(&r.actor)
-                .push("to_timestamp(")
-                .push_bind_unseparated(r.at_ms as f64 / 1000.0)
-                .push_unseparated(")")
-                .push_bind(to_json(&r.changes))
-                .push_unseparated("::jsonb");
-        });
-        q.build().execute(&mut *conn).await?;
+        codec::insert_revisions::<Postgres>(&self.workspace, revisions).build().execute(&mut *conn).await?;
         Ok(())
     }
 
@@ -248,25 +233,7 @@ impl PgStore {
     /// Appends numbered events, then notifies the replicas once (delivered at commit).
     async fn insert_events(&self, conn: &mut PgConnection, events: &[Event]) -> Result<(), StoreError> {
         for chunk in events.chunks(BATCH_ROWS) {
-            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-                "INSERT INTO events (workspace, seq, kind, entry_id, version, actor, at, layers, bbox) ",
-            );
-            q.push_values(chunk, |mut b, e| {
-                b.push_bind(&self.workspace)
-                    .push_bind(e.seq as i64)
-                    .push_bind(e.kind.as_str())
-                    .push_bind(e.entry_id as i64)
-                    .push_bind(e.version as i32)
-                    .push_bind(&e.actor)
-                    .push("to_timestamp(")
-                    .push_bind_unseparated(e.at_ms as f64 / 1000.0)
-                    .push_unseparated(")")
-                    .push_bind(to_json(&e.layers))
-                    .push_unseparated("::jsonb")
-                    .push_bind(e.bbox.map(|b| to_json(&b)))
-                    .push_unseparated("::jsonb");
-            });
-            q.build().execute(&mut *conn).await?;
+            codec::insert_events::<Postgres>(&self.workspace, chunk).build().execute(&mut *conn).await?;
         }
         if let Some(last) = events.last() {
             sqlx::query("SELECT pg_notify($1, $2)")
@@ -374,13 +341,7 @@ impl Store for PgStore {
             q.build().execute(&mut *tx).await?;
         }
         for chunk in seed.perimeters.chunks(BATCH_ROWS) {
-            let rows = chunk
-                .iter()
-                .map(|p| {
-                    let windows: Vec<(i64, i64)> = p.windows.iter().map(|w| (w.start, w.end)).collect();
-                    Ok((p, to_wkb(&p.geometry, "perimeter", &p.id.to_string())?, to_json(&windows)))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
+            let rows = codec::perimeter_rows(chunk)?;
             let mut q: QueryBuilder<Postgres> =
                 QueryBuilder::new("INSERT INTO perimeters (workspace, id, venue, kind, geom, windows) ");
             q.push_values(rows, |mut b, (p, wkb, windows)| {
@@ -640,7 +601,7 @@ impl Store for PgStore {
             .bind(sha256)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok(Attachment { media_type: r.try_get("media_type")?, bytes: r.try_get("bytes")? })).transpose()
+        row.as_ref().map(codec::attachment_from_row).transpose()
     }
 
     async fn replace_dataset(&self, dataset: &Dataset, source: &str) -> Result<DatasetInfo, StoreError> {

@@ -9,8 +9,8 @@
 //! spinning on SQLite's busy handler; reads use their own pool and never wait for writers (WAL).
 
 use super::codec::{
-    dataset_feature_from_row, dataset_info_from_row, entry_from_row, event_from_row, from_json, from_wkb, migrator,
-    revision_from_row, to_json, to_wkb, write_json, write_props_json, write_wkb,
+    self, dataset_feature_from_row, dataset_info_from_row, entry_from_row, event_from_row, from_json, from_wkb,
+    migrator, revision_from_row, to_json, to_wkb, write_json, write_props_json, write_wkb,
 };
 use super::{
     Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, Seed, Store,
@@ -518,19 +518,7 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         revisions: &[(u64, Revision)],
     ) -> Result<(), StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO entry_revisions (workspace, entry_id, version, action, actor, at, changes) ",
-        );
-        q.push_values(revisions, |mut b, (id, r)| {
-            b.push_bind(&self.workspace)
-                .push_bind(*id as i64)
-                .push_bind(i64::from(r.version))
-                .push_bind(r.action.as_str())
-                .push_bind(&r.actor)
-                .push_bind(r.at_ms)
-                .push_bind(to_json(&r.changes));
-        });
-        q.build().execute(&mut *conn).await?;
+        codec::insert_revisions::<Sqlite>(&self.workspace, revisions).build().execute(&mut *conn).await?;
         Ok(())
     }
 
@@ -559,21 +547,7 @@ impl SqliteStore {
     /// Appends numbered events (9 columns × 400 rows per statement, under SQLite's bound).
     async fn insert_events(&self, conn: &mut SqliteConnection, events: &[Event]) -> Result<(), StoreError> {
         for chunk in events.chunks(BATCH_ROWS) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO events (workspace, seq, kind, entry_id, version, actor, at, layers, bbox) ",
-            );
-            q.push_values(chunk, |mut b, e| {
-                b.push_bind(&self.workspace)
-                    .push_bind(e.seq as i64)
-                    .push_bind(e.kind.as_str())
-                    .push_bind(e.entry_id as i64)
-                    .push_bind(i64::from(e.version))
-                    .push_bind(&e.actor)
-                    .push_bind(e.at_ms)
-                    .push_bind(to_json(&e.layers))
-                    .push_bind(e.bbox.map(|b| to_json(&b)));
-            });
-            q.build().execute(&mut *conn).await?;
+            codec::insert_events::<Sqlite>(&self.workspace, chunk).build().execute(&mut *conn).await?;
         }
         Ok(())
     }
@@ -624,13 +598,7 @@ impl Store for SqliteStore {
             q.build().execute(&mut *tx).await?;
         }
         for chunk in seed.perimeters.chunks(BATCH_ROWS) {
-            let rows = chunk
-                .iter()
-                .map(|p| {
-                    let windows: Vec<(i64, i64)> = p.windows.iter().map(|w| (w.start, w.end)).collect();
-                    Ok((p, to_wkb(&p.geometry, "perimeter", &p.id.to_string())?, to_json(&windows)))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
+            let rows = codec::perimeter_rows(chunk)?;
             let mut q: QueryBuilder<Sqlite> =
                 QueryBuilder::new("INSERT INTO perimeters (workspace, id, venue, kind, geometry, windows) ");
             q.push_values(rows, |mut b, (p, wkb, windows)| {
@@ -833,7 +801,7 @@ impl Store for SqliteStore {
             .bind(sha256)
             .fetch_optional(&self.reader)
             .await?;
-        row.map(|r| Ok(Attachment { media_type: r.try_get("media_type")?, bytes: r.try_get("bytes")? })).transpose()
+        row.as_ref().map(codec::attachment_from_row).transpose()
     }
 
     async fn replace_dataset(&self, dataset: &Dataset, source: &str) -> Result<DatasetInfo, StoreError> {

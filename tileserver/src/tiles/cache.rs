@@ -40,6 +40,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write as _;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -343,20 +344,31 @@ impl TileCache {
     /// `rect` (Web Mercator metres), and lets no later request join a render of such a tile
     /// already under way. Returns how many cached tiles were dropped.
     pub fn invalidate(&self, rects: &[Rect<f64>]) -> usize {
-        self.invalidate_where(rects, |_| true)
+        self.invalidate_where(rects, 0..=MAX_ZOOM, |_| true)
     }
 
     /// As [`Self::invalidate`], for the tiles whose layer set holds `layer` only.
     pub fn invalidate_layer(&self, layer: &str, rects: &[Rect<f64>]) -> usize {
-        self.invalidate_where(rects, |k| k.layers.contains(layer))
+        self.invalidate_where(rects, 0..=MAX_ZOOM, |k| k.layers.contains(layer))
     }
 
-    fn invalidate_where(&self, rects: &[Rect<f64>], wanted: impl Fn(&TileKey) -> bool) -> usize {
+    /// As [`Self::invalidate_layer`], at the zooms `zooms` only (an H3 hexagon changes the
+    /// tiles of the zooms that show its resolution, no others).
+    pub fn invalidate_layer_at(&self, layer: &str, rects: &[Rect<f64>], zooms: RangeInclusive<u8>) -> usize {
+        self.invalidate_where(rects, zooms, |k| k.layers.contains(layer))
+    }
+
+    fn invalidate_where(
+        &self,
+        rects: &[Rect<f64>],
+        zooms: RangeInclusive<u8>,
+        wanted: impl Fn(&TileKey) -> bool,
+    ) -> usize {
         // Tile ranges (z, x0, y0, x1, y1) the rectangles touch.
         let ranges: Vec<(u8, u32, u32, u32, u32)> = rects
             .iter()
             .flat_map(|rect| {
-                (0..=MAX_ZOOM).map(move |z| {
+                zooms.clone().map(move |z| {
                     let (x0, y0, x1, y1) = tiles_covering(grow(*rect, INDEX_SLACK_M), z, BUFFER_PX);
                     (z, x0, y0, x1, y1)
                 })
@@ -490,6 +502,19 @@ mod tests {
         assert!(c.get(&key_at(13, 4150, 2818)).is_some(), "a tile two columns away is kept");
         assert!(c.get(&other_filter).is_none());
         assert!(c.get(&key_at(0, 0, 0)).is_none());
+    }
+
+    #[test]
+    fn a_hexagon_change_drops_only_the_zooms_that_show_its_resolution() {
+        let c = TileCache::new(1 << 20);
+        let h3 = |z: u32, x: u64, y: u64| TileKey { layers: LayerSet::new(["entries", "h3"]), ..key_at(z, x, y) };
+        for k in [h3(12, 2074, 1409), h3(13, 4148, 2818), key_at(13, 4148, 2818)] {
+            fill(&c, &k);
+        }
+        assert_eq!(c.invalidate_layer_at("h3", &[eiffel()], 13..=13), 1);
+        assert!(c.get(&h3(13, 4148, 2818)).is_none());
+        assert!(c.get(&h3(12, 2074, 1409)).is_some(), "z12 shows another resolution");
+        assert!(c.get(&key_at(13, 4148, 2818)).is_some(), "a tile without the layer is kept");
     }
 
     #[test]
