@@ -14,14 +14,16 @@
 //! (a client that got a write's answer never waits for a render older than the write).
 //!
 //! # Locks
-//! One mutex of ours, over [`Index`] (cached keys by tile address, renders in flight, the
+//! One mutex of ours, over `Index` (cached keys by tile address, renders in flight, the
 //! eviction inbox). Rules, which keep every path deadlock-free:
 //! - nothing under it calls back into our code: no render, no store call, no `await`;
 //! - moka's eviction listener, which moka runs synchronously on whichever thread inserts,
 //!   reads or evicts (inside `insert` when it replaces a value), takes no lock of ours: it
 //!   only sends the evicted key on a channel, drained by the next holder of the index lock.
 //!   So moka can be called under the index lock — `insert` is, which makes the staleness check
-//!   and the insert one step for invalidations — without any path from moka back to it;
+//!   and the insert one step for invalidations, and so is the second `get` of a miss, which
+//!   makes "cached, or in flight, or start a render" one step — without any path from moka
+//!   back to it;
 //! - invalidations call moka's `invalidate` after releasing it.
 //!
 //! (Before this rule the listener took the index lock and `insert` ran under it: a second
