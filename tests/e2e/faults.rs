@@ -141,6 +141,14 @@ fn database_outage_gives_503_then_recovers_without_losing_acknowledged_writes() 
     assert!(!body.contains("postgres://") && !body.contains("SELECT"), "{body}");
     // Tiles come from memory: they keep working without the database.
     assert_eq!(agent().get(&server.url("/tiles/venues/0/0/0")).call().unwrap().status(), 200);
+    // The outage lasts until a write has been refused (a write waits up to the pool's 5 s for
+    // a connection, and a failed group is retried creation by creation): how long that takes
+    // depends on the machine, so wait for it rather than for a fixed time.
+    let down = Instant::now();
+    while !statuses.lock().unwrap().contains(&503) {
+        assert!(down.elapsed() < Duration::from_secs(60), "no write was refused during the outage");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     cluster.start();
     let back = Instant::now();
