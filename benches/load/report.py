@@ -24,38 +24,31 @@ def main():
     conns = sorted({int(r["conns"]) for r in rows})
     passes = list(dict.fromkeys(r["pass"] for r in rows))
 
-    for p in passes:
-        print(f"\n### {p} pass: requests/s, p50 / p99 (ms), errors\n")
+    def table(title, p, cell):
+        """One row per server and band, one column per connection count; `cell(row)` formats a
+        results row, or returns None for an empty cell; rows without any cell are left out."""
+        print(f"\n### {title}\n")
         print("| server | band | " + " | ".join(f"{c} conn." for c in conns) + " |")
         print("|---|---|" + "---:|" * len(conns))
         for s in servers:
             for b in BANDS:
-                cells = []
-                for c in conns:
-                    r = by.get((s, p, c, b))
-                    if not r:
-                        cells.append("—")
-                        continue
-                    err = f", **{r['errors']} errors**" if int(r["errors"]) else ""
-                    cells.append(f"{float(r['rps']):.1f}/s, {float(r['p50_ms']):.1f} / {float(r['p99_ms']):.1f}{err}")
+                cells = [(cell(by[(s, p, c, b)]) if (s, p, c, b) in by else None) or "—" for c in conns]
                 if any(c != "—" for c in cells):
                     print(f"| {s} | {b} | " + " | ".join(cells) + " |")
 
+    def speed(r):
+        err = f", **{r['errors']} errors**" if int(r["errors"]) else ""
+        return f"{float(r['rps']):.1f}/s, {float(r['p50_ms']):.1f} / {float(r['p99_ms']):.1f}{err}"
+
+    def renders(r):
+        if not r.get("renders") or not int(r.get("distinct") or 0):
+            return None
+        return f"{int(r['renders']) / int(r['distinct']):.2f} ({r['renders']} / {r['distinct']})"
+
+    for p in passes:
+        table(f"{p} pass: requests/s, p50 / p99 (ms), errors", p, speed)
     if "shared" in passes:
-        print("\n### shared pass: renders per distinct tile (every connection on the same trace, cold cache)\n")
-        print("| server | band | " + " | ".join(f"{c} conn." for c in conns) + " |")
-        print("|---|---|" + "---:|" * len(conns))
-        for s in servers:
-            for b in BANDS:
-                cells = []
-                for c in conns:
-                    r = by.get((s, "shared", c, b))
-                    if not r or not r.get("renders") or not int(r.get("distinct") or 0):
-                        cells.append("—")
-                    else:
-                        cells.append(f"{int(r['renders']) / int(r['distinct']):.2f} ({r['renders']} / {r['distinct']})")
-                if any(c != "—" for c in cells):
-                    print(f"| {s} | {b} | " + " | ".join(cells) + " |")
+        table("shared pass: renders per distinct tile (every connection on the same trace, cold cache)", "shared", renders)
 
     print("\n### Ratios vigie / Martin (requests/s; p99 of vigie in brackets)\n")
     print("| pass | server | band | " + " | ".join(f"{c} conn." for c in conns) + " |")
