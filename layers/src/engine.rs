@@ -117,11 +117,6 @@ impl Layer {
     pub fn is_h3(&self) -> bool {
         self.def.kind == LayerKind::H3
     }
-
-    /// Whether this layer is served from a PostGIS table (not from the engine).
-    pub fn is_table(&self) -> bool {
-        self.def.kind == LayerKind::Table
-    }
 }
 
 /// Where a change touched tiles: the old and new geometry (every layer over the collection),
