@@ -333,6 +333,7 @@ for pass in $passes; do
     [[ $pass != cold ]] && cache=2048
     for server in $servers; do
         start "$server" "$cache"
+        used=0 # the process has served no measured run yet
         paths_for "$server" "$tiles"
         if [[ $pass == warm ]]; then
             cat "$work"/paths-"$server"-*.txt | sed "s|^|$base|" | xargs -P 2 -I{} curl -s -o /dev/null {}
@@ -345,12 +346,13 @@ for pass in $passes; do
                 replay=(shared)
             fi
             for band in z8-11 z12-14 z15-16; do
-                if [[ $pass == shared ]]; then
+                if [[ $pass == shared && $used == 1 ]]; then
                     # A cold cache for every run: a fresh process.
                     stop
                     wait_db_idle
                     start "$server" "$cache"
                 fi
+                used=1
                 wait_db_idle
                 before=$(renders_so_far "$server")
                 out=$(wrk -t "$threads" -c "$c" -d "${duration}s" --timeout 60s -s "$here/trace.lua" "$base" \

@@ -1,8 +1,7 @@
 //! Durability and concurrency with the real binary: a 201 survives `kill -9`; eight writers at
 //! once lose nothing, duplicate nothing, and the event sequence has no gap.
 
-use crate::support::{Server, agent};
-use geozero::mvt::{Message, Tile};
+use crate::support::{Server, agent, ids_in_tile};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -66,12 +65,7 @@ fn an_acknowledged_entry_survives_kill_9() {
     assert_eq!(events[0].1["entry_id"], id);
     // The index was rebuilt from the store: the entry is in its tile.
     let tile = a.get(&again.url("/tiles/crowd/14/8299/5631")).call().unwrap().into_body().read_to_vec().unwrap();
-    let ids: Vec<u64> = Tile::decode(tile.as_slice())
-        .unwrap()
-        .layers
-        .iter()
-        .flat_map(|l| l.features.iter().filter_map(|f| f.id))
-        .collect();
+    let ids = ids_in_tile(&tile);
     assert!(ids.contains(&id));
 }
 
@@ -133,9 +127,7 @@ fn eight_concurrent_writers_lose_and_duplicate_nothing() {
             .into_body()
             .read_to_vec()
             .unwrap();
-        in_tile.extend(
-            Tile::decode(tile.as_slice()).unwrap().layers.iter().flat_map(|l| l.features.iter().filter_map(|f| f.id)),
-        );
+        in_tile.extend(ids_in_tile(&tile));
     }
     let missing: Vec<&u64> = distinct.difference(&in_tile).take(5).collect();
     assert!(missing.is_empty(), "entries missing from the tile, e.g. {missing:?}");

@@ -4,7 +4,7 @@
 //! request takes over a few seconds. Then `/health` and `/metrics` when renders or writes are
 //! stuck.
 
-use crate::support::{Server, TEST_ENTRIES, agent, demo_config, require_tool, tile_ids};
+use crate::support::{Server, TEST_ENTRIES, agent, agent_within, demo_config, ids_in_tile, require_tool, tile_ids};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, Once};
@@ -111,9 +111,6 @@ fn a_room_on_the_same_uncached_tiles_while_writes_land() {
             failures.lock().unwrap().push(what);
         }
     };
-    let watchdog_agent = || -> ureq::Agent {
-        ureq::Agent::config_builder().timeout_global(Some(REQUEST_DEADLINE)).http_status_as_error(false).build().into()
-    };
     let readers_done = Arc::new(AtomicBool::new(false));
     let start = Arc::new(Barrier::new(CLIENTS + 1));
     let answered = Arc::new(AtomicUsize::new(0));
@@ -124,7 +121,7 @@ fn a_room_on_the_same_uncached_tiles_while_writes_land() {
         .map(|_| {
             let (tiles, start, answered, fail, base) =
                 (tiles.clone(), start.clone(), answered.clone(), fail.clone(), base.clone());
-            let agent = watchdog_agent();
+            let agent = agent_within(REQUEST_DEADLINE);
             std::thread::spawn(move || {
                 start.wait();
                 for path in tiles.iter().cycle().take(TILES * ROUNDS) {
@@ -148,7 +145,7 @@ fn a_room_on_the_same_uncached_tiles_while_writes_land() {
     // Writes during the herd: each must answer 201 and be in the next tile that holds it.
     let writer = {
         let (readers_done, fail, base) = (readers_done.clone(), fail.clone(), base.clone());
-        let agent = watchdog_agent();
+        let agent = agent_within(REQUEST_DEADLINE);
         std::thread::spawn(move || {
             let mut rng = Lcg(7);
             let mut written = 0;
@@ -181,16 +178,7 @@ fn a_room_on_the_same_uncached_tiles_while_writes_land() {
                     let (x, y) = tile_of(lon, lat, z);
                     let path = format!("{base}/tiles/{LAYERS}/{z}/{x}/{y}");
                     let ids = match agent.get(&path).call() {
-                        Ok(mut r) if r.status() == 200 => {
-                            use geozero::mvt::{Message, Tile};
-                            let bytes = r.body_mut().read_to_vec().unwrap();
-                            Tile::decode(bytes.as_slice())
-                                .unwrap()
-                                .layers
-                                .iter()
-                                .flat_map(|l| l.features.iter().filter_map(|f| f.id))
-                                .collect::<Vec<_>>()
-                        }
+                        Ok(mut r) if r.status() == 200 => ids_in_tile(&r.body_mut().read_to_vec().unwrap()),
                         Ok(r) => {
                             fail(format!("GET {path} after a write: status {}", r.status()));
                             Vec::new()
@@ -213,7 +201,7 @@ fn a_room_on_the_same_uncached_tiles_while_writes_land() {
     // Health throughout: 200 within the deadline every time.
     let health = {
         let (readers_done, fail, base) = (readers_done.clone(), fail.clone(), base.clone());
-        let agent = watchdog_agent();
+        let agent = agent_within(REQUEST_DEADLINE);
         std::thread::spawn(move || {
             let mut n = 0;
             while !readers_done.load(Ordering::Relaxed) {

@@ -1,11 +1,10 @@
 //! The operations log through the router: lifecycle, validation, revisions, list filters,
 //! attachments, the live stream, and what writes do to tiles.
 
-use crate::support::{Answer, demo_state, get};
+use crate::support::{Answer, demo_state, get, ids_in_tile};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures_util::StreamExt;
-use geozero::mvt::{Message, Tile};
 use serde_json::{Value, json};
 use sha2::Digest;
 use std::sync::Arc;
@@ -53,12 +52,7 @@ async fn tile_ids(state: &Arc<Shared>, uri: &str) -> Vec<u64> {
         return Vec::new();
     }
     assert_eq!(a.status, StatusCode::OK, "{uri}");
-    Tile::decode(a.body.as_slice())
-        .unwrap()
-        .layers
-        .iter()
-        .flat_map(|l| l.features.iter().filter_map(|f| f.id))
-        .collect()
+    ids_in_tile(&a.body)
 }
 
 fn entry(title: &str, lon: f64, lat: f64) -> Value {

@@ -73,11 +73,12 @@ pub async fn get(state: &Arc<Shared>, uri: &str, headers: &[(&str, &str)]) -> An
 
 /// An HTTP client for the real binary: every status is an answer (not an error), 30 s at most.
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into()
+    agent_within(Duration::from_secs(30))
+}
+
+/// As [`agent`], each request given at most `limit`.
+pub fn agent_within(limit: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder().timeout_global(Some(limit)).http_status_as_error(false).build().into()
 }
 
 /// `GET url` on the real binary, its body parsed as JSON.
@@ -167,14 +168,18 @@ impl Drop for Server {
 
 /// Feature ids of every layer of a tile of the real binary (none for a 204).
 pub fn tile_ids(server: &Server, path: &str) -> Vec<u64> {
-    use geozero::mvt::{Message, Tile};
     let r = agent().get(&server.url(path)).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
     if r.status() == 204 {
         return Vec::new();
     }
     assert_eq!(r.status(), 200, "GET {path}");
-    let bytes = r.into_body().read_to_vec().unwrap();
-    Tile::decode(bytes.as_slice()).unwrap().layers.iter().flat_map(|l| l.features.iter().filter_map(|f| f.id)).collect()
+    ids_in_tile(&r.into_body().read_to_vec().unwrap())
+}
+
+/// Feature ids of every layer of an MVT body.
+pub fn ids_in_tile(mvt: &[u8]) -> Vec<u64> {
+    use geozero::mvt::{Message, Tile};
+    Tile::decode(mvt).expect("valid MVT").layers.iter().flat_map(|l| l.features.iter().filter_map(|f| f.id)).collect()
 }
 
 /// Path of an external tool, or a failure saying what to install. Never a skip.

@@ -19,6 +19,7 @@ use crate::store::Store;
 use async_trait::async_trait;
 pub use cache::{CachedTile, LayerSet, Outcome, RenderError, TileCache, TileKey};
 use geo::Rect;
+use std::collections::HashMap;
 use std::sync::Arc;
 use vigie_layers::feature::Schema;
 use vigie_layers::{Engine, Filter, Layer, TileCoord};
@@ -92,14 +93,17 @@ impl TileSources {
     /// # Errors
     /// A table layer that cannot be served (no PostgreSQL store, a missing table or column).
     pub async fn prepare(engine: &Arc<Engine>, store: &dyn Store) -> Result<Self, table::TableError> {
-        let tables = table::TableSource::prepare_all(engine, store.postgis_pool()).await?;
-        let mut tables: Vec<Option<table::TableSource>> = tables.into_iter().map(Some).collect();
+        let mut tables: HashMap<String, table::TableSource> =
+            table::TableSource::prepare_all(engine, store.postgis_pool())
+                .await?
+                .into_iter()
+                .map(|t| (t.id().to_owned(), t))
+                .collect();
         let list = engine
             .layers()
             .iter()
             .map(|layer| -> Arc<dyn TileSource> {
-                let table = tables.iter_mut().find(|t| t.as_ref().is_some_and(|t| t.id() == layer.def.id));
-                match table.and_then(Option::take) {
+                match tables.remove(&layer.def.id) {
                     Some(t) => Arc::new(t),
                     None => Arc::new(engine::EngineSource::new(engine.clone(), layer.clone())),
                 }

@@ -172,7 +172,7 @@ pub enum SourcesFileError {
     /// The file is not TOML (the message names the line).
     #[error("sources file {path}: {source}")]
     Syntax {
-        /// The file (empty when checking text).
+        /// The file.
         path: String,
         /// Where and why.
         #[source]
@@ -192,19 +192,15 @@ pub fn load(path: &Path, catalog: &Catalog, check_files: bool) -> Result<Checked
     let text =
         std::fs::read_to_string(path).map_err(|source| SourcesFileError::Read { path: shown.clone(), source })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    check(&text, &base, catalog, check_files).map_err(|e| match e {
-        SourcesFileError::Syntax { source, .. } => SourcesFileError::Syntax { path: shown, source },
-        other @ SourcesFileError::Read { .. } => other,
-    })
+    check(&text, &base, catalog, check_files).map_err(|source| SourcesFileError::Syntax { path: shown, source })
 }
 
 /// Checks the text of a sources file; see [`load`].
 ///
 /// # Errors
-/// [`SourcesFileError::Syntax`] when the text is not TOML.
-pub fn check(text: &str, base: &Path, catalog: &Catalog, check_files: bool) -> Result<Checked, SourcesFileError> {
-    let table: toml::Table =
-        toml::from_str(text).map_err(|source| SourcesFileError::Syntax { path: String::new(), source })?;
+/// When the text is not TOML (the error names the line).
+pub fn check(text: &str, base: &Path, catalog: &Catalog, check_files: bool) -> Result<Checked, toml::de::Error> {
+    let table: toml::Table = toml::from_str(text)?;
     let mut out = Checked::default();
     let mut defaults = Defaults::default();
     for (key, value) in &table {
