@@ -23,29 +23,8 @@ for tool in wrk curl; do
 done
 "$python" -c 'import mapbox_vector_tile' 2>/dev/null \
     || { echo "herd.sh: $python lacks mapbox-vector-tile: run tests/run once (it makes tests/.venv)" >&2; exit 2; }
-vigie=${1:-}
-if [[ -z $vigie ]]; then
-    (cd "$root" && cargo build --release --locked -p vigie-tileserver)
-    vigie=${CARGO_TARGET_DIR:-$root/target}/release/vigie
-fi
-work=$(mktemp -d)
-pid=
-cleanup() {
-    if [[ -n $pid ]]; then
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    jobs -p | xargs -r kill 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$vigie" serve --demo --data-dir "$work/data" --listen "127.0.0.1:$port" 2>"$work/vigie.log" &
-pid=$!
-for _ in $(seq 1 600); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "$base/health" || true) == 200 ]] && break
-    sleep 0.1
-done
+source "$root/benches/load/single.sh" herd.sh "${1:-}"
+start_vigie --demo --data-dir "$work/data" --listen "127.0.0.1:$port"
 echo "== $("$vigie" --version 2>/dev/null || echo vigie) on $base, demo loaded; wrk -t2 -c$conns -d${duration}s"
 
 fail=0

@@ -1,25 +1,82 @@
 //! The hypervision page in a real browser: Debian's Chromium driven by Playwright
-//! (`tests/browser/run.mjs`, npm `playwright-core`) against the real binary serving the demo.
-//! The script checks rendering (queryRenderedFeatures per layer), layer toggling down to the
-//! composite tile URL, live entries within 2 s, popups, the entry form, region analysis when
-//! the server offers it, and that the page asks nothing of another origin; it prints the time
-//! from navigation to first rendered features and saves screenshots in `tests/out/`.
+//! (`tests/browser/*.mjs`, npm `playwright-core`) against the real binary serving the demo.
+//!
+//! `run.mjs` (anonymous demo) checks rendering (queryRenderedFeatures per layer), layer
+//! toggling down to the composite tile URL, live entries within 2 s, popups, the entry form,
+//! region analysis when the server offers it, and that the page asks nothing of another
+//! origin; it prints the time from navigation to first rendered features and saves
+//! screenshots in `tests/out/`.
+//!
+//! `signin.mjs` (`--require-sign-in`, accounts made with `vigie user add`) checks the sign-in
+//! dialog before any data, wrong passwords and throttling, entries authored by the signed-in
+//! account with the CSRF token, a revoked session bringing the dialog back, sign-out refusing
+//! the old cookie, and a reader offered neither entry creation nor qualification.
 
-use crate::support::{Server, TEST_ENTRIES, repo_root, require_tool, run};
-use std::process::Command;
+use crate::support::{Server, TEST_ENTRIES, repo_root, require_tool, run, vigie_bin};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The analyst of the sign-in scenario: name and password (at least 12 characters).
+const ANALYST: (&str, &str) = ("alice", "alice-mot-de-passe-analyste");
+/// The reader of the sign-in scenario.
+const READER: (&str, &str) = ("rita", "rita-mot-de-passe-lectrice");
+
+/// Node, after checking that Chromium and playwright-core are there (failing, never skipping).
+fn browser_tools() -> PathBuf {
+    let node = require_tool("node", "apt-get install -y nodejs npm");
+    require_tool("chromium", "apt-get install -y chromium");
+    assert!(
+        repo_root().join("node_modules/playwright-core/package.json").is_file(),
+        "playwright-core is missing from node_modules: run `npm ci` at the repository root (tests/run does)"
+    );
+    node
+}
+
+/// `vigie user add NAME --role ROLE --password-stdin` on `data_dir`, before the server starts.
+fn add_account(data_dir: &Path, (name, password): (&str, &str), role: &str) {
+    let mut child = Command::new(vigie_bin())
+        .args(["user", "add", name, "--role", role, "--password-stdin", "--data-dir"])
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigie user add starts");
+    child.stdin.take().expect("piped stdin").write_all(format!("{password}\n").as_bytes()).expect("password written");
+    let out = child.wait_with_output().expect("vigie user add ends");
+    assert!(
+        out.status.success(),
+        "vigie user add {name} --role {role} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 #[test]
 fn hypervision_page_in_chromium() {
-    let node = require_tool("node", "apt-get install -y nodejs npm");
-    require_tool("chromium", "apt-get install -y chromium");
-    let root = repo_root();
-    assert!(
-        root.join("node_modules/playwright-core/package.json").is_file(),
-        "playwright-core is missing from node_modules: run `npm ci` at the repository root (tests/run does)"
-    );
+    let node = browser_tools();
     let dir = tempfile::tempdir().expect("temp dir");
     let entries = TEST_ENTRIES.to_string();
     let server = Server::start(dir.path(), &["--demo", "--demo-entries", &entries]);
-    let out = run(Command::new(node).current_dir(&root).arg("tests/browser/run.mjs").arg(server.url("")));
+    let out = run(Command::new(node).current_dir(repo_root()).arg("tests/browser/run.mjs").arg(server.url("")));
+    println!("{out}");
+}
+
+#[test]
+fn sign_in_in_chromium() {
+    let node = browser_tools();
+    let dir = tempfile::tempdir().expect("temp dir");
+    add_account(dir.path(), ANALYST, "analyst");
+    add_account(dir.path(), READER, "reader");
+    let entries = TEST_ENTRIES.to_string();
+    let server = Server::start(dir.path(), &["--demo", "--demo-entries", &entries, "--require-sign-in"]);
+    let out = run(Command::new(node)
+        .current_dir(repo_root())
+        .arg("tests/browser/signin.mjs")
+        .arg(server.url(""))
+        .env("VIGIE_TEST_ANALYST", format!("{}:{}", ANALYST.0, ANALYST.1))
+        .env("VIGIE_TEST_READER", format!("{}:{}", READER.0, READER.1)));
     println!("{out}");
 }

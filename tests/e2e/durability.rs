@@ -55,7 +55,7 @@ fn an_acknowledged_entry_survives_kill_9() {
     // SIGKILL at once: no shutdown, no flush beyond what the commit did.
     server.kill();
 
-    let again = Server::start(dir.path(), &[]);
+    let again = Server::start(dir.path(), &["--anonymous-role", "reader"]);
     let id = entry["id"].as_u64().unwrap();
     let (status, stored) = get_json(&a, &again.url(&format!("/api/entries/{id}")));
     assert_eq!(status, 200);

@@ -446,7 +446,7 @@ fn kill_9_during_the_store_write_leaves_the_previous_version() {
     assert_eq!((version, features.len()), (1, 96), "the previous version is intact");
     drop(rt);
     // And it is what a server serves.
-    let server = Server::start(&data_dir, &[]);
+    let server = Server::start(&data_dir, &["--anonymous-role", "reader"]);
     let catalog: Value = get_json(&server.url("/catalog"));
     let layer = catalog["layers"].as_array().unwrap().iter().find(|l| l["id"] == "departements").unwrap().clone();
     assert_eq!(layer["features"], 96);
@@ -636,7 +636,7 @@ fn sources_refresh_in_the_background_with_conditional_get() {
     )
     .unwrap();
     let data_dir = tmp.path().join("store");
-    let server = Server::start(&data_dir, &["-c", config.to_str().unwrap()]);
+    let server = Server::start(&data_dir, &["-c", config.to_str().unwrap(), "--anonymous-role", "reader"]);
     // Start-up did not wait for the source that never answers.
     let at_start = sources_json(&server);
     assert!(source(&at_start, "silent")["last_run"].is_null(), "{at_start}");
@@ -683,7 +683,7 @@ fn sources_refresh_in_the_background_with_conditional_get() {
     assert_eq!(n, 25);
     drop(server);
     // A restart does not import unchanged sources again (the state is kept in the data dir).
-    let server = Server::start(&data_dir, &["-c", config.to_str().unwrap()]);
+    let server = Server::start(&data_dir, &["-c", config.to_str().unwrap(), "--anonymous-role", "reader"]);
     wait_for("a run after restart", Duration::from_secs(30), || {
         source(&sources_json(&server), "local")["runs"].as_u64().unwrap_or(0) >= 1
     });
@@ -785,11 +785,17 @@ fn a_hundred_and_twenty_sources_do_not_slow_start_up_or_tiles() {
     std::fs::write(&without_sources, format!("catalog = {:?}\n", catalog.display().to_string())).unwrap();
 
     let t = Instant::now();
-    let plain = Server::start(&tmp.path().join("store-a"), &["-c", without_sources.to_str().unwrap()]);
+    let plain = Server::start(
+        &tmp.path().join("store-a"),
+        &["-c", without_sources.to_str().unwrap(), "--anonymous-role", "reader"],
+    );
     let plain_s = t.elapsed().as_secs_f64();
     drop(plain);
     let t = Instant::now();
-    let server = Server::start(&tmp.path().join("store-b"), &["-c", with_sources.to_str().unwrap()]);
+    let server = Server::start(
+        &tmp.path().join("store-b"),
+        &["-c", with_sources.to_str().unwrap(), "--anonymous-role", "reader"],
+    );
     let start_s = t.elapsed().as_secs_f64();
     let first = sources_json(&server);
     let done = |all: &Value| {

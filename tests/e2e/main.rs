@@ -10,6 +10,7 @@ mod decoders;
 mod durability;
 mod faults;
 mod herd;
+mod identity;
 mod ingest;
 mod journal;
 mod postgis_mvt;

@@ -51,7 +51,7 @@ fn a_write_on_one_replica_shows_on_the_other_within_a_second() {
     let env = [("DATABASE_URL", db.url.as_str())];
     let (da, db_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = Server::start_with_env(da.path(), &["--demo", "--demo-entries", "500"], &env);
-    let b = Server::start_with_env(db_dir.path(), &[], &env);
+    let b = Server::start_with_env(db_dir.path(), &["--anonymous-role", "reader"], &env);
     let health = get_json(&b.url("/health"));
     assert_eq!(health["store"]["backend"], "postgres");
 
@@ -98,7 +98,7 @@ fn a_write_on_one_replica_shows_on_the_other_within_a_second() {
                 .unwrap(),
         );
     }
-    let b = Server::start_with_env(db_dir.path(), &[], &env);
+    let b = Server::start_with_env(db_dir.path(), &["--anonymous-role", "reader"], &env);
     let replay = listen(&b, Some(last_seen));
     let got: Vec<u64> = (0..5).map(|_| replay.recv_timeout(Duration::from_secs(5)).unwrap().1).collect();
     assert_eq!(got, missed, "the events B missed, in order");
@@ -106,5 +106,80 @@ fn a_write_on_one_replica_shows_on_the_other_within_a_second() {
     assert!(missed.iter().all(|id| ids.contains(id)));
     drop(a);
     drop(b);
+    rt.block_on(db.drop_db());
+}
+
+/// Runs the `vigie` command line on the shared database; its stdout and stderr.
+fn cli(args: &[&str], env: &[(&str, &str)], data_dir: &std::path::Path) -> (String, String) {
+    let out = std::process::Command::new(crate::support::vigie_bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let (o, e) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(out.status.success(), "vigie {args:?}: {o}{e}");
+    (o, e)
+}
+
+/// How long replica `b` keeps accepting a credential after `revoke` ran on replica `a`.
+fn refused_after(b: &Server, auth: (&str, &str), revoke: impl FnOnce()) -> Duration {
+    let agent = agent();
+    let status = || agent.get(&b.url("/catalog")).header(auth.0, auth.1).call().unwrap().status().as_u16();
+    assert_eq!(status(), 200, "accepted before");
+    revoke();
+    let t0 = Instant::now();
+    while status() != 401 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "still accepted 5 s after revocation");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t0.elapsed()
+}
+
+#[test]
+fn a_token_or_session_revoked_on_one_replica_is_refused_by_the_other_within_a_second() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(PostgisDb::create());
+    let env = [("DATABASE_URL", db.url.as_str())];
+    let (da, db_dir, cli_dir) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start_with_env(da.path(), &["--demo", "--demo-entries", "100", "--require-sign-in"], &env);
+    let b = Server::start_with_env(db_dir.path(), &["--require-sign-in"], &env);
+    let (out, _) = cli(&["user", "add", "boss", "--role", "admin"], &env, cli_dir.path());
+    let password = out.lines().find_map(|l| l.strip_prefix("password (shown once): ")).unwrap().to_owned();
+    let (reader, stderr) = cli(&["token", "create", "--user", "boss", "--name", "feed"], &env, cli_dir.path());
+    let id: u64 = stderr.split_once('#').unwrap().1.split_whitespace().next().unwrap().parse().unwrap();
+    let (admin, _) =
+        cli(&["token", "create", "--user", "boss", "--name", "ops", "--role", "admin"], &env, cli_dir.path());
+    let (reader, admin) = (format!("Bearer {}", reader.trim()), format!("Bearer {}", admin.trim()));
+
+    let token_lag = refused_after(&b, ("authorization", &reader), || {
+        let r = agent().delete(&a.url(&format!("/api/tokens/{id}"))).header("authorization", &admin).call().unwrap();
+        assert_eq!(r.status(), 204);
+    });
+    let mut signed = agent()
+        .post(&a.url("/api/session"))
+        .header("content-type", "application/json")
+        .send(json!({"name": "boss", "password": password}).to_string())
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    let cookie = signed.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = serde_json::from_str::<Value>(&signed.body_mut().read_to_string().unwrap()).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session_lag = refused_after(&b, ("cookie", &cookie), || {
+        let r = agent()
+            .delete(&a.url("/api/session"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .call()
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    });
+    println!("refused by the other replica after: token {token_lag:?}, session {session_lag:?}");
+    assert!(token_lag < Duration::from_secs(1) && session_lag < Duration::from_secs(1));
+    drop((a, b));
     rt.block_on(db.drop_db());
 }

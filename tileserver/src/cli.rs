@@ -1,6 +1,8 @@
 //! The `vigie` command line.
 
 use crate::config::{Config, ServeArgs};
+use crate::identity::audit::{AuditDraft, Outcome};
+use crate::identity::{AccountChange, Identities, IdentityPolicy, NewToken, Role};
 use crate::ingest::import::{ImportError, ImportOptions};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -33,6 +35,111 @@ pub enum Command {
     /// Sources files (scheduled imports).
     #[command(subcommand)]
     Sources(SourcesCommand),
+    /// Local accounts: add, set a password, disable, enable.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens for machines (GIS tools, feeds, scripts): create, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `vigie user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a local account and make it a member of the workspace.
+    Add {
+        /// Account name (letters, digits, '.', '-', '_', '@').
+        name: String,
+        /// Role in the workspace: reader, contributor, analyst, editor, staffing_manager, admin.
+        #[arg(long, default_value = "reader")]
+        role: Role,
+        /// Read the password from the first line of standard input (else one is generated and
+        /// printed once).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Store and workspace, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// Set an account's password (its sessions are signed out).
+    Passwd {
+        /// Account name.
+        name: String,
+        /// Read the password from the first line of standard input (else one is generated and
+        /// printed once).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Store, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// Disable an account: signed out everywhere, its tokens revoked, sign-ins refused.
+    Disable {
+        /// Account name.
+        name: String,
+        /// Store, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// Enable a disabled account again (its revoked tokens stay revoked).
+    Enable {
+        /// Account name.
+        name: String,
+        /// Store, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+}
+
+/// `vigie token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token on behalf of an account; printed once, stored hashed.
+    Create {
+        /// The account creating it (the token never has more rights than this account).
+        #[arg(long)]
+        user: String,
+        /// What the token is for (e.g. qgis-salle-crise).
+        #[arg(long)]
+        name: String,
+        /// Its role [default: reader].
+        #[arg(long, default_value = "reader")]
+        role: Role,
+        /// Days until it expires [default: never].
+        #[arg(long)]
+        expires_days: Option<u32>,
+        /// Store and workspace, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// List the workspace's tokens (never their secrets).
+    List {
+        /// Store and workspace, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id (see `vigie token list`).
+        id: i64,
+        /// Store and workspace, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+}
+
+/// `vigie audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit trail's hash chain; exits 1 naming the first broken row.
+    Verify {
+        /// Store, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
 }
 
 /// Arguments of `vigie import`.
@@ -113,6 +220,130 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => crate::serve(Config::load(&args)?).await,
         Command::Import(args) => import(args).await,
         Command::Sources(SourcesCommand::Check(args)) => sources_check(&args),
+        Command::User(cmd) => user(cmd).await,
+        Command::Token(cmd) => token(cmd).await,
+        Command::Audit(AuditCommand::Verify { store }) => audit_verify(&store).await,
+    }
+}
+
+/// The identity service over the configured store, for a command.
+async fn identities(args: &ServeArgs) -> anyhow::Result<(Config, Arc<Identities>)> {
+    let config = Config::load(args)?;
+    let store = crate::open_store(&config).await?;
+    let identities = Identities::new(store.identity(), IdentityPolicy::default());
+    Ok((config, identities))
+}
+
+/// The actor the command line writes in the audit trail: `cli:` and the operating-system user.
+fn cli_actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+/// A password from standard input's first line, or a generated one (printed by the caller).
+fn password_input(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((crate::identity::secret::random_secret()[..20].to_owned(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+    Ok((line.trim_end_matches(['\r', '\n']).to_owned(), false))
+}
+
+async fn user(cmd: UserCommand) -> anyhow::Result<()> {
+    let actor = cli_actor();
+    match cmd {
+        UserCommand::Add { name, role, password_stdin, store } => {
+            let (config, ids) = identities(&store).await?;
+            let (password, generated) = password_input(password_stdin)?;
+            ids.add_account(&actor, &name, &password, &config.workspace, role).await?;
+            println!("account '{name}' created, {role} in workspace '{}'", config.workspace);
+            if generated {
+                println!("password (shown once): {password}");
+            }
+        }
+        UserCommand::Passwd { name, password_stdin, store } => {
+            let (_, ids) = identities(&store).await?;
+            let (password, generated) = password_input(password_stdin)?;
+            ids.change_account(&actor, &name, AccountChange::Password(&password)).await?;
+            println!("password of '{name}' changed; its sessions are signed out");
+            if generated {
+                println!("password (shown once): {password}");
+            }
+        }
+        UserCommand::Disable { name, store } => {
+            let (_, ids) = identities(&store).await?;
+            ids.change_account(&actor, &name, AccountChange::Disable).await?;
+            println!("account '{name}' disabled: signed out, its tokens revoked");
+        }
+        UserCommand::Enable { name, store } => {
+            let (_, ids) = identities(&store).await?;
+            ids.change_account(&actor, &name, AccountChange::Enable).await?;
+            println!("account '{name}' enabled");
+        }
+    }
+    Ok(())
+}
+
+async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Create { user, name, role, expires_days, store } => {
+            let (config, ids) = identities(&store).await?;
+            let access = ids.account_access(&config.workspace, &user).await?;
+            let expires_at = expires_days.map(|d| crate::now_ms() + i64::from(d.max(1)) * 86_400_000);
+            let (token, record) = ids.create_token(&access, NewToken { name, role, expires_at }).await?;
+            eprintln!(
+                "token #{} '{}' ({}) for workspace '{}', shown once:",
+                record.id, record.name, record.role, record.workspace
+            );
+            println!("{token}");
+        }
+        TokenCommand::List { store } => {
+            let (config, ids) = identities(&store).await?;
+            for t in ids.store().tokens(&config.workspace).await? {
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else if t.expires_at.is_some_and(|e| e <= crate::now_ms()) {
+                    "expired"
+                } else {
+                    "live"
+                };
+                println!("#{:<5} {:<24} {:<16} {:<8} {}… by {}", t.id, t.name, t.role, state, t.prefix, t.account_name);
+            }
+        }
+        TokenCommand::Revoke { id, store } => {
+            let (config, ids) = identities(&store).await?;
+            if !ids.store().revoke_token(&config.workspace, id, crate::now_ms()).await? {
+                anyhow::bail!("no live token #{id} in workspace '{}'", config.workspace);
+            }
+            let draft = AuditDraft {
+                at: crate::now_ms(),
+                workspace: Some(config.workspace.clone()),
+                actor: cli_actor(),
+                action: "token.revoke".into(),
+                target: format!("token/{id}"),
+                outcome: Outcome::Ok,
+                client: None,
+                detail: serde_json::json!({}),
+            };
+            ids.record(draft).await;
+            println!("token #{id} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn audit_verify(args: &ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(args)?;
+    let store = crate::open_store(&config).await?.identity();
+    let v = crate::identity::audit::verify_store(store.as_ref()).await?;
+    match &v.broken {
+        None => {
+            println!("audit trail intact: {} rows, head {} {}", v.rows, v.head_seq, v.head_hash);
+            Ok(())
+        }
+        Some(b) => {
+            anyhow::bail!("audit trail broken at row {}: {} ({} rows checked)", b.seq, b.reason, v.rows)
+        }
     }
 }
 

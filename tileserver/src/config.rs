@@ -3,6 +3,7 @@
 //! Precedence: built-in defaults < config file < flags. Unknown keys in the file are refused
 //! with their name, so a typo never silently drops a setting. See `vigie.example.toml`.
 
+use crate::identity::Role;
 use crate::store::Synchronous;
 use anyhow::Context;
 use clap::Args;
@@ -64,6 +65,20 @@ pub struct DemoFile {
     pub entries: Option<usize>,
 }
 
+/// The `[auth]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    /// Role of requests without credentials. Unset (the default): they get 401 outside the
+    /// public routes. Setting it opens the API to anyone who reaches the address, at that role.
+    pub anonymous_role: Option<Role>,
+    /// Session lifetime, hours [default: 12].
+    pub session_hours: Option<u64>,
+    /// Refuse requests without credentials even in demo mode on loopback.
+    #[serde(default)]
+    pub require_sign_in: bool,
+}
+
 /// The configuration file, as written.
 #[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -95,10 +110,13 @@ pub struct FileConfig {
     pub sources: Option<PathBuf>,
     /// Stall deadline of renders and log writes, milliseconds.
     pub stall_after_ms: Option<u64>,
+    /// Identity settings.
+    pub auth: Option<AuthFile>,
 }
 
 /// Flags of `vigie serve` (each overrides the file).
 #[derive(Debug, Clone, Args, Default)]
+#[expect(clippy::struct_excessive_bools, reason = "command-line switches, one per flag")]
 pub struct ServeArgs {
     /// Configuration file (TOML).
     #[arg(long, short = 'c', env = "VIGIE_CONFIG")]
@@ -144,10 +162,20 @@ pub struct ServeArgs {
     /// log and `/metrics`, and `/health` answers `degraded` while it runs [default: 10000].
     #[arg(long)]
     pub stall_after_ms: Option<u64>,
+    /// Let requests without credentials in with this role (reader … admin). Without it they
+    /// get 401, except with --demo on a loopback address, where they act as the demo identity
+    /// with the admin role.
+    #[arg(long)]
+    pub anonymous_role: Option<Role>,
+    /// Refuse requests without credentials, even with --demo on a loopback address (the demo
+    /// accounts then sign in).
+    #[arg(long, conflicts_with = "anonymous_role")]
+    pub require_sign_in: bool,
 }
 
 /// The resolved configuration.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(clippy::struct_excessive_bools, reason = "resolved switches, one per flag")]
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -187,6 +215,12 @@ pub struct Config {
     pub sources: Option<PathBuf>,
     /// Stall deadline of renders and log writes, milliseconds.
     pub stall_after_ms: u64,
+    /// Role of requests without credentials (`None`: 401).
+    pub anonymous_role: Option<Role>,
+    /// Whether the anonymous identity names itself with `X-Vigie-User` (demo on loopback).
+    pub anonymous_names_itself: bool,
+    /// Session lifetime, milliseconds.
+    pub session_ttl_ms: i64,
 }
 
 impl Config {
@@ -232,8 +266,20 @@ impl Config {
                 "public_url '{u}' must start with http:// or https://"
             );
         }
+        let listen = args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
+        let is_demo = args.demo || demo.as_ref().is_some_and(|d| d.enabled);
+        let auth = file.auth.clone().unwrap_or_default();
+        let require_sign_in = args.require_sign_in || auth.require_sign_in;
+        let demo_on_loopback = is_demo && listen.ip().is_loopback() && !require_sign_in;
+        let anonymous_role = if require_sign_in {
+            None
+        } else {
+            args.anonymous_role.or(auth.anonymous_role).or(demo_on_loopback.then_some(Role::Admin))
+        };
+        let session_hours = auth.session_hours.unwrap_or(crate::identity::service::DEFAULT_SESSION_HOURS);
+        anyhow::ensure!((1..=24 * 30).contains(&session_hours), "auth.session_hours must be 1 to 720");
         Ok(Self {
-            listen: args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            listen,
             data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             workspace,
             catalog: args.catalog.clone().or(file.catalog),
@@ -242,7 +288,7 @@ impl Config {
             cache_size_bytes: args.cache_size_mb.or(file.cache_size_mb).unwrap_or(DEFAULT_CACHE_SIZE_MB) * 1024 * 1024,
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             sqlite_synchronous: file.sqlite_synchronous.unwrap_or_default(),
-            demo: args.demo || demo.as_ref().is_some_and(|d| d.enabled),
+            demo: is_demo,
             demo_seed: args
                 .demo_seed
                 .or(demo.as_ref().and_then(|d| d.seed))
@@ -262,6 +308,9 @@ impl Config {
                 .unwrap_or(DEFAULT_STATEMENT_TIMEOUT_MS),
             sources: file.sources,
             stall_after_ms: args.stall_after_ms.or(file.stall_after_ms).unwrap_or(DEFAULT_STALL_AFTER_MS).max(1),
+            anonymous_role,
+            anonymous_names_itself: demo_on_loopback,
+            session_ttl_ms: (session_hours * 3_600_000) as i64,
         })
     }
 }
@@ -288,6 +337,25 @@ mod tests {
         assert!(c.demo);
         assert_eq!(c.demo_seed, 5);
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn anonymous_access_is_explicit_or_a_loopback_demo() {
+        let demo =
+            |listen: &str| ServeArgs { demo: true, listen: Some(listen.parse().unwrap()), ..ServeArgs::default() };
+        let c = Config::resolve(FileConfig::default(), &demo("127.0.0.1:8080")).unwrap();
+        assert_eq!((c.anonymous_role, c.anonymous_names_itself), (Some(Role::Admin), true));
+        let args = ServeArgs { require_sign_in: true, ..demo("127.0.0.1:8080") };
+        assert_eq!(Config::resolve(FileConfig::default(), &args).unwrap().anonymous_role, None);
+        let c = Config::resolve(FileConfig::default(), &demo("0.0.0.0:8080")).unwrap();
+        assert_eq!(c.anonymous_role, None, "never an open API on a non-loopback address by default");
+        let c = Config::resolve(FileConfig::default(), &ServeArgs::default()).unwrap();
+        assert_eq!(c.anonymous_role, None);
+        let file: FileConfig =
+            toml::from_str("listen = \"0.0.0.0:80\"\n[auth]\nanonymous_role = \"reader\"\n").unwrap();
+        let c = Config::resolve(file, &ServeArgs::default()).unwrap();
+        assert_eq!((c.anonymous_role, c.anonymous_names_itself), (Some(Role::Reader), false));
+        assert!(toml::from_str::<FileConfig>("[auth]\nanonymous_role = \"root\"\n").is_err());
     }
 
     #[test]

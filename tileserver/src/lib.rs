@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod courante;
 pub mod http;
+pub mod identity;
 pub mod ingest;
 pub mod load;
 pub mod metrics;
@@ -150,6 +151,24 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     };
     tracing::info!(seconds = started.elapsed().as_secs_f64(), last_event = last_seq, "state ready");
     let tiles = tiles::TileSources::prepare(&engine, store.as_ref()).await?;
+    let identities = identity::Identities::new(
+        store.identity(),
+        identity::IdentityPolicy {
+            anonymous_role: config.anonymous_role,
+            anonymous_names_itself: config.anonymous_names_itself,
+            session_ttl_ms: config.session_ttl_ms,
+        },
+    );
+    if config.demo {
+        demo_accounts(&identities, &config.workspace).await?;
+    }
+    if let Some(role) = config.anonymous_role {
+        tracing::warn!(
+            role = %role,
+            listen = %config.listen,
+            "requests without credentials are let in with this role (demo on loopback, or auth.anonymous_role)"
+        );
+    }
     Ok(Arc::new(Shared {
         engine,
         store,
@@ -161,9 +180,33 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
         metrics,
         activity,
         styles,
+        identities,
         config,
         started,
     }))
+}
+
+/// Demo mode: one account per role (`demo-reader` … `demo-admin`), created once with a random
+/// password printed on standard output (the only time it is shown), so a newcomer can try
+/// each role in the web view.
+async fn demo_accounts(identities: &identity::Identities, workspace: &str) -> anyhow::Result<()> {
+    let mut created = Vec::new();
+    for role in identity::Role::ALL {
+        let name = format!("demo-{}", role.as_str().replace('_', "-"));
+        if identities.store().account_by_name(&name).await?.is_some() {
+            continue;
+        }
+        let password = identity::secret::random_secret()[..16].to_owned();
+        identities.add_account("demo", &name, &password, workspace, role).await?;
+        created.push((name, password));
+    }
+    if !created.is_empty() {
+        println!("demo accounts (passwords shown once; change them with `vigie user passwd NAME`):");
+        for (name, password) in created {
+            println!("  {name:<24} {password}");
+        }
+    }
+    Ok(())
 }
 
 /// Runs `vigie serve` until Ctrl-C or SIGTERM.
@@ -175,7 +218,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = build_state(config).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "vigie listening");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 

@@ -24,6 +24,9 @@ export const storage = {
   },
 };
 
+/** Methods that change nothing: they need no CSRF token. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 let mapErrorTimer = null;
 
 /** Shows a message over the map for 10 s; an empty message hides it. */
@@ -38,6 +41,13 @@ export function showMapError(msg) {
 /** The shared object, every field at its initial value. */
 export function createApp() {
   const app = {
+    // ------------------------------------------------ identity (session.js)
+    /**
+     * GET /api/me (or the sign-in answer): `{kind: account|token|anonymous, name, actor,
+     * workspace, role, csrf, can: {write, qualify, admin}}`; null before anyone is known.
+     */
+    me: null,
+
     // ------------------------------------------------ data, filled by main.js at start-up
     /** The MapLibre map, once built (null before, or when WebGL is missing). */
     map: null,
@@ -89,6 +99,8 @@ export function createApp() {
     queryAvailable: false,
 
     // ------------------------------------------------ modules, created by main.js
+    /** Sign-in dialog, header identity, role-dependent controls (session.js). */
+    session: null,
     /** Composite source, style building, layer visibility (tiles.js). */
     tiles: null,
     /** URL hash, language and mode (view.js). */
@@ -119,12 +131,23 @@ export function createApp() {
   /** The operator's name typed in the header. */
   app.operator = () => ($('operator').value || '').trim();
 
-  /** fetch with the operator's name (the entry API's author until authentication lands). */
-  app.apiFetch = (path, opts = {}) => {
+  /** Whether the identity may do `what` (`write`, `qualify`, `admin`). */
+  app.can = (what) => !!app.me?.can?.[what];
+
+  /**
+   * fetch for the page's API calls. Changes carry the session's CSRF token; the operator's
+   * name goes along only for the anonymous demo identity (the only one the server lets name
+   * itself). A 401 means the session is gone: the sign-in dialog comes back.
+   */
+  app.apiFetch = async (path, opts = {}) => {
     const headers = new Headers(opts.headers || {});
+    const method = (opts.method || 'GET').toUpperCase();
+    if (app.me?.csrf && !SAFE_METHODS.has(method)) headers.set('X-CSRF-Token', app.me.csrf);
     const who = app.operator();
-    if (who) headers.set('X-Vigie-User', who);
-    return fetch(path, { ...opts, headers });
+    if (who && app.me?.kind === 'anonymous') headers.set('X-Vigie-User', who);
+    const r = await fetch(path, { ...opts, headers });
+    if (r.status === 401) app.session?.lost();
+    return r;
   };
 
   /** The filters as a query string (tile URLs, the entry list). */

@@ -30,6 +30,11 @@ export function createControls(app) {
   firstFeaturesProbe(app, map);
 
   map.on('error', (e) => {
+    // A tile or style refused for want of a session: the sign-in dialog, not an error.
+    if (e?.error?.status === 401) {
+      app.session.lost();
+      return;
+    }
     const msg = e?.error?.message || String(e?.error || 'error');
     if (/abort/i.test(msg)) return;
     console.error('vigie map error', e.error);

@@ -87,7 +87,7 @@ export function createCourante(app) {
     const gen = ++generation;
     status.textContent = t('courante.loading');
     try {
-      const r = await fetch(url);
+      const r = await app.apiFetch(url);
       if (gen !== generation) return;
       if (!r.ok) throw new Error(await problemMessage(r));
       const body = await r.json();
@@ -122,7 +122,7 @@ export function createCourante(app) {
     }
     let e = null;
     try {
-      const r = await fetch(`/api/entries/${id}`);
+      const r = await app.apiFetch(`/api/entries/${id}`);
       if (r.ok) e = await r.json();
     } catch {
       return;

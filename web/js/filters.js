@@ -26,9 +26,9 @@ export function dataWindow(newest) {
 }
 
 /** The newest entry of the log (any qualification), or null when there is none or on error. */
-export async function fetchNewest() {
+export async function fetchNewest(app) {
   try {
-    const r = await fetch('/api/entries?limit=1&qualification=all');
+    const r = await app.apiFetch('/api/entries?limit=1&qualification=all');
     if (!r.ok) return null;
     const body = await r.json();
     return body.entries?.[0] || null;
@@ -149,7 +149,7 @@ export function createFilters(app) {
     changed();
   });
   $('time-data').addEventListener('click', async () => {
-    app.newest = (await fetchNewest()) || app.newest;
+    app.newest = (await fetchNewest(app)) || app.newest;
     if (!app.newest) return;
     app.state.window = dataWindow(app.newest);
     app.jumped = true;

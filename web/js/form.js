@@ -202,6 +202,16 @@ export function createEntryForm(app) {
       showErrors(bad.map((l) => ({ field: 'links', value: l.url, reason: 'http(s) only' })));
       return;
     }
+    // The demo identity signs its entries with the operator's name: without one the server
+    // would file them as "anonymous", so the form asks for it before sending anything (with
+    // an empty title too, so that both show at once).
+    if (app.me?.kind === 'anonymous' && !app.operator()) {
+      const missing = [{ field: 'author' }];
+      if (!$('f-title').value.trim()) missing.push({ field: 'title', reason: t('form.required') });
+      showErrors(missing);
+      status(t('form.invalid'), 'err');
+      return;
+    }
     $('f-submit').disabled = true;
     status(t('form.saving'));
     try {

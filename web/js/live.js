@@ -46,7 +46,12 @@ export function createLive(app) {
     const es = new EventSource(app.lastSeq ? `/api/events?since=${app.lastSeq}` : '/api/events');
     app.events = es;
     es.onopen = () => setState('on', 'live.on');
-    es.onerror = () => setState(es.readyState === EventSource.CLOSED ? 'off' : 'connecting', es.readyState === EventSource.CLOSED ? 'live.off' : 'live.connecting');
+    es.onerror = () => {
+      const closed = es.readyState === EventSource.CLOSED;
+      setState(closed ? 'off' : 'connecting', closed ? 'live.off' : 'live.connecting');
+      // EventSource hides the status of a refusal: a 401 (session gone) shows in GET /api/me.
+      if (closed && app.events === es) app.session.check();
+    };
     for (const type of ['entry.created', 'entry.updated', 'entry.deleted']) {
       es.addEventListener(type, (ev) => {
         let data;
@@ -72,8 +77,9 @@ export function createLive(app) {
   function start() {
     connect();
     // EventSource reconnects by itself (sending Last-Event-ID); a stream it gave up on is reopened.
+    // Not while the page waits for a sign-in: signing in reconnects.
     setInterval(() => {
-      if (app.events.readyState === EventSource.CLOSED) connect();
+      if (app.events.readyState === EventSource.CLOSED && !app.session.isOpen()) connect();
     }, REOPEN_EVERY_MS);
   }
 

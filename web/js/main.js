@@ -1,9 +1,11 @@
 // vigie — the hypervision page. Vanilla ES modules, no build step: MapLibre GL JS is the
 // vendored UMD build (window.maplibregl, web/vendor/), everything else is in web/js/.
 //
-// This file only starts the page: it reads the catalog, the base style and the newest entry,
-// sets the initial view state (from the URL hash), builds the map and creates the modules,
-// which share the `app` object of app.js:
+// This file only starts the page: it learns who the user is (session.js: GET /api/me, or the
+// sign-in dialog, before anything else is fetched), reads the catalog, the base style and the
+// newest entry, sets the initial view state (from the URL hash), builds the map and creates
+// the modules, which share the `app` object of app.js:
+//   session.js   identity, sign-in dialog, sign-out, role-dependent controls
 //   tiles.js     composite tile source, style, layer visibility
 //   view.js      URL hash, language and mode
 //   controls.js  map input dispatch, header buttons, panel toggles
@@ -28,6 +30,7 @@ import { createCourante } from './courante.js';
 import { createPopups } from './popup.js';
 import { createEntryForm } from './form.js';
 import { createRegion } from './region.js';
+import { createSession } from './session.js';
 
 const maplibregl = window.maplibregl;
 
@@ -47,7 +50,7 @@ const app = createApp();
 window.vigie = app; // for tests and the console
 
 async function getJson(url) {
-  const r = await fetch(url);
+  const r = await app.apiFetch(url);
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   return r.json();
 }
@@ -71,13 +74,16 @@ async function boot() {
   setLang(hs.lang || storage.get('vigie.lang') || 'fr');
   $('operator').value = storage.get('vigie.operator') || '';
   $('operator').addEventListener('change', () => storage.set('vigie.operator', app.operator()));
+  // Who is this? Nothing else is asked of the server before the answer (or a sign-in).
+  app.session = createSession(app);
+  await app.session.start();
   if (!maplibregl) {
     showMapError(t('map.error', { msg: 'MapLibre GL JS was not loaded (web/vendor)' }));
     return;
   }
   maplibregl.setWorkerUrl(`${location.origin}/web/vendor/maplibre-gl/maplibre-gl-csp-worker.js`);
 
-  const [catalog, base, newest] = await Promise.all([getJson('/catalog'), fetchBaseStyle(hs.mode), fetchNewest()]);
+  const [catalog, base, newest] = await Promise.all([getJson('/catalog'), fetchBaseStyle(app, hs.mode), fetchNewest(app)]);
   app.catalog = catalog;
   app.base = base;
   app.newest = newest;
@@ -144,6 +150,7 @@ async function boot() {
   app.form = createEntryForm(app);
   app.region = createRegion(app);
   app.live = createLive(app);
+  app.session.applyRoles();
   app.on('entry-event', (e) => app.popups.onEvent(e));
   app.on('lang', () => app.popups.rerender());
 

@@ -1,6 +1,7 @@
 // Feature popups. Entries show their tile properties at once, then the full entry from
 // GET /api/entries/{id}: body (escaped, tiny markdown), http(s) links, photos, and the
-// qualification actions the workflow allows (PATCH with If-Match; 412 reloads).
+// qualification actions the workflow allows (PATCH with If-Match; 412 reloads) — to the
+// analyst role and above; others see which role it needs.
 
 import { t, title, formatTime } from './i18n.js';
 import { h, replace, markdown, externalLink, problemMessage } from './dom.js';
@@ -124,11 +125,13 @@ export function createPopups(app) {
   }
 
   function renderEntry(root, e, full, msg, others, lngLat) {
-    const actions = full && !e.deleted
-      ? (NEXT_QUALIFICATION[e.qualification] || []).map((q) =>
+    const moves = full && !e.deleted ? NEXT_QUALIFICATION[e.qualification] || [] : [];
+    const actions = app.can('qualify')
+      ? moves.map((q) =>
           h('button', { type: 'button', class: q === 'refuted' ? 'button-quiet' : 'button', 'data-action': q, onclick: () => qualify(root, e, q, others, lngLat) }, t(`action.${q}`)),
         )
       : [];
+    const needsRole = moves.length && !actions.length ? h('p', { class: 'note', 'data-needs-role': 'analyst' }, t('role.needs.qualify', { role: t(`role.${app.me?.role}`) })) : null;
     const photos = full ? (e.attachments || []).filter((a) => /^image\//.test(a.media_type || 'image/')) : [];
     const links = full ? (e.links || []) : [];
     replace(
@@ -166,7 +169,7 @@ export function createPopups(app) {
             ),
           )
         : null,
-      actions.length ? h('div', { class: 'actions' }, actions) : null,
+      actions.length ? h('div', { class: 'actions' }, actions) : needsRole,
       msg ? h('p', { class: `msg${msg.err ? ' err' : ''}`, role: 'status' }, msg.text) : null,
       othersList(others, lngLat),
     );
@@ -175,7 +178,7 @@ export function createPopups(app) {
   }
 
   async function loadEntry(id) {
-    const r = await fetch(`/api/entries/${id}`);
+    const r = await app.apiFetch(`/api/entries/${id}`);
     if (r.status === 404) return { deleted: true, id };
     if (!r.ok) throw new Error(await problemMessage(r));
     return r.json();
@@ -346,6 +349,10 @@ export function createPopups(app) {
     },
     rerender() {
       current?.render?.();
+    },
+    /** Reloads the open entry from the server (after signing in again). */
+    refreshOpen() {
+      current?.refresh?.();
     },
   };
 }

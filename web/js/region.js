@@ -65,7 +65,7 @@ export function createRegion(app) {
   /** Feature-detects POST /api/query: a 404 means this server does not have it. */
   async function probe() {
     try {
-      const r = await fetch('/api/query', {
+      const r = await app.apiFetch('/api/query', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ bbox: [2.35, 48.85, 2.351, 48.851], limit: 1 }),
@@ -172,7 +172,7 @@ export function createRegion(app) {
   }
 
   function query(region, extra = {}) {
-    return fetch('/api/query', {
+    return app.apiFetch('/api/query', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/geo+json, application/json' },
       body: JSON.stringify({ ...region, ...filters(), ...extra }),

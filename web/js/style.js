@@ -16,10 +16,10 @@ export const HEAT_MAX_ZOOM = 11;
 
 const PERIMETER_DEFAULTS = { silt: '#7c3aed', red: '#dc2626', blue: '#2563eb' };
 
-/** Fetches the server style for a display mode; null if it cannot be read. */
-export async function fetchBaseStyle(mode) {
+/** Fetches the server style for a display mode (through `app.apiFetch`); null if it cannot be read. */
+export async function fetchBaseStyle(app, mode) {
   try {
-    const r = await fetch(`/styles/${mode === 'wall' ? 'wall' : 'hypervision'}.json`);
+    const r = await app.apiFetch(`/styles/${mode === 'wall' ? 'wall' : 'hypervision'}.json`);
     return r.ok ? await r.json() : null;
   } catch {
     return null;

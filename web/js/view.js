@@ -56,7 +56,7 @@ export function createView(app) {
     $('mode').setAttribute('aria-pressed', String(app.state.mode === 'wall'));
     $('mode').dataset.i18n = app.state.mode === 'wall' ? 'mode.desk' : 'mode.wall';
     $('mode').textContent = t($('mode').dataset.i18n);
-    app.base = (await fetchBaseStyle(app.state.mode)) || app.base;
+    app.base = (await fetchBaseStyle(app, app.state.mode)) || app.base;
     app.perimeterColours = perimeterColours(app.base);
     // A new style means a new source: let it take the URL the style builds.
     app.currentTileUrl = null;

@@ -3,6 +3,8 @@
 use super::AppState;
 use super::error::ApiError;
 use super::filters::parse_filter;
+use crate::identity::audit::{self, Outcome};
+use crate::identity::{Access, Principal, Role};
 use crate::store::{Change, ChangeError, Commit, EntryQuery, EventKind};
 use axum::Json;
 use axum::body::Bytes;
@@ -15,8 +17,6 @@ use vigie_layers::feature::format_time_ms;
 use vigie_layers::journal::{self, EditError, FieldError};
 use vigie_layers::model::{AttachmentRef, Entry};
 
-/// Header naming the person acting (until authentication lands, the client says who it is).
-pub const USER_HEADER: &str = "x-vigie-user";
 /// Default page size of the entry list.
 pub const DEFAULT_PAGE: usize = 50;
 /// Largest page of the entry list.
@@ -24,13 +24,46 @@ pub const MAX_PAGE: usize = 500;
 /// Largest photo, bytes.
 pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
 
-fn actor(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(USER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && s.chars().count() <= journal::MAX_SHORT_CHARS)
-        .map(str::to_owned)
+/// The digest of an entry's fields, for the audit trail's before/after.
+fn entry_digest(e: &Entry) -> String {
+    audit::digest(&Value::Object(journal::entry_fields(e)))
+}
+
+/// Records a change of entry `id` in the audit trail.
+async fn audit_entry(state: &super::Shared, access: &Access, action: &str, before: Option<&Entry>, after: &Entry) {
+    let detail = json!({
+        "version": after.version,
+        "before": before.map(entry_digest),
+        "after": entry_digest(after),
+    });
+    let draft = state.identities.draft(access, action, &format!("entry/{}", after.id), Outcome::Ok, detail);
+    state.identities.record(draft).await;
+}
+
+/// A contributor edits, deletes and adds photos to their own entries only; qualifying and
+/// touching anyone's entry is the analyst's.
+fn check_may_change(access: &Access, current: &Entry, qualifies: bool) -> Result<(), ApiError> {
+    if access.allows(Role::Analyst) {
+        return Ok(());
+    }
+    if qualifies {
+        return Err(ApiError::Forbidden(format!(
+            "qualifying an entry needs the analyst role; you are {}",
+            access.role
+        )));
+    }
+    if current.author != access.author {
+        return Err(ApiError::Forbidden(format!(
+            "entry {} is {}'s: changing someone else's entry needs the analyst role; you are {}",
+            current.id, current.author, access.role
+        )));
+    }
+    Ok(())
+}
+
+/// The entry as it is now, for the role checks of a change.
+async fn current_entry(state: &super::Shared, id: u64) -> Result<Entry, ApiError> {
+    state.courante.store().entry(id).await?.ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))
 }
 
 /// The API view of an entry: its fields, id, version, times, theme, layers and links.
@@ -119,16 +152,38 @@ fn parse_id(id: &str) -> Result<u64, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound(format!("no entry '{}'", id.chars().take(40).collect::<String>())))
 }
 
-/// `POST /api/entries`.
+/// `POST /api/entries` (contributor). The author is the signed-in identity; only the
+/// anonymous demo identity may name another in the body.
 ///
 /// # Errors
-/// 415 for a non-JSON body, 400 for bad JSON, 422 listing every invalid field, 503 when the
-/// store is down.
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+/// 415 for a non-JSON body, 400 for bad JSON, 422 listing every invalid field (an `author`
+/// other than the signed-in identity included), 503 when the store is down.
+pub async fn create(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     require_json(&headers)?;
     let value = parse_json(&body)?;
-    let new = journal::validate_new(&value, actor(&headers).as_deref(), crate::now_ms()).map_err(ApiError::Invalid)?;
+    if access.is_authenticated()
+        && let Some(author) = value.get("author").filter(|a| a.as_str() != Some(access.author.as_str()))
+    {
+        return Err(ApiError::Invalid(vec![FieldError {
+            field: "author".into(),
+            value: Some(author.to_string().chars().take(80).collect()),
+            reason: format!("the author is the signed-in identity ({}): leave the field out", access.author),
+        }]));
+    }
+    // The anonymous identity names the author in the body or with X-Vigie-User (demo), else
+    // the entry says who recorded it or is refused.
+    let default_author = match &access.principal {
+        Principal::Anonymous { claimed } => claimed.as_deref(),
+        _ => Some(access.author.as_str()),
+    };
+    let new = journal::validate_new(&value, default_author, crate::now_ms()).map_err(ApiError::Invalid)?;
     let commit = state.courante.create(new.0).await?;
+    audit_entry(&state, &access, "entry.create", None, &commit.entry).await;
     Ok(entry_response(&state, StatusCode::CREATED, &commit.entry))
 }
 
@@ -143,12 +198,15 @@ pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> R
 }
 
 /// `PATCH /api/entries/{id}` with `If-Match`: a JSON merge patch of the entry's fields,
-/// `qualification` following the workflow.
+/// `qualification` following the workflow. A contributor changes their own entries and cannot
+/// qualify; an analyst changes any.
 ///
 /// # Errors
-/// 428 without If-Match, 412 on a stale version, 422 for invalid fields, 404 for an unknown id.
+/// 428 without If-Match, 412 on a stale version, 422 for invalid fields, 404 for an unknown id,
+/// 403 for a contributor qualifying or editing someone else's entry.
 pub async fn patch(
     State(state): State<AppState>,
+    access: Access,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -157,7 +215,9 @@ pub async fn patch(
     require_json(&headers)?;
     let expected = if_match(&headers)?;
     let value = parse_json(&body)?;
-    let who = actor(&headers).unwrap_or_else(|| "anonymous".to_owned());
+    let before = current_entry(&state, id).await?;
+    check_may_change(&access, &before, value.get("qualification").is_some())?;
+    let who = access.author.clone();
     let engine = state.engine.clone();
     let courante = state.courante.clone();
     let now = crate::now_ms();
@@ -177,22 +237,26 @@ pub async fn patch(
         })
         .await
         .map_err(|e| change_error(e, id))?;
+    audit_entry(&state, &access, "entry.update", Some(&before), &commit.entry).await;
     Ok(entry_response(&state, StatusCode::OK, &commit.entry))
 }
 
 /// `DELETE /api/entries/{id}` with `If-Match`: a soft delete, itself a revision. The entry
-/// leaves every layer; its history stays.
+/// leaves every layer; its history stays. A contributor deletes their own entries only.
 ///
 /// # Errors
 /// As [`patch`].
 pub async fn delete(
     State(state): State<AppState>,
+    access: Access,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let expected = if_match(&headers)?;
-    let who = actor(&headers).unwrap_or_else(|| "anonymous".to_owned());
+    let before = current_entry(&state, id).await?;
+    check_may_change(&access, &before, false)?;
+    let who = access.author.clone();
     let courante = state.courante.clone();
     let now = crate::now_ms();
     let commit = state
@@ -210,6 +274,7 @@ pub async fn delete(
         })
         .await
         .map_err(|e| change_error(e, id))?;
+    audit_entry(&state, &access, "entry.delete", Some(&before), &commit.entry).await;
     Ok(entry_response(&state, StatusCode::OK, &commit.entry))
 }
 
@@ -318,13 +383,16 @@ pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
 /// bytes, whatever Content-Type says), `?filename=` optional. Stored once by SHA-256; attaching
 /// is a revision of the entry.
 ///
+/// A contributor adds photos to their own entries; an analyst to any.
+///
 /// # Errors
-/// 413 above 10 MiB, 415 for anything but JPEG, PNG or WebP, 404 for an unknown entry.
+/// 413 above 10 MiB, 415 for anything but JPEG, PNG or WebP, 404 for an unknown entry, 403
+/// for a contributor and someone else's entry.
 pub async fn attach(
     State(state): State<AppState>,
+    access: Access,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
@@ -343,13 +411,12 @@ pub async fn attach(
         .map(|(_, v)| v.chars().filter(|c| !c.is_control() && !matches!(c, '/' | '\\' | '"')).take(120).collect())
         .unwrap_or_default();
     let sha256 = format!("{:x}", Sha256::digest(&body));
-    if state.courante.store().entry(id).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no entry {id}")));
-    }
+    let before = current_entry(&state, id).await?;
+    check_may_change(&access, &before, false)?;
     state.courante.store().put_attachment(&sha256, media_type, &body).await?;
     let reference =
         AttachmentRef { sha256: sha256.clone(), media_type: media_type.to_owned(), size: body.len() as u64, filename };
-    let who = actor(&headers).unwrap_or_else(|| "anonymous".to_owned());
+    let who = access.author.clone();
     let courante = state.courante.clone();
     let now = crate::now_ms();
     let r = reference.clone();
@@ -362,7 +429,10 @@ pub async fn attach(
         })
         .await;
     let entry = match result {
-        Ok(Commit { entry, .. }) => entry,
+        Ok(Commit { entry, .. }) => {
+            audit_entry(&state, &access, "entry.attach", Some(&before), &entry).await;
+            entry
+        }
         // Already attached (or the entry is deleted): nothing new, answer with the entry as is.
         Err(ChangeError::NoChange) => {
             state.courante.store().entry(id).await?.ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))?

@@ -26,9 +26,26 @@ pub enum ApiError {
     /// Well-formed but invalid fields: 422 listing each.
     #[error("invalid fields")]
     Invalid(Vec<FieldError>),
+    /// No credential, or an invalid one: 401 with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid identity without the right (role, CSRF token, origin): 403.
+    #[error("{0}")]
+    Forbidden(String),
     /// Unknown resource: 404.
     #[error("{0}")]
     NotFound(String),
+    /// A name already taken: 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many attempts: 429 with `Retry-After`.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// What to do.
+        detail: String,
+        /// Seconds to wait.
+        retry_after_s: u64,
+    },
     /// Stale version: 412.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -66,6 +83,25 @@ impl From<RenderError> for ApiError {
     }
 }
 
+impl From<crate::identity::AuthError> for ApiError {
+    fn from(e: crate::identity::AuthError) -> Self {
+        use crate::identity::AuthError;
+        match e {
+            AuthError::Unauthenticated(d) => Self::Unauthorized(d),
+            AuthError::Forbidden(d) => Self::Forbidden(d),
+            AuthError::NotMember => Self::NotFound("no such workspace".into()),
+            AuthError::Throttled { retry_after_s } => Self::TooManyRequests {
+                detail: format!("too many failed sign-ins: wait {retry_after_s} s before trying again"),
+                retry_after_s,
+            },
+            AuthError::Invalid(d) => Self::bad_request("Invalid request", d),
+            AuthError::NotFound(d) => Self::NotFound(d),
+            AuthError::Conflict(d) => Self::Conflict(d),
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -96,7 +132,13 @@ impl IntoResponse for ApiError {
                 format!("{} field(s) are invalid; see `errors` for each field and what is allowed", errors.len()),
                 Some(errors.as_slice()),
             ),
+            Self::Unauthorized(d) => (StatusCode::UNAUTHORIZED, "Unauthorized", d.clone(), None),
+            Self::Forbidden(d) => (StatusCode::FORBIDDEN, "Forbidden", d.clone(), None),
             Self::NotFound(d) => (StatusCode::NOT_FOUND, "Not found", d.clone(), None),
+            Self::Conflict(d) => (StatusCode::CONFLICT, "Conflict", d.clone(), None),
+            Self::TooManyRequests { detail, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "Too many requests", detail.clone(), None)
+            }
             Self::PreconditionFailed(d) => (StatusCode::PRECONDITION_FAILED, "Precondition failed", d.clone(), None),
             Self::TooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, "Payload too large", d.clone(), None),
             Self::PreconditionRequired(d) => {
@@ -115,6 +157,12 @@ impl IntoResponse for ApiError {
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        if let Self::TooManyRequests { retry_after_s, .. } = &self {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"vigie\""));
         }
         resp
     }

@@ -157,6 +157,7 @@ impl Spool {
 /// format, 422 unreadable file or invalid records (nothing imported), 503 store down.
 pub async fn import(
     State(state): State<AppState>,
+    access: crate::identity::Access,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     request: Request,
@@ -268,6 +269,20 @@ pub async fn import(
         "problem_count": report.problem_count,
         "problems": report.problems,
     });
+    let detail = json!({
+        "version": info.version,
+        "features": info.feature_count,
+        "source": source,
+        "after": crate::identity::audit::digest(&body),
+    });
+    let draft = state.identities.draft(
+        &access,
+        "dataset.import",
+        &format!("layer/{}", layer.id),
+        crate::identity::audit::Outcome::Ok,
+        detail,
+    );
+    state.identities.record(draft).await;
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 

@@ -1,5 +1,7 @@
 //! The HTTP API: routes, shared state, middleware.
 
+pub mod access;
+pub mod account;
 pub mod catalog;
 pub mod entries;
 pub mod error;
@@ -24,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use error::ApiError;
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,6 +58,8 @@ pub struct Shared {
     pub activity: Arc<crate::activity::Activity>,
     /// MapLibre styles.
     pub styles: styles::Styles,
+    /// Accounts, sessions, tokens, roles and the audit trail.
+    pub identities: Arc<crate::identity::Identities>,
     /// Resolved configuration.
     pub config: Config,
     /// When the service started.
@@ -66,7 +70,15 @@ pub struct Shared {
 pub type AppState = Arc<Shared>;
 
 /// The whole router. Tests drive it with `tower::ServiceExt::oneshot`, no socket needed.
+///
+/// Every route is also served under `/w/{workspace}`; the access middleware resolves each
+/// request's identity and enforces the route's rule (`access::RULES`).
 pub fn app(state: AppState) -> Router {
+    let routes = routes(state.clone());
+    Router::new().fallback_service(routes).layer(middleware::from_fn_with_state(state, access::workspace_prefix))
+}
+
+fn routes(state: AppState) -> Router {
     // Tiles negotiate gzip themselves (the gzip form is cached beside the tile); JSON
     // documents go through the compression layer.
     let documents = Router::new()
@@ -81,6 +93,13 @@ pub fn app(state: AppState) -> Router {
         .route("/api/query", get(query::get).post(query::post))
         .route("/api/h3", get(query::h3))
         .route("/api/sources", get(import::sources))
+        .route("/api/session", post(account::sign_in).delete(account::sign_out))
+        .route("/api/me", get(account::me))
+        .route("/api/tokens", get(account::tokens).post(account::create_token))
+        .route("/api/tokens/{id}", delete(account::revoke_token))
+        .route("/api/members", get(account::members))
+        .route("/api/members/{name}", put(account::put_member).delete(account::delete_member))
+        .route("/api/audit", get(account::audit))
         .route("/ogc", get(ogc::landing))
         .route("/ogc/conformance", get(ogc::conformance))
         .route("/ogc/api", get(ogc::openapi))
@@ -106,11 +125,13 @@ pub fn app(state: AppState) -> Router {
         .merge(attachments)
         .merge(imports)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), access::authorize))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
                 .allow_methods([Method::GET, Method::HEAD])
+                .allow_headers([header::AUTHORIZATION])
                 .expose_headers([header::ETAG, header::CONTENT_ENCODING]),
         )
         .layer(TraceLayer::new_for_http())

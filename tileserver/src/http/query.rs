@@ -371,7 +371,12 @@ enum Found {
     Page(query::Answer),
 }
 
-async fn answer(state: AppState, p: Map<String, Value>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn answer(
+    state: AppState,
+    access: &crate::identity::Access,
+    p: Map<String, Value>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let spec = parse(&state, &p, &headers)?;
     let worker = state.clone();
     let (spec, found) = tokio::task::spawn_blocking(move || {
@@ -382,7 +387,19 @@ async fn answer(state: AppState, p: Map<String, Value>, headers: HeaderMap) -> R
     .map_err(|e| ApiError::Internal(e.into()))?;
     let answer = match found {
         Found::Page(answer) => answer,
-        Found::Every(hits) => return csv(&state, &spec, &hits),
+        Found::Every(hits) => {
+            let layers: Vec<&str> = spec.layers.iter().map(|l| l.def.id.as_str()).collect();
+            let detail = json!({ "format": "csv", "rows": hits.len(), "query": crate::identity::audit::digest(&Value::Object(p)) });
+            let draft = state.identities.draft(
+                access,
+                "export",
+                &format!("layers/{}", layers.join(",")),
+                crate::identity::audit::Outcome::Ok,
+                detail,
+            );
+            state.identities.record(draft).await;
+            return csv(&state, &spec, &hits);
+        }
     };
     let schemas: Vec<Arc<Schema>> = spec.layers.iter().map(|l| state.engine.schema(l)).collect();
     let features: Vec<Value> = answer
@@ -405,10 +422,15 @@ async fn answer(state: AppState, p: Map<String, Value>, headers: HeaderMap) -> R
 ///
 /// # Errors
 /// 400 for a bad parameter, 404 for an unknown layer, venue or area.
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn post(
+    State(state): State<AppState>,
+    access: crate::identity::Access,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("Invalid JSON", e.to_string()))?;
     let Value::Object(p) = v else { return Err(bad("the body must be a JSON object")) };
-    answer(state, p, headers).await
+    answer(state, &access, p, headers).await
 }
 
 fn pairs(query: Option<&str>) -> Result<Map<String, Value>, ApiError> {
@@ -423,10 +445,11 @@ fn pairs(query: Option<&str>) -> Result<Map<String, Value>, ApiError> {
 /// As [`post`].
 pub async fn get(
     State(state): State<AppState>,
+    access: crate::identity::Access,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    answer(state, pairs(q.as_deref())?, headers).await
+    answer(state, &access, pairs(q.as_deref())?, headers).await
 }
 
 /// `GET /api/h3?layer=&res=` plus an optional region and filters: counts per cell.

@@ -401,6 +401,9 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// The identity tables (accounts, memberships, tokens, sessions, audit) of this database.
+    fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore>;
+
     /// The change feed's wake-ups, when other processes (replicas) write to the same store:
     /// each message says "changes may have been committed elsewhere: read the feed"
     /// ([`Store::events_after`]). One is also sent after every reconnection, since

@@ -34,7 +34,10 @@ fn poke(wake: &tokio::sync::mpsc::Sender<()>) -> bool {
 /// Channel of the change-feed notifications.
 pub const CHANNEL: &str = "vigie_events";
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
+    (2, "identity", include_str!("../../../migrations/postgres/0002_identity.sql")),
+];
 
 /// Rows per multi-row INSERT (PostgreSQL binds at most 65,535 parameters).
 const BATCH_ROWS: usize = 1000;
@@ -281,6 +284,10 @@ impl Store for PgStore {
 
     fn postgis_pool(&self) -> Option<&PgPool> {
         Some(&self.pool)
+    }
+
+    fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore> {
+        std::sync::Arc::new(crate::identity::store::SqlIdentity::new(self.pool.clone(), self.pool.clone()))
     }
 
     fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {

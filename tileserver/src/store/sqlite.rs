@@ -34,7 +34,10 @@ use vigie_layers::model::{AttachmentRef, Entry, Link, Perimeter, Venue, Window};
 pub const DB_FILE: &str = "vigie.db";
 
 /// Migrations embedded in the binary, so it runs from any directory.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
+    (2, "identity", include_str!("../../../migrations/sqlite/0002_identity.sql")),
+];
 
 /// Rows per multi-row INSERT when seeding (22 columns × 400 rows stays under SQLite's 32,766
 /// bound parameters).
@@ -557,6 +560,10 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore> {
+        std::sync::Arc::new(crate::identity::store::SqlIdentity::new(self.reader.clone(), self.writer.clone()))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

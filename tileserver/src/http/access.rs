@@ -1,0 +1,292 @@
+//! Who may call what: the one table of access rules ([`RULES`]), the middleware that resolves
+//! every request to an [`Access`] and enforces its route's rule, the workspace prefix
+//! (`/w/{workspace}/…`), and the extractor handlers take.
+//!
+//! A route missing from the table is refused to everyone (500, logged): a new route cannot be
+//! forgotten open. The role-matrix test walks this table.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::identity::audit::{AuditDraft, Outcome};
+use crate::identity::service::Credential;
+use crate::identity::{Access, Role, SESSION_COOKIE, Via};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+
+/// Header carrying the session's CSRF token on state-changing requests.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Header the anonymous demo identity may name itself with (demo mode on loopback only).
+pub const USER_HEADER: &str = "x-vigie-user";
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Anyone (the page, its assets, health, sign-in).
+    Public,
+    /// A member of the workspace with at least this role.
+    Role(Role),
+}
+
+/// One route's rule: method, route template (as registered), need.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// HTTP method (`HEAD` follows `GET`).
+    pub method: Method,
+    /// The route template.
+    pub path: &'static str,
+    /// What it needs.
+    pub need: Need,
+}
+
+const fn rule(method: Method, path: &'static str, need: Need) -> Rule {
+    Rule { method, path, need }
+}
+
+const READ: Need = Need::Role(Role::Reader);
+const WRITE: Need = Need::Role(Role::Contributor);
+const ADMIN: Need = Need::Role(Role::Admin);
+
+/// Every route and what it needs. Finer rules inside a handler (a contributor edits only their
+/// own entries and cannot qualify) are stated in the handler's doc.
+pub const RULES: &[Rule] = &[
+    rule(Method::GET, "/health", Need::Public),
+    rule(Method::GET, "/", Need::Public),
+    rule(Method::GET, "/web/{*path}", Need::Public),
+    rule(Method::POST, "/api/session", Need::Public),
+    rule(Method::GET, "/api/me", Need::Public),
+    rule(Method::DELETE, "/api/session", READ),
+    rule(Method::GET, "/metrics", READ),
+    rule(Method::GET, "/catalog", READ),
+    rule(Method::GET, "/tiles/{layers}", READ),
+    rule(Method::GET, "/tiles/{layers}/{z}/{x}/{y}", READ),
+    rule(Method::GET, "/styles/{file}", READ),
+    rule(Method::GET, "/api/entries", READ),
+    rule(Method::POST, "/api/entries", WRITE),
+    rule(Method::GET, "/api/entries/{id}", READ),
+    rule(Method::PATCH, "/api/entries/{id}", WRITE),
+    rule(Method::DELETE, "/api/entries/{id}", WRITE),
+    rule(Method::GET, "/api/entries/{id}/revisions", READ),
+    rule(Method::POST, "/api/entries/{id}/attachments", WRITE),
+    rule(Method::GET, "/api/attachments/{sha256}", READ),
+    rule(Method::GET, "/api/events", READ),
+    rule(Method::GET, "/api/query", READ),
+    rule(Method::POST, "/api/query", READ),
+    rule(Method::GET, "/api/h3", READ),
+    rule(Method::GET, "/api/sources", READ),
+    rule(Method::POST, "/api/layers/{id}/import", ADMIN),
+    rule(Method::GET, "/api/tokens", ADMIN),
+    rule(Method::POST, "/api/tokens", ADMIN),
+    rule(Method::DELETE, "/api/tokens/{id}", ADMIN),
+    rule(Method::GET, "/api/members", ADMIN),
+    rule(Method::PUT, "/api/members/{name}", ADMIN),
+    rule(Method::DELETE, "/api/members/{name}", ADMIN),
+    rule(Method::GET, "/api/audit", ADMIN),
+    rule(Method::GET, "/ogc", READ),
+    rule(Method::GET, "/ogc/conformance", READ),
+    rule(Method::GET, "/ogc/api", READ),
+    rule(Method::GET, "/ogc/collections", READ),
+    rule(Method::GET, "/ogc/collections/{id}", READ),
+    rule(Method::GET, "/ogc/collections/{id}/items", READ),
+    rule(Method::GET, "/ogc/collections/{id}/items/{fid}", READ),
+];
+
+/// The rule of `method` on route template `path`.
+pub fn rule_for(method: &Method, path: &str) -> Option<&'static Rule> {
+    let method = if method == Method::HEAD { &Method::GET } else { method };
+    RULES.iter().find(|r| r.method == *method && r.path == path)
+}
+
+/// The workspace a request addresses: from its `/w/{workspace}` prefix, else the default.
+#[derive(Debug, Clone)]
+pub struct WorkspaceName(pub String);
+
+/// Longest workspace name in a URL.
+pub const MAX_WORKSPACE_CHARS: usize = 64;
+
+/// Strips a `/w/{workspace}` prefix before routing, so every route is also served under it.
+/// An unknown workspace answers 404, like a workspace the asker is not a member of.
+pub async fn workspace_prefix(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let Some(rest) = path.strip_prefix("/w/") else {
+        let ws = WorkspaceName(state.config.workspace.clone());
+        req.extensions_mut().insert(ws);
+        return next.run(req).await;
+    };
+    let (ws, tail) = rest.split_once('/').map_or((rest, ""), |(w, t)| (w, t));
+    if ws != state.config.workspace {
+        return ApiError::NotFound("no such workspace".into()).into_response();
+    }
+    let new_path = format!("/{tail}");
+    let pq = match req.uri().query() {
+        Some(q) => format!("{new_path}?{q}"),
+        None => new_path,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = pq.parse().ok();
+    match Uri::from_parts(parts) {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(_) => return ApiError::NotFound("no such route".into()).into_response(),
+    }
+    let ws = WorkspaceName(ws.to_owned());
+    req.extensions_mut().insert(ws);
+    next.run(req).await
+}
+
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(v) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let v = v.to_str().map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;
+    let (scheme, token) = v.trim().split_once(' ').unwrap_or((v, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthorized("use `Authorization: Bearer <API token>`".into()));
+    }
+    Ok(Some(token.trim()))
+}
+
+/// The value of cookie `name`.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn claimed_name(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(USER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.chars().count() <= vigie_layers::journal::MAX_SHORT_CHARS)
+}
+
+/// The client address (the socket peer; a deployment behind a proxy sees the proxy).
+pub fn client_of(req: &Request) -> Option<std::net::IpAddr> {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+fn is_state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Whether the Origin header, when the browser sent one, names the host the request went to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+/// Resolves the request's identity and enforces its route's rule; puts the [`Access`] in the
+/// request for handlers. Refusals are written to the audit trail.
+pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(path) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()) else {
+        // No route matched: the fallback answers 404.
+        return next.run(req).await;
+    };
+    let method = req.method().clone();
+    let Some(rule) = rule_for(&method, &path) else {
+        tracing::error!(%method, path, "route without an access rule: refused (add it to http::access::RULES)");
+        return ApiError::Internal(anyhow::anyhow!("route {method} {path} has no access rule")).into_response();
+    };
+    let workspace =
+        req.extensions().get::<WorkspaceName>().map_or_else(|| state.config.workspace.clone(), |w| w.0.clone());
+    let client = client_of(&req);
+    let headers = req.headers();
+    let resolved = match bearer(headers) {
+        Err(e) => Err(e),
+        Ok(token) => {
+            let credential = match (token, cookie(headers, SESSION_COOKIE)) {
+                (Some(t), _) => Credential::Bearer(t),
+                (None, Some(c)) => Credential::Session(c),
+                (None, None) => Credential::None,
+            };
+            state
+                .identities
+                .resolve(&workspace, credential, client, claimed_name(headers))
+                .await
+                .map_err(ApiError::from)
+        }
+    };
+    let refusal = match (rule.need, resolved) {
+        // Public routes serve everyone; a stale cookie does not stop the page from loading.
+        (Need::Public, resolved) => {
+            if let Ok(Some(access)) = resolved {
+                req.extensions_mut().insert(access);
+            }
+            return next.run(req).await;
+        }
+        (Need::Role(_), Err(e)) => (e, None),
+        (Need::Role(_), Ok(None)) => (
+            ApiError::Unauthorized("sign in (POST /api/session) or send `Authorization: Bearer <API token>`".into()),
+            None,
+        ),
+        (Need::Role(need), Ok(Some(access))) => {
+            let headers = req.headers();
+            if !access.allows(need) {
+                (ApiError::Forbidden(format!("this needs the {need} role; you are {} here", access.role)), Some(access))
+            } else if is_state_changing(&method) && !same_origin(headers) {
+                (ApiError::Forbidden("cross-origin request refused".into()), Some(access))
+            } else if let (true, Via::Session { csrf, .. }) = (is_state_changing(&method), &access.via)
+                && !headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|sent| crate::identity::secret::constant_time_eq(sent, csrf))
+            {
+                (
+                    ApiError::Forbidden(
+                        "missing or wrong X-CSRF-Token: send the token of GET /api/me with every change".into(),
+                    ),
+                    Some(access),
+                )
+            } else {
+                req.extensions_mut().insert(access);
+                return next.run(req).await;
+            }
+        }
+    };
+    let (error, access) = refusal;
+    let resp = error.into_response();
+    let detail = serde_json::json!({ "status": resp.status().as_u16() });
+    state.identities.record_detached(AuditDraft {
+        at: crate::now_ms(),
+        workspace: Some(workspace),
+        actor: access.as_ref().map_or_else(|| "unknown".to_owned(), Access::actor),
+        action: "request.refused".into(),
+        target: format!("{method} {path}"),
+        outcome: Outcome::Refused,
+        client: client.map(|c| c.to_string()),
+        detail,
+    });
+    resp
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Access {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Access>()
+            .cloned()
+            .ok_or_else(|| ApiError::Unauthorized("sign in or send an API token".into()))
+    }
+}
+
+/// The identity of a request on a public route, when it has one.
+#[derive(Debug, Clone)]
+pub struct MaybeAccess(pub Option<Access>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeAccess {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<Access>().cloned()))
+    }
+}

@@ -1,0 +1,344 @@
+//! Identity routes: sign-in and sign-out (`/api/session`), who am I (`/api/me`), API tokens
+//! (`/api/tokens`), members (`/api/members`) and the audit trail (`/api/audit`).
+
+use super::AppState;
+use super::access::{MaybeAccess, client_of};
+use super::error::ApiError;
+use crate::identity::audit::{AuditFilter, Outcome};
+use crate::identity::store::TokenRecord;
+use crate::identity::{Access, NewToken, Principal, Role, SESSION_COOKIE, Via};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigie_layers::feature::format_time_ms;
+
+/// Most audit rows in one JSON page.
+pub const MAX_AUDIT_PAGE: usize = 1000;
+/// Most audit rows in one NDJSON export.
+pub const MAX_AUDIT_EXPORT: usize = 1_000_000;
+
+fn json_body<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType("send application/json".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("Invalid JSON", e.to_string()))
+}
+
+fn cookie_header(state: &super::Shared, value: &str, max_age_s: i64) -> HeaderValue {
+    let secure = state.config.public_url.as_deref().is_some_and(|u| u.starts_with("https://"));
+    let v = format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn me_view(access: &Access) -> Value {
+    let (kind, name) = match &access.principal {
+        Principal::Account { name, .. } => ("account", name.clone()),
+        Principal::Token { name, .. } => ("token", name.clone()),
+        Principal::Anonymous { .. } => ("anonymous", access.author.clone()),
+    };
+    let csrf = match &access.via {
+        Via::Session { csrf, .. } => Some(csrf.clone()),
+        _ => None,
+    };
+    json!({
+        "kind": kind,
+        "name": name,
+        "actor": access.actor(),
+        "workspace": access.workspace,
+        "role": access.role,
+        "csrf": csrf,
+        "can": {
+            "write": access.allows(Role::Contributor),
+            "qualify": access.allows(Role::Analyst),
+            "admin": access.allows(Role::Admin),
+        },
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    name: String,
+    password: String,
+}
+
+/// `POST /api/session` `{"name", "password"}`: signs in; sets the session cookie (HttpOnly,
+/// SameSite=Strict) and answers the identity with its CSRF token.
+///
+/// # Errors
+/// 401 for a wrong name or password, 429 while throttled, 404 when the account is not a member
+/// of the workspace.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    workspace: Option<axum::Extension<super::access::WorkspaceName>>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let client = client_of(&req);
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map_err(|_| ApiError::TooLarge("a sign-in body is at most 64 KiB".into()))?;
+    let creds: SignIn = json_body(&parts.headers, &body)?;
+    let ws = workspace.map_or_else(|| state.config.workspace.clone(), |w| w.0.0);
+    let signed = state.identities.sign_in(&ws, &creds.name, &creds.password, client).await?;
+    let access = Access {
+        principal: Principal::Account { id: signed.account.id, name: signed.account.name.clone() },
+        workspace: ws,
+        role: signed.role,
+        via: Via::Session { csrf: signed.csrf.clone(), secret_sha256: String::new() },
+        client,
+        author: signed.account.name.clone(),
+    };
+    let mut body = me_view(&access);
+    body["display_name"] = json!(signed.account.display_name);
+    body["expires_at"] = json!(format_time_ms(signed.expires_at));
+    let mut resp = Json(body).into_response();
+    let max_age = (signed.expires_at - crate::now_ms()) / 1000;
+    resp.headers_mut().insert(header::SET_COOKIE, cookie_header(&state, &signed.cookie_secret, max_age));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// `DELETE /api/session`: signs out (the session is revoked in the store, so a replayed cookie
+/// is refused) and clears the cookie.
+///
+/// # Errors
+/// The store's.
+pub async fn sign_out(State(state): State<AppState>, access: Access) -> Result<Response, ApiError> {
+    state.identities.sign_out(&access).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().insert(header::SET_COOKIE, cookie_header(&state, "", 0));
+    Ok(resp)
+}
+
+/// `GET /api/me`: who the request is, its role, and (for a session) the CSRF token to send in
+/// `X-CSRF-Token` with every change.
+///
+/// # Errors
+/// 401 without a valid credential (and no anonymous access).
+pub async fn me(MaybeAccess(access): MaybeAccess) -> Result<Response, ApiError> {
+    let access = access.ok_or_else(|| ApiError::Unauthorized("not signed in".into()))?;
+    let mut resp = Json(me_view(&access)).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+fn token_view(t: &TokenRecord) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "role": t.role,
+        "prefix": t.prefix,
+        "created_by": t.account_name,
+        "created_at": format_time_ms(t.created_at),
+        "expires_at": t.expires_at.map(format_time_ms),
+        "revoked_at": t.revoked_at.map(format_time_ms),
+        "first_used_at": t.first_used_at.map(format_time_ms),
+    })
+}
+
+/// `GET /api/tokens`: the workspace's API tokens (never their secrets).
+///
+/// # Errors
+/// The store's.
+pub async fn tokens(State(state): State<AppState>, access: Access) -> Result<Json<Value>, ApiError> {
+    let list = state.identities.store().tokens(&access.workspace).await?;
+    Ok(Json(json!({ "tokens": list.iter().map(token_view).collect::<Vec<_>>() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    name: String,
+    role: Role,
+    expires_in_days: Option<u32>,
+}
+
+/// `POST /api/tokens` `{"name", "role", "expires_in_days"?}`: a new API token for the
+/// workspace, at most the creator's role. The token is in the answer once and never again.
+///
+/// # Errors
+/// 400 for a bad name, role or expiry; 403 for a role above the creator's or a creator that is
+/// not a signed-in account.
+pub async fn create_token(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: TokenRequest = json_body(&headers, &body)?;
+    let expires_at = req.expires_in_days.map(|d| crate::now_ms() + i64::from(d.clamp(1, 3650)) * 86_400_000);
+    let (token, record) =
+        state.identities.create_token(&access, NewToken { name: req.name, role: req.role, expires_at }).await?;
+    let mut v = token_view(&record);
+    v["token"] = json!(token);
+    let mut resp = (StatusCode::CREATED, Json(v)).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// `DELETE /api/tokens/{id}`: revokes a token; every replica refuses it within a second.
+///
+/// # Errors
+/// 404 for no live token with that id in the workspace.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("no token '{}'", id.chars().take(20).collect::<String>())))?;
+    state.identities.revoke_token(&access, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/members`: the workspace's members and roles.
+///
+/// # Errors
+/// The store's.
+pub async fn members(State(state): State<AppState>, access: Access) -> Result<Json<Value>, ApiError> {
+    let list = state.identities.store().members(&access.workspace).await?;
+    Ok(Json(json!({ "members": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberRequest {
+    role: Role,
+}
+
+/// `PUT /api/members/{name}` `{"role"}`: grants (or changes) an account's role here.
+///
+/// # Errors
+/// 404 for an unknown account; 403 when an admin would lower their own role.
+pub async fn put_member(
+    State(state): State<AppState>,
+    access: Access,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let req: MemberRequest = json_body(&headers, &body)?;
+    state.identities.set_member(&access, &name, Some(req.role)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/members/{name}`: removes an account from the workspace and revokes the tokens
+/// it created here.
+///
+/// # Errors
+/// As [`put_member`].
+pub async fn delete_member(
+    State(state): State<AppState>,
+    access: Access,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.identities.set_member(&access, &name, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
+    vigie_layers::feature::parse_time_ms(v).map_err(|_| {
+        ApiError::bad_request(
+            "Invalid time",
+            format!("{key}: expected an RFC 3339 time, got '{}'", v.chars().take(40).collect::<String>()),
+        )
+    })
+}
+
+/// `GET /api/audit`: the workspace's audit rows, oldest first, filtered by `actor`, `action`
+/// (exact, or a prefix ending in `.` such as `entry.`), `outcome` (ok, refused, failed),
+/// `since` and `until` (RFC 3339), paged with `after` (a seq) and `limit` (1 to 1000, default
+/// 100). `format=ndjson` (or `Accept: application/x-ndjson`) exports every matching row, one
+/// JSON object per line; the export is itself audited.
+///
+/// # Errors
+/// 400 for a bad parameter.
+pub async fn audit(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request("Invalid query string", e.to_string()))?;
+    let mut filter = AuditFilter { workspace: Some(access.workspace.clone()), limit: 100, ..AuditFilter::default() };
+    let mut ndjson =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/x-ndjson"));
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "actor" => filter.actor = Some(v.clone()),
+            "action" => filter.action = Some(v.clone()),
+            "outcome" => {
+                filter.outcome = Some(
+                    Outcome::parse(v)
+                        .ok_or_else(|| ApiError::bad_request("Invalid outcome", "outcome is ok, refused or failed"))?,
+                );
+            }
+            "since" => filter.since_ms = Some(parse_time(k, v)?),
+            "until" => filter.until_ms = Some(parse_time(k, v)?),
+            "after" => {
+                filter.after_seq =
+                    v.parse().map_err(|_| ApiError::bad_request("Invalid after", "after is a seq number"))?;
+            }
+            "limit" => {
+                filter.limit =
+                    v.parse().ok().filter(|l| (1..=MAX_AUDIT_PAGE).contains(l)).ok_or_else(|| {
+                        ApiError::bad_request("Invalid limit", format!("limit is 1 to {MAX_AUDIT_PAGE}"))
+                    })?;
+            }
+            "format" => ndjson = v.eq_ignore_ascii_case("ndjson"),
+            other => {
+                return Err(ApiError::bad_request(
+                    "Unknown parameter",
+                    format!(
+                        "'{}' is not a filter: use actor, action, outcome, since, until, after, limit, format",
+                        other.chars().take(40).collect::<String>()
+                    ),
+                ));
+            }
+        }
+    }
+    let row_view = |r: &crate::identity::audit::AuditRow| {
+        let mut v = json!(r);
+        v["at"] = json!(format_time_ms(r.at));
+        v["detail"] = serde_json::from_str(&r.detail).unwrap_or(Value::Null);
+        v
+    };
+    if !ndjson {
+        let rows = state.identities.store().audit(&filter).await?;
+        let next = (rows.len() == filter.limit).then(|| rows.last().map(|r| r.seq)).flatten();
+        return Ok(
+            Json(json!({ "rows": rows.iter().map(row_view).collect::<Vec<_>>(), "next_after": next })).into_response()
+        );
+    }
+    let mut out = Vec::new();
+    let mut exported = 0usize;
+    filter.limit = MAX_AUDIT_PAGE;
+    loop {
+        let rows = state.identities.store().audit(&filter).await?;
+        for r in &rows {
+            serde_json::to_writer(&mut out, &row_view(r)).map_err(|e| ApiError::Internal(e.into()))?;
+            out.push(b'\n');
+        }
+        exported += rows.len();
+        match rows.last() {
+            Some(last) if rows.len() == filter.limit && exported < MAX_AUDIT_EXPORT => filter.after_seq = last.seq,
+            _ => break,
+        }
+    }
+    let detail = json!({ "rows": exported, "query": query.unwrap_or_default() });
+    state.identities.record(state.identities.draft(&access, "audit.export", "audit", Outcome::Ok, detail)).await;
+    let mut resp = out.into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    Ok(resp)
+}

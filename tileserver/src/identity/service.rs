@@ -1,0 +1,626 @@
+//! The identity service: resolves credentials to an [`Access`], signs people in and out,
+//! issues and revokes API tokens, and feeds the audit trail.
+//!
+//! Hot path: a bearer token or session cookie is looked up by its SHA-256 in the store once,
+//! then served from memory for [`RESOLVE_TTL_MS`]: no store round trip per tile, and a token or
+//! session revoked on any replica is refused by every replica within that time.
+
+use super::audit::{AuditDraft, Outcome};
+use super::store::{Account, IdentityStore, IdentityStoreError, SessionRecord, TokenInsert, TokenRecord};
+use super::throttle::{ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES, Throttle};
+use super::{Access, Principal, Role, Via, password, secret};
+use crate::store::StoreError;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "vigie_session";
+/// How long a resolved credential is trusted without asking the store again, milliseconds.
+pub const RESOLVE_TTL_MS: u64 = 500;
+/// Default session lifetime, hours.
+pub const DEFAULT_SESSION_HOURS: u64 = 12;
+/// Audit rows waiting to be written at most; beyond, refused-request rows are dropped (and
+/// counted in the log) rather than letting a flood of bad requests grow memory.
+const AUDIT_QUEUE: usize = 10_000;
+/// Audit rows per append transaction at most.
+const AUDIT_BATCH: usize = 500;
+
+/// What a deployment allows without credentials.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityPolicy {
+    /// The role of requests without credentials (`None`: they get 401). Set by
+    /// `auth.anonymous_role`, or to admin by `--demo` on a loopback address.
+    pub anonymous_role: Option<Role>,
+    /// Whether the anonymous identity may name itself with `X-Vigie-User` (demo on loopback).
+    pub anonymous_names_itself: bool,
+    /// Session lifetime, milliseconds.
+    pub session_ttl_ms: i64,
+}
+
+/// Why a request is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No credential, or one that is not valid (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credential, not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Not a member of the workspace (404: its existence is not revealed).
+    #[error("no such workspace")]
+    NotMember,
+    /// Too many failed sign-ins (429).
+    #[error("too many failed sign-ins; retry in {retry_after_s} s")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after_s: u64,
+    },
+    /// Invalid input (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// Unknown thing (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// A name is taken (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<IdentityStoreError> for AuthError {
+    fn from(e: IdentityStoreError) -> Self {
+        match e {
+            IdentityStoreError::Exists(what) => AuthError::Conflict(format!("{what} already exists")),
+            IdentityStoreError::Store(e) => AuthError::Store(e),
+        }
+    }
+}
+
+/// A credential presented by a request.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// `Authorization: Bearer …`.
+    Bearer(&'a str),
+    /// The session cookie's value.
+    Session(&'a str),
+    /// Nothing.
+    None,
+}
+
+/// A successful sign-in.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The cookie's secret (sent once, in `Set-Cookie`).
+    pub cookie_secret: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The account.
+    pub account: Account,
+    /// Role in the workspace signed in to.
+    pub role: Role,
+    /// Expiry, epoch ms.
+    pub expires_at: i64,
+}
+
+/// A token to create.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Name (what it is for).
+    pub name: String,
+    /// Role, at most the creator's.
+    pub role: Role,
+    /// Expiry, epoch ms.
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+enum Resolved {
+    Token(TokenRecord, Option<Role>),
+    Session(SessionRecord, Account, Option<Role>),
+}
+
+type AuditJob = (AuditDraft, Option<oneshot::Sender<()>>);
+
+/// Credentials, sessions, tokens, memberships and the audit trail.
+#[derive(Debug)]
+pub struct Identities {
+    store: Arc<dyn IdentityStore>,
+    policy: IdentityPolicy,
+    resolved: moka::sync::Cache<String, Arc<Resolved>>,
+    throttle: Throttle,
+    audit_tx: mpsc::Sender<AuditJob>,
+}
+
+impl Identities {
+    /// The service over `store`, with its audit writer running on the current runtime.
+    pub fn new(store: Arc<dyn IdentityStore>, policy: IdentityPolicy) -> Arc<Self> {
+        let (audit_tx, audit_rx) = mpsc::channel(AUDIT_QUEUE);
+        tokio::spawn(audit_writer(store.clone(), audit_rx));
+        Arc::new(Self {
+            store,
+            policy,
+            resolved: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_millis(RESOLVE_TTL_MS))
+                .build(),
+            throttle: Throttle::default(),
+            audit_tx,
+        })
+    }
+
+    /// The identity tables.
+    pub fn store(&self) -> &Arc<dyn IdentityStore> {
+        &self.store
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &IdentityPolicy {
+        &self.policy
+    }
+
+    /// Resolves a credential for `workspace`. `Ok(None)`: no credential and no anonymous
+    /// access (the caller answers 401 where a role is needed).
+    ///
+    /// # Errors
+    /// 401 for an invalid, expired or revoked credential; 404 when the identity is not a
+    /// member of `workspace`; the store's errors.
+    pub async fn resolve(
+        &self,
+        workspace: &str,
+        credential: Credential<'_>,
+        client: Option<IpAddr>,
+        claimed_name: Option<&str>,
+    ) -> Result<Option<Access>, AuthError> {
+        let now = crate::now_ms();
+        match credential {
+            Credential::None => Ok(self.policy.anonymous_role.map(|role| {
+                let claimed = claimed_name.filter(|_| self.policy.anonymous_names_itself).map(str::to_owned);
+                Access {
+                    author: claimed.clone().unwrap_or_else(|| "anonymous".to_owned()),
+                    principal: Principal::Anonymous { claimed },
+                    workspace: workspace.to_owned(),
+                    role,
+                    via: Via::Anonymous,
+                    client,
+                }
+            })),
+            Credential::Bearer(token) => {
+                if !token.starts_with(secret::TOKEN_PREFIX) {
+                    return Err(AuthError::Unauthenticated("the bearer token is not a vigie API token (vgt_…)".into()));
+                }
+                let sha = secret::sha256_hex(token);
+                let Resolved::Token(t, creator_role) = &*self
+                    .lookup(&format!("t:{workspace}:{sha}"), || async {
+                        let Some(t) = self.store.token_by_secret(&sha).await? else {
+                            return Ok(None);
+                        };
+                        let role = self.store.membership(&t.workspace, t.account).await?;
+                        Ok(Some(Resolved::Token(t, role)))
+                    })
+                    .await?
+                    .ok_or_else(|| AuthError::Unauthenticated("unknown API token".into()))?
+                else {
+                    unreachable!("a token key holds a token")
+                };
+                if t.revoked_at.is_some() {
+                    return Err(AuthError::Unauthenticated(format!("API token #{} was revoked", t.id)));
+                }
+                if t.expires_at.is_some_and(|e| e <= now) {
+                    return Err(AuthError::Unauthenticated(format!("API token #{} has expired", t.id)));
+                }
+                if t.workspace != workspace {
+                    return Err(AuthError::NotMember);
+                }
+                // A token never does more than its creator can do today.
+                let role = creator_role.map(|c| c.min(t.role)).ok_or(AuthError::NotMember)?;
+                if t.first_used_at.is_none() && self.store.mark_token_used(t.id, now).await? {
+                    self.record_detached(AuditDraft {
+                        at: now,
+                        workspace: Some(t.workspace.clone()),
+                        actor: format!("token:{}#{}", t.name, t.id),
+                        action: "token.first_use".into(),
+                        target: format!("token/{}", t.id),
+                        outcome: Outcome::Ok,
+                        client: client.map(|c| c.to_string()),
+                        detail: serde_json::json!({}),
+                    });
+                }
+                Ok(Some(Access {
+                    principal: Principal::Token { id: t.id, name: t.name.clone(), account: t.account },
+                    workspace: workspace.to_owned(),
+                    role,
+                    via: Via::Bearer,
+                    client,
+                    author: format!("token:{}", t.name),
+                }))
+            }
+            Credential::Session(cookie) => {
+                let sha = secret::sha256_hex(cookie);
+                let resolved = self
+                    .lookup(&format!("s:{workspace}:{sha}"), || async {
+                        let Some(s) = self.store.session(&sha).await? else { return Ok(None) };
+                        let Some(a) = self.store.account(s.account).await? else { return Ok(None) };
+                        let role = self.store.membership(workspace, a.id).await?;
+                        Ok(Some(Resolved::Session(s, a, role)))
+                    })
+                    .await?
+                    .ok_or_else(|| AuthError::Unauthenticated("unknown session: sign in again".into()))?;
+                let Resolved::Session(s, a, role) = &*resolved else { unreachable!("a session key holds a session") };
+                if s.revoked_at.is_some() || s.expires_at <= now || a.disabled_at.is_some() {
+                    return Err(AuthError::Unauthenticated("the session has ended: sign in again".into()));
+                }
+                let role = role.ok_or(AuthError::NotMember)?;
+                Ok(Some(Access {
+                    principal: Principal::Account { id: a.id, name: a.name.clone() },
+                    workspace: workspace.to_owned(),
+                    role,
+                    via: Via::Session { csrf: s.csrf.clone(), secret_sha256: sha },
+                    client,
+                    author: a.name.clone(),
+                }))
+            }
+        }
+    }
+
+    async fn lookup<F, Fut>(&self, key: &str, load: F) -> Result<Option<Arc<Resolved>>, AuthError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<Resolved>, StoreError>>,
+    {
+        if let Some(hit) = self.resolved.get(key) {
+            return Ok(Some(hit));
+        }
+        let Some(r) = load().await? else { return Ok(None) };
+        let r = Arc::new(r);
+        self.resolved.insert(key.to_owned(), r.clone());
+        Ok(Some(r))
+    }
+
+    /// Signs `name` in to `workspace` with a password: a new session.
+    ///
+    /// # Errors
+    /// 429 while throttled; 401 for an unknown or disabled account or a wrong password (the
+    /// same message and the same time for each); 404 when the account is not a member.
+    pub async fn sign_in(
+        &self,
+        workspace: &str,
+        name: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<SignedIn, AuthError> {
+        let now = crate::now_ms();
+        let account_key = format!("account:{name}");
+        let address_key = client.map(|c| format!("address:{c}"));
+        let wait_ms = address_key
+            .iter()
+            .map(|k| self.throttle.wait_ms(k, now))
+            .chain([self.throttle.wait_ms(&account_key, now)])
+            .max()
+            .unwrap_or(0);
+        let audit = |outcome: Outcome, reason: &str| AuditDraft {
+            at: now,
+            workspace: Some(workspace.to_owned()),
+            actor: name.chars().take(super::MAX_NAME_CHARS).collect(),
+            action: "session.create".into(),
+            target: format!("account/{}", name.chars().take(super::MAX_NAME_CHARS).collect::<String>()),
+            outcome,
+            client: client.map(|c| c.to_string()),
+            detail: serde_json::json!({ "reason": reason }),
+        };
+        if wait_ms > 0 {
+            self.record_detached(audit(Outcome::Refused, "throttled"));
+            return Err(AuthError::Throttled { retry_after_s: (wait_ms as u64).div_ceil(1000) });
+        }
+        let account = self.store.account_by_name(name).await?;
+        let phc = account.as_ref().filter(|a| a.disabled_at.is_none()).and_then(|a| a.password_hash.clone());
+        let pw = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || {
+            if let Some(phc) = phc {
+                password::verify(&pw, &phc)
+            } else {
+                password::verify_nothing(&pw);
+                false
+            }
+        })
+        .await
+        .map_err(StoreError::task("password check"))?;
+        let Some(account) = account.filter(|_| ok) else {
+            self.throttle.fail(&account_key, ACCOUNT_FREE_FAILURES, now);
+            if let Some(k) = &address_key {
+                self.throttle.fail(k, ADDRESS_FREE_FAILURES, now);
+            }
+            self.record(audit(Outcome::Refused, "bad credentials")).await;
+            return Err(AuthError::Unauthenticated("unknown account or wrong password".into()));
+        };
+        self.throttle.clear(&account_key);
+        let Some(role) = self.store.membership(workspace, account.id).await? else {
+            self.record(audit(Outcome::Refused, "not a member")).await;
+            return Err(AuthError::NotMember);
+        };
+        let cookie_secret = secret::random_secret();
+        let session = SessionRecord {
+            secret_sha256: secret::sha256_hex(&cookie_secret),
+            account: account.id,
+            csrf: secret::random_secret(),
+            created_at: now,
+            expires_at: now + self.policy.session_ttl_ms,
+            revoked_at: None,
+            client: client.map(|c| c.to_string()),
+        };
+        self.store.create_session(&session).await?;
+        self.record(audit(Outcome::Ok, "password")).await;
+        Ok(SignedIn { cookie_secret, csrf: session.csrf, account, role, expires_at: session.expires_at })
+    }
+
+    /// Ends the session `access` came with.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn sign_out(&self, access: &Access) -> Result<(), AuthError> {
+        if let Via::Session { secret_sha256, .. } = &access.via {
+            self.store.revoke_session(secret_sha256, crate::now_ms()).await?;
+            self.resolved.invalidate(&format!("s:{}:{secret_sha256}", access.workspace));
+            self.record(self.draft(access, "session.delete", "session", Outcome::Ok, serde_json::json!({}))).await;
+        }
+        Ok(())
+    }
+
+    /// Creates an API token for `access`'s workspace; the token (shown once) and its record.
+    ///
+    /// # Errors
+    /// 403 when the asker is not a signed-in account or asks for a role above its own; 400
+    /// for a bad name or an expiry in the past.
+    pub async fn create_token(&self, access: &Access, new: NewToken) -> Result<(String, TokenRecord), AuthError> {
+        let Principal::Account { id: account, .. } = access.principal else {
+            return Err(AuthError::Forbidden("API tokens are created by a signed-in account, not by a token".into()));
+        };
+        super::check_name(&new.name, "a token name").map_err(AuthError::Invalid)?;
+        if new.role > access.role {
+            return Err(AuthError::Forbidden(format!(
+                "a token cannot have more rights than its creator: you are {}, the token asks for {}",
+                access.role, new.role
+            )));
+        }
+        let now = crate::now_ms();
+        if new.expires_at.is_some_and(|e| e <= now) {
+            return Err(AuthError::Invalid("the expiry is in the past".into()));
+        }
+        let token = secret::new_token();
+        let sha = secret::sha256_hex(&token);
+        let prefix: String = token.chars().take(secret::TOKEN_PREFIX.len() + 6).collect();
+        let insert = TokenInsert {
+            workspace: &access.workspace,
+            account,
+            name: &new.name,
+            role: new.role,
+            secret_sha256: &sha,
+            prefix: &prefix,
+            created_at: now,
+            expires_at: new.expires_at,
+        };
+        let id = self.store.create_token(&insert).await?;
+        let record = self
+            .store
+            .token_by_secret(&sha)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(format!("token #{id} vanished after its creation")))?;
+        let detail = serde_json::json!({ "after": super::audit::digest(&serde_json::json!(record)), "role": new.role });
+        self.record(self.draft(access, "token.create", &format!("token/{id}"), Outcome::Ok, detail)).await;
+        Ok((token, record))
+    }
+
+    /// Revokes token `id` of `access`'s workspace.
+    ///
+    /// # Errors
+    /// 404 when there is no live token `id` in the workspace.
+    pub async fn revoke_token(&self, access: &Access, id: i64) -> Result<(), AuthError> {
+        if !self.store.revoke_token(&access.workspace, id, crate::now_ms()).await? {
+            return Err(AuthError::NotFound(format!("no live token #{id} in this workspace")));
+        }
+        self.resolved.invalidate_all();
+        self.record(self.draft(access, "token.revoke", &format!("token/{id}"), Outcome::Ok, serde_json::json!({})))
+            .await;
+        Ok(())
+    }
+
+    /// Grants `role` in `access`'s workspace to account `name` (`None` removes it).
+    ///
+    /// # Errors
+    /// 404 for an unknown account; 403 when an admin would remove their own admin role.
+    pub async fn set_member(&self, access: &Access, name: &str, role: Option<Role>) -> Result<(), AuthError> {
+        let account = self.store.account_by_name(name).await?.ok_or_else(|| {
+            AuthError::NotFound(format!("no account named '{name}' (create it with `vigie user add`)"))
+        })?;
+        if matches!(access.principal, Principal::Account { id, .. } if id == account.id) && role != Some(Role::Admin) {
+            return Err(AuthError::Forbidden(
+                "you cannot lower or remove your own admin role (another admin can)".into(),
+            ));
+        }
+        let before = self.store.membership(&access.workspace, account.id).await?;
+        self.store.set_membership(&access.workspace, account.id, role, crate::now_ms()).await?;
+        self.resolved.invalidate_all();
+        let detail = serde_json::json!({ "before": before, "after": role });
+        self.record(self.draft(access, "member.set", &format!("account/{name}"), Outcome::Ok, detail)).await;
+        Ok(())
+    }
+
+    /// Creates an account (with a password, checked and hashed with argon2id) and makes it a
+    /// member of `workspace` with `role`. `actor` is who does it (`cli`, an admin's name).
+    ///
+    /// # Errors
+    /// 400 for a bad name or password; 409 when the name is taken.
+    pub async fn add_account(
+        &self,
+        actor: &str,
+        name: &str,
+        password: &str,
+        workspace: &str,
+        role: Role,
+    ) -> Result<i64, AuthError> {
+        super::check_name(name, "an account name").map_err(AuthError::Invalid)?;
+        password::check_new(password).map_err(AuthError::Invalid)?;
+        let phc = hash_off_thread(password).await?;
+        let now = crate::now_ms();
+        let id = self.store.create_account(name, name, Some(&phc), now).await?;
+        self.store.set_membership(workspace, id, Some(role), now).await?;
+        self.record(AuditDraft {
+            at: now,
+            workspace: Some(workspace.to_owned()),
+            actor: actor.to_owned(),
+            action: "account.create".into(),
+            target: format!("account/{name}"),
+            outcome: Outcome::Ok,
+            client: None,
+            detail: serde_json::json!({ "role": role }),
+        })
+        .await;
+        Ok(id)
+    }
+
+    /// Sets an account's password (signing its sessions out) or disables/enables it
+    /// (disabling signs it out and revokes its tokens).
+    ///
+    /// # Errors
+    /// 404 for an unknown account, 400 for a bad password.
+    pub async fn change_account(&self, actor: &str, name: &str, change: AccountChange<'_>) -> Result<(), AuthError> {
+        let account = self
+            .store
+            .account_by_name(name)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(format!("no account named '{name}'")))?;
+        let now = crate::now_ms();
+        let action = match change {
+            AccountChange::Password(pw) => {
+                password::check_new(pw).map_err(AuthError::Invalid)?;
+                let phc = hash_off_thread(pw).await?;
+                self.store.set_password(account.id, &phc, now).await?;
+                "account.password"
+            }
+            AccountChange::Disable => {
+                self.store.set_disabled(account.id, Some(now)).await?;
+                "account.disable"
+            }
+            AccountChange::Enable => {
+                self.store.set_disabled(account.id, None).await?;
+                "account.enable"
+            }
+        };
+        self.resolved.invalidate_all();
+        self.record(AuditDraft {
+            at: now,
+            workspace: None,
+            actor: actor.to_owned(),
+            action: action.into(),
+            target: format!("account/{name}"),
+            outcome: Outcome::Ok,
+            client: None,
+            detail: serde_json::json!({}),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The access of account `name` in `workspace`, for the command line acting on its behalf
+    /// (`vigie token create --user NAME`).
+    ///
+    /// # Errors
+    /// 404 for an unknown account or one that is not a member.
+    pub async fn account_access(&self, workspace: &str, name: &str) -> Result<Access, AuthError> {
+        let account = self
+            .store
+            .account_by_name(name)
+            .await?
+            .filter(|a| a.disabled_at.is_none())
+            .ok_or_else(|| AuthError::NotFound(format!("no active account named '{name}'")))?;
+        let role = self
+            .store
+            .membership(workspace, account.id)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(format!("'{name}' is not a member of workspace '{workspace}'")))?;
+        Ok(Access {
+            principal: Principal::Account { id: account.id, name: account.name.clone() },
+            workspace: workspace.to_owned(),
+            role,
+            via: Via::Anonymous,
+            client: None,
+            author: account.name,
+        })
+    }
+
+    /// An audit row of `access` doing `action` on `target`.
+    pub fn draft(
+        &self,
+        access: &Access,
+        action: &str,
+        target: &str,
+        outcome: Outcome,
+        detail: serde_json::Value,
+    ) -> AuditDraft {
+        AuditDraft {
+            at: crate::now_ms(),
+            workspace: Some(access.workspace.clone()),
+            actor: access.actor(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            outcome,
+            client: access.client.map(|c| c.to_string()),
+            detail,
+        }
+    }
+
+    /// Appends a row to the audit trail and waits until it is committed (or its write failed,
+    /// which is logged).
+    pub async fn record(&self, draft: AuditDraft) {
+        let (tx, rx) = oneshot::channel();
+        if self.audit_tx.send((draft, Some(tx))).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Appends a row without waiting (refused requests: a flood of them must not hold
+    /// connections open); dropped when the queue is full.
+    pub fn record_detached(&self, draft: AuditDraft) {
+        if self.audit_tx.try_send((draft, None)).is_err() {
+            tracing::warn!("audit queue full: a refused-request row was dropped");
+        }
+    }
+}
+
+/// A change to an account.
+#[derive(Debug, Clone, Copy)]
+pub enum AccountChange<'a> {
+    /// A new password.
+    Password(&'a str),
+    /// Disable: sign out everywhere, revoke its tokens, refuse sign-ins.
+    Disable,
+    /// Enable again.
+    Enable,
+}
+
+async fn hash_off_thread(password: &str) -> Result<String, AuthError> {
+    let pw = password.to_owned();
+    tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(StoreError::task("password hash"))?
+        .map_err(|e| AuthError::Invalid(format!("the password cannot be hashed: {e}")))
+}
+
+/// Appends queued rows in batches, one transaction each, in arrival order.
+async fn audit_writer(store: Arc<dyn IdentityStore>, mut rx: mpsc::Receiver<AuditJob>) {
+    let mut jobs = Vec::with_capacity(AUDIT_BATCH);
+    while rx.recv_many(&mut jobs, AUDIT_BATCH).await > 0 {
+        let drafts: Vec<AuditDraft> = jobs.iter().map(|(d, _)| d.clone()).collect();
+        if let Err(e) = store.append_audit(&drafts).await {
+            tracing::error!(error = %e, rows = drafts.len(), "audit rows could not be written");
+        }
+        for (_, done) in jobs.drain(..) {
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
+        }
+    }
+}
