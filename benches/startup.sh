@@ -118,7 +118,7 @@ store_size=$(du -sh "$data" | cut -f1)
 
 echo "== measured run: existing store, no seeding"
 t0=$(now)
-VIGIE_LOG=info "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" 2>"$logs/serve.log" &
+VIGIE_LOG=info "$bin" serve --data-dir "$data" --anonymous-role reader --listen "127.0.0.1:$port" 2>"$logs/serve.log" &
 pid=$!
 wait_200 "$base/health" 300
 t_health=$(now)

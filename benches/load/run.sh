@@ -250,11 +250,11 @@ start() {
     log=$work/logs/$server-$cache.log
     case $server in
         vigie-mem)
-            "$vigie" serve --data-dir "$work/sqlite" --cache-size-mb "$cache" --listen "127.0.0.1:$port" 2>"$log" &
+            "$vigie" serve --data-dir "$work/sqlite" --anonymous-role reader --cache-size-mb "$cache" --listen "127.0.0.1:$port" 2>"$log" &
             tiles="$base/tiles/entries/{z}/{x}/{y}"
             layer=entries ;;
         vigie-pg-mem | vigie-table)
-            "$vigie" serve --database-url "$pgurl/$db" --catalog "$catalog" --cache-size-mb "$cache" \
+            "$vigie" serve --database-url "$pgurl/$db" --anonymous-role reader --catalog "$catalog" --cache-size-mb "$cache" \
                 --listen "127.0.0.1:$port" 2>"$log" &
             if [[ $server == vigie-pg-mem ]]; then
                 tiles="$base/tiles/entries/{z}/{x}/{y}"

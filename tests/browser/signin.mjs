@@ -127,7 +127,7 @@ async function check(name, fn) {
 }
 
 /** Paths that carry data (anything but the page, its assets and the identity probe). */
-const isData = (path) => !(path === '/' || path.startsWith('/web/') || path === '/api/me' || path === '/api/session');
+const isData = (path) => !(path === '/' || path.startsWith('/web/') || path === '/api/me' || path === '/api/session' || path === '/api/auth/methods');
 const isTile = (path) => path.startsWith('/tiles/') && path.endsWith('.mvt');
 
 const dialog = () => page.locator('#signin');

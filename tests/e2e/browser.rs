@@ -11,8 +11,13 @@
 //! dialog before any data, wrong passwords and throttling, entries authored by the signed-in
 //! account with the CSRF token, a revoked session bringing the dialog back, sign-out refusing
 //! the old cookie, and a reader offered neither entry creation nor qualification.
+//!
+//! `sso.mjs` (`--require-sign-in` and `[auth.oidc]` pointing at the test provider
+//! `tests/oidc/provider.mjs`, npm `oidc-provider`) checks the SSO button of the dialog, the trip
+//! through the provider's login page (PKCE, state, nonce) back to where the sign-in started,
+//! signed in as a reader, the map, sign-out, and a second sign-in without the login page.
 
-use crate::support::{Server, TEST_ENTRIES, repo_root, require_tool, run, vigie_bin};
+use crate::support::{OidcProvider, Server, TEST_ENTRIES, free_port, repo_root, require_tool, run, vigie_bin};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -78,5 +83,25 @@ fn sign_in_in_chromium() {
         .arg(server.url(""))
         .env("VIGIE_TEST_ANALYST", format!("{}:{}", ANALYST.0, ANALYST.1))
         .env("VIGIE_TEST_READER", format!("{}:{}", READER.0, READER.1)));
+    println!("{out}");
+}
+
+#[test]
+fn sso_sign_in_in_chromium() {
+    let node = browser_tools();
+    // The provider must know vigie's callback before vigie starts: vigie's port comes first.
+    let port = free_port();
+    let provider = OidcProvider::start(&format!("http://127.0.0.1:{port}/auth/oidc/callback"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let entries = TEST_ENTRIES.to_string();
+    let mut args = provider.vigie_args(dir.path());
+    args.extend(["--demo", "--demo-entries", &entries, "--require-sign-in"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_on(port, dir.path(), &args, &provider.env(), None);
+    let out = run(Command::new(node)
+        .current_dir(repo_root())
+        .arg("tests/browser/sso.mjs")
+        .arg(server.url(""))
+        .arg(&provider.issuer));
     println!("{out}");
 }

@@ -14,7 +14,7 @@ use tower::ServiceExt;
 use vigie_tileserver::http::access::{Need, RULES};
 use vigie_tileserver::http::{Shared, app};
 use vigie_tileserver::identity::audit::{AuditDraft, AuditFilter, Outcome, verify_store};
-use vigie_tileserver::identity::store::{IdentityStore, IdentityStoreError, SessionRecord, TokenInsert};
+use vigie_tileserver::identity::store::{IdentityStore, IdentityStoreError, NewAccount, SessionRecord, TokenInsert};
 use vigie_tileserver::identity::{Access, NewToken, Role};
 use vigie_tileserver::store::Synchronous;
 use vigie_tileserver::store::postgres::{PgSettings, PgStore};
@@ -23,10 +23,26 @@ use vigie_tileserver::store::sqlite::SqliteStore;
 const PASSWORD: &str = "correct horse battery staple";
 
 async fn identity_suite(ids: Arc<dyn IdentityStore>, backend: &str) {
-    let alice = ids.create_account("alice", "Alice", Some("$argon2id$x"), 1).await.unwrap();
+    let new = NewAccount { name: "alice", display_name: "Alice", password_hash: Some("$argon2id$x"), oidc: None };
+    let alice = ids.create_account(&new, 1).await.unwrap();
     assert!(
-        matches!(ids.create_account("alice", "Other", None, 2).await, Err(IdentityStoreError::Exists(_))),
+        matches!(
+            ids.create_account(&NewAccount { display_name: "Other", ..new }, 2).await,
+            Err(IdentityStoreError::Exists(_))
+        ),
         "{backend}: names are unique"
+    );
+    let sso =
+        NewAccount { name: "oscar", display_name: "Oscar", password_hash: None, oidc: Some(("https://idp", "u-1")) };
+    let oscar = ids.create_account(&sso, 2).await.unwrap();
+    assert_eq!(ids.account_by_oidc("https://idp", "u-1").await.unwrap().unwrap().id, oscar);
+    assert!(ids.account_by_oidc("https://other-idp", "u-1").await.unwrap().is_none(), "{backend}: per issuer");
+    assert!(
+        matches!(
+            ids.create_account(&NewAccount { name: "oscar2", ..sso }, 2).await,
+            Err(IdentityStoreError::Exists(_))
+        ),
+        "{backend}: one account per OpenID identity"
     );
     assert_eq!(ids.account_by_name("alice").await.unwrap().unwrap().id, alice);
     assert!(ids.account_by_name("bob").await.unwrap().is_none());
@@ -35,6 +51,7 @@ async fn identity_suite(ids: Arc<dyn IdentityStore>, backend: &str) {
     ids.set_membership("suite", alice, Some(Role::Admin), 4).await.unwrap();
     assert_eq!(ids.membership("suite", alice).await.unwrap(), Some(Role::Admin), "{backend}: upsert");
     assert_eq!(ids.members("suite").await.unwrap()[0].role, Role::Admin);
+    assert_eq!(ids.members("suite").await.unwrap().len(), 1, "{backend}: oscar is no member");
 
     let t = TokenInsert {
         workspace: "suite",

@@ -13,6 +13,7 @@ mod herd;
 mod identity;
 mod ingest;
 mod journal;
+mod oidc;
 mod postgis_mvt;
 mod regions;
 mod replicas;

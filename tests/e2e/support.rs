@@ -118,7 +118,12 @@ impl Server {
 
     /// As [`Self::start_with_env`], writing the server's log (stderr, info level) to `log`.
     pub fn start_logged(data_dir: &Path, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), data_dir, extra, env, log)
+    }
+
+    /// As [`Self::start_logged`], on a port chosen beforehand (an OpenID provider must know
+    /// the redirect URI before vigie starts).
+    pub fn start_on(port: u16, data_dir: &Path, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Self {
         let listen = format!("127.0.0.1:{port}");
         let child = Command::new(vigie_bin())
             .args(["serve", "--listen", &listen, "--data-dir"])
@@ -254,5 +259,92 @@ impl PostgisDb {
             let _ =
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await;
         }
+    }
+}
+
+/// The test OpenID provider (`tests/oidc/provider.mjs`, npm `oidc-provider`), killed when
+/// dropped. Besides OpenID Connect it answers test-only requests to sign tokens with its own key
+/// (`/test/sign`), with its public key as an HMAC secret (`/test/sign-hmac`) or with a key it
+/// does not publish (`/test/sign-unknown-key`).
+pub struct OidcProvider {
+    child: Child,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub audience: String,
+    pub redirect_uri: String,
+}
+
+impl OidcProvider {
+    /// Starts the provider for a vigie whose callback is `redirect_uri`.
+    pub fn start(redirect_uri: &str) -> Self {
+        use std::io::BufRead as _;
+        let node = require_tool("node", "apt-get install -y nodejs npm");
+        let root = repo_root();
+        assert!(
+            root.join("node_modules/oidc-provider/package.json").is_file(),
+            "oidc-provider is missing from node_modules: run `npm ci` at the repository root (tests/run does)"
+        );
+        let port = free_port().to_string();
+        let mut child = Command::new(node)
+            .current_dir(&root)
+            .args(["tests/oidc/provider.mjs", "--port", &port, "--redirect", redirect_uri])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("provider output");
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("the test provider did not start ({e}): {line}"));
+        let text = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("no {k} in {line}")).to_owned();
+        Self {
+            child,
+            issuer: text("issuer"),
+            client_id: text("client_id"),
+            client_secret: text("client_secret"),
+            audience: text("audience"),
+            redirect_uri: redirect_uri.to_owned(),
+        }
+    }
+
+    /// `vigie serve` arguments for this provider: a configuration file written in `dir`.
+    pub fn vigie_args(&self, dir: &Path) -> Vec<String> {
+        let path = dir.join("vigie-oidc.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[auth.oidc]\nissuer = {:?}\nclient_id = {:?}\naudience = {:?}\nredirect_uri = {:?}\ndefault_role = \"reader\"\n",
+                self.issuer, self.client_id, self.audience, self.redirect_uri
+            ),
+        )
+        .expect("config written");
+        vec!["-c".into(), path.display().to_string()]
+    }
+
+    /// The environment vigie needs (the client secret).
+    pub fn env(&self) -> [(&'static str, &str); 1] {
+        [("VIGIE_OIDC_CLIENT_SECRET", self.client_secret.as_str())]
+    }
+
+    /// A token signed by the provider's test endpoint `path` (`/test/sign`, `/test/sign-hmac`,
+    /// `/test/sign-unknown-key`) with these header fields and claims.
+    pub fn sign(&self, path: &str, header: &serde_json::Value, claims: &serde_json::Value) -> String {
+        let body = serde_json::json!({ "header": header, "claims": claims }).to_string();
+        let mut r = agent()
+            .post(&format!("{}{path}", self.issuer))
+            .header("content-type", "application/json")
+            .send(body)
+            .expect("provider answers");
+        assert_eq!(r.status(), 200, "{path}");
+        r.body_mut().read_to_string().expect("token").trim().to_owned()
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -77,7 +77,29 @@ pub struct AuthFile {
     /// Refuse requests without credentials even in demo mode on loopback.
     #[serde(default)]
     pub require_sign_in: bool,
+    /// OpenID Connect sign-in.
+    pub oidc: Option<OidcFile>,
 }
+
+/// The `[auth.oidc]` table (the client secret comes from `VIGIE_OIDC_CLIENT_SECRET`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OidcFile {
+    /// Issuer URL, exactly as the provider's tokens name it.
+    pub issuer: String,
+    /// This client's id at the provider.
+    pub client_id: String,
+    /// The `aud` of access tokens accepted as bearer tokens [default: the client id].
+    pub audience: Option<String>,
+    /// Redirect URI registered at the provider [default: `public_url` + `/auth/oidc/callback`].
+    pub redirect_uri: Option<String>,
+    /// Role given in the workspace at an identity's first sign-in [default: none, an admin
+    /// grants one].
+    pub default_role: Option<Role>,
+}
+
+/// Environment variable holding the OpenID client secret.
+pub const OIDC_SECRET_ENV: &str = "VIGIE_OIDC_CLIENT_SECRET";
 
 /// The configuration file, as written.
 #[derive(Debug, Clone, Deserialize, Default, PartialEq)]
@@ -221,6 +243,8 @@ pub struct Config {
     pub anonymous_names_itself: bool,
     /// Session lifetime, milliseconds.
     pub session_ttl_ms: i64,
+    /// OpenID Connect, when configured.
+    pub oidc: Option<crate::identity::oidc::OidcSettings>,
 }
 
 impl Config {
@@ -278,6 +302,33 @@ impl Config {
         };
         let session_hours = auth.session_hours.unwrap_or(crate::identity::service::DEFAULT_SESSION_HOURS);
         anyhow::ensure!((1..=24 * 30).contains(&session_hours), "auth.session_hours must be 1 to 720");
+        let oidc = match &auth.oidc {
+            None => None,
+            Some(o) => {
+                anyhow::ensure!(
+                    o.issuer.starts_with("https://")
+                        || o.issuer.starts_with("http://127.0.0.1")
+                        || o.issuer.starts_with("http://localhost"),
+                    "auth.oidc.issuer '{}' must be https (plain http only on loopback, for tests)",
+                    o.issuer
+                );
+                let redirect_uri = match (&o.redirect_uri, &public_url) {
+                    (Some(r), _) => r.clone(),
+                    (None, Some(base)) => format!("{base}/auth/oidc/callback"),
+                    (None, None) => anyhow::bail!(
+                        "auth.oidc needs redirect_uri (or public_url): the address the provider sends people back to"
+                    ),
+                };
+                Some(crate::identity::oidc::OidcSettings {
+                    issuer: o.issuer.clone(),
+                    client_id: o.client_id.clone(),
+                    client_secret: std::env::var(OIDC_SECRET_ENV).ok().filter(|s| !s.is_empty()),
+                    audience: o.audience.clone().unwrap_or_else(|| o.client_id.clone()),
+                    redirect_uri,
+                    default_role: o.default_role,
+                })
+            }
+        };
         Ok(Self {
             listen,
             data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
@@ -311,6 +362,7 @@ impl Config {
             anonymous_role,
             anonymous_names_itself: demo_on_loopback,
             session_ttl_ms: (session_hours * 3_600_000) as i64,
+            oidc,
         })
     }
 }

@@ -157,6 +157,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
             anonymous_role: config.anonymous_role,
             anonymous_names_itself: config.anonymous_names_itself,
             session_ttl_ms: config.session_ttl_ms,
+            oidc: config.oidc.clone().map(identity::oidc::Provider::new),
         },
     );
     if config.demo {

@@ -4,6 +4,9 @@
 // resumes in place: tiles, list and event stream are asked again, the form being typed is kept.
 // The header shows the account and its role with a sign-out button, or the demo identity with
 // the operator-name field; `applyRoles` hides what the role does not allow.
+// When the server offers OpenID Connect (GET /api/auth/methods, public), the dialog also has a
+// SSO button: the server's login route takes the browser to the identity provider, which sends
+// it back to the same place with a session, so the page simply starts again signed in.
 
 import { t, setLang, currentLang } from './i18n.js';
 import { $, problemMessage } from './dom.js';
@@ -20,6 +23,25 @@ export async function fetchMe() {
   return r.json();
 }
 
+/**
+ * GET /api/auth/methods: `{password, oidc: {login} | null}`, or null when the server does not
+ * say (an older server answers 404): then only the password form is offered.
+ */
+export async function fetchMethods() {
+  try {
+    const r = await fetch('/api/auth/methods', { cache: 'no-store' });
+    return r.ok ? await r.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The SSO login route of `methods` when it is a path of this site, else null. */
+function ssoLogin(methods) {
+  const login = methods?.oidc?.login;
+  return typeof login === 'string' && login.startsWith('/') && !login.startsWith('//') ? login : null;
+}
+
 /** The session controller, bound to the page's shared `app`. */
 export function createSession(app) {
   const dialog = $('signin');
@@ -28,6 +50,7 @@ export function createSession(app) {
   const password = $('signin-password');
   const submit = $('signin-submit');
   const cancel = $('signin-cancel');
+  const sso = $('signin-sso-button');
   /** Resolves boot's wait for an identity (null once the page has started). */
   let waiting = null;
   /** Why the dialog is up: its reason's i18n key, or null when closed. Only
@@ -35,6 +58,8 @@ export function createSession(app) {
   let reason = null;
   /** The error shown in the dialog, re-rendered when the language changes. */
   let errorText = () => '';
+  /** The sign-in methods, asked once when the dialog first opens. */
+  let methods = null;
 
   const roleName = (role) => t(`role.${role}`);
 
@@ -53,8 +78,21 @@ export function createSession(app) {
     showError(() => '');
     password.value = '';
     submit.disabled = false;
+    sso.disabled = false;
     if (!dialog.open) dialog.showModal();
     (nameInput.value ? password : nameInput).focus();
+    methods ||= fetchMethods().then(offer);
+  }
+
+  /** Shows the SSO button when OpenID Connect is offered (and the password form unless refused). */
+  function offer(m) {
+    const login = ssoLogin(m);
+    $('signin-sso').hidden = !login;
+    sso.dataset.login = login || '';
+    const passwordOff = m?.password === false && !!login;
+    for (const el of [...form.querySelectorAll('.form-row'), submit]) el.hidden = passwordOff;
+    if (passwordOff && dialog.open) sso.focus();
+    return m;
   }
 
   const required = () => reason !== null && reason !== 'signin.optional';
@@ -74,6 +112,15 @@ export function createSession(app) {
     else reason = null;
   });
   cancel.addEventListener('click', close);
+  // To the provider and back here: the server checks that the return path is one of its own.
+  sso.addEventListener('click', () => {
+    const login = sso.dataset.login;
+    if (!login) return;
+    sso.disabled = true;
+    showError(() => t('signin.sso.pending'));
+    const back = location.pathname + location.search + location.hash;
+    location.assign(`${login}${login.includes('?') ? '&' : '?'}return=${encodeURIComponent(back)}`);
+  });
   $('signin-lang').addEventListener('click', () => {
     const next = currentLang() === 'fr' ? 'en' : 'fr';
     if (app.view) app.view.switchLang(next);

@@ -342,3 +342,128 @@ pub async fn audit(
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
     Ok(resp)
 }
+
+/// Cookie holding a sign-in under way with the OpenID provider (state, nonce, PKCE verifier).
+const OIDC_COOKIE: &str = "vigie_oidc";
+
+/// `GET /api/auth/methods`: how one signs in here (the web view shows the SSO button when
+/// `oidc` is set).
+pub async fn methods(State(state): State<AppState>) -> Json<Value> {
+    let oidc = state
+        .identities
+        .policy()
+        .oidc
+        .as_ref()
+        .map(|p| json!({ "login": "/auth/oidc/login", "issuer": p.settings().issuer }));
+    Json(json!({ "password": true, "oidc": oidc }))
+}
+
+fn oidc_provider(state: &super::Shared) -> Result<std::sync::Arc<crate::identity::oidc::Provider>, ApiError> {
+    state
+        .identities
+        .policy()
+        .oidc
+        .clone()
+        .ok_or_else(|| ApiError::NotFound("no OpenID provider is configured here ([auth.oidc])".into()))
+}
+
+fn provider_error(e: &crate::identity::oidc::ProviderError) -> ApiError {
+    use crate::identity::oidc::ProviderError;
+    tracing::warn!(error = %e, "OpenID sign-in failed");
+    match e {
+        ProviderError::Token(t) => ApiError::Unauthorized(format!("the identity provider's answer is refused: {t}")),
+        other => ApiError::Unauthorized(format!("sign-in with the identity provider failed: {other}")),
+    }
+}
+
+/// `GET /auth/oidc/login?return=/path`: starts the OpenID Connect sign-in (Authorization Code
+/// with PKCE): redirects to the provider, keeping state, nonce and verifier in an HttpOnly
+/// cookie for the callback.
+///
+/// # Errors
+/// 404 without a configured provider; 401 when its discovery document cannot be read.
+pub async fn oidc_login(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let provider = oidc_provider(&state)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let return_to = pairs.iter().find(|(k, _)| k == "return").map_or("/", |(_, v)| v.as_str()).to_owned();
+    let (url, pending) = tokio::task::spawn_blocking(move || provider.begin(&return_to))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| provider_error(&e))?;
+    let mut resp = StatusCode::FOUND.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::LOCATION, HeaderValue::from_str(&url).map_err(|e| ApiError::Internal(e.into()))?);
+    let cookie = format!("{OIDC_COOKIE}={}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=600", pending.encode());
+    h.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.into()))?);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// `GET /auth/oidc/callback?code=&state=`: ends the sign-in: checks `state` against the cookie,
+/// exchanges the code (with the PKCE verifier), checks the id token (signature, issuer,
+/// audience, expiry, nonce), maps the identity to its account (created at first sign-in), opens
+/// a session and goes back to where the sign-in started.
+///
+/// # Errors
+/// 400 for a callback without its sign-in (no cookie, other state) or an error from the
+/// provider; 401 for a refused id token; 404 when the account is not a member.
+pub async fn oidc_callback(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let provider = oidc_provider(&state)?;
+    let client = client_of(&req);
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
+    let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let refused = |reason: String| {
+        state.identities.record_detached(crate::identity::audit::AuditDraft {
+            at: crate::now_ms(),
+            workspace: Some(state.config.workspace.clone()),
+            actor: "unknown".into(),
+            action: "session.create".into(),
+            target: "oidc".into(),
+            outcome: Outcome::Refused,
+            client: client.map(|c| c.to_string()),
+            detail: json!({ "reason": reason, "via": "oidc" }),
+        });
+    };
+    if let Some(error) = param("error") {
+        refused(format!("provider error: {}", error.chars().take(80).collect::<String>()));
+        return Err(ApiError::bad_request(
+            "Sign-in refused by the identity provider",
+            format!(
+                "the provider answered '{}': start again from the sign-in page",
+                error.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    let pending = super::access::cookie(req.headers(), OIDC_COOKIE).and_then(crate::identity::oidc::Pending::decode);
+    let (Some(pending), Some(code), Some(sent_state)) = (pending, param("code"), param("state")) else {
+        refused("no sign-in under way".into());
+        return Err(ApiError::bad_request(
+            "No sign-in under way",
+            "this callback does not match a sign-in started here (or it took more than 10 minutes): start again",
+        ));
+    };
+    if !crate::identity::secret::constant_time_eq(&sent_state, &pending.state) {
+        refused("state mismatch".into());
+        return Err(ApiError::bad_request("No sign-in under way", "the state does not match the sign-in started here"));
+    }
+    let p = pending.clone();
+    let claims = tokio::task::spawn_blocking(move || provider.finish(&code, &p))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| {
+            refused(format!("{e}"));
+            provider_error(&e)
+        })?;
+    let signed = state.identities.sign_in_oidc(&state.config.workspace, &claims, client).await?;
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    let max_age = (signed.expires_at - crate::now_ms()) / 1000;
+    let h = resp.headers_mut();
+    h.insert(header::LOCATION, HeaderValue::from_str(&pending.return_to).unwrap_or(HeaderValue::from_static("/")));
+    h.append(header::SET_COOKIE, cookie_header(&state, &signed.cookie_secret, max_age));
+    h.append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("vigie_oidc=; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}

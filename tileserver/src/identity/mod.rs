@@ -9,6 +9,8 @@
 //! (`http::access::RULES`).
 
 pub mod audit;
+pub mod jwt;
+pub mod oidc;
 pub mod password;
 pub mod secret;
 pub mod service;

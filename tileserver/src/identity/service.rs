@@ -6,7 +6,7 @@
 //! session revoked on any replica is refused by every replica within that time.
 
 use super::audit::{AuditDraft, Outcome};
-use super::store::{Account, IdentityStore, IdentityStoreError, SessionRecord, TokenInsert, TokenRecord};
+use super::store::{Account, IdentityStore, IdentityStoreError, NewAccount, SessionRecord, TokenInsert, TokenRecord};
 use super::throttle::{ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES, Throttle};
 use super::{Access, Principal, Role, Via, password, secret};
 use crate::store::StoreError;
@@ -37,6 +37,8 @@ pub struct IdentityPolicy {
     pub anonymous_names_itself: bool,
     /// Session lifetime, milliseconds.
     pub session_ttl_ms: i64,
+    /// The OpenID provider, when one is configured.
+    pub oidc: Option<Arc<super::oidc::Provider>>,
 }
 
 /// Why a request is refused.
@@ -121,6 +123,7 @@ pub struct NewToken {
 enum Resolved {
     Token(TokenRecord, Option<Role>),
     Session(SessionRecord, Account, Option<Role>),
+    Oidc(Account, Option<Role>),
 }
 
 type AuditJob = (AuditDraft, Option<oneshot::Sender<()>>);
@@ -188,10 +191,10 @@ impl Identities {
                     client,
                 }
             })),
+            Credential::Bearer(token) if !token.starts_with(secret::TOKEN_PREFIX) => {
+                self.resolve_oidc(workspace, token, client).await.map(Some)
+            }
             Credential::Bearer(token) => {
-                if !token.starts_with(secret::TOKEN_PREFIX) {
-                    return Err(AuthError::Unauthenticated("the bearer token is not a vigie API token (vgt_…)".into()));
-                }
                 let sha = secret::sha256_hex(token);
                 let Resolved::Token(t, creator_role) = &*self
                     .lookup(&format!("t:{workspace}:{sha}"), || async {
@@ -204,7 +207,7 @@ impl Identities {
                     .await?
                     .ok_or_else(|| AuthError::Unauthenticated("unknown API token".into()))?
                 else {
-                    unreachable!("a token key holds a token")
+                    return Err(AuthError::Unauthenticated("unknown API token".into()));
                 };
                 if t.revoked_at.is_some() {
                     return Err(AuthError::Unauthenticated(format!("API token #{} was revoked", t.id)));
@@ -249,7 +252,9 @@ impl Identities {
                     })
                     .await?
                     .ok_or_else(|| AuthError::Unauthenticated("unknown session: sign in again".into()))?;
-                let Resolved::Session(s, a, role) = &*resolved else { unreachable!("a session key holds a session") };
+                let Resolved::Session(s, a, role) = &*resolved else {
+                    return Err(AuthError::Unauthenticated("unknown session: sign in again".into()));
+                };
                 if s.revoked_at.is_some() || s.expires_at <= now || a.disabled_at.is_some() {
                     return Err(AuthError::Unauthenticated("the session has ended: sign in again".into()));
                 }
@@ -264,6 +269,193 @@ impl Identities {
                 }))
             }
         }
+    }
+
+    /// An OpenID provider's access token: verified locally (signature, issuer, audience,
+    /// expiry), mapped to its account (created at first sight), cached like the rest.
+    async fn resolve_oidc(&self, workspace: &str, token: &str, client: Option<IpAddr>) -> Result<Access, AuthError> {
+        let Some(provider) = self.policy.oidc.clone() else {
+            return Err(AuthError::Unauthenticated(
+                "the bearer token is not a vigie API token (vgt_…), and no OpenID provider is configured".into(),
+            ));
+        };
+        if !super::jwt::looks_like_jwt(token) {
+            return Err(AuthError::Unauthenticated("the bearer token is neither a vigie API token nor a JWT".into()));
+        }
+        let key = format!("j:{workspace}:{}", secret::sha256_hex(token));
+        let resolved = if let Some(hit) = self.resolved.get(&key) {
+            hit
+        } else {
+            let audience = provider.settings().audience.clone();
+            let owned = token.to_owned();
+            let claims = tokio::task::spawn_blocking(move || provider.verify(&owned, &audience, None))
+                .await
+                .map_err(StoreError::task("token check"))?
+                .map_err(|e| {
+                    tracing::info!(error = %e, "OpenID bearer token refused");
+                    AuthError::Unauthenticated(format!("OpenID token refused: {e}"))
+                })?;
+            let account = self.oidc_account(workspace, &claims, client).await?;
+            let role = self.store.membership(workspace, account.id).await?;
+            let r = Arc::new(Resolved::Oidc(account, role));
+            self.resolved.insert(key, r.clone());
+            r
+        };
+        let Resolved::Oidc(account, role) = &*resolved else {
+            return Err(AuthError::Unauthenticated("unknown token".into()));
+        };
+        if account.disabled_at.is_some() {
+            return Err(AuthError::Unauthenticated("the account is disabled".into()));
+        }
+        Ok(Access {
+            principal: Principal::Account { id: account.id, name: account.name.clone() },
+            workspace: workspace.to_owned(),
+            role: role.ok_or(AuthError::NotMember)?,
+            via: Via::Bearer,
+            client,
+            author: account.name.clone(),
+        })
+    }
+
+    /// The account of an identity the OpenID provider vouches for: found by `(iss, sub)`, or
+    /// created at first sight (named after `preferred_username`, made unique) and given the
+    /// configured default role in `workspace` when it has none there.
+    async fn oidc_account(
+        &self,
+        workspace: &str,
+        claims: &super::jwt::Claims,
+        client: Option<IpAddr>,
+    ) -> Result<Account, AuthError> {
+        let now = crate::now_ms();
+        let account = if let Some(a) = self.store.account_by_oidc(&claims.issuer, &claims.subject).await? {
+            a
+        } else {
+            let base: String = claims
+                .username
+                .chars()
+                .map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') { c } else { '-' })
+                .take(super::MAX_NAME_CHARS - 7)
+                .collect();
+            let base = if base.is_empty() { "oidc".to_owned() } else { base };
+            let display = claims.name.clone().unwrap_or_else(|| base.clone());
+            let new = NewAccount {
+                name: &base,
+                display_name: &display,
+                password_hash: None,
+                oidc: Some((&claims.issuer, &claims.subject)),
+            };
+            let id = match self.store.create_account(&new, now).await {
+                Ok(id) => id,
+                Err(IdentityStoreError::Exists(_)) => {
+                    let unique = format!("{base}-{}", &secret::sha256_hex(&claims.subject)[..6]);
+                    self.store.create_account(&NewAccount { name: &unique, ..new }, now).await?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let account = self
+                .store
+                .account(id)
+                .await?
+                .ok_or_else(|| AuthError::NotFound(format!("account {id} vanished after its creation")))?;
+            self.record(AuditDraft {
+                at: now,
+                workspace: Some(workspace.to_owned()),
+                actor: "oidc".into(),
+                action: "account.create".into(),
+                target: format!("account/{}", account.name),
+                outcome: Outcome::Ok,
+                client: client.map(|c| c.to_string()),
+                detail: serde_json::json!({ "issuer": claims.issuer, "subject_sha256": secret::sha256_hex(&claims.subject) }),
+            })
+            .await;
+            account
+        };
+        let default_role = self.policy.oidc.as_ref().and_then(|p| p.settings().default_role);
+        if let Some(role) = default_role
+            && self.store.membership(workspace, account.id).await?.is_none()
+        {
+            self.store.set_membership(workspace, account.id, Some(role), now).await?;
+            self.record(AuditDraft {
+                at: now,
+                workspace: Some(workspace.to_owned()),
+                actor: "oidc".into(),
+                action: "member.set".into(),
+                target: format!("account/{}", account.name),
+                outcome: Outcome::Ok,
+                client: client.map(|c| c.to_string()),
+                detail: serde_json::json!({ "before": null, "after": role, "reason": "default role of a first sign-in" }),
+            })
+            .await;
+        }
+        Ok(account)
+    }
+
+    /// Signs in an identity the OpenID provider vouched for at the end of the web sign-in
+    /// (its id token already checked): a new session.
+    ///
+    /// # Errors
+    /// 401 for a disabled account, 404 when it is not a member of the workspace.
+    pub async fn sign_in_oidc(
+        &self,
+        workspace: &str,
+        claims: &super::jwt::Claims,
+        client: Option<IpAddr>,
+    ) -> Result<SignedIn, AuthError> {
+        let account = self.oidc_account(workspace, claims, client).await?;
+        let refuse = |reason: &str| AuditDraft {
+            at: crate::now_ms(),
+            workspace: Some(workspace.to_owned()),
+            actor: account.name.clone(),
+            action: "session.create".into(),
+            target: format!("account/{}", account.name),
+            outcome: Outcome::Refused,
+            client: client.map(|c| c.to_string()),
+            detail: serde_json::json!({ "reason": reason, "via": "oidc" }),
+        };
+        if account.disabled_at.is_some() {
+            self.record(refuse("disabled")).await;
+            return Err(AuthError::Unauthenticated("this account is disabled".into()));
+        }
+        let Some(role) = self.store.membership(workspace, account.id).await? else {
+            self.record(refuse("not a member")).await;
+            return Err(AuthError::NotMember);
+        };
+        self.open_session(workspace, account, role, client, "oidc").await
+    }
+
+    /// A new session for `account` (signed in by `via`), audited.
+    async fn open_session(
+        &self,
+        workspace: &str,
+        account: Account,
+        role: Role,
+        client: Option<IpAddr>,
+        via: &str,
+    ) -> Result<SignedIn, AuthError> {
+        let now = crate::now_ms();
+        let cookie_secret = secret::random_secret();
+        let session = SessionRecord {
+            secret_sha256: secret::sha256_hex(&cookie_secret),
+            account: account.id,
+            csrf: secret::random_secret(),
+            created_at: now,
+            expires_at: now + self.policy.session_ttl_ms,
+            revoked_at: None,
+            client: client.map(|c| c.to_string()),
+        };
+        self.store.create_session(&session).await?;
+        self.record(AuditDraft {
+            at: now,
+            workspace: Some(workspace.to_owned()),
+            actor: account.name.clone(),
+            action: "session.create".into(),
+            target: format!("account/{}", account.name),
+            outcome: Outcome::Ok,
+            client: client.map(|c| c.to_string()),
+            detail: serde_json::json!({ "reason": via }),
+        })
+        .await;
+        Ok(SignedIn { cookie_secret, csrf: session.csrf, account, role, expires_at: session.expires_at })
     }
 
     async fn lookup<F, Fut>(&self, key: &str, load: F) -> Result<Option<Arc<Resolved>>, AuthError>
@@ -341,19 +533,7 @@ impl Identities {
             self.record(audit(Outcome::Refused, "not a member")).await;
             return Err(AuthError::NotMember);
         };
-        let cookie_secret = secret::random_secret();
-        let session = SessionRecord {
-            secret_sha256: secret::sha256_hex(&cookie_secret),
-            account: account.id,
-            csrf: secret::random_secret(),
-            created_at: now,
-            expires_at: now + self.policy.session_ttl_ms,
-            revoked_at: None,
-            client: client.map(|c| c.to_string()),
-        };
-        self.store.create_session(&session).await?;
-        self.record(audit(Outcome::Ok, "password")).await;
-        Ok(SignedIn { cookie_secret, csrf: session.csrf, account, role, expires_at: session.expires_at })
+        self.open_session(workspace, account, role, client, "password").await
     }
 
     /// Ends the session `access` came with.
@@ -465,7 +645,8 @@ impl Identities {
         password::check_new(password).map_err(AuthError::Invalid)?;
         let phc = hash_off_thread(password).await?;
         let now = crate::now_ms();
-        let id = self.store.create_account(name, name, Some(&phc), now).await?;
+        let new = NewAccount { name, display_name: name, password_hash: Some(&phc), oidc: None };
+        let id = self.store.create_account(&new, now).await?;
         self.store.set_membership(workspace, id, Some(role), now).await?;
         self.record(AuditDraft {
             at: now,

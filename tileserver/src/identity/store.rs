@@ -87,6 +87,19 @@ pub struct SessionRecord {
     pub client: Option<String>,
 }
 
+/// A new account: a name, and how it proves who it is.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAccount<'a> {
+    /// Unique name.
+    pub name: &'a str,
+    /// Name shown.
+    pub display_name: &'a str,
+    /// argon2id PHC string of a local password.
+    pub password_hash: Option<&'a str>,
+    /// `(iss, sub)` of the OpenID provider that vouches for it.
+    pub oidc: Option<(&'a str, &'a str)>,
+}
+
 /// A new token's stored fields.
 #[derive(Debug, Clone)]
 pub struct TokenInsert<'a> {
@@ -131,14 +144,10 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
     /// Creates an account; its id.
     ///
     /// # Errors
-    /// [`IdentityStoreError::Exists`] when the name is taken.
-    async fn create_account(
-        &self,
-        name: &str,
-        display_name: &str,
-        password_hash: Option<&str>,
-        at: i64,
-    ) -> Result<i64, IdentityStoreError>;
+    /// [`IdentityStoreError::Exists`] when the name (or the OpenID identity) is taken.
+    async fn create_account(&self, account: &NewAccount<'_>, at: i64) -> Result<i64, IdentityStoreError>;
+    /// The account an OpenID provider's `(iss, sub)` maps to.
+    async fn account_by_oidc(&self, issuer: &str, subject: &str) -> Result<Option<Account>, StoreError>;
     /// The account named `name`.
     async fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError>;
     /// The account `id`.
@@ -267,29 +276,32 @@ macro_rules! sql_identity {
 
         #[async_trait]
         impl IdentityStore for SqlIdentity<$db> {
-            async fn create_account(
-                &self,
-                name: &str,
-                display_name: &str,
-                password_hash: Option<&str>,
-                at: i64,
-            ) -> Result<i64, IdentityStoreError> {
+            async fn create_account(&self, a: &NewAccount<'_>, at: i64) -> Result<i64, IdentityStoreError> {
                 sqlx::query_scalar(
-                    "INSERT INTO accounts (name, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                    "INSERT INTO accounts (name, display_name, password_hash, oidc_issuer, oidc_subject, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 )
-                .bind(name)
-                .bind(display_name)
-                .bind(password_hash)
+                .bind(a.name)
+                .bind(a.display_name)
+                .bind(a.password_hash)
+                .bind(a.oidc.map(|o| o.0))
+                .bind(a.oidc.map(|o| o.1))
                 .bind(at)
                 .fetch_one(&self.writer)
                 .await
                 .map_err(|e| {
                     if is_unique_violation(&e) {
-                        IdentityStoreError::Exists(format!("an account named '{name}'"))
+                        IdentityStoreError::Exists(format!("an account named '{}' (or for this identity)", a.name))
                     } else {
                         e.into()
                     }
                 })
+            }
+
+            async fn account_by_oidc(&self, issuer: &str, subject: &str) -> Result<Option<Account>, StoreError> {
+                let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE oidc_issuer = $1 AND oidc_subject = $2");
+                let row = sqlx::query(&sql).bind(issuer).bind(subject).fetch_optional(&self.reader).await?;
+                Ok(row.as_ref().map(Self::account_from).transpose()?)
             }
 
             async fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
