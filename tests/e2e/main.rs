@@ -22,3 +22,4 @@ mod store_suite;
 mod styles;
 mod support;
 mod table_layers;
+mod workspaces;

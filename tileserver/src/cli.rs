@@ -44,6 +44,32 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Workspaces: each has its own log, datasets, catalog and members, served under
+    /// `/w/{id}` (a running server picks a new one up within seconds).
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+}
+
+/// `vigie workspace …`.
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Create a workspace, with an admin (an existing account) when given.
+    Add {
+        /// Id: letters, digits, '-' and '_' (it is the URL segment).
+        id: String,
+        /// An existing account to make its admin.
+        #[arg(long)]
+        admin: Option<String>,
+        /// Store, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// List the store's workspaces.
+    List {
+        /// Store, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
 }
 
 /// `vigie user …`.
@@ -223,13 +249,62 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user(cmd).await,
         Command::Token(cmd) => token(cmd).await,
         Command::Audit(AuditCommand::Verify { store }) => audit_verify(&store).await,
+        Command::Workspace(cmd) => workspace(cmd).await,
     }
 }
 
-/// The identity service over the configured store, for a command.
+async fn workspace(cmd: WorkspaceCommand) -> anyhow::Result<()> {
+    match cmd {
+        WorkspaceCommand::Add { id, admin, store } => {
+            crate::config::check_workspace_id(&id)?;
+            let mut config = Config::load(&store)?;
+            config.workspace.clone_from(&id);
+            let ids = Identities::new(crate::open_store(&config).await?.identity(), IdentityPolicy::default());
+            if let Some(name) = &admin {
+                let account = ids
+                    .store()
+                    .account_by_name(name)
+                    .await?
+                    .with_context(|| format!("no account named '{name}' (create it with `vigie user add`)"))?;
+                ids.store().set_membership(&id, account.id, Some(Role::Admin), crate::now_ms()).await?;
+            }
+            let draft = AuditDraft {
+                at: crate::now_ms(),
+                workspace: Some(id.clone()),
+                actor: cli_actor(),
+                action: "workspace.create".into(),
+                target: format!("workspace/{id}"),
+                outcome: Outcome::Ok,
+                client: None,
+                detail: serde_json::json!({ "admin": admin }),
+            };
+            ids.record(draft).await;
+            println!("workspace '{id}' ready: served under /w/{id}");
+        }
+        WorkspaceCommand::List { store } => {
+            let config = Config::load(&store)?;
+            for id in crate::open_store(&config).await?.identity().workspaces().await? {
+                println!("{id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The identity service over the configured store, for a command acting in `--workspace`
+/// (which must exist: a typo never creates a workspace).
 async fn identities(args: &ServeArgs) -> anyhow::Result<(Config, Arc<Identities>)> {
     let config = Config::load(args)?;
-    let store = crate::open_store(&config).await?;
+    // The store is opened for the primary workspace (the configuration's), not the target.
+    let primary = Config::load(&ServeArgs { workspace: None, ..args.clone() })?;
+    let store = crate::open_store(&primary).await?;
+    let known = store.identity().workspaces().await?;
+    anyhow::ensure!(
+        known.contains(&config.workspace),
+        "no workspace '{}' in this store (create it with `vigie workspace add {}`)",
+        config.workspace,
+        config.workspace
+    );
     let identities = Identities::new(store.identity(), IdentityPolicy::default());
     Ok((config, identities))
 }

@@ -65,6 +65,20 @@ pub struct DemoFile {
     pub entries: Option<usize>,
 }
 
+/// Checks a workspace id: 1 to 64 characters among A-Z, a-z, 0-9, '-' and '_' (it is a URL
+/// segment, `/w/{id}`).
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_workspace_id(id: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "workspace '{}' must be 1 to 64 characters among A-Z, a-z, 0-9, '-' and '_'",
+        id.chars().take(80).collect::<String>()
+    );
+    Ok(())
+}
+
 /// The `[auth]` table.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
@@ -193,6 +207,10 @@ pub struct ServeArgs {
     /// accounts then sign in).
     #[arg(long, conflicts_with = "anonymous_role")]
     pub require_sign_in: bool,
+    /// The workspace: the one served at the root by `vigie serve` (every workspace of the
+    /// store is served under `/w/{id}`), the one a command acts in [default: `default`].
+    #[arg(long)]
+    pub workspace: Option<String>,
 }
 
 /// The resolved configuration.
@@ -276,13 +294,8 @@ impl Config {
     /// Never: the default listen address is a valid constant.
     pub fn resolve(file: FileConfig, args: &ServeArgs) -> anyhow::Result<Self> {
         let demo = file.demo.clone();
-        let workspace = file.workspace.unwrap_or_else(|| DEFAULT_WORKSPACE.to_owned());
-        anyhow::ensure!(
-            !workspace.is_empty()
-                && workspace.len() <= 64
-                && workspace.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "workspace '{workspace}' must be 1 to 64 characters among A-Z, a-z, 0-9, '-' and '_'"
-        );
+        let workspace = args.workspace.clone().or(file.workspace).unwrap_or_else(|| DEFAULT_WORKSPACE.to_owned());
+        check_workspace_id(&workspace)?;
         let public_url = args.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_owned());
         if let Some(u) = &public_url {
             anyhow::ensure!(

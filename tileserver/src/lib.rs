@@ -14,7 +14,7 @@ pub mod tiles;
 
 use anyhow::Context;
 use config::Config;
-use http::{Shared, app, styles::Styles};
+use http::{Shared, styles::Styles};
 use std::sync::Arc;
 use std::time::Instant;
 use store::{Store, StoreSettings};
@@ -83,20 +83,87 @@ pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
     })
 }
 
-/// Builds the shared state: catalog, styles, store, engine loaded from the store (seeding the
-/// demo first when asked and the store is empty).
+/// What every workspace of one process shares: metrics, the running operations (stall
+/// watchdog) and the identity service (accounts are global, memberships per workspace).
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// Metrics.
+    pub metrics: Arc<metrics::Metrics>,
+    /// Renders and writes under way.
+    pub activity: Arc<activity::Activity>,
+    /// Accounts, sessions, tokens, roles, audit.
+    pub identities: Arc<identity::Identities>,
+    /// When the process started.
+    pub started: Instant,
+}
+
+impl Globals {
+    /// The globals a workspace's state holds.
+    pub fn of(state: &Shared) -> Self {
+        Self {
+            metrics: state.metrics.clone(),
+            activity: state.activity.clone(),
+            identities: state.identities.clone(),
+            started: state.started,
+        }
+    }
+}
+
+/// Builds the state of the configured workspace (the one served at the root) and what every
+/// workspace shares: store, catalog, styles, engine loaded from the store (seeding the demo
+/// first when asked and the store is empty), identities.
 ///
 /// # Errors
 /// Start-up failures, with the file or setting at fault.
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
+    let started = Instant::now();
+    let store = open_store(&config).await?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let activity =
+        activity::Activity::new(std::time::Duration::from_millis(config.stall_after_ms), metrics.stalled_counters());
+    activity.spawn_watchdog();
+    let identities = identity::Identities::new(
+        store.identity(),
+        identity::IdentityPolicy {
+            anonymous_role: config.anonymous_role,
+            anonymous_names_itself: config.anonymous_names_itself,
+            session_ttl_ms: config.session_ttl_ms,
+            oidc: config.oidc.clone().map(identity::oidc::Provider::new),
+        },
+    );
+    if config.demo {
+        demo_accounts(&identities, &config.workspace).await?;
+    }
+    if let Some(role) = config.anonymous_role {
+        tracing::warn!(
+            role = %role,
+            listen = %config.listen,
+            "requests without credentials are let in with this role (demo on loopback, or auth.anonymous_role)"
+        );
+    }
+    let globals = Globals { metrics, activity, identities, started };
+    build_workspace(config, store, &globals, true).await
+}
+
+/// Builds one workspace's state over its store: catalog, styles, engine, log writer, ingest,
+/// tile sources and cache. The primary workspace (the one `config` names at start) also gets
+/// the demo data and the sources file.
+///
+/// # Errors
+/// Start-up failures, with the file or setting at fault.
+pub async fn build_workspace(
+    config: Config,
+    store: Arc<dyn Store>,
+    globals: &Globals,
+    primary: bool,
+) -> anyhow::Result<Arc<Shared>> {
     let started = Instant::now();
     let catalog = load_catalog(&config)?;
     let styles = match &config.styles_dir {
         Some(dir) => Styles::from_dir(dir)?,
         None => Styles::bundled()?,
     };
-    let store = open_store(&config).await?;
-    if config.demo {
+    if config.demo && primary {
         if store.is_empty().await? {
             let t = Instant::now();
             let seed = store::Seed::demo_spread(
@@ -129,10 +196,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     );
     let cache = tiles::TileCache::new(config.cache_size_bytes);
     let last_seq = store.last_event_seq().await?;
-    let metrics = metrics::Metrics::new();
-    let activity =
-        activity::Activity::new(std::time::Duration::from_millis(config.stall_after_ms), metrics.stalled_counters());
-    activity.spawn_watchdog();
+    let Globals { metrics, activity, identities, .. } = globals.clone();
     let courante = courante::Courante::new(
         store.clone(),
         engine.clone(),
@@ -146,30 +210,16 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     let ingest = ingest::Ingest::new(engine.clone(), store.clone(), cache.clone());
     ingest::spawn_dataset_watcher(ingest.clone());
     let scheduler = match &config.sources {
-        Some(path) => Some(ingest::sources::spawn(&ingest, path, &config.data_dir)?),
-        None => None,
+        Some(path) if primary => Some(ingest::sources::spawn(&ingest, path, &config.data_dir)?),
+        _ => None,
     };
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), last_event = last_seq, "state ready");
-    let tiles = tiles::TileSources::prepare(&engine, store.as_ref()).await?;
-    let identities = identity::Identities::new(
-        store.identity(),
-        identity::IdentityPolicy {
-            anonymous_role: config.anonymous_role,
-            anonymous_names_itself: config.anonymous_names_itself,
-            session_ttl_ms: config.session_ttl_ms,
-            oidc: config.oidc.clone().map(identity::oidc::Provider::new),
-        },
+    tracing::info!(
+        workspace = %config.workspace,
+        seconds = started.elapsed().as_secs_f64(),
+        last_event = last_seq,
+        "state ready"
     );
-    if config.demo {
-        demo_accounts(&identities, &config.workspace).await?;
-    }
-    if let Some(role) = config.anonymous_role {
-        tracing::warn!(
-            role = %role,
-            listen = %config.listen,
-            "requests without credentials are let in with this role (demo on loopback, or auth.anonymous_role)"
-        );
-    }
+    let tiles = tiles::TileSources::prepare(&engine, store.as_ref()).await?;
     Ok(Arc::new(Shared {
         engine,
         store,
@@ -183,7 +233,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
         styles,
         identities,
         config,
-        started,
+        started: globals.started,
     }))
 }
 
@@ -217,11 +267,46 @@ async fn demo_accounts(identities: &identity::Identities, workspace: &str) -> an
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let state = build_state(config).await?;
+    let workspaces = http::Workspaces::new(state.clone());
+    add_workspaces(&workspaces, &state).await?;
+    spawn_every(&workspaces, WORKSPACE_SCAN, move |w| {
+        let state = state.clone();
+        async move {
+            if let Err(e) = add_workspaces(&w, &state).await {
+                tracing::warn!(error = %format!("{e:#}"), "new workspaces could not be served yet");
+            }
+        }
+    });
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "vigie listening");
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+    axum::serve(listener, http::app_for(workspaces).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown())
         .await?;
+    Ok(())
+}
+
+/// How often the store is asked for workspaces created since (`vigie workspace add`).
+pub const WORKSPACE_SCAN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Serves every workspace of the store not served yet, each with its own state (built like
+/// the primary's, without demo data or sources file).
+///
+/// # Errors
+/// When the store cannot list them or a workspace's state cannot be built.
+pub async fn add_workspaces(workspaces: &http::Workspaces, primary: &Shared) -> anyhow::Result<()> {
+    for id in primary.identities.store().workspaces().await? {
+        if workspaces.serves(&id) {
+            continue;
+        }
+        let mut config = primary.config.clone();
+        config.workspace.clone_from(&id);
+        let store = open_store(&config).await?;
+        let state = build_workspace(config, store, &Globals::of(primary), false)
+            .await
+            .with_context(|| format!("workspace '{id}'"))?;
+        workspaces.insert(state);
+        tracing::info!(workspace = %id, "workspace served under /w/{id}");
+    }
     Ok(())
 }
 

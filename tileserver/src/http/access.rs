@@ -1,6 +1,6 @@
 //! Who may call what: the one table of access rules ([`RULES`]), the middleware that resolves
-//! every request to an [`Access`] and enforces its route's rule, the workspace prefix
-//! (`/w/{workspace}/…`), and the extractor handlers take.
+//! every request to an [`Access`] in the workspace it addresses and enforces its route's rule,
+//! and the extractor handlers take.
 //!
 //! A route missing from the table is refused to everyone (500, logged): a new route cannot be
 //! forgotten open. The role-matrix test walks this table.
@@ -12,7 +12,7 @@ use crate::identity::service::Credential;
 use crate::identity::{Access, Role, SESSION_COOKIE, Via};
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
@@ -103,42 +103,6 @@ pub fn rule_for(method: &Method, path: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.method == *method && r.path == path)
 }
 
-/// The workspace a request addresses: from its `/w/{workspace}` prefix, else the default.
-#[derive(Debug, Clone)]
-pub struct WorkspaceName(pub String);
-
-/// Longest workspace name in a URL.
-pub const MAX_WORKSPACE_CHARS: usize = 64;
-
-/// Strips a `/w/{workspace}` prefix before routing, so every route is also served under it.
-/// An unknown workspace answers 404, like a workspace the asker is not a member of.
-pub async fn workspace_prefix(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
-    let Some(rest) = path.strip_prefix("/w/") else {
-        let ws = WorkspaceName(state.config.workspace.clone());
-        req.extensions_mut().insert(ws);
-        return next.run(req).await;
-    };
-    let (ws, tail) = rest.split_once('/').map_or((rest, ""), |(w, t)| (w, t));
-    if ws != state.config.workspace {
-        return ApiError::NotFound("no such workspace".into()).into_response();
-    }
-    let new_path = format!("/{tail}");
-    let pq = match req.uri().query() {
-        Some(q) => format!("{new_path}?{q}"),
-        None => new_path,
-    };
-    let mut parts = req.uri().clone().into_parts();
-    parts.path_and_query = pq.parse().ok();
-    match Uri::from_parts(parts) {
-        Ok(uri) => *req.uri_mut() = uri,
-        Err(_) => return ApiError::NotFound("no such route".into()).into_response(),
-    }
-    let ws = WorkspaceName(ws.to_owned());
-    req.extensions_mut().insert(ws);
-    next.run(req).await
-}
-
 fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(v) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
     let v = v.to_str().map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;
@@ -198,8 +162,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         tracing::error!(%method, path, "route without an access rule: refused (add it to http::access::RULES)");
         return ApiError::Internal(anyhow::anyhow!("route {method} {path} has no access rule")).into_response();
     };
-    let workspace =
-        req.extensions().get::<WorkspaceName>().map_or_else(|| state.config.workspace.clone(), |w| w.0.clone());
+    let workspace = state.config.workspace.clone();
     let client = client_of(&req);
     let headers = req.headers();
     let resolved = match bearer(headers) {

@@ -76,18 +76,14 @@ struct SignIn {
 /// # Errors
 /// 401 for a wrong name or password, 429 while throttled, 404 when the account is not a member
 /// of the workspace.
-pub async fn sign_in(
-    State(state): State<AppState>,
-    workspace: Option<axum::Extension<super::access::WorkspaceName>>,
-    req: Request,
-) -> Result<Response, ApiError> {
+pub async fn sign_in(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let client = client_of(&req);
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|_| ApiError::TooLarge("a sign-in body is at most 64 KiB".into()))?;
     let creds: SignIn = json_body(&parts.headers, &body)?;
-    let ws = workspace.map_or_else(|| state.config.workspace.clone(), |w| w.0.0);
+    let ws = state.config.workspace.clone();
     let signed = state.identities.sign_in(&ws, &creds.name, &creds.password, client).await?;
     let access = Access {
         principal: Principal::Account { id: signed.account.id, name: signed.account.name.clone() },

@@ -37,7 +37,7 @@ async fn audit_entry(state: &super::Shared, access: &Access, action: &str, befor
         "after": entry_digest(after),
     });
     let draft = state.identities.draft(access, action, &format!("entry/{}", after.id), Outcome::Ok, detail);
-    state.identities.record(draft).await;
+    state.identities.record_queued(draft).await;
 }
 
 /// A contributor edits, deletes and adds photos to their own entries only; qualifying and

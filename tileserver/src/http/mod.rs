@@ -52,8 +52,8 @@ pub struct Shared {
     pub tiles: crate::tiles::TileSources,
     /// Encoded tiles.
     pub cache: TileCache,
-    /// Metrics.
-    pub metrics: Metrics,
+    /// Metrics (one registry for the process).
+    pub metrics: Arc<Metrics>,
     /// Renders and writes under way (for `/health`, `/metrics` and the stall watchdog).
     pub activity: Arc<crate::activity::Activity>,
     /// MapLibre styles.
@@ -69,13 +69,86 @@ pub struct Shared {
 /// Handle on the shared state, cheap to clone.
 pub type AppState = Arc<Shared>;
 
-/// The whole router. Tests drive it with `tower::ServiceExt::oneshot`, no socket needed.
-///
-/// Every route is also served under `/w/{workspace}`; the access middleware resolves each
-/// request's identity and enforces the route's rule (`access::RULES`).
+/// The workspaces a process serves, each with its own state (log, datasets, catalog, engine,
+/// tile cache) and router; the primary one is also served at the root.
+pub struct Workspaces {
+    primary: String,
+    // Lock rule: held to look a router up or add one; never across a request or a build.
+    routers: std::sync::RwLock<std::collections::HashMap<String, Router>>,
+}
+
+impl std::fmt::Debug for Workspaces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workspaces").field("primary", &self.primary).finish_non_exhaustive()
+    }
+}
+
+impl Workspaces {
+    /// The registry with its primary workspace.
+    pub fn new(primary: AppState) -> Arc<Self> {
+        let w = Arc::new(Self { primary: primary.config.workspace.clone(), routers: std::sync::RwLock::default() });
+        w.insert(primary);
+        w
+    }
+
+    /// Serves `state` under `/w/{its workspace}` (replacing any router it had).
+    pub fn insert(&self, state: AppState) {
+        let id = state.config.workspace.clone();
+        let router = routes(state);
+        self.routers.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, router);
+    }
+
+    /// Whether workspace `id` is served.
+    pub fn serves(&self, id: &str) -> bool {
+        self.routers.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(id)
+    }
+
+    fn router(&self, id: &str) -> Option<Router> {
+        self.routers.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned()
+    }
+}
+
+/// The router of one workspace's state, served at the root and under `/w/{workspace}`. Tests
+/// drive it with `tower::ServiceExt::oneshot`, no socket needed.
 pub fn app(state: AppState) -> Router {
-    let routes = routes(state.clone());
-    Router::new().fallback_service(routes).layer(middleware::from_fn_with_state(state, access::workspace_prefix))
+    app_for(Workspaces::new(state))
+}
+
+/// The router of every workspace: `/w/{workspace}/…` goes to that workspace's routes with the
+/// prefix stripped, anything else to the primary's. A workspace that is not served answers 404,
+/// like one the asker is not a member of (the access middleware), so neither reveals it exists.
+pub fn app_for(workspaces: Arc<Workspaces>) -> Router {
+    Router::new().fallback(dispatch).with_state(workspaces)
+}
+
+async fn dispatch(State(workspaces): State<Arc<Workspaces>>, mut req: Request) -> Response {
+    use axum::response::IntoResponse as _;
+    use tower::ServiceExt as _;
+    let id = match req.uri().path().strip_prefix("/w/") {
+        None => workspaces.primary.clone(),
+        Some(rest) => {
+            let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            let id = id.to_owned();
+            let path_and_query = match req.uri().query() {
+                Some(q) => format!("/{tail}?{q}"),
+                None => format!("/{tail}"),
+            };
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = path_and_query.parse().ok();
+            match axum::http::Uri::from_parts(parts) {
+                Ok(uri) => *req.uri_mut() = uri,
+                Err(_) => return not_found().await.into_response(),
+            }
+            id
+        }
+    };
+    let Some(router) = workspaces.router(&id) else {
+        return ApiError::NotFound("no such workspace".into()).into_response();
+    };
+    match router.oneshot(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
 }
 
 fn routes(state: AppState) -> Router {

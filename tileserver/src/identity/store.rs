@@ -192,6 +192,9 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError>;
     /// The head of the chain: last seq and hash written.
     async fn audit_head(&self) -> Result<(i64, String), StoreError>;
+    /// Ids of every workspace of the store (a workspace is registered when a store is opened
+    /// for it: `vigie workspace add`).
+    async fn workspaces(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// The identity tables over a sqlx pool: `reader` for reads, `writer` for writes (the same
@@ -594,6 +597,10 @@ macro_rules! sql_identity {
                 q.push(" ORDER BY seq LIMIT ").push_bind(f.limit as i64);
                 let rows = q.build().fetch_all(&self.reader).await?;
                 Ok(rows.iter().map(Self::audit_from).collect::<Result<_, _>>()?)
+            }
+
+            async fn workspaces(&self) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT id FROM workspaces ORDER BY id").fetch_all(&self.reader).await?)
             }
 
             async fn audit_head(&self) -> Result<(i64, String), StoreError> {
