@@ -40,8 +40,12 @@ fn browser_tools() -> PathBuf {
 
 /// `vigie user add NAME --role ROLE --password-stdin` on `data_dir`, before the server starts.
 fn add_account(data_dir: &Path, (name, password): (&str, &str), role: &str) {
+    add_member(data_dir, (name, password), role, "default");
+}
+
+fn add_member(data_dir: &Path, (name, password): (&str, &str), role: &str, workspace: &str) {
     let mut child = Command::new(vigie_bin())
-        .args(["user", "add", name, "--role", role, "--password-stdin", "--data-dir"])
+        .args(["user", "add", name, "--role", role, "--workspace", workspace, "--password-stdin", "--data-dir"])
         .arg(data_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -103,5 +107,24 @@ fn sso_sign_in_in_chromium() {
         .arg("tests/browser/sso.mjs")
         .arg(server.url(""))
         .arg(&provider.issuer));
+    println!("{out}");
+}
+
+/// The web view of a workspace other than the primary (`/w/pp/`): signed in as one of its
+/// members, every request the page makes stays in that workspace.
+#[test]
+fn a_workspace_web_view_stays_in_its_workspace() {
+    let node = browser_tools();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out =
+        Command::new(vigie_bin()).args(["workspace", "add", "pp", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    add_member(dir.path(), ANALYST, "analyst", "pp");
+    let server = Server::start(dir.path(), &["--demo", "--demo-entries", "500", "--require-sign-in"]);
+    let out = run(Command::new(node)
+        .current_dir(repo_root())
+        .arg("tests/browser/workspace.mjs")
+        .arg(server.url(""))
+        .env("VIGIE_TEST_ANALYST", format!("{}:{}", ANALYST.0, ANALYST.1)));
     println!("{out}");
 }

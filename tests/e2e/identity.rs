@@ -87,6 +87,10 @@ async fn identity_suite(ids: Arc<dyn IdentityStore>, backend: &str) {
     };
     ids.create_session(&s).await.unwrap();
     assert_eq!(ids.session("ss").await.unwrap().unwrap(), s);
+    let old = SessionRecord { secret_sha256: "old".into(), expires_at: 5, ..s.clone() };
+    ids.create_session(&old).await.unwrap();
+    assert_eq!(ids.purge_sessions(10).await.unwrap(), 1, "{backend}: only the session ended before 10");
+    assert!(ids.session("old").await.unwrap().is_none());
     // A new password signs every session out; disabling revokes the tokens too.
     assert!(ids.set_password(alice, "$argon2id$y", 11).await.unwrap());
     assert_eq!(ids.session("ss").await.unwrap().unwrap().revoked_at, Some(11), "{backend}");
@@ -691,4 +695,53 @@ fn demo_mode_prints_one_account_per_role() {
         .send(json!({"name": "demo-reader", "password": password}).to_string())
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// A store made before identity existed (migration 1 only, as the earlier version left it, with
+/// its data) opens with this version on both backends: migrated, its log intact, identity
+/// working.
+#[tokio::test]
+async fn a_store_from_before_identity_opens_and_migrates() {
+    use vigie_tileserver::store::codec::migrator;
+    use vigie_tileserver::store::{Seed, Store};
+    // SQLite: migration 1 and a venue, as the earlier version left the file.
+    let dir = tempfile::tempdir().unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("vigie.db"))
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    migrator(&vigie_tileserver::store::sqlite::MIGRATIONS[..1]).run(&pool).await.unwrap();
+    sqlx::query("INSERT INTO workspaces (id, title, created_at) VALUES ('default', 'default', 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO venues (workspace, code, name, kind, city, lon, lat, sports) VALUES ('default', 'STA', 'Stade', 'stadium', 'Paris', 2.36, 48.92, '[]')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = SqliteStore::open(dir.path(), "default", Synchronous::Normal).await.expect("an older store opens");
+    assert_eq!(store.venues().await.unwrap()[0].code, "STA", "its data is intact");
+    let ids = Store::identity(&store);
+    let new = NewAccount { name: "a", display_name: "a", password_hash: None, oidc: None };
+    ids.create_account(&new, 1).await.expect("identity tables exist");
+    assert_eq!(verify_store(ids.as_ref()).await.unwrap().broken, None);
+    // PostGIS: migration 1, then this version opens it, seeds, and opens it again.
+    let db = PostgisDb::create().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    migrator(&vigie_tileserver::store::postgres::MIGRATIONS[..1]).run(&pool).await.unwrap();
+    pool.close().await;
+    let settings = PgSettings { url: db.url.clone(), pool_size: 4, statement_timeout_ms: 10_000 };
+    let seed = Seed::demo(1, 20, false);
+    {
+        let pg = PgStore::open(&settings, "default").await.expect("an older store opens");
+        pg.seed(&seed).await.unwrap();
+        let ids = Store::identity(&pg);
+        ids.create_account(&new, 1).await.expect("identity tables exist");
+    }
+    let pg = PgStore::open(&settings, "default").await.expect("opens again");
+    assert_eq!(pg.venues().await.unwrap().len(), seed.venues.len());
+    drop(pg);
+    db.drop_db().await;
 }

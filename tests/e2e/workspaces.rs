@@ -104,6 +104,12 @@ fn scenario(env: &[(&str, &str)]) {
     let (code, created) = post(&server, "/w/pp/api/entries", &prefecture, &entry);
     assert_eq!(code, 201, "{created}");
     assert_eq!(created["author"], "token:t");
+    assert_eq!(created["url"], format!("/w/pp/api/entries/{}", created["id"]), "links stay in the workspace");
+    let (_, tilejson) = get(&server, "/w/pp/tiles/entries", &prefecture);
+    let tiles = tilejson["tiles"][0].as_str().unwrap();
+    assert!(tiles.contains("/w/pp/tiles/entries/{z}/{x}/{y}"), "{tiles}");
+    let (_, primary_tilejson) = get(&server, "/tiles/entries", &national);
+    assert!(!primary_tilejson["tiles"][0].as_str().unwrap().contains("/w/"), "the primary's links are at the root");
     let (_, pp_list) = get(&server, "/w/pp/api/entries?limit=500", &prefecture);
     assert_eq!(titles(&pp_list), ["Manifestation non déclarée"], "only its own entry");
     let (_, national_list) = get(&server, "/api/entries?q=Manifestation%20non&limit=500", &national);

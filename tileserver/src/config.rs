@@ -93,6 +93,9 @@ pub struct AuthFile {
     pub require_sign_in: bool,
     /// OpenID Connect sign-in.
     pub oidc: Option<OidcFile>,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` names the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// The `[auth.oidc]` table (the client secret comes from `VIGIE_OIDC_CLIENT_SECRET`).
@@ -263,6 +266,8 @@ pub struct Config {
     pub session_ttl_ms: i64,
     /// OpenID Connect, when configured.
     pub oidc: Option<crate::identity::oidc::OidcSettings>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Config {
@@ -376,6 +381,7 @@ impl Config {
             anonymous_names_itself: demo_on_loopback,
             session_ttl_ms: (session_hours * 3_600_000) as i64,
             oidc,
+            trusted_proxies: auth.trusted_proxies.clone(),
         })
     }
 }

@@ -134,6 +134,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
     if config.demo {
         demo_accounts(&identities, &config.workspace).await?;
     }
+    spawn_every(&identities, identity::service::SESSION_PURGE_EVERY, |ids| async move { ids.purge_sessions().await });
     if let Some(role) = config.anonymous_role {
         tracing::warn!(
             role = %role,
@@ -232,6 +233,7 @@ pub async fn build_workspace(
         activity,
         styles,
         identities,
+        url_prefix: if primary { String::new() } else { format!("/w/{}", config.workspace) },
         config,
         started: globals.started,
     }))

@@ -7,6 +7,18 @@ import { $ } from './dom.js';
 import * as S from './state.js';
 
 /** localStorage that never throws (private mode, storage disabled). */
+/** The workspace this page belongs to, from its address: `/w/{id}`, or '' for the primary one. */
+export const WORKSPACE_PREFIX = (location.pathname.match(/^\/w\/[^/]+/) || [''])[0];
+
+/**
+ * An absolute path of the API (`/api/…`, `/catalog`, `/tiles/…`) within this page's
+ * workspace; a path that already carries the prefix (links the server wrote) is kept.
+ */
+export function wsUrl(path) {
+  if (!path.startsWith('/') || (WORKSPACE_PREFIX && path.startsWith(`${WORKSPACE_PREFIX}/`))) return path;
+  return WORKSPACE_PREFIX + path;
+}
+
 export const storage = {
   get(k) {
     try {
@@ -145,7 +157,7 @@ export function createApp() {
     if (app.me?.csrf && !SAFE_METHODS.has(method)) headers.set('X-CSRF-Token', app.me.csrf);
     const who = app.operator();
     if (who && app.me?.kind === 'anonymous') headers.set('X-Vigie-User', who);
-    const r = await fetch(path, { ...opts, headers });
+    const r = await fetch(wsUrl(path), { ...opts, headers });
     if (r.status === 401) app.session?.lost();
     return r;
   };

@@ -4,6 +4,7 @@
 
 import { t } from './i18n.js';
 import { $ } from './dom.js';
+import { wsUrl } from './app.js';
 
 /** How often a stream EventSource gave up on is reopened, ms. */
 const REOPEN_EVERY_MS = 15_000;
@@ -43,7 +44,7 @@ export function createLive(app) {
     };
     // After a reconnection of our own, resume after the last event seen (the server replays
     // what was missed); EventSource's own reconnections send Last-Event-ID.
-    const es = new EventSource(app.lastSeq ? `/api/events?since=${app.lastSeq}` : '/api/events');
+    const es = new EventSource(wsUrl(app.lastSeq ? `/api/events?since=${app.lastSeq}` : '/api/events'));
     app.events = es;
     es.onopen = () => setState('on', 'live.on');
     es.onerror = () => {

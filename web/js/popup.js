@@ -6,6 +6,7 @@
 import { t, title, formatTime } from './i18n.js';
 import { h, replace, markdown, externalLink, problemMessage } from './dom.js';
 import { representativePoint } from './overlay.js';
+import { wsUrl } from './app.js';
 
 /** Allowed qualification moves: raw → in_review → confirmed | refuted → closed. */
 export const NEXT_QUALIFICATION = {
@@ -163,7 +164,7 @@ export function createPopups(app) {
               'div',
               { class: 'photos' },
               photos.map((a) => {
-                const url = `/api/attachments/${encodeURIComponent(a.sha256)}`;
+                const url = wsUrl(`/api/attachments/${encodeURIComponent(a.sha256)}`);
                 return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, h('img', { src: url, alt: a.filename || t('popup.photos'), loading: 'lazy' }));
               }),
             ),

@@ -10,6 +10,7 @@ import { circlePolygon, distanceM } from './overlay.js';
 import { entryItem, viewBbox } from './courante.js';
 import { REGION_OUTLINE } from './style.js';
 import * as S from './state.js';
+import { wsUrl } from './app.js';
 
 /** Entries listed in the panel (the exports carry every match). */
 const LIST_LIMIT = 200;
@@ -162,8 +163,8 @@ export function createRegion(app) {
       h(
         'div',
         { class: 'exports' },
-        h('a', { class: 'button-quiet small', id: 'region-csv', href: `/api/query?${queryString(active.region, { format: 'csv' })}`, download: 'vigie-zone.csv' }, t('region.csv')),
-        h('a', { class: 'button-quiet small', id: 'region-geojson', href: `/api/query?${queryString(active.region, { limit: 10000 })}`, download: 'vigie-zone.geojson' }, t('region.geojson')),
+        h('a', { class: 'button-quiet small', id: 'region-csv', href: wsUrl(`/api/query?${queryString(active.region, { format: 'csv' })}`), download: 'vigie-zone.csv' }, t('region.csv')),
+        h('a', { class: 'button-quiet small', id: 'region-geojson', href: wsUrl(`/api/query?${queryString(active.region, { limit: 10000 })}`), download: 'vigie-zone.geojson' }, t('region.geojson')),
       ),
       h('div', { class: 'legend-title' }, t('region.entries')),
       entries.length < total ? h('p', { class: 'note' }, t('region.more', { shown: formatNumber(entries.length), total: formatNumber(total) })) : null,

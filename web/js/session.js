@@ -10,14 +10,14 @@
 
 import { t, setLang, currentLang } from './i18n.js';
 import { $, problemMessage } from './dom.js';
-import { storage, showMapError } from './app.js';
+import { storage, showMapError, wsUrl } from './app.js';
 
 /**
  * GET /api/me: the identity, or null when not signed in (401).
  * @throws Error on any other answer (the page cannot tell who it is).
  */
 export async function fetchMe() {
-  const r = await fetch('/api/me', { cache: 'no-store' });
+  const r = await fetch(wsUrl('/api/me'), { cache: 'no-store' });
   if (r.status === 401) return null;
   if (!r.ok) throw new Error(t('me.error', { msg: await problemMessage(r) }));
   return r.json();
@@ -29,7 +29,7 @@ export async function fetchMe() {
  */
 export async function fetchMethods() {
   try {
-    const r = await fetch('/api/auth/methods', { cache: 'no-store' });
+    const r = await fetch(wsUrl('/api/auth/methods'), { cache: 'no-store' });
     return r.ok ? await r.json() : null;
   } catch {
     return null;
@@ -143,7 +143,7 @@ export function createSession(app) {
     submit.disabled = true;
     showError(() => t('signin.pending'));
     try {
-      const r = await fetch('/api/session', {
+      const r = await fetch(wsUrl('/api/session'), {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ name, password: password.value }),

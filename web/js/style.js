@@ -4,6 +4,8 @@
 // layers the style does not draw (the H3 aggregate, imported datasets) and the page's own
 // overlays (region, drawing, selection).
 
+import { WORKSPACE_PREFIX } from './app.js';
+
 /** Id of the one composite vector source. */
 export const SOURCE_ID = 'vigie';
 /** Id of the page's local GeoJSON overlay source (no network). */
@@ -34,7 +36,7 @@ export async function fetchBaseStyle(app, mode) {
  */
 export function tileUrl(ids, filterQs, rev) {
   const qs = [filterQs, `rev=${rev}`].filter(Boolean).join('&');
-  return `${location.origin}/tiles/${ids.map(encodeURIComponent).join(',')}/{z}/{x}/{y}.mvt?${qs}`;
+  return `${location.origin}${WORKSPACE_PREFIX}/tiles/${ids.map(encodeURIComponent).join(',')}/{z}/{x}/{y}.mvt?${qs}`;
 }
 
 /** The catalog layer id a style layer draws, or null for the page's own layers. */

@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Header carrying the session's CSRF token on state-changing requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -133,9 +133,35 @@ fn claimed_name(headers: &HeaderMap) -> Option<&str> {
         .filter(|s| !s.is_empty() && s.chars().count() <= vigie_layers::journal::MAX_SHORT_CHARS)
 }
 
-/// The client address (the socket peer; a deployment behind a proxy sees the proxy).
-pub fn client_of(req: &Request) -> Option<std::net::IpAddr> {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+/// The client address: the socket peer, or — when the peer is one of the configured trusted
+/// proxies (`[auth] trusted_proxies`) — the right-most `X-Forwarded-For` address that is not a
+/// trusted proxy (what the audit trail records and sign-in throttling counts per address).
+pub fn client_of(req: &Request, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
+    Some(forwarded_client(peer, req.headers(), trusted))
+}
+
+/// The client behind `peer` (see [`client_of`]). Addresses left of an unparsable one are not
+/// trusted: the peer's own view is kept.
+pub fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => {}
+            Ok(ip) => return ip,
+            Err(_) => return peer,
+        }
+    }
+    peer
 }
 
 fn is_state_changing(method: &Method) -> bool {
@@ -163,7 +189,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         return ApiError::Internal(anyhow::anyhow!("route {method} {path} has no access rule")).into_response();
     };
     let workspace = state.config.workspace.clone();
-    let client = client_of(&req);
+    let client = client_of(&req, &state.config.trusted_proxies);
     let headers = req.headers();
     let resolved = match bearer(headers) {
         Err(e) => Err(e),
@@ -254,5 +280,26 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeAccess {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self(parts.extensions.get::<Access>().cloned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_behind_trusted_proxies_is_the_right_most_untrusted_hop() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxy = ip("127.0.0.1");
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", "203.0.113.9, 198.51.100.7".parse().unwrap());
+        h.append("x-forwarded-for", "10.0.0.2".parse().unwrap());
+        let trusted = [proxy, ip("10.0.0.2")];
+        assert_eq!(forwarded_client(proxy, &h, &trusted), ip("198.51.100.7"), "a client cannot spoof by prepending");
+        assert_eq!(forwarded_client(ip("192.0.2.1"), &h, &trusted), ip("192.0.2.1"), "an untrusted peer is the client");
+        assert_eq!(forwarded_client(proxy, &HeaderMap::new(), &trusted), proxy);
+        let mut bad = HeaderMap::new();
+        bad.append("x-forwarded-for", "nonsense".parse().unwrap());
+        assert_eq!(forwarded_client(proxy, &bad, &trusted), proxy);
     }
 }

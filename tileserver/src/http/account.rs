@@ -77,7 +77,7 @@ struct SignIn {
 /// 401 for a wrong name or password, 429 while throttled, 404 when the account is not a member
 /// of the workspace.
 pub async fn sign_in(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let client = client_of(&req);
+    let client = client_of(&req, &state.config.trusted_proxies);
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 64 * 1024)
         .await
@@ -405,7 +405,7 @@ pub async fn oidc_login(State(state): State<AppState>, RawQuery(query): RawQuery
 /// provider; 401 for a refused id token; 404 when the account is not a member.
 pub async fn oidc_callback(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let provider = oidc_provider(&state)?;
-    let client = client_of(&req);
+    let client = client_of(&req, &state.config.trusted_proxies);
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
     let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let refused = |reason: String| {

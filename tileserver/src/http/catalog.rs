@@ -73,8 +73,8 @@ pub async fn catalog(State(state): State<AppState>) -> Json<CatalogDoc> {
                 tags: d.tags.clone(),
                 features: source.feature_count(),
                 fields: source.schema().fields.clone(),
-                tiles: format!("/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", d.id),
-                tilejson: format!("/tiles/{}", d.id),
+                tiles: format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", state.url_prefix, d.id),
+                tilejson: format!("{}/tiles/{}", state.url_prefix, d.id),
             }
         })
         .collect();

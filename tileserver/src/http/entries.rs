@@ -75,7 +75,7 @@ pub fn entry_view(state: &super::Shared, e: &Entry) -> Value {
         .iter()
         .map(|a| {
             let mut v = json!(a);
-            v["url"] = json!(format!("/api/attachments/{}", a.sha256));
+            v["url"] = json!(format!("{}/api/attachments/{}", state.url_prefix, a.sha256));
             v
         })
         .collect();
@@ -85,7 +85,7 @@ pub fn entry_view(state: &super::Shared, e: &Entry) -> Value {
     m.insert("theme".into(), json!(state.engine.vocabulary().first_theme(&e.tags)));
     m.insert("layers".into(), json!(layers));
     m.insert("attachments".into(), Value::Array(attachments));
-    m.insert("url".into(), json!(format!("/api/entries/{}", e.id)));
+    m.insert("url".into(), json!(format!("{}/api/entries/{}", state.url_prefix, e.id)));
     Value::Object(m)
 }
 
@@ -97,7 +97,7 @@ fn entry_response(state: &super::Shared, status: StatusCode, e: &Entry) -> Respo
     let mut resp = (status, Json(entry_view(state, e))).into_response();
     resp.headers_mut().insert(header::ETAG, etag(e.version));
     if status == StatusCode::CREATED
-        && let Ok(loc) = HeaderValue::from_str(&format!("/api/entries/{}", e.id))
+        && let Ok(loc) = HeaderValue::from_str(&format!("{}/api/entries/{}", state.url_prefix, e.id))
     {
         resp.headers_mut().insert(header::LOCATION, loc);
     }
@@ -360,7 +360,7 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
     let next = (entries.len() == q.limit).then(|| entries.last()).flatten().map(|last| {
         let mut p: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "cursor").cloned().collect();
         p.push(("cursor".into(), cursor_encode(last.occurred_at, last.id)));
-        format!("/api/entries?{}", serde_urlencoded::to_string(p).unwrap_or_default())
+        format!("{}/api/entries?{}", state.url_prefix, serde_urlencoded::to_string(p).unwrap_or_default())
     });
     let items: Vec<Value> = entries.iter().map(|e| entry_view(&state, e)).collect();
     Ok(Json(json!({"entries": items, "count": items.len(), "next": next})))
@@ -440,10 +440,10 @@ pub async fn attach(
         Err(e) => return Err(change_error(e, id)),
     };
     let mut v = json!(reference);
-    v["url"] = json!(format!("/api/attachments/{sha256}"));
+    v["url"] = json!(format!("{}/api/attachments/{sha256}", state.url_prefix));
     v["entry"] = entry_view(&state, &entry);
     let mut resp = (StatusCode::CREATED, Json(v)).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&format!("/api/attachments/{sha256}")) {
+    if let Ok(loc) = HeaderValue::from_str(&format!("{}/api/attachments/{sha256}", state.url_prefix)) {
         resp.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(resp)

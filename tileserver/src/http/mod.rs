@@ -60,6 +60,9 @@ pub struct Shared {
     pub styles: styles::Styles,
     /// Accounts, sessions, tokens, roles and the audit trail.
     pub identities: Arc<crate::identity::Identities>,
+    /// What this workspace's links start with: empty for the primary workspace (served at the
+    /// root), `/w/{id}` for the others.
+    pub url_prefix: String,
     /// Resolved configuration.
     pub config: Config,
     /// When the service started.
@@ -227,13 +230,14 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
 }
 
 /// Base URL for absolute links: the configured public URL, else `http://` + the request's
-/// Host header (checked, so it cannot inject anything into documents).
+/// Host header (checked, so it cannot inject anything into documents); then the workspace's
+/// prefix.
 ///
 /// # Errors
 /// 400 when there is no usable Host header.
 pub fn base_url(state: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
     if let Some(u) = &state.config.public_url {
-        return Ok(u.clone());
+        return Ok(format!("{u}{}", state.url_prefix));
     }
     let host = headers
         .get(header::HOST)
@@ -246,5 +250,5 @@ pub fn base_url(state: &Shared, headers: &HeaderMap) -> Result<String, ApiError>
         .ok_or_else(|| {
             ApiError::bad_request("Bad Host header", "a Host header (name[:port]) is required to build absolute URLs")
         })?;
-    Ok(format!("http://{host}"))
+    Ok(format!("http://{host}{}", state.url_prefix))
 }

@@ -127,6 +127,12 @@ enum Resolved {
 
 type AuditJob = (AuditDraft, Option<oneshot::Sender<()>>);
 
+/// Sessions that ended longer ago than this are deleted, milliseconds (a replayed cookie of a
+/// deleted session is refused as unknown, like any other).
+pub const SESSION_PURGE_AFTER_MS: i64 = 7 * 24 * 3_600_000;
+/// How often ended sessions are purged.
+pub const SESSION_PURGE_EVERY: std::time::Duration = std::time::Duration::from_hours(1);
+
 /// Most credentials kept resolved at once (beyond, expired ones are dropped, then all).
 const MAX_RESOLVED: usize = 100_000;
 
@@ -184,6 +190,15 @@ impl Identities {
         let (audit_tx, audit_rx) = mpsc::channel(AUDIT_QUEUE);
         tokio::spawn(audit_writer(store.clone(), audit_rx));
         Arc::new(Self { store, policy, resolved: Resolutions::default(), throttle: Throttle::default(), audit_tx })
+    }
+
+    /// Deletes sessions that ended more than [`SESSION_PURGE_AFTER_MS`] ago (run hourly).
+    pub async fn purge_sessions(&self) {
+        match self.store.purge_sessions(crate::now_ms() - SESSION_PURGE_AFTER_MS).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "ended sessions purged"),
+            Err(e) => tracing::warn!(error = %e, "ended sessions could not be purged"),
+        }
     }
 
     /// The identity tables.

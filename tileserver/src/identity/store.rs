@@ -186,6 +186,8 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
     async fn session(&self, secret_sha256: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// Signs a session out; whether it was live.
     async fn revoke_session(&self, secret_sha256: &str, at: i64) -> Result<bool, StoreError>;
+    /// Deletes the sessions that expired or were signed out before `before`; how many.
+    async fn purge_sessions(&self, before: i64) -> Result<u64, StoreError>;
     /// Appends rows to the audit trail in one transaction, chained after the current head.
     async fn append_audit(&self, drafts: &[AuditDraft]) -> Result<(), StoreError>;
     /// Audit rows matching `filter`, in seq order.
@@ -527,6 +529,14 @@ macro_rules! sql_identity {
                     .await?
                     .rows_affected();
                 Ok(n == 1)
+            }
+
+            async fn purge_sessions(&self, before: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+                    .bind(before)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected())
             }
 
             async fn append_audit(&self, drafts: &[AuditDraft]) -> Result<(), StoreError> {

@@ -34,7 +34,8 @@ fn poke(wake: &tokio::sync::mpsc::Sender<()>) -> bool {
 /// Channel of the change-feed notifications.
 pub const CHANNEL: &str = "vigie_events";
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+/// In order and append-only: a store made by an earlier version has a prefix of them applied.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
     (2, "identity", include_str!("../../../migrations/postgres/0002_identity.sql")),
 ];

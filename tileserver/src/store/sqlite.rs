@@ -34,7 +34,8 @@ use vigie_layers::model::{AttachmentRef, Entry, Link, Perimeter, Venue, Window};
 pub const DB_FILE: &str = "vigie.db";
 
 /// Migrations embedded in the binary, so it runs from any directory.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+/// In order and append-only: a store made by an earlier version has a prefix of them applied.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     (2, "identity", include_str!("../../../migrations/sqlite/0002_identity.sql")),
 ];
