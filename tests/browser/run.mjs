@@ -38,28 +38,12 @@
 // is a failure with what to install, never a skip.
 
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { vendorDrift } from './vendor.mjs';
 import { launch } from './chromium.mjs';
+import { baseUrl, fail, outDir, pass, results, root, started } from './harness.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const outDir = join(root, 'tests', 'out');
-const started = Date.now();
-const results = [];
-
-function fail(msg) {
-  console.error(`\nFAIL: ${msg}`);
-  process.exit(1);
-}
-
-function pass(name, detail = '') {
-  results.push(name);
-  console.log(`ok   ${name}${detail ? ` — ${detail}` : ''}`);
-}
-
-const base = (process.argv[2] || process.env.VIGIE_URL || '').replace(/\/$/, '');
-if (!/^https?:\/\//.test(base)) fail('usage: node tests/browser/run.mjs http://127.0.0.1:PORT (a running vigie serve --demo)');
+const base = baseUrl('node tests/browser/run.mjs http://127.0.0.1:PORT (a running vigie serve --demo)');
 const origin = new URL(base).origin;
 
 // ---------------------------------------------------------------- prerequisites
@@ -96,7 +80,6 @@ const liveLayer = themed.find((l) => l.id === 'health') || themed[1];
 const view = { lon: 2.3, lat: 48.862, zoom: 12 };
 const hashFor = (extra = '') => `#map=${view.zoom.toFixed(2)}/${view.lat.toFixed(5)}/${view.lon.toFixed(5)}&from=${encodeURIComponent(range.from)}&to=${encodeURIComponent(range.to)}${extra}`;
 
-mkdirSync(outDir, { recursive: true });
 mkdirSync(join(root, 'docs'), { recursive: true });
 
 // ---------------------------------------------------------------- browser

@@ -29,28 +29,11 @@
 // Screenshots: tests/out/signin-*.png. Exits 1 on the first failed check; a missing Chromium
 // or playwright-core is a failure with what to install, never a skip.
 
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { launch } from './chromium.mjs';
+import { baseUrl, fail, outDir, pass, results, started } from './harness.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const outDir = join(root, 'tests', 'out');
-const started = Date.now();
-const results = [];
-
-function fail(msg) {
-  console.error(`\nFAIL: ${msg}`);
-  process.exit(1);
-}
-
-function pass(name, detail = '') {
-  results.push(name);
-  console.log(`ok   ${name}${detail ? ` — ${detail}` : ''}`);
-}
-
-const base = (process.argv[2] || process.env.VIGIE_URL || '').replace(/\/$/, '');
-if (!/^https?:\/\//.test(base)) fail('usage: VIGIE_TEST_ANALYST=name:password VIGIE_TEST_READER=name:password node tests/browser/signin.mjs http://127.0.0.1:PORT');
+const base = baseUrl('VIGIE_TEST_ANALYST=name:password VIGIE_TEST_READER=name:password node tests/browser/signin.mjs http://127.0.0.1:PORT');
 
 /** `name:password` from an environment variable. */
 function account(variable) {
@@ -72,7 +55,6 @@ async function meFromNode(cookie) {
 const anonymous = await meFromNode(null);
 if (anonymous.status !== 401) fail(`GET /api/me without a session answered ${anonymous.status}: start vigie with --require-sign-in`);
 
-mkdirSync(outDir, { recursive: true });
 
 // ---------------------------------------------------------------- browser
 

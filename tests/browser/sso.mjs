@@ -23,28 +23,11 @@
 // Screenshots: tests/out/sso-*.png. Exits 1 on the first failed check; a missing Chromium or
 // playwright-core is a failure with what to install, never a skip.
 
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { launch } from './chromium.mjs';
+import { baseUrl, fail, outDir, pass, results, started } from './harness.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const outDir = join(root, 'tests', 'out');
-const started = Date.now();
-const results = [];
-
-function fail(msg) {
-  console.error(`\nFAIL: ${msg}`);
-  process.exit(1);
-}
-
-function pass(name, detail = '') {
-  results.push(name);
-  console.log(`ok   ${name}${detail ? ` — ${detail}` : ''}`);
-}
-
-const base = (process.argv[2] || process.env.VIGIE_URL || '').replace(/\/$/, '');
-if (!/^https?:\/\//.test(base)) fail('usage: node tests/browser/sso.mjs http://127.0.0.1:VIGIEPORT [PROVIDER_ISSUER]');
+const base = baseUrl('node tests/browser/sso.mjs http://127.0.0.1:VIGIEPORT [PROVIDER_ISSUER]');
 const vigieOrigin = new URL(base).origin;
 const SESSION_COOKIE = 'vigie_session';
 const PENDING_COOKIE = 'vigie_oidc';
@@ -69,7 +52,6 @@ if (!/^https?:\/\//.test(issuer)) fail('the provider\u2019s issuer is unknown: p
 const providerOrigin = new URL(issuer).origin;
 if (providerOrigin === vigieOrigin) fail(`the provider (${issuer}) and vigie (${base}) share an origin: the test could not tell them apart`);
 
-mkdirSync(outDir, { recursive: true });
 
 // ---------------------------------------------------------------- browser
 

@@ -7,16 +7,12 @@
 // Exits 1 with what failed.
 
 import { launch } from './chromium.mjs';
+import { baseUrl, fail } from './harness.mjs';
 
-const base = process.argv[2];
+const usage = 'VIGIE_TEST_ANALYST=name:password node tests/browser/workspace.mjs http://127.0.0.1:PORT';
+const base = baseUrl(usage);
 const [name, password] = (process.env.VIGIE_TEST_ANALYST || '').split(/:(.*)/s);
-function fail(msg) {
-  console.error(`FAIL: ${msg}`);
-  process.exit(1);
-}
-if (!/^https?:\/\//.test(base) || !name || !password) {
-  fail('usage: VIGIE_TEST_ANALYST=name:password node tests/browser/workspace.mjs http://127.0.0.1:PORT');
-}
+if (!name || !password) fail(`usage: ${usage}`);
 
 const { context, close } = await launch();
 try {

@@ -22,10 +22,7 @@ pub const MAX_AUDIT_PAGE: usize = 1000;
 pub const MAX_AUDIT_EXPORT: usize = 1_000_000;
 
 fn json_body<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::UnsupportedMediaType("send application/json".into()));
-    }
+    super::entries::require_json(headers)?;
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("Invalid JSON", e.to_string()))
 }
 

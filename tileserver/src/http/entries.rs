@@ -109,14 +109,18 @@ fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request("Invalid JSON", format!("the body is not valid JSON: {e}")))
 }
 
-fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+/// Refuses a body that is not JSON (`application/json`, or `application/merge-patch+json`).
+///
+/// # Errors
+/// 415 naming the type received.
+pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = ct.split(';').next().unwrap_or("").trim();
     if media.eq_ignore_ascii_case("application/json") || media.eq_ignore_ascii_case("application/merge-patch+json") {
         Ok(())
     } else {
         Err(ApiError::UnsupportedMediaType(format!(
-            "send the entry as application/json (got '{}')",
+            "send the body as application/json (got '{}')",
             ct.chars().take(60).collect::<String>()
         )))
     }
