@@ -4,6 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { launch } from './chromium.mjs';
 
 /** The repository root. */
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -32,4 +33,48 @@ export function baseUrl(usage) {
   const base = (process.argv[2] || process.env.VIGIE_URL || '').replace(/\/$/, '');
   if (!/^https?:\/\//.test(base)) fail(`usage: ${usage}`);
   return base;
+}
+
+/** Launches Chromium (chromium.mjs) or fails the run with why: `{context, close}`. */
+export async function launchOrFail() {
+  try {
+    return await launch();
+  } catch (e) {
+    return fail(e.message);
+  }
+}
+
+/**
+ * The check runner of a scenario. `check(name, fn)` runs `fn`: its result is the detail of a
+ * passed check; a throw screenshots the page (`tests/out/failed-<prefix><name>.png`), closes the
+ * browser and fails the run with the error, the page's address and `errors()` (page and console
+ * errors the scenario gathered). `finish(code, msg)` closes the browser, failing when `code`.
+ */
+export function checker({ prefix, page, close, errors = () => '' }) {
+  async function finish(code, msg) {
+    try {
+      await close();
+    } catch {
+      /* already gone */
+    }
+    if (code) fail(msg);
+  }
+  async function check(name, fn) {
+    const t0 = Date.now();
+    try {
+      const detail = await fn();
+      pass(`${name} [${((Date.now() - t0) / 1000).toFixed(1)} s]`, detail);
+    } catch (e) {
+      const shot = join(outDir, `failed-${prefix}${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`);
+      let at = '';
+      try {
+        at = `\n  at ${page().url()}`;
+        await page().screenshot({ path: shot });
+      } catch {
+        /* no page */
+      }
+      await finish(1, `${name}: ${e.message}${errors()}${at}\n  screenshot: ${shot}`);
+    }
+  }
+  return { check, finish };
 }

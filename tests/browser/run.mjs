@@ -40,8 +40,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { vendorDrift } from './vendor.mjs';
-import { launch } from './chromium.mjs';
-import { baseUrl, fail, outDir, pass, results, root, started } from './harness.mjs';
+import { baseUrl, checker, fail, launchOrFail, outDir, pass, results, root, started } from './harness.mjs';
+import { countsByLayer as renderedCounts, emptySpot as emptyMapSpot, waitIdle as mapIdle } from './map.mjs';
 
 const base = baseUrl('node tests/browser/run.mjs http://127.0.0.1:PORT (a running vigie serve --demo)');
 const origin = new URL(base).origin;
@@ -84,13 +84,7 @@ mkdirSync(join(root, 'docs'), { recursive: true });
 
 // ---------------------------------------------------------------- browser
 
-let context;
-let closeBrowser;
-try {
-  ({ context, close: closeBrowser } = await launch());
-} catch (e) {
-  fail(e.message);
-}
+const { context, close: closeBrowser } = await launchOrFail();
 
 const requests = [];
 const badResponses = [];
@@ -110,32 +104,10 @@ context.on('response', (r) => {
   else badResponses.push(`${r.status()} ${r.request().method()} ${r.url()}`);
 });
 
-async function finish(code, msg) {
-  try {
-    await closeBrowser();
-  } catch {
-    /* already gone */
-  }
-  if (code) fail(msg);
-}
 
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    const detail = await fn();
-    pass(`${name} [${((Date.now() - t0) / 1000).toFixed(1)} s]`, detail);
-  } catch (e) {
-    const shot = join(outDir, `failed-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`);
-    try {
-      await page.screenshot({ path: shot });
-    } catch {
-      /* no page */
-    }
-    const errs = pageErrors.length ? `\n  page errors: ${pageErrors.join(' | ')}` : '';
-    const cons = consoleErrors.length ? `\n  console errors: ${consoleErrors.slice(-5).join(' | ')}` : '';
-    await finish(1, `${name}: ${e.message}${errs}${cons}\n  screenshot: ${shot}`);
-  }
-}
+const { check, finish } = checker({ prefix: '', page: () => page, close: closeBrowser, errors: () =>
+    (pageErrors.length ? `\n  page errors: ${pageErrors.join(' | ')}` : '') +
+    (consoleErrors.length ? `\n  console errors: ${consoleErrors.slice(-5).join(' | ')}` : '') });
 
 function watch(p) {
   p.on('pageerror', (e) => pageErrors.push(e.message));
@@ -147,40 +119,17 @@ function watch(p) {
 let page = context.pages()[0] || (await context.newPage());
 watch(page);
 
-const countsByLayer = () =>
-  page.evaluate(() => {
-    const c = {};
-    for (const f of window.vigieMap.queryRenderedFeatures()) if (f.source === 'vigie') c[f.sourceLayer] = (c[f.sourceLayer] || 0) + 1;
-    return c;
-  });
 
-const waitIdle = () => page.waitForFunction(() => window.vigieMap && window.vigieMap.loaded() && window.vigieMap.areTilesLoaded(), null, { timeout: 15_000, polling: 100 });
+
+const countsByLayer = () => renderedCounts(page);
+const waitIdle = () => mapIdle(page);
 
 const tileRequests = () => requests.filter((u) => new URL(u).pathname.startsWith('/tiles/') && /\.mvt$/.test(new URL(u).pathname));
 const tileLayers = (u) => decodeURIComponent(new URL(u).pathname.split('/')[2]).split(',');
 
-/** A pixel of the map with no rendered feature within 24 px, near the centre. */
-const emptySpot = () =>
-  page.evaluate(() => {
-    const map = window.vigieMap;
-    const { width, height } = map.getCanvas().getBoundingClientRect();
-    for (let r = 0; r < 12; r += 1) {
-      for (let a = 0; a < 12; a += 1) {
-        const x = width / 2 + r * 30 * Math.cos((a * Math.PI) / 6);
-        const y = height / 2 + r * 30 * Math.sin((a * Math.PI) / 6);
-        if (x < 60 || y < 60 || x > width - 60 || y > height - 60) continue;
-        const near = map.queryRenderedFeatures([
-          [x - 24, y - 24],
-          [x + 24, y + 24],
-        ]).filter((f) => !/h3/.test(f.sourceLayer || ''));
-        if (!near.length) {
-          const ll = map.unproject([x, y]);
-          return { x, y, lon: ll.lng, lat: ll.lat };
-        }
-      }
-    }
-    return null;
-  });
+
+
+const emptySpot = () => emptyMapSpot(page);
 
 const mapBox = async () => page.locator('#map').boundingBox();
 

@@ -30,8 +30,8 @@
 // or playwright-core is a failure with what to install, never a skip.
 
 import { join } from 'node:path';
-import { launch } from './chromium.mjs';
-import { baseUrl, fail, outDir, pass, results, started } from './harness.mjs';
+import { baseUrl, checker, fail, launchOrFail, outDir, results, started } from './harness.mjs';
+import { emptySpot as emptyMapSpot, mapRenders as mapDrawn, waitIdle as mapIdle } from './map.mjs';
 
 const base = baseUrl('VIGIE_TEST_ANALYST=name:password VIGIE_TEST_READER=name:password node tests/browser/signin.mjs http://127.0.0.1:PORT');
 
@@ -58,13 +58,7 @@ if (anonymous.status !== 401) fail(`GET /api/me without a session answered ${ano
 
 // ---------------------------------------------------------------- browser
 
-let context;
-let closeBrowser;
-try {
-  ({ context, close: closeBrowser } = await launch());
-} catch (e) {
-  fail(e.message);
-}
+const { context, close: closeBrowser } = await launchOrFail();
 
 /** Every response: `{method, path, status, at}` (at: ms since the script started). */
 const responses = [];
@@ -79,34 +73,11 @@ await context.addInitScript(() => {
   if (!localStorage.getItem('vigie.operator')) localStorage.setItem('vigie.operator', 'mallory');
 });
 
-async function finish(code, msg) {
-  try {
-    await closeBrowser();
-  } catch {
-    /* already gone */
-  }
-  if (code) fail(msg);
-}
 
 let page = context.pages()[0] || (await context.newPage());
 page.on('pageerror', (e) => pageErrors.push(e.message));
 
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    const detail = await fn();
-    pass(`${name} [${((Date.now() - t0) / 1000).toFixed(1)} s]`, detail);
-  } catch (e) {
-    const shot = join(outDir, `failed-signin-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`);
-    try {
-      await page.screenshot({ path: shot });
-    } catch {
-      /* no page */
-    }
-    const errs = pageErrors.length ? `\n  page errors: ${pageErrors.join(' | ')}` : '';
-    await finish(1, `${name}: ${e.message}${errs}\n  screenshot: ${shot}`);
-  }
-}
+const { check, finish } = checker({ prefix: 'signin-', page: () => page, close: closeBrowser, errors: () => (pageErrors.length ? `\n  page errors: ${pageErrors.join(' | ')}` : '') });
 
 /** Paths that carry data (anything but the page, its assets and the identity probe). */
 const isData = (path) => !(path === '/' || path.startsWith('/web/') || path === '/api/me' || path === '/api/session' || path === '/api/auth/methods');
@@ -124,47 +95,12 @@ async function signIn(who) {
   return answer;
 }
 
-/** Waits until the map draws venues and at least one entry layer; the counts per layer. */
-async function mapRenders() {
-  await page.waitForFunction(
-    () => {
-      const map = window.vigieMap;
-      if (!map || !window.vigie.catalog) return false;
-      const entryLayers = new Set(window.vigie.catalog.layers.filter((l) => l.kind === 'entries').map((l) => l.id));
-      const drawn = map.queryRenderedFeatures().filter((f) => f.source === 'vigie');
-      return drawn.some((f) => f.sourceLayer === 'venues') && drawn.some((f) => entryLayers.has(f.sourceLayer));
-    },
-    null,
-    { timeout: 20_000, polling: 100 },
-  );
-  return page.evaluate(() => {
-    const c = {};
-    for (const f of window.vigieMap.queryRenderedFeatures()) if (f.source === 'vigie') c[f.sourceLayer] = (c[f.sourceLayer] || 0) + 1;
-    return c;
-  });
-}
+const mapRenders = () => mapDrawn(page);
 
-const waitIdle = () => page.waitForFunction(() => window.vigieMap && window.vigieMap.loaded() && window.vigieMap.areTilesLoaded(), null, { timeout: 15_000, polling: 100 });
+const waitIdle = () => mapIdle(page);
+const emptySpot = () => emptyMapSpot(page);
 
-/** A pixel of the map with no rendered feature within 24 px, near the centre. */
-const emptySpot = () =>
-  page.evaluate(() => {
-    const map = window.vigieMap;
-    const { width, height } = map.getCanvas().getBoundingClientRect();
-    for (let r = 0; r < 12; r += 1) {
-      for (let a = 0; a < 12; a += 1) {
-        const x = width / 2 + r * 30 * Math.cos((a * Math.PI) / 6);
-        const y = height / 2 + r * 30 * Math.sin((a * Math.PI) / 6);
-        if (x < 60 || y < 60 || x > width - 60 || y > height - 60) continue;
-        const near = map.queryRenderedFeatures([
-          [x - 24, y - 24],
-          [x + 24, y + 24],
-        ]).filter((f) => !/h3/.test(f.sourceLayer || ''));
-        if (!near.length) return { x, y };
-      }
-    }
-    return null;
-  });
+
 
 /** The session cookie the browser holds now, or null. */
 async function sessionCookie() {

@@ -24,8 +24,8 @@
 // playwright-core is a failure with what to install, never a skip.
 
 import { join } from 'node:path';
-import { launch } from './chromium.mjs';
-import { baseUrl, fail, outDir, pass, results, started } from './harness.mjs';
+import { baseUrl, checker, fail, launchOrFail, outDir, results, started } from './harness.mjs';
+import { mapRenders as mapDrawn } from './map.mjs';
 
 const base = baseUrl('node tests/browser/sso.mjs http://127.0.0.1:VIGIEPORT [PROVIDER_ISSUER]');
 const vigieOrigin = new URL(base).origin;
@@ -55,13 +55,7 @@ if (providerOrigin === vigieOrigin) fail(`the provider (${issuer}) and vigie (${
 
 // ---------------------------------------------------------------- browser
 
-let context;
-let closeBrowser;
-try {
-  ({ context, close: closeBrowser } = await launch());
-} catch (e) {
-  fail(e.message);
-}
+const { context, close: closeBrowser } = await launchOrFail();
 
 /** Every response of vigie: `{method, path, status, at}` (at: ms since the script started). */
 const responses = [];
@@ -78,34 +72,11 @@ context.on('response', (r) => {
   responses.push({ method: r.request().method(), path: u.pathname, status: r.status(), at: Date.now() });
 });
 
-async function finish(code, msg) {
-  try {
-    await closeBrowser();
-  } catch {
-    /* already gone */
-  }
-  if (code) fail(msg);
-}
 
 const page = context.pages()[0] || (await context.newPage());
 page.on('pageerror', (e) => pageErrors.push(e.message));
 
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    const detail = await fn();
-    pass(`${name} [${((Date.now() - t0) / 1000).toFixed(1)} s]`, detail);
-  } catch (e) {
-    const shot = join(outDir, `failed-sso-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`);
-    try {
-      await page.screenshot({ path: shot });
-    } catch {
-      /* no page */
-    }
-    const errs = pageErrors.length ? `\n  page errors: ${pageErrors.join(' | ')}` : '';
-    await finish(1, `${name}: ${e.message}${errs}\n  at ${page.url()}\n  screenshot: ${shot}`);
-  }
-}
+const { check, finish } = checker({ prefix: 'sso-', page: () => page, close: closeBrowser, errors: () => (pageErrors.length ? `\n  page errors: ${pageErrors.join(' | ')}` : '') });
 
 /** Paths that carry data (anything but the page, its assets, identity and sign-in routes). */
 const isData = (path) => !(path === '/' || path.startsWith('/web/') || path === '/api/me' || path === '/api/auth/methods' || path.startsWith('/auth/oidc/'));
@@ -121,25 +92,7 @@ async function cookies() {
   return { session: all.find((c) => c.name === SESSION_COOKIE) || null, pending: all.find((c) => c.name === PENDING_COOKIE) || null };
 }
 
-/** Waits until the map draws venues and at least one entry layer; the counts per layer. */
-async function mapRenders() {
-  await page.waitForFunction(
-    () => {
-      const map = window.vigieMap;
-      if (!map || !window.vigie.catalog) return false;
-      const entryLayers = new Set(window.vigie.catalog.layers.filter((l) => l.kind === 'entries').map((l) => l.id));
-      const drawn = map.queryRenderedFeatures().filter((f) => f.source === 'vigie');
-      return drawn.some((f) => f.sourceLayer === 'venues') && drawn.some((f) => entryLayers.has(f.sourceLayer));
-    },
-    null,
-    { timeout: 20_000, polling: 100 },
-  );
-  return page.evaluate(() => {
-    const c = {};
-    for (const f of window.vigieMap.queryRenderedFeatures()) if (f.source === 'vigie') c[f.sourceLayer] = (c[f.sourceLayer] || 0) + 1;
-    return c;
-  });
-}
+const mapRenders = () => mapDrawn(page);
 
 /** GET /api/me from the page: `{status, body}`. */
 const meFromPage = () =>

@@ -6,15 +6,14 @@
 //   VIGIE_TEST_ANALYST=alice:PASSWORD node tests/browser/workspace.mjs http://127.0.0.1:PORT
 // Exits 1 with what failed.
 
-import { launch } from './chromium.mjs';
-import { baseUrl, fail } from './harness.mjs';
+import { baseUrl, fail, launchOrFail } from './harness.mjs';
 
 const usage = 'VIGIE_TEST_ANALYST=name:password node tests/browser/workspace.mjs http://127.0.0.1:PORT';
 const base = baseUrl(usage);
 const [name, password] = (process.env.VIGIE_TEST_ANALYST || '').split(/:(.*)/s);
 if (!name || !password) fail(`usage: ${usage}`);
 
-const { context, close } = await launch();
+const { context, close } = await launchOrFail();
 try {
   const page = context.pages()[0] || (await context.newPage());
   const asked = [];
