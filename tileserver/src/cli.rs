@@ -387,20 +387,7 @@ async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { id, store } => {
             let (config, ids) = identities(&store).await?;
-            if !ids.store().revoke_token(&config.workspace, id, crate::now_ms()).await? {
-                anyhow::bail!("no live token #{id} in workspace '{}'", config.workspace);
-            }
-            let draft = AuditDraft {
-                at: crate::now_ms(),
-                workspace: Some(config.workspace.clone()),
-                actor: cli_actor(),
-                action: "token.revoke".into(),
-                target: format!("token/{id}"),
-                outcome: Outcome::Ok,
-                client: None,
-                detail: serde_json::json!({}),
-            };
-            ids.record(draft).await;
+            ids.revoke_token_by(&config.workspace, &cli_actor(), None, id).await?;
             println!("token #{id} revoked");
         }
     }

@@ -649,12 +649,36 @@ impl Identities {
     /// # Errors
     /// 404 when there is no live token `id` in the workspace.
     pub async fn revoke_token(&self, access: &Access, id: i64) -> Result<(), AuthError> {
-        if !self.store.revoke_token(&access.workspace, id, crate::now_ms()).await? {
-            return Err(AuthError::NotFound(format!("no live token #{id} in this workspace")));
+        self.revoke_token_by(&access.workspace, &access.actor(), access.client, id).await
+    }
+
+    /// As [`Self::revoke_token`], for an actor without an [`Access`] (the command line).
+    ///
+    /// # Errors
+    /// 404 when there is no live token `id` in `workspace`.
+    pub async fn revoke_token_by(
+        &self,
+        workspace: &str,
+        actor: &str,
+        client: Option<IpAddr>,
+        id: i64,
+    ) -> Result<(), AuthError> {
+        let now = crate::now_ms();
+        if !self.store.revoke_token(workspace, id, now).await? {
+            return Err(AuthError::NotFound(format!("no live token #{id} in workspace '{workspace}'")));
         }
         self.resolved.invalidate_all();
-        self.record(self.draft(access, "token.revoke", &format!("token/{id}"), Outcome::Ok, serde_json::json!({})))
-            .await;
+        self.record(AuditDraft {
+            at: now,
+            workspace: Some(workspace.to_owned()),
+            actor: actor.to_owned(),
+            action: "token.revoke".into(),
+            target: format!("token/{id}"),
+            outcome: Outcome::Ok,
+            client: client.map(|c| c.to_string()),
+            detail: serde_json::json!({}),
+        })
+        .await;
         Ok(())
     }
 
