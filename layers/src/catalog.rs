@@ -1,8 +1,11 @@
-//! The layer catalog: themes and the layers users toggle, read from a TOML file.
+//! The layer catalog: themes and the layers users toggle.
 //!
-//! The file format is documented in `data/catalog.toml`. Parsing checks everything a later
-//! request would trip on (unknown keys, duplicate ids, ids unusable in a tile URL, unknown
-//! themes, zoom ranges) and names the layer and key at fault.
+//! A workspace's catalog is runtime configuration: a TOML file (format documented in
+//! `data/catalog.toml`) seeds it, admins then edit it through the API, which stores it as JSON.
+//! Every way in ([`Catalog::parse`], [`Catalog::from_json`], the edits [`Catalog::with_theme`],
+//! [`Catalog::with_layer`], [`Catalog::without_theme`], [`Catalog::without_layer`]) checks
+//! everything a later request would trip on (unknown keys, duplicate ids, ids unusable in a tile
+//! URL, unknown themes, zoom ranges) and names the layer and key at fault.
 
 use crate::tile::MAX_ZOOM;
 use serde::{Deserialize, Serialize};
@@ -14,9 +17,24 @@ pub const DEFAULT_MINZOOM: u8 = 0;
 /// about 15 cm at the equator, so clients overzoom beyond it without visible loss.
 pub const DEFAULT_MAXZOOM: u8 = 16;
 
+/// The theme of dataset layers created by an import.
+pub const REFERENCE_THEME: &str = "reference";
+
+/// Most layers a catalog may hold.
+pub const MAX_LAYERS: usize = 1000;
+
 /// Why a catalog was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
+    /// The JSON does not parse or has unknown keys; the message names line and key.
+    #[error("catalog {origin}: {source}")]
+    Json {
+        /// Where the document came from.
+        origin: String,
+        /// Parser error, with line, column and key.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The TOML does not parse or has unknown keys; the message names line and key.
     #[error("catalog {origin}: {source}")]
     Toml {
@@ -27,12 +45,12 @@ pub enum CatalogError {
         source: toml::de::Error,
     },
     /// A rule of the catalog is broken.
-    #[error("catalog {origin}: layer '{layer}': {reason}")]
+    #[error("catalog {origin}: {item}: {reason}")]
     Layer {
         /// File name or "bundled".
         origin: String,
-        /// The layer (or theme) id at fault.
-        layer: String,
+        /// What is at fault: `layer 'id'`, `theme 'id'` or `catalog`.
+        item: String,
         /// What to fix.
         reason: String,
     },
@@ -178,16 +196,28 @@ struct CatalogFile {
 }
 
 /// A checked catalog.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Catalog {
     /// Name shown in TileJSON and the web view.
     pub name: String,
     /// Attribution line for every tile source.
     pub attribution: String,
     /// Themes, in display order.
+    #[serde(default)]
     pub themes: Vec<Theme>,
     /// Layers, in display order.
+    #[serde(default)]
     pub layers: Vec<LayerDef>,
+}
+
+/// The TOML file's shape on the way out (`[[theme]]`, `[[layer]]`).
+#[derive(Serialize)]
+struct CatalogFileOut<'a> {
+    name: &'a str,
+    attribution: &'a str,
+    theme: &'a [Theme],
+    layer: &'a [LayerDef],
 }
 
 /// The catalog bundled with vigie (`data/catalog.toml`).
@@ -207,6 +237,155 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// Parses and checks a catalog stored or sent as JSON (`{name, attribution, themes,
+    /// layers}`). `origin` names it in error messages.
+    ///
+    /// # Errors
+    /// [`CatalogError::Json`] for syntax, types and unknown keys; [`CatalogError::Layer`] for a
+    /// broken rule.
+    pub fn from_json(text: &str, origin: &str) -> Result<Self, CatalogError> {
+        let catalog: Self =
+            serde_json::from_str(text).map_err(|source| CatalogError::Json { origin: origin.to_owned(), source })?;
+        catalog.check(origin)?;
+        Ok(catalog)
+    }
+
+    /// Checks a catalog built in memory (e.g. deserialized from a request).
+    ///
+    /// # Errors
+    /// [`CatalogError::Layer`] for a broken rule, naming the layer and what to fix.
+    pub fn checked(self, origin: &str) -> Result<Self, CatalogError> {
+        self.check(origin)?;
+        Ok(self)
+    }
+
+    /// The catalog as JSON, as [`Catalog::from_json`] reads it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The catalog as a TOML file [`Catalog::parse`] reads back (`vigie catalog export`).
+    pub fn to_toml(&self) -> String {
+        let out = CatalogFileOut {
+            name: &self.name,
+            attribution: &self.attribution,
+            theme: &self.themes,
+            layer: &self.layers,
+        };
+        toml::to_string(&out).unwrap_or_default()
+    }
+
+    /// This catalog with `theme` added at the end, or replacing the theme of the same id in
+    /// place; `None` as the second value when it was added.
+    ///
+    /// # Errors
+    /// [`CatalogError::Layer`] when the result breaks a rule.
+    pub fn with_theme(&self, theme: Theme, origin: &str) -> Result<(Self, bool), CatalogError> {
+        let mut next = self.clone();
+        let id = theme.id.clone();
+        let replaced = upsert(&mut next.themes, theme, |t| t.id == id);
+        Ok((next.checked(origin)?, replaced))
+    }
+
+    /// This catalog with `layer` added at the end, or replacing the layer of the same id in
+    /// place; the second value says whether it replaced one.
+    ///
+    /// # Errors
+    /// [`CatalogError::Layer`] when the result breaks a rule.
+    pub fn with_layer(&self, layer: LayerDef, origin: &str) -> Result<(Self, bool), CatalogError> {
+        let mut next = self.clone();
+        let id = layer.id.clone();
+        let replaced = upsert(&mut next.layers, layer, |l| l.id == id);
+        Ok((next.checked(origin)?, replaced))
+    }
+
+    /// This catalog without theme `id`; `None` when there is no such theme.
+    ///
+    /// # Errors
+    /// [`CatalogError::Layer`] when layers still use the theme (named in the message).
+    pub fn without_theme(&self, id: &str, origin: &str) -> Option<Result<Self, CatalogError>> {
+        self.theme(id)?;
+        let users: Vec<&str> = self.layers.iter().filter(|l| l.theme == id).map(|l| l.id.as_str()).collect();
+        if !users.is_empty() {
+            return Some(Err(CatalogError::Layer {
+                origin: origin.to_owned(),
+                item: format!("theme '{id}'"),
+                reason: format!(
+                    "used by layer(s) {}: move them to another theme or remove them first",
+                    users.join(", ")
+                ),
+            }));
+        }
+        let mut next = self.clone();
+        next.themes.retain(|t| t.id != id);
+        Some(next.checked(origin))
+    }
+
+    /// This catalog without layer `id`; `None` when there is no such layer.
+    ///
+    /// # Errors
+    /// [`CatalogError::Layer`] when another layer needs it (an H3 layer counting it).
+    pub fn without_layer(&self, id: &str, origin: &str) -> Option<Result<Self, CatalogError>> {
+        self.layer(id)?;
+        if let Some(h3) = self.layers.iter().find(|l| l.source.as_deref() == Some(id)) {
+            return Some(Err(CatalogError::Layer {
+                origin: origin.to_owned(),
+                item: format!("layer '{id}'"),
+                reason: format!("counted by the H3 layer '{}': remove or change that one first", h3.id),
+            }));
+        }
+        let mut next = self.clone();
+        next.layers.retain(|l| l.id != id);
+        Some(next.checked(origin))
+    }
+
+    /// This catalog with a new dataset layer `id` reading dataset `id`, titled `title`, under
+    /// the theme `reference` (added when missing): what `vigie import --layer NEW FILE` makes
+    /// for a layer that does not exist, as ogr2ogr makes a table.
+    ///
+    /// # Errors
+    /// [`CatalogError::Layer`] when `id` is not a usable layer id or is taken.
+    pub fn with_dataset_layer(&self, id: &str, title: &str, origin: &str) -> Result<Self, CatalogError> {
+        if self.layer(id).is_some() {
+            return Err(CatalogError::Layer {
+                origin: origin.to_owned(),
+                item: format!("layer '{id}'"),
+                reason: "id already taken".into(),
+            });
+        }
+        let mut next = self.clone();
+        if next.theme(REFERENCE_THEME).is_none() {
+            next.themes.push(Theme {
+                id: REFERENCE_THEME.into(),
+                title: "Données de référence".into(),
+                title_en: "Reference data".into(),
+                color: "#6b7280".into(),
+                entry_tag: false,
+            });
+        }
+        let title: String = title.chars().take(200).collect();
+        next.layers.push(LayerDef {
+            id: id.to_owned(),
+            title: title.clone(),
+            title_en: title,
+            description: String::new(),
+            theme: REFERENCE_THEME.into(),
+            kind: LayerKind::Dataset,
+            tags: Vec::new(),
+            kinds: Vec::new(),
+            dataset: Some(id.to_owned()),
+            key: None,
+            source: None,
+            min_resolution: None,
+            max_resolution: None,
+            postgis: None,
+            minzoom: DEFAULT_MINZOOM,
+            maxzoom: DEFAULT_MAXZOOM,
+            visible: false,
+        });
+        next.checked(origin)
+    }
+
     /// The bundled catalog.
     ///
     /// # Panics
@@ -218,27 +397,48 @@ impl Catalog {
     fn check(&self, origin: &str) -> Result<(), CatalogError> {
         let fail = |layer: &str, reason: String| CatalogError::Layer {
             origin: origin.to_owned(),
-            layer: layer.to_owned(),
+            item: format!("layer '{layer}'"),
             reason,
         };
+        let fail_theme = |theme: &str, reason: String| CatalogError::Layer {
+            origin: origin.to_owned(),
+            item: format!("theme '{theme}'"),
+            reason,
+        };
+        let fail_all =
+            |reason: String| CatalogError::Layer { origin: origin.to_owned(), item: "catalog".into(), reason };
         if self.themes.len() > 64 {
-            return Err(fail("-", format!("{} themes: at most 64 are supported", self.themes.len())));
+            return Err(fail_all(format!("{} themes: at most 64 are supported", self.themes.len())));
+        }
+        if self.layers.len() > MAX_LAYERS {
+            return Err(fail_all(format!("{} layers: at most {MAX_LAYERS} are supported", self.layers.len())));
+        }
+        if self.name.chars().count() > 200 || self.attribution.chars().count() > 1000 {
+            return Err(fail_all("name (200) or attribution (1000 characters) too long".into()));
         }
         let mut theme_ids = HashSet::new();
         for t in &self.themes {
-            check_id(&t.id).map_err(|r| fail(&t.id, r))?;
+            check_id(&t.id).map_err(|r| fail_theme(&t.id, r))?;
             if !theme_ids.insert(t.id.as_str()) {
-                return Err(fail(&t.id, "theme id used twice".into()));
+                return Err(fail_theme(&t.id, "id used twice".into()));
             }
             if !is_hex_colour(&t.color) {
-                return Err(fail(&t.id, format!("color '{}' must be #rrggbb", t.color)));
+                return Err(fail_theme(&t.id, format!("color '{}' must be #rrggbb", t.color)));
             }
+            check_texts(&[&t.title, &t.title_en], "").map_err(|r| fail_theme(&t.id, r))?;
         }
         let mut layer_ids = HashSet::new();
         for l in &self.layers {
             check_id(&l.id).map_err(|r| fail(&l.id, r))?;
             if !layer_ids.insert(l.id.as_str()) {
-                return Err(fail(&l.id, "layer id used twice".into()));
+                return Err(fail(&l.id, "id used twice".into()));
+            }
+            check_texts(&[&l.title, &l.title_en], &l.description).map_err(|r| fail(&l.id, r))?;
+            if l.tags.len() > 64
+                || l.kinds.len() > 64
+                || l.tags.iter().chain(&l.kinds).any(|t| t.is_empty() || t.len() > 64)
+            {
+                return Err(fail(&l.id, "tags and kinds: at most 64 of them, each 1 to 64 characters".into()));
             }
             if !theme_ids.contains(l.theme.as_str()) {
                 return Err(fail(&l.id, format!("theme '{}' is not declared in [[theme]]", l.theme)));
@@ -357,12 +557,34 @@ impl Catalog {
     }
 }
 
+/// Replaces the item `same` finds in place, else appends `item`; says whether it replaced one.
+fn upsert<T>(items: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool) -> bool {
+    if let Some(slot) = items.iter_mut().find(|i| same(i)) {
+        *slot = item;
+        true
+    } else {
+        items.push(item);
+        false
+    }
+}
+
 /// Layer and theme ids go into URLs and comma-separated lists.
 fn check_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if ok { Ok(()) } else { Err(format!("id '{id}' must be 1 to 64 characters among a-z, 0-9, '-' and '_'")) }
+}
+
+/// Titles must be there and short; a description may be longer.
+fn check_texts(titles: &[&str], description: &str) -> Result<(), String> {
+    if titles.iter().any(|t| t.trim().is_empty() || t.chars().count() > 200) {
+        return Err("title and title_en must be 1 to 200 characters".into());
+    }
+    if description.chars().count() > 2000 {
+        return Err("description must be at most 2000 characters".into());
+    }
+    Ok(())
 }
 
 fn is_hex_colour(s: &str) -> bool {
@@ -397,6 +619,51 @@ mod tests {
         );
         let err = Catalog::parse(&text, "test.toml").unwrap_err().to_string();
         assert!(err.contains("colour") && err.contains("test.toml"), "{err}");
+    }
+
+    #[test]
+    fn json_and_toml_round_trip_and_edits_are_checked() {
+        let c = Catalog::bundled();
+        assert_eq!(Catalog::from_json(&c.to_json(), "j").unwrap(), c);
+        assert_eq!(Catalog::parse(&c.to_toml(), "t").unwrap(), c);
+        let err = Catalog::from_json(r#"{"name":"n","attribution":"a","themes":[],"layers":[],"extra":1}"#, "j");
+        assert!(err.unwrap_err().to_string().contains("extra"));
+
+        let mut theme = c.theme("cyber").unwrap().clone();
+        theme.color = "#010203".into();
+        let (edited, replaced) = c.with_theme(theme.clone(), "t").unwrap();
+        assert!(replaced);
+        assert_eq!(edited.themes.len(), c.themes.len());
+        assert_eq!(edited.theme("cyber").unwrap().color, "#010203");
+        theme.color = "red".into();
+        assert!(c.with_theme(theme, "t").unwrap_err().to_string().contains("#rrggbb"));
+
+        let err = c.without_theme("cyber", "t").unwrap().unwrap_err().to_string();
+        assert!(err.contains("cyber") && err.contains("layer"), "{err}");
+        assert!(c.without_theme("nope", "t").is_none());
+        let err = c.without_layer("entries", "t").unwrap().unwrap_err().to_string();
+        assert!(err.contains("entries-h3"), "{err}");
+        let fewer = c.without_layer("cyber", "t").unwrap().unwrap();
+        assert!(fewer.layer("cyber").is_none() && fewer.layers.len() == c.layers.len() - 1);
+
+        let mut layer = c.layer("cyber").unwrap().clone();
+        layer.id = "Cyber".into();
+        assert!(c.with_layer(layer, "t").unwrap_err().to_string().contains("a-z"));
+    }
+
+    #[test]
+    fn an_import_creates_its_dataset_layer_and_the_reference_theme() {
+        let c = Catalog::parse(HEAD, "t").unwrap();
+        let next = c.with_dataset_layer("communes", "communes-2024", "t").unwrap();
+        let l = next.layer("communes").unwrap();
+        assert_eq!(
+            (l.kind, l.dataset.as_deref(), l.theme.as_str()),
+            (LayerKind::Dataset, Some("communes"), "reference")
+        );
+        assert_eq!(l.title, "communes-2024");
+        assert!(!next.theme("reference").unwrap().entry_tag);
+        assert!(next.with_dataset_layer("communes", "x", "t").is_err());
+        assert!(c.with_dataset_layer("Communes 2024", "x", "t").is_err());
     }
 
     #[test]

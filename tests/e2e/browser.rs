@@ -128,3 +128,18 @@ fn a_workspace_web_view_stays_in_its_workspace() {
         .env("VIGIE_TEST_ANALYST", format!("{}:{}", ANALYST.0, ANALYST.1)));
     println!("{out}");
 }
+
+/// The catalog editor (`catalog.mjs`, the demo identity being admin on loopback): a theme and an
+/// entries layer created in the dialog show in the layer panel, the map style and the composite
+/// tile URL without a reload; an invalid id, a theme still in use and a stale version are refused
+/// with the server's reason in the dialog; changes made elsewhere reach the page through the
+/// event stream; deleting both leaves the catalog as it started.
+#[test]
+fn catalog_editor_in_chromium() {
+    let node = browser_tools();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let entries = TEST_ENTRIES.to_string();
+    let server = Server::start(dir.path(), &["--demo", "--demo-entries", &entries]);
+    let out = run(Command::new(node).current_dir(repo_root()).arg("tests/browser/catalog.mjs").arg(server.url("")));
+    println!("{out}");
+}

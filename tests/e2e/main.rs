@@ -6,6 +6,7 @@
 
 mod binary;
 mod browser;
+mod catalog;
 mod decoders;
 mod durability;
 mod faults;

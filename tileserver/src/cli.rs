@@ -48,6 +48,33 @@ pub enum Command {
     /// `/w/{id}` (a running server picks a new one up within seconds).
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
+    /// A workspace's layer catalog (themes and layers): export it, replace it from a file.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+/// `vigie catalog …`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Print the workspace's stored catalog (TOML, the format of data/catalog.toml; `--json`
+    /// for the API's).
+    Export {
+        /// JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+        /// Store and workspace, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// Replace the workspace's catalog by a file (TOML, or JSON when it ends in .json),
+    /// checked first; a running server serves it within seconds.
+    Import {
+        /// The catalog file.
+        file: PathBuf,
+        /// Store and workspace, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
 }
 
 /// `vigie workspace …`.
@@ -171,7 +198,9 @@ pub enum AuditCommand {
 /// Arguments of `vigie import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Catalog layer to import into (a layer of kind "dataset").
+    /// Catalog layer to import into (a layer of kind "dataset"); when the workspace has no
+    /// layer of that id, a dataset layer is created for it once the import succeeds (titled
+    /// after the file, theme "reference").
     #[arg(long)]
     pub layer: String,
     /// Import the valid records and report the invalid ones (default: reject the whole file).
@@ -245,12 +274,81 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => crate::serve(Config::load(&args)?).await,
         Command::Import(args) => import(args).await,
-        Command::Sources(SourcesCommand::Check(args)) => sources_check(&args),
+        Command::Sources(SourcesCommand::Check(args)) => sources_check(&args).await,
         Command::User(cmd) => user(cmd).await,
         Command::Token(cmd) => token(cmd).await,
         Command::Audit(AuditCommand::Verify { store }) => audit_verify(&store).await,
         Command::Workspace(cmd) => workspace(cmd).await,
+        Command::Catalog(cmd) => catalog(cmd).await,
     }
+}
+
+async fn catalog(cmd: CatalogCommand) -> anyhow::Result<()> {
+    match cmd {
+        CatalogCommand::Export { json, store } => {
+            let config = Config::load(&store)?;
+            let (catalog, _) = crate::workspace_catalog(&config, crate::open_store(&config).await?.as_ref()).await?;
+            print!("{}", if json { catalog.to_json() + "\n" } else { catalog.to_toml() });
+        }
+        CatalogCommand::Import { file, store } => {
+            let config = Config::load(&store)?;
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let shown = file.display().to_string();
+            let next = if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+                vigie_layers::Catalog::from_json(&text, &shown)?
+            } else {
+                vigie_layers::Catalog::parse(&text, &shown)?
+            };
+            let store = crate::open_store(&config).await?;
+            let version =
+                store_catalog(&config, store.as_ref(), "catalog.replace", "catalog", &|_| Ok(next.clone())).await?;
+            println!(
+                "catalog of workspace '{}' replaced by {shown}: version {version} ({} themes, {} layers); a running \
+                 server serves it within seconds",
+                config.workspace,
+                next.themes.len(),
+                next.layers.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Stores `change` of the workspace's catalog as its next version (retrying when another
+/// change lands in between) and audits it; returns the new version.
+async fn store_catalog(
+    config: &Config,
+    store: &dyn crate::store::Store,
+    action: &str,
+    target: &str,
+    change: &dyn Fn(&vigie_layers::Catalog) -> anyhow::Result<vigie_layers::Catalog>,
+) -> anyhow::Result<u64> {
+    let digest =
+        |c: &vigie_layers::Catalog| crate::identity::audit::digest(&serde_json::to_value(c).unwrap_or_default());
+    for _ in 0..5 {
+        let (current, version) = crate::workspace_catalog(config, store).await?;
+        let next = change(&current)?;
+        if let Some(new_version) = store.put_catalog(version, &next.to_json(), &cli_actor()).await? {
+            let draft = AuditDraft {
+                at: crate::now_ms(),
+                workspace: Some(config.workspace.clone()),
+                actor: cli_actor(),
+                action: action.to_owned(),
+                target: target.to_owned(),
+                outcome: Outcome::Ok,
+                client: None,
+                detail: serde_json::json!({
+                    "from_version": version,
+                    "to_version": new_version,
+                    "before": digest(&current),
+                    "after": digest(&next),
+                }),
+            };
+            Identities::new(store.identity(), IdentityPolicy::default()).record(draft).await;
+            return Ok(new_version);
+        }
+    }
+    anyhow::bail!("the catalog of workspace '{}' kept changing meanwhile: try again", config.workspace)
 }
 
 async fn workspace(cmd: WorkspaceCommand) -> anyhow::Result<()> {
@@ -259,7 +357,8 @@ async fn workspace(cmd: WorkspaceCommand) -> anyhow::Result<()> {
             crate::config::check_workspace_id(&id)?;
             let mut config = Config::load(&store)?;
             config.workspace.clone_from(&id);
-            let ids = Identities::new(crate::open_store(&config).await?.identity(), IdentityPolicy::default());
+            let store = crate::open_store(&config).await?;
+            let ids = Identities::new(store.identity(), IdentityPolicy::default());
             if let Some(name) = &admin {
                 let account = ids
                     .store()
@@ -279,7 +378,13 @@ async fn workspace(cmd: WorkspaceCommand) -> anyhow::Result<()> {
                 detail: serde_json::json!({ "admin": admin }),
             };
             ids.record(draft).await;
-            println!("workspace '{id}' ready: served under /w/{id}");
+            let (catalog, _) = crate::workspace_catalog(&config, store.as_ref()).await?;
+            println!(
+                "workspace '{id}' ready: served under /w/{id}; its catalog ({} themes, {} layers) was seeded from {}",
+                catalog.themes.len(),
+                catalog.layers.len(),
+                config.catalog.as_ref().map_or_else(|| "the bundled catalog".to_owned(), |p| p.display().to_string())
+            );
         }
         WorkspaceCommand::List { store } => {
             let config = Config::load(&store)?;
@@ -467,12 +572,35 @@ fn write_report(path: &std::path::Path, layer: &str, file: &std::path::Path, rep
         .with_context(|| format!("cannot write the report {}", path.display()))
 }
 
+/// The title of a layer created by an import: the file's name without its extensions
+/// (`communes-2024.shp.zip` → `communes-2024`).
+fn title_of(file: &std::path::Path) -> String {
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut title = name.as_str();
+    while let Some((stem, ext)) = title.rsplit_once('.') {
+        if stem.is_empty() || ext.is_empty() || ext.len() > 8 || !ext.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            break;
+        }
+        title = stem;
+    }
+    if title.is_empty() { name } else { title.to_owned() }
+}
+
 async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.store)?;
-    let catalog = crate::load_catalog(&config)?;
+    let store = crate::open_store(&config).await?;
+    let (catalog, _) = crate::workspace_catalog(&config, store.as_ref()).await?;
+    // A layer that does not exist is created as a dataset layer once the file is in: checked
+    // now (its id), stored after the import.
+    let title = title_of(&args.file);
+    let origin = format!("of workspace '{}'", config.workspace);
+    let created = match catalog.layer(&args.layer) {
+        Some(_) => None,
+        None => Some(catalog.with_dataset_layer(&args.layer, &title, &origin)?),
+    };
+    let catalog = created.clone().unwrap_or(catalog);
     let layer = catalog.layer(&args.layer).with_context(|| format!("no layer '{}' in the catalog", args.layer))?;
     let dataset = crate::ingest::import::dataset_of(layer)?.to_owned();
-    let store = crate::open_store(&config).await?;
     let counter = Arc::new(AtomicU64::new(0));
     let options = ImportOptions {
         format: args.format,
@@ -520,6 +648,19 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     progress.message("writing to the store");
     let info = store.replace_dataset(&dataset, &args.file.display().to_string()).await.map_err(ImportError::Store)?;
     progress.finish();
+    if created.is_some() {
+        let id = &args.layer;
+        let version = store_catalog(&config, store.as_ref(), "catalog.layer.put", &format!("layer/{id}"), &|c| {
+            // Created meanwhile by someone else: keep theirs.
+            if c.layer(id).is_some() { Ok(c.clone()) } else { Ok(c.with_dataset_layer(id, &title, &origin)?) }
+        })
+        .await?;
+        println!(
+            "layer '{}' created in the catalog (dataset layer, theme \"reference\", title \"{title}\"; catalog version \
+             {version}): rename or restyle it in the web view or through /api/catalog",
+            args.layer
+        );
+    }
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{}: {} feature(s) imported into layer '{}' (dataset '{}' version {}) in {seconds:.1} s \
@@ -541,9 +682,9 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sources_check(args: &SourcesCheckArgs) -> anyhow::Result<()> {
+async fn sources_check(args: &SourcesCheckArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.store)?;
-    let catalog = crate::load_catalog(&config)?;
+    let (catalog, _) = crate::workspace_catalog(&config, crate::open_store(&config).await?.as_ref()).await?;
     let path = args
         .sources
         .clone()

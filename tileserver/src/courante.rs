@@ -69,6 +69,9 @@ pub struct Courante {
     applied: watch::Sender<u64>,
     creates: mpsc::Sender<PendingCreate>,
     activity: Arc<Activity>,
+    /// Set when the workspace's state is replaced (its catalog changed): live streams end so
+    /// their clients reconnect to the new state.
+    retired: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Courante {
@@ -109,7 +112,26 @@ impl Courante {
             applier: Mutex::new(Applier { next: last_seq + 1, pending: BTreeMap::new() }),
             applied,
             activity,
+            retired: watch::Sender::new(false),
         })
+    }
+
+    /// Ends the live streams of this service: its workspace is now served by a new state
+    /// (whose own service reads every change from the store), and each client reconnects to
+    /// it with `Last-Event-ID`, losing nothing.
+    pub fn retire(&self) {
+        self.retired.send_replace(true);
+    }
+
+    /// Whether [`Courante::retire`] was called.
+    pub fn is_retired(&self) -> bool {
+        *self.retired.borrow()
+    }
+
+    /// Resolves once [`Courante::retire`] was called.
+    pub async fn until_retired(&self) {
+        let mut rx = self.retired.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
     }
 
     /// Starts the watchdog that applies committed changes whose writer never handed them over.

@@ -83,6 +83,41 @@ pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
     })
 }
 
+/// The workspace's catalog and its version: the stored one, else the configured TOML (or the
+/// bundled one) stored as version 1, seeding the workspace. Once stored, the catalog is edited
+/// through the API (or `vigie catalog import`); a catalog file that differs is then only
+/// reported.
+///
+/// # Errors
+/// When the store cannot be read or written, or the stored or configured catalog is invalid.
+pub async fn workspace_catalog(config: &Config, store: &dyn Store) -> anyhow::Result<(Catalog, u64)> {
+    let origin = format!("of workspace '{}' (stored)", config.workspace);
+    if let Some(stored) = store.catalog().await? {
+        let catalog = Catalog::from_json(&stored.document, &origin)?;
+        if let Some(path) = &config.catalog
+            && load_catalog(config).is_ok_and(|file| file != catalog)
+        {
+            tracing::warn!(
+                file = %path.display(),
+                workspace = %config.workspace,
+                version = stored.version,
+                "the catalog file differs from the workspace's stored catalog, which is the one served (a file only \
+                 seeds a new workspace): edit the catalog through /api/catalog or the web view, or replace it with \
+                 `vigie catalog import FILE`"
+            );
+        }
+        return Ok((catalog, stored.version));
+    }
+    let seed = load_catalog(config)?;
+    if store.put_catalog(0, &seed.to_json(), "seed").await?.is_some() {
+        tracing::info!(workspace = %config.workspace, layers = seed.layers.len(), "catalog seeded");
+        return Ok((seed, 1));
+    }
+    // Another process seeded it meanwhile.
+    let stored = store.catalog().await?.context("the stored catalog vanished")?;
+    Ok((Catalog::from_json(&stored.document, &origin)?, stored.version))
+}
+
 /// What every workspace of one process shares: metrics, the running operations (stall
 /// watchdog) and the identity service (accounts are global, memberships per workspace).
 #[derive(Debug, Clone)]
@@ -159,7 +194,7 @@ pub async fn build_workspace(
     primary: bool,
 ) -> anyhow::Result<Arc<Shared>> {
     let started = Instant::now();
-    let catalog = load_catalog(&config)?;
+    let (catalog, catalog_version) = workspace_catalog(&config, store.as_ref()).await?;
     let styles = match &config.styles_dir {
         Some(dir) => Styles::from_dir(dir)?,
         None => Styles::bundled()?,
@@ -186,6 +221,10 @@ pub async fn build_workspace(
         }
     }
     let engine = Arc::new(Engine::new(catalog));
+    // Read before the load: a change committed meanwhile (another state of this workspace, a
+    // replica) is then both in the load and read back by the log's catch-up, which re-applies
+    // an entry's current state harmlessly; read after, it could be in neither.
+    let last_seq = store.last_event_seq().await?;
     let stats = load::load_engine(&engine, store.as_ref()).await.context("cannot load the index from the store")?;
     tracing::info!(
         venues = stats.venues,
@@ -196,7 +235,6 @@ pub async fn build_workspace(
         "index loaded"
     );
     let cache = tiles::TileCache::new(config.cache_size_bytes);
-    let last_seq = store.last_event_seq().await?;
     let Globals { metrics, activity, identities, .. } = globals.clone();
     let courante = courante::Courante::new(
         store.clone(),
@@ -208,14 +246,15 @@ pub async fn build_workspace(
     );
     courante.spawn_watchdog();
     courante::spawn_change_feed(&courante);
-    let ingest = ingest::Ingest::new(engine.clone(), store.clone(), cache.clone());
-    ingest::spawn_dataset_watcher(ingest.clone());
+    let ingest = ingest::Ingest::new(engine.clone(), store.clone(), cache.clone(), &stats.datasets);
+    ingest::spawn_dataset_watcher(&ingest);
     let scheduler = match &config.sources {
         Some(path) if primary => Some(ingest::sources::spawn(&ingest, path, &config.data_dir)?),
         _ => None,
     };
     tracing::info!(
         workspace = %config.workspace,
+        catalog_version,
         seconds = started.elapsed().as_secs_f64(),
         last_event = last_seq,
         "state ready"
@@ -234,6 +273,8 @@ pub async fn build_workspace(
         styles,
         identities,
         url_prefix: if primary { String::new() } else { format!("/w/{}", config.workspace) },
+        catalog_version,
+        registry: std::sync::OnceLock::new(),
         config,
         started: globals.started,
     }))
@@ -268,15 +309,12 @@ async fn demo_accounts(identities: &identity::Identities, workspace: &str) -> an
 /// Start-up failures (configuration, store, address in use).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
-    let state = build_state(config).await?;
-    let workspaces = http::Workspaces::new(state.clone());
-    add_workspaces(&workspaces, &state).await?;
-    spawn_every(&workspaces, WORKSPACE_SCAN, move |w| {
-        let state = state.clone();
-        async move {
-            if let Err(e) = add_workspaces(&w, &state).await {
-                tracing::warn!(error = %format!("{e:#}"), "new workspaces could not be served yet");
-            }
+    let workspaces = http::Workspaces::new(build_state(config).await?);
+    sync_workspaces(&workspaces).await?;
+    // The task holds no state: a state it held would outlive its replacement.
+    spawn_every(&workspaces, WORKSPACE_SCAN, |w| async move {
+        if let Err(e) = sync_workspaces(&w).await {
+            tracing::warn!(error = %format!("{e:#}"), "workspaces could not be brought up to date yet");
         }
     });
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -287,29 +325,69 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How often the store is asked for workspaces created since (`vigie workspace add`).
+/// How often the store is asked for workspaces created since (`vigie workspace add`) and for
+/// catalogs changed elsewhere (a replica, `vigie catalog import`).
 pub const WORKSPACE_SCAN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves every workspace of the store not served yet, each with its own state (built like
-/// the primary's, without demo data or sources file).
+/// the primary's, without demo data or sources file), and rebuilds the state of every served
+/// workspace whose stored catalog changed since its state was built.
 ///
 /// # Errors
 /// When the store cannot list them or a workspace's state cannot be built.
-pub async fn add_workspaces(workspaces: &http::Workspaces, primary: &Shared) -> anyhow::Result<()> {
+pub async fn sync_workspaces(workspaces: &Arc<http::Workspaces>) -> anyhow::Result<()> {
+    let primary = workspaces.primary();
     for id in primary.identities.store().workspaces().await? {
-        if workspaces.serves(&id) {
+        if let Some(state) = workspaces.state(&id) {
+            let stored = state.store.catalog().await?.map(|c| c.version);
+            if stored.is_some_and(|v| v != state.catalog_version) {
+                reload_workspace(workspaces, &id).await.with_context(|| format!("workspace '{id}'"))?;
+            }
             continue;
         }
         let mut config = primary.config.clone();
         config.workspace.clone_from(&id);
         let store = open_store(&config).await?;
-        let state = build_workspace(config, store, &Globals::of(primary), false)
+        let state = build_workspace(config, store, &Globals::of(&primary), false)
             .await
             .with_context(|| format!("workspace '{id}'"))?;
         workspaces.insert(state);
         tracing::info!(workspace = %id, "workspace served under /w/{id}");
     }
     Ok(())
+}
+
+/// Rebuilds workspace `id`'s state with its stored catalog (engine reloaded from the store,
+/// tile sources, sources, cache) while the current state keeps serving, then swaps it in and
+/// retires the old one. Changes the old state committed meanwhile are read back from the
+/// store. Returns the state now serving (the current one when it already has the stored
+/// catalog's version).
+///
+/// # Errors
+/// When the workspace is not served, or its new state cannot be built (the old one keeps
+/// serving then).
+pub async fn reload_workspace(workspaces: &Arc<http::Workspaces>, id: &str) -> anyhow::Result<http::AppState> {
+    let _one = workspaces.rebuilding().await;
+    let current = workspaces.state(id).context("workspace not served")?;
+    let stored = current.store.catalog().await?.map(|c| c.version);
+    if stored.is_none_or(|v| v == current.catalog_version) {
+        return Ok(current);
+    }
+    let t = Instant::now();
+    let primary = current.url_prefix.is_empty();
+    let state = build_workspace(current.config.clone(), current.store.clone(), &Globals::of(&current), primary).await?;
+    workspaces.insert(state.clone());
+    drop(current);
+    // Changes the old state committed after the new one read the store.
+    let caught_up = state.courante.catch_up().await?;
+    tracing::info!(
+        workspace = %id,
+        catalog_version = state.catalog_version,
+        caught_up,
+        seconds = t.elapsed().as_secs_f64(),
+        "catalog changed: workspace state rebuilt and swapped in"
+    );
+    Ok(state)
 }
 
 async fn shutdown() {

@@ -17,7 +17,7 @@ use vigie_layers::model::{Interner, entry_schema, perimeter_schema, venue_schema
 use vigie_layers::{Engine, Feature};
 
 /// What a load read.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LoadStats {
     /// Venues indexed.
     pub venues: usize,
@@ -29,6 +29,8 @@ pub struct LoadStats {
     pub skipped: usize,
     /// Seconds spent.
     pub seconds: f64,
+    /// The dataset versions loaded, by dataset id.
+    pub datasets: Vec<(String, u64)>,
 }
 
 fn keep(
@@ -85,12 +87,12 @@ pub async fn load_engine(engine: &Engine, store: &dyn Store) -> Result<LoadStats
     skipped += entry_skipped;
     tracing::debug!(entries = entry_features.len(), seconds = started.elapsed().as_secs_f64(), "records read");
 
-    let stats = LoadStats {
+    let mut stats = LoadStats {
         venues: venue_features.len(),
         perimeters: perimeter_features.len(),
         entries: entry_features.len(),
         skipped,
-        seconds: 0.0,
+        ..LoadStats::default()
     };
     let (v, p, e) = tokio::task::spawn_blocking(move || {
         (
@@ -106,13 +108,15 @@ pub async fn load_engine(engine: &Engine, store: &dyn Store) -> Result<LoadStats
     engine.replace(&PERIMETERS, p);
     engine.replace(&ENTRIES, e);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "collections swapped in, aggregates built");
-    let mut stats = LoadStats { seconds: 0.0, ..stats };
+    let wanted = catalog_datasets(engine);
     for info in store.datasets().await? {
-        if catalog_datasets(engine).contains(&info.id) {
+        if wanted.contains(&info.id) {
             stats.skipped += load_dataset(engine, store, &info).await?;
+            stats.datasets.push((info.id.clone(), info.version));
         }
     }
-    Ok(LoadStats { seconds: started.elapsed().as_secs_f64(), ..stats })
+    stats.seconds = started.elapsed().as_secs_f64();
+    Ok(stats)
 }
 
 /// Dataset ids the catalog's layers read.

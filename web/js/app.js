@@ -63,7 +63,7 @@ export function createApp() {
     // ------------------------------------------------ data, filled by main.js at start-up
     /** The MapLibre map, once built (null before, or when WebGL is missing). */
     map: null,
-    /** GET /catalog: `{themes, layers}`. */
+    /** GET /catalog: `{name, attribution, version, themes, layers}` (`app.setCatalog`). */
     catalog: null,
     /** Catalog themes by id. */
     themes: new Map(),
@@ -131,8 +131,10 @@ export function createApp() {
     form: null,
     /** Region analysis (region.js). */
     region: null,
+    /** The runtime catalog: reload into the page, the admins' editor (catalog.js). */
+    catalogEditor: null,
 
-    /** The bus behind `on` / `emit`. Events: filters, layers, moveend, lang, style, tool, entry-event. */
+    /** The bus behind `on` / `emit`. Events: filters, layers, moveend, lang, style, tool, entry-event, catalog. */
     bus: new EventTarget(),
   };
 
@@ -160,6 +162,13 @@ export function createApp() {
     const r = await fetch(wsUrl(path), { ...opts, headers });
     if (r.status === 401) app.session?.lost();
     return r;
+  };
+
+  /** Takes a GET /catalog document as the page's catalog (and its theme and layer indexes). */
+  app.setCatalog = (catalog) => {
+    app.catalog = catalog;
+    app.themes = new Map(catalog.themes.map((th) => [th.id, th]));
+    app.layersById = new Map(catalog.layers.map((l) => [l.id, l]));
   };
 
   /** The filters as a query string (tile URLs, the entry list). */
@@ -226,6 +235,8 @@ export function createApp() {
   app.reconnectLive = () => app.live.reconnect();
   /** Opens an entry's popup (popup.js). */
   app.openEntry = (id, geometry) => app.popups.openEntry(id, geometry);
+  /** Reads GET /catalog again and rebuilds the panel and the map when its version moved (catalog.js). */
+  app.refreshCatalog = () => app.catalogEditor.refresh();
 
   return app;
 }

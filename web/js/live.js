@@ -1,6 +1,7 @@
 // Live events: the server's change feed (GET /api/events, server-sent events). Each entry change
 // refetches the tiles when it can be seen, then goes out on the bus as `entry-event` (the
-// courante and the popups follow it); the header's badge shows the stream's state.
+// courante and the popups follow it); the header's badge shows the stream's state. Reconnecting
+// after a failure (the server ends the stream when the catalog changes) re-reads the catalog.
 
 import { t } from './i18n.js';
 import { $ } from './dom.js';
@@ -11,6 +12,9 @@ const REOPEN_EVERY_MS = 15_000;
 
 /** The event stream, bound to the page's shared `app`. */
 export function createLive(app) {
+  /** Whether the stream failed since it was last open (its next opening is a reconnection). */
+  let broken = false;
+
   /**
    * A change the server announced (it invalidated the tiles before telling us): refetch now if
    * it touches a visible layer in view, else only at the next move (tiles kept out of view
@@ -46,8 +50,17 @@ export function createLive(app) {
     // what was missed); EventSource's own reconnections send Last-Event-ID.
     const es = new EventSource(wsUrl(app.lastSeq ? `/api/events?since=${app.lastSeq}` : '/api/events'));
     app.events = es;
-    es.onopen = () => setState('on', 'live.on');
+    es.onopen = () => {
+      setState('on', 'live.on');
+      // The server ends the stream when the catalog changes (and anything may have changed while
+      // it was down): back on it, the page checks the catalog's version.
+      if (broken) {
+        broken = false;
+        app.refreshCatalog().catch((e) => console.warn('vigie: catalog reload failed', e));
+      }
+    };
     es.onerror = () => {
+      broken = true;
       const closed = es.readyState === EventSource.CLOSED;
       setState(closed ? 'off' : 'connecting', closed ? 'live.off' : 'live.connecting');
       // EventSource hides the status of a refusal: a 401 (session gone) shows in GET /api/me.

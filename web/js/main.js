@@ -13,6 +13,7 @@
 //   layers.js    layer list and legend
 //   live.js      event stream from /api/events
 //   popup.js, courante.js, form.js, region.js  popups, entry list, new entry, region analysis
+//   catalog.js   the catalog changed on the server: panel and style rebuilt; the admins' editor
 
 import { t, setLang, currentLang } from './i18n.js';
 import { $ } from './dom.js';
@@ -31,6 +32,7 @@ import { createPopups } from './popup.js';
 import { createEntryForm } from './form.js';
 import { createRegion } from './region.js';
 import { createSession } from './session.js';
+import { createCatalog } from './catalog.js';
 
 const maplibregl = window.maplibregl;
 
@@ -84,12 +86,10 @@ async function boot() {
   maplibregl.setWorkerUrl(`${location.origin}/web/vendor/maplibre-gl/maplibre-gl-csp-worker.js`);
 
   const [catalog, base, newest] = await Promise.all([getJson('/catalog'), fetchBaseStyle(app, hs.mode), fetchNewest(app)]);
-  app.catalog = catalog;
+  app.setCatalog(catalog);
   app.base = base;
   app.newest = newest;
   app.perimeterColours = perimeterColours(base);
-  for (const th of catalog.themes) app.themes.set(th.id, th);
-  for (const l of catalog.layers) app.layersById.set(l.id, l);
   app.state = {
     layers: hs.layers ? hs.layers.filter((id) => app.layersById.has(id)) : catalog.layers.filter((l) => l.visible).map((l) => l.id),
     window: hs.window,
@@ -150,6 +150,7 @@ async function boot() {
   app.form = createEntryForm(app);
   app.region = createRegion(app);
   app.live = createLive(app);
+  app.catalogEditor = createCatalog(app);
   app.session.applyRoles();
   app.on('entry-event', (e) => app.popups.onEvent(e));
   app.on('lang', () => app.popups.rerender());

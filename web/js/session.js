@@ -216,6 +216,7 @@ export function createSession(app) {
     $('new-entry').hidden = !can.write;
     $('courante-role').textContent = can.write ? '' : t('role.needs.write', { role });
     if (!can.write && !$('form-panel').hidden) app.form?.stop();
+    app.catalogEditor?.applyRole();
     app.popups?.rerender();
   }
 

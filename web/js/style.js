@@ -1,8 +1,8 @@
 // The map style: the server's own style (/styles/hypervision.json or /styles/wall.json, so
 // colours and widths are defined once, in styles/) with its one vector source replaced by a
 // composite tile URL listing only the visible layers, plus generated layers for catalog
-// layers the style does not draw (the H3 aggregate, imported datasets) and the page's own
-// overlays (region, drawing, selection).
+// layers the style does not draw (the H3 aggregate, imported datasets, entry layers an admin
+// added at run time) and the page's own overlays (region, drawing, selection).
 
 import { WORKSPACE_PREFIX } from './app.js';
 
@@ -134,6 +134,27 @@ function genericLayers(layer, colour, visible) {
   ];
 }
 
+/** Paint properties that carry an entry layer's theme colour when they are a plain colour. */
+const THEME_COLOUR_PAINT = ['fill-color', 'line-color', 'circle-color'];
+
+/** Sets the plain-colour theme paints of a style layer (expressions are left alone). */
+function recolour(styleLayer, colour) {
+  for (const prop of THEME_COLOUR_PAINT) {
+    if (typeof styleLayer.paint?.[prop] === 'string') styleLayer.paint[prop] = colour;
+  }
+}
+
+/**
+ * The catalog entry layer whose style layers serve as the model for entry layers the style does
+ * not draw: the whole log's when the style draws it, else the first drawn entry layer; null when
+ * the style draws none.
+ */
+function entryTemplate(baseLayers, catalog, drawn) {
+  const entries = catalog.layers.filter((l) => l.kind === 'entries' && drawn.has(l.id));
+  const chosen = entries.find((l) => !l.tags || !l.tags.length) || entries[0];
+  return chosen && baseLayers.some((l) => catalogLayerOf(l) === chosen.id) ? chosen.id : null;
+}
+
 /** Ids of the style layers outlining a region picked from tile features (a venue's
  * perimeter, a département), by catalog layer; their filter selects the picked feature. */
 export const REGION_OUTLINE = { perimeters: 'overlay-region-perimeter', area: 'overlay-region-area' };
@@ -201,10 +222,16 @@ export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay
     layers.push({ id: 'basemap', type: 'raster', source: 'basemap', paint: { 'raster-opacity': mode === 'wall' ? 0.5 : 0.8 } });
   }
   const drawn = new Set(baseLayers.map(catalogLayerOf).filter((id) => id && catalogIds.has(id)));
-  // Catalog layers the style does not draw go first (under points and perimeters).
+  const byId = new Map(catalog.layers.map((l) => [l.id, l]));
+  const colourOf = (l) => themes.get(l.theme)?.color || '#555555';
+  // Entry layers the style does not draw (added to the catalog at run time) are drawn like the
+  // entry layer the style does draw (severity sizes, qualification opacities), in their colour.
+  const template = entryTemplate(baseLayers, catalog, drawn);
+  const undrawnEntries = template ? catalog.layers.filter((l) => l.kind === 'entries' && !drawn.has(l.id)) : [];
+  // Other catalog layers the style does not draw go first (under points and perimeters).
   for (const l of catalog.layers) {
-    if (drawn.has(l.id)) continue;
-    const colour = themes.get(l.theme)?.color || '#555555';
+    if (drawn.has(l.id) || undrawnEntries.includes(l)) continue;
+    const colour = colourOf(l);
     layers.push(...(l.kind === 'h3' ? heatLayers(l, colour, catalog, visible) : genericLayers(l, colour, visible)));
   }
   for (const l of baseLayers) {
@@ -213,7 +240,20 @@ export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay
     const copy = structuredClone(l);
     copy.source = SOURCE_ID;
     copy.layout = { ...(copy.layout || {}), visibility: visible.has(id) ? 'visible' : 'none' };
+    const def = byId.get(id);
+    // Entry layers are drawn in their theme's colour, which an admin may have changed since.
+    if (def.kind === 'entries') recolour(copy, colourOf(def));
     layers.push(copy);
+    if (id !== template) continue;
+    for (const e of undrawnEntries) {
+      const gen = structuredClone(copy);
+      gen.id = `${e.id}-gen${l.id.startsWith(id) ? l.id.slice(id.length) : `-${l.id}`}`;
+      gen['source-layer'] = e.id;
+      gen.metadata = { ...(gen.metadata || {}), 'vigie:layer': e.id, 'vigie:theme': e.theme, 'vigie:generated': true };
+      gen.layout.visibility = visible.has(e.id) ? 'visible' : 'none';
+      recolour(gen, colourOf(e));
+      layers.push(gen);
+    }
   }
   layers.push(...overlayLayers(mode, catalog));
   return {

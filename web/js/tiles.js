@@ -130,5 +130,39 @@ export function createTiles(app) {
     return built;
   }
 
-  return { update, refresh, apply, setVisible, style };
+  /**
+   * Gives the map a style built again (the catalog changed): MapLibre applies the difference
+   * (or rebuilds the style when it cannot), then visibility, the H3 takeover and the heat
+   * expression follow. A new `rev` makes every tile come again: a layer kept under the same id
+   * may have changed its definition.
+   */
+  function rebuild() {
+    const map = app.map;
+    if (!map) return;
+    app.rev += 1;
+    app.currentTileUrl = null;
+    let done = false;
+    const finish = (applied) => {
+      if (done) return;
+      done = true;
+      map.off('style.load', onLoad);
+      if (!applied) apply();
+      app.emit('style');
+    };
+    const onLoad = () => finish(false);
+    map.on('style.load', onLoad);
+    map.setStyle(style());
+    if (done) return;
+    // An object style is diffed at once: 'style.load' has already fired, or nothing changed.
+    // When MapLibre could not diff, it loads the style anew and 'style.load' comes later
+    // (until then the style refuses changes, hence the catch).
+    try {
+      apply();
+    } catch {
+      return;
+    }
+    finish(true);
+  }
+
+  return { update, refresh, apply, setVisible, style, rebuild };
 }

@@ -1,12 +1,29 @@
-//! `GET /catalog`: every layer with its theme, geometry types, zoom range, visibility and
-//! fields, plus the themes with their colours.
+//! The layer catalog over HTTP.
+//!
+//! `GET /catalog` (readers): every layer with its theme, geometry types, zoom range, visibility,
+//! feature count and fields, plus the themes with their colours and the catalog's version.
+//!
+//! `/api/catalog…` (admins): the stored definitions, edited at run time. `PUT` and `DELETE` of
+//! one theme or layer (or `PUT /api/catalog` of the whole document) check the result as the
+//! catalog file is checked (422 naming the theme or layer and what to fix), store it as the
+//! next version (`If-Match` with the `ETag` guards against a concurrent edit: 412), record it in
+//! the audit trail with before/after digests, then rebuild the workspace's state and swap it in
+//! ([`crate::reload_workspace`]): when the answer comes, `/catalog`, TileJSON, tiles and queries
+//! serve the new catalog. Other replicas pick it up within [`crate::WORKSPACE_SCAN`].
 
 use super::AppState;
+use super::error::ApiError;
+use crate::identity::Access;
+use crate::identity::audit::{Outcome, digest};
 use axum::Json;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use vigie_layers::catalog::{LayerKind, Theme};
-use vigie_layers::feature::Field;
+use serde_json::{Value, json};
+use vigie_layers::catalog::{Catalog, CatalogError, LayerDef, LayerKind, Theme};
+use vigie_layers::feature::{Field, format_time_ms};
 
 /// One layer as the catalog lists it.
 #[derive(Debug, Serialize)]
@@ -32,6 +49,7 @@ pub struct CatalogLayer {
 /// The catalog document.
 #[derive(Debug, Serialize)]
 pub struct CatalogDoc {
+    version: u64,
     name: String,
     attribution: String,
     themes: Vec<Theme>,
@@ -78,5 +96,244 @@ pub async fn catalog(State(state): State<AppState>) -> Json<CatalogDoc> {
             }
         })
         .collect();
-    Json(CatalogDoc { name: c.name.clone(), attribution: c.attribution.clone(), themes: c.themes.clone(), layers })
+    Json(CatalogDoc {
+        version: state.catalog_version,
+        name: c.name.clone(),
+        attribution: c.attribution.clone(),
+        themes: c.themes.clone(),
+        layers,
+    })
+}
+
+/// Most bytes of a catalog document sent to `PUT /api/catalog`.
+pub const MAX_CATALOG_BYTES: usize = 1024 * 1024;
+
+fn origin(state: &super::Shared) -> String {
+    format!("of workspace '{}'", state.config.workspace)
+}
+
+fn invalid(e: &CatalogError) -> ApiError {
+    ApiError::InvalidDefinition(e.to_string())
+}
+
+/// The stored catalog and its version, as the admin API shows it.
+async fn stored_catalog(state: &super::Shared) -> Result<(Catalog, crate::store::StoredDocument), ApiError> {
+    let stored = state
+        .store
+        .catalog()
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the workspace's catalog is not stored")))?;
+    let catalog = Catalog::from_json(&stored.document, &origin(state)).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((catalog, stored))
+}
+
+fn admin_view(catalog: &Catalog, version: u64, updated_at_ms: i64, updated_by: &str, status: StatusCode) -> Response {
+    let body = json!({
+        "version": version,
+        "updated_at": format_time_ms(updated_at_ms),
+        "updated_by": updated_by,
+        "name": catalog.name,
+        "attribution": catalog.attribution,
+        "themes": catalog.themes,
+        "layers": catalog.layers,
+    });
+    let mut resp = (status, Json(body)).into_response();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        resp.headers_mut().insert(header::ETAG, etag);
+    }
+    resp
+}
+
+/// `GET /api/catalog` (admin): the stored themes and layer definitions, `ETag` = version.
+///
+/// # Errors
+/// 503 when the store is down.
+pub async fn stored(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (catalog, stored) = stored_catalog(&state).await?;
+    Ok(admin_view(&catalog, stored.version, stored.updated_at_ms, &stored.updated_by, StatusCode::OK))
+}
+
+/// What one edit does to the catalog: the new catalog and whether it created something
+/// (201), or `None` when what it removes does not exist (404).
+type Edit<'a> = dyn Fn(&Catalog) -> Option<Result<(Catalog, bool), CatalogError>> + Send + Sync + 'a;
+
+/// Applies `edit` to the stored catalog, stores the result as the next version, audits it and
+/// swaps the workspace's state; answers the new stored catalog.
+async fn apply(
+    state: &AppState,
+    access: &Access,
+    headers: &HeaderMap,
+    action: &str,
+    target: &str,
+    edit: &Edit<'_>,
+) -> Result<Response, ApiError> {
+    let wanted = super::entries::version_matched::<u64>(headers, "a catalog")?;
+    // A lost race without If-Match is retried on the new version (the edits touch one theme or
+    // layer each); with If-Match it is a 412.
+    for _ in 0..5 {
+        let (current, stored) = stored_catalog(state).await?;
+        if let Some(v) = wanted
+            && v != stored.version
+        {
+            return Err(ApiError::PreconditionFailed(format!(
+                "the catalog is at version {}: reload it (GET /api/catalog) and apply your change again",
+                stored.version
+            )));
+        }
+        let (next, created) = match edit(&current) {
+            None => return Err(ApiError::NotFound(format!("no {target} in the catalog"))),
+            Some(Err(e)) => {
+                state
+                    .identities
+                    .record(state.identities.draft(
+                        access,
+                        action,
+                        target,
+                        Outcome::Refused,
+                        json!({"reason": e.to_string()}),
+                    ))
+                    .await;
+                return Err(invalid(&e));
+            }
+            Some(Ok(n)) => n,
+        };
+        let document = next.to_json();
+        let actor = access.actor();
+        let Some(version) = state.store.put_catalog(stored.version, &document, &actor).await? else { continue };
+        let detail = json!({
+            "from_version": stored.version,
+            "to_version": version,
+            "before": digest(&serde_json::to_value(&current).unwrap_or_default()),
+            "after": digest(&serde_json::to_value(&next).unwrap_or_default()),
+        });
+        state.identities.record(state.identities.draft(access, action, target, Outcome::Ok, detail)).await;
+        swap(state).await?;
+        let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+        return Ok(admin_view(&next, version, crate::now_ms(), &actor, status));
+    }
+    Err(ApiError::Conflict("the catalog is being changed by others at the same time: try again".into()))
+}
+
+/// Serves the stored catalog: rebuilds the workspace's state and swaps it in.
+async fn swap(state: &AppState) -> Result<(), ApiError> {
+    let Some(registry) = state.registry.get().and_then(std::sync::Weak::upgrade) else {
+        // Not served through a registry (cannot happen in `vigie serve`): the scan applies it.
+        return Ok(());
+    };
+    crate::reload_workspace(&registry, &state.config.workspace).await.map_err(ApiError::Internal)?;
+    Ok(())
+}
+
+/// A JSON body as `T`, with the path's id filled in (or checked against it).
+fn definition<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &Bytes, id: &str) -> Result<T, ApiError> {
+    super::entries::require_json(headers)?;
+    let mut v: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request("Invalid JSON", e.to_string()))?;
+    let Some(obj) = v.as_object_mut() else {
+        return Err(ApiError::bad_request("Invalid JSON", "expected a JSON object"));
+    };
+    match obj.get("id") {
+        None => {
+            obj.insert("id".into(), Value::String(id.to_owned()));
+        }
+        Some(Value::String(s)) if s == id => {}
+        Some(other) => {
+            return Err(ApiError::InvalidDefinition(format!("id {other} differs from the id in the path ('{id}')")));
+        }
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::InvalidDefinition(format!("'{id}': {e}")))
+}
+
+/// A theme or a layer: what `PUT` and `DELETE /api/catalog/{themes|layers}/{id}` edit.
+pub trait Definition: serde::de::DeserializeOwned + Clone + Send + Sync + 'static {
+    /// `theme` or `layer`: the audit action's and target's word.
+    const KIND: &'static str;
+    /// The catalog with this definition added or replaced; whether it replaced one.
+    ///
+    /// # Errors
+    /// When the result breaks a rule.
+    fn put(self, catalog: &Catalog, origin: &str) -> Result<(Catalog, bool), CatalogError>;
+    /// The catalog without definition `id`; `None` when there is none.
+    fn remove(catalog: &Catalog, id: &str, origin: &str) -> Option<Result<Catalog, CatalogError>>;
+}
+
+impl Definition for Theme {
+    const KIND: &'static str = "theme";
+    fn put(self, catalog: &Catalog, origin: &str) -> Result<(Catalog, bool), CatalogError> {
+        catalog.with_theme(self, origin)
+    }
+    fn remove(catalog: &Catalog, id: &str, origin: &str) -> Option<Result<Catalog, CatalogError>> {
+        catalog.without_theme(id, origin)
+    }
+}
+
+impl Definition for LayerDef {
+    const KIND: &'static str = "layer";
+    fn put(self, catalog: &Catalog, origin: &str) -> Result<(Catalog, bool), CatalogError> {
+        catalog.with_layer(self, origin)
+    }
+    fn remove(catalog: &Catalog, id: &str, origin: &str) -> Option<Result<Catalog, CatalogError>> {
+        catalog.without_layer(id, origin)
+    }
+}
+
+/// `PUT /api/catalog/themes/{id}` and `/api/catalog/layers/{id}` (admin): creates (201) or
+/// replaces (200) a theme or a layer. (A dataset layer's data, imported under its `dataset`
+/// id, stays in the store when the layer is removed and comes back with a layer naming the
+/// same dataset.)
+///
+/// # Errors
+/// 422 for an invalid definition, 412 on a stale `If-Match`.
+pub async fn put<D: Definition>(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let def: D = definition(&headers, &body, &id)?;
+    let origin = origin(&state);
+    let edit = move |c: &Catalog| Some(def.clone().put(c, &origin).map(|(n, replaced)| (n, !replaced)));
+    let (action, target) = (format!("catalog.{}.put", D::KIND), format!("{}/{id}", D::KIND));
+    apply(&state, &access, &headers, &action, &target, &edit).await
+}
+
+/// `DELETE /api/catalog/themes/{id}` and `/api/catalog/layers/{id}` (admin): removes a theme
+/// no layer uses, or a layer no H3 layer counts.
+///
+/// # Errors
+/// 404 for an unknown id, 422 when another definition needs it, 412 on a stale `If-Match`.
+pub async fn delete<D: Definition>(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let origin = origin(&state);
+    let edit = |c: &Catalog| D::remove(c, &id, &origin).map(|r| r.map(|n| (n, false)));
+    let (action, target) = (format!("catalog.{}.delete", D::KIND), format!("{}/{id}", D::KIND));
+    apply(&state, &access, &headers, &action, &target, &edit).await
+}
+
+/// `PUT /api/catalog` (admin): replaces the whole catalog (`{name, attribution, themes,
+/// layers}`), e.g. to reorder layers or restore an export.
+///
+/// # Errors
+/// 422 for an invalid catalog, 412 on a stale `If-Match`, 413 above [`MAX_CATALOG_BYTES`].
+pub async fn put_all(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    super::entries::require_json(&headers)?;
+    if body.len() > MAX_CATALOG_BYTES {
+        return Err(ApiError::TooLarge(format!("a catalog document is at most {MAX_CATALOG_BYTES} bytes")));
+    }
+    let origin = origin(&state);
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("Invalid JSON", "the body is not UTF-8"))?;
+    let next = Catalog::from_json(text, &origin).map_err(|e| invalid(&e))?;
+    let edit = move |_: &Catalog| Some(Ok((next.clone(), false)));
+    apply(&state, &access, &headers, "catalog.replace", "catalog", &edit).await
 }

@@ -126,17 +126,26 @@ pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// The version a client says it edits, from `If-Match: "3"` (or `3`, or `W/"3"`).
+/// The version a client says it edits, from `If-Match: "3"` (or `3`, or `W/"3"`), if sent;
+/// `what` names the versioned thing in the error.
+///
+/// # Errors
+/// 400 when it is not a version number.
+pub(super) fn version_matched<T: std::str::FromStr>(headers: &HeaderMap, what: &str) -> Result<Option<T>, ApiError> {
+    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let s = v.to_str().unwrap_or("").trim();
+    let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
+    s.parse()
+        .map(Some)
+        .map_err(|_| ApiError::bad_request("Invalid If-Match", format!("'{s}' is not {what} version (expected \"3\")")))
+}
+
+/// The entry version a client edits: `If-Match` is required.
 fn if_match(headers: &HeaderMap) -> Result<u32, ApiError> {
-    let v = headers.get(header::IF_MATCH).ok_or_else(|| {
+    version_matched(headers, "an entry")?.ok_or_else(|| {
         ApiError::PreconditionRequired(
             "send If-Match with the version you edit (the ETag of GET /api/entries/{id}), so concurrent edits cannot overwrite each other".into(),
         )
-    })?;
-    let s = v.to_str().unwrap_or("").trim();
-    let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
-    s.parse().map_err(|_| {
-        ApiError::bad_request("Invalid If-Match", format!("'{s}' is not an entry version (expected \"3\")"))
     })
 }
 

@@ -35,6 +35,9 @@ pub enum ApiError {
     /// Unknown resource: 404.
     #[error("{0}")]
     NotFound(String),
+    /// A definition (catalog theme or layer) that breaks a rule: 422 naming it and what to fix.
+    #[error("{0}")]
+    InvalidDefinition(String),
     /// A name already taken: 409.
     #[error("{0}")]
     Conflict(String),
@@ -136,6 +139,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(d) => (StatusCode::FORBIDDEN, "Forbidden", d.clone(), None),
             Self::NotFound(d) => (StatusCode::NOT_FOUND, "Not found", d.clone(), None),
             Self::Conflict(d) => (StatusCode::CONFLICT, "Conflict", d.clone(), None),
+            Self::InvalidDefinition(d) => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid definition", d.clone(), None),
             Self::TooManyRequests { detail, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "Too many requests", detail.clone(), None)
             }

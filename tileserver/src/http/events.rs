@@ -20,6 +20,9 @@ use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
 use vigie_layers::feature::format_time_ms;
 
+/// How soon a client whose stream ended because the workspace's catalog changed reconnects.
+const RECONNECT_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Events read from the store per round trip while catching up.
 const BACKLOG_PAGE: usize = 500;
 
@@ -46,7 +49,8 @@ fn sse(e: &Event) -> SseEvent {
 }
 
 impl Cursor {
-    /// The next event in seq order, waiting for it if needed; `None` when the service stops.
+    /// The next event in seq order, waiting for it if needed; `None` when the service stops
+    /// or is retired (the client reconnects with `Last-Event-ID` to the workspace's new state).
     async fn next(&mut self) -> Option<Event> {
         loop {
             if let Some(e) = self.backlog.pop_front() {
@@ -73,7 +77,11 @@ impl Cursor {
                 }
                 continue;
             }
-            match self.live.recv().await {
+            let received = tokio::select! {
+                r = self.live.recv() => r,
+                () = self.courante.until_retired() => return None,
+            };
+            match received {
                 Ok(e) if e.seq <= self.last => {}
                 Ok(e) if e.seq == self.last + 1 => {
                     self.last = e.seq;
@@ -112,9 +120,18 @@ pub async fn events(
         None => courante.applied_seq(),
     };
     let cursor = Cursor { courante, live, backlog: VecDeque::new(), last, caught_up: false };
-    let stream = futures_util::stream::unfold(cursor, |mut c| async move {
-        let e = c.next().await?;
-        Some((Ok(sse(&e)), c))
+    let stream = futures_util::stream::unfold(Some(cursor), |c| async move {
+        let mut c = c?;
+        match c.next().await {
+            Some(e) => Some((Ok(sse(&e)), Some(c))),
+            // Retired: the last message asks the client to come back soon (EventSource waits
+            // `retry` ms), to the workspace's new state.
+            None if c.courante.is_retired() => Some((
+                Ok(SseEvent::default().retry(RECONNECT_AFTER).comment("the workspace's catalog changed: reconnect")),
+                None,
+            )),
+            None => None,
+        }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

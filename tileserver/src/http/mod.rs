@@ -34,6 +34,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 use vigie_layers::Engine;
+use vigie_layers::catalog::{LayerDef, Theme};
 
 /// Everything handlers share.
 #[derive(Debug)]
@@ -63,10 +64,23 @@ pub struct Shared {
     /// What this workspace's links start with: empty for the primary workspace (served at the
     /// root), `/w/{id}` for the others.
     pub url_prefix: String,
+    /// The version of the stored catalog this state was built with.
+    pub catalog_version: u64,
+    /// The registry serving this state (set when it is inserted), which a catalog change
+    /// asks to rebuild and swap the workspace's state.
+    pub registry: std::sync::OnceLock<std::sync::Weak<Workspaces>>,
     /// Resolved configuration.
     pub config: Config,
     /// When the service started.
     pub started: Instant,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // A replaced state (catalog change) goes once its last request is answered; this line
+        // is the evidence that nothing keeps it (and its engine) alive.
+        tracing::info!(workspace = %self.config.workspace, catalog_version = self.catalog_version, "workspace state released");
+    }
 }
 
 /// Handle on the shared state, cheap to clone.
@@ -76,8 +90,10 @@ pub type AppState = Arc<Shared>;
 /// tile cache) and router; the primary one is also served at the root.
 pub struct Workspaces {
     primary: String,
-    // Lock rule: held to look a router up or add one; never across a request or a build.
-    routers: std::sync::RwLock<std::collections::HashMap<String, Router>>,
+    // Lock rule: held to look a state up or swap one; never across a request or a build.
+    served: std::sync::RwLock<std::collections::HashMap<String, (AppState, Router)>>,
+    /// One state rebuild at a time (held across the build, an async mutex).
+    rebuilds: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Workspaces {
@@ -89,25 +105,53 @@ impl std::fmt::Debug for Workspaces {
 impl Workspaces {
     /// The registry with its primary workspace.
     pub fn new(primary: AppState) -> Arc<Self> {
-        let w = Arc::new(Self { primary: primary.config.workspace.clone(), routers: std::sync::RwLock::default() });
+        let w = Arc::new(Self {
+            primary: primary.config.workspace.clone(),
+            served: std::sync::RwLock::default(),
+            rebuilds: tokio::sync::Mutex::default(),
+        });
         w.insert(primary);
         w
     }
 
-    /// Serves `state` under `/w/{its workspace}` (replacing any router it had).
-    pub fn insert(&self, state: AppState) {
+    /// Serves `state` under `/w/{its workspace}`. A state it replaces is retired: its live
+    /// streams end (their clients reconnect to the new one) and its background tasks stop
+    /// once the requests still using it are answered.
+    pub fn insert(self: &Arc<Self>, state: AppState) {
+        let _ = state.registry.set(Arc::downgrade(self));
         let id = state.config.workspace.clone();
-        let router = routes(state);
-        self.routers.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, router);
+        let router = routes(state.clone());
+        let old = self.served.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, (state, router));
+        if let Some((old, _)) = old {
+            old.courante.retire();
+        }
     }
 
     /// Whether workspace `id` is served.
     pub fn serves(&self, id: &str) -> bool {
-        self.routers.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(id)
+        self.served.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(id)
+    }
+
+    /// The state serving workspace `id`.
+    pub fn state(&self, id: &str) -> Option<AppState> {
+        self.served.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).map(|(s, _)| s.clone())
+    }
+
+    /// The state serving the primary workspace.
+    ///
+    /// # Panics
+    /// Never: the primary is inserted at creation and only ever replaced.
+    pub fn primary(&self) -> AppState {
+        self.state(&self.primary).expect("the primary workspace is always served")
+    }
+
+    /// Waits for the right to rebuild a state (one rebuild at a time).
+    pub async fn rebuilding(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.rebuilds.lock().await
     }
 
     fn router(&self, id: &str) -> Option<Router> {
-        self.routers.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned()
+        self.served.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).map(|(_, r)| r.clone())
     }
 }
 
@@ -179,6 +223,9 @@ fn routes(state: AppState) -> Router {
         .route("/api/members", get(account::members))
         .route("/api/members/{name}", put(account::put_member).delete(account::delete_member))
         .route("/api/audit", get(account::audit))
+        .route("/api/catalog", get(catalog::stored).put(catalog::put_all))
+        .route("/api/catalog/themes/{id}", put(catalog::put::<Theme>).delete(catalog::delete::<Theme>))
+        .route("/api/catalog/layers/{id}", put(catalog::put::<LayerDef>).delete(catalog::delete::<LayerDef>))
         .route("/ogc", get(ogc::landing))
         .route("/ogc/conformance", get(ogc::conformance))
         .route("/ogc/api", get(ogc::openapi))

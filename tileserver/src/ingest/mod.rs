@@ -47,8 +47,6 @@ pub struct Ingest {
     /// Serialises dataset applies. An async mutex, held across the store read and the
     /// engine swap on purpose; no other lock of ours is held while waiting for it.
     apply: tokio::sync::Mutex<()>,
-    /// Set once the watcher has recorded the versions start-up loaded.
-    baseline: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -58,15 +56,15 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
-    /// The ingestion state of an engine over a store.
-    pub fn new(engine: Arc<Engine>, store: Arc<dyn Store>, cache: TileCache) -> Arc<Self> {
+    /// The ingestion state of an engine over a store, holding the dataset versions its
+    /// start-up load read (`loaded`).
+    pub fn new(engine: Arc<Engine>, store: Arc<dyn Store>, cache: TileCache, loaded: &[(String, u64)]) -> Arc<Self> {
         Arc::new(Self {
             engine,
             store,
             cache,
-            applied: Mutex::default(),
+            applied: Mutex::new(loaded.iter().cloned().collect()),
             apply: tokio::sync::Mutex::default(),
-            baseline: tokio::sync::watch::Sender::new(false),
         })
     }
 }
@@ -77,28 +75,11 @@ impl Ingest {
         self.applied.lock().unwrap_or_else(PoisonError::into_inner).get(dataset).copied().unwrap_or(0)
     }
 
-    /// Records that the engine holds `version` of `dataset` (start-up load).
+    /// Records that the engine holds `version` of `dataset`.
     pub fn note_applied(&self, dataset: &str, version: u64) {
         let mut m = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
         let v = m.entry(dataset.to_owned()).or_insert(0);
         *v = (*v).max(version);
-    }
-
-    /// Marks the versions start-up loaded as recorded (the watcher's first round).
-    pub fn mark_baseline(&self) {
-        self.baseline.send_replace(true);
-    }
-
-    /// Waits until the start-up versions are recorded, at most `limit`: an import applied
-    /// before would be taken for one start-up already loaded.
-    pub async fn baseline(&self, limit: std::time::Duration) {
-        let mut rx = self.baseline.subscribe();
-        if tokio::time::timeout(limit, rx.wait_for(|ready| *ready)).await.is_err() {
-            tracing::warn!(
-                seconds = limit.as_secs_f64(),
-                "the dataset watcher has not recorded the start-up versions yet; applying anyway"
-            );
-        }
     }
 }
 
@@ -262,29 +243,21 @@ pub const DATASET_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Watches the store for new dataset versions (imported by `vigie import`, a source refresh,
 /// an upload or a replica) and swaps them in, invalidating only the tiles of the features that
-/// changed ([`apply_dataset`]).
-pub fn spawn_dataset_watcher(state: Arc<Ingest>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let (engine, store) = (&state.engine, &state.store);
-        let wanted = catalog_datasets(engine);
-        let mut first = true;
-        let mut tick = tokio::time::interval(DATASET_POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let infos = match store.datasets().await {
+/// changed ([`apply_dataset`]). Stops when the ingestion state is dropped (its workspace's
+/// state retired).
+pub fn spawn_dataset_watcher(state: &Arc<Ingest>) -> tokio::task::JoinHandle<()> {
+    let wanted: Arc<[String]> = catalog_datasets(&state.engine).into();
+    crate::spawn_every(state, DATASET_POLL, move |state| {
+        let wanted = wanted.clone();
+        async move {
+            let infos = match state.store.datasets().await {
                 Ok(i) => i,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot list datasets");
-                    continue;
+                    return;
                 }
             };
             for info in infos.into_iter().filter(|i| wanted.contains(&i.id)) {
-                // The first round only learns what start-up already loaded.
-                if first {
-                    state.note_applied(&info.id, info.version);
-                    continue;
-                }
                 if state.applied_version(&info.id) >= info.version {
                     continue;
                 }
@@ -292,10 +265,6 @@ pub fn spawn_dataset_watcher(state: Arc<Ingest>) -> tokio::task::JoinHandle<()> 
                     tracing::warn!(dataset = %info.id, error = %e, "cannot load the new dataset version");
                 }
             }
-            if first {
-                state.mark_baseline();
-            }
-            first = false;
         }
     })
 }

@@ -307,6 +307,19 @@ pub fn dataset_info_from_row(r: &impl Columns) -> Result<DatasetInfo, StoreError
     })
 }
 
+/// A workspace document from its row (`version`, `document`, `updated_at`, `updated_by`).
+///
+/// # Errors
+/// A database error for a missing or mistyped column.
+pub fn document_from_row(r: &impl Columns) -> Result<super::StoredDocument, StoreError> {
+    Ok(super::StoredDocument {
+        version: r.int("version")? as u64,
+        document: r.text("document")?.to_owned(),
+        updated_at_ms: r.int("updated_at")?,
+        updated_by: r.text("updated_by")?.to_owned(),
+    })
+}
+
 /// A dataset feature from its row (`geometry` as WKB, `props` and `tags` as JSON text, `time`
 /// in ms), its properties read with the dataset's schema.
 ///

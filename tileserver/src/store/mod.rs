@@ -348,6 +348,22 @@ pub struct DatasetInfo {
     pub feature_count: usize,
 }
 
+/// Name of the workspace document holding the layer catalog.
+pub const CATALOG_DOCUMENT: &str = "catalog";
+
+/// A versioned configuration document of a workspace (its catalog, [`CATALOG_DOCUMENT`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    /// Grows by one with every change (1 once seeded).
+    pub version: u64,
+    /// The document (the catalog as JSON: `vigie_layers::Catalog::from_json`).
+    pub document: String,
+    /// When it last changed (epoch ms).
+    pub updated_at_ms: i64,
+    /// Who changed it last (an account name, or `seed`).
+    pub updated_by: String,
+}
+
 /// The change function run inside the writing transaction, from the current state.
 pub type ChangeFn<'a> = &'a (dyn Fn(&Entry) -> Result<Change, ChangeError> + Send + Sync);
 
@@ -481,6 +497,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// The features of the current version of a dataset.
     async fn dataset_features(&self, info: &DatasetInfo) -> Result<Vec<DatasetFeature>, StoreError>;
+
+    /// The workspace's configuration document `name`; `None` before it is stored.
+    async fn document(&self, name: &str) -> Result<Option<StoredDocument>, StoreError>;
+
+    /// Stores document `name` if the stored one is still at version `expected` (0: none
+    /// stored yet): returns the new version, or `None` when another change got there first
+    /// (nothing written then).
+    async fn put_document(
+        &self,
+        name: &str,
+        expected: u64,
+        document: &str,
+        actor: &str,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// The workspace's layer catalog; `None` before it is seeded.
+    async fn catalog(&self) -> Result<Option<StoredDocument>, StoreError> {
+        self.document(CATALOG_DOCUMENT).await
+    }
+
+    /// [`Store::put_document`] of the catalog.
+    async fn put_catalog(&self, expected: u64, document: &str, actor: &str) -> Result<Option<u64>, StoreError> {
+        self.put_document(CATALOG_DOCUMENT, expected, document, actor).await
+    }
 }
 
 impl std::fmt::Debug for dyn Store {

@@ -38,6 +38,7 @@ pub const DB_FILE: &str = "vigie.db";
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     (2, "identity", include_str!("../../../migrations/sqlite/0002_identity.sql")),
+    (3, "catalog", include_str!("../../../migrations/sqlite/0003_catalog.sql")),
 ];
 
 /// Rows per multi-row INSERT when seeding (22 columns × 400 rows stays under SQLite's 32,766
@@ -880,6 +881,44 @@ impl Store for SqliteStore {
             out.push(dataset_feature_from_row(&r, &info.schema)?);
         }
         Ok(out)
+    }
+
+    async fn document(&self, name: &str) -> Result<Option<super::StoredDocument>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version, document, updated_at, updated_by FROM workspace_documents WHERE workspace = ?1 AND name = ?2",
+        )
+        .bind(&self.workspace)
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(codec::document_from_row).transpose()
+    }
+
+    async fn put_document(
+        &self,
+        name: &str,
+        expected: u64,
+        document: &str,
+        actor: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        // Both statements bind workspace, name, document, time, actor, expected version.
+        let sql = if expected == 0 {
+            "INSERT INTO workspace_documents (workspace, name, document, updated_at, updated_by, version) \
+             SELECT ?1, ?2, ?3, ?4, ?5, 1 WHERE ?6 = 0 ON CONFLICT (workspace, name) DO NOTHING"
+        } else {
+            "UPDATE workspace_documents SET document = ?3, updated_at = ?4, updated_by = ?5, version = version + 1 \
+             WHERE workspace = ?1 AND name = ?2 AND version = ?6"
+        };
+        let done = sqlx::query(sql)
+            .bind(&self.workspace)
+            .bind(name)
+            .bind(document)
+            .bind(now_ms())
+            .bind(actor)
+            .bind(expected as i64)
+            .execute(&self.writer)
+            .await?;
+        Ok((done.rows_affected() == 1).then_some(expected + 1))
     }
 }
 

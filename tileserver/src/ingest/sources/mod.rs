@@ -189,15 +189,14 @@ pub fn spawn(ingest: &Arc<Ingest>, path: &Path, data_dir: &Path) -> Result<Arc<S
     let permits = Arc::new(tokio::sync::Semaphore::new(scheduler.concurrency));
     tracing::info!(sources = scheduler.sources.len(), concurrency = scheduler.concurrency, "sources scheduled");
     for i in 0..scheduler.sources.len() {
-        let (scheduler, ingest, permits) = (scheduler.clone(), ingest.clone(), permits.clone());
+        // Weak: the sources of a workspace's retired state (its catalog changed) stop.
+        let (scheduler, ingest, permits) = (scheduler.clone(), Arc::downgrade(ingest), permits.clone());
         tokio::spawn(async move {
-            // The dataset watcher first records what start-up loaded; an import applied before
-            // that would be mistaken for it.
-            ingest.baseline(Duration::from_secs(10)).await;
             loop {
                 let Ok(permit) = permits.acquire().await else { return };
+                let Some(ingest) = ingest.upgrade() else { return };
                 run_source(&scheduler, i, &ingest).await;
-                drop(permit);
+                drop((permit, ingest));
                 let every = scheduler.sources[i].refresh_s;
                 if every == 0 {
                     return;
