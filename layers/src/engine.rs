@@ -243,6 +243,40 @@ impl Engine {
         Self { catalog, vocab, layers, collections: RwLock::new(collections), aggregates }
     }
 
+    /// An engine for `catalog` that shares this engine's log entries, venues and perimeters
+    /// (the features and their R-trees, not copies) when both catalogs give the log-entry
+    /// themes the same bits, so a catalog change costs its layers rather than a reload of every
+    /// entry; `None` when the themes differ (the features' theme masks must be made again).
+    /// The new engine's H3 aggregates are built from the shared collections; dataset
+    /// collections are not shared (load them into the new engine).
+    ///
+    /// Both engines write to the shared collections: the caller must let only one apply
+    /// changes at a time (vigie's log stops the old engine's updates before the new one
+    /// starts).
+    pub fn sharing(&self, catalog: Catalog) -> Option<Self> {
+        let next = Self::new(catalog);
+        if next.vocab.ids() != self.vocab.ids() {
+            return None;
+        }
+        for name in [ENTRIES, VENUES, PERIMETERS] {
+            if let Some(c) = self.collection(&name) {
+                write(&next.collections).insert(name, c);
+            }
+        }
+        for layer in next.layers.iter().filter(|l| l.is_h3()) {
+            let (Some(c), Some(slot)) = (next.collection(&layer.collection), next.aggregates.get(&layer.def.id)) else {
+                continue;
+            };
+            let (min, max) = (layer.def.min_resolution.unwrap_or(0), layer.def.max_resolution.unwrap_or(h3::FINEST));
+            let agg = {
+                let c = read(&c);
+                Aggregate::build(min, max, c.iter().map(AsRef::as_ref).filter(|f| Self::counted(layer, f)))
+            };
+            *write(slot) = agg;
+        }
+        Some(next)
+    }
+
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
@@ -587,6 +621,33 @@ mod tests {
     use crate::query::{Key, sort};
     use crate::region::Region;
     use geo::{MultiPolygon, Point, polygon};
+
+    #[test]
+    fn a_new_catalog_with_the_same_themes_shares_the_entries() {
+        let engine = Engine::new(Catalog::bundled());
+        let vocab = engine.vocabulary().clone();
+        let features = random_features(&mut Rng::new(7), 500, &vocab);
+        let n = features.len();
+        engine.replace(&ENTRIES, Collection::bulk_load(entry_schema(), features));
+        let mut catalog = Catalog::bundled();
+        catalog.layers.retain(|l| l.id != "cyber");
+        let next = engine.sharing(catalog.clone()).expect("same entry themes");
+        let h3 = next.layer("entries-h3").unwrap().clone();
+        let counted = engine.layer_len(engine.layer("entries-h3").unwrap());
+        assert!(counted > n / 2);
+        assert_eq!(next.layer_len(&h3), counted, "the aggregate is built from the shared entries");
+        assert!(next.layer("cyber").is_none());
+        // One collection: a change through either engine is seen by both.
+        next.remove(&ENTRIES, 0);
+        assert_eq!(engine.layer_len(engine.layer("entries").unwrap()), n - 1);
+        assert_eq!(next.layer_len(next.layer("entries").unwrap()), n - 1);
+        // A new entry theme changes the bits: no sharing.
+        let mut themed = catalog;
+        let mut t = themed.theme("cyber").unwrap().clone();
+        t.id = "drones".into();
+        themed.themes.insert(0, t);
+        assert!(engine.sharing(themed).is_none());
+    }
 
     #[test]
     fn region_queries_are_their_hits_sorted_summarised_and_paged() {

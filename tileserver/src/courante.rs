@@ -72,6 +72,12 @@ pub struct Courante {
     /// Set when the workspace's state is replaced (its catalog changed): live streams end so
     /// their clients reconnect to the new state.
     retired: watch::Sender<bool>,
+    /// The service of the state that replaced this one: changes this one commits after its
+    /// retirement are applied there (its engine may share this one's collections).
+    successor: std::sync::OnceLock<Arc<Courante>>,
+    /// A service built to replace another applies nothing until [`Courante::resume`]: the
+    /// engines may share collections, and only one may write to them at a time.
+    paused: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Courante {
@@ -90,7 +96,8 @@ pub fn lonlat_bbox(geoms: &[&geo::Geometry<f64>]) -> Option<[f64; 4]> {
 
 impl Courante {
     /// The service, with everything up to `last_seq` already in the index (loaded at start).
-    /// Starts the group writer (it stops when the service is dropped).
+    /// Starts the group writer (it stops when the service is dropped). A `paused` service (one
+    /// built to replace another) applies nothing until the one it replaces retires.
     pub fn new(
         store: Arc<dyn Store>,
         engine: Arc<Engine>,
@@ -98,6 +105,7 @@ impl Courante {
         last_seq: u64,
         group_sizes: Histogram,
         activity: Arc<Activity>,
+        paused: bool,
     ) -> Arc<Self> {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let (applied, _) = watch::channel(last_seq);
@@ -113,14 +121,33 @@ impl Courante {
             applied,
             activity,
             retired: watch::Sender::new(false),
+            successor: std::sync::OnceLock::new(),
+            paused: std::sync::atomic::AtomicBool::new(paused),
         })
     }
 
-    /// Ends the live streams of this service: its workspace is now served by a new state
-    /// (whose own service reads every change from the store), and each client reconnects to
-    /// it with `Last-Event-ID`, losing nothing.
-    pub fn retire(&self) {
-        self.retired.send_replace(true);
+    /// Hands this service over to `successor`, the one of the workspace's new state: from now
+    /// on this one applies nothing to its engine (a change it commits is applied by the
+    /// successor, in seq order), its live streams end and each client reconnects to the new
+    /// state with `Last-Event-ID`, losing nothing. Then the successor resumes.
+    pub fn retire(&self, successor: &Arc<Self>) {
+        {
+            // Under the applier's lock: no application of this service is under way once the
+            // successor starts applying.
+            let _a = self.applier.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = self.successor.set(successor.clone());
+            self.retired.send_replace(true);
+        }
+        successor.paused.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The service that applies this one's changes: itself, or its last successor.
+    fn current(self: &Arc<Self>) -> Arc<Self> {
+        let mut c = self.clone();
+        while let Some(next) = c.successor.get().cloned() {
+            c = next;
+        }
+        c
     }
 
     /// Whether [`Courante::retire`] was called.
@@ -214,8 +241,8 @@ impl Courante {
         Ok(commit)
     }
 
-    async fn wait_applied(&self, seq: u64) {
-        let mut rx = self.applied.subscribe();
+    async fn wait_applied(self: &Arc<Self>, seq: u64) {
+        let mut rx = self.current().applied.subscribe();
         if tokio::time::timeout(APPLY_WAIT, rx.wait_for(|s| *s >= seq)).await.is_err() {
             tracing::warn!(seq, "change committed but not applied within 5 s; the watchdog will apply it");
         }
@@ -228,6 +255,12 @@ impl Courante {
     /// Queues a committed change and applies every change that is now next in seq order.
     fn enqueue(&self, event: Arc<Event>, entry: Option<Entry>) {
         let mut a = self.applier.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(successor) = self.successor.get() {
+            // Retired: the successor applies it (lock order: the retired one's, then its
+            // successor's; never the other way round).
+            successor.enqueue(event, entry);
+            return;
+        }
         if event.seq < a.next {
             return; // already applied (the watchdog got there first)
         }
@@ -273,6 +306,9 @@ impl Courante {
     /// # Errors
     /// Store errors.
     pub async fn catch_up(&self) -> Result<usize, StoreError> {
+        if self.paused.load(std::sync::atomic::Ordering::SeqCst) || self.successor.get().is_some() {
+            return Ok(0);
+        }
         let mut n = 0;
         loop {
             let from = self.applied_seq();

@@ -178,12 +178,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
         );
     }
     let globals = Globals { metrics, activity, identities, started };
-    build_workspace(config, store, &globals, true).await
+    build_workspace(config, store, &globals, true, None).await
 }
 
 /// Builds one workspace's state over its store: catalog, styles, engine, log writer, ingest,
 /// tile sources and cache. The primary workspace (the one `config` names at start) also gets
-/// the demo data and the sources file.
+/// the demo data and the sources file. A state built to replace `previous` (its catalog
+/// changed) shares its log entries, venues and perimeters when the log-entry themes are the
+/// same ([`Engine::sharing`]), and applies nothing until `previous` retires (when the registry
+/// swaps it in).
 ///
 /// # Errors
 /// Start-up failures, with the file or setting at fault.
@@ -192,6 +195,7 @@ pub async fn build_workspace(
     store: Arc<dyn Store>,
     globals: &Globals,
     primary: bool,
+    previous: Option<&Shared>,
 ) -> anyhow::Result<Arc<Shared>> {
     let started = Instant::now();
     let (catalog, catalog_version) = workspace_catalog(&config, store.as_ref()).await?;
@@ -220,12 +224,25 @@ pub async fn build_workspace(
             tracing::info!("store not empty: demo data not loaded again");
         }
     }
-    let engine = Arc::new(Engine::new(catalog));
     // Read before the load: a change committed meanwhile (another state of this workspace, a
     // replica) is then both in the load and read back by the log's catch-up, which re-applies
-    // an entry's current state harmlessly; read after, it could be in neither.
-    let last_seq = store.last_event_seq().await?;
-    let stats = load::load_engine(&engine, store.as_ref()).await.context("cannot load the index from the store")?;
+    // an entry's current state harmlessly; read after, it could be in neither. When sharing the
+    // previous state's collections: what its log has applied to them, read before sharing.
+    let sharing = previous.and_then(|p| {
+        let applied = p.courante.applied_seq();
+        p.engine.sharing(catalog.clone()).map(|e| (applied, e))
+    });
+    let shared = sharing.is_some();
+    let (engine, last_seq, stats) = if let Some((applied, engine)) = sharing {
+        let engine = Arc::new(engine);
+        let stats = load::load_datasets(&engine, store.as_ref()).await.context("cannot load the datasets")?;
+        (engine, applied, stats)
+    } else {
+        let engine = Arc::new(Engine::new(catalog));
+        let last_seq = store.last_event_seq().await?;
+        let stats = load::load_engine(&engine, store.as_ref()).await.context("cannot load the index from the store")?;
+        (engine, last_seq, stats)
+    };
     tracing::info!(
         venues = stats.venues,
         perimeters = stats.perimeters,
@@ -243,6 +260,7 @@ pub async fn build_workspace(
         last_seq,
         metrics.commit_group(),
         activity.clone(),
+        previous.is_some(),
     );
     courante.spawn_watchdog();
     courante::spawn_change_feed(&courante);
@@ -255,6 +273,7 @@ pub async fn build_workspace(
     tracing::info!(
         workspace = %config.workspace,
         catalog_version,
+        shared_collections = shared,
         seconds = started.elapsed().as_secs_f64(),
         last_event = last_seq,
         "state ready"
@@ -348,7 +367,7 @@ pub async fn sync_workspaces(workspaces: &Arc<http::Workspaces>) -> anyhow::Resu
         let mut config = primary.config.clone();
         config.workspace.clone_from(&id);
         let store = open_store(&config).await?;
-        let state = build_workspace(config, store, &Globals::of(&primary), false)
+        let state = build_workspace(config, store, &Globals::of(&primary), false, None)
             .await
             .with_context(|| format!("workspace '{id}'"))?;
         workspaces.insert(state);
@@ -375,7 +394,9 @@ pub async fn reload_workspace(workspaces: &Arc<http::Workspaces>, id: &str) -> a
     }
     let t = Instant::now();
     let primary = current.url_prefix.is_empty();
-    let state = build_workspace(current.config.clone(), current.store.clone(), &Globals::of(&current), primary).await?;
+    let state =
+        build_workspace(current.config.clone(), current.store.clone(), &Globals::of(&current), primary, Some(&current))
+            .await?;
     workspaces.insert(state.clone());
     drop(current);
     // Changes the old state committed after the new one read the store.

@@ -108,6 +108,21 @@ pub async fn load_engine(engine: &Engine, store: &dyn Store) -> Result<LoadStats
     engine.replace(&PERIMETERS, p);
     engine.replace(&ENTRIES, e);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "collections swapped in, aggregates built");
+    let datasets = load_datasets(engine, store).await?;
+    stats.skipped += datasets.skipped;
+    stats.datasets = datasets.datasets;
+    stats.seconds = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// Loads the current version of every dataset the catalog's layers read (what
+/// [`load_engine`] does after the built-in collections).
+///
+/// # Errors
+/// Store errors.
+pub async fn load_datasets(engine: &Engine, store: &dyn Store) -> Result<LoadStats, StoreError> {
+    let started = Instant::now();
+    let mut stats = LoadStats::default();
     let wanted = catalog_datasets(engine);
     for info in store.datasets().await? {
         if wanted.contains(&info.id) {

@@ -121,10 +121,13 @@ impl Workspaces {
         let _ = state.registry.set(Arc::downgrade(self));
         let id = state.config.workspace.clone();
         let router = routes(state.clone());
-        let old = self.served.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, (state, router));
-        if let Some((old, _)) = old {
-            old.courante.retire();
+        let mut served = self.served.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Retired before the new state takes requests: from then on only its log applies changes
+        // (the two engines may share their collections).
+        if let Some((old, _)) = served.get(&id) {
+            old.courante.retire(&state.courante);
         }
+        served.insert(id, (state, router));
     }
 
     /// Whether workspace `id` is served.
