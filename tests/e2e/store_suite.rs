@@ -235,3 +235,36 @@ async fn postgis_store() {
     store.pool().close().await;
     db.drop_db().await;
 }
+
+/// Two workspaces of one embedded store write at the same time, each through its own writer
+/// connection to the same file (as `vigie serve` does for every workspace, and a `vigie`
+/// command beside it): every write succeeds. A deferred transaction upgrading to a write while
+/// the other connection held the lock failed at once with "database is locked" (seen as a 500
+/// in the workspaces test); write transactions now begin immediate and wait for the lock.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workspaces_write_to_one_sqlite_file_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writers = Vec::new();
+    for ws in ["default", "pp"] {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), ws, Synchronous::Normal).await.unwrap());
+        for task in 0..4 {
+            let store = store.clone();
+            writers.push(tokio::spawn(async move {
+                for i in 0..150 {
+                    let e = new_entry(&format!("{ws} {task} {i}"), 2.35, 48.85, 1_722_000_000_000, &["cyber"]);
+                    store
+                        .create_entries(&[(e, draft(EventKind::Created))])
+                        .await
+                        .unwrap_or_else(|e| panic!("{ws}: {e}"));
+                }
+            }));
+        }
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    for ws in ["default", "pp"] {
+        let store = SqliteStore::open(dir.path(), ws, Synchronous::Normal).await.unwrap();
+        assert_eq!(store.last_event_seq().await.unwrap(), 600, "{ws}");
+    }
+}

@@ -205,12 +205,16 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
 pub struct SqlIdentity<DB: sqlx::Database> {
     reader: sqlx::Pool<DB>,
     writer: sqlx::Pool<DB>,
+    begin: &'static str,
 }
 
 impl<DB: sqlx::Database> SqlIdentity<DB> {
-    /// Over these pools.
-    pub fn new(reader: sqlx::Pool<DB>, writer: sqlx::Pool<DB>) -> Self {
-        Self { reader, writer }
+    /// Over these pools; write transactions start with `begin` (`BEGIN IMMEDIATE` on SQLite,
+    /// where each workspace's store has its own writer connection to the same file: a deferred
+    /// transaction upgrading to a write would fail at once with "database is locked" instead of
+    /// waiting for the lock).
+    pub fn new(reader: sqlx::Pool<DB>, writer: sqlx::Pool<DB>, begin: &'static str) -> Self {
+        Self { reader, writer, begin }
     }
 }
 
@@ -322,7 +326,7 @@ macro_rules! sql_identity {
             }
 
             async fn set_password(&self, id: i64, password_hash: &str, at: i64) -> Result<bool, StoreError> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer.begin_with(self.begin).await?;
                 let n = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
                     .bind(password_hash)
                     .bind(id)
@@ -339,7 +343,7 @@ macro_rules! sql_identity {
             }
 
             async fn set_disabled(&self, id: i64, at: Option<i64>) -> Result<bool, StoreError> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer.begin_with(self.begin).await?;
                 let n = sqlx::query("UPDATE accounts SET disabled_at = $1 WHERE id = $2")
                     .bind(at)
                     .bind(id)
@@ -369,7 +373,7 @@ macro_rules! sql_identity {
                 role: Option<Role>,
                 at: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer.begin_with(self.begin).await?;
                 match role {
                     Some(role) => {
                         sqlx::query(
@@ -544,7 +548,7 @@ macro_rules! sql_identity {
                     return Ok(());
                 }
                 let n = drafts.len() as i64;
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer.begin_with(self.begin).await?;
                 // The UPDATE takes the head row's lock: appends from every writer (and every
                 // replica) are ordered here.
                 let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")

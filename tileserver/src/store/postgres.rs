@@ -289,7 +289,7 @@ impl Store for PgStore {
     }
 
     fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore> {
-        std::sync::Arc::new(crate::identity::store::SqlIdentity::new(self.pool.clone(), self.pool.clone()))
+        std::sync::Arc::new(crate::identity::store::SqlIdentity::new(self.pool.clone(), self.pool.clone(), "BEGIN"))
     }
 
     fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {

@@ -41,6 +41,12 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "catalog", include_str!("../../../migrations/sqlite/0003_catalog.sql")),
 ];
 
+/// How write transactions start: every workspace's store (and `vigie` commands run beside the
+/// server) has its own writer connection to the file, and a deferred transaction that upgrades
+/// to a write when another connection holds the lock fails at once with "database is locked";
+/// an immediate one waits for the lock (`busy_timeout`).
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
 /// Rows per multi-row INSERT when seeding (22 columns × 400 rows stays under SQLite's 32,766
 /// bound parameters).
 const BATCH_ROWS: usize = 400;
@@ -565,7 +571,11 @@ impl Store for SqliteStore {
     }
 
     fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore> {
-        std::sync::Arc::new(crate::identity::store::SqlIdentity::new(self.reader.clone(), self.writer.clone()))
+        std::sync::Arc::new(crate::identity::store::SqlIdentity::new(
+            self.reader.clone(),
+            self.writer.clone(),
+            BEGIN_WRITE,
+        ))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -585,7 +595,7 @@ impl Store for SqliteStore {
 
     async fn seed(&self, seed: &Seed) -> Result<(), StoreError> {
         let ws = self.workspace.as_str();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         for chunk in seed.venues.chunks(BATCH_ROWS) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO venues (workspace, code, name, kind, city, lon, lat, sports, olympic_start, olympic_end, paralympic_start, paralympic_end) ",
@@ -666,7 +676,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_entries(&self, batch: &[(Entry, EventDraft)]) -> Result<Vec<Commit>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let first_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM entries WHERE workspace = ?")
             .bind(&self.workspace)
             .fetch_one(&mut *tx)
@@ -680,7 +690,7 @@ impl Store for SqliteStore {
     }
 
     async fn change_entry(&self, id: u64, change: ChangeFn<'_>) -> Result<Commit, ChangeError> {
-        let mut tx = self.writer.begin().await.map_err(StoreError::from)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(StoreError::from)?;
         let row = sqlx::query("SELECT * FROM entries WHERE workspace = ? AND id = ?")
             .bind(&self.workspace)
             .bind(id as i64)
