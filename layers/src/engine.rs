@@ -252,7 +252,8 @@ impl Engine {
     ///
     /// Both engines write to the shared collections: the caller must let only one apply
     /// changes at a time (vigie's log stops the old engine's updates before the new one
-    /// starts).
+    /// starts), and re-apply to the new engine the changes made while it was built (its
+    /// aggregates are built from the features present when it takes them).
     pub fn sharing(&self, catalog: Catalog) -> Option<Self> {
         let next = Self::new(catalog);
         if next.vocab.ids() != self.vocab.ids() {
@@ -268,10 +269,12 @@ impl Engine {
                 continue;
             };
             let (min, max) = (layer.def.min_resolution.unwrap_or(0), layer.def.max_resolution.unwrap_or(h3::FINEST));
-            let agg = {
-                let c = read(&c);
-                Aggregate::build(min, max, c.iter().map(AsRef::as_ref).filter(|f| Self::counted(layer, f)))
-            };
+            // The features are taken under the read lock (a copy of pointers, milliseconds at a
+            // million), the aggregate built without it: a lock held for the whole build would
+            // stall the writers, and every reader queued behind them.
+            let features: Vec<Arc<Feature>> = read(&c).iter().cloned().collect();
+            let agg =
+                Aggregate::build(min, max, features.iter().map(AsRef::as_ref).filter(|f| Self::counted(layer, f)));
             *write(slot) = agg;
         }
         Some(next)
