@@ -176,7 +176,7 @@ pub struct Engine {
     vocab: ThemeVocabulary,
     layers: Vec<Arc<Layer>>,
     collections: RwLock<HashMap<CollectionId, Shared>>,
-    aggregates: HashMap<String, RwLock<Aggregate>>,
+    aggregates: HashMap<String, Arc<RwLock<Aggregate>>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -233,7 +233,7 @@ impl Engine {
             .filter(|l| l.is_h3())
             .map(|l| {
                 let agg = Aggregate::new(l.def.min_resolution.unwrap_or(0), l.def.max_resolution.unwrap_or(h3::FINEST));
-                (l.def.id.clone(), RwLock::new(agg))
+                (l.def.id.clone(), Arc::new(RwLock::new(agg)))
             })
             .collect();
         let mut collections = HashMap::new();
@@ -247,17 +247,32 @@ impl Engine {
     /// (the features and their R-trees, not copies) when both catalogs give the log-entry
     /// themes the same bits, so a catalog change costs its layers rather than a reload of every
     /// entry; `None` when the themes differ (the features' theme masks must be made again).
-    /// The new engine's H3 aggregates are built from the shared collections; dataset
-    /// collections are not shared (load them into the new engine).
+    /// An H3 layer defined as before (and counting a source layer defined as before) shares its
+    /// aggregate too; the others are built from the shared collections. Dataset collections are
+    /// not shared (load them into the new engine).
     ///
     /// Both engines write to the shared collections: the caller must let only one apply
     /// changes at a time (vigie's log stops the old engine's updates before the new one
     /// starts), and re-apply to the new engine the changes made while it was built (its
     /// aggregates are built from the features present when it takes them).
     pub fn sharing(&self, catalog: Catalog) -> Option<Self> {
-        let next = Self::new(catalog);
+        let mut next = Self::new(catalog);
         if next.vocab.ids() != self.vocab.ids() {
             return None;
+        }
+        let same = |a: &Layer, b: &Layer| {
+            a.def == b.def && a.source.as_ref().map(|s| &s.def) == b.source.as_ref().map(|s| &s.def)
+        };
+        for layer in next.layers.iter().filter(|l| l.is_h3()) {
+            // Only over a shared collection (a dataset's is loaded again).
+            let shared =
+                matches!(layer.collection, CollectionId::Entries | CollectionId::Venues | CollectionId::Perimeters);
+            if let (Some(old), Some(agg)) = (self.layer(&layer.def.id), self.aggregates.get(&layer.def.id))
+                && shared
+                && same(old, layer)
+            {
+                next.aggregates.insert(layer.def.id.clone(), agg.clone());
+            }
         }
         for name in [ENTRIES, VENUES, PERIMETERS] {
             if let Some(c) = self.collection(&name) {
@@ -268,6 +283,9 @@ impl Engine {
             let (Some(c), Some(slot)) = (next.collection(&layer.collection), next.aggregates.get(&layer.def.id)) else {
                 continue;
             };
+            if self.aggregates.get(&layer.def.id).is_some_and(|old| Arc::ptr_eq(old, slot)) {
+                continue; // shared
+            }
             let (min, max) = (layer.def.min_resolution.unwrap_or(0), layer.def.max_resolution.unwrap_or(h3::FINEST));
             // The features are taken under the read lock (a copy of pointers, milliseconds at a
             // million), the aggregate built without it: a lock held for the whole build would
@@ -638,7 +656,13 @@ mod tests {
         let h3 = next.layer("entries-h3").unwrap().clone();
         let counted = engine.layer_len(engine.layer("entries-h3").unwrap());
         assert!(counted > n / 2);
-        assert_eq!(next.layer_len(&h3), counted, "the aggregate is built from the shared entries");
+        assert_eq!(next.layer_len(&h3), counted, "the aggregate is shared");
+        assert!(Arc::ptr_eq(&engine.aggregates["entries-h3"], &next.aggregates["entries-h3"]));
+        let mut coarser = catalog.clone();
+        coarser.layers.iter_mut().find(|l| l.id == "entries-h3").unwrap().max_resolution = Some(9);
+        let rebuilt = engine.sharing(coarser).unwrap();
+        assert!(!Arc::ptr_eq(&engine.aggregates["entries-h3"], &rebuilt.aggregates["entries-h3"]));
+        assert_eq!(rebuilt.layer_len(rebuilt.layer("entries-h3").unwrap()), counted, "rebuilt from the shared entries");
         assert!(next.layer("cyber").is_none());
         // One collection: a change through either engine is seen by both.
         next.remove(&ENTRIES, 0);
