@@ -75,8 +75,9 @@ pub struct Courante {
     /// The service of the state that replaced this one: changes this one commits after its
     /// retirement are applied there (its engine may share this one's collections).
     successor: std::sync::OnceLock<Arc<Courante>>,
-    /// A service built to replace another applies nothing until [`Courante::resume`]: the
-    /// engines may share collections, and only one may write to them at a time.
+    /// A service built to replace another applies nothing until that one hands over
+    /// ([`Courante::retire`]): the engines may share collections, and only one may write to
+    /// them at a time.
     paused: std::sync::atomic::AtomicBool,
 }
 

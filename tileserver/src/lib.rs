@@ -86,27 +86,14 @@ pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
 /// The workspace's catalog and its version: the stored one, else the configured TOML (or the
 /// bundled one) stored as version 1, seeding the workspace. Once stored, the catalog is edited
 /// through the API (or `vigie catalog import`); a catalog file that differs is then only
-/// reported.
+/// reported (at start).
 ///
 /// # Errors
 /// When the store cannot be read or written, or the stored or configured catalog is invalid.
 pub async fn workspace_catalog(config: &Config, store: &dyn Store) -> anyhow::Result<(Catalog, u64)> {
     let origin = format!("of workspace '{}' (stored)", config.workspace);
     if let Some(stored) = store.catalog().await? {
-        let catalog = Catalog::from_json(&stored.document, &origin)?;
-        if let Some(path) = &config.catalog
-            && load_catalog(config).is_ok_and(|file| file != catalog)
-        {
-            tracing::warn!(
-                file = %path.display(),
-                workspace = %config.workspace,
-                version = stored.version,
-                "the catalog file differs from the workspace's stored catalog, which is the one served (a file only \
-                 seeds a new workspace): edit the catalog through /api/catalog or the web view, or replace it with \
-                 `vigie catalog import FILE`"
-            );
-        }
-        return Ok((catalog, stored.version));
+        return Ok((Catalog::from_json(&stored.document, &origin)?, stored.version));
     }
     let seed = load_catalog(config)?;
     if store.put_catalog(0, &seed.to_json(), "seed").await?.is_some() {
@@ -199,6 +186,19 @@ pub async fn build_workspace(
 ) -> anyhow::Result<Arc<Shared>> {
     let started = Instant::now();
     let (catalog, catalog_version) = workspace_catalog(&config, store.as_ref()).await?;
+    if let Some(path) = &config.catalog
+        && previous.is_none()
+        && load_catalog(&config).is_ok_and(|file| file != catalog)
+    {
+        tracing::warn!(
+            file = %path.display(),
+            workspace = %config.workspace,
+            version = catalog_version,
+            "the catalog file differs from the workspace's stored catalog, which is the one served (a file only \
+             seeds a new workspace): edit the catalog through /api/catalog or the web view, or replace it with \
+             `vigie catalog import FILE`"
+        );
+    }
     let styles = match &config.styles_dir {
         Some(dir) => Styles::from_dir(dir)?,
         None => Styles::bundled()?,
