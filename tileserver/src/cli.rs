@@ -684,7 +684,14 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
 
 async fn sources_check(args: &SourcesCheckArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.store)?;
-    let (catalog, _) = crate::workspace_catalog(&config, crate::open_store(&config).await?.as_ref()).await?;
+    // Against the workspace's stored catalog; with no embedded store yet, against the catalog
+    // it will be seeded with (a check creates no store).
+    let no_store = config.database_url.is_none() && !config.data_dir.join(crate::store::sqlite::DB_FILE).exists();
+    let catalog = if no_store {
+        crate::load_catalog(&config)?
+    } else {
+        crate::workspace_catalog(&config, crate::open_store(&config).await?.as_ref()).await?.0
+    };
     let path = args
         .sources
         .clone()
