@@ -63,14 +63,19 @@ fn add_member(data_dir: &Path, (name, password): (&str, &str), role: &str, works
     );
 }
 
-#[test]
-fn hypervision_page_in_chromium() {
+/// Runs a browser scenario against the anonymous loopback demo (`TEST_ENTRIES` entries).
+fn demo_scenario(script: &str) {
     let node = browser_tools();
     let dir = tempfile::tempdir().expect("temp dir");
     let entries = TEST_ENTRIES.to_string();
     let server = Server::start(dir.path(), &["--demo", "--demo-entries", &entries]);
-    let out = run(Command::new(node).current_dir(repo_root()).arg("tests/browser/run.mjs").arg(server.url("")));
+    let out = run(Command::new(node).current_dir(repo_root()).arg(script).arg(server.url("")));
     println!("{out}");
+}
+
+#[test]
+fn hypervision_page_in_chromium() {
+    demo_scenario("tests/browser/run.mjs");
 }
 
 #[test]
@@ -136,10 +141,5 @@ fn a_workspace_web_view_stays_in_its_workspace() {
 /// event stream; deleting both leaves the catalog as it started.
 #[test]
 fn catalog_editor_in_chromium() {
-    let node = browser_tools();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let entries = TEST_ENTRIES.to_string();
-    let server = Server::start(dir.path(), &["--demo", "--demo-entries", &entries]);
-    let out = run(Command::new(node).current_dir(repo_root()).arg("tests/browser/catalog.mjs").arg(server.url("")));
-    println!("{out}");
+    demo_scenario("tests/browser/catalog.mjs");
 }
