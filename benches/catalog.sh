@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What a catalog change costs while the room works: `vigie serve` (release) on the demo with
 # ENTRIES point entries; a reader fetches tiles and a writer creates entries without pause while
-# an admin adds, changes and removes a layer (PUT/DELETE /api/catalog/layers/...).
+# an admin adds, changes and removes a layer (PUT/DELETE /api/catalog/layers/...), then stores
+# a style of the workspace's own and its own sources (PUT /api/styles/bench, PUT
+# /api/sources/config, a source reading the départements from the workspace's folder).
 #
 # Usage: benches/catalog.sh
 # Environment:
@@ -10,7 +12,9 @@
 #   ROUNDS=3         add + change + remove rounds
 #
 # Prints, per change: the time until the answer (the new workspace state is built from the
-# store and swapped in before it answers), VmRSS before and VmHWM (peak) of the process; then
+# store and swapped in before it answers), VmRSS before and VmHWM (peak) of the process; the
+# time of each style and sources change, and from the first sources change until its dataset
+# is served (`/catalog` counts its 96 features); then
 # the tiles and writes served during the whole run and how many failed (any status other than
 # 200/204 for tiles, 201 for writes). The load average is printed with the figures.
 set -euo pipefail
@@ -99,6 +103,38 @@ for _ in $(seq "$rounds"); do
     change DELETE
     sleep 1
 done
+
+# A workspace's own style and sources, stored while the room works (no state rebuild: the
+# styles served and the sources scheduler are replaced in place).
+style=$(curl -s "$base/styles/hypervision.json" | python3 -c 'import json,sys; s=json.load(sys.stdin); s["name"]="Bench"; print(json.dumps(s))')
+mkdir -p "$data/sources/default"
+cp "$root/../shared/data/france/departements.geojson" "$data/sources/default/dep.geojson"
+timed() {
+    local what=$1 t0 t1 code
+    shift
+    t0=$(now)
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$@")
+    t1=$(now)
+    printf '%-28s %s in %.0f ms\n' "$what" "$code" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) * 1000 }')"
+}
+for r in $(seq "$rounds"); do
+    timed "PUT style (round $r):" -X PUT -H 'content-type: application/json' -d "$style" "$base/api/styles/bench"
+    sleep 1
+done
+departements() {
+    curl -s "$base/catalog" | python3 -c 'import json,sys; print(next(l["features"] for l in json.load(sys.stdin)["layers"] if l["id"] == "departements"))'
+}
+t0=$(now)
+for r in $(seq "$rounds"); do
+    sources=$(printf '[[source]]\nid = "dep"\ntitle = "Départements %s"\nowner = "IGN"\nlicence = "Licence Ouverte 2.0"\nlayer = "departements"\npath = "dep.geojson"\nrefresh_s = 0\n' "$r")
+    timed "PUT sources (round $r):" -X PUT -H 'content-type: application/toml' --data-binary "$sources" "$base/api/sources/config"
+    if [[ $r == 1 ]]; then
+        until [[ $(departements) == 96 ]]; do sleep 0.05; done
+        printf 'stored source imported and served %.0f ms after the PUT was sent\n' "$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print (b - a) * 1000 }')"
+    fi
+    sleep 1
+done
+
 touch "$stop"
 wait "${pids[1]}" "${pids[2]}"
 cat "$data/reader.out" "$data/writer.out"

@@ -33,7 +33,7 @@
 // or playwright-core is a failure with what to install, never a skip.
 
 import { join } from 'node:path';
-import { baseUrl, checker, fail, launchOrFail, outDir, results, started } from './harness.mjs';
+import { baseUrl, fail, launchOrFail, outDir, results, started, watchPage } from './harness.mjs';
 import { mapRenders, waitIdle } from './map.mjs';
 
 const base = baseUrl('node tests/browser/catalog.mjs http://127.0.0.1:PORT (a running vigie serve --demo on loopback)');
@@ -82,40 +82,12 @@ const hash = `#map=${view.zoom.toFixed(2)}/${view.lat.toFixed(5)}/${view.lon.toF
 // ---------------------------------------------------------------- browser
 
 const { context, close } = await launchOrFail();
-const pageErrors = [];
-const consoleErrors = [];
 const tileUrls = [];
-const badResponses = [];
-/** Failures a check provokes on purpose ("METHOD path status"), each allowed once. */
-const expectedFailures = [];
 context.on('request', (r) => {
   const u = new URL(r.url());
   if (u.origin === origin && u.pathname.startsWith('/tiles/') && u.pathname.endsWith('.mvt')) tileUrls.push(u);
 });
-context.on('response', (r) => {
-  if (r.status() < 400) return;
-  const u = new URL(r.url());
-  const key = `${r.request().method()} ${decodeURIComponent(u.pathname)} ${r.status()}`;
-  if (key === 'POST /api/query 404') return; // the region tool's probe on a server without it
-  const i = expectedFailures.indexOf(key);
-  if (i >= 0) expectedFailures.splice(i, 1);
-  else badResponses.push(key);
-});
-const page = context.pages()[0] || (await context.newPage());
-page.on('pageerror', (e) => pageErrors.push(e.message));
-page.on('console', (m) => {
-  if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) consoleErrors.push(m.text());
-});
-
-const { check, finish } = checker({
-  prefix: 'catalog-',
-  page: () => page,
-  close,
-  errors: () =>
-    (pageErrors.length ? `\n  page errors: ${pageErrors.join(' | ')}` : '') +
-    (consoleErrors.length ? `\n  console errors: ${consoleErrors.slice(-5).join(' | ')}` : '') +
-    (badResponses.length ? `\n  failed requests: ${badResponses.slice(-5).join(', ')}` : ''),
-});
+const { page, check, finish, expectedFailures, badResponses, pageErrors, consoleErrors } = await watchPage(context, { prefix: 'catalog-', close });
 
 const dialog = page.locator('#catalog-dialog');
 const formError = page.locator('#catalog-error');

@@ -1,5 +1,6 @@
-// What every browser scenario (run.mjs, signin.mjs, sso.mjs, workspace.mjs) shares: where its
-// screenshots go, how a check passes or fails the run, and the vigie address it is given.
+// What every browser scenario (run.mjs, signin.mjs, sso.mjs, workspace.mjs, catalog.mjs,
+// settings.mjs) shares: where its screenshots go, how a check passes or fails the run, the vigie
+// address it is given, and how a page is watched for errors.
 
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -77,4 +78,46 @@ export function checker({ prefix, page, close, errors = () => '' }) {
     }
   }
   return { check, finish };
+}
+
+/**
+ * Opens the page of a scenario and watches it for errors, with its `checker` (`prefix`, `close`)
+ * reporting them. Every failed response of `context` (status 400 and up), as
+ * "METHOD path status", goes to `badResponses`, but POST /api/query 404 (the region tool's probe
+ * on a server without it) and the ones in `expectedFailures` (failures a check provokes on
+ * purpose: pushed there, each allowed once and taken off when it comes); the page's uncaught
+ * errors go to `pageErrors`, its console errors (but "Failed to load resource", which the failed
+ * responses cover) to `consoleErrors`. A failed check gives the page errors, the last five
+ * console errors and the last five failed requests. Returns
+ * `{page, check, finish, expectedFailures, badResponses, pageErrors, consoleErrors}`.
+ */
+export async function watchPage(context, { prefix, close }) {
+  const expectedFailures = [];
+  const badResponses = [];
+  const pageErrors = [];
+  const consoleErrors = [];
+  context.on('response', (r) => {
+    if (r.status() < 400) return;
+    const u = new URL(r.url());
+    const key = `${r.request().method()} ${decodeURIComponent(u.pathname)} ${r.status()}`;
+    if (key === 'POST /api/query 404') return; // the region tool's probe on a server without it
+    const i = expectedFailures.indexOf(key);
+    if (i >= 0) expectedFailures.splice(i, 1);
+    else badResponses.push(key);
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) consoleErrors.push(m.text());
+  });
+  const { check, finish } = checker({
+    prefix,
+    page: () => page,
+    close,
+    errors: () =>
+      (pageErrors.length ? `\n  page errors: ${pageErrors.join(' | ')}` : '') +
+      (consoleErrors.length ? `\n  console errors: ${consoleErrors.slice(-5).join(' | ')}` : '') +
+      (badResponses.length ? `\n  failed requests: ${badResponses.slice(-5).join(', ')}` : ''),
+  });
+  return { page, check, finish, expectedFailures, badResponses, pageErrors, consoleErrors };
 }

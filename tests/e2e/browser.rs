@@ -143,3 +143,13 @@ fn a_workspace_web_view_stays_in_its_workspace() {
 fn catalog_editor_in_chromium() {
     demo_scenario("tests/browser/catalog.mjs");
 }
+
+/// The "Sources & styles" dialog (`settings.mjs`, the demo identity being admin on loopback):
+/// sources refused with every problem shown by source and nothing stored, a source saved and
+/// its failed run shown by the dialog's polling, a stale version answered 412 with the text
+/// typed kept, styles uploaded (from a file, pasted), refused with the server's detail and
+/// deleted, and the map taking the workspace's own "hypervision" style without a reload.
+#[test]
+fn sources_and_styles_dialog_in_chromium() {
+    demo_scenario("tests/browser/settings.mjs");
+}

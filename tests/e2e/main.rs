@@ -23,4 +23,5 @@ mod store_suite;
 mod styles;
 mod support;
 mod table_layers;
+mod workspace_settings;
 mod workspaces;

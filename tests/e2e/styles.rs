@@ -19,7 +19,7 @@ async fn served_styles_validate_and_draw_every_layer() {
     let (state, _dir) = demo_state(100).await;
     let catalog = Catalog::bundled();
     let out = tempfile::tempdir().unwrap();
-    let ids: Vec<String> = state.styles.ids().map(str::to_owned).collect();
+    let ids: Vec<String> = state.styles().ids().map(str::to_owned).collect();
     assert!(ids.contains(&"hypervision".to_owned()) && ids.contains(&"wall".to_owned()), "{ids:?}");
     for id in ids {
         let a = get(&state, &format!("/styles/{id}.json"), &[]).await;

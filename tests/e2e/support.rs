@@ -95,6 +95,42 @@ pub fn vigie_bin() -> PathBuf {
 }
 
 /// A free TCP port on loopback.
+/// Runs `vigie ARGS --data-dir DIR` with `env`, a password on its standard input (for
+/// `--password-stdin`); returns whether it succeeded, its standard output, and both outputs.
+pub fn vigie_cli(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(vigie_bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"a long enough password\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let both = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), stdout, both)
+}
+
+/// [`vigie_cli`] that must succeed: its standard output, trimmed.
+pub fn vigie_ok(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> String {
+    let (success, stdout, both) = vigie_cli(args, dir, env);
+    assert!(success, "vigie {args:?}: {both}");
+    stdout.trim().to_owned()
+}
+
+/// A member of `workspace` with `role` (a local account `user`) and an API token of theirs,
+/// as an `Authorization` header value.
+pub fn member_token(dir: &Path, env: &[(&str, &str)], user: &str, workspace: &str, role: &str) -> String {
+    vigie_ok(&["user", "add", user, "--role", role, "--workspace", workspace, "--password-stdin"], dir, env);
+    let args = ["token", "create", "--user", user, "--name", "t", "--role", role, "--workspace", workspace];
+    format!("Bearer {}", vigie_ok(&args, dir, env))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }

@@ -2,36 +2,10 @@
 //! log and members, is served under `/w/{id}`, and sees nothing of the others; a workspace
 //! created while the server runs is served within seconds.
 
-use crate::support::{Server, agent};
+use crate::support::{Server, agent, member_token as token, vigie_ok as vigie};
 use serde_json::{Value, json};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn vigie(args: &[&str], dir: &std::path::Path, env: &[(&str, &str)]) -> String {
-    use std::io::Write as _;
-    let mut child = Command::new(crate::support::vigie_bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"a long enough password\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "vigie {args:?}: {text}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn token(dir: &std::path::Path, env: &[(&str, &str)], user: &str, workspace: &str, role: &str) -> String {
-    vigie(&["user", "add", user, "--role", role, "--workspace", workspace, "--password-stdin"], dir, env);
-    let t =
-        vigie(&["token", "create", "--user", user, "--name", "t", "--role", role, "--workspace", workspace], dir, env);
-    format!("Bearer {t}")
-}
 
 fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
     let mut r = r.unwrap();

@@ -242,6 +242,22 @@ pub struct ImportArgs {
 pub enum SourcesCommand {
     /// Check every entry of a sources file against the catalog and say what is wrong with each.
     Check(SourcesCheckArgs),
+    /// Print the workspace's stored sources (TOML; what `GET /api/sources/config` answers).
+    Export {
+        /// Store and workspace, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// Replace the workspace's stored sources by a file (TOML, the sources file's schema),
+    /// checked first as the API checks them (paths under the workspace's folder of
+    /// `workspace_sources.dir`); a running server runs them within seconds.
+    Import {
+        /// The sources document.
+        file: PathBuf,
+        /// Store and workspace, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
 }
 
 /// Arguments of `vigie sources check`.
@@ -275,6 +291,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => crate::serve(Config::load(&args)?).await,
         Command::Import(args) => import(args).await,
         Command::Sources(SourcesCommand::Check(args)) => sources_check(&args).await,
+        Command::Sources(SourcesCommand::Export { store }) => {
+            let (config, _) = identities(&store).await?;
+            let stored = crate::open_store(&config).await?.document(crate::store::SOURCES_DOCUMENT).await?;
+            match stored {
+                Some(d) => print!("{}", d.document),
+                None => eprintln!("workspace '{}' stores no sources yet", config.workspace),
+            }
+            Ok(())
+        }
+        Command::Sources(SourcesCommand::Import { file, store }) => sources_import(&file, &store).await,
         Command::User(cmd) => user(cmd).await,
         Command::Token(cmd) => token(cmd).await,
         Command::Audit(AuditCommand::Verify { store }) => audit_verify(&store).await,
@@ -323,32 +349,55 @@ async fn store_catalog(
     target: &str,
     change: &dyn Fn(&vigie_layers::Catalog) -> anyhow::Result<vigie_layers::Catalog>,
 ) -> anyhow::Result<u64> {
+    // Seeded first, so that there is a catalog to change.
+    crate::workspace_catalog(config, store).await?;
+    let origin = format!("of workspace '{}' (stored)", config.workspace);
     let digest =
         |c: &vigie_layers::Catalog| crate::identity::audit::digest(&serde_json::to_value(c).unwrap_or_default());
-    for _ in 0..5 {
-        let (current, version) = crate::workspace_catalog(config, store).await?;
+    store_document(config, store, crate::store::CATALOG_DOCUMENT, action, target, &|stored| {
+        let current =
+            vigie_layers::Catalog::from_json(&stored.context("the catalog is not stored")?.document, &origin)?;
         let next = change(&current)?;
-        if let Some(new_version) = store.put_catalog(version, &next.to_json(), &cli_actor()).await? {
-            let draft = AuditDraft {
-                at: crate::now_ms(),
-                workspace: Some(config.workspace.clone()),
-                actor: cli_actor(),
-                action: action.to_owned(),
-                target: target.to_owned(),
-                outcome: Outcome::Ok,
-                client: None,
-                detail: serde_json::json!({
-                    "from_version": version,
-                    "to_version": new_version,
-                    "before": digest(&current),
-                    "after": digest(&next),
-                }),
-            };
-            Identities::new(store.identity(), IdentityPolicy::default()).record(draft).await;
-            return Ok(new_version);
-        }
-    }
-    anyhow::bail!("the catalog of workspace '{}' kept changing meanwhile: try again", config.workspace)
+        Ok((next.to_json(), Some(digest(&current)), digest(&next)))
+    })
+    .await
+}
+
+/// A new version of a workspace document and the audit digests of the one it replaces (none
+/// before the first) and of itself.
+type Next = anyhow::Result<(String, Option<String>, String)>;
+
+/// Stores workspace document `name` as `edit` makes it from the stored one (`None`: none
+/// stored), as its next version (edited again when another change lands in between), and
+/// audits it; returns the new version.
+async fn store_document(
+    config: &Config,
+    store: &dyn crate::store::Store,
+    name: &str,
+    action: &str,
+    target: &str,
+    edit: &dyn Fn(Option<&crate::store::StoredDocument>) -> Next,
+) -> anyhow::Result<u64> {
+    use crate::store::{Edited, edit_document};
+    let edited = edit_document(store, name, None, &cli_actor(), |stored| {
+        edit(stored).map(|(document, before, after)| (document, (before, after)))
+    })
+    .await?;
+    let Edited::Stored { from, to, value: (before, after) } = edited else {
+        anyhow::bail!("the {name} of workspace '{}' kept changing meanwhile: try again", config.workspace)
+    };
+    let draft = AuditDraft {
+        at: crate::now_ms(),
+        workspace: Some(config.workspace.clone()),
+        actor: cli_actor(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        outcome: Outcome::Ok,
+        client: None,
+        detail: serde_json::json!({"from_version": from, "to_version": to, "before": before, "after": after}),
+    };
+    Identities::new(store.identity(), IdentityPolicy::default()).record(draft).await;
+    Ok(to)
 }
 
 async fn workspace(cmd: WorkspaceCommand) -> anyhow::Result<()> {
@@ -697,7 +746,8 @@ async fn sources_check(args: &SourcesCheckArgs) -> anyhow::Result<()> {
         .clone()
         .or(config.sources)
         .context("no sources file: give --sources FILE, or `sources = \"…\"` in the configuration file")?;
-    let checked = crate::ingest::sources::config::load(&path, &catalog, true)?;
+    let mut claims = crate::ingest::sources::config::Claims::default();
+    let checked = crate::ingest::sources::config::load(&path, &catalog, true, &mut claims)?;
     for p in &checked.file {
         println!("{}: {p}", path.display());
     }
@@ -706,14 +756,14 @@ async fn sources_check(args: &SourcesCheckArgs) -> anyhow::Result<()> {
             "ok       {}: layer '{}' <- {} ({}, every {})",
             s.def.id,
             s.def.layer,
-            s.location.shown(),
+            s.shown(),
             s.format.map_or("format from the Content-Type", Format::name),
             if s.refresh_s == 0 { "start only".to_owned() } else { format!("{} s", s.refresh_s) }
         );
     }
-    for (id, problems) in &checked.invalid {
-        println!("invalid  {id}:");
-        for p in problems {
+    for i in &checked.invalid {
+        println!("invalid  {}:", i.id);
+        for p in &i.problems {
             println!("           - {p}");
         }
     }
@@ -725,5 +775,40 @@ async fn sources_check(args: &SourcesCheckArgs) -> anyhow::Result<()> {
         if checked.file.is_empty() { String::new() } else { format!(", {} file problem(s)", checked.file.len()) }
     );
     anyhow::ensure!(!checked.has_problems(), "{} has problems (see above)", path.display());
+    Ok(())
+}
+
+async fn sources_import(file: &std::path::Path, args: &ServeArgs) -> anyhow::Result<()> {
+    let (config, _) = identities(args).await?;
+    let primary = Config::load(&ServeArgs { workspace: None, ..args.clone() })?.workspace == config.workspace;
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let store = crate::open_store(&config).await?;
+    let (catalog, _) = crate::workspace_catalog(&config, store.as_ref()).await?;
+    let checked = crate::check_stored_sources(&config, &catalog, &text, primary)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    if checked.has_problems() {
+        for (id, p) in checked.problems() {
+            eprintln!("{}: {id}: {p}", file.display());
+        }
+        anyhow::bail!("{} has problems (see above): nothing was stored", file.display());
+    }
+    let digest = |t: &str| crate::identity::audit::digest(&serde_json::Value::String(t.to_owned()));
+    let version = store_document(
+        &config,
+        store.as_ref(),
+        crate::store::SOURCES_DOCUMENT,
+        "sources.replace",
+        "sources",
+        &|stored| Ok((text.clone(), stored.map(|d| digest(&d.document)), digest(&text))),
+    )
+    .await?;
+    println!(
+        "sources of workspace '{}' replaced by {}: version {version} ({} sources); a running server runs them within \
+         seconds (files under {})",
+        config.workspace,
+        file.display(),
+        checked.sources.len(),
+        config.workspace_sources_dir.join(&config.workspace).display()
+    );
     Ok(())
 }

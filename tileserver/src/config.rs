@@ -145,12 +145,31 @@ pub struct FileConfig {
     pub demo: Option<DemoFile>,
     /// PostgreSQL settings.
     pub database: Option<DatabaseFile>,
-    /// Sources file (TOML, see docs/sources.md): datasets the server refreshes on schedule.
+    /// Sources file (TOML, see docs/sources.md): datasets the server refreshes on schedule, in
+    /// the workspace served at the root.
     pub sources: Option<PathBuf>,
+    /// What the sources admins store in a workspace (`PUT /api/sources/config`) may read.
+    pub workspace_sources: Option<WorkspaceSourcesFile>,
     /// Stall deadline of renders and log writes, milliseconds.
     pub stall_after_ms: Option<u64>,
     /// Identity settings.
     pub auth: Option<AuthFile>,
+}
+
+/// The `[workspace_sources]` table: the bounds of the sources a workspace's admins define
+/// through the API (the sources file is the operator's, and is trusted).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceSourcesFile {
+    /// Folder holding one folder per workspace: a stored source's `path` is relative to
+    /// `<dir>/<workspace>/` and may not leave it (default: `<data_dir>/sources`).
+    pub dir: Option<PathBuf>,
+    /// Let stored sources fetch URLs whose host is a loopback, private or link-local address
+    /// (the machine's own services, the internal network) [default: false].
+    pub allow_private_urls: Option<bool>,
+    /// Run the stored sources on this replica [default: true]. With several replicas on one
+    /// PostgreSQL store, let one run them (each would import every change otherwise).
+    pub run: Option<bool>,
 }
 
 /// Flags of `vigie serve` (each overrides the file).
@@ -256,6 +275,12 @@ pub struct Config {
     pub statement_timeout_ms: u64,
     /// Sources file, or `None` for no scheduled sources.
     pub sources: Option<PathBuf>,
+    /// Folder of the files stored sources may read (one folder per workspace).
+    pub workspace_sources_dir: PathBuf,
+    /// Whether stored sources may fetch loopback, private and link-local addresses.
+    pub workspace_sources_private_urls: bool,
+    /// Whether this replica runs the workspaces' stored sources.
+    pub workspace_sources_run: bool,
     /// Stall deadline of renders and log writes, milliseconds.
     pub stall_after_ms: u64,
     /// Role of requests without credentials (`None`: 401).
@@ -347,9 +372,14 @@ impl Config {
                 })
             }
         };
+        let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let workspace_sources = file.workspace_sources.unwrap_or_default();
         Ok(Self {
             listen,
-            data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            workspace_sources_dir: workspace_sources.dir.unwrap_or_else(|| data_dir.join("sources")),
+            workspace_sources_private_urls: workspace_sources.allow_private_urls.unwrap_or(false),
+            workspace_sources_run: workspace_sources.run.unwrap_or(true),
+            data_dir,
             workspace,
             catalog: args.catalog.clone().or(file.catalog),
             styles_dir: file.styles_dir,

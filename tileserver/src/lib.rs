@@ -169,8 +169,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
 }
 
 /// Builds one workspace's state over its store: catalog, styles, engine, log writer, ingest,
-/// tile sources and cache. The primary workspace (the one `config` names at start) also gets
-/// the demo data and the sources file. A state built to replace `previous` (its catalog
+/// sources, tile sources and cache. The primary workspace (the one `config` names at start)
+/// also gets the demo data and the sources file. A state built to replace `previous` (its catalog
 /// changed) shares its log entries, venues and perimeters when the log-entry themes are the
 /// same ([`Engine::sharing`]), and applies nothing until `previous` retires (when the registry
 /// swaps it in).
@@ -199,10 +199,8 @@ pub async fn build_workspace(
              `vigie catalog import FILE`"
         );
     }
-    let styles = match &config.styles_dir {
-        Some(dir) => Styles::from_dir(dir)?,
-        None => Styles::bundled()?,
-    };
+    let styles =
+        Styles::of_workspace(config.styles_dir.as_deref(), store.document(store::STYLES_DOCUMENT).await?.as_ref())?;
     if config.demo && primary {
         if store.is_empty().await? {
             let t = Instant::now();
@@ -266,10 +264,7 @@ pub async fn build_workspace(
     courante::spawn_change_feed(&courante);
     let ingest = ingest::Ingest::new(engine.clone(), store.clone(), cache.clone(), &stats.datasets);
     ingest::spawn_dataset_watcher(&ingest);
-    let scheduler = match &config.sources {
-        Some(path) if primary => Some(ingest::sources::spawn(&ingest, path, &config.data_dir)?),
-        _ => None,
-    };
+    let scheduler = start_sources(&config, store.as_ref(), &ingest, primary).await?;
     tracing::info!(
         workspace = %config.workspace,
         catalog_version,
@@ -284,12 +279,13 @@ pub async fn build_workspace(
         store,
         courante,
         ingest,
-        scheduler,
+        sources: std::sync::RwLock::new(scheduler),
         tiles,
         cache,
         metrics,
         activity,
-        styles,
+        styles: std::sync::RwLock::new(Arc::new(styles)),
+        documents: tokio::sync::Mutex::default(),
         identities,
         url_prefix: if primary { String::new() } else { format!("/w/{}", config.workspace) },
         catalog_version,
@@ -297,6 +293,115 @@ pub async fn build_workspace(
         config,
         started: globals.started,
     }))
+}
+
+/// What the stored sources of workspace `config.workspace` may reach: files under its folder
+/// of `workspace_sources.dir`, and public addresses unless the operator allows private ones.
+pub fn stored_sources_reach(config: &Config) -> ingest::sources::config::Reach {
+    ingest::sources::config::Reach::Workspace {
+        root: config.workspace_sources_dir.join(&config.workspace),
+        private_urls: config.workspace_sources_private_urls,
+    }
+}
+
+/// Checks a stored-sources document of workspace `config.workspace` against `catalog`, within
+/// [`stored_sources_reach`]; the sources file's ids and datasets are taken first when the
+/// workspace is the `primary` one (where the file runs).
+///
+/// # Errors
+/// The TOML syntax error (naming the line) when the text is not TOML.
+pub fn check_stored_sources(
+    config: &Config,
+    catalog: &Catalog,
+    text: &str,
+    primary: bool,
+) -> Result<ingest::sources::config::Checked, String> {
+    use ingest::sources::config::{Claims, check, load};
+    let mut claims = Claims::default();
+    if let Some(path) = config.sources.as_deref().filter(|_| primary) {
+        // The file's own problems are the operator's (reported at start), not this document's.
+        let _ = load(path, catalog, false, &mut claims);
+    }
+    check(text, &stored_sources_reach(config), catalog, false, &mut claims).map_err(|e| e.to_string())
+}
+
+/// Checks a workspace's sources (the sources file's when `primary`, then its stored ones) and
+/// starts refreshing them.
+async fn start_sources(
+    config: &Config,
+    store: &dyn Store,
+    ingest: &Arc<ingest::Ingest>,
+    primary: bool,
+) -> anyhow::Result<Arc<ingest::sources::Scheduler>> {
+    let stored = store.document(store::SOURCES_DOCUMENT).await?;
+    let file = config.sources.as_deref().filter(|_| primary);
+    let checked = ingest::sources::check_workspace(
+        file,
+        stored.as_ref().map(|d| d.document.as_str()),
+        &stored_sources_reach(config),
+        ingest.engine.catalog(),
+        false,
+    )?;
+    if stored.is_some() && config.workspace_sources_run {
+        // Where the operator (or a file drop) puts the files its sources read.
+        let root = config.workspace_sources_dir.join(&config.workspace);
+        if let Err(e) = std::fs::create_dir_all(&root) {
+            tracing::warn!(folder = %root.display(), error = %e, "cannot create the workspace's sources folder");
+        }
+    }
+    let plan = ingest::sources::Plan {
+        state_file: if primary {
+            config.data_dir.join("sources-state.json")
+        } else {
+            config.data_dir.join(format!("sources-state-{}.json", config.workspace))
+        },
+        version: stored.as_ref().map_or(0, |d| d.version),
+        configured: file.is_some() || stored.is_some(),
+        run_stored: config.workspace_sources_run,
+    };
+    Ok(ingest::sources::spawn(ingest, checked, &plan))
+}
+
+/// Runs the workspace's stored sources when they changed since its scheduler started: a new
+/// scheduler replaces it (the old one stops). `_one` proves the caller holds the state's
+/// [`Shared::documents`] lock.
+///
+/// # Errors
+/// When the store cannot be read or the sources file cannot be read.
+pub async fn apply_stored_sources(state: &Shared, _one: &tokio::sync::MutexGuard<'_, ()>) -> anyhow::Result<()> {
+    let version = state.store.document(store::SOURCES_DOCUMENT).await?.map_or(0, |d| d.version);
+    if version == state.scheduler().version() {
+        return Ok(());
+    }
+    let next = start_sources(&state.config, state.store.as_ref(), &state.ingest, state.is_primary()).await?;
+    tracing::info!(workspace = %state.config.workspace, version = next.version(), "stored sources changed: scheduler replaced");
+    state.replace_scheduler(next);
+    Ok(())
+}
+
+/// [`apply_stored_sources`] under the state's documents lock.
+///
+/// # Errors
+/// As [`apply_stored_sources`].
+pub async fn refresh_sources(state: &Shared) -> anyhow::Result<()> {
+    let one = state.documents.lock().await;
+    apply_stored_sources(state, &one).await
+}
+
+/// Serves the workspace's stored styles when they changed since they were read.
+///
+/// # Errors
+/// When the store or the styles directory cannot be read.
+pub async fn refresh_styles(state: &Shared) -> anyhow::Result<()> {
+    let _one = state.documents.lock().await;
+    let stored = state.store.document(store::STYLES_DOCUMENT).await?;
+    if stored.as_ref().map_or(0, |d| d.version) == state.styles().version() {
+        return Ok(());
+    }
+    let next = Styles::of_workspace(state.config.styles_dir.as_deref(), stored.as_ref())?;
+    tracing::info!(workspace = %state.config.workspace, version = next.version(), "stored styles changed: now served");
+    state.replace_styles(next);
+    Ok(())
 }
 
 /// Demo mode: one account per role (`demo-reader` … `demo-admin`), created once with a random
@@ -345,12 +450,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// How often the store is asked for workspaces created since (`vigie workspace add`) and for
-/// catalogs changed elsewhere (a replica, `vigie catalog import`).
+/// catalogs, sources and styles changed elsewhere (a replica, `vigie catalog import`, `vigie
+/// sources import`).
 pub const WORKSPACE_SCAN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves every workspace of the store not served yet, each with its own state (built like
-/// the primary's, without demo data or sources file), and rebuilds the state of every served
-/// workspace whose stored catalog changed since its state was built.
+/// the primary's, without demo data or sources file), rebuilds the state of every served
+/// workspace whose stored catalog changed since its state was built, and applies changed
+/// stored sources and styles.
 ///
 /// # Errors
 /// When the store cannot list them or a workspace's state cannot be built.
@@ -361,6 +468,9 @@ pub async fn sync_workspaces(workspaces: &Arc<http::Workspaces>) -> anyhow::Resu
             let stored = state.store.catalog().await?.map(|c| c.version);
             if stored.is_some_and(|v| v != state.catalog_version) {
                 reload_workspace(workspaces, &id).await.with_context(|| format!("workspace '{id}'"))?;
+            } else {
+                refresh_sources(&state).await.with_context(|| format!("workspace '{id}': sources"))?;
+                refresh_styles(&state).await.with_context(|| format!("workspace '{id}': styles"))?;
             }
             continue;
         }

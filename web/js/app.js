@@ -133,6 +133,8 @@ export function createApp() {
     region: null,
     /** The runtime catalog: reload into the page, the admins' editor (catalog.js). */
     catalogEditor: null,
+    /** The admins' "Sources & styles" dialog (settings.js). */
+    settings: null,
 
     /** The bus behind `on` / `emit`. Events: filters, layers, moveend, lang, style, tool, entry-event, catalog. */
     bus: new EventTarget(),

@@ -14,6 +14,7 @@
 //   live.js      event stream from /api/events
 //   popup.js, courante.js, form.js, region.js  popups, entry list, new entry, region analysis
 //   catalog.js   the catalog changed on the server: panel and style rebuilt; the admins' editor
+//   settings.js  the admins' "Sources & styles" dialog: stored sources, their state, map styles
 
 import { t, setLang, currentLang } from './i18n.js';
 import { $ } from './dom.js';
@@ -33,6 +34,7 @@ import { createEntryForm } from './form.js';
 import { createRegion } from './region.js';
 import { createSession } from './session.js';
 import { createCatalog } from './catalog.js';
+import { createSettings } from './settings.js';
 
 const maplibregl = window.maplibregl;
 
@@ -151,6 +153,7 @@ async function boot() {
   app.region = createRegion(app);
   app.live = createLive(app);
   app.catalogEditor = createCatalog(app);
+  app.settings = createSettings(app);
   app.session.applyRoles();
   app.on('entry-event', (e) => app.popups.onEvent(e));
   app.on('lang', () => app.popups.rerender());

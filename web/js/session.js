@@ -217,6 +217,7 @@ export function createSession(app) {
     $('courante-role').textContent = can.write ? '' : t('role.needs.write', { role });
     if (!can.write && !$('form-panel').hidden) app.form?.stop();
     app.catalogEditor?.applyRole();
+    app.settings?.applyRole();
     app.popups?.rerender();
   }
 

@@ -157,8 +157,24 @@ pub async fn stored(State(state): State<AppState>) -> Result<Response, ApiError>
 /// (201), or `None` when what it removes does not exist (404).
 type Edit<'a> = dyn Fn(&Catalog) -> Option<Result<(Catalog, bool), CatalogError>> + Send + Sync + 'a;
 
+/// Why an edit of the catalog was not stored.
+enum Failure {
+    /// Answered as it is.
+    Api(ApiError),
+    /// The result breaks a rule: audited as refused, then 422.
+    Refused(CatalogError),
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Api(e.into())
+    }
+}
+
 /// Applies `edit` to the stored catalog, stores the result as the next version, audits it and
-/// swaps the workspace's state; answers the new stored catalog.
+/// swaps the workspace's state; answers the new stored catalog. A lost race without
+/// `If-Match` is edited again on the new version (the edits touch one theme or layer each);
+/// with `If-Match` it is a 412.
 async fn apply(
     state: &AppState,
     access: &Access,
@@ -167,51 +183,50 @@ async fn apply(
     target: &str,
     edit: &Edit<'_>,
 ) -> Result<Response, ApiError> {
+    use crate::store::{CATALOG_DOCUMENT, Edited, edit_document};
     let wanted = super::entries::version_matched::<u64>(headers, "a catalog")?;
-    // A lost race without If-Match is retried on the new version (the edits touch one theme or
-    // layer each); with If-Match it is a 412.
-    for _ in 0..5 {
-        let (current, stored) = stored_catalog(state).await?;
-        if let Some(v) = wanted
-            && v != stored.version
-        {
+    let actor = access.actor();
+    let edited = edit_document(state.store.as_ref(), CATALOG_DOCUMENT, wanted, &actor, |stored| {
+        let stored =
+            stored.ok_or_else(|| Failure::Api(ApiError::Internal(anyhow::anyhow!("the catalog is not stored"))))?;
+        let current = Catalog::from_json(&stored.document, &origin(state))
+            .map_err(|e| Failure::Api(ApiError::Internal(e.into())))?;
+        match edit(&current) {
+            None => Err(Failure::Api(ApiError::NotFound(format!("no {target} in the catalog")))),
+            Some(Err(e)) => Err(Failure::Refused(e)),
+            Some(Ok((next, created))) => Ok((next.to_json(), (current, next, created))),
+        }
+    })
+    .await;
+    let (from, version, (current, next, created)) = match edited {
+        Ok(Edited::Stored { from, to, value }) => (from, to, value),
+        Ok(Edited::Stale { current }) => {
             return Err(ApiError::PreconditionFailed(format!(
-                "the catalog is at version {}: reload it (GET /api/catalog) and apply your change again",
-                stored.version
+                "the catalog is at version {current}: reload it (GET /api/catalog) and apply your change again"
             )));
         }
-        let (next, created) = match edit(&current) {
-            None => return Err(ApiError::NotFound(format!("no {target} in the catalog"))),
-            Some(Err(e)) => {
-                state
-                    .identities
-                    .record(state.identities.draft(
-                        access,
-                        action,
-                        target,
-                        Outcome::Refused,
-                        json!({"reason": e.to_string()}),
-                    ))
-                    .await;
-                return Err(invalid(&e));
-            }
-            Some(Ok(n)) => n,
-        };
-        let document = next.to_json();
-        let actor = access.actor();
-        let Some(version) = state.store.put_catalog(stored.version, &document, &actor).await? else { continue };
-        let detail = json!({
-            "from_version": stored.version,
-            "to_version": version,
-            "before": digest(&serde_json::to_value(&current).unwrap_or_default()),
-            "after": digest(&serde_json::to_value(&next).unwrap_or_default()),
-        });
-        state.identities.record(state.identities.draft(access, action, target, Outcome::Ok, detail)).await;
-        swap(state).await?;
-        let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-        return Ok(admin_view(&next, version, crate::now_ms(), &actor, status));
-    }
-    Err(ApiError::Conflict("the catalog is being changed by others at the same time: try again".into()))
+        Ok(Edited::Busy) => {
+            return Err(ApiError::Conflict(
+                "the catalog is being changed by others at the same time: try again".into(),
+            ));
+        }
+        Err(Failure::Api(e)) => return Err(e),
+        Err(Failure::Refused(e)) => {
+            let reason = json!({"reason": e.to_string()});
+            state.identities.record(state.identities.draft(access, action, target, Outcome::Refused, reason)).await;
+            return Err(invalid(&e));
+        }
+    };
+    let detail = json!({
+        "from_version": from,
+        "to_version": version,
+        "before": digest(&serde_json::to_value(&current).unwrap_or_default()),
+        "after": digest(&serde_json::to_value(&next).unwrap_or_default()),
+    });
+    state.identities.record(state.identities.draft(access, action, target, Outcome::Ok, detail)).await;
+    swap(state).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(admin_view(&next, version, crate::now_ms(), &actor, status))
 }
 
 /// Serves the stored catalog: rebuilds the workspace's state and swaps it in.

@@ -20,7 +20,7 @@ use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::io::Write;
 use vigie_layers::dataset::{MAX_LISTED_PROBLEMS, Report};
 use vigie_layers::readers::{Crs, Format};
@@ -293,17 +293,4 @@ impl Drop for Removal {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
-}
-
-/// `GET /api/sources`: every configured source with its last run (time, outcome, counts,
-/// problems, error).
-pub async fn sources(State(state): State<AppState>) -> Json<Value> {
-    let Some(scheduler) = &state.scheduler else {
-        return Json(json!({"configured": false, "sources": []}));
-    };
-    Json(json!({
-        "configured": true,
-        "concurrency": scheduler.concurrency(),
-        "sources": scheduler.statuses(),
-    }))
 }

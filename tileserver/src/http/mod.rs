@@ -11,6 +11,7 @@ pub mod health;
 pub mod import;
 pub mod ogc;
 pub mod query;
+pub mod sources;
 pub mod styles;
 pub mod tilejson;
 pub mod tiles;
@@ -47,8 +48,8 @@ pub struct Shared {
     pub courante: Arc<Courante>,
     /// Dataset versions applied to the engine.
     pub ingest: Arc<crate::ingest::Ingest>,
-    /// The sources scheduler, when a sources file is configured (`GET /api/sources`).
-    pub scheduler: Option<Arc<crate::ingest::sources::Scheduler>>,
+    /// The sources scheduler (`GET /api/sources`), replaced when the stored sources change.
+    pub sources: std::sync::RwLock<Arc<crate::ingest::sources::Scheduler>>,
     /// Every layer's tile source, in catalog order.
     pub tiles: crate::tiles::TileSources,
     /// Encoded tiles.
@@ -57,8 +58,10 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Renders and writes under way (for `/health`, `/metrics` and the stall watchdog).
     pub activity: Arc<crate::activity::Activity>,
-    /// MapLibre styles.
-    pub styles: styles::Styles,
+    /// MapLibre styles, replaced when the workspace's stored styles change.
+    pub styles: std::sync::RwLock<Arc<styles::Styles>>,
+    /// One change of the stored sources or styles applied at a time (an async mutex).
+    pub documents: tokio::sync::Mutex<()>,
     /// Accounts, sessions, tokens, roles and the audit trail.
     pub identities: Arc<crate::identity::Identities>,
     /// What this workspace's links start with: empty for the primary workspace (served at the
@@ -80,6 +83,35 @@ impl Drop for Shared {
         // A replaced state (catalog change) goes once its last request is answered; this line
         // is the evidence that nothing keeps it (and its engine) alive.
         tracing::info!(workspace = %self.config.workspace, catalog_version = self.catalog_version, "workspace state released");
+    }
+}
+
+impl Shared {
+    /// Whether this is the workspace served at the root (the one the configuration names).
+    pub fn is_primary(&self) -> bool {
+        self.url_prefix.is_empty()
+    }
+
+    /// The sources scheduler serving now.
+    pub fn scheduler(&self) -> Arc<crate::ingest::sources::Scheduler> {
+        self.sources.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The styles serving now.
+    pub fn styles(&self) -> Arc<styles::Styles> {
+        self.styles.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Serves `next` in place of the current scheduler, which stops.
+    pub fn replace_scheduler(&self, next: Arc<crate::ingest::sources::Scheduler>) {
+        let old =
+            std::mem::replace(&mut *self.sources.write().unwrap_or_else(std::sync::PoisonError::into_inner), next);
+        old.stop();
+    }
+
+    /// Serves `next` in place of the current styles.
+    pub fn replace_styles(&self, next: styles::Styles) {
+        *self.styles.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
     }
 }
 
@@ -126,6 +158,7 @@ impl Workspaces {
         // (the two engines may share their collections).
         if let Some((old, _)) = served.get(&id) {
             old.courante.retire(&state.courante);
+            old.scheduler().stop();
         }
         served.insert(id, (state, router));
     }
@@ -207,7 +240,9 @@ fn routes(state: AppState) -> Router {
     let documents = Router::new()
         .route("/catalog", get(catalog::catalog))
         .route("/tiles/{layers}", get(tilejson::tilejson))
+        .route("/styles", get(styles::list))
         .route("/styles/{file}", get(styles::style))
+        .route("/api/styles/{id}", put(styles::put_style).delete(styles::delete_style))
         .route("/metrics", get(health::metrics))
         .route("/api/entries", get(entries::list).post(entries::create))
         .route("/api/entries/{id}", get(entries::get_one).patch(entries::patch).delete(entries::delete))
@@ -215,7 +250,8 @@ fn routes(state: AppState) -> Router {
         .route("/api/events", get(events::events))
         .route("/api/query", get(query::get).post(query::post))
         .route("/api/h3", get(query::h3))
-        .route("/api/sources", get(import::sources))
+        .route("/api/sources", get(sources::statuses))
+        .route("/api/sources/config", get(sources::stored).put(sources::put))
         .route("/api/session", post(account::sign_in).delete(account::sign_out))
         .route("/api/me", get(account::me))
         .route("/api/auth/methods", get(account::methods))

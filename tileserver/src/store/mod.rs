@@ -348,20 +348,82 @@ pub struct DatasetInfo {
     pub feature_count: usize,
 }
 
-/// Name of the workspace document holding the layer catalog.
+/// Name of the workspace document holding the layer catalog (JSON).
 pub const CATALOG_DOCUMENT: &str = "catalog";
+/// Name of the workspace document holding its sources (TOML, the sources file's schema).
+pub const SOURCES_DOCUMENT: &str = "sources";
+/// Name of the workspace document holding its own MapLibre styles (JSON object, by style id).
+pub const STYLES_DOCUMENT: &str = "styles";
 
-/// A versioned configuration document of a workspace (its catalog, [`CATALOG_DOCUMENT`]).
+/// A versioned configuration document of a workspace ([`CATALOG_DOCUMENT`],
+/// [`SOURCES_DOCUMENT`], [`STYLES_DOCUMENT`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDocument {
     /// Grows by one with every change (1 once seeded).
     pub version: u64,
-    /// The document (the catalog as JSON: `vigie_layers::Catalog::from_json`).
+    /// The document (the catalog as JSON: `vigie_layers::Catalog::from_json`; the sources as
+    /// TOML; the styles as a JSON object).
     pub document: String,
     /// When it last changed (epoch ms).
     pub updated_at_ms: i64,
     /// Who changed it last (an account name, or `seed`).
     pub updated_by: String,
+}
+
+/// How [`edit_document`] ended.
+#[derive(Debug)]
+pub enum Edited<T> {
+    /// Stored as version `to` over version `from` (0: none before); `value` is what the edit
+    /// returned beside the document.
+    Stored {
+        /// The version edited.
+        from: u64,
+        /// The version stored.
+        to: u64,
+        /// What the edit returned.
+        value: T,
+    },
+    /// The caller edits version `expected`, and the stored one is `current`.
+    Stale {
+        /// The stored version.
+        current: u64,
+    },
+    /// Other changes kept getting there first.
+    Busy,
+}
+
+/// Edits workspace document `name`: `edit` gets the stored document (`None` before any) and
+/// returns the next one (and a value for the caller), stored as the next version if nobody
+/// changed it meanwhile. When the caller named the version it edits (`expected`, an
+/// `If-Match`), a different stored version is [`Edited::Stale`]; otherwise a lost race is
+/// edited again on the new version (up to 5 times, then [`Edited::Busy`]).
+///
+/// # Errors
+/// What `edit` returns, and the store's errors.
+pub async fn edit_document<T, E: From<StoreError>>(
+    store: &dyn Store,
+    name: &str,
+    expected: Option<u64>,
+    actor: &str,
+    edit: impl Fn(Option<&StoredDocument>) -> Result<(String, T), E>,
+) -> Result<Edited<T>, E> {
+    for _ in 0..5 {
+        let stored = store.document(name).await?;
+        let from = stored.as_ref().map_or(0, |d| d.version);
+        if let Some(v) = expected
+            && v != from
+        {
+            return Ok(Edited::Stale { current: from });
+        }
+        let (document, value) = edit(stored.as_ref())?;
+        if let Some(to) = store.put_document(name, from, &document, actor).await? {
+            return Ok(Edited::Stored { from, to, value });
+        }
+        if expected.is_some() {
+            return Ok(Edited::Stale { current: store.document(name).await?.map_or(0, |d| d.version) });
+        }
+    }
+    Ok(Edited::Busy)
 }
 
 /// The change function run inside the writing transaction, from the current state.

@@ -5,9 +5,9 @@
 //! Owns no state and performs no I/O beyond reading the sources file (and, on request, checking
 //! that local files exist). Imports nothing of the crate: only the engine's catalog and readers.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use vigie_layers::catalog::LayerKind;
 use vigie_layers::dataset::Mapping;
 use vigie_layers::readers::{Crs, CsvOptions, Format};
@@ -86,11 +86,57 @@ pub struct SourceDef {
     pub csv: CsvOptions,
 }
 
+/// Where a source is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The operator's sources file (`sources` in the configuration), trusted.
+    File,
+    /// The workspace's stored sources, edited by its admins (`PUT /api/sources/config`).
+    Workspace,
+}
+
+/// What the entries of a sources document may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The operator's sources file: paths absolute or relative to `base` (the file's folder),
+    /// any http(s) URL.
+    File {
+        /// The sources file's folder.
+        base: PathBuf,
+    },
+    /// A workspace's stored sources: paths relative to `root` that stay inside it (links
+    /// included, checked when read), and URLs of public addresses unless `private_urls`.
+    Workspace {
+        /// The workspace's sources folder.
+        root: PathBuf,
+        /// Whether loopback, private and link-local addresses may be fetched.
+        private_urls: bool,
+    },
+}
+
+impl Reach {
+    /// The origin of the sources it bounds.
+    pub fn origin(&self) -> Origin {
+        match self {
+            Self::File { .. } => Origin::File,
+            Self::Workspace { .. } => Origin::Workspace,
+        }
+    }
+}
+
 /// A source checked and resolved against the catalog.
 #[derive(Debug, Clone)]
 pub struct Source {
     /// The entry.
     pub def: SourceDef,
+    /// Where it is defined.
+    pub origin: Origin,
+    /// A stored source's folder: its files must resolve inside it (checked at every run, so a
+    /// link added later cannot lead outside).
+    pub confined_to: Option<PathBuf>,
+    /// Whether its URL may reach loopback, private and link-local addresses.
+    pub private_urls: bool,
     /// Its layer.
     pub layer: LayerDef,
     /// Where it is.
@@ -116,8 +162,19 @@ pub enum Location {
     Url(String),
 }
 
+impl Source {
+    /// For logs and `/api/sources`: the path (a stored source's as written, relative to its
+    /// workspace's folder), or the URL without credentials.
+    pub fn shown(&self) -> String {
+        match (&self.location, &self.def.path) {
+            (Location::Path(_), Some(p)) if self.confined_to.is_some() => p.display().to_string(),
+            (location, _) => location.shown(),
+        }
+    }
+}
+
 impl Location {
-    /// For logs and `/api/sources`: the path, or the URL without credentials.
+    /// The path, or the URL without credentials.
     pub fn shown(&self) -> String {
         match self {
             Self::Path(p) => p.display().to_string(),
@@ -136,14 +193,14 @@ pub(super) fn redact(url: &str) -> String {
     }
 }
 
-/// The result of checking a sources file: the usable sources, and what is wrong with each of
-/// the others (and with the file).
+/// The result of checking a sources document (or several, [`Checked::merge`]): the usable
+/// sources, and what is wrong with each of the others (and with the document).
 #[derive(Debug, Default)]
 pub struct Checked {
     /// Entries that can run.
     pub sources: Vec<Source>,
-    /// `(entry id or "#N", problems)` for each entry that cannot run.
-    pub invalid: Vec<(String, Vec<String>)>,
+    /// Each entry that cannot run, with its problems.
+    pub invalid: Vec<Invalid>,
     /// Problems of the file itself (unknown top-level keys, `[defaults]`).
     pub file: Vec<String>,
     /// Refreshes at once.
@@ -155,6 +212,42 @@ impl Checked {
     pub fn has_problems(&self) -> bool {
         !self.invalid.is_empty() || !self.file.is_empty()
     }
+
+    /// Every problem, one line each, naming the entry (or the document).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let doc = self.file.iter().map(|p| ("(document)".to_owned(), p.clone()));
+        doc.chain(self.invalid.iter().flat_map(|i| i.problems.iter().map(move |p| (i.id.clone(), p.clone())))).collect()
+    }
+
+    /// Both documents' sources (`other` checked with the same [`Claims`] after `self`); the
+    /// larger concurrency.
+    #[must_use]
+    pub fn merge(mut self, other: Self) -> Self {
+        self.sources.extend(other.sources);
+        self.invalid.extend(other.invalid);
+        self.file.extend(other.file);
+        self.concurrency = self.concurrency.max(other.concurrency);
+        self
+    }
+}
+
+/// An entry that cannot run.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    /// Its id, or `#N` (its rank) when it has none.
+    pub id: String,
+    /// Where it is defined.
+    pub origin: Origin,
+    /// What is wrong, one line each.
+    pub problems: Vec<String>,
+}
+
+/// Source ids and datasets taken by the documents checked so far: ids are unique within a
+/// workspace, and each dataset is fed by one source (each refresh replaces it).
+#[derive(Debug, Default)]
+pub struct Claims {
+    ids: HashSet<String>,
+    datasets: HashMap<String, String>,
 }
 
 /// Why a sources file cannot be checked at all (its entries' problems are in [`Checked`]).
@@ -187,19 +280,33 @@ pub enum SourcesFileError {
 /// # Errors
 /// [`SourcesFileError`] when the file cannot be read or is not TOML (naming the file and the
 /// line).
-pub fn load(path: &Path, catalog: &Catalog, check_files: bool) -> Result<Checked, SourcesFileError> {
+pub fn load(
+    path: &Path,
+    catalog: &Catalog,
+    check_files: bool,
+    claims: &mut Claims,
+) -> Result<Checked, SourcesFileError> {
     let shown = path.display().to_string();
     let text =
         std::fs::read_to_string(path).map_err(|source| SourcesFileError::Read { path: shown.clone(), source })?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    check(&text, &base, catalog, check_files).map_err(|source| SourcesFileError::Syntax { path: shown, source })
+    let reach = Reach::File { base: path.parent().map(Path::to_path_buf).unwrap_or_default() };
+    check(&text, &reach, catalog, check_files, claims)
+        .map_err(|source| SourcesFileError::Syntax { path: shown, source })
 }
 
-/// Checks the text of a sources file; see [`load`].
+/// Checks the text of a sources document within `reach`; ids and datasets already in `claims`
+/// (an earlier document of the workspace) are problems, and the document's are added to it.
+/// See [`load`].
 ///
 /// # Errors
 /// When the text is not TOML (the error names the line).
-pub fn check(text: &str, base: &Path, catalog: &Catalog, check_files: bool) -> Result<Checked, toml::de::Error> {
+pub fn check(
+    text: &str,
+    reach: &Reach,
+    catalog: &Catalog,
+    check_files: bool,
+    claims: &mut Claims,
+) -> Result<Checked, toml::de::Error> {
     let table: toml::Table = toml::from_str(text)?;
     let mut out = Checked::default();
     let mut defaults = Defaults::default();
@@ -222,39 +329,42 @@ pub fn check(text: &str, base: &Path, catalog: &Catalog, check_files: bool) -> R
             Vec::new()
         }
     };
-    let mut ids = HashSet::new();
-    let mut datasets: HashMap<String, String> = HashMap::new();
     for (i, entry) in entries.into_iter().enumerate() {
         let label = entry.get("id").and_then(toml::Value::as_str).map_or_else(|| format!("#{}", i + 1), str::to_owned);
         let def: SourceDef = match entry.try_into() {
             Ok(d) => d,
             Err(e) => {
-                out.invalid.push((label, vec![one_line(&e.to_string())]));
+                out.invalid.push(Invalid {
+                    id: label,
+                    origin: reach.origin(),
+                    problems: vec![one_line(&e.to_string())],
+                });
                 continue;
             }
         };
-        match check_entry(&def, &defaults, base, catalog, check_files) {
+        match check_entry(&def, &defaults, reach, catalog, check_files) {
             Ok(source) => {
                 let mut problems = Vec::new();
-                if !ids.insert(def.id.clone()) {
-                    problems.push(format!("id '{}' is used by an earlier entry", def.id));
+                if !claims.ids.insert(def.id.clone()) {
+                    problems.push(format!("id '{}' is used by another source of the workspace", def.id));
                 }
                 let dataset = source.layer.dataset.clone().unwrap_or_default();
-                if let Some(other) = datasets.insert(dataset.clone(), def.id.clone()) {
+                if let Some(other) = claims.datasets.get(&dataset) {
                     problems.push(format!(
                         "dataset '{dataset}' (layer '{}') is already fed by source '{other}': one source per dataset, each refresh replaces it",
                         def.layer
                     ));
                 }
                 if problems.is_empty() {
+                    claims.datasets.insert(dataset, def.id.clone());
                     out.sources.push(source);
                 } else {
-                    out.invalid.push((label, problems));
+                    out.invalid.push(Invalid { id: label, origin: reach.origin(), problems });
                 }
             }
             Err(problems) => {
-                ids.insert(def.id.clone());
-                out.invalid.push((label, problems));
+                claims.ids.insert(def.id.clone());
+                out.invalid.push(Invalid { id: label, origin: reach.origin(), problems });
             }
         }
     }
@@ -269,7 +379,7 @@ fn one_line(s: &str) -> String {
 fn check_entry(
     def: &SourceDef,
     defaults: &Defaults,
-    base: &Path,
+    reach: &Reach,
     catalog: &Catalog,
     check_files: bool,
 ) -> Result<Source, Vec<String>> {
@@ -306,13 +416,19 @@ fn check_entry(
             None
         }
         (Some(p), None) => {
-            let full = if p.is_absolute() { p.clone() } else { base.join(p) };
-            if check_files && !full.exists() {
-                problems.push(format!("file {} does not exist", full.display()));
+            let full = match reach {
+                Reach::File { base } => Some(if p.is_absolute() { p.clone() } else { base.join(p) }),
+                Reach::Workspace { root, .. } => confined(root, p).map_err(|e| problems.push(e)).ok(),
+            };
+            if let Some(full) = &full
+                && check_files
+                && !full.exists()
+            {
+                problems.push(format!("file {} does not exist", def.path.as_deref().unwrap_or(full).display()));
             }
-            Some(Location::Path(full))
+            full.map(Location::Path)
         }
-        (None, Some(u)) => match check_url(u) {
+        (None, Some(u)) => match check_url(u, reach) {
             Ok(()) => Some(Location::Url(u.clone())),
             Err(e) => {
                 problems.push(e);
@@ -329,8 +445,8 @@ fn check_entry(
         None => match &location {
             Some(Location::Path(p)) if p.is_dir() => None,
             Some(Location::Path(p)) => Format::from_path(p).or_else(|| {
-                problems
-                    .push(format!("cannot tell the format of {} from its extension: give format = \"…\"", p.display()));
+                let shown = def.path.as_deref().unwrap_or(p).display();
+                problems.push(format!("cannot tell the format of {shown} from its extension: give format = \"…\""));
                 None
             }),
             // A URL may say its format by Content-Type.
@@ -350,6 +466,12 @@ fn check_entry(
     match (problems.is_empty(), layer, location) {
         (true, Some(layer), Some(location)) => Ok(Source {
             def: def.clone(),
+            origin: reach.origin(),
+            confined_to: match reach {
+                Reach::Workspace { root, .. } => Some(root.clone()),
+                Reach::File { .. } => None,
+            },
+            private_urls: !matches!(reach, Reach::Workspace { private_urls: false, .. }),
             layer,
             location,
             format,
@@ -362,14 +484,37 @@ fn check_entry(
     }
 }
 
-fn check_url(u: &str) -> Result<(), String> {
+/// A stored source's path: relative, without `..`, inside the workspace's folder.
+fn confined(root: &Path, p: &Path) -> Result<PathBuf, String> {
+    if p.as_os_str().is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(format!(
+            "path '{}' must be relative to the workspace's sources folder and stay in it (no leading '/', no '..')",
+            p.display()
+        ));
+    }
+    Ok(root.join(p))
+}
+
+fn check_url(u: &str, reach: &Reach) -> Result<(), String> {
     let uri: ureq::http::Uri = u.parse().map_err(|e| format!("url '{}' is not a URL: {e}", redact(u)))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
         _ => return Err(format!("url '{}' must start with http:// or https://", redact(u))),
     }
-    if uri.host().is_none_or(str::is_empty) {
+    let host = uri.host().unwrap_or_default();
+    if host.is_empty() {
         return Err(format!("url '{}' has no host", redact(u)));
+    }
+    // Host names are checked when resolved, at every fetch (see `fetch`).
+    if let Reach::Workspace { private_urls: false, .. } = reach
+        && let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>()
+        && !super::fetch::is_public(ip)
+    {
+        return Err(format!(
+            "url '{}': {ip} is not a public address (loopback, private and link-local addresses are refused unless \
+             the operator sets workspace_sources.allow_private_urls)",
+            redact(u)
+        ));
     }
     Ok(())
 }
@@ -436,12 +581,13 @@ mod tests {
             layer = "departements"
             url = "https://user:secret@example.org/data"
         "#;
-        let c = check(text, dir.path(), &catalog(), true).unwrap();
+        let reach = Reach::File { base: dir.path().to_path_buf() };
+        let c = check(text, &reach, &catalog(), true, &mut Claims::default()).unwrap();
         assert_eq!(c.file, ["unknown top-level key 'colour' (expected [defaults] and [[source]])"]);
         assert_eq!(c.sources.len(), 1);
         assert_eq!(c.sources[0].refresh_s, 600);
         assert_eq!(c.sources[0].def.mapping.title.as_deref(), Some("nom"));
-        let by_id: HashMap<&str, String> = c.invalid.iter().map(|(id, p)| (id.as_str(), p.join(" | "))).collect();
+        let by_id: HashMap<&str, String> = c.invalid.iter().map(|i| (i.id.as_str(), i.problems.join(" | "))).collect();
         assert!(by_id["typo"].contains("unknown field `refresh`"), "{by_id:?}");
         let bad = &by_id["Bad Id"];
         for needle in [
@@ -456,6 +602,77 @@ mod tests {
         assert!(by_id["missing"].contains("is not a dataset layer") && by_id["missing"].contains("does not exist"));
         assert!(by_id["again"].contains("already fed by source 'ok'"), "{by_id:?}");
         assert!(!by_id["again"].contains("secret"));
+    }
+
+    #[test]
+    fn stored_sources_stay_in_their_folder_and_off_private_addresses() {
+        let root = PathBuf::from("/srv/vigie/sources/pp");
+        let reach = Reach::Workspace { root: root.clone(), private_urls: false };
+        let entry = |id: &str, location: &str| {
+            format!(
+                "[[source]]\nid = \"{id}\"\ntitle = \"t\"\nowner = \"o\"\nlicence = \"l\"\nlayer = \"departements\"\nformat = \"geojson\"\n{location}\n"
+            )
+        };
+        let problems = |location: &str, reach: &Reach| -> String {
+            let c = check(&entry("s", location), reach, &catalog(), false, &mut Claims::default()).unwrap();
+            c.invalid.iter().flat_map(|i| i.problems.clone()).collect::<Vec<_>>().join(" | ")
+        };
+        for bad in ["path = \"../other/x.geojson\"", "path = \"/etc/passwd\"", "path = \"a/../../x\"", "path = \"\""] {
+            assert!(problems(bad, &reach).contains("stay in it"), "{bad}");
+        }
+        for bad in [
+            "url = \"http://127.0.0.1/x\"",
+            "url = \"http://10.1.2.3/x\"",
+            "url = \"http://169.254.169.254/latest/meta-data\"",
+            "url = \"http://[::1]/x\"",
+            "url = \"http://[fd00::1]/x\"",
+            "url = \"http://[::ffff:192.168.0.1]/x\"",
+            "url = \"http://100.64.0.1/x\"",
+        ] {
+            assert!(problems(bad, &reach).contains("not a public address"), "{bad}");
+        }
+        let c = check(&entry("s", "path = \"sub/dep.geojson\""), &reach, &catalog(), false, &mut Claims::default())
+            .unwrap();
+        assert_eq!(c.sources[0].location, Location::Path(root.join("sub/dep.geojson")));
+        assert_eq!((c.sources[0].shown(), c.sources[0].origin), ("sub/dep.geojson".to_owned(), Origin::Workspace));
+        assert!(problems("url = \"https://data.example.org/x.geojson\"", &reach).is_empty());
+        // The operator may allow the internal network; the file is trusted.
+        let internal = Reach::Workspace { root, private_urls: true };
+        assert!(problems("url = \"http://10.1.2.3/x\"", &internal).is_empty());
+        let file = Reach::File { base: PathBuf::from("/etc/vigie") };
+        assert!(problems("path = \"/data/x.geojson\"", &file).is_empty());
+        // Ids and datasets are the workspace's: a stored source cannot take the file's.
+        let mut claims = Claims::default();
+        check(&entry("s", "path = \"x.geojson\""), &file, &catalog(), false, &mut claims).unwrap();
+        let c = check(&entry("s", "path = \"y.geojson\""), &reach, &catalog(), false, &mut claims).unwrap();
+        let all = c.invalid[0].problems.join(" | ");
+        assert!(all.contains("id 's' is used by another source") && all.contains("already fed by source 's'"), "{all}");
+    }
+
+    #[test]
+    fn public_addresses() {
+        use super::super::fetch::is_public;
+        for public in ["8.8.8.8", "193.51.24.1", "2001:4860:4860::8888"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fc00::1",
+            "::ffff:127.0.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "192.0.2.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
     }
 
     #[test]

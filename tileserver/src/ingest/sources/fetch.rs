@@ -10,8 +10,11 @@ use super::config::{Location, Source, redact, url_format};
 use super::state::Seen;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use vigie_layers::readers::Format;
 
 /// What a fetch found.
@@ -45,6 +48,9 @@ fn modified(path: &Path) -> std::io::Result<(i64, u64)> {
 pub(super) fn fetch(source: &Source, seen: &Seen, current: bool) -> Result<Fetched, String> {
     match &source.location {
         Location::Path(p) => {
+            if let Some(root) = &source.confined_to {
+                inside(root, p).map_err(|e| format!("{}: {e}", source.shown()))?;
+            }
             let (modified_ms, len) = modified(p).map_err(|e| format!("{}: {e}", p.display()))?;
             if current && seen.modified_ms == Some(modified_ms) && seen.len == Some(len) {
                 return Ok(Fetched::Unchanged);
@@ -58,12 +64,16 @@ pub(super) fn fetch(source: &Source, seen: &Seen, current: bool) -> Result<Fetch
 
 fn download(url: &str, source: &Source, seen: &Seen, current: bool) -> Result<Fetched, String> {
     let shown = redact(url);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(source.timeout_s)))
         .http_status_as_error(false)
         .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
+        .build();
+    let agent = if source.private_urls {
+        ureq::Agent::new_with_config(config)
+    } else {
+        ureq::Agent::with_parts(config, DefaultConnector::default(), PublicOnly::default())
+    };
     let mut request = agent.get(url);
     if current {
         if let Some(etag) = &seen.etag {
@@ -128,4 +138,93 @@ fn download(url: &str, source: &Source, seen: &Seen, current: bool) -> Result<Fe
     let path = file.into_temp_path();
     let seen = Seen { etag, last_modified, sha256: Some(sha256), ..Seen::default() };
     Ok(Fetched::File { path: path.to_path_buf(), _guard: Some(path), format: Some(format), seen, bytes: Some(bytes) })
+}
+
+/// Whether `p` (a stored source's file or folder) and, for a folder, the files in it resolve
+/// inside `root` once links are followed.
+fn inside(root: &Path, p: &Path) -> Result<(), String> {
+    let root = root.canonicalize().map_err(|e| format!("the workspace's sources folder: {e}"))?;
+    let outside = || "leads outside the workspace's sources folder (through a link)".to_owned();
+    let real = p.canonicalize().map_err(|e| e.to_string())?;
+    if !real.starts_with(&root) {
+        return Err(outside());
+    }
+    if real.is_dir() {
+        for e in std::fs::read_dir(&real).map_err(|e| e.to_string())?.filter_map(Result::ok) {
+            if e.path().canonicalize().is_ok_and(|r| !r.starts_with(&root)) {
+                return Err(outside());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether an address is on the public internet: not loopback, private (RFC 1918, unique
+/// local), link-local (cloud metadata services), shared (CGNAT), unspecified, multicast,
+/// broadcast, documentation or reserved. What a stored source's URL may reach by default.
+pub(super) fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+/// The resolver of stored sources' downloads: the system's, keeping only public addresses.
+/// The connection goes to an address checked here (a name that resolves to a private address
+/// at fetch time, or after a redirect, is refused: no rebinding), except through a configured
+/// proxy, which then decides.
+#[derive(Debug, Default)]
+struct PublicOnly(DefaultResolver);
+
+impl Resolver for PublicOnly {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let all = self.0.resolve(uri, config, timeout)?;
+        if config.proxy().is_some_and(|p| Some(p.host()) == uri.host()) {
+            return Ok(all);
+        }
+        let mut public = self.empty();
+        for addr in all.iter().filter(|a| is_public(a.ip())) {
+            public.push(*addr);
+        }
+        if public.is_empty() {
+            return Err(ureq::Error::Other(
+                format!(
+                    "{} resolves to no public address (loopback, private and link-local addresses are refused unless \
+                     the operator sets workspace_sources.allow_private_urls)",
+                    uri.host().unwrap_or_default()
+                )
+                .into(),
+            ));
+        }
+        Ok(public)
+    }
 }

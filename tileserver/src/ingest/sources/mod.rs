@@ -1,15 +1,17 @@
-//! Sources as configuration: a TOML file lists where each dataset comes from (a local file or
-//! folder, or an http(s) URL), in which format and CRS, how its fields map to vigie's
-//! attributes, and how often to refresh it. `vigie sources check` validates every entry; the
-//! server refreshes them in the background (bounded concurrency, so start-up and the tile
-//! path never wait), swapping each new version in atomically, and reports the last run of
-//! each at `GET /api/sources`. See `docs/sources.md`.
+//! Sources as configuration: a TOML document lists where each dataset comes from (a local file
+//! or folder, or an http(s) URL), in which format and CRS, how its fields map to vigie's
+//! attributes, and how often to refresh it. A workspace's sources are those of its stored
+//! document (edited by its admins, `PUT /api/sources/config`, bounded by a [`Reach`]) and, for
+//! the workspace served at the root, those of the operator's sources file. `vigie sources
+//! check` validates every entry; the server refreshes them in the background (bounded
+//! concurrency, so start-up and the tile path never wait), swapping each new version in
+//! atomically, and reports the last run of each at `GET /api/sources`. See `docs/sources.md`.
 //!
-//! [`config`]: the file's schema and validation. `fetch`: change detection and downloads.
+//! [`config`]: the documents' schema and validation. `fetch`: change detection and downloads.
 //! [`state`]: what was last imported, persisted. This module: the [`Scheduler`] and its runs.
 //! It sits at the top of ingestion: it imports [`crate::ingest`] (import, apply) and its own
-//! submodules; within ingestion nothing imports it. Its users are start-up (`build_state`),
-//! `vigie sources check` and the `GET /api/sources` handler.
+//! submodules; within ingestion nothing imports it. Its users are start-up (`build_workspace`),
+//! `vigie sources …` and the `/api/sources` handlers.
 
 pub mod config;
 mod fetch;
@@ -17,7 +19,7 @@ pub mod state;
 
 use crate::ingest::import::{self, ImportError, ImportOptions};
 use crate::ingest::{Ingest, apply_dataset};
-use config::{Source, SourcesFileError};
+use config::{Checked, Claims, Origin, Reach, Source, SourcesFileError};
 use fetch::{Fetched, fetch};
 use serde::Serialize;
 use state::SeenFile;
@@ -56,6 +58,8 @@ pub enum SourceState {
     Idle,
     /// The entry cannot run (its problems are listed).
     Invalid,
+    /// A stored source this replica leaves to another (`workspace_sources.run = false`).
+    Elsewhere,
 }
 
 /// The last run of a source.
@@ -91,6 +95,8 @@ pub struct Run {
 pub struct Status {
     /// Entry id.
     pub id: String,
+    /// Where it is defined.
+    pub origin: Origin,
     /// Title.
     pub title: String,
     /// Publisher.
@@ -118,7 +124,8 @@ pub struct Status {
     pub last_run: Option<Run>,
 }
 
-/// The background refresher of a server's sources.
+/// The background refresher of a workspace's sources. Replaced as a whole when the
+/// workspace's stored sources change ([`Scheduler::stop`] ends the old one's timers).
 ///
 /// Its two mutexes (its statuses', and the one of its [`SeenFile`]) are leaves: each is held to
 /// read or update its map and nothing else (no download, import, file write or `await` under
@@ -129,10 +136,15 @@ pub struct Scheduler {
     statuses: Mutex<Vec<Status>>,
     state: SeenFile,
     concurrency: usize,
+    /// The version of the workspace's stored sources it runs (0: none stored).
+    version: u64,
+    /// Whether a sources file is configured, or sources are stored.
+    configured: bool,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Scheduler {
-    /// Every source's status, in file order (invalid entries last).
+    /// Every source's status, in document order (the file's first; invalid entries last).
     pub fn statuses(&self) -> Vec<Status> {
         self.statuses.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -142,6 +154,21 @@ impl Scheduler {
         self.concurrency
     }
 
+    /// The version of the stored sources document it runs (0: none stored).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Whether the workspace has a sources file or stored sources.
+    pub fn configured(&self) -> bool {
+        self.configured
+    }
+
+    /// Ends its timers: a run under way finishes (its import is atomic), none starts.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
     fn update(&self, i: usize, f: impl FnOnce(&mut Status)) {
         if let Some(s) = self.statuses.lock().unwrap_or_else(PoisonError::into_inner).get_mut(i) {
             f(s);
@@ -149,24 +176,69 @@ impl Scheduler {
     }
 }
 
-/// Reads the sources file, then starts refreshing its valid entries in the background (each
-/// source on its own timer, at most `concurrency` at once). Returns at once: start-up does
-/// not wait for any source. Invalid entries are logged and listed with their problems.
+/// A workspace's sources checked against its catalog: the operator's sources `file` first (the
+/// primary workspace's), then the `stored` document (`version`) within `reach`. The stored
+/// document was checked when it was stored; an entry the catalog no longer allows (its layer
+/// was removed) is listed as invalid.
 ///
 /// # Errors
 /// [`SourcesFileError`] when the sources file cannot be read or is not TOML.
-pub fn spawn(ingest: &Arc<Ingest>, path: &Path, data_dir: &Path) -> Result<Arc<Scheduler>, SourcesFileError> {
-    let checked = config::load(path, ingest.engine.catalog(), false)?;
+pub fn check_workspace(
+    file: Option<&Path>,
+    stored: Option<&str>,
+    reach: &Reach,
+    catalog: &vigie_layers::Catalog,
+    check_files: bool,
+) -> Result<Checked, SourcesFileError> {
+    let mut claims = Claims::default();
+    let mut checked = match file {
+        Some(path) => config::load(path, catalog, check_files, &mut claims)?,
+        None => Checked { concurrency: config::DEFAULT_CONCURRENCY, ..Checked::default() },
+    };
+    if let Some(text) = stored {
+        let mine = config::check(text, reach, catalog, check_files, &mut claims).unwrap_or_else(|e| Checked {
+            file: vec![format!("stored sources: {}", e.message())],
+            concurrency: 1,
+            ..Checked::default()
+        });
+        checked = checked.merge(mine);
+    }
+    Ok(checked)
+}
+
+/// How a workspace's sources are run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The file remembering what each source imported.
+    pub state_file: std::path::PathBuf,
+    /// The version of the stored sources (0: none stored).
+    pub version: u64,
+    /// Whether a sources file is configured or sources are stored.
+    pub configured: bool,
+    /// Whether this replica runs the stored sources (the file's always run).
+    pub run_stored: bool,
+}
+
+/// Starts refreshing the valid entries of `checked` in the background (each source on its own
+/// timer, at most `concurrency` at once), as `plan` says. Returns at once: start-up does not
+/// wait for any source. Invalid entries are logged and listed with their problems.
+pub fn spawn(ingest: &Arc<Ingest>, checked: Checked, plan: &Plan) -> Arc<Scheduler> {
     for p in &checked.file {
-        tracing::warn!(file = %path.display(), problem = %p, "sources file");
+        tracing::warn!(problem = %p, "sources");
     }
-    for (id, problems) in &checked.invalid {
-        tracing::warn!(source = %id, problems = %problems.join("; "), "source left out");
+    for i in &checked.invalid {
+        tracing::warn!(source = %i.id, problems = %i.problems.join("; "), "source left out");
     }
-    let state = SeenFile::open(data_dir);
-    let mut statuses: Vec<Status> = checked.sources.iter().map(status_of).collect();
-    statuses.extend(checked.invalid.iter().map(|(id, problems)| Status {
-        id: id.clone(),
+    let state = SeenFile::open(&plan.state_file);
+    let runs = |s: &Source| s.origin == Origin::File || plan.run_stored;
+    let mut statuses: Vec<Status> = checked
+        .sources
+        .iter()
+        .map(|s| Status { state: if runs(s) { SourceState::Pending } else { SourceState::Elsewhere }, ..status_of(s) })
+        .collect();
+    statuses.extend(checked.invalid.iter().map(|i| Status {
+        id: i.id.clone(),
+        origin: i.origin,
         title: String::new(),
         owner: String::new(),
         licence: String::new(),
@@ -175,25 +247,45 @@ pub fn spawn(ingest: &Arc<Ingest>, path: &Path, data_dir: &Path) -> Result<Arc<S
         format: None,
         refresh_s: 0,
         state: SourceState::Invalid,
-        invalid: problems.clone(),
+        invalid: i.problems.clone(),
         runs: 0,
         imports: 0,
         last_run: None,
     }));
+    let (stop, _) = tokio::sync::watch::channel(false);
     let scheduler = Arc::new(Scheduler {
         sources: checked.sources,
         statuses: Mutex::new(statuses),
         state,
-        concurrency: checked.concurrency,
+        concurrency: checked.concurrency.max(1),
+        version: plan.version,
+        configured: plan.configured,
+        stop,
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(scheduler.concurrency));
-    tracing::info!(sources = scheduler.sources.len(), concurrency = scheduler.concurrency, "sources scheduled");
-    for i in 0..scheduler.sources.len() {
+    if !scheduler.sources.is_empty() {
+        tracing::info!(
+            sources = scheduler.sources.len(),
+            concurrency = scheduler.concurrency,
+            version = plan.version,
+            run_stored = plan.run_stored,
+            "sources scheduled"
+        );
+    }
+    for i in (0..scheduler.sources.len()).filter(|i| runs(&scheduler.sources[*i])) {
         // Weak: the sources of a workspace's retired state (its catalog changed) stop.
         let (scheduler, ingest, permits) = (scheduler.clone(), Arc::downgrade(ingest), permits.clone());
+        let mut stopped = scheduler.stop.subscribe();
         tokio::spawn(async move {
             loop {
-                let Ok(permit) = permits.acquire().await else { return };
+                let permit = tokio::select! {
+                    p = permits.acquire() => p,
+                    _ = stopped.wait_for(|s| *s) => return,
+                };
+                let Ok(permit) = permit else { return };
+                if *stopped.borrow() {
+                    return;
+                }
                 let Some(ingest) = ingest.upgrade() else { return };
                 run_source(&scheduler, i, &ingest).await;
                 drop((permit, ingest));
@@ -201,21 +293,25 @@ pub fn spawn(ingest: &Arc<Ingest>, path: &Path, data_dir: &Path) -> Result<Arc<S
                 if every == 0 {
                     return;
                 }
-                tokio::time::sleep(Duration::from_secs(every)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(every)) => {}
+                    _ = stopped.wait_for(|s| *s) => return,
+                }
             }
         });
     }
-    Ok(scheduler)
+    scheduler
 }
 
 fn status_of(s: &Source) -> Status {
     Status {
         id: s.def.id.clone(),
+        origin: s.origin,
         title: s.def.title.clone(),
         owner: s.def.owner.clone(),
         licence: s.def.licence.clone(),
         layer: s.def.layer.clone(),
-        location: s.location.shown(),
+        location: s.shown(),
         format: s.format.map(|f| f.name().to_owned()),
         refresh_s: s.refresh_s,
         state: SourceState::Pending,
@@ -272,7 +368,7 @@ async fn run_source(scheduler: &Scheduler, i: usize, ingest: &Ingest) {
                 skip_invalid: source.def.skip_invalid,
                 progress: None,
             };
-            let label = format!("source {} ({})", source.def.id, source.location.shown());
+            let label = format!("source {} ({})", source.def.id, source.shown());
             match import::import(store, &source.layer, &path, &label, &options).await {
                 Ok((info, report)) => {
                     run.outcome = Outcome::Imported;

@@ -1,5 +1,6 @@
-//! The persisted sources state: what was last imported from each source ([`Seen`]), kept in
-//! `<data_dir>/sources-state.json` so a restart does not import unchanged sources again.
+//! The persisted sources state: what was last imported from each source ([`Seen`]), kept in a
+//! file per workspace (`<data_dir>/sources-state.json` for the one served at the root) so a
+//! restart does not import unchanged sources again.
 //!
 //! Owns that file and the lock over its map ([`SeenFile`]). Imports nothing of the crate.
 
@@ -43,9 +44,9 @@ pub struct SeenFile {
 }
 
 impl SeenFile {
-    /// Reads `<data_dir>/sources-state.json`; a missing or unreadable file holds nothing.
-    pub fn open(data_dir: &Path) -> Self {
-        let state_file = data_dir.join("sources-state.json");
+    /// Reads the state file; a missing or unreadable file holds nothing.
+    pub fn open(state_file: &Path) -> Self {
+        let state_file = state_file.to_path_buf();
         let seen: BTreeMap<String, Seen> =
             std::fs::read_to_string(&state_file).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
         Self { seen: Mutex::new(seen), state_file }
