@@ -2,7 +2,9 @@
 //! - region query (match, summary and first page) for a 1 km circle, a bbox over Paris and
 //!   département 93 (IGN boundary from `../shared/data/france`);
 //! - H3: finest-cell assignment and roll-up of 1M points to resolution 8, hexagon tiles at z6,
-//!   z9 and z12, and the incremental update of one write.
+//!   z9 and z12, and the incremental update of one write;
+//! - territories: cold entry and H3 tiles and the 1 km circle query, unscoped and narrowed to
+//!   département 93 or a 1,000-vertex polygon.
 //!
 //! Targets: 1 km circle p50 ≤ 5 ms; a département with 50,000 hits ≤ 50 ms; 1M-point roll-up
 //! ≤ 300 ms; incremental update per write ≤ 20 µs.
@@ -96,6 +98,8 @@ fn benches(c: &mut Criterion) {
     }
     g.finish();
 
+    territories(c, &engine);
+
     // One write: move an entry to a new place (R-tree + H3 aggregates), as the log's applier does.
     let mut g = c.benchmark_group("write_1M");
     let template = features[0].clone();
@@ -123,6 +127,51 @@ fn benches(c: &mut Criterion) {
             agg.update(f.id, Some(f));
         });
     });
+    g.finish();
+}
+
+/// Territories (issue 15): cold tiles of the log's entries and their H3 counts, unscoped and
+/// narrowed to a département or a 1,000-vertex polygon (target: at most 1.2× the unscoped
+/// tile), and the 1 km circle query narrowed to a territory (target: p50 ≤ 5 ms).
+fn territories(c: &mut Criterion, engine: &Engine) {
+    use vigie_layers::scope::Scope;
+    let scopes = [
+        ("none", None),
+        ("departement_93", Some(Arc::new(Scope::new(departement("93")).expect("valid")))),
+        ("polygon_1000", Some(Arc::new(Scope::new(vigie_layers::demo::wobbly_territory()).expect("valid")))),
+    ];
+    // Tiles over the north-east of Paris, where département 93 and the polygon have borders.
+    let tiles: Vec<TileCoord> = [(12, 2073..2077, 1407..1411), (14, 8298..8302, 5633..5637)]
+        .into_iter()
+        .flat_map(|(z, xs, ys)| xs.flat_map(move |x| ys.clone().map(move |y| TileCoord::new(z, x, y).expect("grid"))))
+        .collect();
+    for layer_id in ["entries", "entries-h3"] {
+        let layer = [engine.layer(layer_id).expect("layer").clone()];
+        let mut g = c.benchmark_group(format!("territory_tiles_1M_{layer_id}"));
+        g.sample_size(20).measurement_time(Duration::from_secs(6));
+        for (name, scope) in &scopes {
+            let filter = Filter::default().with_scope(scope.clone());
+            let features: usize = tiles.iter().map(|t| engine.render(&layer, *t, &filter).features[0]).sum();
+            println!("{layer_id} over {} tiles, territory {name}: {features} features", tiles.len());
+            g.bench_function(*name, |b| {
+                b.iter(|| {
+                    tiles.iter().map(|t| engine.render(&layer, *t, black_box(&filter)).bytes.len()).sum::<usize>()
+                });
+            });
+        }
+        g.finish();
+    }
+    let circle = Prepared::new(Region::Circle { lon: 2.2945, lat: 48.8584, radius_m: 1000.0 }).expect("valid");
+    let layers = [engine.layer("entries").expect("entries layer").clone()];
+    let mut g = c.benchmark_group("territory_query_1M");
+    g.sample_size(20).measurement_time(Duration::from_secs(6));
+    for (name, scope) in &scopes {
+        let filter = Filter::default().with_scope(scope.clone());
+        let paging = query::Paging { cursor: None, limit: 100 };
+        g.bench_function(format!("circle_1km_{name}"), |b| {
+            b.iter(|| engine.region_query(&layers, &circle, black_box(&filter), paging, None).summary.total);
+        });
+    }
     g.finish();
 }
 

@@ -175,6 +175,10 @@ pub struct LayerDef {
     /// Whether the web view shows the layer when it opens.
     #[serde(default)]
     pub visible: bool,
+    /// For `dataset`: only identities whose territory its features meet see them (the log's
+    /// entries always are; other datasets are the whole workspace's reference).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restricted: bool,
 }
 
 fn default_minzoom() -> u8 {
@@ -382,6 +386,7 @@ impl Catalog {
             minzoom: DEFAULT_MINZOOM,
             maxzoom: DEFAULT_MAXZOOM,
             visible: false,
+            restricted: false,
         });
         next.checked(origin)
     }
@@ -460,6 +465,9 @@ impl Catalog {
             }
             if l.kind != LayerKind::Table && l.postgis.is_some() {
                 return Err(misplaced("postgis"));
+            }
+            if l.kind != LayerKind::Dataset && l.restricted {
+                return Err(misplaced("restricted"));
             }
             match l.kind {
                 LayerKind::Entries => {

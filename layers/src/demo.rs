@@ -6,7 +6,7 @@
 
 use crate::feature::Qualification;
 use crate::model::{Entry, Link, PERIMETER_KINDS, Perimeter, Venue, Window};
-use geo::{Coord, Geometry, LineString, Point, Polygon};
+use geo::{Coord, Geometry, LineString, MultiPolygon, Point, Polygon};
 use serde::Deserialize;
 use std::f64::consts::TAU;
 
@@ -520,6 +520,19 @@ fn road_line(rng: &mut Rng, v: &Venue) -> Geometry<f64> {
         pts.push(p);
     }
     Geometry::LineString(LineString(pts))
+}
+
+/// A territory of 1,000 vertices around central Paris (a wobbly ring 6 to 9 km from the
+/// centre): what the territory tests and benchmarks narrow to besides a département.
+pub fn wobbly_territory() -> MultiPolygon<f64> {
+    let ring: Vec<(f64, f64)> = (0..1000)
+        .map(|i| {
+            let a = f64::from(i) / 1000.0 * TAU;
+            let r = 0.075 + 0.02 * (7.0 * a).sin() * (3.0 * a).cos();
+            (2.35 + r * a.cos() * 1.5, 48.86 + r * a.sin())
+        })
+        .collect();
+    MultiPolygon(vec![Polygon::new(LineString::from(ring), vec![])])
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::model::{ThemeVocabulary, entry_schema, perimeter_schema, venue_schema
 use crate::mvt::{LayerEncoder, TileEncoder};
 use crate::query::{Answer, Paging, Tally};
 use crate::region::Prepared;
+use crate::scope::Scope;
 use crate::tile::{BUFFER_PX, EXTENT, TileCoord};
 use geo::{Geometry, Rect};
 use std::collections::HashMap;
@@ -116,6 +117,22 @@ impl Layer {
     /// Whether this is an H3 aggregate layer.
     pub fn is_h3(&self) -> bool {
         self.def.kind == LayerKind::H3
+    }
+
+    /// Whether a territory narrows what the layer shows: the log's entries, datasets marked
+    /// `restricted`, and an H3 layer counting such a layer. Venues, perimeters and the other
+    /// datasets are the whole workspace's reference.
+    pub fn scoped(&self) -> bool {
+        if let Some(src) = &self.source {
+            return src.scoped();
+        }
+        self.def.kind == LayerKind::Entries || (self.def.kind == LayerKind::Dataset && self.def.restricted)
+    }
+
+    /// The territory of `filter` when it narrows this layer.
+    #[inline]
+    pub fn scope<'f>(&self, filter: &'f Filter) -> Option<&'f Scope> {
+        filter.scope.as_deref().filter(|_| self.scoped())
     }
 }
 
@@ -473,11 +490,16 @@ impl Engine {
                 self.render_h3(&mut enc, layer, coord, filter);
             } else if let Some(shared) = self.collection(&layer.collection) {
                 let c = read(&shared);
+                // A territory: nothing to test when the buffered tile lies inside it (whatever
+                // the tile draws meets it), else each feature.
+                let scope = layer.scope(filter).filter(|s| !s.covers(lonlat_rect(envelope)));
                 // The id is read once, next to the attributes the filter reads, so sorting does
                 // not go back to every feature.
                 let mut hits: Vec<(FeatureId, &Arc<Feature>)> = c
                     .query(envelope)
-                    .filter(|f| layer.selects(f) && filter.matches(&f.attrs))
+                    .filter(|f| {
+                        layer.selects(f) && filter.matches(&f.attrs) && scope.is_none_or(|s| s.admits(&f.lonlat))
+                    })
                     .map(|f| (f.id, f))
                     .collect();
                 // Feature order decides drawing order; sorting by id makes the bytes (and the
@@ -503,15 +525,40 @@ impl Engine {
         let r = h3::resolution_for_zoom(coord.z(), min, max);
         let lookup = h3::lookup_rect(coord, r);
         let ids = self.vocab.ids();
-        if h3::is_default(filter) {
+        let scope = layer.scope(filter);
+        if filter.keeps_default() && scope.is_none() {
             let agg = read(slot);
             h3::encode_cells(enc, coord, agg.cells_in(r, lookup).into_iter(), ids);
+        } else if filter.keeps_default() && scope.is_some_and(|s| s.covers(lonlat_rect(h3::counted_rect(coord, r)))) {
+            // A territory covering every hexagon of the tile: every feature counted in them
+            // meets it, the aggregate's counts stand.
+            let agg = read(slot);
+            h3::encode_cells(enc, coord, agg.cells_in(r, lookup).into_iter(), ids);
+        } else if let (true, Some(scope), Some(shared)) =
+            (filter.keeps_default(), scope, self.collection(&layer.collection))
+        {
+            // A territory across the tile: count the features meeting it (a hexagon across its
+            // border counts the features inside only), each in the cell the aggregate keeps for
+            // it. The collection's lock is let go before the aggregate's is taken.
+            let inside: Vec<FeatureId> = read(&shared)
+                .query(lookup)
+                .filter(|f| layer.selects(f) && filter.matches(&f.attrs) && scope.admits(&f.lonlat))
+                .map(|f| f.id)
+                .collect();
+            let stats = read(slot).count_of(r, inside.into_iter());
+            let tile = coord.buffered_bounds(BUFFER_PX);
+            let near = stats.iter().filter(|(cell, _)| rects_meet(h3::cell_rect(**cell), tile)).map(|(c, s)| (*c, s));
+            h3::encode_cells(enc, coord, near, ids);
         } else if let Some(shared) = self.collection(&layer.collection) {
             // Any other filter: count the matching features of the area now.
             let c = read(&shared);
             let stats = h3::aggregate(
                 r,
-                c.query(lookup).filter(|f| layer.selects(f) && filter.matches(&f.attrs)).map(AsRef::as_ref),
+                c.query(lookup)
+                    .filter(|f| {
+                        layer.selects(f) && filter.matches(&f.attrs) && scope.is_none_or(|s| s.admits(&f.lonlat))
+                    })
+                    .map(AsRef::as_ref),
             );
             let tile = coord.buffered_bounds(BUFFER_PX);
             let near = stats.iter().filter(|(cell, _)| rects_meet(h3::cell_rect(**cell), tile)).map(|(c, s)| (*c, s));
@@ -561,11 +608,14 @@ impl Engine {
                 .map(|(k, b)| boxes[..k].iter().copied().filter(|a| rects_meet(*a, *b)).collect())
                 .collect()
         });
+        // A territory covering the region's box needs no test per feature.
+        let covered = filter.scope.as_ref().is_some_and(|s| region.bounds().is_some_and(|b| s.covers(b)));
         let hit = |layer: &Layer, item: &Item| {
             let (b, f) = (item.brief(), &item.feature);
             layer.selects_brief(b).unwrap_or_else(|| layer.selects(f))
                 && filter.matches_brief(b).unwrap_or_else(|| filter.matches(&f.attrs))
                 && region.meets(item)
+                && (covered || layer.scope(filter).is_none_or(|s| s.admits_item(item)))
         };
         for (i, layer) in layers.iter().enumerate().filter(|(_, l)| !l.is_h3()) {
             self.with_collection(&layer.collection, |c| {
@@ -624,6 +674,11 @@ impl Engine {
 /// (pairs of boxes are compared once per query).
 const MAX_OWNING_BOXES: usize = 128;
 
+/// A Web Mercator rectangle in longitude/latitude.
+fn lonlat_rect(r: Rect<f64>) -> Rect<f64> {
+    Rect::new(crate::tile::mercator_to_lonlat(r.min()), crate::tile::mercator_to_lonlat(r.max()))
+}
+
 fn rects_meet(a: Rect<f64>, b: Rect<f64>) -> bool {
     a.min().x <= b.max().x && b.min().x <= a.max().x && a.min().y <= b.max().y && b.min().y <= a.max().y
 }
@@ -674,6 +729,90 @@ mod tests {
         t.id = "drones".into();
         themed.themes.insert(0, t);
         assert!(engine.sharing(themed).is_none());
+    }
+
+    /// A territory narrows the scoped layers exactly: a scoped tile or query over all the
+    /// features is the unscoped one over only the features meeting the territory, byte for
+    /// byte, for random territories with holes and features on their vertices and edges.
+    #[test]
+    fn a_territory_shows_exactly_the_features_meeting_it() {
+        use crate::scope::Scope;
+        for seed in 1..=6u64 {
+            let mut rng = Rng::new(seed);
+            let all = Engine::new(Catalog::bundled());
+            let vocab = all.vocabulary().clone();
+            let (x0, y0) = (rng.range(2.2, 2.35), rng.range(48.8, 48.87));
+            let (w, h) = (rng.range(0.03, 0.15), rng.range(0.02, 0.08));
+            let (hx, hy) = (x0 + w * rng.range(0.2, 0.5), y0 + h * rng.range(0.2, 0.5));
+            let territory = polygon!(
+                exterior: [(x: x0, y: y0), (x: x0 + w, y: y0), (x: x0 + w * 0.8, y: y0 + h), (x: x0, y: y0 + h)],
+                interiors: [[(x: hx, y: hy), (x: hx + w * 0.2, y: hy), (x: hx + w * 0.2, y: hy + h * 0.2), (x: hx, y: hy + h * 0.2)]],
+            );
+            let mut features = random_features(&mut rng, 3000, &vocab);
+            // Features on every vertex and edge midpoint of both rings, and just outside them.
+            let template = features[0].attrs.clone();
+            let rings = [territory.exterior().clone(), territory.interiors()[0].clone()];
+            for ring in &rings {
+                for l in ring.lines() {
+                    for (t, dy) in [(0.0, 0.0), (0.5, 0.0), (0.5, 1e-9), (0.5, -1e-9)] {
+                        let p = Point::new(
+                            l.start.x + (l.end.x - l.start.x) * t,
+                            l.start.y + (l.end.y - l.start.y) * t + dy,
+                        );
+                        let id = features.len() as u64;
+                        features.push(
+                            Feature::from_lonlat(id, &Geometry::Point(p), template.clone(), Box::new([])).unwrap(),
+                        );
+                    }
+                }
+            }
+            let scope = Arc::new(Scope::new(MultiPolygon(vec![territory])).unwrap());
+            let inside: Vec<Feature> = features.iter().filter(|f| scope.admits(&f.lonlat)).cloned().collect();
+            assert!(
+                inside.len() > 10 && inside.len() < features.len(),
+                "seed {seed}: {} of {}",
+                inside.len(),
+                features.len()
+            );
+            let only = Engine::new(Catalog::bundled());
+            all.replace(&ENTRIES, Collection::bulk_load(entry_schema(), features));
+            only.replace(&ENTRIES, Collection::bulk_load(entry_schema(), inside));
+            let scoped = Filter::default().with_scope(Some(scope.clone()));
+            let plain = Filter::default();
+            assert_ne!(scoped.cache_key(), plain.cache_key(), "the territory is part of the cache key");
+            let layers: Vec<Arc<Layer>> =
+                ["entries", "entries-h3", "public-order"].iter().map(|id| all.layer(id).unwrap().clone()).collect();
+            let layers_only: Vec<Arc<Layer>> =
+                ["entries", "entries-h3", "public-order"].iter().map(|id| only.layer(id).unwrap().clone()).collect();
+            let (cx, cy) = (x0 + w / 2.0, y0 + h / 2.0);
+            for z in [9u32, 11, 13, 15] {
+                let centre = crate::tile::lonlat_to_mercator(cx, cy);
+                let n = f64::from(1u32 << z);
+                let tx = (f64::midpoint(centre.x / crate::tile::ORIGIN_SHIFT_M, 1.0) * n) as u64;
+                let ty = ((1.0 - centre.y / crate::tile::ORIGIN_SHIFT_M) / 2.0 * n) as u64;
+                for (dx, dy) in [(0u64, 0u64), (1, 0), (0, 1), (1, 1), (2, 2)] {
+                    let Ok(coord) = TileCoord::new(z, tx + dx - 1, ty + dy - 1) else {
+                        continue;
+                    };
+                    let a = all.render(&layers, coord, &scoped);
+                    let b = only.render(&layers_only, coord, &plain);
+                    assert_eq!(a.features, b.features, "seed {seed} tile {coord:?}");
+                    assert_eq!(a.bytes, b.bytes, "seed {seed} tile {coord:?}");
+                }
+            }
+            let region = Prepared::new(Region::BBox([2.0, 48.5, 2.8, 49.2])).unwrap();
+            let ids = |hits: Vec<Hit>| {
+                let mut ids: Vec<_> = hits.iter().map(|h| (h.layer, h.feature.id)).collect();
+                ids.sort_unstable();
+                ids
+            };
+            let (entries_all, entries_only) = (&layers[..1], &layers_only[..1]);
+            assert_eq!(
+                ids(all.region_hits(entries_all, &region, &scoped)),
+                ids(only.region_hits(entries_only, &region, &plain)),
+                "seed {seed}: region query"
+            );
+        }
     }
 
     #[test]

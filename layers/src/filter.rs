@@ -7,6 +7,7 @@
 
 use crate::feature::{Attrs, Brief, Qualification, QualificationSet, ThemeMask};
 use crate::model::ThemeVocabulary;
+use crate::scope::Scope;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -28,6 +29,9 @@ pub struct Filter {
     /// The relative window this filter's `from_ms` was resolved from (`6h`), kept so links can
     /// carry the window rather than a frozen instant. Not part of the cache key: `from_ms` is.
     pub relative: Option<String>,
+    /// The asker's territory: on scoped layers, only features meeting it. Set from the
+    /// identity, never from a query parameter.
+    pub scope: Option<Arc<Scope>>,
 }
 
 impl Default for Filter {
@@ -41,6 +45,7 @@ impl Default for Filter {
             min_severity: None,
             qualifications: QualificationSet::default_visible(),
             relative: None,
+            scope: None,
         }
     }
 }
@@ -156,7 +161,32 @@ impl Filter {
             let q: Vec<&str> = self.qualifications.iter().map(Qualification::as_str).collect();
             let _ = write!(k, "q={};", q.join(","));
         }
+        if let Some(scope) = &self.scope {
+            let _ = write!(k, "scope={};", scope.key());
+        }
         k
+    }
+
+    /// Narrows the scoped layers to a territory (the asker's, from their identity).
+    #[must_use]
+    pub fn with_scope(mut self, scope: Option<Arc<Scope>>) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Whether the filter keeps what the default filter keeps, its territory aside.
+    pub fn keeps_default(&self) -> bool {
+        self.from_ms.is_none()
+            && self.to_ms.is_none()
+            && self.tags.is_empty()
+            && self.min_severity.is_none()
+            && self.qualifications == QualificationSet::default_visible()
+    }
+
+    /// Whether a feature of a scoped layer is visible: no territory, or it meets it.
+    #[inline]
+    pub fn admits(&self, g: &geo::Geometry<f64>) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.admits(g))
     }
 }
 

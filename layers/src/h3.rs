@@ -417,6 +417,22 @@ impl Aggregate {
             .collect()
     }
 
+    /// Stats per cell of resolution `r` of the features `ids` this aggregate counts (others
+    /// are left out): a filtered count that reads each feature's cell from the aggregate
+    /// rather than computing it from its geometry, the same stats as [`aggregate`] of those
+    /// features.
+    pub fn count_of(&self, r: u8, ids: impl Iterator<Item = FeatureId>) -> HashMap<CellIndex, CellStats> {
+        let mut out: HashMap<CellIndex, CellStats> = HashMap::new();
+        for id in ids {
+            if let Some(m) = self.members.get(&id)
+                && let Some(cell) = m.cell.parent(res(r))
+            {
+                out.entry(cell).or_default().add(m, 1);
+            }
+        }
+        out
+    }
+
     /// Resolution range.
     pub fn resolutions(&self) -> (u8, u8) {
         (self.min, self.max)
@@ -504,8 +520,19 @@ pub fn encode_cells<'a>(
 /// The mercator rectangle to look hexagons up with for a tile: the buffered tile grown by a
 /// cell's size at that resolution, so hexagons straddling the edge are found.
 pub fn lookup_rect(coord: TileCoord, r: u8) -> Rect<f64> {
+    padded(coord, r, 2.5)
+}
+
+/// A mercator rectangle holding every point counted in the hexagons a tile draws: the
+/// buffered tile grown by four edge lengths (a hexagon meeting the tile reaches two edge
+/// lengths past it, and its points stray 40 % past the hexagon's box).
+pub fn counted_rect(coord: TileCoord, r: u8) -> Rect<f64> {
+    padded(coord, r, 4.0)
+}
+
+fn padded(coord: TileCoord, r: u8, edges: f64) -> Rect<f64> {
     let b = coord.buffered_bounds(BUFFER_PX);
-    let edge_m = res(r).edge_length_m() * 2.5;
+    let edge_m = res(r).edge_length_m() * edges;
     // Mercator metres grow as 1/cos(lat): use the tile's most poleward latitude.
     let lat = crate::tile::mercator_to_lonlat(Coord { x: 0.0, y: b.max().y.abs().max(b.min().y.abs()) }).y;
     let pad = edge_m / lat.to_radians().cos().max(0.01);

@@ -33,6 +33,7 @@ pub mod query;
 #[cfg(feature = "readers")]
 pub mod readers;
 pub mod region;
+pub mod scope;
 pub mod text;
 pub mod tile;
 pub mod validity;

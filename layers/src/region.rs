@@ -235,6 +235,12 @@ impl Grid {
     fn cell(&self, p: Coord<f64>) -> Cell {
         self.cells[self.row(p.y) * self.nx + self.col(p.x)]
     }
+
+    /// Whether every cell a rectangle within the grid's box meets lies wholly on `side`.
+    fn all(&self, r: Rect<f64>, side: Cell) -> bool {
+        let (c0, c1, r0, r1) = (self.col(r.min().x), self.col(r.max().x), self.row(r.min().y), self.row(r.max().y));
+        (r0..=r1).all(|j| self.cells[j * self.nx + c0..=j * self.nx + c1].iter().all(|c| *c == side))
+    }
 }
 
 /// A polygonal region: the polygons, their banded edges and their grid.
@@ -545,6 +551,13 @@ impl Prepared {
         &self.region
     }
 
+    /// A WGS84 box holding the region (its lookup boxes' envelope).
+    pub fn bounds(&self) -> Option<Rect<f64>> {
+        self.boxes.iter().copied().reduce(|a, b| {
+            rect(a.min().x.min(b.min().x), a.min().y.min(b.min().y), a.max().x.max(b.max().x), a.max().y.max(b.max().y))
+        })
+    }
+
     /// Web Mercator boxes covering the region, to query the index with.
     ///
     /// # Examples
@@ -635,6 +648,20 @@ impl Prepared {
             Region::Circle { .. } => self.near(p),
             Region::BBox(_) | Region::Cells(_) => self.intersects(&Geometry::Point(Point(p))),
         }
+    }
+
+    /// Whether a WGS84 rectangle lies wholly inside the region (polygons only; `false` when it
+    /// cannot tell cheaply): then every geometry meeting the rectangle meets the region. Read
+    /// from the polygons' grid, whose inside cells are edge-free with a margin.
+    pub fn covers(&self, r: Rect<f64>) -> bool {
+        let Some(area) = &self.area else { return false };
+        let Some(grid) = &area.grid else { return false };
+        let b = area.banded.bbox;
+        r.min().x >= b.min().x
+            && r.min().y >= b.min().y
+            && r.max().x <= b.max().x
+            && r.max().y <= b.max().y
+            && grid.all(r, Cell::Inside)
     }
 
     /// Whether an indexed feature meets the region: a point from its brief, without visiting

@@ -23,5 +23,6 @@ mod store_suite;
 mod styles;
 mod support;
 mod table_layers;
+mod territories;
 mod workspace_settings;
 mod workspaces;

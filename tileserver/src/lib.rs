@@ -286,6 +286,7 @@ pub async fn build_workspace(
         activity,
         styles: std::sync::RwLock::new(Arc::new(styles)),
         documents: tokio::sync::Mutex::default(),
+        scopes: std::sync::Mutex::default(),
         identities,
         url_prefix: if primary { String::new() } else { format!("/w/{}", config.workspace) },
         catalog_version,

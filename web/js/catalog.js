@@ -408,6 +408,8 @@ export function createCatalog(app) {
       body.dataset = $('cl-dataset').value.trim() || id;
       const key = $('cl-key').value.trim();
       if (key) body.key = key;
+      // Not edited here (set through the API): a restricted dataset layer stays restricted.
+      if (editing?.def?.restricted) body.restricted = true;
     }
     if (kind === 'h3') {
       body.source = $('cl-source').value;

@@ -234,6 +234,15 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             let headers = req.headers();
             if !access.allows(need) {
                 (ApiError::Forbidden(format!("this needs the {need} role; you are {} here", access.role)), Some(access))
+            } else if access.territory.is_some() && !super::territory::TERRITORY_ROUTES.contains(&path.as_str()) {
+                (
+                    ApiError::Forbidden(
+                        "your membership is narrowed to a territory, and this route does not narrow what it serves \
+                         yet: it is refused rather than showing what lies outside"
+                            .into(),
+                    ),
+                    Some(access),
+                )
             } else if is_state_changing(&method) && !same_origin(headers) {
                 (ApiError::Forbidden("cross-origin request refused".into()), Some(access))
             } else if let (true, Via::Session { csrf, .. }) = (is_state_changing(&method), &access.via)

@@ -51,6 +51,7 @@ fn me_view(access: &Access) -> Value {
         "actor": access.actor(),
         "workspace": access.workspace,
         "role": access.role,
+        "territory": access.territory.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
         "csrf": csrf,
         "can": {
             "write": access.allows(Role::Contributor),
@@ -82,6 +83,7 @@ pub async fn sign_in(State(state): State<AppState>, req: Request) -> Result<Resp
     let creds: SignIn = json_body(&parts.headers, &body)?;
     let ws = state.config.workspace.clone();
     let signed = state.identities.sign_in(&ws, &creds.name, &creds.password, client).await?;
+    let member = state.identities.store().member(&ws, signed.account.id).await?;
     let access = Access {
         principal: Principal::Account { id: signed.account.id, name: signed.account.name.clone() },
         workspace: ws,
@@ -89,6 +91,7 @@ pub async fn sign_in(State(state): State<AppState>, req: Request) -> Result<Resp
         via: Via::Session { csrf: signed.csrf.clone(), secret_sha256: String::new() },
         client,
         author: signed.account.name.clone(),
+        territory: member.and_then(|(_, t)| t).map(std::sync::Arc::from),
     };
     let mut body = me_view(&access);
     body["display_name"] = json!(signed.account.display_name);
@@ -207,12 +210,19 @@ pub async fn members(State(state): State<AppState>, access: Access) -> Result<Js
 #[serde(deny_unknown_fields)]
 struct MemberRequest {
     role: Role,
+    /// Read from the raw body (absent and `null` differ).
+    #[serde(default)]
+    #[expect(dead_code, reason = "read from the raw body, where absent and null differ")]
+    territory: Option<Value>,
 }
 
-/// `PUT /api/members/{name}` `{"role"}`: grants (or changes) an account's role here.
+/// `PUT /api/members/{name}` `{"role", "territory"}`: grants (or changes) an account's role
+/// here; `territory` (optional) narrows the membership to part of the map (a JSON array of
+/// regions, see [`super::territory`]; `null` gives the whole workspace back).
 ///
 /// # Errors
-/// 404 for an unknown account; 403 when an admin would lower their own role.
+/// 404 for an unknown account; 403 when an admin would lower their own role; 422 for a
+/// territory that does not resolve.
 pub async fn put_member(
     State(state): State<AppState>,
     access: Access,
@@ -221,7 +231,16 @@ pub async fn put_member(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let req: MemberRequest = json_body(&headers, &body)?;
+    // Absent: unchanged; null: the whole workspace; an array: checked, then stored.
+    let territory = match serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("territory").cloned()) {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(t) => Some(Some(super::territory::check(&state, &t)?)),
+    };
     state.identities.set_member(&access, &name, Some(req.role)).await?;
+    if let Some(t) = territory {
+        state.identities.set_territory(&access, &name, t.as_deref()).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

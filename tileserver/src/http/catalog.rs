@@ -40,7 +40,9 @@ pub struct CatalogLayer {
     visible: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tags: Vec<String>,
-    features: usize,
+    /// Feature count; `null` for a scoped layer asked by an identity with a territory (the
+    /// count would tell what lies outside).
+    features: Option<usize>,
     fields: Vec<Field>,
     tiles: String,
     tilejson: String,
@@ -69,7 +71,7 @@ pub fn geometry_types(kind: LayerKind) -> &'static [&'static str] {
 }
 
 /// The catalog handler.
-pub async fn catalog(State(state): State<AppState>) -> Json<CatalogDoc> {
+pub async fn catalog(State(state): State<AppState>, access: Access) -> Json<CatalogDoc> {
     let engine = &state.engine;
     let c = engine.catalog();
     let layers = state
@@ -89,7 +91,7 @@ pub async fn catalog(State(state): State<AppState>) -> Json<CatalogDoc> {
                 maxzoom: d.maxzoom,
                 visible: d.visible,
                 tags: d.tags.clone(),
-                features: source.feature_count(),
+                features: (access.territory.is_none() || !source.layer().scoped()).then(|| source.feature_count()),
                 fields: source.schema().fields.clone(),
                 tiles: format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", state.url_prefix, d.id),
                 tilejson: format!("{}/tiles/{}", state.url_prefix, d.id),

@@ -13,6 +13,7 @@ pub mod ogc;
 pub mod query;
 pub mod sources;
 pub mod styles;
+pub mod territory;
 pub mod tilejson;
 pub mod tiles;
 pub mod web;
@@ -62,6 +63,8 @@ pub struct Shared {
     pub styles: std::sync::RwLock<Arc<styles::Styles>>,
     /// One change of the stored sources or styles applied at a time (an async mutex).
     pub documents: tokio::sync::Mutex<()>,
+    /// Members' territories prepared, by their text (`territory::scope_of`).
+    pub scopes: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<vigie_layers::scope::Scope>>>,
     /// Accounts, sessions, tokens, roles and the audit trail.
     pub identities: Arc<crate::identity::Identities>,
     /// What this workspace's links start with: empty for the primary workspace (served at the

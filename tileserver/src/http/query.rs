@@ -83,7 +83,7 @@ fn polygons(g: Geometry<f64>) -> Result<MultiPolygon<f64>, ApiError> {
 }
 
 /// Turns the region parameters into a prepared region (one kind of region exactly).
-fn region(state: &Shared, p: &Map<String, Value>) -> Result<Prepared, ApiError> {
+pub(crate) fn region(state: &Shared, p: &Map<String, Value>) -> Result<Prepared, ApiError> {
     let text = |k: &str| {
         p.get(k).and_then(|v| match v {
             Value::String(s) => Some(s.clone()),
@@ -377,7 +377,8 @@ async fn answer(
     p: Map<String, Value>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let spec = parse(&state, &p, &headers)?;
+    let mut spec = parse(&state, &p, &headers)?;
+    spec.filter = spec.filter.with_scope(super::territory::scope_of(&state, access)?);
     let worker = state.clone();
     let (spec, found) = tokio::task::spawn_blocking(move || {
         let found = if spec.csv { Found::Every(run(&worker, &spec)) } else { Found::Page(run_page(&worker, &spec)) };
@@ -456,7 +457,11 @@ pub async fn get(
 ///
 /// # Errors
 /// 400 for a bad parameter, 404 for an unknown layer.
-pub async fn h3(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn h3(
+    State(state): State<AppState>,
+    access: crate::identity::Access,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let mut p = pairs(q.as_deref())?;
     let layer_id = p.get("layer").and_then(Value::as_str).unwrap_or("entries").to_owned();
     let requested = resolve_layers(&state, &layer_id)?.remove(0);
@@ -473,12 +478,14 @@ pub async fn h3(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<
         .and_then(|s| s.parse().ok())
         .filter(|r| *r <= vigie_layers::h3::FINEST)
         .ok_or_else(|| bad(format!("res: an H3 resolution from 0 to {}", vigie_layers::h3::FINEST)))?;
-    let filter = parse_filter(q.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
+    let scope = super::territory::scope_of(&state, &access)?;
+    let filter = parse_filter(q.as_deref(), state.engine.vocabulary(), crate::now_ms())?.with_scope(scope.clone());
     let has_region = ["bbox", "geometry", "circle", "venue", "area", "h3"].iter().any(|k| p.contains_key(*k));
     let worker = state.clone();
     let stats = if has_region {
         p.insert("layers".into(), json!(source.def.id));
-        let spec = parse(&state, &p, &HeaderMap::new())?;
+        let mut spec = parse(&state, &p, &HeaderMap::new())?;
+        spec.filter = spec.filter.with_scope(scope);
         tokio::task::spawn_blocking(move || {
             let hits = run(&worker, &spec);
             vigie_layers::h3::aggregate(r, hits.iter().map(|h| h.feature.as_ref()))
@@ -492,7 +499,13 @@ pub async fn h3(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<
                 .with_collection(&source.collection, |c| {
                     vigie_layers::h3::aggregate(
                         r,
-                        c.iter().filter(|f| source.selects(f) && filter.matches(&f.attrs)).map(AsRef::as_ref),
+                        c.iter()
+                            .filter(|f| {
+                                source.selects(f)
+                                    && filter.matches(&f.attrs)
+                                    && source.scope(&filter).is_none_or(|s| s.admits(&f.lonlat))
+                            })
+                            .map(AsRef::as_ref),
                     )
                 })
                 .unwrap_or_default()

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tilejson::{Bounds, Center, TileJSON, VectorLayer};
 use vigie_layers::Layer;
 use vigie_layers::feature::FieldType;
-use vigie_layers::tile::{MAX_LATITUDE, mercator_to_lonlat};
+use vigie_layers::tile::{MAX_LATITUDE, lonlat_to_mercator, mercator_to_lonlat};
 
 /// Zoom of the TileJSON centre when the layers allow it (a city-wide view).
 const CENTER_ZOOM: u8 = 10;
@@ -29,7 +29,15 @@ pub fn field_type_name(t: FieldType) -> &'static str {
 }
 
 /// The TileJSON document for a list of resolved sources.
-pub fn document(state: &Shared, sources: &[Arc<dyn TileSource>], base: &str, query: &str) -> TileJSON {
+/// With a territory, a scoped layer's extent is the territory's box (the extent of its
+/// features would tell where the features outside lie).
+pub fn document(
+    state: &Shared,
+    sources: &[Arc<dyn TileSource>],
+    base: &str,
+    query: &str,
+    scope: Option<&vigie_layers::scope::Scope>,
+) -> TileJSON {
     let ids: Vec<&str> = sources.iter().map(|s| s.id()).collect();
     let layers: Vec<&Arc<Layer>> = sources.iter().map(|s| s.layer()).collect();
     let mut url = format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", ids.join(","));
@@ -50,7 +58,15 @@ pub fn document(state: &Shared, sources: &[Arc<dyn TileSource>], base: &str, que
             v
         })
         .collect();
-    let extent = sources.iter().filter_map(|s| s.extent()).reduce(|a, b| {
+    let territory = scope.map(|t| {
+        let (b, clamp) = (t.bounds(), |y: f64| y.clamp(-MAX_LATITUDE, MAX_LATITUDE));
+        Rect::new(lonlat_to_mercator(b.min().x, clamp(b.min().y)), lonlat_to_mercator(b.max().x, clamp(b.max().y)))
+    });
+    let extent_of = |s: &Arc<dyn TileSource>| match territory {
+        Some(t) if s.layer().scoped() => Some(t),
+        _ => s.extent(),
+    };
+    let extent = sources.iter().filter_map(extent_of).reduce(|a, b| {
         Rect::new(
             Coord { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
             Coord { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
@@ -91,6 +107,7 @@ pub fn document(state: &Shared, sources: &[Arc<dyn TileSource>], base: &str, que
 /// 404 for an unknown layer, 400 for a bad filter or Host header.
 pub async fn tilejson(
     State(state): State<AppState>,
+    access: crate::identity::Access,
     Path(layers): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -99,5 +116,6 @@ pub async fn tilejson(
     let resolved = resolve_layers(&state, list)?;
     let filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
     let base = base_url(&state, &headers)?;
-    Ok(Json(document(&state, &resolved, &base, &to_query(&filter))))
+    let scope = super::territory::scope_of(&state, &access)?;
+    Ok(Json(document(&state, &resolved, &base, &to_query(&filter), scope.as_deref())))
 }

@@ -71,6 +71,7 @@ fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
 /// 400 for a bad address or filter, 404 for an unknown layer.
 pub async fn tile(
     State(state): State<AppState>,
+    access: crate::identity::Access,
     Path((layers, z, x, y)): Path<(String, String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -78,7 +79,9 @@ pub async fn tile(
     let started = Instant::now();
     let coord = parse_coord(&z, &x, &y)?;
     let resolved = resolve_layers(&state, &layers)?;
-    let filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
+    // The asker's territory narrows the scoped layers, and is part of the cache key.
+    let filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?
+        .with_scope(super::territory::scope_of(&state, &access)?);
     let key =
         TileKey { layers: LayerSet::new(resolved.iter().map(|s| s.id())), filter: filter.cache_key().into(), coord };
     let running = state.activity.clone();

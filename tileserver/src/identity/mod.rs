@@ -136,6 +136,9 @@ pub struct Access {
     /// The author name to record (the account name, `token:NAME`, or for the anonymous demo
     /// identity the `X-Vigie-User` header on a loopback demo, else `anonymous`).
     pub author: String,
+    /// The territory the membership is narrowed to (JSON, `crate::http::territory`); `None`:
+    /// the whole workspace. An API token acts with its creator's.
+    pub territory: Option<std::sync::Arc<str>>,
 }
 
 impl Access {

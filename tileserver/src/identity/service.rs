@@ -120,9 +120,17 @@ pub struct NewToken {
 
 #[derive(Debug, Clone)]
 enum Resolved {
-    Token(TokenRecord, Option<Role>),
-    Session(SessionRecord, Account, Option<Role>),
-    Oidc(Account, Option<Role>),
+    Token(TokenRecord, Membership),
+    Session(SessionRecord, Account, Membership),
+    Oidc(Account, Membership),
+}
+
+/// A membership as resolved: the role and the territory (JSON), or none.
+type Membership = Option<(Role, Option<String>)>;
+
+/// The territory of a membership, shared by the accesses that carry it.
+fn territory_of(m: &Membership) -> Option<Arc<str>> {
+    m.as_ref().and_then(|(_, t)| t.as_deref()).map(Arc::from)
 }
 
 type AuditJob = (AuditDraft, Option<oneshot::Sender<()>>);
@@ -235,6 +243,7 @@ impl Identities {
                     role,
                     via: Via::Anonymous,
                     client,
+                    territory: None,
                 }
             })),
             Credential::Bearer(token) if !token.starts_with(secret::TOKEN_PREFIX) => {
@@ -242,13 +251,13 @@ impl Identities {
             }
             Credential::Bearer(token) => {
                 let sha = secret::sha256_hex(token);
-                let Resolved::Token(t, creator_role) = &*self
+                let Resolved::Token(t, creator) = &*self
                     .lookup(&format!("t:{workspace}:{sha}"), || async {
                         let Some(t) = self.store.token_by_secret(&sha).await? else {
                             return Ok(None);
                         };
-                        let role = self.store.membership(&t.workspace, t.account).await?;
-                        Ok(Some(Resolved::Token(t, role)))
+                        let member = self.store.member(&t.workspace, t.account).await?;
+                        Ok(Some(Resolved::Token(t, member)))
                     })
                     .await?
                     .ok_or_else(|| AuthError::Unauthenticated("unknown API token".into()))?
@@ -264,8 +273,8 @@ impl Identities {
                 if t.workspace != workspace {
                     return Err(AuthError::NotMember);
                 }
-                // A token never does more than its creator can do today.
-                let role = creator_role.map(|c| c.min(t.role)).ok_or(AuthError::NotMember)?;
+                // A token never does more, nor sees more, than its creator can today.
+                let role = creator.as_ref().map(|(c, _)| (*c).min(t.role)).ok_or(AuthError::NotMember)?;
                 let first_use = t.first_used_at.is_none() && self.store.mark_token_used(t.id, now).await?;
                 if t.first_used_at.is_none() {
                     // Reloaded with its first use on the next request, not marked again each time.
@@ -290,6 +299,7 @@ impl Identities {
                     via: Via::Bearer,
                     client,
                     author: format!("token:{}", t.name),
+                    territory: territory_of(creator),
                 }))
             }
             Credential::Session(cookie) => {
@@ -298,18 +308,18 @@ impl Identities {
                     .lookup(&format!("s:{workspace}:{sha}"), || async {
                         let Some(s) = self.store.session(&sha).await? else { return Ok(None) };
                         let Some(a) = self.store.account(s.account).await? else { return Ok(None) };
-                        let role = self.store.membership(workspace, a.id).await?;
-                        Ok(Some(Resolved::Session(s, a, role)))
+                        let member = self.store.member(workspace, a.id).await?;
+                        Ok(Some(Resolved::Session(s, a, member)))
                     })
                     .await?
                     .ok_or_else(|| AuthError::Unauthenticated("unknown session: sign in again".into()))?;
-                let Resolved::Session(s, a, role) = &*resolved else {
+                let Resolved::Session(s, a, member) = &*resolved else {
                     return Err(AuthError::Unauthenticated("unknown session: sign in again".into()));
                 };
                 if s.revoked_at.is_some() || s.expires_at <= now || a.disabled_at.is_some() {
                     return Err(AuthError::Unauthenticated("the session has ended: sign in again".into()));
                 }
-                let role = role.ok_or(AuthError::NotMember)?;
+                let role = member.as_ref().map(|(r, _)| *r).ok_or(AuthError::NotMember)?;
                 Ok(Some(Access {
                     principal: Principal::Account { id: a.id, name: a.name.clone() },
                     workspace: workspace.to_owned(),
@@ -317,6 +327,7 @@ impl Identities {
                     via: Via::Session { csrf: s.csrf.clone(), secret_sha256: sha },
                     client,
                     author: a.name.clone(),
+                    territory: territory_of(member),
                 }))
             }
         }
@@ -347,12 +358,12 @@ impl Identities {
                     AuthError::Unauthenticated(format!("OpenID token refused: {e}"))
                 })?;
             let account = self.oidc_account(workspace, &claims, client).await?;
-            let role = self.store.membership(workspace, account.id).await?;
-            let r = Arc::new(Resolved::Oidc(account, role));
+            let member = self.store.member(workspace, account.id).await?;
+            let r = Arc::new(Resolved::Oidc(account, member));
             self.resolved.insert(key, r.clone());
             r
         };
-        let Resolved::Oidc(account, role) = &*resolved else {
+        let Resolved::Oidc(account, member) = &*resolved else {
             return Err(AuthError::Unauthenticated("unknown token".into()));
         };
         if account.disabled_at.is_some() {
@@ -361,10 +372,11 @@ impl Identities {
         Ok(Access {
             principal: Principal::Account { id: account.id, name: account.name.clone() },
             workspace: workspace.to_owned(),
-            role: role.ok_or(AuthError::NotMember)?,
+            role: member.as_ref().map(|(r, _)| *r).ok_or(AuthError::NotMember)?,
             via: Via::Bearer,
             client,
             author: account.name.clone(),
+            territory: territory_of(member),
         })
     }
 
@@ -703,6 +715,28 @@ impl Identities {
         Ok(())
     }
 
+    /// Narrows `name`'s membership of the asker's workspace to a territory (JSON, checked by
+    /// the caller), or gives it the whole workspace again (`None`); audited with digests.
+    ///
+    /// # Errors
+    /// 404 for an unknown account or one that is not a member.
+    pub async fn set_territory(&self, access: &Access, name: &str, territory: Option<&str>) -> Result<(), AuthError> {
+        let account = self
+            .store
+            .account_by_name(name)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(format!("no account named '{name}'")))?;
+        let before = self.store.member(&access.workspace, account.id).await?.and_then(|(_, t)| t);
+        if !self.store.set_territory(&access.workspace, account.id, territory).await? {
+            return Err(AuthError::NotFound(format!("'{name}' is not a member of this workspace")));
+        }
+        self.resolved.invalidate_all();
+        let digest = |t: Option<&str>| t.map(|t| super::audit::digest(&serde_json::Value::String(t.to_owned())));
+        let detail = serde_json::json!({ "before": digest(before.as_deref()), "after": digest(territory) });
+        self.record(self.draft(access, "member.territory", &format!("account/{name}"), Outcome::Ok, detail)).await;
+        Ok(())
+    }
+
     /// Creates an account (with a password, checked and hashed with argon2id) and makes it a
     /// member of `workspace` with `role`. `actor` is who does it (`cli`, an admin's name).
     ///
@@ -792,10 +826,10 @@ impl Identities {
             .await?
             .filter(|a| a.disabled_at.is_none())
             .ok_or_else(|| AuthError::NotFound(format!("no active account named '{name}'")))?;
-        let role = self
-            .store
-            .membership(workspace, account.id)
-            .await?
+        let member = self.store.member(workspace, account.id).await?;
+        let role = member
+            .as_ref()
+            .map(|(r, _)| *r)
             .ok_or_else(|| AuthError::NotFound(format!("'{name}' is not a member of workspace '{workspace}'")))?;
         Ok(Access {
             principal: Principal::Account { id: account.id, name: account.name.clone() },
@@ -804,6 +838,7 @@ impl Identities {
             via: Via::Anonymous,
             client: None,
             author: account.name,
+            territory: territory_of(&member),
         })
     }
 

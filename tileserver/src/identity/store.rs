@@ -39,6 +39,16 @@ pub struct Member {
     pub role: Role,
     /// Whether the account is disabled.
     pub disabled: bool,
+    /// The territory the membership is narrowed to (JSON, shown as JSON), if any.
+    #[serde(serialize_with = "as_json")]
+    pub territory: Option<String>,
+}
+
+/// A stored JSON text, serialized as the JSON it holds (serde hands `&Option`).
+#[expect(clippy::ref_option, reason = "the signature serde's serialize_with calls")]
+fn as_json<S: serde::Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize as _;
+    text.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()).serialize(s)
 }
 
 /// An API token's stored record (never its secret).
@@ -167,7 +177,15 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
         at: i64,
     ) -> Result<(), StoreError>;
     /// The account's role in `workspace`.
-    async fn membership(&self, workspace: &str, account: i64) -> Result<Option<Role>, StoreError>;
+    async fn membership(&self, workspace: &str, account: i64) -> Result<Option<Role>, StoreError> {
+        Ok(self.member(workspace, account).await?.map(|(role, _)| role))
+    }
+    /// The account's role in `workspace` and the territory it is narrowed to (JSON, see
+    /// `crate::territory`; `None`: the whole workspace).
+    async fn member(&self, workspace: &str, account: i64) -> Result<Option<(Role, Option<String>)>, StoreError>;
+    /// Narrows the account's membership of `workspace` to a territory (`None`: the whole
+    /// workspace); `false` when it is not a member.
+    async fn set_territory(&self, workspace: &str, account: i64, territory: Option<&str>) -> Result<bool, StoreError>;
     /// Members of `workspace`, by name.
     async fn members(&self, workspace: &str) -> Result<Vec<Member>, StoreError>;
     /// Stores a new token; its id.
@@ -407,19 +425,38 @@ macro_rules! sql_identity {
                 Ok(())
             }
 
-            async fn membership(&self, workspace: &str, account: i64) -> Result<Option<Role>, StoreError> {
-                let role: Option<String> =
-                    sqlx::query_scalar("SELECT role FROM memberships WHERE workspace = $1 AND account = $2")
+            async fn member(
+                &self,
+                workspace: &str,
+                account: i64,
+            ) -> Result<Option<(Role, Option<String>)>, StoreError> {
+                let row: Option<(String, Option<String>)> =
+                    sqlx::query_as("SELECT role, territory FROM memberships WHERE workspace = $1 AND account = $2")
                         .bind(workspace)
                         .bind(account)
                         .fetch_optional(&self.reader)
                         .await?;
-                role.as_deref().map(role_of).transpose()
+                row.map(|(role, territory)| Ok((role_of(&role)?, territory))).transpose()
+            }
+
+            async fn set_territory(
+                &self,
+                workspace: &str,
+                account: i64,
+                territory: Option<&str>,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE memberships SET territory = $1 WHERE workspace = $2 AND account = $3")
+                    .bind(territory)
+                    .bind(workspace)
+                    .bind(account)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn members(&self, workspace: &str) -> Result<Vec<Member>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT a.name, a.display_name, a.disabled_at, m.role FROM memberships m \
+                    "SELECT a.name, a.display_name, a.disabled_at, m.role, m.territory FROM memberships m \
                      JOIN accounts a ON a.id = m.account WHERE m.workspace = $1 ORDER BY a.name",
                 )
                 .bind(workspace)
@@ -432,6 +469,7 @@ macro_rules! sql_identity {
                             display_name: r.try_get("display_name")?,
                             role: role_of(r.try_get("role")?)?,
                             disabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+                            territory: r.try_get("territory")?,
                         })
                     })
                     .collect()

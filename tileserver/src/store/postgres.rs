@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
     (2, "identity", include_str!("../../../migrations/postgres/0002_identity.sql")),
     (3, "catalog", include_str!("../../../migrations/postgres/0003_catalog.sql")),
+    (4, "territory", include_str!("../../../migrations/postgres/0004_territory.sql")),
 ];
 
 /// Rows per multi-row INSERT (PostgreSQL binds at most 65,535 parameters).

@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     (2, "identity", include_str!("../../../migrations/sqlite/0002_identity.sql")),
     (3, "catalog", include_str!("../../../migrations/sqlite/0003_catalog.sql")),
+    (4, "territory", include_str!("../../../migrations/sqlite/0004_territory.sql")),
 ];
 
 /// How write transactions start: every workspace's store (and `vigie` commands run beside the
