@@ -249,9 +249,11 @@ await check('a session revoked elsewhere brings the dialog back; signing in agai
   const reason = await page.locator('#signin-reason').textContent();
   if (!/session a expiré/.test(reason)) throw new Error(`the dialog does not say the session ended: "${reason}"`);
   await page.screenshot({ path: join(outDir, 'signin-05-expired.png') });
+  // Taken before signing in: the page may reload the list as soon as the answer comes, before
+  // this script runs again on a busy machine (until then every request of the page is a 401).
+  const at = Date.now();
   const r = await signIn(analyst);
   if (r.status() !== 200) throw new Error(`signing in again answered ${r.status()}`);
-  const at = Date.now();
   await dialogGone();
   if (!(await page.evaluate(() => window.__samePage === true))) throw new Error('the page reloaded instead of resuming');
   await page.waitForFunction(() => window.vigie.events?.readyState === 1, null, { timeout: 5_000 });

@@ -130,8 +130,38 @@ fn a_member_narrowed_to_a_departement_sees_only_it() {
     assert_eq!(layer("entries")["features"], Value::Null);
     assert_eq!(layer("venues")["features"], 44, "reference layers are the whole workspace's");
 
+    // The log's list (and its search) and single entries: only what meets the territory, paged
+    // to the end; an entry outside does not exist for the member.
+    let polygon: geo::Geometry<f64> =
+        geojson::Geometry::from_json_value(departement_93()).unwrap().value.try_into().unwrap();
+    let mut listed = Vec::new();
+    let mut next = Some("/api/entries?limit=500".to_owned());
+    while let Some(path) = next {
+        let (code, page) = json_of(&server, "GET", &path, &prefect, None);
+        assert_eq!(code, 200, "{path}: {page}");
+        for e in page["entries"].as_array().unwrap() {
+            let g: geo::Geometry<f64> =
+                geojson::Geometry::from_json_value(e["geometry"].clone()).unwrap().value.try_into().unwrap();
+            assert!(geo::Intersects::intersects(&polygon, &g), "entry {} lies outside 93", e["id"]);
+            listed.push(e["id"].as_u64().unwrap());
+        }
+        next = page["next"].as_str().map(str::to_owned);
+    }
+    let distinct: std::collections::HashSet<u64> = listed.iter().copied().collect();
+    assert_eq!(distinct.len(), listed.len(), "no entry twice across pages");
+    assert_eq!(listed.len() as u64, n, "the list holds what the territory holds");
+    let (_, paris) = json_of(&server, "GET", "/api/entries?bbox=2.33,48.84,2.36,48.86&limit=1", &admin, None);
+    let outside = paris["entries"][0]["id"].as_u64().unwrap();
+    assert_eq!(call(&server, "GET", &format!("/api/entries/{outside}"), &prefect, None).0, 404);
+    assert_eq!(call(&server, "GET", &format!("/api/entries/{}", listed[0]), &prefect, None).0, 200);
+    let (_, found) = json_of(&server, "GET", "/api/entries?q=Paris&limit=500", &prefect, None);
+    for e in found["entries"].as_array().unwrap() {
+        assert!(distinct.contains(&e["id"].as_u64().unwrap()), "search stays in the territory");
+    }
+
     // What does not narrow yet refuses the member rather than show more.
-    for path in ["/api/entries", "/api/events", "/ogc/collections", "/metrics", "/api/entries/1"] {
+    let revisions = format!("/api/entries/{}/revisions", listed[0]);
+    for path in ["/api/events", "/ogc/collections", "/metrics", revisions.as_str()] {
         let (code, body) = json_of(&server, "GET", path, &prefect, None);
         assert_eq!(code, 403, "{path}: {body}");
         assert!(body["detail"].as_str().unwrap().contains("territory"), "{path}: {body}");

@@ -234,7 +234,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             let headers = req.headers();
             if !access.allows(need) {
                 (ApiError::Forbidden(format!("this needs the {need} role; you are {} here", access.role)), Some(access))
-            } else if access.territory.is_some() && !super::territory::TERRITORY_ROUTES.contains(&path.as_str()) {
+            } else if access.territory.is_some() && !super::territory::narrows(&rule.method, rule.path) {
                 (
                     ApiError::Forbidden(
                         "your membership is narrowed to a territory, and this route does not narrow what it serves \

@@ -204,9 +204,21 @@ pub async fn create(
 ///
 /// # Errors
 /// 404 for an unknown id.
-pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_one(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let e = state.courante.store().entry(id).await?.ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))?;
+    let scope = super::territory::scope_of(&state, &access)?;
+    // Outside the asker's territory, an entry does not exist for them.
+    let e = state
+        .courante
+        .store()
+        .entry(id)
+        .await?
+        .filter(|e| scope.as_ref().is_none_or(|s| s.admits(&e.geometry)))
+        .ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))?;
     Ok(entry_response(&state, StatusCode::OK, &e))
 }
 
@@ -308,6 +320,41 @@ pub async fn revisions(State(state): State<AppState>, Path(id): Path<String>) ->
     Ok(Json(json!({"entry": id, "revisions": items})))
 }
 
+/// Store pages read at most for one page of a member with a territory.
+const MAX_SCANNED_PAGES: usize = 20;
+
+/// One page of the entries meeting `scope`, newest first, and where the next page starts (the
+/// last entry examined: entries outside are skipped, never shown). Reads store pages until the
+/// page is full, the log ends, or [`MAX_SCANNED_PAGES`] were read (the page may then be short,
+/// with a `next` link).
+async fn within(
+    state: &super::Shared,
+    mut q: EntryQuery,
+    scope: &vigie_layers::scope::Scope,
+) -> Result<(Vec<Entry>, Option<(i64, u64)>), ApiError> {
+    let limit = q.limit;
+    let mut kept = Vec::with_capacity(limit);
+    let mut last = None;
+    for _ in 0..MAX_SCANNED_PAGES {
+        let page = state.courante.store().list_entries(&q).await?;
+        let full = page.len() == q.limit;
+        for e in page {
+            last = Some((e.occurred_at, e.id));
+            if scope.admits(&e.geometry) {
+                kept.push(e);
+                if kept.len() == limit {
+                    return Ok((kept, last));
+                }
+            }
+        }
+        if !full {
+            return Ok((kept, None));
+        }
+        q.before = last;
+    }
+    Ok((kept, last))
+}
+
 fn cursor_encode(occurred_at: i64, id: u64) -> String {
     format!("{occurred_at}_{id}")
 }
@@ -338,7 +385,11 @@ fn parse_bbox(s: &str) -> Result<[f64; 4], FieldError> {
 ///
 /// # Errors
 /// 400 for a bad parameter.
-pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    access: Access,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::bad_request("Invalid query string", e.to_string()))?;
@@ -369,10 +420,18 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
             _ => {}
         }
     }
-    let entries = state.courante.store().list_entries(&q).await?;
-    let next = (entries.len() == q.limit).then(|| entries.last()).flatten().map(|last| {
+    let scope = super::territory::scope_of(&state, &access)?;
+    let (entries, more_after) = match &scope {
+        None => {
+            let entries = state.courante.store().list_entries(&q).await?;
+            let more = (entries.len() == q.limit).then(|| entries.last().map(|e| (e.occurred_at, e.id))).flatten();
+            (entries, more)
+        }
+        Some(scope) => within(&state, q, scope).await?,
+    };
+    let next = more_after.map(|(occurred_at, id)| {
         let mut p: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "cursor").cloned().collect();
-        p.push(("cursor".into(), cursor_encode(last.occurred_at, last.id)));
+        p.push(("cursor".into(), cursor_encode(occurred_at, id)));
         format!("{}/api/entries?{}", state.url_prefix, serde_urlencoded::to_string(p).unwrap_or_default())
     });
     let items: Vec<Value> = entries.iter().map(|e| entry_view(&state, e)).collect();

@@ -8,13 +8,15 @@
 //! counts, restricted datasets), only the features meeting it ([`vigie_layers::scope`]).
 //!
 //! Enforced so far: tiles (every layer, composite, H3), TileJSON bounds, region queries with
-//! their summaries and CSV exports, `/api/h3`, and the feature counts of `/catalog`. Every other
-//! route that reads the log refuses an identity with a territory (403, [`TERRITORY_ROUTES`]):
-//! nothing is served that is not narrowed.
+//! their summaries and CSV exports, `/api/h3`, the feature counts of `/catalog`, the entry list
+//! and its full-text search, and reading one entry (404 outside). Every other route that reads
+//! or writes the log refuses an identity with a territory (403, [`TERRITORY_ROUTES`]): nothing
+//! is served that is not narrowed.
 
 use super::error::ApiError;
 use super::{Shared, query};
 use crate::identity::Access;
+use axum::http::Method;
 use serde_json::Value;
 use std::sync::Arc;
 use vigie_layers::scope::Scope;
@@ -24,25 +26,27 @@ pub const MAX_PARTS: usize = 200;
 /// Most bytes of a territory's JSON.
 pub const MAX_TERRITORY_BYTES: usize = 2 * 1024 * 1024;
 
-/// Routes that narrow what they serve to the asker's territory. The others refuse an identity
-/// with one (see [`super::access`]), until they narrow too.
-pub const TERRITORY_ROUTES: &[&str] = &[
-    "/health",
-    "/",
-    "/web/{*path}",
-    "/api/session",
-    "/api/me",
-    "/api/auth/methods",
-    "/auth/oidc/login",
-    "/auth/oidc/callback",
-    "/catalog",
-    "/tiles/{layers}",
-    "/tiles/{layers}/{z}/{x}/{y}",
-    "/styles",
-    "/styles/{file}",
-    "/api/query",
-    "/api/h3",
+/// Routes (method and template; `HEAD` follows `GET`) that narrow what they serve to the
+/// asker's territory, besides the public ones. The others refuse an identity with a territory
+/// (see [`super::access`]) until they narrow too — writes included.
+pub const TERRITORY_ROUTES: &[(Method, &str)] = &[
+    (Method::DELETE, "/api/session"),
+    (Method::GET, "/catalog"),
+    (Method::GET, "/tiles/{layers}"),
+    (Method::GET, "/tiles/{layers}/{z}/{x}/{y}"),
+    (Method::GET, "/styles"),
+    (Method::GET, "/styles/{file}"),
+    (Method::GET, "/api/query"),
+    (Method::POST, "/api/query"),
+    (Method::GET, "/api/h3"),
+    (Method::GET, "/api/entries"),
+    (Method::GET, "/api/entries/{id}"),
 ];
+
+/// Whether a route narrows what it serves to the asker's territory.
+pub fn narrows(method: &Method, path: &str) -> bool {
+    TERRITORY_ROUTES.iter().any(|(m, p)| m == method && *p == path)
+}
 
 /// Checks a territory an admin gives: every region must resolve in this workspace now (an
 /// unknown area is a 422 naming it). Returns the canonical JSON stored.
