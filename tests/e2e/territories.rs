@@ -45,6 +45,7 @@ fn a_member_narrowed_to_a_departement_sees_only_it() {
     vigie_ok(&["import", "--layer", "departements", departements.to_str().unwrap()], d, &[]);
     let admin = member_token(d, &[], "nadia", "default", "admin");
     let prefect = member_token(d, &[], "paul", "default", "reader");
+    let officer = member_token(d, &[], "carl", "default", "contributor");
     let args = ["--demo", "--demo-entries", "20000", "--demo-points-only", "--demo-region", "--require-sign-in"];
     let server = Server::start(d, &args);
 
@@ -159,6 +160,38 @@ fn a_member_narrowed_to_a_departement_sees_only_it() {
         assert!(distinct.contains(&e["id"].as_u64().unwrap()), "search stays in the territory");
     }
 
+    // A contributor narrowed to the territory records and moves entries inside it only, and
+    // cannot touch one outside.
+    let body = json!({"role": "contributor", "territory": [{"area": "departements:93"}]});
+    assert_eq!(call(&server, "PUT", "/api/members/carl", &admin, Some(&body)).0, 204);
+    let at =
+        |lon: f64, lat: f64| json!({"title": "Rixe", "severity": 2, "tags": ["public_order"], "lon": lon, "lat": lat});
+    let (code, created) = json_of(&server, "POST", "/api/entries", &officer, Some(&at(2.3574, 48.9245)));
+    assert_eq!(code, 201, "Saint-Denis lies in 93: {created}");
+    let (code, problem) = json_of(&server, "POST", "/api/entries", &officer, Some(&at(2.3522, 48.8566)));
+    assert_eq!(code, 422, "central Paris lies outside 93: {problem}");
+    assert_eq!(problem["errors"][0]["field"], "geometry", "{problem}");
+    let mine = format!("/api/entries/{}", created["id"]);
+    let patch = |body: &Value| {
+        let req = ureq::http::Request::builder()
+            .method("PATCH")
+            .uri(server.url(&mine))
+            .header("authorization", &officer)
+            .header("content-type", "application/json")
+            .header("if-match", "\"1\"");
+        let mut r = agent().run(req.body(body.to_string()).unwrap()).unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
+    };
+    let (code, text) = patch(&json!({"lon": 2.3522, "lat": 48.8566}));
+    assert_eq!(code, 422, "no edit moves an entry out of the territory: {text}");
+    assert_eq!(patch(&json!({"title": "Rixe (confirmée)"})).0, 200);
+    let req = ureq::http::Request::builder()
+        .method("DELETE")
+        .uri(server.url(&format!("/api/entries/{outside}")))
+        .header("authorization", &officer)
+        .header("if-match", "\"1\"");
+    assert_eq!(agent().run(req.body(()).unwrap()).unwrap().status().as_u16(), 404, "an entry outside does not exist");
+
     // What does not narrow yet refuses the member rather than show more.
     let revisions = format!("/api/entries/{}/revisions", listed[0]);
     for path in ["/api/events", "/ogc/collections", "/metrics", revisions.as_str()] {
@@ -171,7 +204,8 @@ fn a_member_narrowed_to_a_departement_sees_only_it() {
     assert_eq!(call(&server, "PUT", "/api/members/paul", &admin, Some(&body)).0, 204);
     assert_eq!(call(&server, "GET", "/api/entries?limit=1", &prefect, None).0, 200);
     let (_, mine) = json_of(&server, "POST", "/api/query", &prefect, Some(&region));
+    let (_, everything) = json_of(&server, "POST", "/api/query", &admin, Some(&region));
     assert_eq!(mine["numberMatched"], everything["numberMatched"]);
     let (_, audit) = json_of(&server, "GET", "/api/audit?action=member.territory", &admin, None);
-    assert_eq!(audit["rows"].as_array().unwrap().len(), 2, "{audit}");
+    assert_eq!(audit["rows"].as_array().unwrap().len(), 3, "paul set, carl set, paul cleared: {audit}");
 }

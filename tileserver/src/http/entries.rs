@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use vigie_layers::feature::format_time_ms;
 use vigie_layers::journal::{self, EditError, FieldError};
 use vigie_layers::model::{AttachmentRef, Entry};
+use vigie_layers::scope::Scope;
 
 /// Default page size of the entry list.
 pub const DEFAULT_PAGE: usize = 50;
@@ -64,6 +65,25 @@ fn check_may_change(access: &Access, current: &Entry, qualifies: bool) -> Result
 /// The entry as it is now, for the role checks of a change.
 async fn current_entry(state: &super::Shared, id: u64) -> Result<Entry, ApiError> {
     state.courante.store().entry(id).await?.ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))
+}
+
+/// The entry `id` as the asker may see it: 404 when it does not exist or lies outside their
+/// territory (it does not exist for them).
+async fn visible_entry(state: &super::Shared, scope: Option<&Scope>, id: u64) -> Result<Entry, ApiError> {
+    let e = current_entry(state, id).await?;
+    if scope.is_some_and(|s| !s.admits(&e.geometry)) {
+        return Err(ApiError::NotFound(format!("no entry {id}")));
+    }
+    Ok(e)
+}
+
+/// A member narrowed to a territory records and moves entries inside it only.
+fn outside(scope: Option<&Scope>, e: &Entry) -> Option<FieldError> {
+    scope.filter(|s| !s.admits(&e.geometry)).map(|_| FieldError {
+        field: "geometry".into(),
+        value: None,
+        reason: "outside your territory: you record and move entries within it".into(),
+    })
 }
 
 /// The API view of an entry: its fields, id, version, times, theme, layers and links.
@@ -195,6 +215,10 @@ pub async fn create(
         _ => Some(access.author.as_str()),
     };
     let new = journal::validate_new(&value, default_author, crate::now_ms()).map_err(ApiError::Invalid)?;
+    let scope = super::territory::scope_of(&state, &access)?;
+    if let Some(e) = outside(scope.as_deref(), &new.0) {
+        return Err(ApiError::Invalid(vec![e]));
+    }
     let commit = state.courante.create(new.0).await?;
     audit_entry(&state, &access, "entry.create", None, &commit.entry).await;
     Ok(entry_response(&state, StatusCode::CREATED, &commit.entry))
@@ -212,13 +236,7 @@ pub async fn get_one(
     let id = parse_id(&id)?;
     let scope = super::territory::scope_of(&state, &access)?;
     // Outside the asker's territory, an entry does not exist for them.
-    let e = state
-        .courante
-        .store()
-        .entry(id)
-        .await?
-        .filter(|e| scope.as_ref().is_none_or(|s| s.admits(&e.geometry)))
-        .ok_or_else(|| ApiError::NotFound(format!("no entry {id}")))?;
+    let e = visible_entry(&state, scope.as_deref(), id).await?;
     Ok(entry_response(&state, StatusCode::OK, &e))
 }
 
@@ -240,7 +258,8 @@ pub async fn patch(
     require_json(&headers)?;
     let expected = if_match(&headers)?;
     let value = parse_json(&body)?;
-    let before = current_entry(&state, id).await?;
+    let scope = super::territory::scope_of(&state, &access)?;
+    let before = visible_entry(&state, scope.as_deref(), id).await?;
     check_may_change(&access, &before, value.get("qualification").is_some())?;
     let who = access.author.clone();
     let engine = state.engine.clone();
@@ -252,11 +271,17 @@ pub async fn patch(
             if current.version != expected {
                 return Err(ChangeError::Stale { current: current.version });
             }
+            if outside(scope.as_deref(), current).is_some() {
+                return Err(ChangeError::NotFound);
+            }
             let (entry, revision) =
                 journal::apply_patch(current, &value, &who, now, engine.vocabulary()).map_err(|e| match e {
                     EditError::Invalid(errors) => ChangeError::Invalid(errors),
                     EditError::NoChange => ChangeError::NoChange,
                 })?;
+            if let Some(e) = outside(scope.as_deref(), &entry) {
+                return Err(ChangeError::Invalid(vec![e]));
+            }
             let event = courante.draft(EventKind::Updated, Some(current), &entry);
             Ok(Change { entry, revision, event })
         })
@@ -279,7 +304,8 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let expected = if_match(&headers)?;
-    let before = current_entry(&state, id).await?;
+    let scope = super::territory::scope_of(&state, &access)?;
+    let before = visible_entry(&state, scope.as_deref(), id).await?;
     check_may_change(&access, &before, false)?;
     let who = access.author.clone();
     let courante = state.courante.clone();
@@ -289,6 +315,9 @@ pub async fn delete(
         .change(id, move |current| {
             if current.version != expected {
                 return Err(ChangeError::Stale { current: current.version });
+            }
+            if outside(scope.as_deref(), current).is_some() {
+                return Err(ChangeError::NotFound);
             }
             if current.deleted {
                 return Err(ChangeError::NoChange);
@@ -330,7 +359,7 @@ const MAX_SCANNED_PAGES: usize = 20;
 async fn within(
     state: &super::Shared,
     mut q: EntryQuery,
-    scope: &vigie_layers::scope::Scope,
+    scope: &Scope,
 ) -> Result<(Vec<Entry>, Option<(i64, u64)>), ApiError> {
     let limit = q.limit;
     let mut kept = Vec::with_capacity(limit);

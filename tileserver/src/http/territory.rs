@@ -9,9 +9,10 @@
 //!
 //! Enforced so far: tiles (every layer, composite, H3), TileJSON bounds, region queries with
 //! their summaries and CSV exports, `/api/h3`, the feature counts of `/catalog`, the entry list
-//! and its full-text search, and reading one entry (404 outside). Every other route that reads
-//! or writes the log refuses an identity with a territory (403, [`TERRITORY_ROUTES`]): nothing
-//! is served that is not narrowed.
+//! and its full-text search, reading, editing and deleting one entry (404 outside), and
+//! recording entries (422 outside, and no edit moves one out). Every other route refuses an
+//! identity with a territory (403, [`TERRITORY_ROUTES`]): nothing is served that is not
+//! narrowed.
 
 use super::error::ApiError;
 use super::{Shared, query};
@@ -40,7 +41,10 @@ pub const TERRITORY_ROUTES: &[(Method, &str)] = &[
     (Method::POST, "/api/query"),
     (Method::GET, "/api/h3"),
     (Method::GET, "/api/entries"),
+    (Method::POST, "/api/entries"),
     (Method::GET, "/api/entries/{id}"),
+    (Method::PATCH, "/api/entries/{id}"),
+    (Method::DELETE, "/api/entries/{id}"),
 ];
 
 /// Whether a route narrows what it serves to the asker's territory.
