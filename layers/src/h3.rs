@@ -10,7 +10,6 @@
 
 use crate::clip::{ClipBox, tile_geometry};
 use crate::feature::{Feature, FeatureId, Field, FieldType, Schema, Value};
-use crate::filter::Filter;
 use crate::mvt::LayerEncoder;
 use crate::tile::{BUFFER_PX, TileCoord, lonlat_to_mercator};
 use geo::{BoundingRect, Coord, Geometry, InteriorPoint, LineString, Polygon, Rect};
@@ -537,11 +536,6 @@ fn padded(coord: TileCoord, r: u8, edges: f64) -> Rect<f64> {
     let lat = crate::tile::mercator_to_lonlat(Coord { x: 0.0, y: b.max().y.abs().max(b.min().y.abs()) }).y;
     let pad = edge_m / lat.to_radians().cos().max(0.01);
     Rect::new(Coord { x: b.min().x - pad, y: b.min().y - pad }, Coord { x: b.max().x + pad, y: b.max().y + pad })
-}
-
-/// Whether a filter is the default one (the aggregate holds exactly the default view).
-pub fn is_default(filter: &Filter) -> bool {
-    *filter == Filter::default()
 }
 
 #[cfg(test)]

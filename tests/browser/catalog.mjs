@@ -33,7 +33,7 @@
 // or playwright-core is a failure with what to install, never a skip.
 
 import { join } from 'node:path';
-import { baseUrl, fail, launchOrFail, outDir, results, started, watchPage } from './harness.mjs';
+import { baseUrl, fail, launchOrFail, outDir, results, nodeApi, requireDemoAdmin, started, watchPage } from './harness.mjs';
 import { mapRenders, waitIdle } from './map.mjs';
 
 const base = baseUrl('node tests/browser/catalog.mjs http://127.0.0.1:PORT (a running vigie serve --demo on loopback)');
@@ -44,25 +44,12 @@ const LAYER = { id: 'cyber-incidents', title: 'Incidents cyber', title_en: 'Cybe
 const NODE_LAYER = 'cyber-node';
 const BAD_ID = 'Bad Id!';
 
-/** A request from Node: `{status, headers, body}` (JSON parsed when it is). */
-async function api(path, opts = {}) {
-  const r = await fetch(base + path, { ...opts, headers: { 'Content-Type': 'application/json', ...(opts.headers || {}) } });
-  const text = await r.text();
-  let body = text;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {
-    /* not JSON */
-  }
-  return { status: r.status, headers: r.headers, body };
-}
+/** Requests from Node. */
+const api = nodeApi(base, { 'Content-Type': 'application/json' });
 
 // ---------------------------------------------------------------- prerequisites
 
-const me = await api('/api/me');
-if (me.status !== 200 || me.body?.role !== 'admin' || !me.body?.can?.admin) {
-  fail(`GET /api/me answered ${me.status} ${JSON.stringify(me.body)}: start vigie with --demo on a loopback address (the demo identity is admin there)`);
-}
+const me = await requireDemoAdmin(api);
 const startCatalog = (await api('/catalog')).body;
 if (!Number.isInteger(startCatalog?.version)) fail(`GET /catalog has no integer "version": ${JSON.stringify(startCatalog).slice(0, 200)}`);
 const startAdmin = await api('/api/catalog');

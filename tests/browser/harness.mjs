@@ -121,3 +121,31 @@ export async function watchPage(context, { prefix, close }) {
   });
   return { page, check, finish, expectedFailures, badResponses, pageErrors, consoleErrors };
 }
+
+/**
+ * Requests from Node to the server at `base`: `api(path, opts)` answers `{status, headers, body}`
+ * (the body parsed as JSON when it is). `headers` are sent with every request unless `opts`
+ * overrides them.
+ */
+export function nodeApi(base, headers = {}) {
+  return async (path, opts = {}) => {
+    const r = await fetch(base + path, { ...opts, headers: { ...headers, ...(opts.headers || {}) } });
+    const text = await r.text();
+    let body = text;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      /* not JSON */
+    }
+    return { status: r.status, headers: r.headers, body };
+  };
+}
+
+/** Fails unless the server's anonymous identity is the loopback demo's admin. */
+export async function requireDemoAdmin(api) {
+  const me = await api('/api/me');
+  if (me.status !== 200 || me.body?.role !== 'admin' || !me.body?.can?.admin) {
+    fail(`GET /api/me answered ${me.status} ${JSON.stringify(me.body)}: start vigie with --demo on a loopback address (the demo identity is admin there)`);
+  }
+  return me;
+}

@@ -33,7 +33,7 @@
 // or playwright-core is a failure with what to install, never a skip.
 
 import { join } from 'node:path';
-import { baseUrl, fail, launchOrFail, outDir, results, started, watchPage } from './harness.mjs';
+import { baseUrl, fail, launchOrFail, outDir, results, nodeApi, requireDemoAdmin, started, watchPage } from './harness.mjs';
 import { mapRenders } from './map.mjs';
 
 const base = baseUrl('node tests/browser/settings.mjs http://127.0.0.1:PORT (a running vigie serve --demo on loopback)');
@@ -50,25 +50,12 @@ const THEIRS = GOOD_SOURCES.replace('title = "Départements"', 'title = "Départ
 const NIGHT_BACKGROUND = '#0b1a2e';
 const OVERRIDE_BACKGROUND = '#102030';
 
-/** A request from Node: `{status, headers, body}` (JSON parsed when it is). */
-async function api(path, opts = {}) {
-  const r = await fetch(base + path, opts);
-  const text = await r.text();
-  let body = text;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {
-    /* not JSON */
-  }
-  return { status: r.status, headers: r.headers, body };
-}
+/** Requests from Node. */
+const api = nodeApi(base);
 
 // ---------------------------------------------------------------- prerequisites
 
-const me = await api('/api/me');
-if (me.status !== 200 || me.body?.role !== 'admin' || !me.body?.can?.admin) {
-  fail(`GET /api/me answered ${me.status} ${JSON.stringify(me.body)}: start vigie with --demo on a loopback address (the demo identity is admin there)`);
-}
+await requireDemoAdmin(api);
 const startConfig = await api('/api/sources/config');
 if (startConfig.status !== 200 || startConfig.headers.get('etag') !== '"0"') fail(`GET /api/sources/config answered ${startConfig.status} ETag ${startConfig.headers.get('etag')}: start from a fresh demo`);
 const startStyles = await api('/styles');
