@@ -144,6 +144,10 @@ pub struct Touched {
     pub rects: Vec<Rect<f64>>,
     /// H3 layer id and the envelope of a hexagon of it whose counts changed.
     pub hexagons: Vec<HexagonChange>,
+    /// The feature as it was before the change (`None`: it was not there).
+    pub before: Option<Arc<Feature>>,
+    /// The feature as it is after the change (`None`: it is gone).
+    pub after: Option<Arc<Feature>>,
 }
 
 /// A hexagon of an H3 layer whose counts changed: only that layer's tiles at the zooms that
@@ -413,7 +417,7 @@ impl Engine {
             }
             agg.update(id, counted);
         }
-        Touched { rects, hexagons }
+        Touched { rects, hexagons, before: old, after: new }
     }
 
     /// Runs `f` with read access to a collection.

@@ -543,6 +543,35 @@ pub fn geometry_json(g: &Geometry<f64>) -> Value {
     }
 }
 
+/// A geometry as revisions store it ([`geometry_json`]); `None` when it is not one.
+pub fn stored_geometry(v: &Value) -> Option<Geometry<f64>> {
+    let mut obj = Map::new();
+    obj.insert("geometry".into(), v.clone());
+    geometry(&obj, &mut Errors(Vec::new()))
+}
+
+/// Where an entry was at each version: the version and its geometry (`None` once deleted).
+pub type Positions = Vec<(u32, Option<Geometry<f64>>)>;
+
+/// Where an entry was at each version its revisions (oldest first) produced: its geometry,
+/// or `None` once deleted. What a narrowed event stream tests against the territory.
+pub fn positions(revisions: &[Revision]) -> Positions {
+    let mut at = None;
+    let mut deleted = false;
+    revisions
+        .iter()
+        .map(|r| {
+            if let Some(to) = r.changes.get("geometry").and_then(|c| c.get("to")) {
+                at = stored_geometry(to);
+            }
+            if let Some(to) = r.changes.get("deleted").and_then(|c| c.get("to")) {
+                deleted = to.as_bool().unwrap_or(false);
+            }
+            (r.version, at.clone().filter(|_| !deleted))
+        })
+        .collect()
+}
+
 /// The field-by-field difference between two states of an entry.
 pub fn diff(old: &Entry, new: &Entry) -> Map<String, Value> {
     let (a, b) = (entry_fields(old), entry_fields(new));
@@ -783,6 +812,22 @@ mod tests {
         b["geometry"] =
             json!({"type": "Polygon", "coordinates": [[[2.0, 48.0], [2.1, 48.0], [2.1, 48.1], [2.0, 48.0]]]});
         assert!(validate_new(&b, None, NOW).is_ok());
+    }
+
+    #[test]
+    fn positions_follow_moves_and_end_at_deletion() {
+        let vocab = ThemeVocabulary::default();
+        let e = validate_new(&valid(), None, NOW).unwrap().0;
+        let first = created(&e);
+        let moved = json!({"geometry": {"type": "LineString", "coordinates": [[2.0, 48.0], [2.5, 48.5]]}});
+        let (e2, second) = apply_patch(&e, &moved, "b", NOW, &vocab).unwrap();
+        let (e3, third) = apply_patch(&e2, &json!({"severity": 4}), "c", NOW, &vocab).unwrap();
+        let (_, fourth) = delete(&e3, "d", NOW);
+        let p = positions(&[first, second, third, fourth]);
+        let point = Geometry::Point(Point::new(2.35, 48.85));
+        let line = Geometry::LineString(LineString::from(vec![(2.0, 48.0), (2.5, 48.5)]));
+        assert_eq!(p, [(1, Some(point)), (2, Some(line.clone())), (3, Some(line)), (4, None)]);
+        assert_eq!(stored_geometry(&json!({"type": "Point", "coordinates": [200.0, 0.0]})), None);
     }
 
     #[test]

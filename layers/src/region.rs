@@ -650,10 +650,13 @@ impl Prepared {
         }
     }
 
-    /// Whether a WGS84 rectangle lies wholly inside the region (polygons only; `false` when it
-    /// cannot tell cheaply): then every geometry meeting the rectangle meets the region. Read
-    /// from the polygons' grid, whose inside cells are edge-free with a margin.
+    /// Whether a WGS84 rectangle lies wholly inside the region (boxes and polygons; `false`
+    /// when it cannot tell cheaply): then every geometry meeting the rectangle meets the
+    /// region. Read from the polygons' grid, whose inside cells are edge-free with a margin.
     pub fn covers(&self, r: Rect<f64>) -> bool {
+        if let Region::BBox([w, s, e, n]) = self.region {
+            return w <= e && r.min().x >= w && r.min().y >= s && r.max().x <= e && r.max().y <= n;
+        }
         let Some(area) = &self.area else { return false };
         let Some(grid) = &area.grid else { return false };
         let b = area.banded.bbox;

@@ -62,13 +62,23 @@ async fn identity_suite(ids: Arc<dyn IdentityStore>, backend: &str) {
         prefix: "vgt_abc",
         created_at: 5,
         expires_at: Some(1_000),
+        territory: Some(r#"[{"bbox":[2,48,3,49]}]"#),
     };
     let tid = ids.create_token(&t).await.unwrap();
     let rec = ids.token_by_secret("aa").await.unwrap().unwrap();
     assert_eq!(
-        (rec.id, rec.role, rec.account_name.as_str(), rec.expires_at),
-        (tid, Role::Reader, "alice", Some(1_000))
+        (rec.id, rec.role, rec.account_name.as_str(), rec.expires_at, rec.territory.as_deref()),
+        (tid, Role::Reader, "alice", Some(1_000), t.territory)
     );
+    // A workspace's territory comes with each membership of it.
+    assert_eq!(ids.member("suite", alice).await.unwrap().unwrap().workspace_territory, None);
+    let area = r#"[{"area":"departements:93"}]"#;
+    assert!(ids.set_workspace_territory("suite", Some(area)).await.unwrap());
+    assert!(!ids.set_workspace_territory("nowhere", Some(area)).await.unwrap(), "{backend}: no such workspace");
+    assert_eq!(ids.workspace_territory("suite").await.unwrap().as_deref(), Some(area));
+    assert_eq!(ids.member("suite", alice).await.unwrap().unwrap().workspace_territory.as_deref(), Some(area));
+    assert!(ids.set_workspace_territory("suite", None).await.unwrap());
+    assert_eq!(ids.workspace_territory("suite").await.unwrap(), None);
     assert!(ids.mark_token_used(tid, 6).await.unwrap(), "{backend}: first use");
     assert!(!ids.mark_token_used(tid, 7).await.unwrap(), "{backend}: second use is not the first");
     assert!(!ids.revoke_token("other", tid, 8).await.unwrap(), "{backend}: another workspace's token");
@@ -170,7 +180,7 @@ async fn secured_state() -> (Arc<Shared>, tempfile::TempDir, BTreeMap<Role, Stri
         let access: Access = state.identities.account_access("default", &name).await.unwrap();
         let (token, _) = state
             .identities
-            .create_token(&access, NewToken { name: format!("t-{role}"), role, expires_at: None })
+            .create_token(&access, NewToken { name: format!("t-{role}"), role, expires_at: None, territory: None })
             .await
             .unwrap();
         tokens.insert(role, token);
@@ -307,6 +317,7 @@ async fn bad_credentials_are_refused() {
         prefix: "vgt_ex",
         created_at: 0,
         expires_at: Some(1),
+        territory: None,
     })
     .await
     .unwrap();

@@ -716,17 +716,13 @@ async fn a_refresh_invalidates_only_the_tiles_of_changed_features() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Cache a zoom-7 tile over Corsica (2A) and one over Brittany (29).
-    let key = |x: u64, y: u64| vigie_tileserver::tiles::TileKey {
-        layers: vigie_tileserver::tiles::LayerSet::new(["src-0"]),
-        filter: vigie_tileserver::http::filters::parse_filter(
-            None,
-            state.engine.vocabulary(),
-            vigie_tileserver::now_ms(),
+    let key = |x: u64, y: u64| {
+        vigie_tileserver::tiles::TileKey::new(
+            vigie_tileserver::tiles::LayerSet::new(["src-0"]),
+            &vigie_tileserver::http::filters::parse_filter(None, state.engine.vocabulary(), vigie_tileserver::now_ms())
+                .unwrap(),
+            vigie_layers::TileCoord::new(7, x, y).unwrap(),
         )
-        .unwrap()
-        .cache_key()
-        .into(),
-        coord: vigie_layers::TileCoord::new(7, x, y).unwrap(),
     };
     let (corsica, brittany) = ("/tiles/src-0/7/67/47", "/tiles/src-0/7/62/44");
     for t in [corsica, brittany] {

@@ -97,6 +97,21 @@ pub enum WorkspaceCommand {
         #[command(flatten)]
         store: ServeArgs,
     },
+    /// Show, set or clear a workspace's territory: its members but the admins see the log and
+    /// the restricted layers within it (a JSON array of regions, e.g.
+    /// '[{"area": "departements:93"}]'; areas are resolved by the server, which refuses access
+    /// rather than widening it when one does not resolve).
+    Territory {
+        /// The territory to set.
+        #[arg(long, conflicts_with = "clear")]
+        set: Option<String>,
+        /// Give the whole map back.
+        #[arg(long)]
+        clear: bool,
+        /// Store and workspace, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
 }
 
 /// `vigie user …`.
@@ -441,6 +456,31 @@ async fn workspace(cmd: WorkspaceCommand) -> anyhow::Result<()> {
                 println!("{id}");
             }
         }
+        WorkspaceCommand::Territory { set, clear, store } => {
+            let config = Config::load(&store)?;
+            let ids = Identities::new(crate::open_store(&config).await?.identity(), IdentityPolicy::default());
+            let ws = &config.workspace;
+            if set.is_none() && !clear {
+                match ids.store().workspace_territory(ws).await? {
+                    Some(t) => println!("{t}"),
+                    None => println!("workspace '{ws}' has no territory (the whole map)"),
+                }
+                return Ok(());
+            }
+            let text = set
+                .map(|t| {
+                    let v: serde_json::Value = serde_json::from_str(&t).context("--set: not JSON")?;
+                    let regions = v.as_array().filter(|a| !a.is_empty() && a.iter().all(serde_json::Value::is_object));
+                    anyhow::ensure!(
+                        regions.is_some(),
+                        "--set: a JSON array of regions, e.g. '[{{\"area\": \"departements:93\"}}]'"
+                    );
+                    Ok(v.to_string())
+                })
+                .transpose()?;
+            ids.set_workspace_territory(ws, None, text.as_deref()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("workspace '{ws}': territory {}", if text.is_some() { "set" } else { "cleared" });
+        }
     }
     Ok(())
 }
@@ -464,7 +504,7 @@ async fn identities(args: &ServeArgs) -> anyhow::Result<(Config, Arc<Identities>
 }
 
 /// The actor the command line writes in the audit trail: `cli:` and the operating-system user.
-fn cli_actor() -> String {
+pub(crate) fn cli_actor() -> String {
     format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
 }
 
@@ -519,7 +559,8 @@ async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             let (config, ids) = identities(&store).await?;
             let access = ids.account_access(&config.workspace, &user).await?;
             let expires_at = expires_days.map(|d| crate::now_ms() + i64::from(d.max(1)) * 86_400_000);
-            let (token, record) = ids.create_token(&access, NewToken { name, role, expires_at }).await?;
+            let (token, record) =
+                ids.create_token(&access, NewToken { name, role, expires_at, territory: None }).await?;
             eprintln!(
                 "token #{} '{}' ({}) for workspace '{}', shown once:",
                 record.id, record.name, record.role, record.workspace

@@ -30,9 +30,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use vigie_layers::Engine;
-use vigie_layers::engine::ENTRIES;
+use vigie_layers::engine::{ENTRIES, Touched};
 use vigie_layers::model::{Entry, Interner};
+use vigie_layers::scope::Scope;
+use vigie_layers::tile::MAX_ZOOM;
+use vigie_layers::{Engine, Feature};
 
 /// Live events kept for slow subscribers before they must catch up from the store.
 const LIVE_BUFFER: usize = 4096;
@@ -52,11 +54,24 @@ struct PendingCreate {
     done: oneshot::Sender<Result<Commit, StoreError>>,
 }
 
+/// A change as the index took it: its event, and the entry's indexed feature before and
+/// after (WGS84 in `lonlat`; `None` where it was not, or is no longer, in the index). What a
+/// stream narrowed to a territory needs to tell an entry that enters, stays or leaves.
+#[derive(Debug)]
+pub struct Applied {
+    /// The event.
+    pub event: Event,
+    /// The entry before the change.
+    pub before: Option<Arc<Feature>>,
+    /// The entry after the change.
+    pub after: Option<Arc<Feature>>,
+}
+
 struct Applier {
     /// Next seq to apply.
     next: u64,
     /// Changes committed out of order, waiting for their turn.
-    pending: BTreeMap<u64, (Arc<Event>, Option<Entry>)>,
+    pending: BTreeMap<u64, (Event, Option<Entry>)>,
 }
 
 /// The operations log's write path and live stream.
@@ -64,7 +79,7 @@ pub struct Courante {
     store: Arc<dyn Store>,
     engine: Arc<Engine>,
     cache: TileCache,
-    live: broadcast::Sender<Arc<Event>>,
+    live: broadcast::Sender<Arc<Applied>>,
     applier: Mutex<Applier>,
     applied: watch::Sender<u64>,
     creates: mpsc::Sender<PendingCreate>,
@@ -177,7 +192,7 @@ impl Courante {
     }
 
     /// Live events, in seq order, from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Applied>> {
         self.live.subscribe()
     }
 
@@ -250,11 +265,11 @@ impl Courante {
     }
 
     fn submit(&self, commit: &Commit) {
-        self.enqueue(Arc::new(commit.event.clone()), Some(commit.entry.clone()));
+        self.enqueue(commit.event.clone(), Some(commit.entry.clone()));
     }
 
     /// Queues a committed change and applies every change that is now next in seq order.
-    fn enqueue(&self, event: Arc<Event>, entry: Option<Entry>) {
+    fn enqueue(&self, event: Event, entry: Option<Entry>) {
         let mut a = self.applier.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(successor) = self.successor.get() {
             // Retired: the successor applies it (lock order: the retired one's, then its
@@ -271,11 +286,11 @@ impl Courante {
             let next = a.next;
             a.pending.remove(&next)
         } {
-            self.apply(&event, entry.as_ref());
+            let touched = self.apply(&event, entry.as_ref());
             a.next += 1;
             applied = Some(event.seq);
             // No subscriber is not an error.
-            let _ = self.live.send(event);
+            let _ = self.live.send(Arc::new(Applied { event, before: touched.before, after: touched.after }));
         }
         drop(a);
         if let Some(seq) = applied {
@@ -283,8 +298,10 @@ impl Courante {
         }
     }
 
-    /// Index (and H3 aggregates) update, then tile invalidation, for one change.
-    fn apply(&self, event: &Event, entry: Option<&Entry>) {
+    /// Index (and H3 aggregates) update, then tile invalidation, for one change: the tiles its
+    /// old and new geometry touch, and of those cached for a territory, only the ones whose
+    /// territory meets the old or the new geometry (the others show neither).
+    fn apply(&self, event: &Event, entry: Option<&Entry>) -> Touched {
         let mut interner = Interner::default();
         let vocab = self.engine.vocabulary();
         let touched = match entry.filter(|e| !e.deleted).map(|e| e.to_feature(vocab, &mut interner)) {
@@ -295,10 +312,12 @@ impl Courante {
             }
             None => self.engine.remove(&ENTRIES, event.entry_id),
         };
-        self.cache.invalidate(&touched.rects);
+        let seen = SeenBy::new(&touched);
+        self.cache.invalidate_seen(&touched.rects, None, 0..=MAX_ZOOM, |s| seen.by(s));
         for h in &touched.hexagons {
-            self.cache.invalidate_layer_at(&h.layer, std::slice::from_ref(&h.rect), h.zooms.clone());
+            self.cache.invalidate_seen(std::slice::from_ref(&h.rect), Some(&h.layer), h.zooms.clone(), |s| seen.by(s));
         }
+        touched
     }
 
     /// Applies every committed change the index does not have yet, reading them back from the
@@ -319,13 +338,37 @@ impl Courante {
             }
             for event in events {
                 let entry = self.store.entry(event.entry_id).await?;
-                self.enqueue(Arc::new(event), entry);
+                self.enqueue(event, entry);
                 n += 1;
             }
             if self.applied_seq() == from {
                 return Ok(n);
             }
         }
+    }
+}
+
+/// Whether a territory sees a change (meets the entry's old or new geometry), asked once per
+/// territory of the cached tiles it touches.
+struct SeenBy<'a> {
+    touched: &'a Touched,
+    answers: std::cell::RefCell<Vec<(Arc<Scope>, bool)>>,
+}
+
+impl<'a> SeenBy<'a> {
+    fn new(touched: &'a Touched) -> Self {
+        Self { touched, answers: std::cell::RefCell::new(Vec::new()) }
+    }
+
+    fn by(&self, scope: &Arc<Scope>) -> bool {
+        if let Some((_, seen)) =
+            self.answers.borrow().iter().find(|(s, _)| Arc::ptr_eq(s, scope) || s.key() == scope.key())
+        {
+            return *seen;
+        }
+        let seen = [&self.touched.before, &self.touched.after].into_iter().flatten().any(|f| scope.admits(&f.lonlat));
+        self.answers.borrow_mut().push((scope.clone(), seen));
+        seen
     }
 }
 

@@ -164,7 +164,7 @@ export function createPopups(app) {
               'div',
               { class: 'photos' },
               photos.map((a) => {
-                const url = wsUrl(`/api/attachments/${encodeURIComponent(a.sha256)}`);
+                const url = wsUrl(`/api/attachments/${encodeURIComponent(a.sha256)}?entry=${e.id}`);
                 return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, h('img', { src: url, alt: a.filename || t('popup.photos'), loading: 'lazy' }));
               }),
             ),

@@ -91,7 +91,7 @@ pub async fn sign_in(State(state): State<AppState>, req: Request) -> Result<Resp
         via: Via::Session { csrf: signed.csrf.clone(), secret_sha256: String::new() },
         client,
         author: signed.account.name.clone(),
-        territory: member.and_then(|(_, t)| t).map(std::sync::Arc::from),
+        territory: crate::identity::service::territory_of(&member, signed.role, None),
     };
     let mut body = me_view(&access);
     body["display_name"] = json!(signed.account.display_name);
@@ -138,6 +138,7 @@ fn token_view(t: &TokenRecord) -> Value {
         "expires_at": t.expires_at.map(format_time_ms),
         "revoked_at": t.revoked_at.map(format_time_ms),
         "first_used_at": t.first_used_at.map(format_time_ms),
+        "territory": t.territory.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
     })
 }
 
@@ -156,14 +157,17 @@ struct TokenRequest {
     name: String,
     role: Role,
     expires_in_days: Option<u32>,
+    territory: Option<Value>,
 }
 
-/// `POST /api/tokens` `{"name", "role", "expires_in_days"?}`: a new API token for the
-/// workspace, at most the creator's role. The token is in the answer once and never again.
+/// `POST /api/tokens` `{"name", "role", "expires_in_days"?, "territory"?}`: a new API token
+/// for the workspace, at most the creator's role, and narrowed to `territory` (regions as a
+/// membership's) inside the creator's when given. The token is in the answer once and never
+/// again.
 ///
 /// # Errors
 /// 400 for a bad name, role or expiry; 403 for a role above the creator's or a creator that is
-/// not a signed-in account.
+/// not a signed-in account; 422 for a territory that does not resolve.
 pub async fn create_token(
     State(state): State<AppState>,
     access: Access,
@@ -171,9 +175,12 @@ pub async fn create_token(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req: TokenRequest = json_body(&headers, &body)?;
+    let territory = req.territory.filter(|t| !t.is_null()).map(|t| super::territory::check(&state, &t)).transpose()?;
     let expires_at = req.expires_in_days.map(|d| crate::now_ms() + i64::from(d.clamp(1, 3650)) * 86_400_000);
-    let (token, record) =
-        state.identities.create_token(&access, NewToken { name: req.name, role: req.role, expires_at }).await?;
+    let (token, record) = state
+        .identities
+        .create_token(&access, NewToken { name: req.name, role: req.role, expires_at, territory })
+        .await?;
     let mut v = token_view(&record);
     v["token"] = json!(token);
     let mut resp = (StatusCode::CREATED, Json(v)).into_response();

@@ -95,7 +95,7 @@ pub fn entry_view(state: &super::Shared, e: &Entry) -> Value {
         .iter()
         .map(|a| {
             let mut v = json!(a);
-            v["url"] = json!(format!("{}/api/attachments/{}", state.url_prefix, a.sha256));
+            v["url"] = json!(attachment_url(state, &a.sha256, e.id));
             v
         })
         .collect();
@@ -336,17 +336,53 @@ pub async fn delete(
 ///
 /// # Errors
 /// 404 for an unknown id.
-pub async fn revisions(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn revisions(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let revs = state.courante.store().revisions(id).await?;
+    let scope = super::territory::scope_of(&state, &access)?;
+    if scope.is_some() {
+        visible_entry(&state, scope.as_deref(), id).await?;
+    }
+    let mut revs = state.courante.store().revisions(id).await?;
     if revs.is_empty() {
         return Err(ApiError::NotFound(format!("no entry {id}")));
+    }
+    if let Some(scope) = &scope {
+        for r in &mut revs {
+            hide_positions_outside(&mut r.changes, scope);
+        }
     }
     let items: Vec<Value> = revs
         .iter()
         .map(|r| json!({"version": r.version, "action": r.action, "actor": r.actor, "at": format_time_ms(r.at_ms), "changes": r.changes}))
         .collect();
     Ok(Json(json!({"entry": id, "revisions": items})))
+}
+
+/// In a revision's changes, the positions outside `scope` (where an entry now inside came
+/// from) become `null`, named in `hidden`.
+fn hide_positions_outside(changes: &mut serde_json::Map<String, Value>, scope: &Scope) {
+    let Some(Value::Object(change)) = changes.get_mut("geometry") else { return };
+    let mut hidden = Vec::new();
+    for side in ["from", "to"] {
+        let outside = change.get(side).and_then(journal::stored_geometry).is_some_and(|g| !scope.admits(&g));
+        if outside {
+            change.insert(side.into(), Value::Null);
+            hidden.push(side);
+        }
+    }
+    if !hidden.is_empty() {
+        change.insert("hidden".into(), json!({"sides": hidden, "reason": "outside your territory"}));
+    }
+}
+
+/// Where an entry's photo is read (the entry named, so that a member with a territory reads
+/// the photos of the entries inside it).
+fn attachment_url(state: &super::Shared, sha256: &str, entry: u64) -> String {
+    format!("{}/api/attachments/{sha256}?entry={entry}", state.url_prefix)
 }
 
 /// Store pages read at most for one page of a member with a territory.
@@ -512,7 +548,8 @@ pub async fn attach(
         .map(|(_, v)| v.chars().filter(|c| !c.is_control() && !matches!(c, '/' | '\\' | '"')).take(120).collect())
         .unwrap_or_default();
     let sha256 = format!("{:x}", Sha256::digest(&body));
-    let before = current_entry(&state, id).await?;
+    let scope = super::territory::scope_of(&state, &access)?;
+    let before = visible_entry(&state, scope.as_deref(), id).await?;
     check_may_change(&access, &before, false)?;
     state.courante.store().put_attachment(&sha256, media_type, &body).await?;
     let reference =
@@ -524,6 +561,9 @@ pub async fn attach(
     let result = state
         .courante
         .change(id, move |current| {
+            if outside(scope.as_deref(), current).is_some() {
+                return Err(ChangeError::NotFound);
+            }
             let (entry, revision) = journal::attach(current, r.clone(), &who, now).ok_or(ChangeError::NoChange)?;
             let event = courante.draft(EventKind::Updated, Some(current), &entry);
             Ok(Change { entry, revision, event })
@@ -541,27 +581,50 @@ pub async fn attach(
         Err(e) => return Err(change_error(e, id)),
     };
     let mut v = json!(reference);
-    v["url"] = json!(format!("{}/api/attachments/{sha256}", state.url_prefix));
+    let url = attachment_url(&state, &sha256, id);
+    v["url"] = json!(url);
     v["entry"] = entry_view(&state, &entry);
     let mut resp = (StatusCode::CREATED, Json(v)).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&format!("{}/api/attachments/{sha256}", state.url_prefix)) {
+    if let Ok(loc) = HeaderValue::from_str(&url) {
         resp.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(resp)
 }
 
 /// `GET /api/attachments/{sha256}`: the image with its sniffed type, cacheable forever (the
-/// address is the content).
+/// address is the content). A member with a territory names the entry holding it
+/// (`?entry=ID`, inside the territory), or gets a 404.
 ///
 /// # Errors
 /// 404 for an unknown or malformed hash.
 pub async fn attachment(
     State(state): State<AppState>,
+    access: Access,
     Path(sha256): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
         return Err(ApiError::NotFound("attachments are addressed by a lowercase hex SHA-256".into()));
+    }
+    // A member with a territory reads the photos of the entries inside it: the entry is named
+    // (`?entry=`, as the entry's attachment `url` has it) and must hold the photo.
+    let scope = super::territory::scope_of(&state, &access)?;
+    if let Some(scope) = &scope {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+        let entry = pairs.iter().find(|(k, _)| k == "entry").and_then(|(_, v)| v.parse::<u64>().ok());
+        let holds = match entry {
+            Some(id) => visible_entry(&state, Some(scope), id)
+                .await
+                .is_ok_and(|e| !e.deleted && e.attachments.iter().any(|a| a.sha256 == sha256)),
+            None => false,
+        };
+        if !holds {
+            return Err(ApiError::NotFound(format!(
+                "no attachment {sha256} on an entry of your territory (name the entry: ?entry=ID)"
+            )));
+        }
     }
     let etag = format!("\"{sha256}\"");
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.into()))?;
@@ -583,7 +646,14 @@ pub async fn attachment(
         HeaderValue::from_str(&a.media_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
     h.insert(header::ETAG, etag_value);
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if scope.is_some() {
+            "private, max-age=31536000, immutable"
+        } else {
+            "public, max-age=31536000, immutable"
+        }),
+    );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
     Ok(r)

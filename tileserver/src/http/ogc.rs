@@ -7,11 +7,15 @@
 //! interval, open ends `..`), `limit` (default 10, at most 10,000) and `offset` page them, with
 //! `next`/`prev` links and `numberMatched`/`numberReturned`. The tile filters (`tags`,
 //! `severity`, `qualification`) are accepted too; refuted entries are hidden by default.
+//!
+//! A member with a territory gets, of the scoped layers, only the features meeting it: items,
+//! `numberMatched` and single features (404 outside), and the territory's box as extent.
 
 use super::error::ApiError;
 use super::filters::parse_filter;
 use super::query::feature_json;
 use super::{AppState, Shared, base_url};
+use crate::identity::Access;
 use crate::tiles::Features;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -22,6 +26,7 @@ use std::sync::Arc;
 use vigie_layers::engine::Layer;
 use vigie_layers::feature::{format_time_ms, parse_time_ms};
 use vigie_layers::region::{Prepared, Region};
+use vigie_layers::scope::Scope;
 use vigie_layers::tile::mercator_to_lonlat;
 
 /// Default page size of items.
@@ -94,12 +99,23 @@ fn temporal_extent(state: &Shared, layer: &Layer) -> Option<(i64, i64)> {
         .flatten()
 }
 
-fn collection_doc(state: &Shared, layer: &Layer, base: &str) -> Value {
-    let bbox = state.engine.extent(layer).map_or(json!([-180.0, -90.0, 180.0, 90.0]), |r| {
-        let (sw, ne) = (mercator_to_lonlat(r.min()), mercator_to_lonlat(r.max()));
-        json!([sw.x, sw.y, ne.x, ne.y])
-    });
-    let interval = temporal_extent(state, layer)
+/// A collection's description. Narrowed to a territory, a scoped layer's spatial extent is
+/// the territory's box and its temporal extent is left open (it would tell of entries
+/// outside).
+fn collection_doc(state: &Shared, layer: &Layer, base: &str, scope: Option<&Scope>) -> Value {
+    let narrowed = scope.filter(|_| layer.scoped());
+    let bbox = match narrowed {
+        Some(t) => {
+            let b = t.bounds();
+            json!([b.min().x, b.min().y, b.max().x, b.max().y])
+        }
+        None => state.engine.extent(layer).map_or(json!([-180.0, -90.0, 180.0, 90.0]), |r| {
+            let (sw, ne) = (mercator_to_lonlat(r.min()), mercator_to_lonlat(r.max()));
+            json!([sw.x, sw.y, ne.x, ne.y])
+        }),
+    };
+    let interval = narrowed
+        .map_or_else(|| temporal_extent(state, layer), |_| None)
         .map_or(json!([[null, null]]), |(a, b)| json!([[format_time_ms(a), format_time_ms(b)]]));
     let id = &layer.def.id;
     json!({
@@ -120,9 +136,10 @@ fn collection_doc(state: &Shared, layer: &Layer, base: &str) -> Value {
 ///
 /// # Errors
 /// 400 without a usable Host header.
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>, access: Access, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let base = format!("{}/ogc", base_url(&state, &headers)?);
-    let docs: Vec<Value> = collections(&state).map(|l| collection_doc(&state, &l, &base)).collect();
+    let scope = super::territory::scope_of(&state, &access)?;
+    let docs: Vec<Value> = collections(&state).map(|l| collection_doc(&state, &l, &base, scope.as_deref())).collect();
     Ok(Json(json!({
         "links": [link(&format!("{base}/collections"), "self", "application/json", "Collections")],
         "collections": docs
@@ -135,12 +152,14 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<J
 /// 404 for an unknown collection.
 pub async fn one(
     State(state): State<AppState>,
+    access: Access,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let base = format!("{}/ogc", base_url(&state, &headers)?);
     let layer = collection(&state, &id)?;
-    Ok(Json(collection_doc(&state, &layer, &base)))
+    let scope = super::territory::scope_of(&state, &access)?;
+    Ok(Json(collection_doc(&state, &layer, &base, scope.as_deref())))
 }
 
 /// Parses `datetime`: an instant, or `start/end` with `..` (or nothing) for an open end.
@@ -173,6 +192,7 @@ fn geojson(v: Value) -> Response {
 /// 400 for a bad parameter, 404 for an unknown collection.
 pub async fn items(
     State(state): State<AppState>,
+    access: Access,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -181,7 +201,8 @@ pub async fn items(
     let layer = collection(&state, &id)?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::bad_request("Invalid query string", e.to_string()))?;
-    let mut filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?;
+    let mut filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?
+        .with_scope(super::territory::scope_of(&state, &access)?);
     let mut limit = DEFAULT_LIMIT;
     let mut offset = 0usize;
     let mut bbox = None;
@@ -227,7 +248,11 @@ pub async fn items(
         None => worker
             .engine
             .with_collection(&l.collection, |c| {
-                c.iter().filter(|x| l.selects(x) && f.matches(&x.attrs)).cloned().collect()
+                let scope = l.scope(&f);
+                c.iter()
+                    .filter(|x| l.selects(x) && f.matches(&x.attrs) && scope.is_none_or(|s| s.admits(&x.lonlat)))
+                    .cloned()
+                    .collect()
             })
             .unwrap_or_default(),
     })
@@ -268,6 +293,7 @@ pub async fn items(
 /// 404 for an unknown collection or feature.
 pub async fn item(
     State(state): State<AppState>,
+    access: Access,
     Path((id, fid)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -277,9 +303,12 @@ pub async fn item(
         ApiError::NotFound(format!("no feature '{}' in collection '{id}'", fid.chars().take(40).collect::<String>()))
     };
     let n: u64 = fid.parse().map_err(|_| missing())?;
+    let scope = super::territory::scope_of(&state, &access)?.filter(|_| layer.scoped());
     let f = state
         .engine
-        .with_collection(&layer.collection, |c| c.get(n).filter(|f| layer.selects(f)).cloned())
+        .with_collection(&layer.collection, |c| {
+            c.get(n).filter(|f| layer.selects(f) && scope.as_ref().is_none_or(|s| s.admits(&f.lonlat))).cloned()
+        })
         .flatten()
         .ok_or_else(missing)?;
     let mut v = feature_json(&f, &state.engine.schema(&layer), None);

@@ -1,24 +1,30 @@
-//! Territories over HTTP (issue 15, first part): a membership narrowed to part of the map.
+//! Territories over HTTP (issue 15): the part of the map an identity sees.
 //!
 //! A territory is a JSON array of regions written as region queries write them — `{"area":
 //! "departements:93"}` (a feature of a dataset layer, by its key), `{"geometry": {GeoJSON
-//! polygon}}`, `{"bbox": [w, s, e, n]}`, `{"circle": {"lon", "lat", "radius_m"}}` — stored on
-//! the membership (`PUT /api/members/{name}` with `territory`, `vigie user territory`). The
-//! member's sessions and API tokens then see, on the scoped layers (the log's entries, their H3
-//! counts, restricted datasets), only the features meeting it ([`vigie_layers::scope`]).
+//! polygon}}`, `{"bbox": [w, s, e, n]}`, `{"circle": {"lon", "lat", "radius_m"}}`. It is stored
+//! on a membership (`PUT /api/members/{name}`), on a workspace (`PUT /api/workspace/territory`:
+//! it narrows every member but the admins) and on an API token (inside its creator's). The
+//! levels an identity has make its access's territory (`{"all_of": [...]}` when several); it
+//! then sees, on the scoped layers (the log's entries, their H3 counts, restricted datasets),
+//! only the features meeting every level ([`vigie_layers::scope`]).
 //!
-//! Enforced so far: tiles (every layer, composite, H3), TileJSON bounds, region queries with
-//! their summaries and CSV exports, `/api/h3`, the feature counts of `/catalog`, the entry list
-//! and its full-text search, reading, editing and deleting one entry (404 outside), and
-//! recording entries (422 outside, and no edit moves one out). Every other route refuses an
-//! identity with a territory (403, [`TERRITORY_ROUTES`]): nothing is served that is not
-//! narrowed.
+//! Narrowed: tiles (every layer, composite, H3), TileJSON bounds, region queries with their
+//! summaries and CSV exports, `/api/h3`, the feature counts of `/catalog`, the entry list and
+//! its full-text search, one entry, its revisions and photos (404 outside), the event stream,
+//! the OGC API, and recording entries (422 outside, and no edit moves one out). Every other
+//! route refuses an identity with a territory (403, [`TERRITORY_ROUTES`]): nothing is served
+//! that is not narrowed.
 
 use super::error::ApiError;
-use super::{Shared, query};
+use super::{AppState, Shared, query};
 use crate::identity::Access;
-use axum::http::Method;
-use serde_json::Value;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use vigie_layers::scope::Scope;
 
@@ -45,6 +51,22 @@ pub const TERRITORY_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/api/entries/{id}"),
     (Method::PATCH, "/api/entries/{id}"),
     (Method::DELETE, "/api/entries/{id}"),
+    (Method::GET, "/api/entries/{id}/revisions"),
+    (Method::POST, "/api/entries/{id}/attachments"),
+    (Method::GET, "/api/attachments/{sha256}"),
+    (Method::GET, "/api/events"),
+    (Method::GET, "/ogc"),
+    (Method::GET, "/ogc/conformance"),
+    (Method::GET, "/ogc/api"),
+    (Method::GET, "/ogc/collections"),
+    (Method::GET, "/ogc/collections/{id}"),
+    (Method::GET, "/ogc/collections/{id}/items"),
+    (Method::GET, "/ogc/collections/{id}/items/{fid}"),
+    (Method::GET, "/api/workspace/territory"),
+    (Method::GET, "/api/me/territory"),
+    (Method::GET, "/api/tokens"),
+    (Method::POST, "/api/tokens"),
+    (Method::DELETE, "/api/tokens/{id}"),
 ];
 
 /// Whether a route narrows what it serves to the asker's territory.
@@ -62,15 +84,97 @@ pub fn check(state: &Shared, territory: &Value) -> Result<String, ApiError> {
     if text.len() > MAX_TERRITORY_BYTES {
         return Err(ApiError::InvalidDefinition(format!("a territory is at most {MAX_TERRITORY_BYTES} bytes")));
     }
-    resolve(state, &text)?;
+    resolve_level(state, territory)?;
     Ok(text)
 }
 
-/// The territory `text` prepared.
+/// `GET /api/me/territory`: the asker's territory as GeoJSON, for a map to outline it and
+/// grey out the rest: one feature per level (`level` 0 is the narrowest: a token's, then the
+/// membership's, then the workspace's), boxes and circles drawn as polygons. No feature when
+/// the asker sees the whole workspace.
+///
+/// # Errors
+/// 403 when the territory no longer resolves.
+pub async fn mine(State(state): State<AppState>, access: Access) -> Result<Response, ApiError> {
+    let scope = scope_of(&state, &access)?;
+    let features: Vec<Value> = scope
+        .map(|s| s.outlines())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(level, mp)| {
+            let geometry = vigie_layers::journal::geometry_json(&geo::Geometry::MultiPolygon(mp.clone()));
+            json!({"type": "Feature", "properties": {"level": level}, "geometry": geometry})
+        })
+        .collect();
+    let mut r = Json(json!({"type": "FeatureCollection", "features": features})).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/geo+json"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    Ok(r)
+}
+
+/// `GET /api/workspace/territory`: the workspace's territory (`{"territory": [...]}`, `null`
+/// for the whole map) and its box.
+///
+/// # Errors
+/// The store's.
+pub async fn get_workspace(State(state): State<AppState>, access: Access) -> Result<Json<Value>, ApiError> {
+    let text = state.identities.store().workspace_territory(&access.workspace).await?;
+    let bbox = text.as_deref().and_then(|t| resolve(&state, t).ok()).map(|s| {
+        let b = s.bounds();
+        json!([b.min().x, b.min().y, b.max().x, b.max().y])
+    });
+    Ok(Json(json!({
+        "territory": text.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
+        "bbox": bbox,
+    })))
+}
+
+/// `PUT /api/workspace/territory` `{"territory": [...] | null}` (admin): sets the territory
+/// of the workspace; its members but the admins then see the scoped layers within it.
+///
+/// # Errors
+/// 422 for a territory that does not resolve; 400 for a body without `territory`.
+pub async fn put_workspace(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    super::entries::require_json(&headers)?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("Invalid JSON", e.to_string()))?;
+    let territory = match v.get("territory") {
+        None => {
+            return Err(ApiError::bad_request(
+                "Missing territory",
+                "give {\"territory\": [regions]} or {\"territory\": null} for the whole map",
+            ));
+        }
+        Some(Value::Null) => None,
+        Some(t) => Some(check(&state, t)?),
+    };
+    state.identities.set_workspace_territory(&access.workspace, Some(&access), territory.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The territory `text` prepared: a JSON array of regions, or (an identity narrowed at
+/// several levels: token, membership, workspace) `{"all_of": [territory, …]}`, where a feature
+/// must meet each.
 fn resolve(state: &Shared, text: &str) -> Result<Scope, ApiError> {
+    let value = serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    if let Some(Value::Array(levels)) = value.get("all_of") {
+        let mut scopes = levels.iter().map(|level| resolve_level(state, level));
+        let first = scopes.next().ok_or_else(|| ApiError::InvalidDefinition("territory: empty all_of".into()))??;
+        return scopes.try_fold(first, |inner, outer| Ok(inner.within(&outer?)));
+    }
+    resolve_level(state, &value)
+}
+
+/// One level of a territory: a JSON array of regions.
+fn resolve_level(state: &Shared, value: &Value) -> Result<Scope, ApiError> {
     let invalid = |m: String| ApiError::InvalidDefinition(format!("territory: {m}"));
-    let parts = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(parts)) if !parts.is_empty() && parts.len() <= MAX_PARTS => parts,
+    let parts = match value {
+        Value::Array(parts) if !parts.is_empty() && parts.len() <= MAX_PARTS => parts,
         _ => {
             return Err(invalid(format!(
                 "a JSON array of 1 to {MAX_PARTS} regions, e.g. [{{\"area\": \"departements:93\"}}]"

@@ -82,8 +82,7 @@ pub async fn tile(
     // The asker's territory narrows the scoped layers, and is part of the cache key.
     let filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?
         .with_scope(super::territory::scope_of(&state, &access)?);
-    let key =
-        TileKey { layers: LayerSet::new(resolved.iter().map(|s| s.id())), filter: filter.cache_key().into(), coord };
+    let key = TileKey::new(LayerSet::new(resolved.iter().map(|s| s.id())), &filter, coord);
     let running = state.activity.clone();
     let (tile, outcome) = state
         .cache

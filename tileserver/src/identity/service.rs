@@ -6,7 +6,9 @@
 //! session revoked on any replica is refused by every replica within that time.
 
 use super::audit::{AuditDraft, Outcome};
-use super::store::{Account, IdentityStore, IdentityStoreError, NewAccount, SessionRecord, TokenInsert, TokenRecord};
+use super::store::{
+    Account, IdentityStore, IdentityStoreError, MemberRow, NewAccount, SessionRecord, TokenInsert, TokenRecord,
+};
 use super::throttle::{ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES, Throttle};
 use super::{Access, Principal, Role, Via, password, secret};
 use crate::store::StoreError;
@@ -116,6 +118,9 @@ pub struct NewToken {
     pub role: Role,
     /// Expiry, epoch ms.
     pub expires_at: Option<i64>,
+    /// Territory inside the creator's (JSON, checked by the caller): the token sees what
+    /// meets both.
+    pub territory: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,12 +130,22 @@ enum Resolved {
     Oidc(Account, Membership),
 }
 
-/// A membership as resolved: the role and the territory (JSON), or none.
-type Membership = Option<(Role, Option<String>)>;
+/// A membership as resolved, or none.
+type Membership = Option<MemberRow>;
 
-/// The territory of a membership, shared by the accesses that carry it.
-fn territory_of(m: &Membership) -> Option<Arc<str>> {
-    m.as_ref().and_then(|(_, t)| t.as_deref()).map(Arc::from)
+/// The territory an identity acting as `role` sees (JSON, shared by the accesses that carry
+/// it): the membership's, inside the workspace's unless `role` is admin, and inside that, a
+/// token's own. One level is the level's JSON array; several are `{"all_of": [...]}` (a
+/// feature must meet each; `crate::http::territory`).
+pub fn territory_of(m: &Membership, role: Role, token: Option<&str>) -> Option<Arc<str>> {
+    let m = m.as_ref()?;
+    let workspace = m.workspace_territory.as_deref().filter(|_| role < Role::Admin);
+    let levels: Vec<&str> = [token, m.territory.as_deref(), workspace].into_iter().flatten().collect();
+    match levels.as_slice() {
+        [] => None,
+        [one] => Some(Arc::from(*one)),
+        many => Some(Arc::from(format!("{{\"all_of\":[{}]}}", many.join(",")))),
+    }
 }
 
 type AuditJob = (AuditDraft, Option<oneshot::Sender<()>>);
@@ -274,7 +289,7 @@ impl Identities {
                     return Err(AuthError::NotMember);
                 }
                 // A token never does more, nor sees more, than its creator can today.
-                let role = creator.as_ref().map(|(c, _)| (*c).min(t.role)).ok_or(AuthError::NotMember)?;
+                let role = creator.as_ref().map(|c| c.role.min(t.role)).ok_or(AuthError::NotMember)?;
                 let first_use = t.first_used_at.is_none() && self.store.mark_token_used(t.id, now).await?;
                 if t.first_used_at.is_none() {
                     // Reloaded with its first use on the next request, not marked again each time.
@@ -299,7 +314,7 @@ impl Identities {
                     via: Via::Bearer,
                     client,
                     author: format!("token:{}", t.name),
-                    territory: territory_of(creator),
+                    territory: territory_of(creator, role, t.territory.as_deref()),
                 }))
             }
             Credential::Session(cookie) => {
@@ -319,7 +334,7 @@ impl Identities {
                 if s.revoked_at.is_some() || s.expires_at <= now || a.disabled_at.is_some() {
                     return Err(AuthError::Unauthenticated("the session has ended: sign in again".into()));
                 }
-                let role = member.as_ref().map(|(r, _)| *r).ok_or(AuthError::NotMember)?;
+                let role = member.as_ref().map(|m| m.role).ok_or(AuthError::NotMember)?;
                 Ok(Some(Access {
                     principal: Principal::Account { id: a.id, name: a.name.clone() },
                     workspace: workspace.to_owned(),
@@ -327,7 +342,7 @@ impl Identities {
                     via: Via::Session { csrf: s.csrf.clone(), secret_sha256: sha },
                     client,
                     author: a.name.clone(),
-                    territory: territory_of(member),
+                    territory: territory_of(member, role, None),
                 }))
             }
         }
@@ -369,14 +384,15 @@ impl Identities {
         if account.disabled_at.is_some() {
             return Err(AuthError::Unauthenticated("the account is disabled".into()));
         }
+        let role = member.as_ref().map(|m| m.role).ok_or(AuthError::NotMember)?;
         Ok(Access {
             principal: Principal::Account { id: account.id, name: account.name.clone() },
             workspace: workspace.to_owned(),
-            role: member.as_ref().map(|(r, _)| *r).ok_or(AuthError::NotMember)?,
+            role,
             via: Via::Bearer,
             client,
             author: account.name.clone(),
-            territory: territory_of(member),
+            territory: territory_of(member, role, None),
         })
     }
 
@@ -644,6 +660,7 @@ impl Identities {
             prefix: &prefix,
             created_at: now,
             expires_at: new.expires_at,
+            territory: new.territory.as_deref(),
         };
         let id = self.store.create_token(&insert).await?;
         let record = self
@@ -651,7 +668,11 @@ impl Identities {
             .token_by_secret(&sha)
             .await?
             .ok_or_else(|| AuthError::NotFound(format!("token #{id} vanished after its creation")))?;
-        let detail = serde_json::json!({ "after": super::audit::digest(&serde_json::json!(record)), "role": new.role });
+        let detail = serde_json::json!({
+            "after": super::audit::digest(&serde_json::json!(record)),
+            "role": new.role,
+            "territory": new.territory.is_some(),
+        });
         self.record(self.draft(access, "token.create", &format!("token/{id}"), Outcome::Ok, detail)).await;
         Ok((token, record))
     }
@@ -726,7 +747,7 @@ impl Identities {
             .account_by_name(name)
             .await?
             .ok_or_else(|| AuthError::NotFound(format!("no account named '{name}'")))?;
-        let before = self.store.member(&access.workspace, account.id).await?.and_then(|(_, t)| t);
+        let before = self.store.member(&access.workspace, account.id).await?.and_then(|m| m.territory);
         if !self.store.set_territory(&access.workspace, account.id, territory).await? {
             return Err(AuthError::NotFound(format!("'{name}' is not a member of this workspace")));
         }
@@ -734,6 +755,44 @@ impl Identities {
         let digest = |t: Option<&str>| t.map(|t| super::audit::digest(&serde_json::Value::String(t.to_owned())));
         let detail = serde_json::json!({ "before": digest(before.as_deref()), "after": digest(territory) });
         self.record(self.draft(access, "member.territory", &format!("account/{name}"), Outcome::Ok, detail)).await;
+        Ok(())
+    }
+
+    /// Sets the territory of the asker's workspace (JSON, checked by the caller; `None`: the
+    /// whole map): every member but its admins then sees the scoped layers within it. Audited
+    /// with digests; `by` is the admin who does it (`None`: the command line).
+    ///
+    /// # Errors
+    /// 404 for no such workspace.
+    pub async fn set_workspace_territory(
+        &self,
+        workspace: &str,
+        by: Option<&Access>,
+        territory: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let before = self.store.workspace_territory(workspace).await?;
+        if !self.store.set_workspace_territory(workspace, territory).await? {
+            return Err(AuthError::NotFound(format!("no workspace '{workspace}'")));
+        }
+        self.resolved.invalidate_all();
+        let digest = |t: Option<&str>| t.map(|t| super::audit::digest(&serde_json::Value::String(t.to_owned())));
+        let detail = serde_json::json!({ "before": digest(before.as_deref()), "after": digest(territory) });
+        let draft = match by {
+            Some(access) => {
+                self.draft(access, "workspace.territory", &format!("workspace/{workspace}"), Outcome::Ok, detail)
+            }
+            None => AuditDraft {
+                at: crate::now_ms(),
+                workspace: Some(workspace.to_owned()),
+                actor: crate::cli::cli_actor(),
+                action: "workspace.territory".into(),
+                target: format!("workspace/{workspace}"),
+                outcome: Outcome::Ok,
+                client: None,
+                detail,
+            },
+        };
+        self.record(draft).await;
         Ok(())
     }
 
@@ -829,7 +888,7 @@ impl Identities {
         let member = self.store.member(workspace, account.id).await?;
         let role = member
             .as_ref()
-            .map(|(r, _)| *r)
+            .map(|m| m.role)
             .ok_or_else(|| AuthError::NotFound(format!("'{name}' is not a member of workspace '{workspace}'")))?;
         Ok(Access {
             principal: Principal::Account { id: account.id, name: account.name.clone() },
@@ -838,7 +897,7 @@ impl Identities {
             via: Via::Anonymous,
             client: None,
             author: account.name,
-            territory: territory_of(&member),
+            territory: territory_of(&member, role, None),
         })
     }
 

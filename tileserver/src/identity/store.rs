@@ -76,6 +76,20 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
     /// First used, epoch ms.
     pub first_used_at: Option<i64>,
+    /// The territory the token is narrowed to inside its creator's (JSON), if any.
+    pub territory: Option<String>,
+}
+
+/// A membership as requests resolve it: the role, the member's territory and the
+/// workspace's (JSON arrays of regions, see `crate::http::territory`; `None`: not narrowed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    /// The role.
+    pub role: Role,
+    /// The territory the membership is narrowed to.
+    pub territory: Option<String>,
+    /// The workspace's territory (it narrows every member but its admins).
+    pub workspace_territory: Option<String>,
 }
 
 /// A session's stored record.
@@ -129,6 +143,8 @@ pub struct TokenInsert<'a> {
     pub created_at: i64,
     /// Expires, epoch ms.
     pub expires_at: Option<i64>,
+    /// Territory inside the creator's (JSON), if any.
+    pub territory: Option<&'a str>,
 }
 
 /// Why an identity write failed.
@@ -178,11 +194,14 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), StoreError>;
     /// The account's role in `workspace`.
     async fn membership(&self, workspace: &str, account: i64) -> Result<Option<Role>, StoreError> {
-        Ok(self.member(workspace, account).await?.map(|(role, _)| role))
+        Ok(self.member(workspace, account).await?.map(|m| m.role))
     }
-    /// The account's role in `workspace` and the territory it is narrowed to (JSON, see
-    /// `crate::territory`; `None`: the whole workspace).
-    async fn member(&self, workspace: &str, account: i64) -> Result<Option<(Role, Option<String>)>, StoreError>;
+    /// The account's membership of `workspace`: role, territory, and the workspace's territory.
+    async fn member(&self, workspace: &str, account: i64) -> Result<Option<MemberRow>, StoreError>;
+    /// Sets (or clears) `workspace`'s territory; `false` when there is no such workspace.
+    async fn set_workspace_territory(&self, workspace: &str, territory: Option<&str>) -> Result<bool, StoreError>;
+    /// `workspace`'s territory, if it has one.
+    async fn workspace_territory(&self, workspace: &str) -> Result<Option<String>, StoreError>;
     /// Narrows the account's membership of `workspace` to a territory (`None`: the whole
     /// workspace); `false` when it is not a member.
     async fn set_territory(&self, workspace: &str, account: i64, territory: Option<&str>) -> Result<bool, StoreError>;
@@ -238,7 +257,8 @@ impl<DB: sqlx::Database> SqlIdentity<DB> {
 
 const ACCOUNT_COLUMNS: &str = "id, name, display_name, password_hash, created_at, disabled_at";
 const TOKEN_SELECT: &str = "SELECT t.id, t.workspace, t.account, a.name AS account_name, t.name, t.role, t.prefix, \
-     t.created_at, t.expires_at, t.revoked_at, t.first_used_at FROM api_tokens t JOIN accounts a ON a.id = t.account";
+     t.created_at, t.expires_at, t.revoked_at, t.first_used_at, t.territory FROM api_tokens t \
+     JOIN accounts a ON a.id = t.account";
 const AUDIT_COLUMNS: &str = "seq, at, workspace, actor, action, target, outcome, client, detail, prev_hash, hash";
 
 fn role_of(text: &str) -> Result<Role, StoreError> {
@@ -281,6 +301,7 @@ macro_rules! sql_identity {
                     expires_at: r.try_get("expires_at")?,
                     revoked_at: r.try_get("revoked_at")?,
                     first_used_at: r.try_get("first_used_at")?,
+                    territory: r.try_get("territory")?,
                 })
             }
 
@@ -425,18 +446,40 @@ macro_rules! sql_identity {
                 Ok(())
             }
 
-            async fn member(
+            async fn member(&self, workspace: &str, account: i64) -> Result<Option<MemberRow>, StoreError> {
+                let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                    "SELECT m.role, m.territory, w.territory FROM memberships m JOIN workspaces w ON w.id = m.workspace \
+                     WHERE m.workspace = $1 AND m.account = $2",
+                )
+                .bind(workspace)
+                .bind(account)
+                .fetch_optional(&self.reader)
+                .await?;
+                row.map(|(role, territory, workspace_territory)| {
+                    Ok(MemberRow { role: role_of(&role)?, territory, workspace_territory })
+                })
+                .transpose()
+            }
+
+            async fn set_workspace_territory(
                 &self,
                 workspace: &str,
-                account: i64,
-            ) -> Result<Option<(Role, Option<String>)>, StoreError> {
-                let row: Option<(String, Option<String>)> =
-                    sqlx::query_as("SELECT role, territory FROM memberships WHERE workspace = $1 AND account = $2")
-                        .bind(workspace)
-                        .bind(account)
-                        .fetch_optional(&self.reader)
-                        .await?;
-                row.map(|(role, territory)| Ok((role_of(&role)?, territory))).transpose()
+                territory: Option<&str>,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE workspaces SET territory = $1 WHERE id = $2")
+                    .bind(territory)
+                    .bind(workspace)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn workspace_territory(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+                let t: Option<Option<String>> = sqlx::query_scalar("SELECT territory FROM workspaces WHERE id = $1")
+                    .bind(workspace)
+                    .fetch_optional(&self.reader)
+                    .await?;
+                Ok(t.flatten())
             }
 
             async fn set_territory(
@@ -477,8 +520,8 @@ macro_rules! sql_identity {
 
             async fn create_token(&self, t: &TokenInsert<'_>) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar(
-                    "INSERT INTO api_tokens (workspace, account, name, role, secret_sha256, prefix, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                    "INSERT INTO api_tokens (workspace, account, name, role, secret_sha256, prefix, created_at, expires_at, \
+                     territory) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                 )
                 .bind(t.workspace)
                 .bind(t.account)
@@ -488,6 +531,7 @@ macro_rules! sql_identity {
                 .bind(t.prefix)
                 .bind(t.created_at)
                 .bind(t.expires_at)
+                .bind(t.territory)
                 .fetch_one(&self.writer)
                 .await?)
             }

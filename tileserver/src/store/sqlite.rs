@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "identity", include_str!("../../../migrations/sqlite/0002_identity.sql")),
     (3, "catalog", include_str!("../../../migrations/sqlite/0003_catalog.sql")),
     (4, "territory", include_str!("../../../migrations/sqlite/0004_territory.sql")),
+    (5, "territory_scopes", include_str!("../../../migrations/sqlite/0005_territory_scopes.sql")),
 ];
 
 /// How write transactions start: every workspace's store (and `vigie` commands run beside the

@@ -47,6 +47,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use vigie_layers::TileCoord;
+use vigie_layers::scope::Scope;
 use vigie_layers::tile::{BUFFER_PX, INDEX_SLACK_M, MAX_ZOOM, grow, tiles_covering};
 
 /// The layer ids of a (composite) tile, in request order.
@@ -89,14 +90,42 @@ impl std::fmt::Display for LayerSet {
 }
 
 /// What identifies a tile: every input that changes its bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub struct TileKey {
     /// Requested layer ids, in request order.
     pub layers: LayerSet,
-    /// Canonical filter text ([`vigie_layers::Filter::cache_key`]).
+    /// Canonical filter text ([`vigie_layers::Filter::cache_key`], the territory's key
+    /// included).
     pub filter: Arc<str>,
     /// The tile.
     pub coord: TileCoord,
+    /// The asker's territory, when the tile was narrowed to one: not part of the identity
+    /// (its key is in `filter`), kept so that a write invalidates the tiles of the territories
+    /// that see it only.
+    pub scope: Option<Arc<Scope>>,
+}
+
+impl TileKey {
+    /// The key of a tile of `layers` at `coord` rendered with `filter`.
+    pub fn new(layers: LayerSet, filter: &vigie_layers::Filter, coord: TileCoord) -> Self {
+        Self { layers, filter: filter.cache_key().into(), coord, scope: filter.scope.clone() }
+    }
+}
+
+impl PartialEq for TileKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.coord == other.coord && self.filter == other.filter && self.layers == other.layers
+    }
+}
+
+impl Eq for TileKey {}
+
+impl Hash for TileKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.layers.hash(state);
+        self.filter.hash(state);
+        self.coord.hash(state);
+    }
 }
 
 /// Tells cached values apart: a key evicted then cached again is another value.
@@ -360,6 +389,22 @@ impl TileCache {
         self.invalidate_where(rects, zooms, |k| k.layers.contains(layer))
     }
 
+    /// Drops the tiles over `rects` at `zooms` (of those holding `layer` when given) that a
+    /// change of the log shows in: every unnarrowed one, and of the tiles narrowed to a
+    /// territory, those whose territory `sees` the change. `sees` runs under the index lock,
+    /// once per tile: memoise it per territory.
+    pub fn invalidate_seen(
+        &self,
+        rects: &[Rect<f64>],
+        layer: Option<&str>,
+        zooms: RangeInclusive<u8>,
+        sees: impl Fn(&Arc<Scope>) -> bool,
+    ) -> usize {
+        self.invalidate_where(rects, zooms, |k| {
+            layer.is_none_or(|l| k.layers.contains(l)) && k.scope.as_ref().is_none_or(&sees)
+        })
+    }
+
     fn invalidate_where(
         &self,
         rects: &[Rect<f64>],
@@ -472,7 +517,7 @@ mod tests {
     }
 
     fn key_at(z: u32, x: u64, y: u64) -> TileKey {
-        TileKey { layers: LayerSet::new(["a"]), filter: "".into(), coord: TileCoord::new(z, x, y).unwrap() }
+        TileKey::new(LayerSet::new(["a"]), &vigie_layers::Filter::default(), TileCoord::new(z, x, y).unwrap())
     }
 
     /// The Web Mercator point of the Eiffel tower: in 12/2074/1409 and 13/4148/2818.
@@ -504,6 +549,37 @@ mod tests {
         assert!(c.get(&key_at(13, 4150, 2818)).is_some(), "a tile two columns away is kept");
         assert!(c.get(&other_filter).is_none());
         assert!(c.get(&key_at(0, 0, 0)).is_none());
+    }
+
+    #[test]
+    fn a_change_drops_the_tiles_of_the_territories_that_see_it_only() {
+        use geo::{Geometry, MultiPolygon, Point, polygon};
+        let c = TileCache::new(1 << 20);
+        let square = |x: f64, y: f64| {
+            let p = polygon![(x: x, y: y), (x: x + 0.1, y: y), (x: x + 0.1, y: y + 0.1), (x: x, y: y + 0.1)];
+            Arc::new(Scope::new(MultiPolygon(vec![p])).unwrap())
+        };
+        // The Eiffel tower (2.2945, 48.8584) is in the western square, not in the eastern one.
+        let (west, east) = (square(2.2, 48.8), square(2.3, 48.8));
+        let coord = TileCoord::new(12, 2074, 1409).unwrap();
+        let narrowed = |s: &Arc<Scope>| {
+            TileKey::new(LayerSet::new(["a"]), &vigie_layers::Filter::default().with_scope(Some(s.clone())), coord)
+        };
+        let (w, e, whole) = (narrowed(&west), narrowed(&east), key_at(12, 2074, 1409));
+        assert_ne!(w, e, "two territories never share a tile");
+        for k in [&w, &e, &whole] {
+            fill(&c, k);
+        }
+        let tower = Geometry::Point(Point::new(2.2945, 48.8584));
+        let asked = std::cell::Cell::new(0);
+        let sees = |s: &Arc<Scope>| {
+            asked.set(asked.get() + 1);
+            s.admits(&tower)
+        };
+        assert_eq!(c.invalidate_seen(&[eiffel()], None, 0..=MAX_ZOOM, sees), 2);
+        assert!(c.get(&w).is_none() && c.get(&whole).is_none());
+        assert!(c.get(&e).is_some(), "the territory that does not see the change keeps its tile");
+        assert_eq!(asked.get(), 2, "once per narrowed tile");
     }
 
     #[test]
