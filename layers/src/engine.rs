@@ -17,7 +17,7 @@ use crate::scope::Scope;
 use crate::tile::{BUFFER_PX, EXTENT, TileCoord};
 use geo::{Geometry, Rect};
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Which indexed collection features live in: several layers may read one (the entries
 /// layer, each theme layer and the H3 layer all read the operations log's).
@@ -184,13 +184,16 @@ type Shared = Arc<RwLock<Collection>>;
 /// aggregates.
 ///
 /// # Locks
-/// Three kinds of `RwLock`: the map of collections, each collection, each H3 aggregate. At
-/// most one is held at a time — the map's read lock is released once the collection's `Arc`
-/// is cloned, a write releases the collection before taking an aggregate — and none is held
-/// across a call out of the engine (callbacks given to `with_collection`/`with_aggregate` run
-/// under one read lock and must not call the engine back). So no two engine locks can wait
-/// on each other, and a reader never takes the same lock twice (which could wait forever
-/// behind a queued writer).
+/// Three kinds of `RwLock`: the map of collections, each collection, each H3 aggregate (the
+/// workspace's and the territories'). At most one is held at a time — the map's read lock is
+/// released once the collection's `Arc` is cloned, a write releases the collection before
+/// taking an aggregate — and none is held across a call out of the engine (callbacks given to
+/// `with_collection`/`with_aggregate` run under one read lock and must not call the engine
+/// back). So no two engine locks can wait on each other, and a reader never takes the same lock
+/// twice (which could wait forever behind a queued writer). Two mutexes are held for a few
+/// instructions: the list of territory aggregates (it may be taken under a collection's write
+/// lock) and, under it or alone, each one's list of changes made while it is built; no lock
+/// is taken under the latter.
 #[derive(Debug)]
 pub struct Engine {
     catalog: Catalog,
@@ -198,6 +201,28 @@ pub struct Engine {
     layers: Vec<Arc<Layer>>,
     collections: RwLock<HashMap<CollectionId, Shared>>,
     aggregates: HashMap<String, Arc<RwLock<Aggregate>>>,
+    /// H3 counts of the territories in use, most recently used last.
+    scoped: Mutex<Vec<Arc<ScopedAggregate>>>,
+}
+
+/// Territories whose H3 counts are kept per H3 layer (the least recently used goes first).
+pub const MAX_SCOPED_AGGREGATES: usize = 16;
+
+/// The H3 counts of one territory on one H3 layer: the features the layer counts that meet
+/// the territory, kept up to date by every write like the workspace's aggregate. A border tile
+/// of the territory then reads counts as an unscoped tile does, instead of visiting features.
+#[derive(Debug)]
+struct ScopedAggregate {
+    layer: String,
+    scope: Arc<Scope>,
+    agg: RwLock<Aggregate>,
+    /// While it is built (outside the collection's lock): the features changed meanwhile,
+    /// counted again once it is built. `None` once built.
+    building: Mutex<Option<Vec<FeatureId>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -261,7 +286,7 @@ impl Engine {
         for (name, schema) in [(ENTRIES, entry_schema()), (VENUES, venue_schema()), (PERIMETERS, perimeter_schema())] {
             collections.insert(name, Arc::new(RwLock::new(Collection::new(schema))));
         }
-        Self { catalog, vocab, layers, collections: RwLock::new(collections), aggregates }
+        Self { catalog, vocab, layers, collections: RwLock::new(collections), aggregates, scoped: Mutex::default() }
     }
 
     /// An engine for `catalog` that shares this engine's log entries, venues and perimeters
@@ -364,7 +389,13 @@ impl Engine {
         }
         let shared = self.collection(name);
         match shared {
-            Some(c) => *write(&c) = collection,
+            Some(c) => {
+                let mut guard = write(&c);
+                *guard = collection;
+                // Territories' counts over the old features go (built again when asked).
+                let layers: Vec<&str> = self.h3_layers_of(name).map(|l| l.def.id.as_str()).collect();
+                lock(&self.scoped).retain(|s| !layers.contains(&s.layer.as_str()));
+            }
             None => {
                 write(&self.collections).insert(name.clone(), Arc::new(RwLock::new(collection)));
             }
@@ -416,6 +447,17 @@ impl Engine {
                 }
             }
             agg.update(id, counted);
+        }
+        let layers: Vec<&str> = self.h3_layers_of(name).map(|l| l.def.id.as_str()).collect();
+        let scoped: Vec<Arc<ScopedAggregate>> =
+            lock(&self.scoped).iter().filter(|s| layers.contains(&s.layer.as_str())).cloned().collect();
+        for s in scoped {
+            let Some(layer) = self.layer(&s.layer) else { continue };
+            if let Some(changed) = lock(&s.building).as_mut() {
+                changed.push(id);
+            }
+            let counted = new.as_deref().filter(|f| Self::counted(layer, f) && s.scope.admits(&f.lonlat));
+            write(&s.agg).update(id, counted);
         }
         Touched { rects, hexagons, before: old, after: new }
     }
@@ -538,9 +580,19 @@ impl Engine {
             // meets it, the aggregate's counts stand.
             let agg = read(slot);
             h3::encode_cells(enc, coord, agg.cells_in(r, lookup).into_iter(), ids);
+        } else if let Some(counts) = filter
+            .scope
+            .as_ref()
+            .filter(|_| filter.keeps_default() && scope.is_some())
+            .and_then(|s| self.scoped_aggregate(layer, s))
+        {
+            // A territory across the tile, with its own counts kept up to date.
+            let agg = read(&counts.agg);
+            h3::encode_cells(enc, coord, agg.cells_in(r, lookup).into_iter(), ids);
         } else if let (true, Some(scope), Some(shared)) =
             (filter.keeps_default(), scope, self.collection(&layer.collection))
         {
+            // (While the territory's counts are being built.)
             // A territory across the tile: count the features meeting it (a hexagon across its
             // border counts the features inside only), each in the cell the aggregate keeps for
             // it. The collection's lock is let go before the aggregate's is taken.
@@ -572,6 +624,64 @@ impl Engine {
 }
 
 impl Engine {
+    /// The counts of `scope` on H3 layer `layer`, built on first use (by the render asking:
+    /// the features in the territory's box are taken under the collection's read lock, as
+    /// pointers, and counted without it) and kept up to date by every write; `None` while
+    /// another render builds them.
+    fn scoped_aggregate(&self, layer: &Layer, scope: &Arc<Scope>) -> Option<Arc<ScopedAggregate>> {
+        let mine = |s: &Arc<ScopedAggregate>| s.layer == layer.def.id && s.scope.key() == scope.key();
+        let (min, max) = read(self.aggregates.get(&layer.def.id)?).resolutions();
+        let slot = {
+            let mut list = lock(&self.scoped);
+            if let Some(i) = list.iter().position(mine) {
+                let s = list.remove(i);
+                list.push(s.clone()); // most recently used last
+                let built = lock(&s.building).is_none();
+                return built.then_some(s);
+            }
+            if list.len() >= MAX_SCOPED_AGGREGATES {
+                list.remove(0);
+            }
+            let s = Arc::new(ScopedAggregate {
+                layer: layer.def.id.clone(),
+                scope: scope.clone(),
+                agg: RwLock::new(Aggregate::new(min, max)),
+                building: Mutex::new(Some(Vec::new())),
+            });
+            // Registered before the features are read: every write from now on reaches it.
+            list.push(s.clone());
+            s
+        };
+        let shared = self.collection(&layer.collection)?;
+        let b = scope.bounds();
+        let bounds = Rect::new(
+            crate::tile::lonlat_to_mercator(b.min().x, b.min().y),
+            crate::tile::lonlat_to_mercator(b.max().x, b.max().y),
+        );
+        let features: Vec<Arc<Feature>> =
+            read(&shared).query(bounds).filter(|f| Self::counted(layer, f)).cloned().collect();
+        let built = Aggregate::build(min, max, features.iter().map(AsRef::as_ref).filter(|f| scope.admits(&f.lonlat)));
+        *write(&slot.agg) = built;
+        // Count again what changed while it was built, until nothing did.
+        loop {
+            let changed = {
+                let mut building = lock(&slot.building);
+                let changed = building.as_mut().map(std::mem::take).unwrap_or_default();
+                if changed.is_empty() {
+                    *building = None;
+                    break;
+                }
+                changed
+            };
+            for id in changed {
+                let f = read(&shared).get(id).cloned();
+                let counted = f.as_deref().filter(|f| Self::counted(layer, f) && scope.admits(&f.lonlat));
+                write(&slot.agg).update(id, counted);
+            }
+        }
+        Some(slot)
+    }
+
     /// Features of `layers` meeting a region and passing the filter (H3 layers are skipped:
     /// query their source layer).
     pub fn region_hits(&self, layers: &[Arc<Layer>], region: &Prepared, filter: &Filter) -> Vec<Hit> {
@@ -779,6 +889,7 @@ mod tests {
                 features.len()
             );
             let only = Engine::new(Catalog::bundled());
+            let features_len = features.len();
             all.replace(&ENTRIES, Collection::bulk_load(entry_schema(), features));
             only.replace(&ENTRIES, Collection::bulk_load(entry_schema(), inside));
             let scoped = Filter::default().with_scope(Some(scope.clone()));
@@ -789,21 +900,44 @@ mod tests {
             let layers_only: Vec<Arc<Layer>> =
                 ["entries", "entries-h3", "public-order"].iter().map(|id| only.layer(id).unwrap().clone()).collect();
             let (cx, cy) = (x0 + w / 2.0, y0 + h / 2.0);
-            for z in [9u32, 11, 13, 15] {
-                let centre = crate::tile::lonlat_to_mercator(cx, cy);
-                let n = f64::from(1u32 << z);
-                let tx = (f64::midpoint(centre.x / crate::tile::ORIGIN_SHIFT_M, 1.0) * n) as u64;
-                let ty = ((1.0 - centre.y / crate::tile::ORIGIN_SHIFT_M) / 2.0 * n) as u64;
-                for (dx, dy) in [(0u64, 0u64), (1, 0), (0, 1), (1, 1), (2, 2)] {
-                    let Ok(coord) = TileCoord::new(z, tx + dx - 1, ty + dy - 1) else {
-                        continue;
-                    };
-                    let a = all.render(&layers, coord, &scoped);
-                    let b = only.render(&layers_only, coord, &plain);
-                    assert_eq!(a.features, b.features, "seed {seed} tile {coord:?}");
-                    assert_eq!(a.bytes, b.bytes, "seed {seed} tile {coord:?}");
+            let same_tiles = |when: &str| {
+                for z in [9u32, 11, 13, 15] {
+                    let centre = crate::tile::lonlat_to_mercator(cx, cy);
+                    let n = f64::from(1u32 << z);
+                    let tx = (f64::midpoint(centre.x / crate::tile::ORIGIN_SHIFT_M, 1.0) * n) as u64;
+                    let ty = ((1.0 - centre.y / crate::tile::ORIGIN_SHIFT_M) / 2.0 * n) as u64;
+                    for (dx, dy) in [(0u64, 0u64), (1, 0), (0, 1), (1, 1), (2, 2)] {
+                        let Ok(coord) = TileCoord::new(z, tx + dx - 1, ty + dy - 1) else {
+                            continue;
+                        };
+                        let a = all.render(&layers, coord, &scoped);
+                        let b = only.render(&layers_only, coord, &plain);
+                        assert_eq!(a.features, b.features, "seed {seed} tile {coord:?} {when}");
+                        assert_eq!(a.bytes, b.bytes, "seed {seed} tile {coord:?} {when}");
+                    }
                 }
+            };
+            same_tiles("first render (the territory's H3 counts are built)");
+            same_tiles("second render (read from them)");
+            // Writes move features in and out of the territory, and delete some: the
+            // territory's counts follow them.
+            for i in 0..200u64 {
+                let id = rng.below(features_len) as u64;
+                if i % 7 == 0 {
+                    all.remove(&ENTRIES, id);
+                    only.remove(&ENTRIES, id);
+                    continue;
+                }
+                let p = Point::new(x0 + w * rng.range(-0.2, 1.2), y0 + h * rng.range(-0.2, 1.2));
+                let f = Feature::from_lonlat(id, &Geometry::Point(p), template.clone(), Box::new([])).unwrap();
+                if scope.admits(&f.lonlat) {
+                    only.upsert(&ENTRIES, f.clone());
+                } else {
+                    only.remove(&ENTRIES, id);
+                }
+                all.upsert(&ENTRIES, f);
             }
+            same_tiles("after 200 writes");
             let region = Prepared::new(Region::BBox([2.0, 48.5, 2.8, 49.2])).unwrap();
             let ids = |hits: Vec<Hit>| {
                 let mut ids: Vec<_> = hits.iter().map(|h| (h.layer, h.feature.id)).collect();

@@ -1,6 +1,6 @@
 // What every browser scenario (run.mjs, signin.mjs, sso.mjs, workspace.mjs, catalog.mjs,
-// settings.mjs) shares: where its screenshots go, how a check passes or fails the run, the vigie
-// address it is given, and how a page is watched for errors.
+// settings.mjs, territory.mjs, escalation.mjs) shares: where its screenshots go, how a check
+// passes or fails the run, the vigie address it is given, and how a page is watched for errors.
 
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';

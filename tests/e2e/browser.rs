@@ -16,8 +16,21 @@
 //! `tests/oidc/provider.mjs`, npm `oidc-provider`) checks the SSO button of the dialog, the trip
 //! through the provider's login page (PKCE, state, nonce) back to where the sign-in started,
 //! signed in as a reader, the map, sign-out, and a second sign-in without the login page.
+//!
+//! `territory.mjs` (`--require-sign-in`, a reader narrowed to a box by an admin's API token)
+//! checks the territory's outline and grey mask (the box as its hole, drawn under the log's
+//! layers, seen in the pixels), the map fitted to it unless the link carries a view, the
+//! legend, and all of it gone once the admin gives the whole workspace back.
+//!
+//! `escalation.mjs` (`--require-sign-in`, `pp` a child of `default`, a contributor of `pp` and
+//! an editor of `default` in two browsers) checks the entry popup between workspaces: escalating
+//! to the parent and the copy there, the copy's banner with qualification and comments but no
+//! editing, de-escalating (the copy deleted, both popups following), a refused escalation's
+//! reason, sending down to a checked child and recalling it.
 
-use crate::support::{OidcProvider, Server, TEST_ENTRIES, free_port, repo_root, require_tool, run, vigie_bin};
+use crate::support::{
+    OidcProvider, Server, TEST_ENTRIES, free_port, member_token, repo_root, require_tool, run, vigie_bin, vigie_ok,
+};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -92,6 +105,50 @@ fn sign_in_in_chromium() {
         .arg(server.url(""))
         .env("VIGIE_TEST_ANALYST", format!("{}:{}", ANALYST.0, ANALYST.1))
         .env("VIGIE_TEST_READER", format!("{}:{}", READER.0, READER.1)));
+    println!("{out}");
+}
+
+/// A reader narrowed to a territory (`territory.mjs`): an admin, through an API token, sets it
+/// and then clears it with `PUT /api/members/{name}` while the scenario watches the page.
+#[test]
+fn territory_in_chromium() {
+    let node = browser_tools();
+    let dir = tempfile::tempdir().expect("temp dir");
+    add_account(dir.path(), READER, "reader");
+    let admin = member_token(dir.path(), &[], "nadia", "default", "admin");
+    let entries = TEST_ENTRIES.to_string();
+    let server = Server::start(dir.path(), &["--demo", "--demo-entries", &entries, "--require-sign-in"]);
+    let out = run(Command::new(node)
+        .current_dir(repo_root())
+        .arg("tests/browser/territory.mjs")
+        .arg(server.url(""))
+        .env("VIGIE_TEST_READER", format!("{}:{}", READER.0, READER.1))
+        .env("VIGIE_TEST_ADMIN_TOKEN", admin));
+    println!("{out}");
+}
+
+/// The password `member_token` gives its accounts (`support::vigie_cli` feeds it on stdin).
+const CLI_PASSWORD: &str = "a long enough password";
+
+/// Escalation in the entry popup (`escalation.mjs`): a contributor of the prefecture `pp`
+/// (child of `default`) and an editor of the national room, each signed in in their own
+/// browser, with an API token each for the scenario's checks through the API.
+#[test]
+fn escalation_in_chromium() {
+    let node = browser_tools();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let national = member_token(dir.path(), &[], "cheffe", "default", "editor");
+    vigie_ok(&["workspace", "add", "pp", "--parent", "default"], dir.path(), &[]);
+    let officer = member_token(dir.path(), &[], "paul", "pp", "contributor");
+    let server = Server::start(dir.path(), &["--demo", "--demo-entries", "200", "--require-sign-in"]);
+    let out = run(Command::new(node)
+        .current_dir(repo_root())
+        .arg("tests/browser/escalation.mjs")
+        .arg(server.url(""))
+        .env("VIGIE_TEST_PP", format!("paul:{CLI_PASSWORD}"))
+        .env("VIGIE_TEST_PP_TOKEN", officer)
+        .env("VIGIE_TEST_NATIONAL", format!("cheffe:{CLI_PASSWORD}"))
+        .env("VIGIE_TEST_NATIONAL_TOKEN", national));
     println!("{out}");
 }
 

@@ -9,6 +9,7 @@ mod browser;
 mod catalog;
 mod decoders;
 mod durability;
+mod escalation;
 mod faults;
 mod herd;
 mod identity;

@@ -384,3 +384,38 @@ impl Drop for OidcProvider {
         let _ = self.child.wait();
     }
 }
+
+/// An event of the live stream as a client read it: its type, its data and when it came.
+#[derive(Debug, Clone)]
+pub struct Told {
+    /// `entry.created`, `entry.updated`, `entry.deleted`.
+    pub kind: String,
+    /// The event's JSON data.
+    pub data: serde_json::Value,
+    /// When the client read it.
+    pub at: Instant,
+}
+
+/// The events `auth` is told at `path` (an event-stream route of `server`) from now on, read
+/// by a thread into the channel.
+pub fn sse(server: &Server, path: &str, auth: &str) -> std::sync::mpsc::Receiver<Told> {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let resp = agent().get(&server.url(path)).header("authorization", auth).call().unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{path}");
+    std::thread::spawn(move || {
+        let mut kind = String::new();
+        for line in std::io::BufReader::new(resp.into_body().into_reader()).lines() {
+            let Ok(line) = line else { return };
+            if let Some(k) = line.strip_prefix("event: ") {
+                k.clone_into(&mut kind);
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                let told = Told { kind: kind.clone(), data: serde_json::from_str(d).unwrap(), at: Instant::now() };
+                if tx.send(told).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}

@@ -5,9 +5,8 @@
 //! territories is two cached tiles, and a write drops only the tiles of the territories that
 //! see it. Tokens and workspaces have territories too.
 
-use crate::support::{Server, agent, member_token, python, repo_root, run, vigie_ok};
+use crate::support::{Server, Told, agent, member_token, python, repo_root, run, sse, vigie_ok};
 use serde_json::{Value, json};
-use std::io::BufRead as _;
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -223,32 +222,15 @@ fn a_member_narrowed_to_a_departement_sees_only_it() {
 }
 
 /// The events (type, entry id, bbox) `auth` is told, from now on.
-fn listen(server: &Server, auth: &str) -> mpsc::Receiver<(String, u64, Value)> {
-    let (tx, rx) = mpsc::channel();
-    let resp = agent().get(&server.url("/api/events")).header("authorization", auth).call().unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    std::thread::spawn(move || {
-        let mut kind = String::new();
-        for line in std::io::BufReader::new(resp.into_body().into_reader()).lines() {
-            let Ok(line) = line else { return };
-            if let Some(k) = line.strip_prefix("event: ") {
-                k.clone_into(&mut kind);
-            } else if let Some(d) = line.strip_prefix("data: ") {
-                let d: Value = serde_json::from_str(d).unwrap();
-                if tx.send((kind.clone(), d["entry_id"].as_u64().unwrap(), d["bbox"].clone())).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    rx
+fn listen(server: &Server, auth: &str) -> mpsc::Receiver<Told> {
+    sse(server, "/api/events", auth)
 }
 
 /// What `events` holds within `wait`, after the last one came.
-fn drain(events: &mpsc::Receiver<(String, u64, Value)>, wait: Duration) -> Vec<(String, u64, Value)> {
+fn drain(events: &mpsc::Receiver<Told>, wait: Duration) -> Vec<(String, u64, Value)> {
     let mut got = Vec::new();
     while let Ok(e) = events.recv_timeout(wait) {
-        got.push(e);
+        got.push((e.kind, e.data["entry_id"].as_u64().unwrap(), e.data["bbox"].clone()));
     }
     got
 }
@@ -326,22 +308,7 @@ fn events_revisions_photos_ogc_tokens_and_workspaces_narrow_too() {
     );
     assert_eq!(drain(&everything, Duration::from_millis(200)).len(), 5, "the admin is told of all five");
     // Replayed from the store (Last-Event-ID): the same narrowing.
-    let resp = agent().get(&server.url("/api/events?since=0")).header("authorization", &prefect).call().unwrap();
-    let (tx, replay) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(resp.into_body().into_reader()).lines() {
-            let Ok(line) = line else { return };
-            if let Some(d) = line.strip_prefix("data: ") {
-                let d: Value = serde_json::from_str(d).unwrap();
-                if tx
-                    .send((d["type"].as_str().unwrap().to_owned(), d["entry_id"].as_u64().unwrap(), d["bbox"].clone()))
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
+    let replay = sse(&server, "/api/events?since=0", &prefect);
     assert_eq!(drain(&replay, Duration::from_secs(2)), told, "the backlog narrows as the live stream does");
 
     // Revisions: an entry outside does not exist; of one inside, the positions outside are

@@ -87,10 +87,15 @@ pub enum WorkspaceCommand {
         /// An existing account to make its admin.
         #[arg(long)]
         admin: Option<String>,
+        /// The workspace it escalates to (national → zone → département).
+        #[arg(long)]
+        parent: Option<String>,
         /// Store, as for `vigie serve`.
         #[command(flatten)]
         store: ServeArgs,
     },
+    /// Show, set (`--set PARENT`) or clear the workspace a workspace escalates to.
+    Parent(SetOrClear),
     /// List the store's workspaces.
     List {
         /// Store, as for `vigie serve`.
@@ -98,20 +103,24 @@ pub enum WorkspaceCommand {
         store: ServeArgs,
     },
     /// Show, set or clear a workspace's territory: its members but the admins see the log and
-    /// the restricted layers within it (a JSON array of regions, e.g.
+    /// the restricted layers within it (`--set` a JSON array of regions, e.g.
     /// '[{"area": "departements:93"}]'; areas are resolved by the server, which refuses access
     /// rather than widening it when one does not resolve).
-    Territory {
-        /// The territory to set.
-        #[arg(long, conflicts_with = "clear")]
-        set: Option<String>,
-        /// Give the whole map back.
-        #[arg(long)]
-        clear: bool,
-        /// Store and workspace, as for `vigie serve`.
-        #[command(flatten)]
-        store: ServeArgs,
-    },
+    Territory(SetOrClear),
+}
+
+/// A workspace setting to show (no option), set or clear.
+#[derive(Debug, clap::Args)]
+pub struct SetOrClear {
+    /// The new value.
+    #[arg(long, conflicts_with = "clear")]
+    set: Option<String>,
+    /// Clear it.
+    #[arg(long)]
+    clear: bool,
+    /// Store and workspace, as for `vigie serve`.
+    #[command(flatten)]
+    store: ServeArgs,
 }
 
 /// `vigie user …`.
@@ -417,7 +426,7 @@ async fn store_document(
 
 async fn workspace(cmd: WorkspaceCommand) -> anyhow::Result<()> {
     match cmd {
-        WorkspaceCommand::Add { id, admin, store } => {
+        WorkspaceCommand::Add { id, admin, parent, store } => {
             crate::config::check_workspace_id(&id)?;
             let mut config = Config::load(&store)?;
             config.workspace.clone_from(&id);
@@ -442,6 +451,9 @@ async fn workspace(cmd: WorkspaceCommand) -> anyhow::Result<()> {
                 detail: serde_json::json!({ "admin": admin }),
             };
             ids.record(draft).await;
+            if let Some(p) = &parent {
+                set_parent(store.as_ref(), &id, Some(p)).await?;
+            }
             let (catalog, _) = crate::workspace_catalog(&config, store.as_ref()).await?;
             println!(
                 "workspace '{id}' ready: served under /w/{id}; its catalog ({} themes, {} layers) was seeded from {}",
@@ -456,7 +468,21 @@ async fn workspace(cmd: WorkspaceCommand) -> anyhow::Result<()> {
                 println!("{id}");
             }
         }
-        WorkspaceCommand::Territory { set, clear, store } => {
+        WorkspaceCommand::Parent(SetOrClear { set, clear, store }) => {
+            let config = Config::load(&store)?;
+            let s = crate::open_store(&config).await?;
+            let ws = &config.workspace;
+            if set.is_none() && !clear {
+                match s.links().parent(ws).await? {
+                    Some(p) => println!("{p}"),
+                    None => println!("workspace '{ws}' has no parent"),
+                }
+                return Ok(());
+            }
+            set_parent(s.as_ref(), ws, set.as_deref()).await?;
+            println!("workspace '{ws}': parent {}", set.as_deref().unwrap_or("cleared"));
+        }
+        WorkspaceCommand::Territory(SetOrClear { set, clear, store }) => {
             let config = Config::load(&store)?;
             let ids = Identities::new(crate::open_store(&config).await?.identity(), IdentityPolicy::default());
             let ws = &config.workspace;
@@ -482,6 +508,36 @@ async fn workspace(cmd: WorkspaceCommand) -> anyhow::Result<()> {
             println!("workspace '{ws}': territory {}", if text.is_some() { "set" } else { "cleared" });
         }
     }
+    Ok(())
+}
+
+/// Makes `parent` the workspace `ws` escalates to (audited), refusing an unknown workspace and
+/// a cycle.
+async fn set_parent(store: &dyn crate::store::Store, ws: &str, parent: Option<&str>) -> anyhow::Result<()> {
+    let links = store.links();
+    if let Some(p) = parent {
+        let known = store.identity().workspaces().await?;
+        anyhow::ensure!(known.iter().any(|k| k == p), "no workspace '{p}' (create it with `vigie workspace add {p}`)");
+        // Walk up from the new parent: meeting `ws` would make a cycle.
+        let mut up = Some(p.to_owned());
+        while let Some(w) = up {
+            anyhow::ensure!(w != ws, "'{p}' is '{ws}' or below it: a workspace cannot escalate to itself");
+            up = links.parent(&w).await?;
+        }
+    }
+    anyhow::ensure!(links.set_parent(ws, parent).await?, "no workspace '{ws}'");
+    let ids = Identities::new(store.identity(), IdentityPolicy::default());
+    ids.record(AuditDraft {
+        at: crate::now_ms(),
+        workspace: Some(ws.to_owned()),
+        actor: cli_actor(),
+        action: "workspace.parent".into(),
+        target: format!("workspace/{ws}"),
+        outcome: Outcome::Ok,
+        client: None,
+        detail: serde_json::json!({ "parent": parent }),
+    })
+    .await;
     Ok(())
 }
 

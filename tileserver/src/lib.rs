@@ -4,6 +4,7 @@ pub mod activity;
 pub mod cli;
 pub mod config;
 pub mod courante;
+pub mod escalation;
 pub mod http;
 pub mod identity;
 pub mod ingest;
@@ -442,6 +443,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::warn!(error = %format!("{e:#}"), "workspaces could not be brought up to date yet");
         }
     });
+    escalation::spawn_reconciler(&workspaces);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "vigie listening");
     axum::serve(listener, http::app_for(workspaces).into_make_service_with_connect_info::<std::net::SocketAddr>())

@@ -135,8 +135,10 @@ export function createApp() {
     catalogEditor: null,
     /** The admins' "Sources & styles" dialog (settings.js). */
     settings: null,
+    /** The user's territory on the map (territory.js). */
+    territory: null,
 
-    /** The bus behind `on` / `emit`. Events: filters, layers, moveend, lang, style, tool, entry-event, catalog. */
+    /** The bus behind `on` / `emit`. Events: filters, layers, moveend, lang, style, tool, entry-event, catalog, identity. */
     bus: new EventTarget(),
   };
 

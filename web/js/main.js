@@ -15,6 +15,7 @@
 //   popup.js, courante.js, form.js, region.js  popups, entry list, new entry, region analysis
 //   catalog.js   the catalog changed on the server: panel and style rebuilt; the admins' editor
 //   settings.js  the admins' "Sources & styles" dialog: stored sources, their state, map styles
+//   territory.js the user's territory outlined, the rest greyed out
 
 import { t, setLang, currentLang } from './i18n.js';
 import { $ } from './dom.js';
@@ -35,6 +36,7 @@ import { createRegion } from './region.js';
 import { createSession } from './session.js';
 import { createCatalog } from './catalog.js';
 import { createSettings } from './settings.js';
+import { createTerritory } from './territory.js';
 
 const maplibregl = window.maplibregl;
 
@@ -154,6 +156,7 @@ async function boot() {
   app.live = createLive(app);
   app.catalogEditor = createCatalog(app);
   app.settings = createSettings(app);
+  app.territory = createTerritory(app);
   app.session.applyRoles();
   app.on('entry-event', (e) => app.popups.onEvent(e));
   app.on('lang', () => app.popups.rerender());

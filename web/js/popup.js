@@ -1,7 +1,14 @@
 // Feature popups. Entries show their tile properties at once, then the full entry from
 // GET /api/entries/{id}: body (escaped, tiny markdown), http(s) links, photos, and the
 // qualification actions the workflow allows (PATCH with If-Match; 412 reloads) — to the
-// analyst role and above; others see which role it needs.
+// analyst role and above; others see which role it needs. Title and description are edited,
+// and the entry deleted, by whoever the server lets (an analyst, or the contributor who wrote
+// it).
+// Between workspaces (docs/escalation.md; the tree from GET /api/workspace, asked once per
+// page): an entry is escalated to the parent workspace or sent down to children, and the copy
+// withdrawn again, by contributors and above. A copy says whose entry it follows and is only
+// qualified and commented here. Comments show on every entry. After each action the popup
+// shows the entry as the server has it then, with what happened.
 
 import { t, title, formatTime } from './i18n.js';
 import { h, replace, markdown, externalLink, problemMessage } from './dom.js';
@@ -125,19 +132,282 @@ export function createPopups(app) {
     if (popup) popup.setLngLat(popup.getLngLat());
   }
 
-  function renderEntry(root, e, full, msg, others, lngLat) {
+  /** What a refused request says: the fields' reasons (422), else its problem detail. */
+  async function failure(r) {
+    if (r.status === 412) return { text: t('action.stale'), err: true };
+    const body = await r.json().catch(() => ({}));
+    const reasons = (body.errors || []).map((x) => (x.field ? `${x.field}: ${x.reason}` : x.reason)).join(' ; ');
+    return { text: reasons || t('action.failed', { msg: body.detail || body.title || `HTTP ${r.status}` }), err: true };
+  }
+
+  /**
+   * Runs a change of the open entry `e`: the popup's controls off, `request()`, then the entry
+   * as the server has it now, with `ok` (a message, or null) or what went wrong. `done` runs
+   * on success, before the popup is drawn again.
+   */
+  async function act(root, e, request, { ok = null, done = null } = {}) {
+    for (const el of root.querySelectorAll('button, input, textarea')) el.disabled = true;
+    let msg = null;
+    try {
+      const r = await request();
+      if (r.ok) {
+        done?.(await r.json().catch(() => null));
+        msg = ok ? { text: typeof ok === 'function' ? ok() : ok } : null;
+      } else msg = await failure(r);
+    } catch (err) {
+      msg = { text: t('action.failed', { msg: err.message }), err: true };
+    }
+    // Success or not, show the entry as the server has it now.
+    if (current?.entryId === e.id) await current.refresh(msg);
+  }
+
+  const jsonBody = (value, headers = {}) => ({ headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(value) });
+
+  /** Whether the user may edit and delete `e` (the server decides in the end): not a copy;
+   * an analyst any entry, a contributor their own. */
+  const mayEdit = (e) => !e.copy_of && (app.can('qualify') || (app.can('write') && !!e.author && e.author === app.me?.name));
+
+  /** Edit (title, description) and delete, for who may: the form when editing. */
+  function editBlock(root, e, ui) {
+    if (!mayEdit(e)) return null;
+    if (ui.editing) {
+      const draft = ui.editing;
+      const save = () => {
+        const patch = {};
+        if (draft.title !== (e.title || '')) patch.title = draft.title;
+        if (draft.body !== (e.body || '')) patch.body = draft.body;
+        if (!Object.keys(patch).length) {
+          ui.editing = null;
+          current?.render?.({ text: t('edit.unchanged') });
+          return;
+        }
+        act(root, e, () => app.apiFetch(`/api/entries/${e.id}`, { method: 'PATCH', ...jsonBody(patch, { 'Content-Type': 'application/merge-patch+json', 'If-Match': `"${e.version}"` }) }), {
+          ok: () => t('edit.saved'),
+          done: () => (ui.editing = null),
+        });
+      };
+      return h(
+        'form',
+        { class: 'popup-form', 'data-edit-form': '', onsubmit: (ev) => (ev.preventDefault(), save()) },
+        h('div', { class: 'form-row' }, h('label', { for: `p-title-${e.id}` }, t('form.field.title')), h('input', { type: 'text', id: `p-title-${e.id}`, name: 'title', value: draft.title, oninput: (ev) => (draft.title = ev.target.value) })),
+        h('div', { class: 'form-row' }, h('label', { for: `p-body-${e.id}` }, t('form.field.body')), textarea({ id: `p-body-${e.id}`, name: 'body', rows: '4' }, draft.body, (v) => (draft.body = v))),
+        h(
+          'div',
+          { class: 'actions' },
+          h('button', { type: 'submit', class: 'button' }, t('edit.save')),
+          h('button', { type: 'button', class: 'button-quiet', onclick: () => ((ui.editing = null), current?.render?.()) }, t('edit.cancel')),
+        ),
+      );
+    }
+    if (ui.deleting) {
+      return h(
+        'div',
+        { class: 'confirm', role: 'group', 'aria-label': t('edit.delete') },
+        h('p', { class: 'note warn' }, t('edit.delete.confirm')),
+        h(
+          'div',
+          { class: 'actions' },
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'button danger',
+              onclick: () =>
+                act(root, e, () => app.apiFetch(`/api/entries/${e.id}`, { method: 'DELETE', headers: { 'If-Match': `"${e.version}"` } }), { ok: () => t('edit.deleted'), done: () => (ui.deleting = false) }),
+            },
+            t('edit.delete.yes'),
+          ),
+          h('button', { type: 'button', class: 'button-quiet', onclick: () => ((ui.deleting = false), current?.render?.()) }, t('edit.delete.no')),
+        ),
+      );
+    }
+    return h(
+      'div',
+      { class: 'actions' },
+      h('button', { type: 'button', class: 'button-quiet', 'data-edit': 'fields', onclick: () => ((ui.editing = { title: e.title || '', body: e.body || '' }), current?.render?.()) }, t('edit.open')),
+      h('button', { type: 'button', class: 'button-quiet', 'data-edit': 'delete', onclick: () => ((ui.deleting = true), current?.render?.()) }, t('edit.delete')),
+    );
+  }
+
+  /** A textarea holding `value` (its content, not an attribute), `onInput(value)` as typed. */
+  function textarea(attrs, value, onInput) {
+    const el = h('textarea', { ...attrs, oninput: (ev) => onInput(ev.target.value) });
+    el.value = value;
+    return el;
+  }
+
+  /** "Copy of entry N of {workspace} — follows it": on a copy of another workspace's entry. */
+  function copyBanner(e) {
+    const link = e.copy_of;
+    if (!link) return null;
+    const q = link.source.qualification;
+    return h(
+      'div',
+      { class: 'copy-banner', role: 'note', 'data-copy-of': `${link.source.workspace}/${link.source.entry}` },
+      h('p', {}, t('escalation.copy', { entry: link.source.entry, workspace: link.source.workspace, qualification: q ? t(`qualification.${q}`) : t('escalation.copy.unknown') })),
+      h('p', { class: 'note' }, t('escalation.copy.note', { workspace: link.source.workspace })),
+    );
+  }
+
+  /**
+   * Escalation and sending down: where the entry's copies are (each withdrawn by a
+   * contributor and above), "Escalate to {parent}" while the parent has none, and the children
+   * to send it to.
+   */
+  function escalationBlock(root, e, tree, ui) {
+    const write = app.can('write');
+    const copies = e.copies || [];
+    const up = copies.filter((c) => c.direction === 'up');
+    const down = copies.filter((c) => c.direction === 'down');
+    // A copy of the parent's (or a child's) entry does not go back there as a copy of the copy.
+    const from = e.copy_of?.source.workspace;
+    const withdraw = (c, label, ok) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'button-quiet small',
+          'data-withdraw': c.target.workspace,
+          'aria-label': t(`${label}.aria`, { workspace: c.target.workspace }),
+          onclick: () => act(root, e, () => app.apiFetch(`/api/entries/${e.id}/copies/${encodeURIComponent(c.target.workspace)}`, { method: 'DELETE' }), { ok: () => t(ok, { workspace: c.target.workspace }) }),
+        },
+        t(label),
+      );
+    const parts = [];
+    for (const c of up) {
+      parts.push(h('p', { class: 'copy-line', 'data-escalated': c.target.workspace }, h('span', {}, t('escalation.escalated', { workspace: c.target.workspace, entry: c.target.entry })), write ? withdraw(c, 'escalation.deescalate', 'escalation.deescalated') : null));
+    }
+    const parent = tree.parent;
+    if (write && parent && parent !== from && !up.some((c) => c.target.workspace === parent)) {
+      parts.push(
+        h(
+          'div',
+          { class: 'actions' },
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'button',
+              'data-escalate': parent,
+              onclick: () => act(root, e, () => app.apiFetch(`/api/entries/${e.id}/escalate`, { method: 'POST' }), { ok: () => t('escalation.escalate.done', { workspace: parent }) }),
+            },
+            t('escalation.escalate', { workspace: parent }),
+          ),
+        ),
+      );
+    }
+    if (down.length) {
+      parts.push(h('ul', { class: 'copies' }, down.map((c) => h('li', { class: 'copy-line', 'data-sent': c.target.workspace }, h('span', {}, t('escalation.sent', { workspace: c.target.workspace, entry: c.target.entry })), write ? withdraw(c, 'escalation.recall', 'escalation.recalled') : null))));
+    }
+    const free = (tree.children || []).filter((w) => w !== from && !down.some((c) => c.target.workspace === w));
+    if (write && free.length) {
+      if (ui.sending) {
+        const chosen = ui.sending;
+        const submit = h('button', { type: 'submit', class: 'button', disabled: !free.some((w) => chosen.has(w)) }, t('escalation.send.submit'));
+        const send = () => {
+          const to = free.filter((w) => chosen.has(w));
+          if (!to.length) return;
+          act(root, e, () => app.apiFetch(`/api/entries/${e.id}/send`, { method: 'POST', ...jsonBody({ to }) }), {
+            ok: () => t('escalation.send.done', { list: to.join(', ') }),
+            done: () => (ui.sending = null),
+          });
+        };
+        parts.push(
+          h(
+            'form',
+            { class: 'popup-form', 'data-send-form': '', onsubmit: (ev) => (ev.preventDefault(), send()) },
+            h(
+              'fieldset',
+              {},
+              h('legend', { class: 'form-label' }, t('escalation.send.legend')),
+              free.map((w) =>
+                h(
+                  'label',
+                  { class: 'inline-check' },
+                  h('input', {
+                    type: 'checkbox',
+                    name: `send-${w}`,
+                    value: w,
+                    checked: chosen.has(w),
+                    onchange: (ev) => {
+                      if (ev.target.checked) chosen.add(w);
+                      else chosen.delete(w);
+                      submit.disabled = !free.some((x) => chosen.has(x));
+                    },
+                  }),
+                  ` ${w}`,
+                ),
+              ),
+            ),
+            h('div', { class: 'actions' }, submit, h('button', { type: 'button', class: 'button-quiet', onclick: () => ((ui.sending = null), current?.render?.()) }, t('escalation.send.cancel'))),
+          ),
+        );
+      } else {
+        parts.push(h('div', { class: 'actions' }, h('button', { type: 'button', class: 'button-quiet', 'data-send': '', onclick: () => ((ui.sending = new Set()), current?.render?.()) }, t('escalation.send'))));
+      }
+    }
+    if (!parts.length) return null;
+    return h('div', { class: 'escalation' }, h('div', { class: 'legend-title' }, t('escalation.title')), parts);
+  }
+
+  /** The entry's comments (this workspace's side), and the form to add one for who may write. */
+  function commentsBlock(root, e, ui) {
+    const comments = e.comments || [];
+    const write = app.can('write');
+    if (!comments.length && !write) return null;
+    const add = () => {
+      const body = ui.comment.trim();
+      if (!body) {
+        current?.render?.({ text: t('comments.empty'), err: true });
+        return;
+      }
+      act(root, e, () => app.apiFetch(`/api/entries/${e.id}/comments`, { method: 'POST', ...jsonBody({ body }) }), {
+        ok: () => t('comments.added'),
+        done: () => (ui.comment = ''),
+      });
+    };
+    return h(
+      'div',
+      { class: 'comments' },
+      h('div', { class: 'legend-title' }, t('comments.title', { n: comments.length })),
+      comments.length
+        ? h(
+            'ol',
+            {},
+            comments.map((c) => h('li', { 'data-comment': String(c.seq) }, h('div', { class: 'comment-meta' }, `${c.author} · ${formatTime(c.at)}`), h('div', { class: 'comment-body' }, markdown(c.body)))),
+          )
+        : null,
+      write
+        ? h(
+            'form',
+            { class: 'popup-form', 'data-comment-form': '', onsubmit: (ev) => (ev.preventDefault(), add()) },
+            h('label', { for: `p-comment-${e.id}`, class: 'form-label' }, t('comments.label')),
+            textarea({ id: `p-comment-${e.id}`, name: 'comment', rows: '2' }, ui.comment, (v) => (ui.comment = v)),
+            h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button-quiet' }, t('comments.submit'))),
+          )
+        : null,
+    );
+  }
+
+  function renderEntry(root, e, full, msg, others, lngLat, tree, ui) {
     const moves = full && !e.deleted ? NEXT_QUALIFICATION[e.qualification] || [] : [];
     const actions = app.can('qualify')
       ? moves.map((q) =>
-          h('button', { type: 'button', class: q === 'refuted' ? 'button-quiet' : 'button', 'data-action': q, onclick: () => qualify(root, e, q, others, lngLat) }, t(`action.${q}`)),
+          h('button', { type: 'button', class: q === 'refuted' ? 'button-quiet' : 'button', 'data-action': q, onclick: () => qualify(root, e, q) }, t(`action.${q}`)),
         )
       : [];
     const needsRole = moves.length && !actions.length ? h('p', { class: 'note', 'data-needs-role': 'analyst' }, t('role.needs.qualify', { role: t(`role.${app.me?.role}`) })) : null;
     const photos = full ? (e.attachments || []).filter((a) => /^image\//.test(a.media_type || 'image/')) : [];
     const links = full ? (e.links || []) : [];
+    const live = full && !e.deleted;
+    // A field being typed in keeps the focus (and its caret) when a live change redraws.
+    const focused = root.contains(document.activeElement) ? document.activeElement : null;
+    const focusName = focused?.name;
+    const caret = focusName && 'selectionStart' in focused ? [focused.selectionStart, focused.selectionEnd] : null;
     replace(
       root,
       h('h3', {}, e.title || `#${e.id}`),
+      live ? copyBanner(e) : null,
       h(
         'dl',
         {},
@@ -171,10 +441,25 @@ export function createPopups(app) {
           )
         : null,
       actions.length ? h('div', { class: 'actions' }, actions) : needsRole,
+      live ? editBlock(root, e, ui) : null,
+      live ? escalationBlock(root, e, tree, ui) : null,
+      live ? commentsBlock(root, e, ui) : null,
       msg ? h('p', { class: `msg${msg.err ? ' err' : ''}`, role: 'status' }, msg.text) : null,
       othersList(others, lngLat),
     );
+    if (focusName) {
+      const again = root.querySelector(`[name="${CSS.escape(focusName)}"]`);
+      again?.focus();
+      if (again && caret && 'setSelectionRange' in again) again.setSelectionRange(...caret);
+    }
     reanchor();
+    // What an action did is said at the bottom: scrolled into the popup's view (the popup
+    // only: scrollIntoView would also move the page's overflow-hidden containers).
+    const said = msg ? root.querySelector(':scope > .msg') : null;
+    if (said) {
+      const [m, box] = [said.getBoundingClientRect(), root.getBoundingClientRect()];
+      if (m.bottom > box.bottom) root.scrollTop += m.bottom - box.bottom;
+    }
     for (const img of root.querySelectorAll('img')) img.addEventListener('load', reanchor, { once: true });
   }
 
@@ -185,47 +470,57 @@ export function createPopups(app) {
     return r.json();
   }
 
+  /**
+   * GET /api/workspace, asked once per page: `{id, parent, children}`. Until it answers (or
+   * when it fails: asked again next time), no parent and no children.
+   */
+  let asked = null;
+  const NO_TREE = { id: null, parent: null, children: [] };
+  function workspaceTree() {
+    asked ||= app
+      .apiFetch('/api/workspace')
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
+      .catch(() => {
+        asked = null;
+        return NO_TREE;
+      });
+    return asked;
+  }
+
   function showEntry(id, props, lngLat, others) {
     const root = h('div', { class: 'popup', 'data-entry-id': String(id) });
     let entry = props ? normalise(props, id) : { id };
     let full = false;
-    const render = (msg) => renderEntry(root, entry, full, msg, others, lngLat);
+    let ws = NO_TREE;
+    /** What the user has open or typed in this popup, kept across redraws. */
+    const ui = { editing: null, deleting: false, sending: null, comment: '' };
+    const render = (msg) => renderEntry(root, entry, full, msg, others, lngLat, ws, ui);
     const refresh = async (msg) => {
       try {
-        const e = await loadEntry(id);
+        const [e, w] = await Promise.all([loadEntry(id), workspaceTree()]);
         if (current?.entryId !== id) return;
         entry = e.deleted ? { ...entry, deleted: true } : e;
         full = !e.deleted;
-        render(e.deleted ? { text: t('popup.gone'), err: true } : msg);
+        ws = w;
+        render(e.deleted ? { text: t('popup.gone'), err: !msg || msg.err } : msg);
         if (e.geometry) app.overlay.set('selection', [e.geometry]);
       } catch (err) {
         render({ text: t('action.failed', { msg: err.message }), err: true });
       }
     };
     render();
-    open(lngLat, root, { entryId: id, refresh, render: () => render() });
+    open(lngLat, root, { entryId: id, refresh, render: (msg) => render(msg) });
     refresh();
   }
 
-  async function qualify(root, e, next, others, lngLat) {
-    for (const b of root.querySelectorAll('[data-action]')) b.disabled = true;
-    let msg = null;
-    try {
-      const r = await app.apiFetch(`/api/entries/${e.id}`, {
+  async function qualify(root, e, next) {
+    await act(root, e, () =>
+      app.apiFetch(`/api/entries/${e.id}`, {
         method: 'PATCH',
         headers: { 'Content-Type': 'application/merge-patch+json', 'If-Match': `"${e.version}"` },
         body: JSON.stringify({ qualification: next }),
-      });
-      if (r.status === 412) msg = { text: t('action.stale'), err: true };
-      else if (r.status === 422) {
-        const body = await r.json().catch(() => ({}));
-        msg = { text: (body.errors || []).map((x) => `${x.field}: ${x.reason}`).join(' ; ') || t('action.failed', { msg: 'HTTP 422' }), err: true };
-      } else if (!r.ok) msg = { text: t('action.failed', { msg: await problemMessage(r) }), err: true };
-    } catch (err) {
-      msg = { text: t('action.failed', { msg: err.message }), err: true };
-    }
-    // Success or not, show the entry as the server has it now.
-    if (current?.entryId === e.id) await current.refresh(msg);
+      }),
+    );
   }
 
   // ------------------------------------------------------------ other kinds
@@ -351,6 +646,8 @@ export function createPopups(app) {
     rerender() {
       current?.render?.();
     },
+    /** GET /api/workspace of this page (asked once): `{id, parent, children}`. */
+    workspace: () => workspaceTree(),
     /** Reloads the open entry from the server (after signing in again). */
     refreshOpen() {
       current?.refresh?.();

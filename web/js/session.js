@@ -1,7 +1,8 @@
 // Who uses the page. At start GET /api/me says who the browser is; a 401 opens the sign-in
 // dialog and the rest of the page waits for it (nothing else is fetched before). A 401 during
 // use (session expired or revoked elsewhere) opens the dialog again and, once signed in,
-// resumes in place: tiles, list and event stream are asked again, the form being typed is kept.
+// resumes in place: tiles, list and event stream are asked again, the form being typed is kept,
+// and the `identity` event tells the modules that depend on who it is (territory.js).
 // The header shows the account and its role with a sign-out button, or the demo identity with
 // the operator-name field; `applyRoles` hides what the role does not allow.
 // When the server offers OpenID Connect (GET /api/auth/methods, public), the dialog also has a
@@ -188,6 +189,8 @@ export function createSession(app) {
       app.popups.refreshOpen();
       app.region.probe();
     }
+    // Maybe someone else, or the same account with another role or territory.
+    app.emit('identity', me);
   }
 
   /** The header: account and role with sign-out, or the demo identity with the operator field. */

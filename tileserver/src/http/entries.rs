@@ -31,7 +31,13 @@ fn entry_digest(e: &Entry) -> String {
 }
 
 /// Records a change of entry `id` in the audit trail.
-async fn audit_entry(state: &super::Shared, access: &Access, action: &str, before: Option<&Entry>, after: &Entry) {
+pub(super) async fn audit_entry(
+    state: &super::Shared,
+    access: &Access,
+    action: &str,
+    before: Option<&Entry>,
+    after: &Entry,
+) {
     let detail = json!({
         "version": after.version,
         "before": before.map(entry_digest),
@@ -69,7 +75,7 @@ async fn current_entry(state: &super::Shared, id: u64) -> Result<Entry, ApiError
 
 /// The entry `id` as the asker may see it: 404 when it does not exist or lies outside their
 /// territory (it does not exist for them).
-async fn visible_entry(state: &super::Shared, scope: Option<&Scope>, id: u64) -> Result<Entry, ApiError> {
+pub(super) async fn visible_entry(state: &super::Shared, scope: Option<&Scope>, id: u64) -> Result<Entry, ApiError> {
     let e = current_entry(state, id).await?;
     if scope.is_some_and(|s| !s.admits(&e.geometry)) {
         return Err(ApiError::NotFound(format!("no entry {id}")));
@@ -114,7 +120,12 @@ fn etag(version: u32) -> HeaderValue {
 }
 
 fn entry_response(state: &super::Shared, status: StatusCode, e: &Entry) -> Response {
-    let mut resp = (status, Json(entry_view(state, e))).into_response();
+    respond(state, status, e, entry_view(state, e))
+}
+
+/// An entry's answer with `view` as its body.
+fn respond(state: &super::Shared, status: StatusCode, e: &Entry, view: Value) -> Response {
+    let mut resp = (status, Json(view)).into_response();
     resp.headers_mut().insert(header::ETAG, etag(e.version));
     if status == StatusCode::CREATED
         && let Ok(loc) = HeaderValue::from_str(&format!("{}/api/entries/{}", state.url_prefix, e.id))
@@ -134,6 +145,19 @@ fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
 /// # Errors
 /// 415 naming the type received.
 pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    json_type(headers)
+}
+
+/// A JSON request's body, parsed.
+///
+/// # Errors
+/// 415 for another type, 400 for a body that is not JSON.
+pub(super) fn json_request(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    json_type(headers)?;
+    parse_json(body)
+}
+
+fn json_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = ct.split(';').next().unwrap_or("").trim();
     if media.eq_ignore_ascii_case("application/json") || media.eq_ignore_ascii_case("application/merge-patch+json") {
@@ -181,7 +205,7 @@ fn change_error(e: ChangeError, id: u64) -> ApiError {
     }
 }
 
-fn parse_id(id: &str) -> Result<u64, ApiError> {
+pub(super) fn parse_id(id: &str) -> Result<u64, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound(format!("no entry '{}'", id.chars().take(40).collect::<String>())))
 }
 
@@ -197,8 +221,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_json(&headers)?;
-    let value = parse_json(&body)?;
+    let value = json_request(&headers, &body)?;
     if access.is_authenticated()
         && let Some(author) = value.get("author").filter(|a| a.as_str() != Some(access.author.as_str()))
     {
@@ -237,7 +260,19 @@ pub async fn get_one(
     let scope = super::territory::scope_of(&state, &access)?;
     // Outside the asker's territory, an entry does not exist for them.
     let e = visible_entry(&state, scope.as_deref(), id).await?;
-    Ok(entry_response(&state, StatusCode::OK, &e))
+    full_response(&state, StatusCode::OK, &e).await
+}
+
+/// An entry's answer with its copies, the source it follows and its comments.
+///
+/// # Errors
+/// The store's.
+pub(super) async fn full_response(state: &super::Shared, status: StatusCode, e: &Entry) -> Result<Response, ApiError> {
+    let mut view = entry_view(state, e);
+    if let (Value::Object(v), Value::Object(r)) = (&mut view, super::escalation::relations(state, e).await?) {
+        v.extend(r);
+    }
+    Ok(respond(state, status, e, view))
 }
 
 /// `PATCH /api/entries/{id}` with `If-Match`: a JSON merge patch of the entry's fields,
@@ -255,11 +290,15 @@ pub async fn patch(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    require_json(&headers)?;
+    let value = json_request(&headers, &body)?;
     let expected = if_match(&headers)?;
-    let value = parse_json(&body)?;
     let scope = super::territory::scope_of(&state, &access)?;
     let before = visible_entry(&state, scope.as_deref(), id).await?;
+    // A copy of another workspace's entry follows it: here only its qualification changes.
+    let copy_of = state.store.links().link_to(&state.config.workspace, id).await?;
+    if let Some(link) = &copy_of {
+        crate::escalation::check_copy_patch(link, &value)?;
+    }
     check_may_change(&access, &before, value.get("qualification").is_some())?;
     let who = access.author.clone();
     let engine = state.engine.clone();
@@ -288,6 +327,10 @@ pub async fn patch(
         .await
         .map_err(|e| change_error(e, id))?;
     audit_entry(&state, &access, "entry.update", Some(&before), &commit.entry).await;
+    if let Some(link) = copy_of.filter(|_| commit.entry.qualification != before.qualification) {
+        state.store.links().mark_target_qualified(&link).await?;
+    }
+    crate::escalation::relay(&state, id).await;
     Ok(entry_response(&state, StatusCode::OK, &commit.entry))
 }
 
@@ -306,6 +349,12 @@ pub async fn delete(
     let expected = if_match(&headers)?;
     let scope = super::territory::scope_of(&state, &access)?;
     let before = visible_entry(&state, scope.as_deref(), id).await?;
+    if let Some(link) = state.store.links().link_to(&state.config.workspace, id).await? {
+        return Err(ApiError::Conflict(format!(
+            "this entry is a copy of entry {} of '{}': it leaves when '{}' withdraws it",
+            link.source_entry, link.source_workspace, link.source_workspace
+        )));
+    }
     check_may_change(&access, &before, false)?;
     let who = access.author.clone();
     let courante = state.courante.clone();
@@ -329,6 +378,7 @@ pub async fn delete(
         .await
         .map_err(|e| change_error(e, id))?;
     audit_entry(&state, &access, "entry.delete", Some(&before), &commit.entry).await;
+    crate::escalation::relay(&state, id).await;
     Ok(entry_response(&state, StatusCode::OK, &commit.entry))
 }
 
@@ -551,6 +601,12 @@ pub async fn attach(
     let scope = super::territory::scope_of(&state, &access)?;
     let before = visible_entry(&state, scope.as_deref(), id).await?;
     check_may_change(&access, &before, false)?;
+    if let Some(link) = state.store.links().link_to(&state.config.workspace, id).await? {
+        return Err(ApiError::Conflict(format!(
+            "this entry is a copy of entry {} of '{}', whose photos it shows: attach it there",
+            link.source_entry, link.source_workspace
+        )));
+    }
     state.courante.store().put_attachment(&sha256, media_type, &body).await?;
     let reference =
         AttachmentRef { sha256: sha256.clone(), media_type: media_type.to_owned(), size: body.len() as u64, filename };
@@ -572,6 +628,7 @@ pub async fn attach(
     let entry = match result {
         Ok(Commit { entry, .. }) => {
             audit_entry(&state, &access, "entry.attach", Some(&before), &entry).await;
+            crate::escalation::relay(&state, id).await;
             entry
         }
         // Already attached (or the entry is deleted): nothing new, answer with the entry as is.

@@ -5,6 +5,7 @@ pub mod account;
 pub mod catalog;
 pub mod entries;
 pub mod error;
+pub mod escalation;
 pub mod events;
 pub mod filters;
 pub mod health;
@@ -250,6 +251,11 @@ fn routes(state: AppState) -> Router {
         .route("/api/entries", get(entries::list).post(entries::create))
         .route("/api/entries/{id}", get(entries::get_one).patch(entries::patch).delete(entries::delete))
         .route("/api/entries/{id}/revisions", get(entries::revisions))
+        .route("/api/entries/{id}/escalate", post(escalation::escalate))
+        .route("/api/entries/{id}/send", post(escalation::send))
+        .route("/api/entries/{id}/copies/{workspace}", delete(escalation::withdraw))
+        .route("/api/entries/{id}/comments", post(escalation::comment))
+        .route("/api/workspace", get(escalation::workspace))
         .route("/api/events", get(events::events))
         .route("/api/query", get(query::get).post(query::post))
         .route("/api/h3", get(query::h3))

@@ -52,6 +52,11 @@ pub const TERRITORY_ROUTES: &[(Method, &str)] = &[
     (Method::PATCH, "/api/entries/{id}"),
     (Method::DELETE, "/api/entries/{id}"),
     (Method::GET, "/api/entries/{id}/revisions"),
+    (Method::POST, "/api/entries/{id}/escalate"),
+    (Method::POST, "/api/entries/{id}/send"),
+    (Method::DELETE, "/api/entries/{id}/copies/{workspace}"),
+    (Method::POST, "/api/entries/{id}/comments"),
+    (Method::GET, "/api/workspace"),
     (Method::POST, "/api/entries/{id}/attachments"),
     (Method::GET, "/api/attachments/{sha256}"),
     (Method::GET, "/api/events"),
@@ -141,8 +146,7 @@ pub async fn put_workspace(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    super::entries::require_json(&headers)?;
-    let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("Invalid JSON", e.to_string()))?;
+    let v = super::entries::json_request(&headers, &body)?;
     let territory = match v.get("territory") {
         None => {
             return Err(ApiError::bad_request(

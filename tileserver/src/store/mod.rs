@@ -481,6 +481,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The identity tables (accounts, memberships, tokens, sessions, audit) of this database.
     fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore>;
+    /// The escalation tables (workspace tree, mirrored entries, comments), over the same
+    /// database.
+    fn links(&self) -> std::sync::Arc<dyn crate::escalation::store::LinkStore>;
 
     /// The change feed's wake-ups, when other processes (replicas) write to the same store:
     /// each message says "changes may have been committed elsewhere: read the feed"

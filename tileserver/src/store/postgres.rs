@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "catalog", include_str!("../../../migrations/postgres/0003_catalog.sql")),
     (4, "territory", include_str!("../../../migrations/postgres/0004_territory.sql")),
     (5, "territory_scopes", include_str!("../../../migrations/postgres/0005_territory_scopes.sql")),
+    (6, "escalation", include_str!("../../../migrations/postgres/0006_escalation.sql")),
 ];
 
 /// Rows per multi-row INSERT (PostgreSQL binds at most 65,535 parameters).
@@ -288,6 +289,10 @@ impl Store for PgStore {
 
     fn postgis_pool(&self) -> Option<&PgPool> {
         Some(&self.pool)
+    }
+
+    fn links(&self) -> std::sync::Arc<dyn crate::escalation::store::LinkStore> {
+        std::sync::Arc::new(crate::escalation::store::SqlLinks::new(self.pool.clone(), self.pool.clone()))
     }
 
     fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore> {

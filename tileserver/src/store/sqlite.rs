@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "catalog", include_str!("../../../migrations/sqlite/0003_catalog.sql")),
     (4, "territory", include_str!("../../../migrations/sqlite/0004_territory.sql")),
     (5, "territory_scopes", include_str!("../../../migrations/sqlite/0005_territory_scopes.sql")),
+    (6, "escalation", include_str!("../../../migrations/sqlite/0006_escalation.sql")),
 ];
 
 /// How write transactions start: every workspace's store (and `vigie` commands run beside the
@@ -570,6 +571,10 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn links(&self) -> std::sync::Arc<dyn crate::escalation::store::LinkStore> {
+        std::sync::Arc::new(crate::escalation::store::SqlLinks::new(self.reader.clone(), self.writer.clone()))
     }
 
     fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore> {
