@@ -224,3 +224,53 @@ fn scenario(d: &std::path::Path, env: &[(&str, &str)], replica: Option<&std::pat
     let (code, _) = call(room, "POST", "/w/zone/api/entries/1/escalate", &national, None, None);
     assert_eq!(code, 404, "not a member of zone");
 }
+
+/// A change of an escalated entry that no relay carried (here: written to the database behind
+/// vigie's back, as a process dying between the two commits would leave it) reaches the copy
+/// through the reconciler within its period.
+#[test]
+fn a_missed_relay_is_caught_up_by_the_reconciler_postgis() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(PostgisDb::create());
+    let env = [("DATABASE_URL", db.url.as_str())];
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let national = member_token(d, &env, "cheffe", "default", "editor");
+    vigie_ok(&["workspace", "add", "pp", "--parent", "default"], d, &env);
+    let officer = member_token(d, &env, "paul", "pp", "contributor");
+    let server = Server::start_with_env(d, &["--require-sign-in"], &env);
+    let body = json!({"title": "Feu de poubelles", "severity": 2, "tags": ["public_order"], "lon": 2.36, "lat": 48.92});
+    let (_, e) = call(&server, "POST", "/w/pp/api/entries", &officer, Some(&body), None);
+    let id = e["id"].as_u64().unwrap();
+    let (code, link) = call(&server, "POST", &format!("/w/pp/api/entries/{id}/escalate"), &officer, None, None);
+    assert_eq!(code, 201, "{link}");
+    let copy = link["target"]["entry"].as_u64().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let done = sqlx::query(
+            "UPDATE entries SET title = 'Feu de poubelles (éteint)', version = version + 1 \
+             WHERE workspace = 'pp' AND id = $1",
+        )
+        .bind(i64::try_from(id).unwrap())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(done.rows_affected(), 1);
+    });
+    let start = Instant::now();
+    loop {
+        let (_, n) = call(&server, "GET", &format!("/api/entries/{copy}"), &national, None, None);
+        if n["title"] == "Feu de poubelles (éteint)" {
+            println!("reconciler: the copy caught up after {:?}", start.elapsed());
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(6), "the copy never caught up: {n}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, revs) = call(&server, "GET", &format!("/api/entries/{copy}/revisions"), &national, None, None);
+    let last = revs["revisions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"], format!("escalated from pp (entry {id})"), "{last}");
+    drop(server);
+    rt.block_on(db.drop_db());
+}
