@@ -436,7 +436,7 @@ impl Engine {
             for f in [old.as_deref(), counted].into_iter().flatten() {
                 if let Some(p) = h3::representative_point(&f.lonlat) {
                     for r in min..=max {
-                        if let Some(cell) = h3::cell_of(p.x, p.y, r) {
+                        if let Some(cell) = h3::counting_cell(p.x, p.y, r) {
                             hexagons.push(HexagonChange {
                                 layer: layer.def.id.clone(),
                                 rect: h3::cell_rect(cell),
@@ -848,6 +848,26 @@ mod tests {
     /// A territory narrows the scoped layers exactly: a scoped tile or query over all the
     /// features is the unscoped one over only the features meeting the territory, byte for
     /// byte, for random territories with holes and features on their vertices and edges.
+    /// A feature near the edge of its resolution-10 cell counts in the parent of its finest
+    /// cell, not in the cell holding it: a change must drop the tiles of the hexagon that
+    /// counts it (found by the territory leak test: a cached H3 tile kept counting an entry
+    /// that had moved away).
+    #[test]
+    fn a_change_drops_the_hexagon_that_counts_the_feature() {
+        let engine = Engine::new(Catalog::bundled());
+        let vocab = engine.vocabulary().clone();
+        let template = random_features(&mut Rng::new(1), 1, &vocab).remove(0);
+        let (lon, lat) = (2.17677, 48.50238);
+        let f = Feature::from_lonlat(7, &Geometry::Point(Point::new(lon, lat)), template.attrs.clone(), template.props)
+            .unwrap();
+        let touched = engine.upsert(&ENTRIES, f);
+        let counting = h3::cell_rect(h3::counting_cell(lon, lat, 10).unwrap());
+        let holding = h3::cell_rect(h3::cell_of(lon, lat, 10).unwrap());
+        assert_ne!(counting, holding, "the point is one of those near an edge");
+        let at_10: Vec<Rect<f64>> = touched.hexagons.iter().filter(|h| h.zooms.contains(&12)).map(|h| h.rect).collect();
+        assert!(at_10.contains(&counting), "{at_10:?}");
+    }
+
     #[test]
     fn a_territory_shows_exactly_the_features_meeting_it() {
         use crate::scope::Scope;

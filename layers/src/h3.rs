@@ -87,6 +87,29 @@ pub fn cell_of(lon: f64, lat: f64, r: u8) -> Option<CellIndex> {
     LatLng::new(lat, lon).ok().map(|ll| ll.to_cell(res(r)))
 }
 
+/// The cell of resolution `r` a WGS84 point counts in: the parent of its finest cell, as the
+/// aggregates count it (not the cell containing it, which can differ near edges); for
+/// resolutions finer than [`FINEST`], the cell containing it. What a change's invalidation
+/// must drop.
+///
+/// # Examples
+///
+/// ```
+/// use vigie_layers::h3::{counting_cell, counts_in};
+///
+/// // Near an edge of its resolution-10 cell: the cell that counts it is not the one holding it.
+/// let (lon, lat) = (2.17677, 48.50238);
+/// let cell = counting_cell(lon, lat, 10).expect("a valid point");
+/// assert!(counts_in(lon, lat, cell));
+/// assert_eq!(cell.to_string(), "8a1fb0d12a27fff");
+/// ```
+pub fn counting_cell(lon: f64, lat: f64, r: u8) -> Option<CellIndex> {
+    if r > FINEST {
+        return cell_of(lon, lat, r);
+    }
+    cell_of(lon, lat, FINEST).and_then(|fine| fine.parent(res(r)))
+}
+
 /// Whether a WGS84 point counts in `cell`: the same rule as the aggregates — the parent of its
 /// finest cell — not the coarse cell containing it, which can differ near edges (H3 children do
 /// not tile their parent exactly). For cells finer than [`FINEST`], the cell containing it.
@@ -104,11 +127,7 @@ pub fn cell_of(lon: f64, lat: f64, r: u8) -> Option<CellIndex> {
 /// assert!(!counts_in(2.3522, 48.8566, cell_of(lon, lat, 9).expect("a valid point")));
 /// ```
 pub fn counts_in(lon: f64, lat: f64, cell: CellIndex) -> bool {
-    let r = u8::from(cell.resolution());
-    if r > FINEST {
-        return cell_of(lon, lat, r) == Some(cell);
-    }
-    cell_of(lon, lat, FINEST).and_then(|fine| fine.parent(res(r))) == Some(cell)
+    counting_cell(lon, lat, u8::from(cell.resolution())) == Some(cell)
 }
 
 /// The representative point of a geometry (WGS84): the point, or an interior point.

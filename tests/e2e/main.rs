@@ -25,5 +25,6 @@ mod styles;
 mod support;
 mod table_layers;
 mod territories;
+mod territory_leaks;
 mod workspace_settings;
 mod workspaces;

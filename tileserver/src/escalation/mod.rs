@@ -289,7 +289,7 @@ async fn try_sync(state: &AppState, link: &Link) -> Result<(), ApiError> {
     }
 }
 
-/// Every [`RECONCILE_EVERY`], brings in step the copies a relay missed (the workspaces of a
+/// Every 2 s (`RECONCILE_EVERY`), brings in step the copies a relay missed (the workspaces of a
 /// process share one database: one pass over it covers them all). Stops with the registry.
 pub fn spawn_reconciler(workspaces: &Arc<crate::http::Workspaces>) -> tokio::task::JoinHandle<()> {
     crate::spawn_every(workspaces, RECONCILE_EVERY, |w| async move {

@@ -220,7 +220,7 @@ fn invalidate_hexagons(cache: &TileCache, layer: &vigie_layers::Layer, changed: 
     (min..=max)
         .map(|r| {
             let rects: Vec<Rect<f64>> =
-                points.iter().filter_map(|p| h3::cell_of(p.x, p.y, r)).map(h3::cell_rect).collect();
+                points.iter().filter_map(|p| h3::counting_cell(p.x, p.y, r)).map(h3::cell_rect).collect();
             cache.invalidate_layer_at(&layer.def.id, &rects, h3::zooms_showing(r, min, max))
         })
         .sum()
