@@ -20,6 +20,7 @@ mod postgis_mvt;
 mod regions;
 mod replicas;
 mod router;
+mod staticmap;
 mod store_suite;
 mod styles;
 mod support;

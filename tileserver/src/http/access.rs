@@ -87,6 +87,7 @@ pub const RULES: &[Rule] = &[
     rule(Method::GET, "/api/query", READ),
     rule(Method::POST, "/api/query", READ),
     rule(Method::GET, "/api/h3", READ),
+    rule(Method::GET, "/api/staticmap", READ),
     rule(Method::GET, "/api/sources", READ),
     rule(Method::GET, "/api/sources/config", ADMIN),
     rule(Method::PUT, "/api/sources/config", ADMIN),

@@ -13,6 +13,7 @@ pub mod import;
 pub mod ogc;
 pub mod query;
 pub mod sources;
+pub mod staticmap;
 pub mod styles;
 pub mod territory;
 pub mod tilejson;
@@ -259,6 +260,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/events", get(events::events))
         .route("/api/query", get(query::get).post(query::post))
         .route("/api/h3", get(query::h3))
+        .route("/api/staticmap", get(staticmap::staticmap))
         .route("/api/sources", get(sources::statuses))
         .route("/api/sources/config", get(sources::stored).put(sources::put))
         .route("/api/session", post(account::sign_in).delete(account::sign_out))

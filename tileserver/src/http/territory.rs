@@ -46,6 +46,7 @@ pub const TERRITORY_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/api/query"),
     (Method::POST, "/api/query"),
     (Method::GET, "/api/h3"),
+    (Method::GET, "/api/staticmap"),
     (Method::GET, "/api/entries"),
     (Method::POST, "/api/entries"),
     (Method::GET, "/api/entries/{id}"),
