@@ -443,6 +443,24 @@ fn events_revisions_photos_ogc_tokens_and_workspaces_narrow_too() {
     let mut want = both.clone();
     want.sort_unstable();
     assert_eq!(ids, want, "the token sees the circle within 93, nothing else");
+    // The same from the command line.
+    let d = dir.path();
+    let circle_text = json!([circle]).to_string();
+    let cli = format!(
+        "Bearer {}",
+        vigie_ok(&["token", "create", "--user", "olga", "--name", "dsp-cli", "--territory", &circle_text], d, &[])
+    );
+    let (_, seen_cli) = json_of(&server, "POST", "/api/query", &cli, Some(&region));
+    let mut cli_ids: Vec<u64> =
+        seen_cli["features"].as_array().unwrap().iter().map(|f| f["id"].as_u64().unwrap()).collect();
+    cli_ids.sort_unstable();
+    assert_eq!(cli_ids, want, "a token made by `vigie token create --territory`");
+    let (ok, _, err) = crate::support::vigie_cli(
+        &["token", "create", "--user", "olga", "--name", "bad", "--territory", r#"{"bbox": [2, 48, 3, 49]}"#],
+        d,
+        &[],
+    );
+    assert!(!ok && err.contains("--territory: a JSON array of regions"), "{err}");
 
     // A workspace's territory narrows its members but the admins.
     assert_eq!(json_of(&server, "GET", "/api/workspace/territory", &rita, None).1["territory"], Value::Null);

@@ -188,6 +188,11 @@ pub enum TokenCommand {
         /// Days until it expires [default: never].
         #[arg(long)]
         expires_days: Option<u32>,
+        /// Narrows the token inside its creator's territory: a JSON array of regions, e.g.
+        /// '[{"area": "communes:93066"}]' (resolved by the server, which refuses the token
+        /// rather than widen it when an area does not resolve).
+        #[arg(long)]
+        territory: Option<String>,
         /// Store and workspace, as for `vigie serve`.
         #[command(flatten)]
         store: ServeArgs,
@@ -493,22 +498,21 @@ async fn workspace(cmd: WorkspaceCommand) -> anyhow::Result<()> {
                 }
                 return Ok(());
             }
-            let text = set
-                .map(|t| {
-                    let v: serde_json::Value = serde_json::from_str(&t).context("--set: not JSON")?;
-                    let regions = v.as_array().filter(|a| !a.is_empty() && a.iter().all(serde_json::Value::is_object));
-                    anyhow::ensure!(
-                        regions.is_some(),
-                        "--set: a JSON array of regions, e.g. '[{{\"area\": \"departements:93\"}}]'"
-                    );
-                    Ok(v.to_string())
-                })
-                .transpose()?;
+            let text = set.map(|t| regions_json("--set", &t)).transpose()?;
             ids.set_workspace_territory(ws, None, text.as_deref()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("workspace '{ws}': territory {}", if text.is_some() { "set" } else { "cleared" });
         }
     }
     Ok(())
+}
+
+/// A territory given on the command line: a JSON array of region objects, in canonical JSON.
+/// Its areas are resolved by the server (a workspace's state holds the datasets).
+fn regions_json(flag: &str, text: &str) -> anyhow::Result<String> {
+    let v: serde_json::Value = serde_json::from_str(text).with_context(|| format!("{flag}: not JSON"))?;
+    let regions = v.as_array().filter(|a| !a.is_empty() && a.iter().all(serde_json::Value::is_object));
+    anyhow::ensure!(regions.is_some(), "{flag}: a JSON array of regions, e.g. '[{{\"area\": \"departements:93\"}}]'");
+    Ok(v.to_string())
 }
 
 /// Makes `parent` the workspace `ws` escalates to (audited), refusing an unknown workspace and
@@ -611,12 +615,12 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
 
 async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
-        TokenCommand::Create { user, name, role, expires_days, store } => {
+        TokenCommand::Create { user, name, role, expires_days, territory, store } => {
+            let territory = territory.map(|t| regions_json("--territory", &t)).transpose()?;
             let (config, ids) = identities(&store).await?;
             let access = ids.account_access(&config.workspace, &user).await?;
             let expires_at = expires_days.map(|d| crate::now_ms() + i64::from(d.max(1)) * 86_400_000);
-            let (token, record) =
-                ids.create_token(&access, NewToken { name, role, expires_at, territory: None }).await?;
+            let (token, record) = ids.create_token(&access, NewToken { name, role, expires_at, territory }).await?;
             eprintln!(
                 "token #{} '{}' ({}) for workspace '{}', shown once:",
                 record.id, record.name, record.role, record.workspace
