@@ -401,7 +401,9 @@ pub struct Told {
 pub fn sse(server: &Server, path: &str, auth: &str) -> std::sync::mpsc::Receiver<Told> {
     use std::io::BufRead as _;
     let (tx, rx) = std::sync::mpsc::channel();
-    let resp = agent().get(&server.url(path)).header("authorization", auth).call().unwrap();
+    // A stream stays open for as long as the test listens.
+    let resp =
+        agent_within(Duration::from_mins(10)).get(&server.url(path)).header("authorization", auth).call().unwrap();
     assert_eq!(resp.status().as_u16(), 200, "{path}");
     std::thread::spawn(move || {
         let mut kind = String::new();

@@ -16,13 +16,12 @@
 //! Every coordinate is a short decimal, so that vigie, serde_json and PostGIS all hold the same
 //! double. The seed is printed; `VIGIE_LEAK_SEED=N` replays a run.
 
-use crate::support::{PostgisDb, Server, agent, agent_within, member_token, python, repo_root, run, vigie_ok};
+use crate::support::{PostgisDb, Server, agent, member_token, python, repo_root, run, sse, vigie_ok};
 use geo::{BoundingRect, Coord, Destination, Geodesic, Geometry, Intersects, LineString, Point, Polygon, Rect};
 use geozero::{CoordDimensions, ToWkb};
 use serde_json::{Value, json};
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
@@ -780,41 +779,26 @@ fn csv_ids(text: &str) -> Vec<u64> {
     lines.filter(|l| !l.is_empty()).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect()
 }
 
-/// Reads a Server-Sent Events stream in a thread; its events come through the channel.
+/// The events of the stream (from `since` when given) as the model writes them.
 fn listen(server: &Server, auth: &str, since: Option<u64>) -> mpsc::Receiver<Ev> {
     let path = since.map_or_else(|| "/api/events".to_owned(), |s| format!("/api/events?since={s}"));
-    let resp = agent_within(Duration::from_mins(10))
-        .get(&server.url(&path))
-        .header("authorization", auth)
-        .header("accept", "text/event-stream")
-        .call()
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    assert_eq!(resp.status(), 200, "GET {path}");
+    let told = sse(server, &path, auth);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let (mut name, mut data) = (String::new(), String::new());
-        for line in BufReader::new(resp.into_body().into_reader()).lines() {
-            let Ok(line) = line else { break };
-            if let Some(v) = line.strip_prefix("event:") {
-                v.trim().clone_into(&mut name);
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push_str(v.trim());
-            } else if line.is_empty() && !data.is_empty() {
-                let d: Value = serde_json::from_str(&data).unwrap();
-                let bbox = d["bbox"].as_array().map(|b| {
-                    let v: Vec<f64> = b.iter().map(|x| x.as_f64().unwrap()).collect();
-                    [v[0], v[1], v[2], v[3]]
-                });
-                let ev = Ev {
-                    entry: d["entry_id"].as_u64().unwrap(),
-                    version: d["version"].as_u64().unwrap() as u32,
-                    kind: std::mem::take(&mut name),
-                    bbox,
-                };
-                data.clear();
-                if tx.send(ev).is_err() {
-                    break;
-                }
+        for t in told {
+            let d = t.data;
+            let bbox = d["bbox"].as_array().map(|b| {
+                let v: Vec<f64> = b.iter().map(|x| x.as_f64().unwrap()).collect();
+                [v[0], v[1], v[2], v[3]]
+            });
+            let ev = Ev {
+                entry: d["entry_id"].as_u64().unwrap(),
+                version: d["version"].as_u64().unwrap() as u32,
+                kind: t.kind,
+                bbox,
+            };
+            if tx.send(ev).is_err() {
+                break;
             }
         }
     });
