@@ -34,10 +34,6 @@ use vigie_layers::model::Entry;
 /// How often each process looks for copies left behind.
 const RECONCILE_EVERY: Duration = Duration::from_secs(2);
 
-/// The fields a copy takes from its source.
-pub const MIRRORED: &[&str] =
-    &["title", "body", "tags", "severity", "occurred_at", "reported_at", "geometry", "lon", "lat", "location", "links"];
-
 /// The state serving workspace `id` in this process.
 fn workspace(state: &crate::http::Shared, id: &str) -> Result<AppState, ApiError> {
     state
