@@ -1,6 +1,7 @@
 // What every browser scenario (run.mjs, signin.mjs, sso.mjs, workspace.mjs, catalog.mjs,
-// settings.mjs, territory.mjs, escalation.mjs) shares: where its screenshots go, how a check
-// passes or fails the run, the vigie address it is given, and how a page is watched for errors.
+// settings.mjs, territory.mjs, escalation.mjs, reports.mjs) shares: where its screenshots go,
+// how a check passes or fails the run, the vigie address it is given, and how a page is watched
+// for errors.
 
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';

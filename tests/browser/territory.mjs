@@ -22,7 +22,9 @@
 //   5. a link that carries a view keeps it: the page draws the territory without moving the map
 //   6. the admin gives the whole workspace back; signed in again after the session ends (no
 //      reload), the page takes the outline, the mask and the legend off; a fresh page draws none
-//   7. no page error, no console error, no failed request but the 401s of the ended session
+//   7. no page error, no console error, no failed request but the 401s of the ended session and
+//      the 403s of GET /api/reports while narrowed (situation reports cover the whole workspace:
+//      the "Points de situation" button stays hidden then, and shows once it is given back)
 // Screenshots: tests/out/territory-*.png. Exits 1 on the first failed check; a missing Chromium
 // or playwright-core is a failure with what to install, never a skip.
 
@@ -203,8 +205,12 @@ await check('a reader narrowed to a box: outline and mask under the log, the box
   await page.goto(`${base}/`, { waitUntil: 'networkidle' });
   await dialogShown();
   const asked = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/me/territory', { timeout: 15_000 });
+  const reports = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/reports', { timeout: 30_000 });
   await signIn();
   const answer = await asked;
+  const refused = (await reports).status();
+  if (refused !== 403) throw new Error(`GET /api/reports for a narrowed reader answered ${refused}, not 403`);
+  if (!(await page.locator('#reports-open').isHidden())) throw new Error('the "Points de situation" button is shown to a reader the reports refuse');
   if (answer.status() !== 200 || !/geo\+json/.test(answer.headers()['content-type'] || '')) throw new Error(`GET /api/me/territory answered ${answer.status()} ${answer.headers()['content-type']}`);
   await territoryDrawn();
   await waitIdle(page);
@@ -369,6 +375,7 @@ await check('the whole workspace given back: signed in again, the territory come
   const gone = await page.evaluate((id) => ({ source: !!window.vigieMap.getSource(id), me: window.vigie.me.territory, levels: window.vigie.territory.levels().length }), SOURCE);
   if (gone.source || gone.me !== null || gone.levels) throw new Error(`after signing in again: ${JSON.stringify(gone)}`);
   if (await page.locator('#territory-legend').isVisible()) throw new Error('the territory legend is still shown');
+  await page.getByRole('button', { name: 'Points de situation' }).waitFor({ timeout: 5_000 });
   await page.screenshot({ path: join(outDir, 'territory-04-whole.png') });
   // A fresh page: GET /api/me says there is no territory, nothing is drawn.
   await page.reload();
@@ -382,12 +389,13 @@ await check('the whole workspace given back: signed in again, the territory come
 
 // ---------------------------------------------------------------- 7. errors
 
-await check('no page error, no console error, no failed request but the ended session’s 401s', async () => {
+await check('no page error, no console error, no failed request but the ended session’s 401s and the narrowed reader’s reports', async () => {
   if (pageErrors.length) throw new Error(`uncaught page errors: ${pageErrors.join(' | ')}`);
   if (consoleErrors.length) throw new Error(`console errors: ${consoleErrors.join(' | ')}`);
-  const bad = badResponses.filter((k) => !k.endsWith(' 401'));
+  const bad = badResponses.filter((k) => !k.endsWith(' 401') && k !== 'GET /api/reports 403');
   if (bad.length) throw new Error(`failed requests: ${bad.join(', ')}`);
-  return `${badResponses.length} answers 401 while the session had ended`;
+  const count = (suffix) => badResponses.filter((k) => k.endsWith(suffix)).length;
+  return `${count(' 401')} answers 401 while the session had ended, ${count('/api/reports 403')} GET /api/reports 403 while narrowed`;
 });
 
 await finish(0);

@@ -27,6 +27,13 @@
 //! to the parent and the copy there, the copy's banner with qualification and comments but no
 //! editing, de-escalating (the copy deleted, both popups following), a refused escalation's
 //! reason, sending down to a checked child and recalling it.
+//!
+//! `reports.mjs` (`--require-sign-in`, two editors in two browsers, an admin's API token for the
+//! settings and the checks through the API) checks the situation reports' dialog: the list and
+//! its search, a report's sections beside its compiled figures (the API's total), presence
+//! shown live, a conflict on one section shown with both texts and resolved without losing
+//! either, two sections saved at once, the workflow followed live by the other page up to
+//! publication (read-only), the PDF preview and a correction's diff.
 
 use crate::support::{
     OidcProvider, Server, TEST_ENTRIES, free_port, member_token, repo_root, require_tool, run, vigie_bin, vigie_ok,
@@ -39,6 +46,9 @@ use std::process::{Command, Stdio};
 const ANALYST: (&str, &str) = ("alice", "alice-mot-de-passe-analyste");
 /// The reader of the sign-in scenario.
 const READER: (&str, &str) = ("rita", "rita-mot-de-passe-lectrice");
+/// The two editors of the reports scenario, each in their own browser.
+const EDITOR_A: (&str, &str) = ("anna", "anna-mot-de-passe-editrice");
+const EDITOR_B: (&str, &str) = ("bruno", "bruno-mot-de-passe-editeur");
 
 /// Node, after checking that Chromium and playwright-core are there (failing, never skipping).
 fn browser_tools() -> PathBuf {
@@ -149,6 +159,27 @@ fn escalation_in_chromium() {
         .env("VIGIE_TEST_PP_TOKEN", officer)
         .env("VIGIE_TEST_NATIONAL", format!("cheffe:{CLI_PASSWORD}"))
         .env("VIGIE_TEST_NATIONAL_TOKEN", national));
+    println!("{out}");
+}
+
+/// Situation reports in the web view (`reports.mjs`): two editors signed in side by side on a
+/// report the admin makes through the API (with their token, as the report settings), over a
+/// day of the demo log.
+#[test]
+fn reports_in_chromium() {
+    let node = browser_tools();
+    let dir = tempfile::tempdir().expect("temp dir");
+    add_account(dir.path(), EDITOR_A, "editor");
+    add_account(dir.path(), EDITOR_B, "editor");
+    let admin = member_token(dir.path(), &[], "nadia", "default", "admin");
+    let server = Server::start(dir.path(), &["--demo", "--demo-entries", "2000", "--require-sign-in"]);
+    let out = run(Command::new(node)
+        .current_dir(repo_root())
+        .arg("tests/browser/reports.mjs")
+        .arg(server.url(""))
+        .env("VIGIE_TEST_ADMIN_TOKEN", admin)
+        .env("VIGIE_TEST_EDITOR_A", format!("{}:{}", EDITOR_A.0, EDITOR_A.1))
+        .env("VIGIE_TEST_EDITOR_B", format!("{}:{}", EDITOR_B.0, EDITOR_B.1)));
     println!("{out}");
 }
 

@@ -19,6 +19,7 @@ mod oidc;
 mod postgis_mvt;
 mod regions;
 mod replicas;
+mod reports;
 mod router;
 mod staticmap;
 mod store_suite;

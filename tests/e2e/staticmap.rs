@@ -4,7 +4,7 @@
 //! with Pillow (`tests/python/staticmap_pixels.py`), not with the encoder vigie uses. Bad
 //! parameters are refused with their name.
 
-use crate::support::{Server, agent, member_token, python, repo_root, run};
+use crate::support::{Server, call, member_token, python, repo_root, run};
 use serde_json::{Value, json};
 use std::process::Command;
 
@@ -13,39 +13,6 @@ const BACKGROUND: [u8; 3] = [0xee, 0xf1, 0xf4];
 /// Theme colours of the bundled catalog.
 const PUBLIC_ORDER: [u8; 3] = [0x1f, 0x4f, 0xbf];
 const HEALTH: [u8; 3] = [0xd6, 0x28, 0x39];
-
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-fn call(server: &Server, method: &str, path: &str, auth: &str, body: Option<&Value>, extra: &[(&str, &str)]) -> Answer {
-    let mut req = ureq::http::Request::builder().method(method).uri(server.url(path)).header("authorization", auth);
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    let resp = match body {
-        Some(b) => agent().run(req.header("content-type", "application/json").body(b.to_string()).unwrap()),
-        None => agent().run(req.body(()).unwrap()),
-    };
-    let mut resp = resp.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
-        .collect();
-    Answer { status: resp.status().as_u16(), headers, body: resp.body_mut().read_to_vec().unwrap_or_default() }
-}
 
 /// Web Mercator x, y (unit sphere) of a WGS84 point.
 fn mercator(lon: f64, lat: f64) -> (f64, f64) {

@@ -421,3 +421,50 @@ pub fn sse(server: &Server, path: &str, auth: &str) -> std::sync::mpsc::Receiver
     });
     rx
 }
+
+/// An answer of the real server, read whole.
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    /// The body as JSON (null when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// `method path` on the real server with `auth`, a JSON body and extra headers.
+pub fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    auth: &str,
+    body: Option<&serde_json::Value>,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(server.url(path)).header("authorization", auth);
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let resp = match body {
+        Some(b) => agent().run(req.header("content-type", "application/json").body(b.to_string()).unwrap()),
+        None => agent().run(req.body(()).unwrap()),
+    };
+    let mut resp = resp.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    Reply { status: resp.status().as_u16(), headers, body: resp.body_mut().read_to_vec().unwrap_or_default() }
+}

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod ingest;
 pub mod load;
 pub mod metrics;
+pub mod reports;
 pub mod store;
 pub mod tiles;
 
@@ -288,6 +289,7 @@ pub async fn build_workspace(
         styles: std::sync::RwLock::new(Arc::new(styles)),
         documents: tokio::sync::Mutex::default(),
         scopes: std::sync::Mutex::default(),
+        reports: reports::Live::default(),
         identities,
         url_prefix: if primary { String::new() } else { format!("/w/{}", config.workspace) },
         catalog_version,
@@ -444,6 +446,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     });
     escalation::spawn_reconciler(&workspaces);
+    reports::spawn_scheduler(&workspaces);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "vigie listening");
     axum::serve(listener, http::app_for(workspaces).into_make_service_with_connect_info::<std::net::SocketAddr>())

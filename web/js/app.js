@@ -137,8 +137,10 @@ export function createApp() {
     settings: null,
     /** The user's territory on the map (territory.js). */
     territory: null,
+    /** The situation reports' dialog: list, editor, compiled parts (reports.js). */
+    reports: null,
 
-    /** The bus behind `on` / `emit`. Events: filters, layers, moveend, lang, style, tool, entry-event, catalog, identity. */
+    /** The bus behind `on` / `emit`. Events: filters, layers, moveend, lang, style, tool, entry-event, report-event, live-resumed, catalog, identity. */
     bus: new EventTarget(),
   };
 

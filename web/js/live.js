@@ -2,6 +2,9 @@
 // refetches the tiles when it can be seen, then goes out on the bus as `entry-event` (the
 // courante and the popups follow it); the header's badge shows the stream's state. Reconnecting
 // after a failure (the server ends the stream when the catalog changes) re-reads the catalog.
+// The situation reports' events (unnumbered: not in the log's sequence, never replayed) go out
+// on the bus as `report-event`; `live-resumed` tells their listeners that some may have been
+// missed while the stream was down.
 
 import { t } from './i18n.js';
 import { $ } from './dom.js';
@@ -9,6 +12,8 @@ import { wsUrl } from './app.js';
 
 /** How often a stream EventSource gave up on is reopened, ms. */
 const REOPEN_EVERY_MS = 15_000;
+/** Situation reports' events (reports.js follows them). */
+const REPORT_EVENTS = ['report.created', 'report.section', 'report.status', 'report.published', 'report.presence'];
 
 /** The event stream, bound to the page's shared `app`. */
 export function createLive(app) {
@@ -57,6 +62,7 @@ export function createLive(app) {
       if (broken) {
         broken = false;
         app.refreshCatalog().catch((e) => console.warn('vigie: catalog reload failed', e));
+        app.emit('live-resumed');
       }
     };
     es.onerror = () => {
@@ -77,6 +83,17 @@ export function createLive(app) {
         if (Number(ev.lastEventId) > (app.lastSeq || 0)) app.lastSeq = Number(ev.lastEventId);
         onChange(data);
         app.emit('entry-event', { type, data });
+      });
+    }
+    for (const type of REPORT_EVENTS) {
+      es.addEventListener(type, (ev) => {
+        let data;
+        try {
+          data = JSON.parse(ev.data);
+        } catch {
+          return;
+        }
+        app.emit('report-event', { type, data });
       });
     }
   }

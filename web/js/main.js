@@ -16,6 +16,7 @@
 //   catalog.js   the catalog changed on the server: panel and style rebuilt; the admins' editor
 //   settings.js  the admins' "Sources & styles" dialog: stored sources, their state, map styles
 //   territory.js the user's territory outlined, the rest greyed out
+//   reports.js   the situation reports: list, sections written together, compiled parts, PDF
 
 import { t, setLang, currentLang } from './i18n.js';
 import { $ } from './dom.js';
@@ -37,6 +38,7 @@ import { createSession } from './session.js';
 import { createCatalog } from './catalog.js';
 import { createSettings } from './settings.js';
 import { createTerritory } from './territory.js';
+import { createReports } from './reports.js';
 
 const maplibregl = window.maplibregl;
 
@@ -157,6 +159,7 @@ async function boot() {
   app.catalogEditor = createCatalog(app);
   app.settings = createSettings(app);
   app.territory = createTerritory(app);
+  app.reports = createReports(app);
   app.session.applyRoles();
   app.on('entry-event', (e) => app.popups.onEvent(e));
   app.on('lang', () => app.popups.rerender());
@@ -168,6 +171,7 @@ async function boot() {
   app.courante.reload();
   app.live.start();
   app.region.probe();
+  app.reports.probe();
 }
 
 boot().catch((e) => {

@@ -221,6 +221,7 @@ export function createSession(app) {
     if (!can.write && !$('form-panel').hidden) app.form?.stop();
     app.catalogEditor?.applyRole();
     app.settings?.applyRole();
+    app.reports?.applyRole();
     app.popups?.rerender();
   }
 

@@ -19,7 +19,7 @@ use crate::store::{Event, EventKind};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
 use geo::Geometry;
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
@@ -218,7 +218,24 @@ pub async fn events(
     };
     let cursor =
         Cursor { courante, live, backlog: VecDeque::new(), last, caught_up: false, scope, positions: HashMap::new() };
-    let stream = futures_util::stream::unfold(Some(cursor), |c| async move {
+    // Situation reports' events (no id: they are not in the log's sequence), for those who
+    // may see the reports (a member narrowed below the workspace's territory may not).
+    let reports =
+        if super::reports::may_see(&state, &access).await { Some(state.reports.events.subscribe()) } else { None };
+    let reports = futures_util::stream::unfold(reports, |rx| async move {
+        let mut rx = rx?;
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    let data = serde_json::to_string(&*e).unwrap_or_default();
+                    return Some((Ok(SseEvent::default().event(e.kind).data(data)), Some(rx)));
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    let entries = futures_util::stream::unfold(Some(cursor), |c| async move {
         let mut c = c?;
         match c.next().await {
             Some(e) => Some((Ok(sse(&e)), Some(c))),
@@ -231,6 +248,10 @@ pub async fn events(
             None => None,
         }
     });
+    // Report events end with the log's stream (a retired workspace state).
+    let retired = state.courante.clone();
+    let ended = async move { retired.until_retired().await };
+    let stream = futures_util::stream::select(Box::pin(entries), Box::pin(reports.take_until(Box::pin(ended))));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

@@ -12,6 +12,7 @@ pub mod health;
 pub mod import;
 pub mod ogc;
 pub mod query;
+pub mod reports;
 pub mod sources;
 pub mod staticmap;
 pub mod styles;
@@ -67,6 +68,8 @@ pub struct Shared {
     pub documents: tokio::sync::Mutex<()>,
     /// Members' territories prepared, by their text (`territory::scope_of`).
     pub scopes: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<vigie_layers::scope::Scope>>>,
+    /// Situation reports' presences and live events.
+    pub reports: crate::reports::Live,
     /// Accounts, sessions, tokens, roles and the audit trail.
     pub identities: Arc<crate::identity::Identities>,
     /// What this workspace's links start with: empty for the primary workspace (served at the
@@ -168,6 +171,11 @@ impl Workspaces {
         served.insert(id, (state, router));
     }
 
+    /// Every state served.
+    pub fn all(&self) -> Vec<AppState> {
+        self.served.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().map(|(s, _)| s.clone()).collect()
+    }
+
     /// Whether workspace `id` is served.
     pub fn serves(&self, id: &str) -> bool {
         self.served.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(id)
@@ -257,6 +265,20 @@ fn routes(state: AppState) -> Router {
         .route("/api/entries/{id}/copies/{workspace}", delete(escalation::withdraw))
         .route("/api/entries/{id}/comments", post(escalation::comment))
         .route("/api/workspace", get(escalation::workspace))
+        .route("/api/reports", get(reports::list).post(reports::create))
+        .route("/api/reports/settings", get(reports::settings).put(reports::put_settings))
+        .route("/api/reports/schedule", get(reports::schedule))
+        .route("/api/reports/feed.atom", get(reports::feed))
+        .route("/api/reports/{id}", get(reports::one))
+        .route("/api/reports/{id}/compiled", get(reports::compiled))
+        .route("/api/reports/{id}/sections/{section}", put(reports::write_section))
+        .route("/api/reports/{id}/status", post(reports::move_to))
+        .route("/api/reports/{id}/correct", post(reports::correct))
+        .route("/api/reports/{id}/diff", get(reports::diff))
+        .route("/api/reports/{id}/presence", post(reports::presence))
+        .route("/api/reports/{id}/html", get(reports::html))
+        .route("/api/reports/{id}/pdf", get(reports::pdf))
+        .route("/api/reports/{id}/maps/{n}", get(reports::map))
         .route("/api/events", get(events::events))
         .route("/api/query", get(query::get).post(query::post))
         .route("/api/h3", get(query::h3))

@@ -34,6 +34,7 @@ use vigie_layers::feature::{Schema, format_time_ms};
 use vigie_layers::hit::Hit;
 use vigie_layers::query::{self, Key};
 use vigie_layers::region::{self, Prepared, Region};
+use vigie_layers::scope::Scope;
 use vigie_layers::{Filter, LayerKind};
 
 /// Default page size.
@@ -361,6 +362,36 @@ pub fn run(state: &Shared, spec: &QuerySpec) -> Vec<Hit> {
 pub fn run_page(state: &Shared, spec: &QuerySpec) -> query::Answer {
     let paging = query::Paging { cursor: spec.cursor, limit: spec.limit };
     state.engine.region_query(&spec.layers, &spec.region, &spec.filter, paging, spec.interval_ms)
+}
+
+/// Parses the query `p` and runs it for an identity seeing `scope` (blocking: call from a
+/// blocking task): the summary of every hit and the first page of `limit` (its default 100).
+///
+/// # Errors
+/// As [`parse`].
+pub fn summary(state: &Shared, p: &Map<String, Value>, scope: Option<Arc<Scope>>) -> Result<query::Answer, ApiError> {
+    let mut spec = parse(state, p, &HeaderMap::new())?;
+    spec.filter = spec.filter.with_scope(scope);
+    Ok(run_page(state, &spec))
+}
+
+/// Parses the query `p` and gives every hit for an identity seeing `scope`, newest first
+/// (blocking).
+///
+/// # Errors
+/// As [`parse`].
+pub fn hits(state: &Shared, p: &Map<String, Value>, scope: Option<Arc<Scope>>) -> Result<Vec<Hit>, ApiError> {
+    let mut spec = parse(state, p, &HeaderMap::new())?;
+    spec.filter = spec.filter.with_scope(scope);
+    Ok(run(state, &spec))
+}
+
+/// The link to `GET /api/query` with parameters `p` (string values), under the workspace's
+/// prefix: what a report's figure links to.
+pub fn link(state: &Shared, p: &Map<String, Value>) -> String {
+    let pairs: Vec<(&str, String)> =
+        p.iter().map(|(k, v)| (k.as_str(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect();
+    format!("{}/api/query?{}", state.url_prefix, serde_urlencoded::to_string(pairs).unwrap_or_default())
 }
 
 /// What a query's worker found.

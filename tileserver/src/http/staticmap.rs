@@ -87,11 +87,45 @@ fn layers(state: &AppState, p: &Map<String, Value>) -> Result<Vec<Arc<Layer>>, A
     Ok(out)
 }
 
-/// The handler.
+/// Draws the map the parameters `p` describe (as `GET /api/staticmap` takes them, string
+/// values) for an identity seeing `scope`. Blocking: call from a blocking task.
 ///
 /// # Errors
 /// 400 naming the parameter at fault (region, size, layers, filters), 404 for an unknown
 /// layer, venue or area, 413 when more than [`MAX_FEATURES`] features would be drawn.
+pub fn draw(
+    state: &AppState,
+    p: &Map<String, Value>,
+    scope: Option<Arc<vigie_layers::scope::Scope>>,
+) -> Result<vigie_staticmap::StaticMap, ApiError> {
+    let size = Size::new(
+        side(p, "width", vigie_staticmap::view::DEFAULT_WIDTH_PX)?,
+        side(p, "height", vigie_staticmap::view::DEFAULT_HEIGHT_PX)?,
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    let lang = match p.get("lang").and_then(Value::as_str) {
+        None | Some("fr") => Lang::Fr,
+        Some("en") => Lang::En,
+        Some(other) => return Err(bad(format!("lang = '{}': fr or en", other.chars().take(20).collect::<String>()))),
+    };
+    let region = query::region(state, p)?;
+    let bounds = region.bounds().ok_or_else(|| bad("the region is empty"))?;
+    let layers = layers(state, p)?;
+    // The asker's territory narrows the scoped layers, as on tiles.
+    let pairs: Vec<(&str, &str)> = p.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))).collect();
+    let q = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    let filter = parse_filter(Some(&q), state.engine.vocabulary(), crate::now_ms())?.with_scope(scope);
+    let spec = MapSpec { layers: &layers, filter: &filter, bounds, size, lang, max_features: MAX_FEATURES };
+    vigie_staticmap::render(&state.engine, &spec).map_err(|e| match e {
+        DrawError::TooManyFeatures { .. } => ApiError::TooLarge(e.to_string()),
+        other => ApiError::Internal(other.into()),
+    })
+}
+
+/// The handler.
+///
+/// # Errors
+/// As [`draw`].
 pub async fn staticmap(
     State(state): State<AppState>,
     access: crate::identity::Access,
@@ -101,33 +135,11 @@ pub async fn staticmap(
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::bad_request("Invalid query string", e.to_string()))?;
     let p: Map<String, Value> = pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-    let size = Size::new(
-        side(&p, "width", vigie_staticmap::view::DEFAULT_WIDTH_PX)?,
-        side(&p, "height", vigie_staticmap::view::DEFAULT_HEIGHT_PX)?,
-    )
-    .map_err(|e| bad(e.to_string()))?;
-    let lang = match p.get("lang").and_then(Value::as_str) {
-        None | Some("fr") => Lang::Fr,
-        Some("en") => Lang::En,
-        Some(other) => return Err(bad(format!("lang = '{}': fr or en", other.chars().take(20).collect::<String>()))),
-    };
-    let region = query::region(&state, &p)?;
-    let bounds = region.bounds().ok_or_else(|| bad("the region is empty"))?;
-    let layers = layers(&state, &p)?;
-    // The asker's territory narrows the scoped layers, as on tiles.
-    let filter = parse_filter(q.as_deref(), state.engine.vocabulary(), crate::now_ms())?
-        .with_scope(super::territory::scope_of(&state, &access)?);
+    let scope = super::territory::scope_of(&state, &access)?;
     let worker = state.clone();
-    let drawn = tokio::task::spawn_blocking(move || {
-        let spec = MapSpec { layers: &layers, filter: &filter, bounds, size, lang, max_features: MAX_FEATURES };
-        vigie_staticmap::render(&worker.engine, &spec)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?
-    .map_err(|e| match e {
-        DrawError::TooManyFeatures { .. } => ApiError::TooLarge(e.to_string()),
-        other => ApiError::Internal(other.into()),
-    })?;
+    let drawn = tokio::task::spawn_blocking(move || draw(&worker, &p, scope))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))??;
     let etag = format!("\"{}\"", &crate::identity::secret::hex(&Sha256::digest(&drawn.png))[..32]);
     let [w, s, e, n] = drawn.view.lonlat_bbox();
     let mut resp = if if_none_match(&headers, &etag) {

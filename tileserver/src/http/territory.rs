@@ -68,6 +68,23 @@ pub const TERRITORY_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/ogc/collections/{id}"),
     (Method::GET, "/ogc/collections/{id}/items"),
     (Method::GET, "/ogc/collections/{id}/items/{fid}"),
+    // Reports cover the workspace's territory: a member narrowed further is refused in the
+    // handlers (`reports::scope`).
+    (Method::GET, "/api/reports"),
+    (Method::POST, "/api/reports"),
+    (Method::GET, "/api/reports/settings"),
+    (Method::GET, "/api/reports/schedule"),
+    (Method::GET, "/api/reports/feed.atom"),
+    (Method::GET, "/api/reports/{id}"),
+    (Method::GET, "/api/reports/{id}/compiled"),
+    (Method::PUT, "/api/reports/{id}/sections/{section}"),
+    (Method::POST, "/api/reports/{id}/status"),
+    (Method::POST, "/api/reports/{id}/correct"),
+    (Method::GET, "/api/reports/{id}/diff"),
+    (Method::POST, "/api/reports/{id}/presence"),
+    (Method::GET, "/api/reports/{id}/html"),
+    (Method::GET, "/api/reports/{id}/pdf"),
+    (Method::GET, "/api/reports/{id}/maps/{n}"),
     (Method::GET, "/api/workspace/territory"),
     (Method::GET, "/api/me/territory"),
     (Method::GET, "/api/tokens"),
@@ -208,19 +225,27 @@ fn resolve_level(state: &Shared, value: &Value) -> Result<Scope, ApiError> {
 /// nothing is served rather than everything.
 pub fn scope_of(state: &Shared, access: &Access) -> Result<Option<Arc<Scope>>, ApiError> {
     let Some(text) = &access.territory else { return Ok(None) };
-    if let Some(scope) = state.scopes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(text) {
-        return Ok(Some(scope.clone()));
-    }
-    let scope = Arc::new(resolve(state, text).map_err(|e| {
+    scope_for(state, text).map(Some).map_err(|e| {
         tracing::warn!(actor = %access.actor(), error = %e, "a member's territory does not resolve");
         ApiError::Forbidden(
             "your territory cannot be resolved in this workspace (an area it names is missing): ask an admin".into(),
         )
-    })?);
+    })
+}
+
+/// The territory `text` prepared (cached per workspace state by its text).
+///
+/// # Errors
+/// 422 when it does not resolve.
+pub fn scope_for(state: &Shared, text: &Arc<str>) -> Result<Arc<Scope>, ApiError> {
+    if let Some(scope) = state.scopes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(text) {
+        return Ok(scope.clone());
+    }
+    let scope = Arc::new(resolve(state, text)?);
     let mut cache = state.scopes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if cache.len() >= 1024 {
         cache.clear();
     }
     cache.insert(text.clone(), scope.clone());
-    Ok(Some(scope))
+    Ok(scope)
 }

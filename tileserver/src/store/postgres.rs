@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "territory", include_str!("../../../migrations/postgres/0004_territory.sql")),
     (5, "territory_scopes", include_str!("../../../migrations/postgres/0005_territory_scopes.sql")),
     (6, "escalation", include_str!("../../../migrations/postgres/0006_escalation.sql")),
+    (7, "reports", include_str!("../../../migrations/postgres/0007_reports.sql")),
 ];
 
 /// Rows per multi-row INSERT (PostgreSQL binds at most 65,535 parameters).
@@ -293,6 +294,10 @@ impl Store for PgStore {
 
     fn links(&self) -> std::sync::Arc<dyn crate::escalation::store::LinkStore> {
         std::sync::Arc::new(crate::escalation::store::SqlLinks::new(self.pool.clone(), self.pool.clone()))
+    }
+
+    fn reports(&self) -> std::sync::Arc<dyn crate::reports::store::ReportStore> {
+        std::sync::Arc::new(crate::reports::store::SqlReports::new(self.pool.clone(), self.pool.clone()))
     }
 
     fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore> {

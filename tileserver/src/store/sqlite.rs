@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "territory", include_str!("../../../migrations/sqlite/0004_territory.sql")),
     (5, "territory_scopes", include_str!("../../../migrations/sqlite/0005_territory_scopes.sql")),
     (6, "escalation", include_str!("../../../migrations/sqlite/0006_escalation.sql")),
+    (7, "reports", include_str!("../../../migrations/sqlite/0007_reports.sql")),
 ];
 
 /// How write transactions start: every workspace's store (and `vigie` commands run beside the
@@ -575,6 +576,10 @@ impl Store for SqliteStore {
 
     fn links(&self) -> std::sync::Arc<dyn crate::escalation::store::LinkStore> {
         std::sync::Arc::new(crate::escalation::store::SqlLinks::new(self.reader.clone(), self.writer.clone()))
+    }
+
+    fn reports(&self) -> std::sync::Arc<dyn crate::reports::store::ReportStore> {
+        std::sync::Arc::new(crate::reports::store::SqlReports::new(self.reader.clone(), self.writer.clone()))
     }
 
     fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore> {

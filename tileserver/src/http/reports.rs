@@ -1,0 +1,989 @@
+//! Situation reports over HTTP ([`crate::reports`]).
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `GET/PUT /api/reports/settings` | reader / admin | the rhythm, template, desks, maps, marking (`ETag`, `If-Match`) |
+//! | `GET /api/reports/schedule?from=&to=` | reader | due times in a window, UTC and local |
+//! | `GET /api/reports?from=&to=&q=&status=&limit=` | reader | reports whose period meets the window, text in the title or a section |
+//! | `POST /api/reports` `{"title"?, "from"?, "to"?}` | editor | an ad-hoc report (default: since the last report until now) |
+//! | `GET /api/reports/{id}` | reader | the report, its sections (text, version, who may write) and who is editing |
+//! | `GET /api/reports/{id}/compiled` | reader | the compiled parts (live, or frozen once validated) |
+//! | `PUT /api/reports/{id}/sections/{s}` `{"body", "base_version"}` | the section's owners, editors | 412 with both texts when `base_version` is stale |
+//! | `POST /api/reports/{id}/status` `{"to"}` | contributor (to review), editor | the workflow |
+//! | `POST /api/reports/{id}/correct` | editor | a new edition of a published report |
+//! | `GET /api/reports/{id}/diff` | reader | a correction against the edition it corrects |
+//! | `POST /api/reports/{id}/presence` `{"section"}` | writers | "I am editing this section" (heartbeat; `null` to leave) |
+//! | `GET /api/reports/{id}/html`, `/pdf` | reader | the report, self-contained HTML or PDF |
+//! | `GET /api/reports/{id}/maps/{n}` | reader | the n-th map (PNG) |
+//! | `GET /api/reports/feed.atom` | reader | the published reports |
+//!
+//! Reports cover the workspace's territory: a member narrowed to a smaller one is refused
+//! (403), since a report's figures and maps are the workspace's.
+
+use super::entries::json_request;
+use super::error::ApiError;
+use super::{AppState, Shared};
+use crate::identity::{Access, Role};
+use crate::reports::compile::{self, Compiled, Previous};
+use crate::reports::render;
+use crate::reports::store::{Edit, Listing, Report, SectionText, Written};
+use crate::reports::{Kind, SETTINGS_DOCUMENT, Settings, Status, Step};
+use crate::store::{Edited, edit_document};
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use vigie_layers::feature::parse_time_ms;
+use vigie_layers::journal::FieldError;
+use vigie_layers::scope::Scope;
+
+/// Most reports listed at once.
+pub const MAX_LIST: i64 = 500;
+/// Longest ad-hoc period.
+pub const MAX_PERIOD_MS: i64 = 31 * crate::reports::schedule::DAY_MS;
+
+fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
+    ApiError::Invalid(vec![FieldError { field: field.into(), value: None, reason: reason.into() }])
+}
+
+/// The workspace's report settings and their version (0: the defaults, never stored).
+///
+/// # Errors
+/// The store's; 500 for a stored document that no longer parses.
+pub async fn load_settings(state: &Shared) -> Result<(Settings, u64), ApiError> {
+    match state.store.document(SETTINGS_DOCUMENT).await? {
+        None => Ok((Settings::default(), 0)),
+        Some(d) => Ok((
+            serde_json::from_str(&d.document)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored report settings: {e}")))?,
+            d.version,
+        )),
+    }
+}
+
+/// The territory reports are compiled for (the workspace's), after checking the asker sees
+/// all of it.
+async fn scope(state: &Shared, access: &Access) -> Result<Option<Arc<Scope>>, ApiError> {
+    let text: Option<Arc<str>> =
+        state.identities.store().workspace_territory(&state.config.workspace).await?.map(Arc::from);
+    match (&access.territory, &text) {
+        (Some(mine), Some(ws)) if mine == ws => {}
+        (Some(_), _) => {
+            return Err(ApiError::Forbidden(
+                "situation reports cover the workspace's whole territory, and yours is narrower: ask an editor for the published PDF".into(),
+            ));
+        }
+        (None, _) => {}
+    }
+    text.map(|t| super::territory::scope_for(state, &t)).transpose()
+}
+
+/// The account behind the asker: its own, or a token's creator (desks list accounts).
+async fn person(state: &Shared, access: &Access) -> Result<Option<String>, ApiError> {
+    Ok(match &access.principal {
+        crate::identity::Principal::Account { name, .. } => Some(name.clone()),
+        crate::identity::Principal::Token { account, .. } => {
+            state.identities.store().account(*account).await?.map(|a| a.name)
+        }
+        crate::identity::Principal::Anonymous { .. } => None,
+    })
+}
+
+/// The name recorded for the asker's steps and edits: the account (a token's creator), else
+/// the author name.
+async fn who(state: &Shared, access: &Access) -> Result<String, ApiError> {
+    Ok(person(state, access).await?.unwrap_or_else(|| access.author.clone()))
+}
+
+/// Whether the asker sees the reports (and their live events).
+pub async fn may_see(state: &Shared, access: &Access) -> bool {
+    scope(state, access).await.is_ok()
+}
+
+fn parse_id(s: &str) -> Result<u64, ApiError> {
+    s.parse().map_err(|_| ApiError::NotFound(format!("no report '{}'", s.chars().take(20).collect::<String>())))
+}
+
+async fn report_of(state: &Shared, id: &str) -> Result<Report, ApiError> {
+    let id = parse_id(id)?;
+    state
+        .store
+        .reports()
+        .report(&state.config.workspace, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no report {id}")))
+}
+
+fn etag(resp: &mut Response, version: u64) {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+}
+
+/// `GET /api/reports/settings`.
+///
+/// # Errors
+/// The store's.
+pub async fn settings(State(state): State<AppState>, access: Access) -> Result<Response, ApiError> {
+    scope(&state, &access).await?;
+    let (s, version) = load_settings(&state).await?;
+    let mut resp = Json(json!({"settings": s, "version": version})).into_response();
+    etag(&mut resp, version);
+    Ok(resp)
+}
+
+/// Checks settings against this workspace (every field, and the area and map regions
+/// resolve now).
+fn check_settings(state: &Shared, s: &Settings) -> Result<(), ApiError> {
+    let mut errors: Vec<FieldError> =
+        s.problems().into_iter().map(|p| FieldError { field: p.field, value: None, reason: p.reason }).collect();
+    let regions =
+        s.area.iter().map(|a| ("area".to_owned(), a)).chain(
+            s.maps.iter().enumerate().filter_map(|(i, m)| Some((format!("maps[{i}].region"), m.region.as_ref()?))),
+        );
+    for (field, region) in regions {
+        if let Err(e) = super::query::region(state, region) {
+            errors.push(FieldError { field, value: None, reason: e.to_string() });
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::Invalid(errors)) }
+}
+
+/// `PUT /api/reports/settings` (admin) with the settings as JSON; `If-Match` with the version
+/// read makes a concurrent change a 412.
+///
+/// # Errors
+/// 422 naming each field at fault; 412 for a stale `If-Match`.
+pub async fn put_settings(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let value = json_request(&headers, &body)?;
+    let s: Settings = serde_json::from_value(value).map_err(|e| invalid("settings", e.to_string()))?;
+    check_settings(&state, &s)?;
+    let expected = super::entries::version_matched::<u64>(&headers, "the report settings'")?;
+    let document = serde_json::to_string(&s).map_err(|e| ApiError::Internal(e.into()))?;
+    let _guard = state.documents.lock().await;
+    let edited = edit_document(state.store.as_ref(), SETTINGS_DOCUMENT, expected, &access.actor(), |_| {
+        Ok::<_, ApiError>((document.clone(), ()))
+    })
+    .await?;
+    let version = match edited {
+        Edited::Stored { to, .. } => to,
+        Edited::Stale { current } => {
+            return Err(ApiError::PreconditionFailed(format!(
+                "the report settings changed meanwhile (now version {current}): read them again"
+            )));
+        }
+        Edited::Busy => return Err(ApiError::Conflict("the report settings are being changed: try again".into())),
+    };
+    let draft = state.identities.draft(
+        &access,
+        "reports.settings",
+        "reports/settings",
+        crate::identity::audit::Outcome::Ok,
+        json!({"version": version}),
+    );
+    state.identities.record(draft).await;
+    // A new rhythm has its next draft at once, not at the scheduler's next pass.
+    if let Err(e) = ensure_scheduled(&state, crate::now_ms()).await {
+        tracing::warn!(error = %e, "cannot prepare the next situation report");
+    }
+    let mut resp = Json(json!({"settings": s, "version": version})).into_response();
+    etag(&mut resp, version);
+    Ok(resp)
+}
+
+fn pairs(q: Option<&str>) -> Result<Map<String, Value>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q.unwrap_or(""))
+        .map_err(|e| ApiError::bad_request("Invalid query string", e.to_string()))?;
+    Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+}
+
+fn time_param(p: &Map<String, Value>, name: &str) -> Result<Option<i64>, ApiError> {
+    p.get(name)
+        .and_then(Value::as_str)
+        .map(|v| {
+            parse_time_ms(v).map_err(|_| {
+                ApiError::bad_request(
+                    "Invalid time",
+                    format!("{name}: an RFC 3339 date-time such as 2027-03-28T06:00:00+02:00"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// `GET /api/reports/schedule?from=&to=`: the due times in the window (default: the next 24
+/// hours; at most 31 days), each with the period its report covers.
+///
+/// # Errors
+/// 400 for a bad time or window.
+pub async fn schedule(
+    State(state): State<AppState>,
+    access: Access,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    scope(&state, &access).await?;
+    let p = pairs(q.as_deref())?;
+    let now = crate::now_ms();
+    let from = time_param(&p, "from")?.unwrap_or(now);
+    let to = time_param(&p, "to")?.unwrap_or(from + crate::reports::schedule::DAY_MS);
+    if to <= from || to - from > MAX_PERIOD_MS {
+        return Err(ApiError::bad_request("Invalid window", "to must be after from, at most 31 days later"));
+    }
+    let (settings, _) = load_settings(&state).await?;
+    let rhythm = settings.rhythm().ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored rhythm invalid")))?;
+    let due: Vec<Value> = rhythm
+        .due_between(from - 1, to)
+        .into_iter()
+        .map(|t| {
+            json!({
+                "due_at": crate::reports::schedule::utc_ms(t),
+                "local": rhythm.local(t),
+                "period_start": rhythm.previous(t - 1).map(crate::reports::schedule::utc_ms),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"timezone": rhythm.zone(), "times": settings.times, "due": due})))
+}
+
+fn step(status: Status, by: &str, at: i64) -> Step {
+    Step { status, by: by.to_owned(), at }
+}
+
+fn title_for(settings: &Settings, end: i64) -> String {
+    let when = settings.rhythm().map(|r| r.readable(end)).unwrap_or_default();
+    format!("{} — {when}", settings.title)
+}
+
+/// Makes sure a draft exists for the next due time after `now` and for the last one at or
+/// before it (idempotent; replicas agree through the store's unique due time). Returns the
+/// ids created.
+///
+/// # Errors
+/// The store's.
+pub async fn ensure_scheduled(state: &Shared, now: i64) -> Result<Vec<u64>, ApiError> {
+    let (settings, _) = load_settings(state).await?;
+    let Some(rhythm) = settings.rhythm().filter(|r| !r.is_empty()) else { return Ok(Vec::new()) };
+    let store = state.store.reports();
+    let ws = &state.config.workspace;
+    let mut created = Vec::new();
+    for due in [rhythm.previous(now), rhythm.next(now)].into_iter().flatten() {
+        if store.due(ws, due).await?.is_some() {
+            continue;
+        }
+        let Some(start) = rhythm.previous(due - 1) else { continue };
+        let report = Report {
+            id: 0,
+            title: title_for(&settings, due),
+            kind: Kind::Scheduled,
+            due_at: Some(due),
+            period_start: start,
+            period_end: due,
+            status: Status::Draft,
+            supersedes: None,
+            superseded_by: None,
+            edition: 1,
+            history: vec![step(Status::Draft, "schedule", now)],
+            compiled: None,
+            sections: settings.sections.clone(),
+            version: 1,
+        };
+        if let Some(id) = store.create(ws, &report, &[], now).await? {
+            state.reports.announce("report.created", id, json!({"title": report.title}));
+            created.push(id);
+        }
+    }
+    Ok(created)
+}
+
+fn summary(r: &Report, rhythm: Option<&crate::reports::schedule::Rhythm>) -> Value {
+    let local = |ms: i64| rhythm.map(|z| z.local(ms));
+    json!({
+        "id": r.id,
+        "title": r.title,
+        "kind": r.kind,
+        "status": r.status,
+        "edition": r.edition,
+        "due_at": r.due_at.map(crate::reports::schedule::utc_ms),
+        "period": {
+            "start": crate::reports::schedule::utc_ms(r.period_start),
+            "end": crate::reports::schedule::utc_ms(r.period_end),
+            "start_local": local(r.period_start),
+            "end_local": local(r.period_end),
+        },
+        "supersedes": r.supersedes,
+        "superseded_by": r.superseded_by,
+        "history": r.history.iter().map(|s| json!({"status": s.status, "by": s.by, "at": crate::reports::schedule::utc_ms(s.at)})).collect::<Vec<_>>(),
+        "version": r.version,
+    })
+}
+
+/// `GET /api/reports?from=&to=&q=&status=&limit=`: newest period first.
+///
+/// # Errors
+/// 400 for a bad parameter.
+pub async fn list(
+    State(state): State<AppState>,
+    access: Access,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    scope(&state, &access).await?;
+    let p = pairs(q.as_deref())?;
+    let status =
+        match p.get("status").and_then(Value::as_str) {
+            None => None,
+            Some(s) => Some(Status::parse(s).ok_or_else(|| {
+                ApiError::bad_request("Invalid status", "status: draft, review, validated or published")
+            })?),
+        };
+    let limit = match p.get("limit").and_then(Value::as_str) {
+        None => 100,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_LIST).contains(l))
+            .ok_or_else(|| ApiError::bad_request("Invalid limit", format!("limit: 1 to {MAX_LIST}")))?,
+    };
+    let text = p
+        .get("q")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.chars().take(200).collect());
+    let listing = Listing { from: time_param(&p, "from")?, to: time_param(&p, "to")?, text, status, limit };
+    let reports = state.store.reports().list(&state.config.workspace, &listing).await?;
+    let (settings, _) = load_settings(&state).await?;
+    let rhythm = settings.rhythm();
+    Ok(Json(json!({"reports": reports.iter().map(|r| summary(r, rhythm.as_ref())).collect::<Vec<_>>()})))
+}
+
+/// `POST /api/reports` `{"title"?, "from"?, "to"?}` (editor): an ad-hoc report, by default
+/// from the end of the last report (or 24 hours ago) until now.
+///
+/// # Errors
+/// 422 for a bad title or period.
+pub async fn create(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    scope(&state, &access).await?;
+    let v = if body.is_empty() { json!({}) } else { json_request(&headers, &body)? };
+    let who = who(&state, &access).await?;
+    let (settings, _) = load_settings(&state).await?;
+    let now = crate::now_ms();
+    let store = state.store.reports();
+    let ws = &state.config.workspace;
+    let time = |k: &str| -> Result<Option<i64>, ApiError> {
+        match v.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => parse_time_ms(s).map(Some).map_err(|_| invalid(k, "an RFC 3339 date-time")),
+            Some(_) => Err(invalid(k, "an RFC 3339 date-time")),
+        }
+    };
+    let end = time("to")?.unwrap_or(now);
+    let start = match time("from")? {
+        Some(s) => s,
+        None => store
+            .before(ws, end)
+            .await?
+            .map(|r| r.period_end)
+            .filter(|s| *s < end)
+            .unwrap_or(end - crate::reports::schedule::DAY_MS),
+    };
+    if start >= end || end - start > MAX_PERIOD_MS {
+        return Err(invalid("from", "the period must end after it starts, and last at most 31 days"));
+    }
+    let title = match v.get("title") {
+        None | Some(Value::Null) => title_for(&settings, end),
+        Some(Value::String(t)) if !t.trim().is_empty() && t.chars().count() <= crate::reports::MAX_TITLE_CHARS => {
+            t.trim().to_owned()
+        }
+        Some(_) => return Err(invalid("title", "1 to 200 characters")),
+    };
+    let report = Report {
+        id: 0,
+        title,
+        kind: Kind::Adhoc,
+        due_at: None,
+        period_start: start,
+        period_end: end,
+        status: Status::Draft,
+        supersedes: None,
+        superseded_by: None,
+        edition: 1,
+        history: vec![step(Status::Draft, &who, now)],
+        compiled: None,
+        sections: settings.sections.clone(),
+        version: 1,
+    };
+    let id = store
+        .create(ws, &report, &[], now)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("a report could not be created".into()))?;
+    audit(&state, &access, "report.create", id).await;
+    state.reports.announce("report.created", id, json!({"title": report.title, "by": who}));
+    let created = report_of(&state, &id.to_string()).await?;
+    let mut resp = (StatusCode::CREATED, Json(summary(&created, settings.rhythm().as_ref()))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("{}/api/reports/{id}", state.url_prefix)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn audit(state: &Shared, access: &Access, action: &str, id: u64) {
+    let draft =
+        state.identities.draft(access, action, &format!("report/{id}"), crate::identity::audit::Outcome::Ok, json!({}));
+    state.identities.record(draft).await;
+}
+
+fn text_of<'a>(texts: &'a [SectionText], id: &str) -> Option<&'a SectionText> {
+    texts.iter().find(|t| t.section == id)
+}
+
+/// `GET /api/reports/{id}`.
+///
+/// # Errors
+/// 404 for an unknown report.
+pub async fn one(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    scope(&state, &access).await?;
+    let r = report_of(&state, &id).await?;
+    let texts = state.store.reports().texts(&state.config.workspace, r.id).await?;
+    let (settings, _) = load_settings(&state).await?;
+    let me = person(&state, &access).await?;
+    let sections: Vec<Value> = r
+        .sections
+        .iter()
+        .map(|def| {
+            let t = text_of(&texts, &def.id);
+            json!({
+                "id": def.id,
+                "title": def.title,
+                "owner": def.owner,
+                "body": t.map_or("", |t| t.body.as_str()),
+                "version": t.map_or(0, |t| t.version),
+                "updated_by": t.map(|t| t.updated_by.as_str()).filter(|b| !b.is_empty()),
+                "updated_at": t.filter(|t| t.updated_at > 0).map(|t| crate::reports::schedule::utc_ms(t.updated_at)),
+                "may_write": r.status.is_open() && settings.may_write(def, &access, me.as_deref()),
+            })
+        })
+        .collect();
+    let moves: Vec<Status> = [Status::Draft, Status::Review, Status::Validated, Status::Published]
+        .into_iter()
+        .filter(|to| r.status.move_needs(*to).is_some_and(|need| access.allows(need)))
+        .collect();
+    let mut v = summary(&r, settings.rhythm().as_ref());
+    v["sections"] = json!(sections);
+    v["presence"] = json!(state.reports.presence.of(r.id));
+    v["moves"] = json!(moves);
+    v["may_correct"] = json!(r.status == Status::Published && r.superseded_by.is_none() && access.allows(Role::Editor));
+    v["classification"] = json!(settings.classification);
+    Ok(Json(v))
+}
+
+/// The previous report's period (and its frozen figures) for a report starting at `start`.
+async fn previous_of(state: &Shared, r: &Report) -> Result<Option<(Previous, Option<compile::Figures>)>, ApiError> {
+    let ws = &state.config.workspace;
+    let store = state.store.reports();
+    let before = store.before(ws, r.period_start).await?.filter(|p| p.id != r.id && Some(p.id) != r.supersedes);
+    Ok(Some(if let Some(p) = before {
+        let frozen = p.compiled.as_deref().and_then(|c| serde_json::from_str::<Compiled>(c).ok()).map(|c| c.figures);
+        (Previous { period: [p.period_start, p.period_end], report: Some(p.id), frozen: frozen.is_some() }, frozen)
+    } else {
+        let len = r.period_end - r.period_start;
+        (Previous { period: [r.period_start - len, r.period_start], report: None, frozen: false }, None)
+    }))
+}
+
+/// Compiles a report now (live parts).
+///
+/// # Errors
+/// The store's; 400/404 for an area that no longer resolves.
+pub async fn compile_now(state: &AppState, r: &Report, scope: Option<Arc<Scope>>) -> Result<Compiled, ApiError> {
+    let (settings, _) = load_settings(state).await?;
+    let input = compile::Input {
+        settings,
+        period: [r.period_start, r.period_end],
+        scope,
+        previous: previous_of(state, r).await?,
+        sources: compile::source_issues(state, crate::now_ms()),
+    };
+    let worker = state.clone();
+    let mut compiled = tokio::task::spawn_blocking(move || compile::compile(&worker, &input))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))??;
+    compile::details(state, &mut compiled).await?;
+    Ok(compiled)
+}
+
+/// The compiled parts of a report: frozen once validated, else live.
+async fn compiled_of(state: &AppState, r: &Report, scope: Option<Arc<Scope>>) -> Result<Compiled, ApiError> {
+    match r.compiled.as_deref() {
+        Some(c) => serde_json::from_str(c).map_err(|e| ApiError::Internal(anyhow::anyhow!("report {}: {e}", r.id))),
+        None => compile_now(state, r, scope).await,
+    }
+}
+
+/// `GET /api/reports/{id}/compiled`.
+///
+/// # Errors
+/// 404 for an unknown report.
+pub async fn compiled(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = scope(&state, &access).await?;
+    let r = report_of(&state, &id).await?;
+    let c = compiled_of(&state, &r, scope).await?;
+    let mut v = serde_json::to_value(&c).map_err(|e| ApiError::Internal(e.into()))?;
+    v["frozen"] = json!(r.compiled.is_some());
+    Ok(Json(v))
+}
+
+/// `PUT /api/reports/{id}/sections/{section}` `{"body", "base_version"}`.
+///
+/// # Errors
+/// 403 for someone who may not write the section; 409 for a closed report; 412 (with the
+/// current text and yours) when the section moved past `base_version`; 422 for a bad body.
+pub async fn write_section(
+    State(state): State<AppState>,
+    access: Access,
+    Path((id, section)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    scope(&state, &access).await?;
+    let v = json_request(&headers, &body)?;
+    let text = match v.get("body") {
+        Some(Value::String(t)) if t.chars().count() <= crate::reports::MAX_SECTION_CHARS => t.clone(),
+        _ => {
+            return Err(invalid(
+                "body",
+                format!("the section's text, at most {} characters", crate::reports::MAX_SECTION_CHARS),
+            ));
+        }
+    };
+    let base = v.get("base_version").and_then(Value::as_u64).and_then(|b| u32::try_from(b).ok()).ok_or_else(|| {
+        invalid("base_version", "the version of the text you edited (GET /api/reports/{id} gives it)")
+    })?;
+    let r = report_of(&state, &id).await?;
+    let def = r.sections.iter().find(|d| d.id == section).ok_or_else(|| {
+        ApiError::NotFound(format!("report {} has no section '{}'", r.id, section.chars().take(40).collect::<String>()))
+    })?;
+    let (settings, _) = load_settings(&state).await?;
+    if !settings.may_write(def, &access, person(&state, &access).await?.as_deref()) {
+        return Err(ApiError::Forbidden(format!("section '{}' is written by its owners and editors", def.title)));
+    }
+    if !r.status.is_open() {
+        return Err(ApiError::Conflict(format!("report {} is {}: its text is closed", r.id, r.status.as_str())));
+    }
+    let now = crate::now_ms();
+    let who = who(&state, &access).await?;
+    let edit = Edit { section: &section, base, body: &text, by: &who, at: now };
+    match state.store.reports().write(&state.config.workspace, r.id, &edit).await? {
+        Written::Stored(version) => {
+            state.reports.announce("report.section", r.id, json!({"section": section, "version": version, "by": who}));
+            Ok(Json(json!({"section": section, "version": version, "updated_by": who})).into_response())
+        }
+        Written::Stale(current) => {
+            let closed = report_of(&state, &id).await.is_ok_and(|r| !r.status.is_open());
+            if closed {
+                return Err(ApiError::Conflict(format!("report {} was closed meanwhile", r.id)));
+            }
+            let current = current.unwrap_or_else(|| SectionText {
+                section: section.clone(),
+                body: String::new(),
+                version: 0,
+                updated_at: 0,
+                updated_by: String::new(),
+            });
+            let problem = json!({
+                "type": "about:blank",
+                "title": "Section changed meanwhile",
+                "status": 412,
+                "detail": format!(
+                    "'{}' was saved by {} (version {}) since you started from version {base}: merge your text into theirs and save on version {}",
+                    def.title, current.updated_by, current.version, current.version
+                ),
+                "current": {
+                    "body": current.body,
+                    "version": current.version,
+                    "updated_by": current.updated_by,
+                    "updated_at": (current.updated_at > 0).then(|| crate::reports::schedule::utc_ms(current.updated_at)),
+                },
+                "yours": {"body": text, "base_version": base},
+            });
+            let mut resp = (StatusCode::PRECONDITION_FAILED, Json(problem)).into_response();
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(super::error::PROBLEM_JSON));
+            Ok(resp)
+        }
+    }
+}
+
+/// Freezes the compiled parts: computed now, maps drawn and stored (attachments store, by
+/// SHA-256).
+async fn freeze(state: &AppState, r: &Report, scope: Option<Arc<Scope>>) -> Result<Compiled, ApiError> {
+    let mut c = compile_now(state, r, scope.clone()).await?;
+    for i in 0..c.maps.len() {
+        let part = c.maps[i].clone();
+        let (worker, sc) = (state.clone(), scope.clone());
+        let drawn = tokio::task::spawn_blocking(move || compile::draw_map(&worker, &part, sc))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        match drawn {
+            Ok(png) => {
+                let sha = crate::identity::secret::hex(&<sha2::Sha256 as sha2::Digest>::digest(&png));
+                state.store.put_attachment(&sha, "image/png", &png).await?;
+                c.maps[i].sha256 = Some(sha);
+            }
+            Err(e) => c.maps[i].error = Some(e.to_string()),
+        }
+    }
+    Ok(c)
+}
+
+/// `POST /api/reports/{id}/status` `{"to": "review" | "draft" | "validated" | "published"}`.
+///
+/// # Errors
+/// 403 without the role the move needs; 409 for a move the workflow does not allow (or a
+/// concurrent one); 422 for an unknown status.
+pub async fn move_to(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let scope = scope(&state, &access).await?;
+    let v = json_request(&headers, &body)?;
+    let to = v
+        .get("to")
+        .and_then(Value::as_str)
+        .and_then(Status::parse)
+        .ok_or_else(|| invalid("to", "draft, review, validated or published"))?;
+    let r = report_of(&state, &id).await?;
+    let need = r.status.move_needs(to).ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "a report {} cannot go to {} (draft → review → validated → published)",
+            r.status.as_str(),
+            to.as_str()
+        ))
+    })?;
+    if !access.allows(need) {
+        return Err(ApiError::Forbidden(format!("moving a report to {} needs the {need} role", to.as_str())));
+    }
+    let now = crate::now_ms();
+    let who = who(&state, &access).await?;
+    let frozen = match to {
+        Status::Validated => Some(Some(
+            serde_json::to_string(&freeze(&state, &r, scope).await?).map_err(|e| ApiError::Internal(e.into()))?,
+        )),
+        Status::Review if r.status == Status::Validated => Some(None),
+        _ => None,
+    };
+    let store = state.store.reports();
+    let ws = &state.config.workspace;
+    if !store.step(ws, r.id, r.version, &step(to, &who, now), frozen.as_ref().map(|f| f.as_deref())).await? {
+        return Err(ApiError::Conflict(format!("report {} changed meanwhile: read it again", r.id)));
+    }
+    if to == Status::Published
+        && let Some(old) = r.supersedes
+    {
+        store.supersede(ws, old, r.id).await?;
+    }
+    audit(&state, &access, &format!("report.{}", to.as_str()), r.id).await;
+    let kind = if to == Status::Published { "report.published" } else { "report.status" };
+    state.reports.announce(kind, r.id, json!({"status": to, "by": who, "title": r.title, "edition": r.edition}));
+    let after = report_of(&state, &id).await?;
+    let (settings, _) = load_settings(&state).await?;
+    Ok(Json(summary(&after, settings.rhythm().as_ref())).into_response())
+}
+
+/// `POST /api/reports/{id}/correct` (editor): a new edition of a published report, its text
+/// copied, its figures live again until it is validated.
+///
+/// # Errors
+/// 409 for a report not published or already corrected.
+pub async fn correct(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    scope(&state, &access).await?;
+    let r = report_of(&state, &id).await?;
+    if r.status != Status::Published || r.superseded_by.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "report {} is not the current published edition: correct that one",
+            r.id
+        )));
+    }
+    let texts = state.store.reports().texts(&state.config.workspace, r.id).await?;
+    let bodies: Vec<(String, String)> = texts.into_iter().map(|t| (t.section, t.body)).collect();
+    let now = crate::now_ms();
+    let who = who(&state, &access).await?;
+    let new = Report {
+        id: 0,
+        kind: r.kind,
+        due_at: None,
+        status: Status::Draft,
+        supersedes: Some(r.id),
+        superseded_by: None,
+        edition: r.edition + 1,
+        history: vec![step(Status::Draft, &who, now)],
+        compiled: None,
+        version: 1,
+        ..r.clone()
+    };
+    let created = state
+        .store
+        .reports()
+        .create(&state.config.workspace, &new, &bodies, now)
+        .await?
+        .ok_or_else(|| ApiError::Conflict(format!("report {} already has a correction under way", r.id)))?;
+    audit(&state, &access, "report.correct", created).await;
+    state.reports.announce("report.created", created, json!({"title": new.title, "corrects": r.id, "by": who}));
+    let (settings, _) = load_settings(&state).await?;
+    let after = report_of(&state, &created.to_string()).await?;
+    Ok((StatusCode::CREATED, Json(summary(&after, settings.rhythm().as_ref()))).into_response())
+}
+
+async fn diff_of(state: &AppState, r: &Report, scope: Option<Arc<Scope>>) -> Result<Option<render::Diff>, ApiError> {
+    let Some(old_id) = r.supersedes else { return Ok(None) };
+    let ws = &state.config.workspace;
+    let store = state.store.reports();
+    let Some(old) = store.report(ws, old_id).await? else { return Ok(None) };
+    let (old_texts, new_texts) = (store.texts(ws, old.id).await?, store.texts(ws, r.id).await?);
+    let old_c = compiled_of(state, &old, scope.clone()).await?;
+    let new_c = compiled_of(state, r, scope).await?;
+    Ok(Some(render::diff((&old, &old_texts, &old_c), (r, &new_texts, &new_c))))
+}
+
+/// `GET /api/reports/{id}/diff`: a correction against the edition it corrects.
+///
+/// # Errors
+/// 404 for a report that corrects none.
+pub async fn diff(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = scope(&state, &access).await?;
+    let r = report_of(&state, &id).await?;
+    let d = diff_of(&state, &r, scope)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("report {} corrects no other", r.id)))?;
+    Ok(Json(serde_json::to_value(&d).map_err(|e| ApiError::Internal(e.into()))?))
+}
+
+/// `POST /api/reports/{id}/presence` `{"section": "id" | null}`: a heartbeat every ~10 s
+/// while editing; announced when it changes.
+///
+/// # Errors
+/// 404 for an unknown report or section.
+pub async fn presence(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    scope(&state, &access).await?;
+    let v = json_request(&headers, &body)?;
+    let r = report_of(&state, &id).await?;
+    let section = match v.get("section") {
+        Some(Value::String(s)) => {
+            if !r.sections.iter().any(|d| d.id == *s) {
+                return Err(invalid("section", "a section id of the report, or null"));
+            }
+            Some(s.as_str())
+        }
+        Some(Value::Null) => None,
+        _ => return Err(invalid("section", "a section id of the report, or null")),
+    };
+    let who = who(&state, &access).await?;
+    if state.reports.presence.note(r.id, &who, section) {
+        state.reports.announce("report.presence", r.id, json!({"present": state.reports.presence.of(r.id)}));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A map's PNG: the frozen one once validated, else drawn now.
+async fn map_png(state: &AppState, part: &compile::MapPart, scope: Option<Arc<Scope>>) -> Result<Vec<u8>, ApiError> {
+    if let Some(sha) = &part.sha256 {
+        return state
+            .store
+            .attachment(sha)
+            .await?
+            .map(|a| a.bytes)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("frozen map {sha} missing from the attachments")));
+    }
+    let (worker, part) = (state.clone(), part.clone());
+    tokio::task::spawn_blocking(move || compile::draw_map(&worker, &part, scope))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+}
+
+/// Everything the printable document needs.
+async fn document_of(
+    state: &AppState,
+    access: &Access,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<(Report, vigie_paper::Document), ApiError> {
+    let scope = scope(state, access).await?;
+    let r = report_of(state, id).await?;
+    let texts = state.store.reports().texts(&state.config.workspace, r.id).await?;
+    let c = compiled_of(state, &r, scope.clone()).await?;
+    let (settings, _) = load_settings(state).await?;
+    let mut maps = Vec::with_capacity(c.maps.len());
+    for part in &c.maps {
+        maps.push(map_png(state, part, scope.clone()).await.ok());
+    }
+    let mut photos = Vec::new();
+    for s in &c.significant {
+        if let Some((sha, media)) = &s.photo
+            && media == "image/png"
+            && let Some(a) = state.store.attachment(sha).await?
+        {
+            photos.push((sha.clone(), a.bytes));
+        }
+    }
+    let diff = diff_of(state, &r, scope).await?;
+    let base = super::base_url(state, headers)?;
+    let parts = render::Parts {
+        report: &r,
+        texts: &texts,
+        compiled: &c,
+        maps: &maps,
+        photos: &photos,
+        settings: &settings,
+        workspace: &state.config.workspace,
+        base: &base,
+        diff: diff.as_ref(),
+    };
+    let doc = render::document(&parts);
+    Ok((r, doc))
+}
+
+fn file_response(bytes: Vec<u8>, media: &'static str, name: &str, published: bool) -> Response {
+    let mut resp = Response::new(Body::from(bytes));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    // A published report never changes; a draft does with every entry.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if published { "private, max-age=86400" } else { "private, no-cache" }),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+/// `GET /api/reports/{id}/html`: one self-contained page (maps inline).
+///
+/// # Errors
+/// 404 for an unknown report.
+pub async fn html(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (r, doc) = document_of(&state, &access, &id, &headers).await?;
+    let page = vigie_paper::html(&doc).into_bytes();
+    let mut resp = file_response(
+        page,
+        "text/html; charset=utf-8",
+        &format!("rapport-{}-ed{}.html", r.id, r.edition),
+        r.status == Status::Published,
+    );
+    // The page is ours and inert: no script runs in it.
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; img-src data:; style-src 'unsafe-inline'"),
+    );
+    Ok(resp)
+}
+
+/// `GET /api/reports/{id}/pdf`: A4, fonts embedded, maps as images, page numbers, the
+/// workspace's marking on every page; drafts carry a watermark.
+///
+/// # Errors
+/// 404 for an unknown report.
+pub async fn pdf(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (r, doc) = document_of(&state, &access, &id, &headers).await?;
+    let bytes = tokio::task::spawn_blocking(move || vigie_paper::pdf(&doc))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("PDF: {e}")))?;
+    Ok(file_response(
+        bytes,
+        "application/pdf",
+        &format!("rapport-{}-ed{}.pdf", r.id, r.edition),
+        r.status == Status::Published,
+    ))
+}
+
+/// `GET /api/reports/{id}/maps/{n}`: the n-th map (from 0): frozen once validated, else
+/// drawn now.
+///
+/// # Errors
+/// 404 for an unknown report or map.
+pub async fn map(
+    State(state): State<AppState>,
+    access: Access,
+    Path((id, n)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&state, &access).await?;
+    let r = report_of(&state, &id).await?;
+    let c = compiled_of(&state, &r, scope.clone()).await?;
+    let part =
+        n.trim_end_matches(".png").parse::<usize>().ok().and_then(|i| c.maps.get(i).cloned()).ok_or_else(|| {
+            ApiError::NotFound(format!("report {} has no map {}", r.id, n.chars().take(10).collect::<String>()))
+        })?;
+    let png = map_png(&state, &part, scope).await?;
+    Ok(file_response(png, "image/png", &format!("rapport-{}-carte-{n}.png", r.id), r.status == Status::Published))
+}
+
+/// `GET /api/reports/feed.atom`: the published reports (the last 50), newest first.
+///
+/// # Errors
+/// 400 without a usable Host header and public URL.
+pub async fn feed(State(state): State<AppState>, access: Access, headers: HeaderMap) -> Result<Response, ApiError> {
+    scope(&state, &access).await?;
+    let store = state.store.reports();
+    let ws = &state.config.workspace;
+    let listing = Listing { status: Some(Status::Published), limit: 50, ..Listing::default() };
+    let mut entries = Vec::new();
+    for r in store.list(ws, &listing).await? {
+        let at = r.history.iter().rev().find(|s| s.status == Status::Published).map_or(0, |s| s.at);
+        let texts = store.texts(ws, r.id).await?;
+        let first = r.sections.first().and_then(|d| text_of(&texts, &d.id)).map(|t| t.body.clone()).unwrap_or_default();
+        entries.push((r, at, first));
+    }
+    entries.sort_by_key(|e| std::cmp::Reverse(e.1));
+    let base = super::base_url(&state, &headers)?;
+    let body = render::atom(ws, &base, &entries);
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/atom+xml; charset=utf-8"));
+    Ok(resp)
+}
