@@ -51,7 +51,7 @@ fn report(maps: [Vec<u8>; 2]) -> Document {
     for (i, png) in (1..).zip(maps) {
         blocks.push(Block::Heading { level: 2, text: format!("Carte {i}") });
         blocks.push(Block::Image {
-            png,
+            image: png,
             caption: format!("Carte {i} : signalements à 06:00"),
             link: Some(format!("https://vigie.example/carte/{i}")),
         });
@@ -110,7 +110,7 @@ fn benches(c: &mut Criterion) {
     let region = Rect::new(Coord { x: 2.0, y: 48.7 }, Coord { x: 2.6, y: 49.05 });
     let doc = report([map_png(&engine, paris), map_png(&engine, region)]);
     let png_bytes: usize =
-        doc.blocks.iter().map(|b| if let Block::Image { png, .. } = b { png.len() } else { 0 }).sum();
+        doc.blocks.iter().map(|b| if let Block::Image { image, .. } = b { image.len() } else { 0 }).sum();
     let pdf = vigie_paper::pdf(&doc).expect("the report prints");
     let html = vigie_paper::html(&doc);
     let median = quick_median(11, || {

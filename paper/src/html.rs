@@ -116,7 +116,7 @@ pub fn html(doc: &Document) -> String {
                 out.push_str("</ul>\n");
             }
             Block::Table { columns, rows } => table(&mut out, columns, rows),
-            Block::Image { png, caption, link } => image(&mut out, png, caption, link.as_deref()),
+            Block::Image { image: bytes, caption, link } => image(&mut out, bytes, caption, link.as_deref()),
             Block::Changes(changes) => {
                 out.push_str("<div class=\"changes\">\n");
                 for change in changes {
@@ -149,7 +149,7 @@ pub fn html(doc: &Document) -> String {
 }
 
 fn image_bytes(doc: &Document) -> usize {
-    doc.blocks.iter().map(|b| if let Block::Image { png, .. } = b { png.len() } else { 0 }).sum()
+    doc.blocks.iter().map(|b| if let Block::Image { image, .. } = b { image.len() } else { 0 }).sum()
 }
 
 /// The `@page` rules: A4, the marking centred in the header, footer and counter at the bottom.
@@ -282,22 +282,24 @@ fn table(out: &mut String, columns: &[Column], rows: &[Vec<Cell>]) {
     out.push_str("</tbody>\n</table>\n");
 }
 
-fn image(out: &mut String, png: &[u8], caption: &str, link: Option<&str>) {
+fn image(out: &mut String, bytes: &[u8], caption: &str, link: Option<&str>) {
     out.push_str("<figure>");
     let href = link.and_then(link::href);
     if let Some(url) = href {
         let _ = write!(out, "<a href=\"{}\">", esc(url));
     }
-    match png_size(png) {
-        Some((w, h)) => {
-            let data = base64::engine::general_purpose::STANDARD.encode(png);
+    let known = png_size(bytes).map(|s| ("image/png", s)).or_else(|| jpeg_size(bytes).map(|s| ("image/jpeg", s)));
+    match known {
+        Some((media, (w, h))) => {
+            let data = base64::engine::general_purpose::STANDARD.encode(bytes);
             let _ = write!(
                 out,
-                "<img src=\"data:image/png;base64,{data}\" alt=\"{}\" width=\"{w}\" height=\"{h}\">",
+                "<img src=\"data:{media};base64,{data}\" alt=\"{}\" width=\"{w}\" height=\"{h}\">",
                 esc(caption)
             );
         }
-        // Not a PNG: nothing that a browser would sniff as something else gets embedded.
+        // Neither PNG nor JPEG: nothing that a browser would sniff as something else gets
+        // embedded.
         None => {
             let _ = write!(out, "<span class=\"broken\" role=\"img\" aria-label=\"{}\"></span>", esc(caption));
         }
@@ -320,6 +322,35 @@ fn png_size(png: &[u8]) -> Option<(u32, u32)> {
     let w = u32::from_be_bytes(png.get(16..20)?.try_into().ok()?);
     let h = u32::from_be_bytes(png.get(20..24)?.try_into().ok()?);
     (w > 0 && h > 0).then_some((w, h))
+}
+
+/// The pixel size from a JPEG's frame header (the first SOFn segment), without decoding.
+fn jpeg_size(jpeg: &[u8]) -> Option<(u32, u32)> {
+    if !jpeg.starts_with(&[0xff, 0xd8]) {
+        return None;
+    }
+    let mut at = 2;
+    loop {
+        if *jpeg.get(at)? != 0xff {
+            return None;
+        }
+        let marker = *jpeg.get(at + 1)?;
+        if marker == 0xff {
+            at += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([*jpeg.get(at + 2)?, *jpeg.get(at + 3)?]));
+        // SOF0–SOF15 but DHT (C4), JPG (C8) and DAC (CC).
+        if (0xc0..=0xcf).contains(&marker) && !matches!(marker, 0xc4 | 0xc8 | 0xcc) {
+            let h = u32::from(u16::from_be_bytes([*jpeg.get(at + 5)?, *jpeg.get(at + 6)?]));
+            let w = u32::from(u16::from_be_bytes([*jpeg.get(at + 7)?, *jpeg.get(at + 8)?]));
+            return (w > 0 && h > 0).then_some((w, h));
+        }
+        if len < 2 {
+            return None;
+        }
+        at += 2 + len;
+    }
 }
 
 /// Escapes text for HTML (and XML) content and attribute values (`& < > " '`), leaving out
@@ -347,7 +378,7 @@ fn esc_lines(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{css_string, esc, page_counter, png_size};
+    use super::{css_string, esc, jpeg_size, page_counter, png_size};
 
     #[test]
     fn escapes_the_five() {
@@ -372,5 +403,12 @@ mod tests {
         assert_eq!(png_size(&png), Some((640, 480)));
         assert_eq!(png_size(b"GIF89a"), None);
         assert_eq!(png_size(&png[..20]), None);
+        // A JPEG: SOI, an APP0 segment, then SOF0 with height 480 and width 640.
+        let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x4a, 0x46, 0xff, 0xc0, 0x00, 0x11, 0x08];
+        jpeg.extend_from_slice(&480u16.to_be_bytes());
+        jpeg.extend_from_slice(&640u16.to_be_bytes());
+        assert_eq!(jpeg_size(&jpeg), Some((640, 480)));
+        assert_eq!(jpeg_size(&jpeg[..14]), None, "truncated");
+        assert_eq!(jpeg_size(&png), None);
     }
 }

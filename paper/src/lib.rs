@@ -79,11 +79,12 @@ pub enum Block {
         /// last column are not printed.
         rows: Vec<Vec<Cell>>,
     },
-    /// A PNG image scaled to the content width at most, never enlarged beyond 96 dpi (one
-    /// pixel 0.75 pt) and never taller than a page, aspect kept, with a caption under it.
+    /// A PNG or JPEG image scaled to the content width at most, never enlarged beyond 96 dpi
+    /// (one pixel 0.75 pt) and never taller than a page, aspect kept, with a caption under it.
+    /// A JPEG goes into the PDF as it is (no decoding, no re-encoding).
     Image {
-        /// The PNG file.
-        png: Vec<u8>,
+        /// The PNG or JPEG file.
+        image: Vec<u8>,
         /// Printed under the image (and its alternative text).
         caption: String,
         /// Makes the image clickable: an absolute `http(s)://` URL (PDF and HTML) or a site

@@ -43,23 +43,18 @@ const WATERMARK_SPAN: f32 = 0.7;
 ///
 /// # Errors
 ///
-/// [`Error::Image`] for an image block whose bytes are not a decodable PNG, [`Error::Font`]
+/// [`Error::Image`] for an image block whose bytes are not a decodable PNG or a JPEG, [`Error::Font`]
 /// if an embedded font does not load, [`Error::Pdf`] if krilla fails to write the file.
 pub fn pdf(doc: &Document) -> Result<Vec<u8>, Error> {
     let fonts = Fonts::load()?;
     let mut images = Vec::new();
     for (block, b) in doc.blocks.iter().enumerate() {
-        if let Block::Image { png, .. } = b {
-            images.push(decode_png(png).map_err(|source| Error::Image { block, source })?);
+        if let Block::Image { image, .. } = b {
+            images.push(image_of(image).map_err(|source| Error::Image { block, source })?);
         }
     }
-    let sizes: Vec<(u32, u32)> = images.iter().map(|p| p.size).collect();
+    let sizes: Vec<(u32, u32)> = images.iter().map(Image::size).collect();
     let laid = layout::lay_out(doc, &fonts, &sizes);
-    let images = images
-        .into_iter()
-        .enumerate()
-        .map(|(i, px)| Image::from_custom(px, true).map_err(|e| Error::Pdf(format!("image {i}: {e}"))))
-        .collect::<Result<Vec<Image>, Error>>()?;
 
     let mut out = PdfDocument::new();
     out.set_metadata(metadata(doc));
@@ -321,6 +316,14 @@ impl CustomImage for Pixels {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A JPEG as it is (its header read, checked and sized), or a PNG decoded.
+fn image_of(bytes: &[u8]) -> Result<Image, BoxError> {
+    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        return Ok(Image::from_jpeg(bytes.to_vec().into(), true)?);
+    }
+    Ok(Image::from_custom(decode_png(bytes)?, true)?)
+}
 
 /// Decodes a PNG to 8-bit grey or RGB, with its alpha apart (dropped when fully opaque).
 fn decode_png(bytes: &[u8]) -> Result<Pixels, BoxError> {

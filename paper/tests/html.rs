@@ -33,7 +33,7 @@ fn self_contained_page() {
     assert!(!page.contains("url("));
 
     // The image: the same PNG bytes, base64 in a data: URI, with its pixel size.
-    let Block::Image { png, .. } = &doc.blocks[5] else { panic!("block 5 is the image") };
+    let Block::Image { image: png, .. } = &doc.blocks[5] else { panic!("block 5 is the image") };
     let data = base64::engine::general_purpose::STANDARD.encode(png);
     let img = format!(
         "<img src=\"data:image/png;base64,{data}\" alt=\"Carte des signalements à 06:00\" width=\"{IMAGE_W}\" height=\"{IMAGE_H}\">"
@@ -84,7 +84,7 @@ fn hostile_text_and_links_are_inert() {
             ],
         },
         Block::Image {
-            png: b"<svg onload=alert(1)>".to_vec(),
+            image: b"<svg onload=alert(1)>".to_vec(),
             caption: "\" onerror=\"alert(1)".to_owned(),
             link: Some("javascript:x".to_owned()),
         },

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{ACCENTS, IMAGE_H, IMAGE_RGB, IMAGE_W, MARKING, ROWS, TITLE, row, sample};
-use vigie_paper::{Block, Document, Error, pdf};
+use vigie_paper::{Block, Document, Error, html, pdf};
 
 /// Runs a Poppler tool; its standard output.
 fn tool(name: &str, args: &[&str]) -> String {
@@ -188,7 +188,7 @@ fn a_row_taller_than_a_page_is_split_and_nothing_is_lost() {
 #[test]
 fn a_bad_image_names_its_block() {
     let mut doc = sample();
-    doc.blocks.insert(2, Block::Image { png: b"GIF89a not a png".to_vec(), caption: String::new(), link: None });
+    doc.blocks.insert(2, Block::Image { image: b"GIF89a not a png".to_vec(), caption: String::new(), link: None });
     match pdf(&doc) {
         Err(err @ Error::Image { block: 2, .. }) => {
             let msg = err.to_string();
@@ -199,6 +199,26 @@ fn a_bad_image_names_its_block() {
     // A truncated PNG (valid header, no pixels) is caught too, before krilla would meet it.
     let mut png = common::png_rgb(10, 10, [0, 0, 0]);
     png.truncate(40);
-    doc.blocks[2] = Block::Image { png, caption: String::new(), link: None };
+    doc.blocks[2] = Block::Image { image: png, caption: String::new(), link: None };
     assert!(matches!(pdf(&doc), Err(Error::Image { block: 2, .. })));
+}
+
+#[test]
+fn a_photo_goes_into_the_pdf_as_the_jpeg_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc = sample();
+    doc.blocks = vec![Block::Image {
+        image: common::JPEG_16X8.to_vec(),
+        caption: "Photo du signalement".to_owned(),
+        link: None,
+    }];
+    let file = write_pdf(dir.path(), &doc);
+    let list = tool("pdfimages", &["-list", &file]);
+    let images: Vec<Vec<&str>> =
+        list.lines().skip(2).map(|l| l.split_whitespace().collect()).filter(|c: &Vec<&str>| c.len() > 8).collect();
+    assert_eq!(images.len(), 1, "{list}");
+    // page num type width height color comp bpc enc: the JPEG's own stream (DCT), not re-encoded.
+    assert_eq!(&images[0][2..5], ["image", "16", "8"], "{list}");
+    assert_eq!(images[0][8], "jpeg", "{list}");
+    assert!(html(&doc).contains("<img src=\"data:image/jpeg;base64,"), "the HTML inlines it too");
 }

@@ -6,7 +6,9 @@
 //! and the live events; the battle rhythm across a daylight-saving change. On the embedded
 //! store and on PostGIS.
 
-use crate::support::{PostgisDb, Reply, Server, Told, call, member_token, repo_root, require_tool, run, sse, vigie_ok};
+use crate::support::{
+    PostgisDb, Reply, Server, Told, agent, call, member_token, python, repo_root, require_tool, run, sse, vigie_ok,
+};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::sync::mpsc;
@@ -100,6 +102,20 @@ fn a_report_over_the_demo_log_prints_the_query_apis_counts_and_the_significant_e
         ok(&call(&server, "PATCH", &path, &admin, Some(&patch), &[("if-match", version)]), q);
     }
 
+    // Its photo, a JPEG made by Pillow.
+    let jpeg = dir.path().join("photo.jpg");
+    run(Command::new(python()).arg("-c").arg(format!(
+        "from PIL import Image; Image.new('RGB', (64, 48), (200, 30, 40)).save('{}', 'JPEG')",
+        jpeg.display()
+    )));
+    let req = ureq::http::Request::builder()
+        .method("POST")
+        .uri(server.url(&format!("/api/entries/{mine}/attachments")))
+        .header("authorization", &admin)
+        .header("content-type", "image/jpeg");
+    let attached = agent().run(req.body(std::fs::read(&jpeg).unwrap()).unwrap()).unwrap();
+    assert_eq!(attached.status().as_u16(), 201);
+
     let settings = json!({
         "classification": "DIFFUSION RESTREINTE",
         "maps": [{"title": "Paris intra-muros", "region": {"bbox": PARIS}, "width": 1024, "height": 768}],
@@ -190,7 +206,9 @@ fn a_report_over_the_demo_log_prints_the_query_apis_counts_and_the_significant_e
     let listed = text.matches('#').count();
     assert!(listed >= want.len(), "{listed}");
     assert!(text.contains("État : brouillon"), "a draft says so");
-    assert!(pdf_images(&pdf.body).contains(&(1024, 768)), "the map is in the PDF: {:?}", pdf_images(&pdf.body));
+    let images = pdf_images(&pdf.body);
+    assert!(images.contains(&(1024, 768)), "the map is in the PDF: {images:?}");
+    assert!(images.contains(&(64, 48)), "the significant event's photo is in the PDF: {images:?}");
 
     // The HTML page is self-contained: the map inline, no script, nothing fetched.
     let html = call(&server, "GET", &format!("/api/reports/{id}/html"), &editor, None, &[]);
@@ -208,15 +226,15 @@ fn a_report_over_the_demo_log_prints_the_query_apis_counts_and_the_significant_e
 #[test]
 fn reports_are_written_together_and_published_once_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    together(dir.path(), &[]);
+    together(dir.path(), &[], None);
 }
 
 #[test]
 fn reports_are_written_together_and_published_once_postgis() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(PostgisDb::create());
-    let dir = tempfile::tempdir().unwrap();
-    together(dir.path(), &[("DATABASE_URL", db.url.as_str())]);
+    let (dir, replica) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    together(dir.path(), &[("DATABASE_URL", db.url.as_str())], Some(replica.path()));
     rt.block_on(db.drop_db());
 }
 
@@ -233,7 +251,9 @@ fn step(server: &Server, auth: &str, report: u64, to: &str) -> Reply {
     call(server, "POST", &format!("/api/reports/{report}/status"), auth, Some(&json!({"to": to})), &[])
 }
 
-fn together(d: &std::path::Path, env: &[(&str, &str)]) {
+/// Two editors and an analyst on one report; with `replica`, a second server on the same
+/// database, whose event stream and presences must follow what happens on the first.
+fn together(d: &std::path::Path, env: &[(&str, &str)], replica: Option<&std::path::Path>) {
     let admin = member_token(d, env, "nadia", "default", "admin");
     let edith = member_token(d, env, "edith", "default", "editor");
     let emile = member_token(d, env, "emile", "default", "editor");
@@ -252,10 +272,15 @@ fn together(d: &std::path::Path, env: &[(&str, &str)]) {
     });
     ok(&call(&server, "PUT", "/api/reports/settings", &admin, Some(&settings), &[]), "settings");
     let events = sse(&server, "/api/events", &rene);
+    let other = replica.map(|r| Server::start_with_env(r, &["--require-sign-in"], env));
+    let far = other.as_ref().map(|b| sse(b, "/api/events", &rene));
     let body = json!({"from": FROM, "to": TO});
     let id = ok(&call(&server, "POST", "/api/reports", &edith, Some(&body), &[]), "create")["id"].as_u64().unwrap();
     assert_eq!(call(&server, "POST", "/api/reports", &anna, Some(&body), &[]).status, 403, "editors start reports");
     told(&events, "report.created", id);
+    if let Some(far) = &far {
+        assert_eq!(told(far, "report.created", id)["by"], "edith", "told on the other replica");
+    }
 
     // Presence: who edits which section, told to the others.
     let here = json!({"section": "health"});
@@ -263,6 +288,10 @@ fn together(d: &std::path::Path, env: &[(&str, &str)]) {
     let p = told(&events, "report.presence", id);
     assert_eq!(p["present"], json!([{"who": "anna", "section": "health"}]));
     assert_eq!(get(&server, &format!("/api/reports/{id}"), &rene)["presence"][0]["who"], "anna");
+    if let (Some(b), Some(far)) = (&other, &far) {
+        assert_eq!(told(far, "report.presence", id)["present"], json!([{"who": "anna", "section": "health"}]));
+        assert_eq!(get(b, &format!("/api/reports/{id}"), &rene)["presence"][0]["who"], "anna", "the replica knows");
+    }
 
     // Two editors on the same section: one 412 with both texts, no text lost.
     let r = get(&server, &format!("/api/reports/{id}"), &edith);
@@ -317,6 +346,9 @@ fn together(d: &std::path::Path, env: &[(&str, &str)]) {
     assert_eq!(published["history"][3]["by"], "edith");
     let e = told(&events, "report.published", id);
     assert_eq!(e["by"], "edith");
+    if let Some(far) = &far {
+        assert_eq!(told(far, "report.published", id)["by"], "edith", "published, told on the other replica");
+    }
 
     // Published is immutable.
     assert_eq!(step(&server, &edith, id, "review").status, 409);

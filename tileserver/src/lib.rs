@@ -276,7 +276,7 @@ pub async fn build_workspace(
         "state ready"
     );
     let tiles = tiles::TileSources::prepare(&engine, store.as_ref()).await?;
-    Ok(Arc::new(Shared {
+    let state = Arc::new(Shared {
         engine,
         store,
         courante,
@@ -296,7 +296,9 @@ pub async fn build_workspace(
         registry: std::sync::OnceLock::new(),
         config,
         started: globals.started,
-    }))
+    });
+    reports::spawn_relay(&state);
+    Ok(state)
 }
 
 /// What the stored sources of workspace `config.workspace` may reach: files under its folder

@@ -42,6 +42,10 @@ use vigie_layers::scope::Scope;
 
 /// Most reports listed at once.
 pub const MAX_LIST: i64 = 500;
+/// Most photos printed in a report (the first significant events' with one).
+pub const MAX_PHOTOS: usize = 12;
+/// Largest photo printed, bytes (bigger ones are linked).
+pub const MAX_PHOTO_BYTES: usize = 4 * 1024 * 1024;
 /// Longest ad-hoc period.
 pub const MAX_PERIOD_MS: i64 = 31 * crate::reports::schedule::DAY_MS;
 
@@ -296,7 +300,7 @@ pub async fn ensure_scheduled(state: &Shared, now: i64) -> Result<Vec<u64>, ApiE
             version: 1,
         };
         if let Some(id) = store.create(ws, &report, &[], now).await? {
-            state.reports.announce("report.created", id, json!({"title": report.title}));
+            state.reports.tell(state.store.as_ref(), "report.created", id, json!({"title": report.title})).await;
             created.push(id);
         }
     }
@@ -430,7 +434,7 @@ pub async fn create(
         .await?
         .ok_or_else(|| ApiError::Conflict("a report could not be created".into()))?;
     audit(&state, &access, "report.create", id).await;
-    state.reports.announce("report.created", id, json!({"title": report.title, "by": who}));
+    state.reports.tell(state.store.as_ref(), "report.created", id, json!({"title": report.title, "by": who})).await;
     let created = report_of(&state, &id.to_string()).await?;
     let mut resp = (StatusCode::CREATED, Json(summary(&created, settings.rhythm().as_ref()))).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("{}/api/reports/{id}", state.url_prefix)) {
@@ -595,7 +599,15 @@ pub async fn write_section(
     let edit = Edit { section: &section, base, body: &text, by: &who, at: now };
     match state.store.reports().write(&state.config.workspace, r.id, &edit).await? {
         Written::Stored(version) => {
-            state.reports.announce("report.section", r.id, json!({"section": section, "version": version, "by": who}));
+            state
+                .reports
+                .tell(
+                    state.store.as_ref(),
+                    "report.section",
+                    r.id,
+                    json!({"section": section, "version": version, "by": who}),
+                )
+                .await;
             Ok(Json(json!({"section": section, "version": version, "updated_by": who})).into_response())
         }
         Written::Stale(current) => {
@@ -706,7 +718,15 @@ pub async fn move_to(
     }
     audit(&state, &access, &format!("report.{}", to.as_str()), r.id).await;
     let kind = if to == Status::Published { "report.published" } else { "report.status" };
-    state.reports.announce(kind, r.id, json!({"status": to, "by": who, "title": r.title, "edition": r.edition}));
+    state
+        .reports
+        .tell(
+            state.store.as_ref(),
+            kind,
+            r.id,
+            json!({"status": to, "by": who, "title": r.title, "edition": r.edition}),
+        )
+        .await;
     let after = report_of(&state, &id).await?;
     let (settings, _) = load_settings(&state).await?;
     Ok(Json(summary(&after, settings.rhythm().as_ref())).into_response())
@@ -754,7 +774,10 @@ pub async fn correct(
         .await?
         .ok_or_else(|| ApiError::Conflict(format!("report {} already has a correction under way", r.id)))?;
     audit(&state, &access, "report.correct", created).await;
-    state.reports.announce("report.created", created, json!({"title": new.title, "corrects": r.id, "by": who}));
+    state
+        .reports
+        .tell(state.store.as_ref(), "report.created", created, json!({"title": new.title, "corrects": r.id, "by": who}))
+        .await;
     let (settings, _) = load_settings(&state).await?;
     let after = report_of(&state, &created.to_string()).await?;
     Ok((StatusCode::CREATED, Json(summary(&after, settings.rhythm().as_ref()))).into_response())
@@ -814,9 +837,7 @@ pub async fn presence(
         _ => return Err(invalid("section", "a section id of the report, or null")),
     };
     let who = who(&state, &access).await?;
-    if state.reports.presence.note(r.id, &who, section) {
-        state.reports.announce("report.presence", r.id, json!({"present": state.reports.presence.of(r.id)}));
-    }
+    state.reports.note_presence(state.store.as_ref(), r.id, &who, section).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -852,11 +873,17 @@ async fn document_of(
     for part in &c.maps {
         maps.push(map_png(state, part, scope.clone()).await.ok());
     }
+    // The first photos (PNG or JPEG, as they are) of the first significant events having one;
+    // the others are linked.
     let mut photos = Vec::new();
     for s in &c.significant {
+        if photos.len() == MAX_PHOTOS {
+            break;
+        }
         if let Some((sha, media)) = &s.photo
-            && media == "image/png"
+            && matches!(media.as_str(), "image/png" | "image/jpeg")
             && let Some(a) = state.store.attachment(sha).await?
+            && a.bytes.len() <= MAX_PHOTO_BYTES
         {
             photos.push((sha.clone(), a.bytes));
         }

@@ -472,16 +472,37 @@ pub struct Live {
     pub presence: Presence,
     /// Report events (sent to every open event stream of the workspace).
     pub events: tokio::sync::broadcast::Sender<Arc<ReportEvent>>,
+    /// This state's name in the messages between replicas (its own come back to it).
+    origin: String,
 }
 
 impl Default for Live {
     fn default() -> Self {
-        Self { presence: Presence::default(), events: tokio::sync::broadcast::channel(256).0 }
+        Self {
+            presence: Presence::default(),
+            events: tokio::sync::broadcast::channel(256).0,
+            origin: crate::identity::secret::hex(&crate::identity::secret::random_bytes::<8>()),
+        }
     }
 }
 
+/// The event kinds, as `&'static str` (events from other replicas are matched against them).
+const KINDS: [&str; 5] = ["report.created", "report.section", "report.status", "report.published", "report.presence"];
+
+/// A report event or a presence, between replicas.
+#[derive(Debug, Serialize, Deserialize)]
+struct Message {
+    origin: String,
+    kind: String,
+    report: u64,
+    detail: Map<String, Value>,
+    /// A presence noted: who, and the section (`None`: left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    presence: Option<(String, Option<String>)>,
+}
+
 impl Live {
-    /// Announces an event (no-op without listeners).
+    /// Announces an event to this process's streams (no-op without listeners).
     pub fn announce(&self, kind: &'static str, report: u64, detail: Value) {
         let detail = match detail {
             Value::Object(m) => m,
@@ -489,6 +510,78 @@ impl Live {
         };
         let _ = self.events.send(Arc::new(ReportEvent { kind, report, detail }));
     }
+
+    /// Announces an event here and, through the store, on the other replicas.
+    pub async fn tell(&self, store: &dyn crate::store::Store, kind: &'static str, report: u64, detail: Value) {
+        self.announce(kind, report, detail.clone());
+        let detail = match detail {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        self.send(store, Message { origin: self.origin.clone(), kind: kind.into(), report, detail, presence: None })
+            .await;
+    }
+
+    /// Notes a presence (see [`Presence::note`]) and, when it changes what others see,
+    /// announces who is at work on the report here and on the other replicas.
+    pub async fn note_presence(&self, store: &dyn crate::store::Store, report: u64, who: &str, section: Option<&str>) {
+        if self.presence.note(report, who, section) {
+            self.announce_presence(report);
+            let presence = Some((who.to_owned(), section.map(str::to_owned)));
+            let m = Message {
+                origin: self.origin.clone(),
+                kind: "report.presence".into(),
+                report,
+                detail: Map::new(),
+                presence,
+            };
+            self.send(store, m).await;
+        }
+    }
+
+    fn announce_presence(&self, report: u64) {
+        self.announce("report.presence", report, serde_json::json!({"present": self.presence.of(report)}));
+    }
+
+    async fn send(&self, store: &dyn crate::store::Store, m: Message) {
+        let Ok(text) = serde_json::to_string(&m) else { return };
+        if let Err(e) = store.broadcast(&text).await {
+            tracing::warn!(error = %e, "the other replicas could not be told of a report event");
+        }
+    }
+
+    /// Takes a message of another replica: its event announced here, its presence noted.
+    fn receive(&self, text: &str) {
+        let Ok(m) = serde_json::from_str::<Message>(text) else {
+            tracing::warn!("an unreadable message between replicas was ignored");
+            return;
+        };
+        if m.origin == self.origin {
+            return;
+        }
+        if let Some((who, section)) = &m.presence {
+            if self.presence.note(m.report, who, section.as_deref()) {
+                self.announce_presence(m.report);
+            }
+            return;
+        }
+        if let Some(kind) = KINDS.iter().find(|k| **k == m.kind) {
+            let _ = self.events.send(Arc::new(ReportEvent { kind, report: m.report, detail: m.detail }));
+        }
+    }
+}
+
+/// Relays the messages of the other replicas to a workspace state's streams, for as long as
+/// the state lives (it is not kept alive by this).
+pub fn spawn_relay(state: &Arc<crate::http::Shared>) {
+    let Some(mut messages) = state.store.messages() else { return };
+    let state = Arc::downgrade(state);
+    tokio::spawn(async move {
+        while let Some(text) = messages.recv().await {
+            let Some(state) = state.upgrade() else { return };
+            state.reports.receive(&text);
+        }
+    });
 }
 
 /// Keeps, for every served workspace, a draft ready for its next due time (and one for the

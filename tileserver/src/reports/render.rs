@@ -20,7 +20,7 @@ pub struct Parts<'a> {
     pub compiled: &'a Compiled,
     /// The maps' PNGs, in the order of `compiled.maps` (`None`: not drawn).
     pub maps: &'a [Option<Vec<u8>>],
-    /// The first photos of significant events that are PNG images, by SHA-256.
+    /// Photos of significant events to print (PNG or JPEG), by SHA-256.
     pub photos: &'a [(String, Vec<u8>)],
     /// The workspace's settings (marking, time zone).
     pub settings: &'a Settings,
@@ -332,7 +332,7 @@ pub fn document(p: &Parts<'_>) -> Document {
                 && let Some((_, png)) = p.photos.iter().find(|(k, _)| k == sha)
             {
                 blocks.push(Block::Image {
-                    png: png.clone(),
+                    image: png.clone(),
                     caption: format!("Entrée #{} — {}", s.id, s.title),
                     link: Some(format!("{}/api/attachments/{sha}?entry={}", p.base, s.id)),
                 });
@@ -405,7 +405,7 @@ pub fn document(p: &Parts<'_>) -> Document {
     for (i, m) in c.maps.iter().enumerate() {
         match p.maps.get(i).cloned().flatten() {
             Some(png) => blocks.push(Block::Image {
-                png,
+                image: png,
                 caption: m.title.clone(),
                 link: Some(format!("{}{}", p.base, strip_prefix(&m.query))),
             }),

@@ -496,6 +496,21 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// Sends a message to the other processes serving this workspace from the same database
+    /// (replicas), which read it from [`Store::messages`]: live news that is not stored, such
+    /// as situation reports' events and presences. A no-op for a store only this process uses.
+    async fn broadcast(&self, _message: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The messages other processes [`Store::broadcast`] for this workspace (this process's
+    /// own come back too: tell them apart inside the message). `None` for a store only this
+    /// process uses. Call once per consumer: the listener it starts runs until the receiver is
+    /// dropped.
+    fn messages(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        None
+    }
+
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 

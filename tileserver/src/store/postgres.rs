@@ -33,6 +33,8 @@ fn poke(wake: &tokio::sync::mpsc::Sender<()>) -> bool {
 
 /// Channel of the change-feed notifications.
 pub const CHANNEL: &str = "vigie_events";
+/// Channel of the messages between replicas ([`Store::broadcast`]).
+pub const MESSAGES: &str = "vigie_messages";
 
 /// In order and append-only: a store made by an earlier version has a prefix of them applied.
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -302,6 +304,45 @@ impl Store for PgStore {
 
     fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore> {
         std::sync::Arc::new(crate::identity::store::SqlIdentity::new(self.pool.clone(), self.pool.clone(), "BEGIN"))
+    }
+
+    async fn broadcast(&self, message: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(MESSAGES).bind(message).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn messages(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            // A lost connection loses what was sent meanwhile: news, not the record (clients
+            // read the reports again when they reconnect).
+            while !tx.is_closed() {
+                let listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(mut l) => l.listen(MESSAGES).await.map(|()| l),
+                    Err(e) => Err(e),
+                };
+                match listener {
+                    Ok(mut listener) => loop {
+                        match listener.try_recv().await {
+                            Ok(Some(n)) => {
+                                if tx.send(n.payload().to_owned()).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "replica messages listener failed; reconnecting");
+                                break;
+                            }
+                        }
+                    },
+                    Err(e) => tracing::warn!(error = %e, "cannot listen to replica messages; retrying"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Some(rx)
     }
 
     fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
