@@ -15,8 +15,9 @@
 #   2. vigie import --layer departements (the simplified départements of ../shared/data), then
 #      vigie serve --demo --demo-entries $ENTRIES --demo-points-only --demo-region (seeding the
 #      embedded store, indexing); wait for /health.
-#   3. PUT /api/reports/settings: area = the box of Île-de-France (1.44,48.12,3.56,49.24), one
-#      1024 × 768 map of it with the default layers; POST /api/reports for 24 h of the Games
+#   3. PUT /api/reports/settings: area = the outline of Île-de-France (région 11 of the
+#      simplified régions of ../shared/data), one 1024 × 768 map of it with the default
+#      layers; POST /api/reports for 24 h of the Games
 #      (2024-08-01T04:00Z to 2024-08-02T04:00Z).
 #   4. $RUNS × GET /api/reports/{id}/compiled (a draft: compiled live — figures by theme,
 #      severity, qualification and département against the previous 24 h, significant events,
@@ -67,10 +68,15 @@ for _ in $(seq 1 90000); do
 done
 
 api() { curl -sf -H 'content-type: application/json' -H 'x-vigie-user: bench' "$@"; }
-api -X PUT "$base/api/reports/settings" -d '{
-  "area": {"bbox": [1.44, 48.12, 3.56, 49.24]},
-  "maps": [{"title": "Île-de-France", "width": 1024, "height": 768}]
-}' >/dev/null
+# The area: Île-de-France's outline (région 11 of the simplified régions).
+python3 -c '
+import json, sys
+regions = json.load(open(sys.argv[1]))
+idf = next(f for f in regions["features"] if f["properties"]["code"] == "11")
+print(json.dumps({"area": {"geometry": idf["geometry"]},
+                  "maps": [{"title": "Île-de-France", "width": 1024, "height": 768}]}))
+' "$root/../shared/data/france/regions-version-simplifiee.geojson" >"$data/settings.json"
+api -X PUT "$base/api/reports/settings" --data-binary "@$data/settings.json" >/dev/null
 id=$(api -X POST "$base/api/reports" \
     -d '{"title": "Bench IdF 24 h", "from": "2024-08-01T04:00:00Z", "to": "2024-08-02T04:00:00Z"}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod load;
 pub mod metrics;
 pub mod reports;
+pub mod staffing;
 pub mod store;
 pub mod tiles;
 

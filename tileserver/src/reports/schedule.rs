@@ -39,11 +39,8 @@ impl Rhythm {
         }
         let mut parsed = Vec::with_capacity(times.len());
         for t in times {
-            let ok = t.len() == 5 && t.as_bytes()[2] == b':';
-            let hm = ok.then(|| (t[..2].parse::<i8>().ok(), t[3..].parse::<i8>().ok()));
-            let time = match hm {
-                Some((Some(h), Some(m))) if (0..24).contains(&h) && (0..60).contains(&m) => Time::constant(h, m, 0, 0),
-                _ => return Err(format!("times: '{}' is not a time of day HH:MM (00:00 to 23:59)", clip(t))),
+            let Some(time) = time_of_day(t) else {
+                return Err(format!("times: '{}' is not a time of day HH:MM (00:00 to 23:59)", clip(t)));
             };
             if parsed.contains(&time) {
                 return Err(format!("times: '{t}' is given twice"));
@@ -122,6 +119,16 @@ impl Rhythm {
     pub fn readable(&self, ms: i64) -> String {
         Timestamp::from_millisecond(ms)
             .map_or_else(|_| String::new(), |t| t.to_zoned(self.zone.clone()).strftime("%d/%m/%Y %H:%M").to_string())
+    }
+}
+
+/// A local time of day written `HH:MM` (00:00 to 23:59).
+pub fn time_of_day(s: &str) -> Option<Time> {
+    let ok = s.len() == 5 && s.as_bytes()[2] == b':';
+    let (h, m) = ok.then(|| (s[..2].parse::<i8>().ok(), s[3..].parse::<i8>().ok()))?;
+    match (h, m) {
+        (Some(h), Some(m)) if (0..24).contains(&h) && (0..60).contains(&m) => Some(Time::constant(h, m, 0, 0)),
+        _ => None,
     }
 }
 
