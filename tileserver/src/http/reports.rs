@@ -40,6 +40,8 @@ use vigie_layers::feature::parse_time_ms;
 use vigie_layers::journal::FieldError;
 use vigie_layers::scope::Scope;
 
+/// How long a draft's live parts are reused when nothing else changed.
+pub const LIVE_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 /// Most reports listed at once.
 pub const MAX_LIST: i64 = 500;
 /// Most photos printed in a report (the first significant events' with one).
@@ -533,11 +535,26 @@ pub async fn compile_now(state: &AppState, r: &Report, scope: Option<Arc<Scope>>
 }
 
 /// The compiled parts of a report: frozen once validated, else live.
+/// A draft's live parts are reused while the log has not moved, the report and the settings
+/// are unchanged and they are younger than [`LIVE_FOR`] (sources and datasets change without
+/// the log): a room opening the same draft compiles it once.
 async fn compiled_of(state: &AppState, r: &Report, scope: Option<Arc<Scope>>) -> Result<Compiled, ApiError> {
-    match r.compiled.as_deref() {
-        Some(c) => serde_json::from_str(c).map_err(|e| ApiError::Internal(anyhow::anyhow!("report {}: {e}", r.id))),
-        None => compile_now(state, r, scope).await,
+    if let Some(c) = r.compiled.as_deref() {
+        return serde_json::from_str(c).map_err(|e| ApiError::Internal(anyhow::anyhow!("report {}: {e}", r.id)));
     }
+    let settings_version = state.store.document(SETTINGS_DOCUMENT).await?.map_or(0, |d| d.version);
+    let key = crate::reports::LiveKey {
+        report: r.id,
+        version: r.version,
+        settings: settings_version,
+        seq: state.courante.applied_seq(),
+    };
+    if let Some(c) = state.reports.cached(&key, LIVE_FOR) {
+        return Ok(c);
+    }
+    let c = compile_now(state, r, scope).await?;
+    state.reports.keep(key, &c);
+    Ok(c)
 }
 
 /// `GET /api/reports/{id}/compiled`.

@@ -474,7 +474,25 @@ pub struct Live {
     pub events: tokio::sync::broadcast::Sender<Arc<ReportEvent>>,
     /// This state's name in the messages between replicas (its own come back to it).
     origin: String,
+    /// Drafts' live parts recently compiled.
+    compiled: std::sync::Mutex<Vec<(LiveKey, std::time::Instant, Arc<compile::Compiled>)>>,
 }
+
+/// What a draft's live parts were compiled from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveKey {
+    /// The report.
+    pub report: u64,
+    /// Its version (status changes).
+    pub version: u32,
+    /// The settings' version.
+    pub settings: u64,
+    /// The log's last applied event.
+    pub seq: u64,
+}
+
+/// Drafts whose live parts are kept at once.
+const KEPT_COMPILED: usize = 16;
 
 impl Default for Live {
     fn default() -> Self {
@@ -482,6 +500,7 @@ impl Default for Live {
             presence: Presence::default(),
             events: tokio::sync::broadcast::channel(256).0,
             origin: crate::identity::secret::hex(&crate::identity::secret::random_bytes::<8>()),
+            compiled: std::sync::Mutex::default(),
         }
     }
 }
@@ -502,6 +521,22 @@ struct Message {
 }
 
 impl Live {
+    /// The live parts compiled for `key` less than `fresh` ago.
+    pub fn cached(&self, key: &LiveKey, fresh: std::time::Duration) -> Option<compile::Compiled> {
+        let kept = self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.iter().find(|(k, at, _)| k == key && at.elapsed() < fresh).map(|(_, _, c)| c.as_ref().clone())
+    }
+
+    /// Keeps the live parts compiled for `key` (replacing the report's older ones).
+    pub fn keep(&self, key: LiveKey, compiled: &compile::Compiled) {
+        let mut kept = self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.retain(|(k, _, _)| k.report != key.report);
+        if kept.len() >= KEPT_COMPILED {
+            kept.remove(0);
+        }
+        kept.push((key, std::time::Instant::now(), Arc::new(compiled.clone())));
+    }
+
     /// Announces an event to this process's streams (no-op without listeners).
     pub fn announce(&self, kind: &'static str, report: u64, detail: Value) {
         let detail = match detail {
@@ -645,6 +680,37 @@ mod tests {
         assert_eq!(Status::Draft.move_needs(Status::Published), None);
         assert_eq!(Status::Published.move_needs(Status::Draft), None, "published is final");
         assert!(!Status::Validated.is_open());
+    }
+
+    #[test]
+    fn live_parts_are_reused_only_for_the_same_log_report_and_settings() {
+        let live = Live::default();
+        let c = compile::Compiled {
+            computed_at: 1,
+            period: [0, 1],
+            area: None,
+            previous: None,
+            figures: compile::Figures::default(),
+            significant: Vec::new(),
+            significant_more: 0,
+            significant_query: String::new(),
+            hotspots: Vec::new(),
+            hotspot_method: String::new(),
+            hotspot_cells_tested: 0,
+            sources: Vec::new(),
+            maps: Vec::new(),
+        };
+        let key = LiveKey { report: 1, version: 1, settings: 0, seq: 10 };
+        let long = std::time::Duration::from_secs(30);
+        assert!(live.cached(&key, long).is_none());
+        live.keep(key, &c);
+        assert_eq!(live.cached(&key, long), Some(c.clone()));
+        assert!(live.cached(&LiveKey { seq: 11, ..key }, long).is_none(), "the log moved");
+        assert!(live.cached(&LiveKey { version: 2, ..key }, long).is_none(), "the report moved");
+        assert!(live.cached(&LiveKey { settings: 1, ..key }, long).is_none(), "the settings changed");
+        assert!(live.cached(&key, std::time::Duration::ZERO).is_none(), "too old");
+        live.keep(LiveKey { seq: 11, ..key }, &c);
+        assert!(live.cached(&key, long).is_none(), "one entry per report");
     }
 
     #[test]
