@@ -271,6 +271,8 @@ fn together(d: &std::path::Path, env: &[(&str, &str)], replica: Option<&std::pat
         "maps": [],
     });
     ok(&call(&server, "PUT", "/api/reports/settings", &admin, Some(&settings), &[]), "settings");
+    assert_eq!(get(&server, "/api/me", &edith)["can"]["report"], true, "editors start and publish reports");
+    assert_eq!(get(&server, "/api/me", &anna)["can"]["report"], false);
     let events = sse(&server, "/api/events", &rene);
     let other = replica.map(|r| Server::start_with_env(r, &["--require-sign-in"], env));
     let far = other.as_ref().map(|b| sse(b, "/api/events", &rene));

@@ -36,7 +36,6 @@ const REFRESH_MS = 30_000;
 /** Reports listed at once. */
 const LIST_LIMIT = 100;
 /** Roles that start, validate, publish and correct reports. */
-const EDITOR_ROLES = new Set(['editor', 'staffing_manager', 'admin']);
 /** Statuses whose text may still be written. */
 const OPEN_STATUSES = new Set(['draft', 'review']);
 /** The button of each workflow move, by `from>to`. */
@@ -117,7 +116,8 @@ export function createReports(app) {
   /** Whether GET /api/reports answered: the asker reads the reports. */
   let readable = false;
 
-  const isEditor = () => EDITOR_ROLES.has(app.me?.role);
+  // The server says who may start, validate and publish reports (GET /api/me `can.report`).
+  const isEditor = () => app.can('report');
   const me = () => app.me?.name || '';
 
   // ------------------------------------------------------------ the list

@@ -56,6 +56,8 @@ fn me_view(access: &Access) -> Value {
         "can": {
             "write": access.allows(Role::Contributor),
             "qualify": access.allows(Role::Analyst),
+            // Start, validate and publish situation reports.
+            "report": access.allows(Role::Editor),
             "admin": access.allows(Role::Admin),
         },
     })
