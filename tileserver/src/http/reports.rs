@@ -517,8 +517,12 @@ async fn previous_of(state: &Shared, r: &Report) -> Result<Option<(Previous, Opt
 ///
 /// # Errors
 /// The store's; 400/404 for an area that no longer resolves.
-pub async fn compile_now(state: &AppState, r: &Report, scope: Option<Arc<Scope>>) -> Result<Compiled, ApiError> {
-    let (settings, _) = load_settings(state).await?;
+pub async fn compile_now(
+    state: &AppState,
+    r: &Report,
+    scope: Option<Arc<Scope>>,
+    settings: Settings,
+) -> Result<Compiled, ApiError> {
     let input = compile::Input {
         settings,
         period: [r.period_start, r.period_end],
@@ -542,7 +546,7 @@ async fn compiled_of(state: &AppState, r: &Report, scope: Option<Arc<Scope>>) ->
     if let Some(c) = r.compiled.as_deref() {
         return serde_json::from_str(c).map_err(|e| ApiError::Internal(anyhow::anyhow!("report {}: {e}", r.id)));
     }
-    let settings_version = state.store.document(SETTINGS_DOCUMENT).await?.map_or(0, |d| d.version);
+    let (settings, settings_version) = load_settings(state).await?;
     let key = crate::reports::LiveKey {
         report: r.id,
         version: r.version,
@@ -552,7 +556,7 @@ async fn compiled_of(state: &AppState, r: &Report, scope: Option<Arc<Scope>>) ->
     if let Some(c) = state.reports.cached(&key, LIVE_FOR) {
         return Ok(c);
     }
-    let c = compile_now(state, r, scope).await?;
+    let c = compile_now(state, r, scope, settings).await?;
     state.reports.keep(key, &c);
     Ok(c)
 }
@@ -665,7 +669,7 @@ pub async fn write_section(
 /// Freezes the compiled parts: computed now, maps drawn and stored (attachments store, by
 /// SHA-256).
 async fn freeze(state: &AppState, r: &Report, scope: Option<Arc<Scope>>) -> Result<Compiled, ApiError> {
-    let mut c = compile_now(state, r, scope.clone()).await?;
+    let mut c = compile_now(state, r, scope.clone(), load_settings(state).await?.0).await?;
     for i in 0..c.maps.len() {
         let part = c.maps[i].clone();
         let (worker, sc) = (state.clone(), scope.clone());
