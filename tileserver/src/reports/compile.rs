@@ -239,15 +239,29 @@ fn with_period(mut p: Map<String, Value>, [start, end]: [i64; 2]) -> Map<String,
     p
 }
 
+/// The query counting every entry of the period in region `p` (every qualification; its
+/// summary is the figure).
+fn count_query(p: Map<String, Value>, period: [i64; 2]) -> Map<String, Value> {
+    let mut q = with_period(p, period);
+    q.insert("qualification".into(), text("all"));
+    q.insert("limit".into(), text("1"));
+    q
+}
+
+/// The query counting a département's entries of the period.
+fn departement_query(code: &str, period: [i64; 2]) -> Map<String, Value> {
+    let mut q = Map::new();
+    q.insert("area".into(), text(format!("{DEPARTEMENTS}:{code}")));
+    count_query(q, period)
+}
+
 fn figures_of(
     state: &AppState,
     area: &Map<String, Value>,
     period: [i64; 2],
     scope: Option<&Arc<Scope>>,
-) -> Result<(Figures, Vec<(String, String)>), ApiError> {
-    let mut p = with_period(area.clone(), period);
-    p.insert("qualification".into(), text("all"));
-    p.insert("limit".into(), text("1"));
+) -> Result<Figures, ApiError> {
+    let p = count_query(area.clone(), period);
     let answer = query::summary(state, &p, scope.cloned())?;
     let link = query::link(state, &p);
     let s = answer.summary;
@@ -265,7 +279,6 @@ fn figures_of(
     let by_qualification = s.by_qualification.iter().map(|(k, n)| row(k.clone(), qualification_fr(k), *n)).collect();
     // Départements meeting the area: each counted by its own query (the whole département).
     let mut by_departement = Vec::new();
-    let mut names = Vec::new();
     if let Some(layer) = state.engine.layer(DEPARTEMENTS) {
         let key = layer.def.key.clone().unwrap_or_else(|| "code".into());
         let region = query::region(state, area)?;
@@ -289,11 +302,7 @@ fn figures_of(
         codes.sort();
         codes.dedup();
         for (code, name) in codes {
-            let mut q = Map::new();
-            q.insert("area".into(), text(format!("{DEPARTEMENTS}:{code}")));
-            let mut q = with_period(q, period);
-            q.insert("qualification".into(), text("all"));
-            q.insert("limit".into(), text("1"));
+            let q = departement_query(&code, period);
             let n = query::summary(state, &q, scope.cloned())?.summary.total;
             if n > 0 {
                 by_departement.push(Row {
@@ -304,21 +313,17 @@ fn figures_of(
                     query: query::link(state, &q),
                 });
             }
-            names.push((code, name));
         }
     }
-    Ok((
-        Figures {
-            total: s.total,
-            previous_total: None,
-            query: link,
-            by_theme,
-            by_severity,
-            by_qualification,
-            by_departement,
-        },
-        names,
-    ))
+    Ok(Figures {
+        total: s.total,
+        previous_total: None,
+        query: link,
+        by_theme,
+        by_severity,
+        by_qualification,
+        by_departement,
+    })
 }
 
 /// A qualification as the report prints it (the web view's French labels).
@@ -511,10 +516,10 @@ pub fn source_issues(state: &AppState, now: i64) -> Vec<SourceIssue> {
 /// 400/404 for an area or a map region that no longer resolves.
 pub fn compile(state: &AppState, input: &Input) -> Result<Compiled, ApiError> {
     let area = stringly(area_params(&input.settings));
-    let (mut figures, _) = figures_of(state, &area, input.period, input.scope.as_ref())?;
+    let mut figures = figures_of(state, &area, input.period, input.scope.as_ref())?;
     let previous = match &input.previous {
         Some((prev, Some(frozen))) => Some((prev.clone(), frozen.clone())),
-        Some((prev, None)) => Some((prev.clone(), figures_of(state, &area, prev.period, input.scope.as_ref())?.0)),
+        Some((prev, None)) => Some((prev.clone(), figures_of(state, &area, prev.period, input.scope.as_ref())?)),
         None => None,
     };
     if let Some((_, before)) = &previous {
@@ -532,11 +537,7 @@ pub fn compile(state: &AppState, input: &Input) -> Result<Compiled, ApiError> {
         compare(&mut figures.by_departement, &before.by_departement);
         for b in &before.by_departement {
             if !figures.by_departement.iter().any(|r| r.key == b.key) {
-                let mut q = Map::new();
-                q.insert("area".into(), text(format!("{DEPARTEMENTS}:{}", b.key)));
-                let mut q = with_period(q, input.period);
-                q.insert("qualification".into(), text("all"));
-                q.insert("limit".into(), text("1"));
+                let q = departement_query(&b.key, input.period);
                 figures.by_departement.push(Row {
                     key: b.key.clone(),
                     label: b.label.clone(),
