@@ -94,6 +94,10 @@ pub enum LayerKind {
     /// A PostGIS table or view served with `ST_AsMVT` (PostgreSQL store only): reference data
     /// too big to keep in memory.
     Table,
+    /// Liaison-officer staffing: each place with positions, coloured by coverage (full,
+    /// short, closed) for the shift under way or the one at the filter's `at`. Computed by the
+    /// service from its roster, not held by the engine.
+    Staffing,
 }
 
 /// Where a table layer's features are, in PostGIS.
@@ -504,6 +508,11 @@ impl Catalog {
                     check_id(d).map_err(|r| fail(&l.id, format!("dataset: {r}")))?;
                     if !l.tags.is_empty() {
                         return Err(misplaced("tags"));
+                    }
+                }
+                LayerKind::Staffing => {
+                    if !l.tags.is_empty() || !l.kinds.is_empty() || l.dataset.is_some() {
+                        return Err(misplaced("tags/kinds/dataset"));
                     }
                 }
                 LayerKind::Table => {

@@ -31,7 +31,9 @@ pub enum CollectionId {
     Perimeters,
     /// An imported dataset, by dataset id.
     Dataset(Arc<str>),
-    /// A PostGIS table layer's (always empty: its features stay in PostGIS), by layer id.
+    /// A layer whose features the engine does not hold (always empty): a PostGIS table
+    /// layer's (they stay in PostGIS) or the staffing layer's (the service computes them), by
+    /// layer id.
     Table(Arc<str>),
 }
 
@@ -241,7 +243,7 @@ fn collection_of(def: &LayerDef) -> CollectionId {
         LayerKind::Venues => VENUES,
         LayerKind::Perimeters => PERIMETERS,
         LayerKind::Dataset => dataset_collection(def.dataset.as_deref().unwrap_or_default()),
-        LayerKind::Table => CollectionId::Table(def.id.as_str().into()),
+        LayerKind::Table | LayerKind::Staffing => CollectionId::Table(def.id.as_str().into()),
     }
 }
 

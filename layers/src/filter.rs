@@ -32,6 +32,9 @@ pub struct Filter {
     /// The asker's territory: on scoped layers, only features meeting it. Set from the
     /// identity, never from a query parameter.
     pub scope: Option<Arc<Scope>>,
+    /// The instant layers that change with the clock show (the staffing layer: the shift
+    /// under way then); `None`: now.
+    pub at_ms: Option<i64>,
 }
 
 impl Default for Filter {
@@ -43,6 +46,7 @@ impl Default for Filter {
             tag_mask: ThemeMask::default(),
             free_tags: false,
             min_severity: None,
+            at_ms: None,
             qualifications: QualificationSet::default_visible(),
             relative: None,
             scope: None,
@@ -163,6 +167,9 @@ impl Filter {
         }
         if let Some(scope) = &self.scope {
             let _ = write!(k, "scope={};", scope.key());
+        }
+        if let Some(t) = self.at_ms {
+            let _ = write!(k, "at={t};");
         }
         k
     }

@@ -20,6 +20,10 @@ const INTERVALS: [(i64, &str); 6] = [
 ];
 /// Most buckets an automatic histogram has.
 const MAX_BUCKETS: i64 = 100;
+/// Most buckets any histogram has: an interval asked for that would make more over the hits'
+/// time span is widened (and the summary says so). One entry dated 1900 and `interval=15m`
+/// once asked for 4.4 million buckets (3.4 GB resident, a 188 MB answer).
+pub const MAX_HISTOGRAM_BUCKETS: i64 = 2_000;
 
 /// The position of a hit in the result order, used as a paging cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -219,9 +223,10 @@ impl Tally {
         for (q, &n) in Qualification::ALL.iter().zip(&self.by_qualification).filter(|(_, n)| **n > 0) {
             s.by_qualification.insert(q.as_str().to_owned(), n);
         }
-        if let Some((name, buckets)) = histogram(&self.times, interval_ms) {
+        if let Some((name, buckets, note)) = histogram(&self.times, interval_ms) {
             s.interval = Some(name.to_owned());
             s.histogram = buckets;
+            s.interval_note = note;
         }
         let page: Vec<Hit> = self.best.into_sorted_vec().into_iter().map(|r| r.hit).collect();
         // Hits remain after the page when more than it holds follow the cursor.
@@ -257,6 +262,10 @@ pub struct Summary {
     pub by_qualification: BTreeMap<String, usize>,
     /// Bucket width of the histogram.
     pub interval: Option<String>,
+    /// Why the histogram's interval is not the one asked for (it would have made more than
+    /// [`MAX_HISTOGRAM_BUCKETS`] buckets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_note: Option<String>,
     /// Hits per time bucket, oldest first (features with a time).
     pub histogram: Vec<Bucket>,
 }
@@ -266,15 +275,35 @@ pub fn interval_ms(name: &str) -> Option<i64> {
     INTERVALS.iter().find(|(_, n)| *n == name).map(|(ms, _)| *ms)
 }
 
-/// The histogram of times (epoch ms), oldest bucket first, and its interval's name; `None`
-/// without times. `interval_ms` fixes the bucket width, otherwise the finest giving at most
-/// 100 buckets is chosen.
-fn histogram(times: &[i64], interval_ms: Option<i64>) -> Option<(&'static str, Vec<Bucket>)> {
+/// A histogram: its interval's name, its buckets (oldest first) and, when the interval asked
+/// for was widened, why.
+type Histogram = (&'static str, Vec<Bucket>, Option<String>);
+
+/// The histogram of times (epoch ms); `None` without times. `interval_ms` fixes the bucket
+/// width, otherwise the finest giving at most 100 buckets is chosen; either way at most
+/// [`MAX_HISTOGRAM_BUCKETS`] buckets (the finest wider interval that fits, else 30-day
+/// multiples).
+fn histogram(times: &[i64], interval_ms: Option<i64>) -> Option<Histogram> {
     let (&lo, &hi) = (times.iter().min()?, times.iter().max()?);
-    let (width, name) = match interval_ms {
+    let fits = |w: i64| (hi - lo.div_euclid(w) * w) / w < MAX_HISTOGRAM_BUCKETS;
+    let (mut width, mut name) = match interval_ms {
         Some(w) => (w, INTERVALS.iter().find(|(ms, _)| *ms == w).map_or("custom", |(_, n)| n)),
         None => *INTERVALS.iter().find(|(w, _)| (hi - lo) / w < MAX_BUCKETS).unwrap_or(&INTERVALS[INTERVALS.len() - 1]),
     };
+    let mut note = None;
+    if !fits(width) {
+        let asked = name;
+        (width, name) = INTERVALS.iter().copied().find(|&(w, _)| w > width && fits(w)).unwrap_or_else(|| {
+            let month = INTERVALS[INTERVALS.len() - 1].0;
+            (month * ((hi - lo) / month / MAX_HISTOGRAM_BUCKETS + 1), "custom")
+        });
+        note = Some(format!(
+            "{asked} buckets from {} to {} would be more than {MAX_HISTOGRAM_BUCKETS}: {} used; narrow the time window (from, to) for finer buckets",
+            crate::feature::format_time_ms(lo),
+            crate::feature::format_time_ms(hi),
+            if name == "custom" { format!("{} days", width / 86_400_000) } else { name.to_owned() }
+        ));
+    }
     let first = lo.div_euclid(width) * width;
     let n = ((hi - first) / width + 1) as usize;
     let mut counts = vec![0usize; n];
@@ -289,7 +318,7 @@ fn histogram(times: &[i64], interval_ms: Option<i64>) -> Option<(&'static str, V
             Bucket { start_ms, start: crate::feature::format_time_ms(start_ms), count }
         })
         .collect();
-    Some((name, buckets))
+    Some((name, buckets, note))
 }
 
 /// Also the references of the engine's region query tests.
@@ -347,9 +376,10 @@ pub(crate) mod tests {
         }
         // The histogram's binning is not what the tally changes: the times it bins are.
         let times: Vec<i64> = hits.iter().filter_map(|h| h.feature.attrs.time_ms).collect();
-        if let Some((name, buckets)) = histogram(&times, interval_ms) {
+        if let Some((name, buckets, note)) = histogram(&times, interval_ms) {
             s.interval = Some(name.to_owned());
             s.histogram = buckets;
+            s.interval_note = note;
         }
         s
     }
@@ -408,6 +438,27 @@ pub(crate) mod tests {
                 Hit { layer: i % layers, feature: Arc::new(f) }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_histogram_never_has_more_than_its_limit_of_buckets() {
+        let at = |s: &str| crate::feature::parse_time_ms(s).unwrap();
+        let times = [at("1900-01-01T00:00:00Z"), at("2026-12-04T10:00:00Z"), at("2026-12-04T10:20:00Z")];
+        // 15-minute buckets over 127 years: 4.4 million asked, the finest interval that fits used.
+        let (name, buckets, note) = histogram(&times, interval_ms("15m")).unwrap();
+        assert_eq!(name, "30d");
+        assert!(buckets.len() as i64 <= MAX_HISTOGRAM_BUCKETS, "{}", buckets.len());
+        assert_eq!(buckets.iter().map(|b| b.count).sum::<usize>(), 3);
+        let note = note.unwrap();
+        assert!(note.contains("15m") && note.contains("2000") && note.contains("1900-01-01"), "{note}");
+        // Wider than any interval: 30-day multiples.
+        let times = [at("1600-01-01T00:00:00Z"), at("2026-12-04T10:00:00Z")];
+        let (name, buckets, _) = histogram(&times, None).unwrap();
+        assert_eq!(name, "custom");
+        assert!(buckets.len() as i64 <= MAX_HISTOGRAM_BUCKETS && buckets.len() > 1000, "{}", buckets.len());
+        // What fits is left alone.
+        let (name, buckets, note) = histogram(&times[1..], interval_ms("15m")).unwrap();
+        assert_eq!((name, buckets.len(), note), ("15m", 1, None));
     }
 
     #[test]

@@ -195,7 +195,7 @@ fn legend_rows(
             LayerKind::Venues => Swatch::Point(colour, true),
             LayerKind::H3 => Swatch::Ramp,
             LayerKind::Perimeters | LayerKind::Dataset => Swatch::Area(colour),
-            LayerKind::Table => Swatch::None,
+            LayerKind::Table | LayerKind::Staffing => Swatch::None,
         };
         let mut t = title(layer, spec.lang).to_owned();
         if !layer.in_zoom(zoom) {

@@ -104,7 +104,7 @@ pub fn rank(kind: LayerKind) -> u8 {
         LayerKind::H3 => 1,
         LayerKind::Perimeters => 2,
         LayerKind::Entries => 3,
-        LayerKind::Venues => 4,
+        LayerKind::Venues | LayerKind::Staffing => 4,
     }
 }
 

@@ -411,9 +411,13 @@ await check('no reload, no page error, no unexpected failed request', async () =
   if (await page.evaluate(() => !window.__catalogNoReload)) throw new Error('the page was reloaded');
   if (pageErrors.length) throw new Error(`uncaught page errors: ${pageErrors.join(' | ')}`);
   if (consoleErrors.length) throw new Error(`console errors: ${consoleErrors.slice(0, 5).join(' | ')}`);
-  if (badResponses.length) throw new Error(`failed requests: ${badResponses.slice(0, 10).join(', ')}`);
+  // Tiles the page asked for while the Node layer existed, answered after its deletion: a 404
+  // naming the layer is the right answer (the page drops the layer on the event that follows).
+  const raced = (k) => k.startsWith('GET /tiles/') && k.endsWith(' 404') && k.split(' ')[1].split('/')[2].split(',').includes(NODE_LAYER);
+  const bad = badResponses.filter((k) => !raced(k));
+  if (bad.length) throw new Error(`failed requests: ${bad.slice(0, 10).join(', ')}`);
   if (expectedFailures.length) throw new Error(`provoked failures that never came: ${expectedFailures.join(', ')}`);
-  return `${tileUrls.length} tile requests`;
+  return `${tileUrls.length} tile requests (${badResponses.length - bad.length} for ${NODE_LAYER} answered 404 after its deletion)`;
 });
 
 await finish(0);

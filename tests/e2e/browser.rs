@@ -241,3 +241,17 @@ fn catalog_editor_in_chromium() {
 fn sources_and_styles_dialog_in_chromium() {
     demo_scenario("tests/browser/settings.mjs");
 }
+
+/// Staffing in the web view (`staffing.mjs`, the demo identity being admin on loopback, so a
+/// staffing manager): the "Armement" dialog's grid against the gap report, an officer dragged
+/// onto a cell and one of another directorate refused with the rule in the dialog, a level
+/// change followed live by a second page (badge, totals and the map's staffing layer), and the
+/// suggestions proposed then confirmed.
+#[test]
+fn staffing_in_chromium() {
+    let node = browser_tools();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &["--demo", "--demo-entries", "2000"]);
+    let out = run(Command::new(node).current_dir(repo_root()).arg("tests/browser/staffing.mjs").arg(server.url("")));
+    println!("{out}");
+}

@@ -316,3 +316,53 @@ async fn health_and_metrics_answer_while_renders_and_writes_are_stuck() {
     assert_eq!(h.status, 200, "{}", String::from_utf8_lossy(&h.body));
     assert_eq!(h.json()["operations"]["renders"]["stalled_total"], 1);
 }
+
+/// Tile renders past the process's limit wait their turn, then get 503 with Retry-After and a
+/// problem+json naming the limit; asked again, they are served. No other error.
+#[test]
+fn renders_past_the_limit_get_503_with_retry_after_then_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--demo", "--demo-entries", "20000", "--max-renders", "1", "--render-wait-ms", "0"],
+    );
+    // The anonymous loopback demo: no Authorization header at all.
+    let get = |t: &str| {
+        let mut resp = agent().get(&server.url(t)).call().unwrap();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        crate::support::Reply {
+            status: resp.status().as_u16(),
+            headers,
+            body: resp.body_mut().read_to_vec().unwrap_or_default(),
+        }
+    };
+    let tiles: Vec<String> =
+        (0..32u32).map(|i| format!("/tiles/entries,entries-h3/6/{}/{}", 28 + i % 8, 20 + i / 8)).collect();
+    let answers: Vec<(String, crate::support::Reply)> = std::thread::scope(|s| {
+        let handles: Vec<_> = tiles.iter().map(|t| s.spawn(|| (t.clone(), get(t)))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut busy = Vec::new();
+    for (t, r) in &answers {
+        match r.status {
+            200 | 204 => {}
+            503 => {
+                assert_eq!(r.header("content-type"), Some("application/problem+json"), "{t}");
+                assert!(r.header("retry-after").is_some(), "{t}: Retry-After");
+                let detail = r.json()["detail"].as_str().unwrap().to_owned();
+                assert!(detail.contains("max_renders") && detail.contains("all 1 tile renders"), "{detail}");
+                busy.push(t.clone());
+            }
+            other => panic!("{t}: {other} {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    println!("{} of {} tiles refused while the one render turn was taken", busy.len(), tiles.len());
+    for t in busy {
+        let r = get(&t);
+        assert!(matches!(r.status, 200 | 204), "{t} asked again: {}", r.status);
+    }
+}

@@ -740,6 +740,20 @@ async fn a_store_from_before_identity_opens_and_migrates() {
     let new = NewAccount { name: "a", display_name: "a", password_hash: None, oidc: None };
     ids.create_account(&new, 1).await.expect("identity tables exist");
     assert_eq!(verify_store(ids.as_ref()).await.unwrap().broken, None);
+    // The later tables too (staffing, migration 8): empty, writable.
+    let people = [vigie_staffing::Person {
+        id: "p1".into(),
+        name: "P".into(),
+        directorate: "D".into(),
+        skills: Vec::new(),
+        phone: String::new(),
+        email: String::new(),
+    }];
+    let staffing = Store::staffing(&store);
+    assert_eq!(staffing.version("default").await.unwrap(), 0);
+    let change = vigie_tileserver::staffing::store::Change::People(&people);
+    staffing.write("default", &change, "test", 1).await.unwrap();
+    assert_eq!(staffing.load("default").await.unwrap().people.len(), 1);
     // PostGIS: migration 1, then this version opens it, seeds, and opens it again.
     let db = PostgisDb::create().await;
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();

@@ -21,6 +21,7 @@ mod regions;
 mod replicas;
 mod reports;
 mod router;
+mod staffing;
 mod staticmap;
 mod store_suite;
 mod styles;

@@ -208,6 +208,19 @@ fn a_report_over_the_demo_log_prints_the_query_apis_counts_and_the_significant_e
         text.split('#').skip(1).filter_map(|s| s.split_once(' ').and_then(|(n, _)| n.parse().ok())).collect();
     assert!(printed.iter().all(|id| want.contains(id)), "{printed:?} vs {want:?}");
     assert!(text.contains("État : brouillon"), "a draft says so");
+    // Staffing: the demo plan at the lowest level over the three shifts after the period.
+    let plan = get(&server, "/api/staffing", &admin)["plan"]["positions"].clone();
+    let per_shift: u64 = plan.as_array().unwrap().iter().map(|p| p["needs"][0].as_u64().unwrap()).sum();
+    assert_eq!(
+        (c["staffing"]["level"].as_str(), c["staffing"]["needed"].as_u64()),
+        (Some("veille"), Some(3 * per_shift))
+    );
+    assert!(text.contains("Niveau d'alerte en fin de période : veille."), "the staffing part is printed");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&format!("{} personnes requises, 0 confirmées, {} manquantes", 3 * per_shift, 3 * per_shift)),
+        "its figures"
+    );
     let images = pdf_images(&pdf.body);
     assert!(images.contains(&(1024, 768)), "the map is in the PDF: {images:?}");
     assert!(images.contains(&(64, 48)), "the significant event's photo is in the PDF: {images:?}");

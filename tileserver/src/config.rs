@@ -31,6 +31,8 @@ pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 10_000;
 /// Default stall deadline, milliseconds: a render or log write running longer is reported
 /// (log, `/metrics`) and makes `/health` answer `degraded` until it ends.
 pub const DEFAULT_STALL_AFTER_MS: u64 = 10_000;
+/// How long a tile render waits for its turn by default, milliseconds.
+pub const DEFAULT_RENDER_WAIT_MS: u64 = 2_000;
 
 /// A secret (the database URL): shown as `<redacted>` in `Debug`, so it never reaches a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -152,6 +154,10 @@ pub struct FileConfig {
     pub workspace_sources: Option<WorkspaceSourcesFile>,
     /// Stall deadline of renders and log writes, milliseconds.
     pub stall_after_ms: Option<u64>,
+    /// Most tile renders at once, all workspaces together (default: twice the cores).
+    pub max_renders: Option<usize>,
+    /// How long a tile render waits for its turn before the request gets 503, milliseconds.
+    pub render_wait_ms: Option<u64>,
     /// Identity settings.
     pub auth: Option<AuthFile>,
 }
@@ -220,6 +226,15 @@ pub struct ServeArgs {
     /// log and `/metrics`, and `/health` answers `degraded` while it runs [default: 10000].
     #[arg(long)]
     pub stall_after_ms: Option<u64>,
+    /// Most tile renders at once, all workspaces together: a render past it waits
+    /// --render-wait-ms for its turn, then the request gets 503 with Retry-After. Bounds the
+    /// memory renders take however many clients miss the cache at once [default: twice the
+    /// cores].
+    #[arg(long)]
+    pub max_renders: Option<usize>,
+    /// How long a tile render waits for its turn (milliseconds) [default: 2000].
+    #[arg(long)]
+    pub render_wait_ms: Option<u64>,
     /// Let requests without credentials in with this role (reader … admin). Without it they
     /// get 401, except with --demo on a loopback address, where they act as the demo identity
     /// with the admin role.
@@ -283,6 +298,10 @@ pub struct Config {
     pub workspace_sources_run: bool,
     /// Stall deadline of renders and log writes, milliseconds.
     pub stall_after_ms: u64,
+    /// Most tile renders at once.
+    pub max_renders: usize,
+    /// How long a render waits for its turn, milliseconds.
+    pub render_wait_ms: u64,
     /// Role of requests without credentials (`None`: 401).
     pub anonymous_role: Option<Role>,
     /// Whether the anonymous identity names itself with `X-Vigie-User` (demo on loopback).
@@ -407,6 +426,12 @@ impl Config {
                 .unwrap_or(DEFAULT_STATEMENT_TIMEOUT_MS),
             sources: file.sources,
             stall_after_ms: args.stall_after_ms.or(file.stall_after_ms).unwrap_or(DEFAULT_STALL_AFTER_MS).max(1),
+            max_renders: args
+                .max_renders
+                .or(file.max_renders)
+                .unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+                .max(1),
+            render_wait_ms: args.render_wait_ms.or(file.render_wait_ms).unwrap_or(DEFAULT_RENDER_WAIT_MS),
             anonymous_role,
             anonymous_names_itself: demo_on_loopback,
             session_ttl_ms: (session_hours * 3_600_000) as i64,

@@ -118,6 +118,8 @@ pub struct Globals {
     pub activity: Arc<activity::Activity>,
     /// Accounts, sessions, tokens, roles, audit.
     pub identities: Arc<identity::Identities>,
+    /// The bound on tile renders at once.
+    pub renders: Arc<tiles::RenderGate>,
     /// When the process started.
     pub started: Instant,
 }
@@ -129,6 +131,7 @@ impl Globals {
             metrics: state.metrics.clone(),
             activity: state.activity.clone(),
             identities: state.identities.clone(),
+            renders: state.renders.clone(),
             started: state.started,
         }
     }
@@ -167,7 +170,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
             "requests without credentials are let in with this role (demo on loopback, or auth.anonymous_role)"
         );
     }
-    let globals = Globals { metrics, activity, identities, started };
+    let renders = tiles::RenderGate::new(config.max_renders, std::time::Duration::from_millis(config.render_wait_ms));
+    let globals = Globals { metrics, activity, identities, renders, started };
     build_workspace(config, store, &globals, true, None).await
 }
 
@@ -224,6 +228,9 @@ pub async fn build_workspace(
         } else {
             tracing::info!("store not empty: demo data not loaded again");
         }
+        if staffing::seed_demo(store.as_ref(), &config.workspace).await? {
+            tracing::info!("demo staffing plan and officers written");
+        }
     }
     // Read before the load: a change committed meanwhile (another state of this workspace, a
     // replica) is then both in the load and read back by the log's catch-up, which re-applies
@@ -253,7 +260,7 @@ pub async fn build_workspace(
         "index loaded"
     );
     let cache = tiles::TileCache::new(config.cache_size_bytes);
-    let Globals { metrics, activity, identities, .. } = globals.clone();
+    let Globals { metrics, activity, identities, renders, .. } = globals.clone();
     let courante = courante::Courante::new(
         store.clone(),
         engine.clone(),
@@ -276,7 +283,14 @@ pub async fn build_workspace(
         last_event = last_seq,
         "state ready"
     );
-    let tiles = tiles::TileSources::prepare(&engine, store.as_ref()).await?;
+    let staffing_layers = engine
+        .layers()
+        .iter()
+        .filter(|l| l.def.kind == vigie_layers::catalog::LayerKind::Staffing)
+        .map(|l| l.def.id.clone())
+        .collect();
+    let staffing = staffing::Staffing::new(store.clone(), &config.workspace, cache.clone(), staffing_layers);
+    let tiles = tiles::TileSources::prepare(&engine, store.as_ref(), &staffing).await?;
     let state = Arc::new(Shared {
         engine,
         store,
@@ -291,7 +305,9 @@ pub async fn build_workspace(
         documents: tokio::sync::Mutex::default(),
         scopes: std::sync::Mutex::default(),
         reports: reports::Live::default(),
+        staffing,
         identities,
+        renders,
         url_prefix: if primary { String::new() } else { format!("/w/{}", config.workspace) },
         catalog_version,
         registry: std::sync::OnceLock::new(),
@@ -450,6 +466,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     escalation::spawn_reconciler(&workspaces);
     reports::spawn_scheduler(&workspaces);
+    staffing::spawn_ticker(&workspaces);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "vigie listening");
     axum::serve(listener, http::app_for(workspaces).into_make_service_with_connect_info::<std::net::SocketAddr>())

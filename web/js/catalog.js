@@ -15,7 +15,7 @@ import { t, title, translate, formatTime } from './i18n.js';
 import { h, $, replace, problemMessage } from './dom.js';
 
 /** Layer kinds, in the order the form offers them. */
-export const LAYER_KINDS = ['entries', 'venues', 'perimeters', 'dataset', 'h3', 'table'];
+export const LAYER_KINDS = ['entries', 'venues', 'perimeters', 'dataset', 'h3', 'table', 'staffing'];
 /** Perimeter kinds a `perimeters` layer may keep. */
 const PERIMETER_KINDS = ['silt', 'red', 'blue'];
 /** Zoom bounds of the form's fields (the server serves tiles up to z24). */

@@ -1,9 +1,10 @@
 // The layer panel: the catalog's layers grouped by theme, one checkbox each (with its feature
 // count), and the legend (severity sizes, qualification opacities, perimeter colours of the
-// base style, the heat ramp).
+// base style, the heat ramp, the staffing places' coverage).
 
 import { t, currentLang, title } from './i18n.js';
 import { h, $, replace } from './dom.js';
+import { STAFFING_COVERAGE } from './style.js';
 
 /** The layer panel, bound to the page's shared `app`; renders the list and the legend. */
 export function createLayerPanel(app) {
@@ -31,7 +32,8 @@ export function createLayerPanel(app) {
                 onchange: (e) => app.tiles.setVisible(l.id, e.target.checked),
               }),
               h('span', {}, title(l)),
-              Number.isFinite(l.features) ? h('span', { class: 'count', 'aria-hidden': 'true' }, l.features.toLocaleString(currentLang())) : null,
+              // A staffing layer is computed per tile: it has no count of its own.
+              Number.isFinite(l.features) && l.kind !== 'staffing' ? h('span', { class: 'count', 'aria-hidden': 'true' }, l.features.toLocaleString(currentLang())) : null,
             ),
           ),
         ),
@@ -44,6 +46,7 @@ export function createLayerPanel(app) {
     const pc = app.perimeterColours;
     const hasPerimeters = app.catalog.layers.some((l) => l.kind === 'perimeters');
     const hasHeat = app.catalog.layers.some((l) => l.kind === 'h3');
+    const hasStaffing = app.catalog.layers.some((l) => l.kind === 'staffing');
     replace(
       $('legend'),
       h('div', { class: 'legend-title' }, t('legend.severity')),
@@ -77,6 +80,14 @@ export function createLayerPanel(app) {
       hasHeat ? h('div', { class: 'legend-title' }, t('legend.heat')) : null,
       hasHeat ? h('div', { class: 'heat-ramp', role: 'img', 'aria-label': t('legend.heat') }) : null,
       hasHeat ? h('p', { class: 'note' }, t('legend.heat.note')) : null,
+      hasStaffing ? h('div', { class: 'legend-title' }, t('legend.staffing')) : null,
+      hasStaffing
+        ? h(
+            'div',
+            { class: 'legend-row' },
+            Object.entries(STAFFING_COVERAGE).map(([k, colour]) => h('span', { class: 'legend-row' }, h('span', { class: 'swatch round', style: { '--swatch': colour } }), t(`staffing.coverage.${k}`))),
+          )
+        : null,
     );
   }
 

@@ -17,6 +17,7 @@
 //   settings.js  the admins' "Sources & styles" dialog: stored sources, their state, map styles
 //   territory.js the user's territory outlined, the rest greyed out
 //   reports.js   the situation reports: list, sections written together, compiled parts, PDF
+//   staffing.js  the staffing ("Armement"): alert level, positions by shift, assignments
 
 import { t, setLang, currentLang } from './i18n.js';
 import { $ } from './dom.js';
@@ -39,6 +40,7 @@ import { createCatalog } from './catalog.js';
 import { createSettings } from './settings.js';
 import { createTerritory } from './territory.js';
 import { createReports } from './reports.js';
+import { createStaffing } from './staffing.js';
 
 const maplibregl = window.maplibregl;
 
@@ -160,6 +162,8 @@ async function boot() {
   app.settings = createSettings(app);
   app.territory = createTerritory(app);
   app.reports = createReports(app);
+  // Nothing else calls into it: it follows the bus (identity, language, stream) by itself.
+  const staffing = createStaffing(app);
   app.session.applyRoles();
   app.on('entry-event', (e) => app.popups.onEvent(e));
   app.on('lang', () => app.popups.rerender());
@@ -172,6 +176,7 @@ async function boot() {
   app.live.start();
   app.region.probe();
   app.reports.probe();
+  staffing.probe();
 }
 
 boot().catch((e) => {

@@ -84,7 +84,7 @@ export function createPopups(app) {
     const p = f.properties || {};
     const layer = app.layersById.get(f.sourceLayer);
     if (layer?.kind === 'h3') return `${title(layer)} : ${p.count ?? ''}`;
-    return p.title || p.name || p.venue_name || p.code || p.cell || `${title(app.layersById.get(f.sourceLayer))} #${f.id ?? ''}`;
+    return p.title || p.name || p.venue_name || p.label || p.code || p.cell || `${title(app.layersById.get(f.sourceLayer))} #${f.id ?? ''}`;
   }
 
   function othersList(others, lngLat) {
@@ -547,6 +547,27 @@ export function createPopups(app) {
     open(lngLat, root, { render: () => showVenue(f, lngLat, others) });
   }
 
+  /** A place of the staffing layer: its coverage for the shift shown, at the level then. */
+  function showStaffing(f, lngLat, others) {
+    const p = f.properties;
+    const root = h(
+      'div',
+      { class: 'popup' },
+      h('h3', {}, p.label || p.place || ''),
+      h(
+        'dl',
+        {},
+        row(t('popup.staffing.coverage'), t(`staffing.coverage.${p.coverage}`)),
+        row(t('popup.staffing.level'), p.level),
+        row(t('popup.staffing.shift'), p.shift ? `${p.shift} (${p.day})` : ''),
+        row(t('popup.staffing.positions'), p.positions),
+        row(t('popup.staffing.people'), t('popup.staffing.counts', { needed: p.needed ?? 0, confirmed: p.confirmed ?? 0, short: p.short ?? 0 })),
+      ),
+      othersList(others, lngLat),
+    );
+    open(lngLat, root, { render: () => showStaffing(f, lngLat, others) });
+  }
+
   function showPerimeter(f, lngLat, others) {
     const p = f.properties;
     const windows = String(p.windows || '')
@@ -607,6 +628,7 @@ export function createPopups(app) {
     app.overlay.set('selection', f.geometry && f.geometry.type !== 'Point' ? [f.geometry] : null);
     if (kind === 'venues') showVenue(f, lngLat, others);
     else if (kind === 'perimeters') showPerimeter(f, lngLat, others);
+    else if (kind === 'staffing') showStaffing(f, lngLat, others);
     else showGeneric(f, lngLat, others);
   }
 

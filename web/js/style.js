@@ -1,8 +1,8 @@
 // The map style: the server's own style (/styles/hypervision.json or /styles/wall.json, so
 // colours and widths are defined once, in styles/) with its one vector source replaced by a
 // composite tile URL listing only the visible layers, plus generated layers for catalog
-// layers the style does not draw (the H3 aggregate, imported datasets, entry layers an admin
-// added at run time) and the page's own overlays (region, drawing, selection).
+// layers the style does not draw (the H3 aggregate, the staffing layer, imported datasets, entry
+// layers an admin added at run time) and the page's own overlays (region, drawing, selection).
 
 import { WORKSPACE_PREFIX } from './app.js';
 
@@ -17,6 +17,14 @@ export const OVERLAY_ID = 'overlay';
 export const HEAT_MAX_ZOOM = 11;
 
 const PERIMETER_DEFAULTS = { silt: '#7c3aed', red: '#dc2626', blue: '#2563eb' };
+
+/** Colours of the staffing layer's places, by their `coverage` (the legend shows them too). */
+export const STAFFING_COVERAGE = { full: '#16a34a', short: '#dc2626', closed: '#9ca3af' };
+/**
+ * Prefix of the staffing layer's badge images (`staffing-short-3`: 3 people short). The style
+ * has no glyphs to write text with: staffing.js draws each badge when the map asks for it.
+ */
+export const STAFFING_BADGE = 'staffing-short-';
 
 /** Fetches the server style for a display mode (through `app.apiFetch`); null if it cannot be read. */
 export async function fetchBaseStyle(app, mode) {
@@ -106,6 +114,51 @@ function heatLayers(layer, colour, catalog, visible) {
       paint: { 'line-color': colour, 'line-width': 0.6, 'line-opacity': 0.5 },
     },
   ];
+}
+
+/**
+ * A staffing layer's places the style does not draw: circles coloured by coverage (the server's
+ * styles draw them the same way).
+ */
+function staffingPlaces(layer, colour, visible) {
+  const c = STAFFING_COVERAGE;
+  return {
+    id: `${layer.id}-places`,
+    type: 'circle',
+    source: SOURCE_ID,
+    'source-layer': layer.id,
+    metadata: { 'vigie:layer': layer.id, 'vigie:theme': layer.theme, 'vigie:generated': true },
+    minzoom: layer.minzoom || 0,
+    layout: { visibility: visible.has(layer.id) ? 'visible' : 'none' },
+    paint: {
+      'circle-color': ['match', ['get', 'coverage'], 'full', c.full, 'short', c.short, 'closed', c.closed, colour],
+      'circle-radius': 7,
+      'circle-stroke-color': '#ffffff',
+      'circle-stroke-width': 1.5,
+    },
+  };
+}
+
+/** The badge of the people short beside each staffing place that is short of some. */
+function staffingBadges(layer, visible) {
+  const short = ['coalesce', ['to-number', ['get', 'short'], 0], 0];
+  return {
+    id: `${layer.id}-short`,
+    type: 'symbol',
+    source: SOURCE_ID,
+    'source-layer': layer.id,
+    metadata: { 'vigie:layer': layer.id, 'vigie:theme': layer.theme, 'vigie:generated': true },
+    minzoom: layer.minzoom || 0,
+    filter: ['>', short, 0],
+    layout: {
+      visibility: visible.has(layer.id) ? 'visible' : 'none',
+      'icon-image': ['concat', STAFFING_BADGE, ['to-string', short]],
+      'icon-anchor': 'bottom-left',
+      'icon-offset': [3, -3],
+      'icon-allow-overlap': true,
+      'icon-ignore-placement': true,
+    },
+  };
 }
 
 function genericLayers(layer, colour, visible) {
@@ -228,9 +281,11 @@ export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay
   // entry layer the style does draw (severity sizes, qualification opacities), in their colour.
   const template = entryTemplate(baseLayers, catalog, drawn);
   const undrawnEntries = template ? catalog.layers.filter((l) => l.kind === 'entries' && !drawn.has(l.id)) : [];
-  // Other catalog layers the style does not draw go first (under points and perimeters).
+  // Other catalog layers the style does not draw go first (under points and perimeters), but
+  // the staffing places, few and read at a glance, which go over the log's points.
+  const staffing = catalog.layers.filter((l) => l.kind === 'staffing');
   for (const l of catalog.layers) {
-    if (drawn.has(l.id) || undrawnEntries.includes(l)) continue;
+    if (drawn.has(l.id) || undrawnEntries.includes(l) || l.kind === 'staffing') continue;
     const colour = colourOf(l);
     layers.push(...(l.kind === 'h3' ? heatLayers(l, colour, catalog, visible) : genericLayers(l, colour, visible)));
   }
@@ -254,6 +309,12 @@ export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay
       recolour(gen, colourOf(e));
       layers.push(gen);
     }
+  }
+  // Staffing places over everything but the overlays, each with its badge (the style cannot
+  // write one: it has no glyphs).
+  for (const l of staffing) {
+    if (!drawn.has(l.id)) layers.push(staffingPlaces(l, colourOf(l), visible));
+    if (!baseLayers.some((b) => catalogLayerOf(b) === l.id && b.type === 'symbol')) layers.push(staffingBadges(l, visible));
   }
   layers.push(...overlayLayers(mode, catalog));
   return {

@@ -49,6 +49,7 @@ const fn rule(method: Method, path: &'static str, need: Need) -> Rule {
 const READ: Need = Need::Role(Role::Reader);
 const WRITE: Need = Need::Role(Role::Contributor);
 const ADMIN: Need = Need::Role(Role::Admin);
+const STAFF: Need = Need::Role(Role::StaffingManager);
 
 /// Every route and what it needs. Finer rules inside a handler (a contributor edits only their
 /// own entries and cannot qualify) are stated in the handler's doc.
@@ -97,6 +98,26 @@ pub const RULES: &[Rule] = &[
     rule(Method::GET, "/api/reports/{id}/html", READ),
     rule(Method::GET, "/api/reports/{id}/pdf", READ),
     rule(Method::GET, "/api/reports/{id}/maps/{n}", READ),
+    rule(Method::GET, "/api/staffing", READ),
+    rule(Method::PUT, "/api/staffing/plan", STAFF),
+    rule(Method::POST, "/api/staffing/level", STAFF),
+    rule(Method::DELETE, "/api/staffing/level/{id}", STAFF),
+    rule(Method::GET, "/api/staffing/shifts", READ),
+    rule(Method::GET, "/api/staffing/people", READ),
+    rule(Method::POST, "/api/staffing/people", STAFF),
+    rule(Method::PUT, "/api/staffing/people/{id}", STAFF),
+    rule(Method::DELETE, "/api/staffing/people/{id}", STAFF),
+    rule(Method::POST, "/api/staffing/people/{id}/unavailability", STAFF),
+    rule(Method::GET, "/api/staffing/people/{id}/calendar.ics", READ),
+    rule(Method::DELETE, "/api/staffing/unavailability/{id}", STAFF),
+    rule(Method::GET, "/api/staffing/assignments", READ),
+    rule(Method::POST, "/api/staffing/assignments", STAFF),
+    rule(Method::POST, "/api/staffing/assignments/confirm", STAFF),
+    rule(Method::PATCH, "/api/staffing/assignments/{id}", STAFF),
+    rule(Method::DELETE, "/api/staffing/assignments/{id}", STAFF),
+    rule(Method::GET, "/api/staffing/gaps", READ),
+    rule(Method::POST, "/api/staffing/suggestions", STAFF),
+    rule(Method::GET, "/api/staffing/roster.csv", READ),
     rule(Method::POST, "/api/entries/{id}/attachments", WRITE),
     rule(Method::GET, "/api/attachments/{sha256}", READ),
     rule(Method::GET, "/api/events", READ),

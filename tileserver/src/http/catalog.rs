@@ -61,7 +61,7 @@ pub struct CatalogDoc {
 /// Geometry types a layer kind carries.
 pub fn geometry_types(kind: LayerKind) -> &'static [&'static str] {
     match kind {
-        LayerKind::Venues => &["Point"],
+        LayerKind::Venues | LayerKind::Staffing => &["Point"],
         LayerKind::Perimeters | LayerKind::H3 => &["Polygon"],
         LayerKind::Entries => &["Point", "LineString", "Polygon"],
         LayerKind::Dataset | LayerKind::Table => {

@@ -153,6 +153,15 @@ impl IntoResponse for ApiError {
             }
             Self::Unavailable(e) => unavailable(e),
             Self::Render(RenderError::Store(e)) if matches!(**e, StoreError::Unavailable(_)) => unavailable(e.as_ref()),
+            Self::Render(RenderError::Busy { limit, waited_ms }) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too busy",
+                format!(
+                    "all {limit} tile renders (the server's max_renders) stayed busy for {waited_ms} ms (render_wait_ms): \
+                     ask again after Retry-After"
+                ),
+                None,
+            ),
             Self::Render(e) => internal(&error_chain(e)),
             Self::Internal(e) => internal(&format!("{e:#}")),
         };

@@ -220,8 +220,9 @@ pub async fn events(
         Cursor { courante, live, backlog: VecDeque::new(), last, caught_up: false, scope, positions: HashMap::new() };
     // Situation reports' events (no id: they are not in the log's sequence), for those who
     // may see the reports (a member narrowed below the workspace's territory may not).
-    let reports =
-        if super::reports::may_see(&state, &access).await { Some(state.reports.events.subscribe()) } else { None };
+    // Staffing changes likewise (event `staffing`: what changed, the roster's version).
+    let wide = super::reports::may_see(&state, &access).await;
+    let reports = wide.then(|| state.reports.events.subscribe());
     let reports = futures_util::stream::unfold(reports, |rx| async move {
         let mut rx = rx?;
         loop {
@@ -235,6 +236,18 @@ pub async fn events(
             }
         }
     });
+    let staffing = wide.then(|| state.staffing.events.subscribe());
+    let staffing = futures_util::stream::unfold(staffing, |rx| async move {
+        let mut rx = rx?;
+        let data = match rx.recv().await {
+            Ok(e) => serde_json::to_string(&*e).unwrap_or_default(),
+            // Missed changes: one event still says "read again".
+            Err(RecvError::Lagged(_)) => json!({"what": "lagged", "version": 0}).to_string(),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(SseEvent::default().event("staffing").data(data)), Some(rx)))
+    });
+    let reports = futures_util::stream::select(Box::pin(reports), Box::pin(staffing));
     let entries = futures_util::stream::unfold(Some(cursor), |c| async move {
         let mut c = c?;
         match c.next().await {

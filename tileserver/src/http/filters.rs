@@ -34,13 +34,13 @@ pub fn parse_filter(query: Option<&str>, vocab: &ThemeVocabulary, now_ms: i64) -
     };
     for (k, v) in &pairs {
         match k.as_str() {
-            "from" | "to" => {
+            "from" | "to" | "at" => {
                 let t = parse_time_ms(v)
                     .map_err(|_| bad(k, v, "expected an RFC 3339 date-time such as 2024-07-26T18:00:00+02:00"))?;
-                if k == "from" {
-                    filter.from_ms = Some(t);
-                } else {
-                    filter.to_ms = Some(t);
+                match k.as_str() {
+                    "from" => filter.from_ms = Some(t),
+                    "to" => filter.to_ms = Some(t),
+                    _ => filter.at_ms = Some(t),
                 }
             }
             "tags" => {
@@ -103,6 +103,9 @@ pub fn to_query(f: &Filter) -> String {
     }
     if let Some(t) = f.to_ms {
         pairs.push(("to", format_time_ms(t)));
+    }
+    if let Some(t) = f.at_ms {
+        pairs.push(("at", format_time_ms(t)));
     }
     if !f.tags().is_empty() {
         pairs.push(("tags", f.tags().join(",")));

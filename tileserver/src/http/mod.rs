@@ -14,6 +14,7 @@ pub mod ogc;
 pub mod query;
 pub mod reports;
 pub mod sources;
+pub mod staffing;
 pub mod staticmap;
 pub mod styles;
 pub mod territory;
@@ -70,6 +71,10 @@ pub struct Shared {
     pub scopes: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<vigie_layers::scope::Scope>>>,
     /// Situation reports' presences and live events.
     pub reports: crate::reports::Live,
+    /// Liaison-officer staffing: the roster in memory, its live events.
+    pub staffing: Arc<crate::staffing::Staffing>,
+    /// The process's bound on tile renders at once (shared by every workspace).
+    pub renders: Arc<crate::tiles::RenderGate>,
     /// Accounts, sessions, tokens, roles and the audit trail.
     pub identities: Arc<crate::identity::Identities>,
     /// What this workspace's links start with: empty for the primary workspace (served at the
@@ -279,6 +284,25 @@ fn routes(state: AppState) -> Router {
         .route("/api/reports/{id}/html", get(reports::html))
         .route("/api/reports/{id}/pdf", get(reports::pdf))
         .route("/api/reports/{id}/maps/{n}", get(reports::map))
+        .route("/api/staffing", get(staffing::overview))
+        .route("/api/staffing/plan", put(staffing::put_plan))
+        .route("/api/staffing/level", post(staffing::change_level))
+        .route("/api/staffing/level/{id}", delete(staffing::cancel_level))
+        .route("/api/staffing/shifts", get(staffing::shifts))
+        .route("/api/staffing/people", get(staffing::people).post(staffing::add_people))
+        .route("/api/staffing/people/{id}", put(staffing::put_person).delete(staffing::delete_person))
+        .route("/api/staffing/people/{id}/unavailability", post(staffing::add_unavailability))
+        .route("/api/staffing/people/{id}/calendar.ics", get(staffing::calendar))
+        .route("/api/staffing/unavailability/{id}", delete(staffing::delete_unavailability))
+        .route("/api/staffing/assignments", get(staffing::assignments).post(staffing::assign))
+        .route("/api/staffing/assignments/confirm", post(staffing::confirm))
+        .route(
+            "/api/staffing/assignments/{id}",
+            axum::routing::patch(staffing::patch_assignment).delete(staffing::delete_assignment),
+        )
+        .route("/api/staffing/gaps", get(staffing::gaps))
+        .route("/api/staffing/suggestions", post(staffing::suggestions))
+        .route("/api/staffing/roster.csv", get(staffing::roster_csv))
         .route("/api/events", get(events::events))
         .route("/api/query", get(query::get).post(query::post))
         .route("/api/h3", get(query::h3))

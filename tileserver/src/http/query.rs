@@ -12,7 +12,8 @@
 //! `buffer_m` grows a polygon, perimeter or area region. Filters are those of the tiles
 //! (`from`, `to`, `last`, `tags`, `severity`, `qualification`), plus `layers` (default
 //! `entries`), `limit` (default 100, at most 10,000), `cursor`, `interval` (histogram bucket:
-//! 15m, 1h, 6h, 1d, 7d, 30d) and `format=csv` (or `Accept: text/csv`) for CSV with WKT.
+//! 15m, 1h, 6h, 1d, 7d, 30d; at most 2,000 buckets: a finer interval over a longer span is
+//! widened and `interval_note` says so) and `format=csv` (or `Accept: text/csv`) for CSV with WKT.
 
 use super::error::ApiError;
 use super::filters::parse_filter;
@@ -398,8 +399,8 @@ pub fn link(state: &Shared, p: &Map<String, Value>) -> String {
 enum Found {
     /// Every hit, sorted (a CSV export).
     Every(Vec<Hit>),
-    /// The summary and one page (JSON).
-    Page(query::Answer),
+    /// The summary and one page (JSON), boxed: far bigger than a vector.
+    Page(Box<query::Answer>),
 }
 
 async fn answer(
@@ -412,13 +413,14 @@ async fn answer(
     spec.filter = spec.filter.with_scope(super::territory::scope_of(&state, access)?);
     let worker = state.clone();
     let (spec, found) = tokio::task::spawn_blocking(move || {
-        let found = if spec.csv { Found::Every(run(&worker, &spec)) } else { Found::Page(run_page(&worker, &spec)) };
+        let found =
+            if spec.csv { Found::Every(run(&worker, &spec)) } else { Found::Page(Box::new(run_page(&worker, &spec))) };
         (spec, found)
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))?;
     let answer = match found {
-        Found::Page(answer) => answer,
+        Found::Page(answer) => *answer,
         Found::Every(hits) => {
             let layers: Vec<&str> = spec.layers.iter().map(|l| l.def.id.as_str()).collect();
             let detail = json!({ "format": "csv", "rows": hits.len(), "query": crate::identity::audit::digest(&Value::Object(p)) });

@@ -51,7 +51,7 @@ pub const MAX_PHOTO_BYTES: usize = 4 * 1024 * 1024;
 /// Longest ad-hoc period.
 pub const MAX_PERIOD_MS: i64 = 31 * crate::reports::schedule::DAY_MS;
 
-fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
+pub(super) fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
     ApiError::Invalid(vec![FieldError { field: field.into(), value: None, reason: reason.into() }])
 }
 
@@ -100,7 +100,7 @@ async fn person(state: &Shared, access: &Access) -> Result<Option<String>, ApiEr
 
 /// The name recorded for the asker's steps and edits: the account (a token's creator), else
 /// the author name.
-async fn who(state: &Shared, access: &Access) -> Result<String, ApiError> {
+pub(super) async fn who(state: &Shared, access: &Access) -> Result<String, ApiError> {
     Ok(person(state, access).await?.unwrap_or_else(|| access.author.clone()))
 }
 
@@ -123,7 +123,7 @@ async fn report_of(state: &Shared, id: &str) -> Result<Report, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no report {id}")))
 }
 
-fn etag(resp: &mut Response, version: u64) {
+pub(super) fn etag(resp: &mut Response, version: u64) {
     if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
         resp.headers_mut().insert(header::ETAG, v);
     }
@@ -205,13 +205,13 @@ pub async fn put_settings(
     Ok(resp)
 }
 
-fn pairs(q: Option<&str>) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn pairs(q: Option<&str>) -> Result<Map<String, Value>, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q.unwrap_or(""))
         .map_err(|e| ApiError::bad_request("Invalid query string", e.to_string()))?;
     Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }
 
-fn time_param(p: &Map<String, Value>, name: &str) -> Result<Option<i64>, ApiError> {
+pub(super) fn time_param(p: &Map<String, Value>, name: &str) -> Result<Option<i64>, ApiError> {
     p.get(name)
         .and_then(Value::as_str)
         .map(|v| {
@@ -269,8 +269,9 @@ fn title_for(settings: &Settings, end: i64) -> String {
 }
 
 /// Makes sure a draft exists for the next due time after `now` and for the last one at or
-/// before it (idempotent; replicas agree through the store's unique due time). Returns the
-/// ids created.
+/// before it (idempotent; replicas agree through the store's unique due time), its period
+/// starting at the due time before it under the rhythm in force (a draft made under an
+/// earlier rhythm is moved). Returns the ids created.
 ///
 /// # Errors
 /// The store's.
@@ -281,10 +282,14 @@ pub async fn ensure_scheduled(state: &Shared, now: i64) -> Result<Vec<u64>, ApiE
     let ws = &state.config.workspace;
     let mut created = Vec::new();
     for due in [rhythm.previous(now), rhythm.next(now)].into_iter().flatten() {
-        if store.due(ws, due).await?.is_some() {
+        let Some(start) = rhythm.previous(due - 1) else { continue };
+        if let Some(id) = store.due(ws, due).await? {
+            // Drafted under another rhythm: a draft's period follows the rhythm now in force.
+            if store.repoint(ws, id, start).await? {
+                state.reports.tell(state.store.as_ref(), "report.status", id, json!({"period_start": start})).await;
+            }
             continue;
         }
-        let Some(start) = rhythm.previous(due - 1) else { continue };
         let report = Report {
             id: 0,
             title: title_for(&settings, due),
@@ -529,6 +534,7 @@ pub async fn compile_now(
         scope,
         previous: previous_of(state, r).await?,
         sources: compile::source_issues(state, crate::now_ms()),
+        staffing: crate::staffing::report_part(&*state.staffing.roster().await?, [r.period_start, r.period_end]),
     };
     let worker = state.clone();
     let mut compiled = tokio::task::spawn_blocking(move || compile::compile(&worker, &input))
@@ -539,8 +545,8 @@ pub async fn compile_now(
 }
 
 /// The compiled parts of a report: frozen once validated, else live.
-/// A draft's live parts are reused while the log has not moved, the report and the settings
-/// are unchanged and they are younger than [`LIVE_FOR`] (sources and datasets change without
+/// A draft's live parts are reused while the log and the staffing roster have not moved, the
+/// report and the settings are unchanged and they are younger than [`LIVE_FOR`] (sources and datasets change without
 /// the log): a room opening the same draft compiles it once.
 async fn compiled_of(state: &AppState, r: &Report, scope: Option<Arc<Scope>>) -> Result<Compiled, ApiError> {
     if let Some(c) = r.compiled.as_deref() {
@@ -552,6 +558,7 @@ async fn compiled_of(state: &AppState, r: &Report, scope: Option<Arc<Scope>>) ->
         version: r.version,
         settings: settings_version,
         seq: state.courante.applied_seq(),
+        staffing: state.staffing.roster().await?.roster.version,
     };
     if let Some(c) = state.reports.cached(&key, LIVE_FOR) {
         return Ok(c);

@@ -68,7 +68,8 @@ fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
 /// The tile handler.
 ///
 /// # Errors
-/// 400 for a bad address or filter, 404 for an unknown layer.
+/// 400 for a bad address or filter, 404 for an unknown layer, 503 with Retry-After when every
+/// render turn stayed taken for `render_wait_ms`.
 pub async fn tile(
     State(state): State<AppState>,
     access: crate::identity::Access,
@@ -84,9 +85,12 @@ pub async fn tile(
         .with_scope(super::territory::scope_of(&state, &access)?);
     let key = TileKey::new(LayerSet::new(resolved.iter().map(|s| s.id())), &filter, coord);
     let running = state.activity.clone();
+    let gate = state.renders.clone();
     let (tile, outcome) = state
         .cache
         .get_or_render(key.clone(), move || async move {
+            // Cache hits and joined renders take no turn: only a render does.
+            let _turn = gate.turn().await?;
             let _running = running.start(OpKind::Render, format!("tile {}/{coord}", key.layers));
             tiles::render(&resolved, coord, &filter).await
         })

@@ -174,6 +174,10 @@ pub struct Compiled {
     pub sources: Vec<SourceIssue>,
     /// Maps.
     pub maps: Vec<MapPart>,
+    /// Staffing: the alert level, its changes, the gaps of the next 24 hours (none in reports
+    /// frozen before staffing existed, or for a workspace without positions).
+    #[serde(default)]
+    pub staffing: Option<crate::staffing::ReportPart>,
 }
 
 /// The period compared with.
@@ -200,6 +204,8 @@ pub struct Input {
     pub previous: Option<(Previous, Option<Figures>)>,
     /// Sources in trouble now.
     pub sources: Vec<SourceIssue>,
+    /// The staffing part, read from the roster.
+    pub staffing: Option<crate::staffing::ReportPart>,
 }
 
 fn text(v: impl Into<String>) -> Value {
@@ -615,6 +621,7 @@ pub fn compile(state: &AppState, input: &Input) -> Result<Compiled, ApiError> {
         hotspot_cells_tested,
         sources: input.sources.clone(),
         maps,
+        staffing: input.staffing.clone(),
     })
 }
 

@@ -489,6 +489,8 @@ pub struct LiveKey {
     pub settings: u64,
     /// The log's last applied event.
     pub seq: u64,
+    /// The staffing roster's version.
+    pub staffing: u64,
 }
 
 /// Drafts whose live parts are kept at once.
@@ -606,15 +608,18 @@ impl Live {
     }
 }
 
-/// Relays the messages of the other replicas to a workspace state's streams, for as long as
-/// the state lives (it is not kept alive by this).
+/// Relays the messages of the other replicas (report events and presences, staffing changes)
+/// to a workspace state's streams, for as long as the state lives (it is not kept alive by
+/// this).
 pub fn spawn_relay(state: &Arc<crate::http::Shared>) {
     let Some(mut messages) = state.store.messages() else { return };
     let state = Arc::downgrade(state);
     tokio::spawn(async move {
         while let Some(text) = messages.recv().await {
             let Some(state) = state.upgrade() else { return };
-            state.reports.receive(&text);
+            if !state.staffing.receive(&text) {
+                state.reports.receive(&text);
+            }
         }
     });
 }
@@ -699,8 +704,9 @@ mod tests {
             hotspot_cells_tested: 0,
             sources: Vec::new(),
             maps: Vec::new(),
+            staffing: None,
         };
-        let key = LiveKey { report: 1, version: 1, settings: 0, seq: 10 };
+        let key = LiveKey { report: 1, version: 1, settings: 0, seq: 10, staffing: 0 };
         let long = std::time::Duration::from_secs(30);
         assert!(live.cached(&key, long).is_none());
         live.keep(key, &c);
@@ -708,6 +714,7 @@ mod tests {
         assert!(live.cached(&LiveKey { seq: 11, ..key }, long).is_none(), "the log moved");
         assert!(live.cached(&LiveKey { version: 2, ..key }, long).is_none(), "the report moved");
         assert!(live.cached(&LiveKey { settings: 1, ..key }, long).is_none(), "the settings changed");
+        assert!(live.cached(&LiveKey { staffing: 1, ..key }, long).is_none(), "the roster changed");
         assert!(live.cached(&key, std::time::Duration::ZERO).is_none(), "too old");
         live.keep(LiveKey { seq: 11, ..key }, &c);
         assert!(live.cached(&key, long).is_none(), "one entry per report");

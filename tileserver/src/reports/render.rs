@@ -399,6 +399,35 @@ pub fn document(p: &Parts<'_>) -> Document {
                 .collect(),
         });
     }
+    if let Some(st) = &c.staffing {
+        blocks.push(Block::Heading { level: 1, text: "Armement des postes".into() });
+        blocks.push(Block::Paragraph(format!("Niveau d'alerte en fin de période : {}.", st.level)));
+        for [at, level, reason, by] in &st.changes {
+            blocks.push(Block::Paragraph(format!(
+                "Le {at} : passage au niveau « {level} » ({reason}), décidé par {by}."
+            )));
+        }
+        blocks.push(Block::Paragraph(format!(
+            "Sur les 24 heures suivantes ({} vacations) : {} personnes requises, {} confirmées, {} manquantes.",
+            st.shifts, st.needed, st.confirmed, st.short
+        )));
+        if !st.by_directorate.is_empty() {
+            blocks.push(Block::Table {
+                columns: vec![
+                    Column { title: "Direction".into(), align: Align::Left, weight: 2.0 },
+                    Column { title: "Requis".into(), align: Align::Right, weight: 1.0 },
+                    Column { title: "Manquants".into(), align: Align::Right, weight: 1.0 },
+                ],
+                rows: st
+                    .by_directorate
+                    .iter()
+                    .map(|(d, needed, short)| {
+                        vec![Cell::text(d.clone()), Cell::text(needed.to_string()), Cell::text(short.to_string())]
+                    })
+                    .collect(),
+            });
+        }
+    }
     if !c.maps.is_empty() {
         blocks.push(Block::Heading { level: 1, text: "Cartes".into() });
     }

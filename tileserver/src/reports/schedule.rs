@@ -122,15 +122,8 @@ impl Rhythm {
     }
 }
 
-/// A local time of day written `HH:MM` (00:00 to 23:59).
-pub fn time_of_day(s: &str) -> Option<Time> {
-    let ok = s.len() == 5 && s.as_bytes()[2] == b':';
-    let (h, m) = ok.then(|| (s[..2].parse::<i8>().ok(), s[3..].parse::<i8>().ok()))?;
-    match (h, m) {
-        (Some(h), Some(m)) if (0..24).contains(&h) && (0..60).contains(&m) => Some(Time::constant(h, m, 0, 0)),
-        _ => None,
-    }
-}
+/// `HH:MM` as a time of day (one parser for report due times and shift patterns).
+pub use vigie_staffing::time_of_day;
 
 /// One day, milliseconds.
 pub const DAY_MS: i64 = 86_400_000;

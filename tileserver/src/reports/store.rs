@@ -136,6 +136,9 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StoreError>;
     /// Notes the correction that replaced a published report.
     async fn supersede(&self, workspace: &str, id: u64, by: u64) -> Result<(), StoreError>;
+    /// Moves the start of a scheduled report's period (the rhythm changed) while it is still a
+    /// draft; `false` when it is not.
+    async fn repoint(&self, workspace: &str, id: u64, start: i64) -> Result<bool, StoreError>;
 }
 
 /// The report tables over a sqlx pool (`reader`, `writer` as for the identity tables).
@@ -414,6 +417,19 @@ macro_rules! sql_reports {
                 .bind(workspace)
                 .bind(stored_id(id))
                 .bind(i32::try_from(version).unwrap_or(i32::MAX))
+                .execute(&self.writer)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn repoint(&self, workspace: &str, id: u64, start: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE reports SET period_start = $1, version = version + 1 \
+                     WHERE workspace = $2 AND id = $3 AND status = 'draft' AND period_start <> $1",
+                )
+                .bind(start)
+                .bind(workspace)
+                .bind(stored_id(id))
                 .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)

@@ -486,6 +486,8 @@ pub trait Store: Send + Sync + 'static {
     fn links(&self) -> std::sync::Arc<dyn crate::escalation::store::LinkStore>;
     /// The situation reports' tables, over the same database.
     fn reports(&self) -> std::sync::Arc<dyn crate::reports::store::ReportStore>;
+    /// The staffing tables, over the same database.
+    fn staffing(&self) -> std::sync::Arc<dyn crate::staffing::store::StaffingStore>;
 
     /// The change feed's wake-ups, when other processes (replicas) write to the same store:
     /// each message says "changes may have been committed elsewhere: read the feed"

@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "territory_scopes", include_str!("../../../migrations/postgres/0005_territory_scopes.sql")),
     (6, "escalation", include_str!("../../../migrations/postgres/0006_escalation.sql")),
     (7, "reports", include_str!("../../../migrations/postgres/0007_reports.sql")),
+    (8, "staffing", include_str!("../../../migrations/postgres/0008_staffing.sql")),
 ];
 
 /// Rows per multi-row INSERT (PostgreSQL binds at most 65,535 parameters).
@@ -300,6 +301,10 @@ impl Store for PgStore {
 
     fn reports(&self) -> std::sync::Arc<dyn crate::reports::store::ReportStore> {
         std::sync::Arc::new(crate::reports::store::SqlReports::new(self.pool.clone(), self.pool.clone()))
+    }
+
+    fn staffing(&self) -> std::sync::Arc<dyn crate::staffing::store::StaffingStore> {
+        std::sync::Arc::new(crate::staffing::store::SqlStaffing::new(self.pool.clone(), self.pool.clone()))
     }
 
     fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore> {

@@ -43,6 +43,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "territory_scopes", include_str!("../../../migrations/sqlite/0005_territory_scopes.sql")),
     (6, "escalation", include_str!("../../../migrations/sqlite/0006_escalation.sql")),
     (7, "reports", include_str!("../../../migrations/sqlite/0007_reports.sql")),
+    (8, "staffing", include_str!("../../../migrations/sqlite/0008_staffing.sql")),
 ];
 
 /// How write transactions start: every workspace's store (and `vigie` commands run beside the
@@ -580,6 +581,10 @@ impl Store for SqliteStore {
 
     fn reports(&self) -> std::sync::Arc<dyn crate::reports::store::ReportStore> {
         std::sync::Arc::new(crate::reports::store::SqlReports::new(self.reader.clone(), self.writer.clone()))
+    }
+
+    fn staffing(&self) -> std::sync::Arc<dyn crate::staffing::store::StaffingStore> {
+        std::sync::Arc::new(crate::staffing::store::SqlStaffing::new(self.reader.clone(), self.writer.clone()))
     }
 
     fn identity(&self) -> std::sync::Arc<dyn crate::identity::store::IdentityStore> {

@@ -192,6 +192,14 @@ pub enum RenderError {
     /// The render task panicked or was cancelled (shutdown).
     #[error("the tile render task failed: {0}")]
     Task(Arc<str>),
+    /// Every render turn was taken for the whole wait ([`super::RenderGate`]).
+    #[error("all {limit} tile renders are busy (max_renders); waited {waited_ms} ms")]
+    Busy {
+        /// The limit (`max_renders`).
+        limit: usize,
+        /// How long the render waited (`render_wait_ms`).
+        waited_ms: u64,
+    },
 }
 
 impl From<StoreError> for RenderError {

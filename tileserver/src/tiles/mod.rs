@@ -9,10 +9,12 @@
 //!
 //! - `engine.rs`: the engine's layers, rendered from the in-memory index off the async workers;
 //! - `table.rs`: PostGIS tables and views, through `ST_AsMVT`;
+//! - `staffing.rs`: the staffing layer, places coloured by coverage, from the roster;
 //! - `cache.rs`: encoded tiles by layer set, filters and address; renders in flight.
 
 pub mod cache;
 pub mod engine;
+pub mod staffing;
 pub mod table;
 
 use crate::store::Store;
@@ -92,7 +94,11 @@ impl TileSources {
     ///
     /// # Errors
     /// A table layer that cannot be served (no PostgreSQL store, a missing table or column).
-    pub async fn prepare(engine: &Arc<Engine>, store: &dyn Store) -> Result<Self, table::TableError> {
+    pub async fn prepare(
+        engine: &Arc<Engine>,
+        store: &dyn Store,
+        staffing: &Arc<crate::staffing::Staffing>,
+    ) -> Result<Self, table::TableError> {
         let mut tables: HashMap<String, table::TableSource> =
             table::TableSource::prepare_all(engine, store.postgis_pool())
                 .await?
@@ -103,6 +109,9 @@ impl TileSources {
             .layers()
             .iter()
             .map(|layer| -> Arc<dyn TileSource> {
+                if layer.def.kind == vigie_layers::catalog::LayerKind::Staffing {
+                    return Arc::new(staffing::StaffingSource::new(layer.clone(), staffing.clone()));
+                }
                 match tables.remove(&layer.def.id) {
                     Some(t) => Arc::new(t),
                     None => Arc::new(engine::EngineSource::new(engine.clone(), layer.clone())),
@@ -120,6 +129,40 @@ impl TileSources {
     /// Every source, in catalog order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn TileSource>> {
         self.list.iter()
+    }
+}
+
+/// The process's bound on tile renders at once (all workspaces): a render waits at most
+/// `wait` for its turn, then fails with [`RenderError::Busy`] (503 with Retry-After). What
+/// renders hold in memory is bounded by the limit, not by how many clients miss the cache.
+#[derive(Debug)]
+pub struct RenderGate {
+    permits: Arc<tokio::sync::Semaphore>,
+    limit: usize,
+    wait: std::time::Duration,
+}
+
+impl RenderGate {
+    /// At most `limit` renders at once, each waiting at most `wait` for its turn.
+    pub fn new(limit: usize, wait: std::time::Duration) -> Arc<Self> {
+        let limit = limit.max(1);
+        Arc::new(Self { permits: Arc::new(tokio::sync::Semaphore::new(limit)), limit, wait })
+    }
+
+    /// A turn to render, held until dropped.
+    ///
+    /// # Errors
+    /// [`RenderError::Busy`] when no turn came within the wait.
+    pub async fn turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, RenderError> {
+        match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(RenderError::Busy { limit: self.limit, waited_ms: self.wait.as_millis() as u64 }),
+        }
+    }
+
+    /// Renders under way.
+    pub fn in_use(&self) -> usize {
+        self.limit - self.permits.available_permits()
     }
 }
 
@@ -141,4 +184,32 @@ pub async fn render(
         features.push(part.features);
     }
     Ok(CachedTile::new(bytes, features))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_render_past_the_limit_waits_then_is_refused_naming_the_limit() {
+        let gate = RenderGate::new(1, Duration::from_millis(20));
+        let first = gate.turn().await.expect("a free turn");
+        assert_eq!(gate.in_use(), 1);
+        let t = std::time::Instant::now();
+        match gate.turn().await {
+            Err(RenderError::Busy { limit: 1, waited_ms: 20 }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(t.elapsed() >= Duration::from_millis(20), "it waited its turn first");
+        // A turn given back within the wait is taken.
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.turn().await.map(drop) }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        drop(first);
+        waiting.await.unwrap().expect("the freed turn");
+        assert_eq!(gate.in_use(), 0);
+    }
 }
