@@ -28,6 +28,8 @@
 #               thread per connection): what a room of users opening the same view does.
 #               For vigie, its /metrics before and after give the renders per distinct tile
 #               (1.0 when concurrent misses of a tile share one render).
+#     vigie's tiles are asked raw (`budget=off`): every feature, as Martin sends them (tile
+#     budgets and their clusters are measured by webview.sh).
 #  4. Same features: before any timing, every 3rd tile (z10+) of the trace from each server,
 #     decoded by check.py: equal feature ids and properties, or the run stops (the comparison
 #     would be void).
@@ -96,25 +98,8 @@ if [[ " $servers " == *" martin "* && ! -x $martin ]]; then
 fi
 [[ " $servers " != *" martin "* ]] || "$martin" --version
 
-pid=
-stop() {
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    pid=
-}
-trap stop EXIT
-
-wait_up() { # $1 URL; the server must answer 200 within 600 s
-    for _ in $(seq 1 60000); do
-        [[ $(curl -s -o /dev/null -w '%{http_code}' "$1" || true) == 200 ]] && return 0
-        kill -0 "$pid" 2>/dev/null || { echo "load/run.sh: the server exited; log:" >&2; tail -20 "$log" >&2; exit 1; }
-        sleep 0.01
-    done
-    echo "load/run.sh: $1 did not answer" >&2
-    exit 1
-}
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 
 sql() { psql "$pgurl/$db" -v ON_ERROR_STOP=1 -qAtX "$@"; }
 
@@ -251,16 +236,16 @@ start() {
     case $server in
         vigie-mem)
             "$vigie" serve --data-dir "$work/sqlite" --anonymous-role reader --cache-size-mb "$cache" --listen "127.0.0.1:$port" 2>"$log" &
-            tiles="$base/tiles/entries/{z}/{x}/{y}"
+            tiles="$base/tiles/entries/{z}/{x}/{y}?budget=off"
             layer=entries ;;
         vigie-pg-mem | vigie-table)
             "$vigie" serve --database-url "$pgurl/$db" --anonymous-role reader --catalog "$catalog" --cache-size-mb "$cache" \
                 --listen "127.0.0.1:$port" 2>"$log" &
             if [[ $server == vigie-pg-mem ]]; then
-                tiles="$base/tiles/entries/{z}/{x}/{y}"
+                tiles="$base/tiles/entries/{z}/{x}/{y}?budget=off"
                 layer=entries
             else
-                tiles="$base/tiles/entries-table/{z}/{x}/{y}"
+                tiles="$base/tiles/entries-table/{z}/{x}/{y}?budget=off"
                 layer=entries-table
             fi ;;
         martin)

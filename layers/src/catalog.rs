@@ -183,6 +183,13 @@ pub struct LayerDef {
     /// entries always are; other datasets are the whole workspace's reference).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restricted: bool,
+    /// Most features one tile of the layer holds before it is thinned into clusters (at most
+    /// the tile's own budget, [`crate::budget`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_features: Option<usize>,
+    /// Most bytes one tile of the layer holds before it is thinned into clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<usize>,
 }
 
 fn default_minzoom() -> u8 {
@@ -391,6 +398,8 @@ impl Catalog {
             maxzoom: DEFAULT_MAXZOOM,
             visible: false,
             restricted: false,
+            max_features: None,
+            max_bytes: None,
         });
         next.checked(origin)
     }
@@ -472,6 +481,14 @@ impl Catalog {
             }
             if l.kind != LayerKind::Dataset && l.restricted {
                 return Err(misplaced("restricted"));
+            }
+            if matches!(l.kind, LayerKind::H3 | LayerKind::Table | LayerKind::Staffing)
+                && (l.max_features.is_some() || l.max_bytes.is_some())
+            {
+                return Err(misplaced("max_features/max_bytes"));
+            }
+            if l.max_features == Some(0) || l.max_bytes.is_some_and(|b| b < 1024) {
+                return Err(fail(&l.id, "max_features must be at least 1 and max_bytes at least 1024".into()));
             }
             match l.kind {
                 LayerKind::Entries => {

@@ -1,6 +1,7 @@
 //! The engine: catalog layers resolved against indexed collections, H3 aggregates kept up to
 //! date with them, and tile rendering.
 
+use crate::budget::{self, Budget, OverCeiling};
 use crate::catalog::{Catalog, LayerDef, LayerKind};
 use crate::clip::{ClipBox, TileGeometry, tile_geometry};
 use crate::feature::Value;
@@ -171,6 +172,8 @@ pub struct RenderedTile {
     pub bytes: Vec<u8>,
     /// Features per requested layer, in request order.
     pub features: Vec<usize>,
+    /// Whether each requested layer was thinned into clusters, in request order.
+    pub thinned: Vec<bool>,
 }
 
 impl RenderedTile {
@@ -524,14 +527,35 @@ impl Engine {
     }
 
     /// Renders one tile holding one MVT layer per requested layer (layers outside their zoom
-    /// range or without features are left out).
+    /// range or without features are left out), every matched feature in it.
     pub fn render(&self, layers: &[Arc<Layer>], coord: TileCoord, filter: &Filter) -> RenderedTile {
+        match self.render_within(layers, coord, filter, Budget::UNBOUNDED) {
+            Ok(tile) => tile,
+            Err(e) => unreachable!("an unbounded render has no ceiling: {e}"),
+        }
+    }
+
+    /// Renders one tile as [`Engine::render`] does, each layer within `budget` (lowered to the
+    /// layer's own): a layer over it is thinned into clusters ([`crate::budget`]), except
+    /// under a raw filter, whose layers are refused past the budget's ceiling.
+    /// H3 layers are not thinned (their hexagons are their thinning).
+    ///
+    /// # Errors
+    /// [`OverCeiling`] for a raw layer over the budget's ceiling.
+    pub fn render_within(
+        &self,
+        layers: &[Arc<Layer>],
+        coord: TileCoord,
+        filter: &Filter,
+        budget: Budget,
+    ) -> Result<RenderedTile, OverCeiling> {
         let tr = coord.transform();
         let clip = ClipBox::for_tile(coord, BUFFER_PX);
         let envelope = coord.feature_bounds();
         let mut tile = TileEncoder::new();
         let mut counts = Vec::with_capacity(layers.len());
-        for layer in layers {
+        let mut thinned = vec![false; layers.len()];
+        for (i, layer) in layers.iter().enumerate() {
             let mut enc = LayerEncoder::new(&layer.def.id, EXTENT);
             if !layer.in_zoom(coord.z()) {
             } else if layer.is_h3() {
@@ -550,21 +574,53 @@ impl Engine {
                     })
                     .map(|f| (f.id, f))
                     .collect();
-                // Feature order decides drawing order; sorting by id makes the bytes (and the
-                // ETag) the same on every replica whatever the index's insertion history.
-                hits.sort_unstable_by_key(|(id, _)| *id);
-                enc.set_properties(c.schema().fields.iter().map(|field| field.name.as_str()));
-                enc.reserve(hits.len());
-                for (_, f) in hits {
-                    if let Some(g) = tile_geometry(&f.geometry, &tr, &clip) {
-                        add(&mut enc, f, &g);
+                let mine = budget.within(&layer.def).at_zoom(coord.z(), layer.def.maxzoom);
+                // Raw: every feature up to the ceiling; else the budget, past which the layer
+                // is clustered (the features are not all encoded first when that shows early).
+                let (limit, thin) = if filter.raw { (mine.ceiling, None) } else { (mine.bytes, Some(mine)) };
+                let over_count = thin.is_some_and(|b| hits.len() > b.features);
+                let mut over = over_count;
+                if !over_count {
+                    // Feature order decides drawing order; sorting by id makes the bytes (and
+                    // the ETag) the same on every replica whatever the index's insertion
+                    // history. (Clusters order their members themselves.)
+                    hits.sort_unstable_by_key(|(id, _)| *id);
+                    enc.set_properties(c.schema().fields.iter().map(|field| field.name.as_str()));
+                    enc.reserve(hits.len());
+                    for (i, (_, f)) in hits.iter().enumerate() {
+                        if let Some(g) = tile_geometry(&f.geometry, &tr, &clip) {
+                            add(&mut enc, f, &g);
+                        }
+                        if i % LIMIT_CHECK_EVERY == LIMIT_CHECK_EVERY - 1 && enc.feature_bytes() > limit {
+                            break;
+                        }
                     }
+                    over = enc.byte_len() > limit;
+                }
+                if over && thin.is_none() {
+                    return Err(OverCeiling { layer: layer.def.id.clone(), tile: coord, ceiling: limit });
+                }
+                if let Some(Budget { features, bytes, .. }) = thin.filter(|_| over) {
+                    let bounds = coord.bounds();
+                    let members: Vec<budget::Member> = hits
+                        .iter()
+                        .filter(|(_, f)| rects_meet(f.bbox, bounds))
+                        .map(|(id, f)| budget::Member {
+                            id: *id,
+                            at: f.bbox.center(),
+                            extended: !matches!(f.geometry, Geometry::Point(_)),
+                            severity: f.attrs.severity,
+                            themes: f.attrs.themes.0,
+                        })
+                        .collect();
+                    enc = budget::encode(&layer.def.id, coord, &members, self.vocab.ids(), features, bytes);
+                    thinned[i] = true;
                 }
             }
             counts.push(enc.len());
             tile.push(&enc);
         }
-        RenderedTile { bytes: tile.finish(), features: counts }
+        Ok(RenderedTile { bytes: tile.finish(), features: counts, thinned })
     }
 
     fn render_h3(&self, enc: &mut LayerEncoder, layer: &Layer, coord: TileCoord, filter: &Filter) {
@@ -794,6 +850,9 @@ const MAX_OWNING_BOXES: usize = 128;
 fn lonlat_rect(r: Rect<f64>) -> Rect<f64> {
     Rect::new(crate::tile::mercator_to_lonlat(r.min()), crate::tile::mercator_to_lonlat(r.max()))
 }
+
+/// A render checks its bytes against its limit (budget or ceiling) every this many features.
+const LIMIT_CHECK_EVERY: usize = 1024;
 
 fn rects_meet(a: Rect<f64>, b: Rect<f64>) -> bool {
     a.min().x <= b.max().x && b.min().x <= a.max().x && a.min().y <= b.max().y && b.min().y <= a.max().y

@@ -35,6 +35,9 @@ pub struct Filter {
     /// The instant layers that change with the clock show (the staffing layer: the shift
     /// under way then); `None`: now.
     pub at_ms: Option<i64>,
+    /// Every matched feature, never thinned into clusters (`budget=off`): for GIS clients and
+    /// comparisons. Up to the raw ceiling ([`crate::budget`]).
+    pub raw: bool,
 }
 
 impl Default for Filter {
@@ -47,6 +50,7 @@ impl Default for Filter {
             free_tags: false,
             min_severity: None,
             at_ms: None,
+            raw: false,
             qualifications: QualificationSet::default_visible(),
             relative: None,
             scope: None,
@@ -170,6 +174,9 @@ impl Filter {
         }
         if let Some(t) = self.at_ms {
             let _ = write!(k, "at={t};");
+        }
+        if self.raw {
+            k.push_str("raw;");
         }
         k
     }

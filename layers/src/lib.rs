@@ -16,6 +16,7 @@
 //!   [`dataset::DatasetBuilder`]. Without it (`default-features = false`) none of the format
 //!   libraries is built; datasets can still be built from records in memory.
 
+pub mod budget;
 pub mod catalog;
 pub mod clip;
 pub mod dataset;
@@ -38,6 +39,7 @@ pub mod text;
 pub mod tile;
 pub mod validity;
 
+pub use budget::{Budget, OverCeiling};
 pub use catalog::{Catalog, LayerDef, LayerKind, Theme};
 pub use engine::{Engine, Layer, RenderedTile};
 pub use feature::{Feature, FeatureId, Qualification, QualificationSet, Value};

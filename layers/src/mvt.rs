@@ -425,6 +425,18 @@ impl LayerEncoder {
         self.value_index.reserve(values, |&i| hash_key(hasher, &values_now[i as usize]));
     }
 
+    /// Bytes the layer takes in a tile (its `Tile.layers` entry), as encoded so far.
+    pub fn byte_len(&self) -> usize {
+        let len = self.message_len();
+        1 + varint_len(len as u64) + len
+    }
+
+    /// Bytes of the features encoded so far (without the keys and values they share): a
+    /// cheap lower bound of [`LayerEncoder::byte_len`] to check while adding features.
+    pub fn feature_bytes(&self) -> usize {
+        self.features.len()
+    }
+
     /// Length of the `Tile.Layer` message.
     fn message_len(&self) -> usize {
         let field = |len: usize| 1 + varint_len(len as u64) + len;

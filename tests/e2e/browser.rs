@@ -7,6 +7,11 @@
 //! origin; it prints the time from navigation to first rendered features and saves
 //! screenshots in `tests/out/`.
 //!
+//! `clusters.mjs` (anonymous demo, a small tile budget) checks the clusters of thinned tiles:
+//! drawn by the cluster layers only (never as entries), their counts adding up, labelled,
+//! following their layer's toggle, a click zooming in without a popup, raw entries again at z16,
+//! raw tiles (`budget=off`, never asked by the page) bigger than thinned ones.
+//!
 //! `signin.mjs` (`--require-sign-in`, accounts made with `vigie user add`) checks the sign-in
 //! dialog before any data, wrong passwords and throttling, entries authored by the signed-in
 //! account with the CSRF token, a revoked session bringing the dialog back, sign-out refusing
@@ -88,10 +93,16 @@ fn add_member(data_dir: &Path, (name, password): (&str, &str), role: &str, works
 
 /// Runs a browser scenario against the anonymous loopback demo (`TEST_ENTRIES` entries).
 fn demo_scenario(script: &str) {
+    demo_scenario_with(script, &[]);
+}
+
+/// As [`demo_scenario`], with `extra` arguments to `vigie serve`.
+fn demo_scenario_with(script: &str, extra: &[&str]) {
     let node = browser_tools();
     let dir = tempfile::tempdir().expect("temp dir");
     let entries = TEST_ENTRIES.to_string();
-    let server = Server::start(dir.path(), &["--demo", "--demo-entries", &entries]);
+    let args: Vec<&str> = ["--demo", "--demo-entries", &entries].into_iter().chain(extra.iter().copied()).collect();
+    let server = Server::start(dir.path(), &args);
     let out = run(Command::new(node).current_dir(repo_root()).arg(script).arg(server.url("")));
     println!("{out}");
 }
@@ -99,6 +110,20 @@ fn demo_scenario(script: &str) {
 #[test]
 fn hypervision_page_in_chromium() {
     demo_scenario("tests/browser/run.mjs");
+}
+
+/// Most features of one tile in the clusters scenario: 50 for each of the 8 layers the page
+/// shows at first, fewer than a z12 tile over Paris holds of each entry layer (up to 180),
+/// more than any z16 tile holds of one (25 at most).
+const CLUSTER_TILE_MAX_FEATURES: &str = "400";
+
+/// Clusters of thinned tiles in the web view (`clusters.mjs`), on a server whose tile budget
+/// thins the demo at city zooms: clusters drawn on their own layers only and adding up, raw
+/// tiles bigger, clusters following their layer's toggle, a click zooming into one with no
+/// popup, raw entries back at z16, and wall mode drawing them too.
+#[test]
+fn clusters_in_chromium() {
+    demo_scenario_with("tests/browser/clusters.mjs", &["--tile-max-features", CLUSTER_TILE_MAX_FEATURES]);
 }
 
 #[test]

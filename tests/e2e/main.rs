@@ -6,6 +6,7 @@
 
 mod binary;
 mod browser;
+mod budgets;
 mod catalog;
 mod decoders;
 mod durability;

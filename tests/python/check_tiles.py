@@ -21,9 +21,6 @@ Prints a summary; exits 1 with every failure listed.
 """
 
 import json
-import math
-import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,21 +31,16 @@ from shapely.geometry import MultiPolygon, Polygon, box, shape
 from shapely.ops import unary_union
 from shapely.validation import explain_validity
 
+from tilecheck import ORIGIN, mercator, ogr_counts
+
 EXTENT = 4096
 BUFFER = 64
-R = 6378137.0
-ORIGIN = math.pi * R
 
 failures = []
 
 
 def fail(msg):
     failures.append(msg)
-
-
-def mercator(lon, lat):
-    lat = max(min(lat, 85.05112878), -85.05112878)
-    return (math.radians(lon) * R, math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * R)
 
 
 def to_tile(z, x, y):
@@ -76,23 +68,6 @@ def decoded_geometry(g):
     return shape(g)
 
 
-def ogr_counts(path):
-    out = subprocess.run(["ogrinfo", "-ro", "-so", "-al", str(path)], capture_output=True, text=True)
-    if out.returncode != 0:
-        fail(f"{path}: ogrinfo failed: {out.stderr.strip()}")
-        return {}
-    counts = {}
-    layer = None
-    for line in out.stdout.splitlines():
-        m = re.match(r"Layer name: (.+)", line)
-        if m:
-            layer = m.group(1).strip()
-        m = re.match(r"Feature Count: (\d+)", line)
-        if m and layer:
-            counts[layer] = int(m.group(1))
-    return counts
-
-
 def main(root):
     root = Path(root)
     sources, minzoom = {}, {}
@@ -117,7 +92,9 @@ def main(root):
         decoded_by_tile[(z, x, y)] = decoded
         checked["tiles"] += 1
         if data:
-            gdal = ogr_counts(path)
+            gdal, error = ogr_counts(path)
+            if error:
+                fail(f"{path}: {error}")
             mine = {k: len(v["features"]) for k, v in decoded.items()}
             if gdal != mine:
                 fail(f"{name}: GDAL sees {gdal}, mapbox-vector-tile sees {mine}")

@@ -158,6 +158,12 @@ pub struct FileConfig {
     pub max_renders: Option<usize>,
     /// How long a tile render waits for its turn before the request gets 503, milliseconds.
     pub render_wait_ms: Option<u64>,
+    /// Most features of one tile before its layers are thinned into clusters.
+    pub tile_max_features: Option<usize>,
+    /// Most bytes of one tile before its layers are thinned into clusters.
+    pub tile_max_bytes: Option<usize>,
+    /// Most bytes of one raw tile (`budget=off`); past it, 413.
+    pub raw_tile_max_bytes: Option<usize>,
     /// Identity settings.
     pub auth: Option<AuthFile>,
 }
@@ -235,6 +241,18 @@ pub struct ServeArgs {
     /// How long a tile render waits for its turn (milliseconds) [default: 2000].
     #[arg(long)]
     pub render_wait_ms: Option<u64>,
+    /// Most features of one tile: past it, layers are thinned into clusters (each layer of a
+    /// composite tile gets an equal share) [default: 200000, tippecanoe's].
+    #[arg(long)]
+    pub tile_max_features: Option<usize>,
+    /// Most bytes of one tile: past it, layers are thinned into clusters (each layer of a
+    /// composite tile gets an equal share) [default: 500000, tippecanoe's].
+    #[arg(long)]
+    pub tile_max_bytes: Option<usize>,
+    /// Most bytes of one raw tile (`budget=off`, every feature): past it the request gets 413
+    /// [default: 33554432].
+    #[arg(long)]
+    pub raw_tile_max_bytes: Option<usize>,
     /// Let requests without credentials in with this role (reader … admin). Without it they
     /// get 401, except with --demo on a loopback address, where they act as the demo identity
     /// with the admin role.
@@ -302,6 +320,8 @@ pub struct Config {
     pub max_renders: usize,
     /// How long a render waits for its turn, milliseconds.
     pub render_wait_ms: u64,
+    /// What one tile may hold (features and bytes before thinning, the raw ceiling).
+    pub tile_budget: vigie_layers::Budget,
     /// Role of requests without credentials (`None`: 401).
     pub anonymous_role: Option<Role>,
     /// Whether the anonymous identity names itself with `X-Vigie-User` (demo on loopback).
@@ -432,6 +452,16 @@ impl Config {
                 .unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
                 .max(1),
             render_wait_ms: args.render_wait_ms.or(file.render_wait_ms).unwrap_or(DEFAULT_RENDER_WAIT_MS),
+            tile_budget: {
+                let d = vigie_layers::Budget::default();
+                let bytes = args.tile_max_bytes.or(file.tile_max_bytes).unwrap_or(d.bytes).max(1024);
+                vigie_layers::Budget {
+                    features: args.tile_max_features.or(file.tile_max_features).unwrap_or(d.features).max(1),
+                    bytes,
+                    // A thinned tile is never refused: the ceiling is at least the budget.
+                    ceiling: args.raw_tile_max_bytes.or(file.raw_tile_max_bytes).unwrap_or(d.ceiling).max(bytes),
+                }
+            },
             anonymous_role,
             anonymous_names_itself: demo_on_loopback,
             session_ttl_ms: (session_hours * 3_600_000) as i64,

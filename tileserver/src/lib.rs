@@ -170,7 +170,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
             "requests without credentials are let in with this role (demo on loopback, or auth.anonymous_role)"
         );
     }
-    let renders = tiles::RenderGate::new(config.max_renders, std::time::Duration::from_millis(config.render_wait_ms));
+    let renders = tiles::RenderGate::new(
+        config.max_renders,
+        std::time::Duration::from_millis(config.render_wait_ms),
+        config.tile_budget,
+    );
     let globals = Globals { metrics, activity, identities, renders, started };
     build_workspace(config, store, &globals, true, None).await
 }

@@ -38,6 +38,7 @@ pub struct Metrics {
     cache_hits: Counter,
     cache_misses: Counter,
     render_joins: Counter,
+    thinned: Family<LayerLabels, Counter>,
     features: Family<LayerLabels, Gauge>,
     running: Family<KindLabels, Gauge<u64, AtomicU64>>,
     oldest: Family<KindLabels, Gauge<f64, AtomicU64>>,
@@ -75,6 +76,12 @@ impl Metrics {
             "tile_render_joins",
             "Tile requests that missed the cache and waited for the same tile's render already under way",
             render_joins.clone(),
+        );
+        let thinned = Family::<LayerLabels, Counter>::default();
+        registry.register(
+            "tile_layers_thinned",
+            "Layers of rendered tiles thinned into clusters (over their tile budget), per catalog layer",
+            thinned.clone(),
         );
         let features = Family::<LayerLabels, Gauge>::default();
         registry.register(
@@ -114,6 +121,7 @@ impl Metrics {
             cache_hits,
             cache_misses,
             render_joins,
+            thinned,
             features,
             running,
             oldest,
@@ -150,6 +158,13 @@ impl Metrics {
                 self.render_joins.inc()
             }
         };
+    }
+
+    /// Counts the layers a render thinned into clusters.
+    pub fn thinned(&self, layers: &[String]) {
+        for layer in layers {
+            self.thinned.get_or_create(&LayerLabels { layer: layer.clone() }).inc();
+        }
     }
 
     /// Renders the text exposition, after setting the gauges read at scrape time. Layer

@@ -91,10 +91,12 @@ export function createApp() {
     currentTileUrl: null,
     /** Whether a live change out of view left tiles to refetch at the next move. */
     staleTiles: false,
-    /** Catalog layer id -> its style layers `[{id, type, minzoom, maxzoom, filter, paint}]`. */
+    /** Catalog layer id -> its style layers `[{id, type, minzoom, maxzoom, filter, paint, cluster}]`. */
     styleLayers: new Map(),
     /** Ids of the style layers that carry catalog features (hover, popups, first-features probe). */
     interactiveLayers: [],
+    /** Ids of the style layers that draw clusters of thinned tiles (among `interactiveLayers`). */
+    clusterLayers: [],
     /** The page's own drawings (overlay.js `createOverlay`), once the map is built. */
     overlay: null,
 
@@ -125,6 +127,8 @@ export function createApp() {
     live: null,
     /** Feature popups (popup.js). */
     popups: null,
+    /** Clusters of thinned tiles: their count labels, a click zooming into one (clusters.js). */
+    clusters: null,
     /** Main courante panel (courante.js). */
     courante: null,
     /** New-entry form (form.js). */

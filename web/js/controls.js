@@ -1,7 +1,7 @@
 // Map controls: the one dispatcher of map input (click, double-click, pointer moves, keys) to
-// the active tool or else the popups, the hover cursor, map errors, moves (hash, stale tiles),
-// the header's language and mode buttons, the side-panel toggles, and the probe that times the
-// first rendered features.
+// the active tool or else the clusters and popups, the hover cursor (clusters included), map
+// errors, moves (hash, stale tiles), the header's language and mode buttons, the side-panel
+// toggles, and the probe that times the first rendered features.
 
 import { t, currentLang } from './i18n.js';
 import { $ } from './dom.js';
@@ -51,10 +51,10 @@ export function createControls(app) {
     app.emit('moveend');
   });
 
-  // One click dispatcher: the active tool, else a popup.
+  // One click dispatcher: the active tool, else a cluster zoomed into, else a popup.
   map.on('click', (e) => {
     if (app.tool) app.tool.onClick?.(e);
-    else app.popups.openAt(e.point, e.lngLat);
+    else if (!app.clusters.zoomAt(e.point)) app.popups.openAt(e.point, e.lngLat);
   });
   map.on('dblclick', (e) => app.tool?.onDblClick?.(e));
   // Hover queries once per frame at most: mousemove fires far more often than the map renders.

@@ -1,10 +1,10 @@
 // The layer panel: the catalog's layers grouped by theme, one checkbox each (with its feature
 // count), and the legend (severity sizes, qualification opacities, perimeter colours of the
-// base style, the heat ramp, the staffing places' coverage).
+// base style, the heat ramp, the clusters' severity colours, the staffing places' coverage).
 
 import { t, currentLang, title } from './i18n.js';
 import { h, $, replace } from './dom.js';
-import { STAFFING_COVERAGE } from './style.js';
+import { STAFFING_COVERAGE, THINNABLE_KINDS, SEVERITY_COLOURS, NO_SEVERITY_COLOUR } from './style.js';
 
 /** The layer panel, bound to the page's shared `app`; renders the list and the legend. */
 export function createLayerPanel(app) {
@@ -47,6 +47,7 @@ export function createLayerPanel(app) {
     const hasPerimeters = app.catalog.layers.some((l) => l.kind === 'perimeters');
     const hasHeat = app.catalog.layers.some((l) => l.kind === 'h3');
     const hasStaffing = app.catalog.layers.some((l) => l.kind === 'staffing');
+    const hasClusters = app.catalog.layers.some((l) => THINNABLE_KINDS.has(l.kind));
     replace(
       $('legend'),
       h('div', { class: 'legend-title' }, t('legend.severity')),
@@ -80,6 +81,16 @@ export function createLayerPanel(app) {
       hasHeat ? h('div', { class: 'legend-title' }, t('legend.heat')) : null,
       hasHeat ? h('div', { class: 'heat-ramp', role: 'img', 'aria-label': t('legend.heat') }) : null,
       hasHeat ? h('p', { class: 'note' }, t('legend.heat.note')) : null,
+      hasClusters ? h('div', { class: 'legend-title' }, t('legend.clusters')) : null,
+      hasClusters
+        ? h(
+            'div',
+            { class: 'legend-row', 'data-legend': 'clusters' },
+            SEVERITY_COLOURS.map((colour, s) => h('span', { class: 'legend-row', title: t(`severity.${s}`) }, h('span', { class: 'swatch round', style: { '--swatch': colour } }), String(s))),
+            h('span', { class: 'legend-row' }, h('span', { class: 'swatch round', style: { '--swatch': NO_SEVERITY_COLOUR } }), t('legend.clusters.none')),
+          )
+        : null,
+      hasClusters ? h('p', { class: 'note' }, t('legend.clusters.note')) : null,
       hasStaffing ? h('div', { class: 'legend-title' }, t('legend.staffing')) : null,
       hasStaffing
         ? h(

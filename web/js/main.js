@@ -13,6 +13,7 @@
 //   layers.js    layer list and legend
 //   live.js      event stream from /api/events
 //   popup.js, courante.js, form.js, region.js  popups, entry list, new entry, region analysis
+//   clusters.js  clusters of thinned tiles: count labels, a click zooming into one
 //   catalog.js   the catalog changed on the server: panel and style rebuilt; the admins' editor
 //   settings.js  the admins' "Sources & styles" dialog: stored sources, their state, map styles
 //   territory.js the user's territory outlined, the rest greyed out
@@ -33,6 +34,7 @@ import { createLive } from './live.js';
 import { createOverlay } from './overlay.js';
 import { createCourante } from './courante.js';
 import { createPopups } from './popup.js';
+import { createClusters } from './clusters.js';
 import { createEntryForm } from './form.js';
 import { createRegion } from './region.js';
 import { createSession } from './session.js';
@@ -154,6 +156,7 @@ async function boot() {
   app.filters = createFilters(app);
   app.layerPanel = createLayerPanel(app);
   app.popups = createPopups(app);
+  app.clusters = createClusters(app);
   app.courante = createCourante(app);
   app.form = createEntryForm(app);
   app.region = createRegion(app);

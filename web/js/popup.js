@@ -59,7 +59,10 @@ export function createPopups(app) {
   /** Features under a point, topmost first, one per (layer, id). */
   function pick(point) {
     const map = app.map;
-    const layers = app.interactiveLayers.filter((id) => map.getLayer(id) && map.getLayoutProperty(id, 'visibility') !== 'none');
+    // A cluster stands for many features, none of which has a popup of its own: a click on it
+    // zooms in instead (clusters.js).
+    const clusters = new Set(app.clusterLayers);
+    const layers = app.interactiveLayers.filter((id) => !clusters.has(id) && map.getLayer(id) && map.getLayoutProperty(id, 'visibility') !== 'none');
     const feats = map.queryRenderedFeatures(
       [
         [point.x - 5, point.y - 5],

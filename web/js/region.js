@@ -223,7 +223,8 @@ export function createRegion(app) {
   // ------------------------------------------------------------ tools
 
   function featuresAt(e, catalogIds) {
-    const layers = catalogIds.flatMap((id) => (app.styleLayers.get(id) || []).map((s) => s.id)).filter((id) => app.map.getLayer(id));
+    // A cluster names no venue nor area: only the layers' own features are picked.
+    const layers = catalogIds.flatMap((id) => (app.styleLayers.get(id) || []).filter((s) => !s.cluster).map((s) => s.id)).filter((id) => app.map.getLayer(id));
     return app.map.queryRenderedFeatures(
       [
         [e.point.x - 6, e.point.y - 6],

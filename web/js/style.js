@@ -2,7 +2,9 @@
 // colours and widths are defined once, in styles/) with its one vector source replaced by a
 // composite tile URL listing only the visible layers, plus generated layers for catalog
 // layers the style does not draw (the H3 aggregate, the staffing layer, imported datasets, entry
-// layers an admin added at run time) and the page's own overlays (region, drawing, selection).
+// layers an admin added at run time), the clusters of thinned tiles (a layer over its tile
+// budget comes as clusters instead of features) and the page's own overlays (region, drawing,
+// selection).
 
 import { WORKSPACE_PREFIX } from './app.js';
 
@@ -25,6 +27,137 @@ export const STAFFING_COVERAGE = { full: '#16a34a', short: '#dc2626', closed: '#
  * has no glyphs to write text with: staffing.js draws each badge when the map asks for it.
  */
 export const STAFFING_BADGE = 'staffing-short-';
+
+/**
+ * Kinds of catalog layers whose tiles the server may thin into clusters when a tile holds more
+ * than the layer's budget (the engine's layers but the H3 ones; table and staffing layers are
+ * never thinned).
+ */
+export const THINNABLE_KINDS = new Set(['entries', 'venues', 'perimeters', 'dataset']);
+/** Filter of a thinned tile's clusters: a raw feature never has `point_count`. */
+export const IS_CLUSTER = ['has', 'point_count'];
+/** Filter of a layer's own features (a cluster is never drawn as one). */
+export const NOT_CLUSTER = ['!', IS_CLUSTER];
+/** Metadata key marking the style layers that draw clusters (`true`). */
+export const CLUSTER_META = 'vigie:cluster';
+/**
+ * Prefix of the cluster count images (`cluster-count-1.2k`): the style has no glyphs to write
+ * text with, so clusters.js draws each label when the map asks for it.
+ */
+export const CLUSTER_LABEL = 'cluster-count-';
+/** Colours of a cluster by the worst severity among its features, 0 to 4 (the heat ramp's). */
+export const SEVERITY_COLOURS = ['#fde68a', '#fbbf24', '#fb923c', '#dc2626', '#7f1d1d'];
+/** Colour of a cluster none of whose features has a severity. */
+export const NO_SEVERITY_COLOUR = '#9ca3af';
+
+const CLUSTER_COUNT = ['number', ['get', 'point_count'], 0];
+/**
+ * A cluster's count as its label shows it: 950, 1.2k, 12k, 3.4M. The thresholds sit where
+ * rounding carries over (9 950 is 10k, not 10.0k; 999 500 is 1M, not 1000k).
+ */
+export const CLUSTER_COUNT_TEXT = [
+  'case',
+  ['>=', CLUSTER_COUNT, 999_500],
+  ['concat', ['to-string', ['/', ['round', ['/', CLUSTER_COUNT, 100_000]], 10]], 'M'],
+  ['>=', CLUSTER_COUNT, 9_950],
+  ['concat', ['to-string', ['round', ['/', CLUSTER_COUNT, 1_000]]], 'k'],
+  ['>=', CLUSTER_COUNT, 1_000],
+  ['concat', ['to-string', ['/', ['round', ['/', CLUSTER_COUNT, 100]], 10]], 'k'],
+  ['to-string', CLUSTER_COUNT],
+];
+
+/** Whether a style layer draws clusters. */
+export function isClusterLayer(styleLayer) {
+  return styleLayer?.metadata?.[CLUSTER_META] === true;
+}
+
+/**
+ * Whether a filter is in the legacy syntax (`["==", "kind", "silt"]`), which cannot be
+ * combined with an expression inside one `all` (the test of MapLibre's `isExpressionFilter`).
+ */
+function isLegacyFilter(f) {
+  if (!Array.isArray(f) || !f.length) return false;
+  const [op, ...args] = f;
+  switch (op) {
+    case 'all':
+    case 'any':
+      return args.some(isLegacyFilter);
+    case 'none':
+    case '!has':
+    case '!in':
+      return true;
+    case 'has':
+      return args[0] === '$id' || args[0] === '$type';
+    case 'in':
+      return typeof args[0] === 'string' && !Array.isArray(args[1]);
+    case '==':
+    case '!=':
+    case '<':
+    case '<=':
+    case '>':
+    case '>=':
+      return f.length === 3 && !Array.isArray(args[0]) && !Array.isArray(args[1]);
+    default:
+      return false;
+  }
+}
+
+/** A feature layer's filter that also leaves clusters out (kept when it already tests them). */
+function withoutClusters(filter) {
+  if (!filter) return NOT_CLUSTER;
+  if (JSON.stringify(filter).includes('"point_count"')) return filter;
+  return ['all', isLegacyFilter(filter) ? ['!has', 'point_count'] : NOT_CLUSTER, filter];
+}
+
+/**
+ * The cluster layers of a catalog layer the server may thin: a circle sized by `point_count`
+ * (on a square-root scale: its area grows with the count) and coloured by `max_severity`,
+ * ringed in the layer's colour, and the count written over it — over the circles of two
+ * features and more (a cluster of one is a dot), the biggest counts first where labels
+ * collide. `which` picks them.
+ */
+export function clusterLayers(layer, colour, mode, visible, which = { circle: true, label: true }) {
+  // Radius at 1, 2, 100, 10 000 and 1 000 000 features; the wall's are seen from across the room.
+  const r = mode === 'wall' ? [8, 13, 21, 36, 57] : [6, 10, 16, 28, 44];
+  const severity = ['number', ['get', 'max_severity'], -1];
+  const common = {
+    source: SOURCE_ID,
+    'source-layer': layer.id,
+    metadata: { 'vigie:layer': layer.id, 'vigie:theme': layer.theme, [CLUSTER_META]: true, 'vigie:generated': true },
+    minzoom: layer.minzoom || 0,
+    filter: IS_CLUSTER,
+  };
+  const visibility = visible.has(layer.id) ? 'visible' : 'none';
+  const s = SEVERITY_COLOURS;
+  return [
+    which.circle && {
+      ...common,
+      id: `${layer.id}-clusters`,
+      type: 'circle',
+      // The worst clusters on top.
+      layout: { visibility, 'circle-sort-key': severity },
+      paint: {
+        'circle-color': ['step', severity, NO_SEVERITY_COLOUR, 0, s[0], 1, s[1], 2, s[2], 3, s[3], 4, s[4]],
+        'circle-radius': ['interpolate', ['linear'], ['sqrt', CLUSTER_COUNT], 1, r[0], 1.41, r[1], 10, r[2], 100, r[3], 1000, r[4]],
+        'circle-opacity': 0.85,
+        'circle-stroke-color': colour,
+        'circle-stroke-width': mode === 'wall' ? 3 : 2,
+      },
+    },
+    which.label && {
+      ...common,
+      id: `${layer.id}-cluster-count`,
+      type: 'symbol',
+      filter: ['all', IS_CLUSTER, ['>', CLUSTER_COUNT, 1]],
+      layout: {
+        visibility,
+        'icon-image': ['concat', CLUSTER_LABEL, CLUSTER_COUNT_TEXT],
+        'icon-padding': 0,
+        'symbol-sort-key': ['-', CLUSTER_COUNT],
+      },
+    },
+  ].filter(Boolean);
+}
 
 /** Fetches the server style for a display mode (through `app.apiFetch`); null if it cannot be read. */
 export async function fetchBaseStyle(app, mode) {
@@ -190,9 +323,13 @@ function genericLayers(layer, colour, visible) {
 /** Paint properties that carry an entry layer's theme colour when they are a plain colour. */
 const THEME_COLOUR_PAINT = ['fill-color', 'line-color', 'circle-color'];
 
-/** Sets the plain-colour theme paints of a style layer (expressions are left alone). */
+/**
+ * Sets the plain-colour theme paints of a style layer (expressions are left alone). A cluster
+ * layer carries the theme in its ring, its fill being the severity's.
+ */
 function recolour(styleLayer, colour) {
-  for (const prop of THEME_COLOUR_PAINT) {
+  const props = isClusterLayer(styleLayer) ? ['circle-stroke-color'] : THEME_COLOUR_PAINT;
+  for (const prop of props) {
     if (typeof styleLayer.paint?.[prop] === 'string') styleLayer.paint[prop] = colour;
   }
 }
@@ -310,6 +447,24 @@ export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay
       layers.push(gen);
     }
   }
+  // Layers the server may thin: their own style layers never draw a cluster. The clusters the
+  // style does not draw are added: the log's over every layer's features (circles, then every
+  // count), the reference layers' right over their own (under the log, as the layers are: the
+  // territory's mask goes between them).
+  const thinnable = catalog.layers.filter((l) => THINNABLE_KINDS.has(l.kind));
+  const thinnableIds = new Set(thinnable.map((l) => l.id));
+  for (const l of layers) {
+    if (thinnableIds.has(catalogLayerOf(l)) && !isClusterLayer(l)) l.filter = withoutClusters(l.filter);
+  }
+  const hasCluster = (id, type) => layers.some((l) => catalogLayerOf(l) === id && isClusterLayer(l) && l.type === type);
+  const missing = thinnable.map((l) => ({ l, which: { circle: !hasCluster(l.id, 'circle'), label: !hasCluster(l.id, 'symbol') } }));
+  for (const { l, which } of missing.filter((m) => m.l.kind !== 'entries')) {
+    const last = layers.findLastIndex((x) => catalogLayerOf(x) === l.id);
+    layers.splice(last < 0 ? layers.length : last + 1, 0, ...clusterLayers(l, colourOf(l), mode, visible, which));
+  }
+  const log = missing.filter((m) => m.l.kind === 'entries');
+  for (const { l, which } of log) if (which.circle) layers.push(...clusterLayers(l, colourOf(l), mode, visible, { circle: true }));
+  for (const { l, which } of log) if (which.label) layers.push(...clusterLayers(l, colourOf(l), mode, visible, { label: true }));
   // Staffing places over everything but the overlays, each with its badge (the style cannot
   // write one: it has no glyphs).
   for (const l of staffing) {

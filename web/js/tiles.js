@@ -3,7 +3,7 @@
 // tile request; this module keeps that URL, builds the style, and applies layer visibility,
 // the H3 takeover and the heat count to the live map.
 
-import { SOURCE_ID, HEAT_MAX_ZOOM, tileUrl, buildStyle, catalogLayerOf, heatCountExpression } from './style.js';
+import { SOURCE_ID, HEAT_MAX_ZOOM, tileUrl, buildStyle, catalogLayerOf, heatCountExpression, isClusterLayer } from './style.js';
 
 /** Shortest gap between two tile refreshes caused by live events, ms. */
 const LIVE_REFRESH_MIN_MS = 300;
@@ -55,6 +55,7 @@ export function createTiles(app) {
   function indexStyleLayers(style) {
     app.styleLayers = new Map();
     app.interactiveLayers = [];
+    app.clusterLayers = [];
     for (const l of style.layers) {
       const id = catalogLayerOf(l);
       if (!id) continue;
@@ -66,8 +67,10 @@ export function createTiles(app) {
         maxzoom: l.maxzoom ?? 24,
         filter: l.filter ?? null,
         paint: structuredClone(l.paint || {}),
+        cluster: isClusterLayer(l),
       });
       app.interactiveLayers.push(l.id);
+      if (isClusterLayer(l)) app.clusterLayers.push(l.id);
     }
   }
 

@@ -162,6 +162,15 @@ impl IntoResponse for ApiError {
                 ),
                 None,
             ),
+            Self::Render(RenderError::OverCeiling(e)) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Tile too large",
+                format!(
+                    "{e} (raw_tile_max_bytes): ask without budget=off for a tile whose dense layers are thinned \
+                     into clusters, or ask for the tiles of a higher zoom"
+                ),
+                None,
+            ),
             Self::Render(e) => internal(&error_chain(e)),
             Self::Internal(e) => internal(&format!("{e:#}")),
         };

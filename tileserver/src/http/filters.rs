@@ -7,6 +7,7 @@
 //! | `tags` | comma-separated tags; keeps entries carrying any of them |
 //! | `severity` | minimum severity, 0–4 |
 //! | `qualification` | comma-separated states (`raw,in_review,confirmed,refuted,closed`) or `all`; default: all but `refuted` |
+//! | `budget` | `off`: every matched feature, never thinned into clusters (up to the raw tile ceiling); `on` (default): layers over their budget are clustered |
 //!
 //! Unknown parameters are ignored (cache busters, client tokens) and stay out of cache keys.
 
@@ -81,6 +82,13 @@ pub fn parse_filter(query: Option<&str>, vocab: &ThemeVocabulary, now_ms: i64) -
                     QualificationSet::of(states)
                 };
             }
+            "budget" => {
+                filter.raw = match v.as_str() {
+                    "off" => true,
+                    "on" => false,
+                    _ => return Err(bad(k, v, "expected 'off' (every feature, unthinned) or 'on' (the default)")),
+                };
+            }
             _ => {}
         }
     }
@@ -116,6 +124,9 @@ pub fn to_query(f: &Filter) -> String {
     if f.qualifications != QualificationSet::default_visible() {
         let q: Vec<&str> = f.qualifications.iter().map(Qualification::as_str).collect();
         pairs.push(("qualification", q.join(",")));
+    }
+    if f.raw {
+        pairs.push(("budget", "off".to_owned()));
     }
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }

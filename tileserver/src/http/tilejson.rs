@@ -49,8 +49,14 @@ pub fn document(
         .iter()
         .map(|source| {
             let (l, schema) = (source.layer(), source.schema());
-            let fields: BTreeMap<String, String> =
-                schema.fields.iter().map(|f| (f.name.clone(), field_type_name(f.kind).to_owned())).collect();
+            // A thinned tile's clusters carry their own properties instead.
+            let clusters = source.cluster_schema();
+            let fields: BTreeMap<String, String> = schema
+                .fields
+                .iter()
+                .chain(clusters.iter().flat_map(|c| &c.fields))
+                .map(|f| (f.name.clone(), field_type_name(f.kind).to_owned()))
+                .collect();
             let mut v = VectorLayer::new(l.def.id.clone(), fields);
             v.description = Some(format!("{} — {}", l.def.title, l.def.description).trim_end_matches(" — ").to_owned());
             v.minzoom = Some(l.def.minzoom);

@@ -8,7 +8,7 @@ use crate::config::MAX_LAYERS_PER_TILE;
 use crate::tiles::{self, CachedTile, LayerSet, TileKey, TileSource};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,11 +65,15 @@ fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
         .map_err(|e| ApiError::bad_request("Invalid tile address", e.to_string()))
 }
 
+/// Response header naming the layers of a tile thinned into clusters (comma-separated).
+pub const THINNED_HEADER: &str = "vigie-thinned";
+
 /// The tile handler.
 ///
 /// # Errors
-/// 400 for a bad address or filter, 404 for an unknown layer, 503 with Retry-After when every
-/// render turn stayed taken for `render_wait_ms`.
+/// 400 for a bad address or filter, 404 for an unknown layer, 413 for a raw tile
+/// (`budget=off`) over `raw_tile_max_bytes`, 503 with Retry-After when every render turn
+/// stayed taken for `render_wait_ms`.
 pub async fn tile(
     State(state): State<AppState>,
     access: crate::identity::Access,
@@ -92,11 +96,14 @@ pub async fn tile(
             // Cache hits and joined renders take no turn: only a render does.
             let _turn = gate.turn().await?;
             let _running = running.start(OpKind::Render, format!("tile {}/{coord}", key.layers));
-            tiles::render(&resolved, coord, &filter).await
+            tiles::render(&resolved, coord, &filter, gate.budget()).await
         })
         .await?;
     let resp = tile_response(&tile, &headers);
     state.metrics.tile(started.elapsed().as_secs_f64(), outcome);
+    if outcome == tiles::Outcome::Rendered {
+        state.metrics.thinned(&tile.thinned);
+    }
     Ok(resp)
 }
 
@@ -122,12 +129,16 @@ pub fn tile_response(tile: &CachedTile, headers: &HeaderMap) -> Response {
             r
         }
     };
+    if !tile.thinned.is_empty() {
+        // Which layers hold clusters rather than features (ask with budget=off for those).
+        set(&mut resp, HeaderName::from_static(THINNED_HEADER), &tile.thinned.join(","));
+    }
     set(&mut resp, header::VARY, "Accept-Encoding");
     set(&mut resp, header::CACHE_CONTROL, CACHE_CONTROL);
     resp
 }
 
-fn set(resp: &mut Response, name: header::HeaderName, value: &str) {
+fn set(resp: &mut Response, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, v);
     }
@@ -160,7 +171,7 @@ pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+    fn headers(pairs: &[(HeaderName, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(k, HeaderValue::from_str(v).unwrap());

@@ -140,6 +140,8 @@ pub struct CachedTile {
     pub etag: String,
     /// Features per requested layer.
     pub features: Vec<usize>,
+    /// The requested layers thinned into clusters (over their tile budget).
+    pub thinned: Vec<String>,
     gzip: OnceLock<(Bytes, String)>,
     serial: u64,
 }
@@ -151,7 +153,14 @@ impl CachedTile {
         raw.hash(&mut h);
         let etag = format!("\"{:016x}{:x}\"", h.finish(), raw.len());
         let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
-        Self { raw: Bytes::from(raw), etag, features, gzip: OnceLock::new(), serial }
+        Self { raw: Bytes::from(raw), etag, features, thinned: Vec::new(), gzip: OnceLock::new(), serial }
+    }
+
+    /// Names the layers thinned into clusters.
+    #[must_use]
+    pub fn with_thinned(mut self, layers: Vec<String>) -> Self {
+        self.thinned = layers;
+        self
     }
 
     /// The gzip body and its ETag (a strong ETag differs per content coding).
@@ -192,6 +201,9 @@ pub enum RenderError {
     /// The render task panicked or was cancelled (shutdown).
     #[error("the tile render task failed: {0}")]
     Task(Arc<str>),
+    /// A raw tile over the ceiling ([`vigie_layers::budget`]).
+    #[error("{0}")]
+    OverCeiling(Arc<vigie_layers::OverCeiling>),
     /// Every render turn was taken for the whole wait ([`super::RenderGate`]).
     #[error("all {limit} tile renders are busy (max_renders); waited {waited_ms} ms")]
     Busy {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use geo::Rect;
 use std::sync::Arc;
 use vigie_layers::feature::Schema;
-use vigie_layers::{Engine, Filter, Layer, TileCoord};
+use vigie_layers::{Budget, Engine, Filter, Layer, TileCoord};
 
 /// One engine layer.
 #[derive(Debug)]
@@ -32,6 +32,10 @@ impl TileSource for EngineSource {
         self.engine.schema(&self.layer)
     }
 
+    fn cluster_schema(&self) -> Option<Schema> {
+        (!self.layer.is_h3()).then(|| vigie_layers::budget::schema(self.engine.vocabulary().ids()))
+    }
+
     fn feature_count(&self) -> usize {
         self.engine.layer_len(&self.layer)
     }
@@ -49,11 +53,18 @@ impl TileSource for EngineSource {
         }
     }
 
-    async fn tile(&self, coord: TileCoord, filter: &Filter) -> Result<LayerTile, RenderError> {
+    async fn tile(&self, coord: TileCoord, filter: &Filter, budget: Budget) -> Result<LayerTile, RenderError> {
         let (engine, layer, filter) = (self.engine.clone(), self.layer.clone(), filter.clone());
         // CPU work (milliseconds for dense tiles): off the async workers.
-        let t =
-            tokio::task::spawn_blocking(move || engine.render(std::slice::from_ref(&layer), coord, &filter)).await?;
-        Ok(LayerTile { features: t.features.first().copied().unwrap_or(0), bytes: t.bytes })
+        let t = tokio::task::spawn_blocking(move || {
+            engine.render_within(std::slice::from_ref(&layer), coord, &filter, budget)
+        })
+        .await?
+        .map_err(|e| RenderError::OverCeiling(Arc::new(e)))?;
+        Ok(LayerTile {
+            features: t.features.first().copied().unwrap_or(0),
+            thinned: t.thinned.first().copied().unwrap_or(false),
+            bytes: t.bytes,
+        })
     }
 }

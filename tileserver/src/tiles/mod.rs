@@ -24,7 +24,7 @@ use geo::Rect;
 use std::collections::HashMap;
 use std::sync::Arc;
 use vigie_layers::feature::Schema;
-use vigie_layers::{Engine, Filter, Layer, TileCoord};
+use vigie_layers::{Budget, Engine, Filter, Layer, TileCoord};
 
 /// One layer of a tile.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +33,8 @@ pub struct LayerTile {
     pub bytes: Vec<u8>,
     /// Features it holds (for a source that cannot count them: 1 when not empty).
     pub features: usize,
+    /// Whether it was thinned into clusters (over its budget).
+    pub thinned: bool,
 }
 
 /// What region queries and OGC API – Features can do with a source's features.
@@ -66,6 +68,12 @@ pub trait TileSource: Send + Sync + std::fmt::Debug {
     /// The properties its features carry (TileJSON `vector_layers`, the catalog).
     fn schema(&self) -> Arc<Schema>;
 
+    /// The properties of the clusters its tiles carry when thinned to their budget (`None`:
+    /// its tiles are never thinned).
+    fn cluster_schema(&self) -> Option<Schema> {
+        None
+    }
+
     /// Features it holds before request filters (0 when it does not count them).
     fn feature_count(&self) -> usize;
 
@@ -75,11 +83,13 @@ pub trait TileSource: Send + Sync + std::fmt::Debug {
     /// What can be done with its features besides tiles.
     fn features(&self) -> Features;
 
-    /// Its MVT layer for one tile under a filter (empty outside its zoom range).
+    /// Its MVT layer for one tile under a filter (empty outside its zoom range), within
+    /// `budget` where the source can thin its features (the engine's layers: clusters).
     ///
     /// # Errors
-    /// [`RenderError`] when the data behind it cannot be read.
-    async fn tile(&self, coord: TileCoord, filter: &Filter) -> Result<LayerTile, RenderError>;
+    /// [`RenderError`] when the data behind it cannot be read, or a raw layer is over the
+    /// budget's ceiling.
+    async fn tile(&self, coord: TileCoord, filter: &Filter, budget: Budget) -> Result<LayerTile, RenderError>;
 }
 
 /// Every layer's source, in catalog order.
@@ -132,21 +142,29 @@ impl TileSources {
     }
 }
 
-/// The process's bound on tile renders at once (all workspaces): a render waits at most
-/// `wait` for its turn, then fails with [`RenderError::Busy`] (503 with Retry-After). What
-/// renders hold in memory is bounded by the limit, not by how many clients miss the cache.
+/// The process's bounds on tile renders (all workspaces): how many at once — a render waits
+/// at most `wait` for its turn, then fails with [`RenderError::Busy`] (503 with Retry-After) —
+/// and what one tile may hold (its [`Budget`]). What renders hold in memory is bounded by the
+/// limit and the budget, not by how many clients miss the cache or how dense the data is.
 #[derive(Debug)]
 pub struct RenderGate {
     permits: Arc<tokio::sync::Semaphore>,
     limit: usize,
     wait: std::time::Duration,
+    budget: Budget,
 }
 
 impl RenderGate {
-    /// At most `limit` renders at once, each waiting at most `wait` for its turn.
-    pub fn new(limit: usize, wait: std::time::Duration) -> Arc<Self> {
+    /// At most `limit` renders at once, each waiting at most `wait` for its turn, each tile
+    /// within `budget`.
+    pub fn new(limit: usize, wait: std::time::Duration, budget: Budget) -> Arc<Self> {
         let limit = limit.max(1);
-        Arc::new(Self { permits: Arc::new(tokio::sync::Semaphore::new(limit)), limit, wait })
+        Arc::new(Self { permits: Arc::new(tokio::sync::Semaphore::new(limit)), limit, wait, budget })
+    }
+
+    /// What one tile may hold.
+    pub fn budget(&self) -> Budget {
+        self.budget
     }
 
     /// A turn to render, held until dropped.
@@ -167,23 +185,41 @@ impl RenderGate {
 }
 
 /// A composite tile: each source's layer for `coord`, in order, concatenated. The parts are
-/// rendered concurrently.
+/// rendered concurrently, each within an equal share of `budget` (among the layers drawn at
+/// that zoom); the whole is refused past the budget's ceiling (whatever the sources, table
+/// layers included).
 ///
 /// # Errors
-/// The first source that fails.
+/// The first source that fails; [`RenderError::OverCeiling`] for a tile over the ceiling.
 pub async fn render(
     sources: &[Arc<dyn TileSource>],
     coord: TileCoord,
     filter: &Filter,
+    budget: Budget,
 ) -> Result<CachedTile, RenderError> {
-    let parts = futures_util::future::try_join_all(sources.iter().map(|s| s.tile(coord, filter))).await?;
-    let mut bytes = Vec::with_capacity(parts.iter().map(|p| p.bytes.len()).sum());
+    // Shared by the layers that draw at this zoom.
+    let share = budget.share(sources.iter().filter(|s| s.layer().in_zoom(coord.z())).count());
+    let parts = futures_util::future::try_join_all(sources.iter().map(|s| s.tile(coord, filter, share))).await?;
+    let total: usize = parts.iter().map(|p| p.bytes.len()).sum();
+    if total > budget.ceiling {
+        let layer = sources.iter().map(|s| s.id()).collect::<Vec<_>>().join(",");
+        return Err(RenderError::OverCeiling(Arc::new(vigie_layers::OverCeiling {
+            layer,
+            tile: coord,
+            ceiling: budget.ceiling,
+        })));
+    }
+    let mut bytes = Vec::with_capacity(total);
     let mut features = Vec::with_capacity(parts.len());
-    for part in parts {
+    let mut thinned = Vec::new();
+    for (part, source) in parts.into_iter().zip(sources) {
         bytes.extend(part.bytes);
         features.push(part.features);
+        if part.thinned {
+            thinned.push(source.id().to_owned());
+        }
     }
-    Ok(CachedTile::new(bytes, features))
+    Ok(CachedTile::new(bytes, features).with_thinned(thinned))
 }
 
 #[cfg(test)]
@@ -193,7 +229,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_render_past_the_limit_waits_then_is_refused_naming_the_limit() {
-        let gate = RenderGate::new(1, Duration::from_millis(20));
+        let gate = RenderGate::new(1, Duration::from_millis(20), Budget::default());
         let first = gate.turn().await.expect("a free turn");
         assert_eq!(gate.in_use(), 1);
         let t = std::time::Instant::now();

@@ -15,7 +15,7 @@ use vigie_layers::clip::{ClipBox, TileGeometry};
 use vigie_layers::feature::{Field, FieldType, Schema, Value};
 use vigie_layers::mvt::LayerEncoder;
 use vigie_layers::tile::{BUFFER_PX, EXTENT, lonlat_to_mercator};
-use vigie_layers::{Filter, Layer, TileCoord};
+use vigie_layers::{Budget, Filter, Layer, TileCoord};
 
 /// The properties of a staffing feature, in order.
 pub const PROPERTIES: [&str; 11] =
@@ -124,7 +124,7 @@ impl TileSource for StaffingSource {
         Features::TilesOnly
     }
 
-    async fn tile(&self, coord: TileCoord, filter: &Filter) -> Result<LayerTile, RenderError> {
+    async fn tile(&self, coord: TileCoord, filter: &Filter, _budget: Budget) -> Result<LayerTile, RenderError> {
         let def = &self.layer.def;
         if coord.z() < def.minzoom {
             return Ok(LayerTile::default());
@@ -172,6 +172,6 @@ impl TileSource for StaffingSource {
             tile.push(&enc);
             bytes = tile.finish();
         }
-        Ok(LayerTile { bytes, features })
+        Ok(LayerTile { bytes, features, thinned: false })
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use vigie_layers::catalog::{LayerKind, TableSource as PostgisTable};
 use vigie_layers::feature::{Field, FieldType, Schema};
 use vigie_layers::tile::{BUFFER_PX, EXTENT};
-use vigie_layers::{Engine, Filter, Layer, TileCoord};
+use vigie_layers::{Budget, Engine, Filter, Layer, TileCoord};
 
 /// Why a table layer cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -232,7 +232,7 @@ impl TileSource for TableSource {
         Features::TilesOnly
     }
 
-    async fn tile(&self, coord: TileCoord, filter: &Filter) -> Result<LayerTile, RenderError> {
+    async fn tile(&self, coord: TileCoord, filter: &Filter, _budget: Budget) -> Result<LayerTile, RenderError> {
         let mut q = sqlx::query_scalar::<_, Option<Vec<u8>>>(&self.sql)
             .bind(i32::from(coord.z()))
             .bind(coord.x() as i32)
@@ -247,7 +247,7 @@ impl TileSource for TableSource {
         }
         let bytes = q.fetch_one(&self.pool).await.map_err(StoreError::from)?.unwrap_or_default();
         // ST_AsMVT does not say how many features it wrote: one or none is what is known.
-        Ok(LayerTile { features: usize::from(!bytes.is_empty()), bytes })
+        Ok(LayerTile { features: usize::from(!bytes.is_empty()), bytes, thinned: false })
     }
 }
 

@@ -1,0 +1,580 @@
+//! Tile budgets: a layer's tile holding more features or bytes than its budget is thinned by
+//! density, never cut arbitrarily.
+//!
+//! Thinning clusters the layer's features on a grid of the tile: the finest grid, from 2⁸
+//! cells across the tile (two screen pixels on a 512-pixel tile) down to the whole tile,
+//! whose clusters fit the budget. Each cluster is one point at the mean position of its
+//! features, carrying `point_count` (its features), `max_severity` (the worst severity among
+//! them, left out when none has one) and `n_<theme>` (its features tagged with each catalog
+//! theme, left out when none is). Its MVT feature id is its grid cell's quadkey (with a
+//! leading 1 digit for its depth), so the same cell keeps the same id in every tile and every
+//! render: clusters do not flicker.
+//!
+//! Every matched feature is counted once per tile it belongs to: a point in the tile whose
+//! grid holds it (cells are half-open, so a point on an edge belongs to one tile only); a line
+//! or polygon in every tile its box meets, at its box's centre brought into the tile. The
+//! `point_count`s of a tile's clusters add up to the features the filters matched there.
+//!
+//! From a layer's `maxzoom` on (clients overzoom its tiles instead of asking for finer ones,
+//! so clusters there could never be zoomed apart) a layer is thinned only past a quarter of
+//! the raw ceiling.
+//!
+//! Raw tiles (`budget=off` on the HTTP API) hold every feature, up to a hard ceiling in bytes
+//! past which the render is refused ([`OverCeiling`]) rather than sent.
+
+use crate::catalog::LayerDef;
+use crate::clip::TileGeometry;
+use crate::feature::{Field, FieldType, Schema, Value};
+use crate::mvt::LayerEncoder;
+use crate::tile::{EXTENT, ORIGIN_SHIFT_M, TileCoord};
+use geo::Coord;
+
+/// Features a tile may hold before it is thinned (tippecanoe's default per tile).
+pub const DEFAULT_MAX_FEATURES: usize = 200_000;
+/// Bytes a tile may hold before it is thinned (tippecanoe's default per tile, 500 KB).
+pub const DEFAULT_MAX_BYTES: usize = 500_000;
+/// Bytes past which a raw tile is refused (32 MiB).
+pub const DEFAULT_RAW_MAX_BYTES: usize = 32 << 20;
+/// From a layer's `maxzoom` on, it is thinned only past this fraction of the raw ceiling
+/// ([`Budget::at_zoom`]).
+pub const DEEPEST_SHARE_OF_CEILING: usize = 4;
+/// Finest clustering grid: 2^8 cells across a tile.
+pub const FINEST_GRID: u8 = 8;
+/// Deepest cell an id can name: a quadkey of 31 digits and its leading 1 fit in 63 bits.
+const MAX_CELL_LEVEL: u8 = 31;
+/// Fewest bytes one cluster takes in a tile (id, point, count, framing): a grid whose
+/// clusters cannot fit at this size is not encoded.
+const MIN_CLUSTER_BYTES: usize = 12;
+
+/// What one layer of a tile may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Most features before the layer is clustered.
+    pub features: usize,
+    /// Most bytes of the encoded layer before it is clustered.
+    pub bytes: usize,
+    /// Most bytes of a raw layer (a filter's `raw`): past it the render is refused
+    /// ([`OverCeiling`]).
+    pub ceiling: usize,
+}
+
+impl Default for Budget {
+    /// A whole tile's defaults: tippecanoe's, and a 32 MiB raw ceiling.
+    fn default() -> Self {
+        Self { features: DEFAULT_MAX_FEATURES, bytes: DEFAULT_MAX_BYTES, ceiling: DEFAULT_RAW_MAX_BYTES }
+    }
+}
+
+impl Budget {
+    /// Every feature, whatever the size (library callers that bound their own inputs).
+    pub const UNBOUNDED: Self = Self { features: usize::MAX, bytes: usize::MAX, ceiling: usize::MAX };
+
+    /// The part of a tile's budget each of `layers` layers gets: an equal share, so the
+    /// composite tile stays within the whole. The raw ceiling is not shared (the caller checks
+    /// the whole tile against it).
+    #[must_use]
+    pub fn share(self, layers: usize) -> Self {
+        let n = layers.max(1);
+        Self { features: (self.features / n).max(1), bytes: (self.bytes / n).max(1), ceiling: self.ceiling }
+    }
+
+    /// This budget at zoom `z` of a layer whose clients overzoom past `maxzoom`: from
+    /// `maxzoom` on, clusters could never be zoomed apart (clients ask for no finer tile), so
+    /// the layer is thinned only past a quarter of the raw ceiling, as tippecanoe keeps every
+    /// feature at its maximum zoom.
+    #[must_use]
+    pub fn at_zoom(self, z: u8, maxzoom: u8) -> Self {
+        if z < maxzoom {
+            return self;
+        }
+        Self { features: usize::MAX, bytes: self.ceiling / DEEPEST_SHARE_OF_CEILING, ceiling: self.ceiling }
+    }
+
+    /// This budget lowered to a layer's own (`max_features`, `max_bytes` in the catalog).
+    #[must_use]
+    pub fn within(self, def: &LayerDef) -> Self {
+        Self {
+            features: def.max_features.map_or(self.features, |m| m.min(self.features)),
+            bytes: def.max_bytes.map_or(self.bytes, |m| m.min(self.bytes)),
+            ceiling: self.ceiling,
+        }
+    }
+}
+
+/// A raw layer past the ceiling: refused rather than sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("layer '{layer}' of tile {tile} is over {ceiling} bytes, the ceiling of raw tiles")]
+pub struct OverCeiling {
+    /// The layer's id.
+    pub layer: String,
+    /// The tile.
+    pub tile: TileCoord,
+    /// The ceiling, bytes.
+    pub ceiling: usize,
+}
+
+/// A feature as clustering sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Member {
+    /// Its id: members of a cell are summed in id order, whatever order they come in.
+    pub id: u64,
+    /// Where it counts, Web Mercator metres: a point's position, the centre of a line's or a
+    /// polygon's box.
+    pub at: Coord<f64>,
+    /// Whether it is a line or polygon meeting the tile: its cell is brought into the tile.
+    pub extended: bool,
+    /// Severity 0–4, if it has one.
+    pub severity: Option<u8>,
+    /// Catalog theme bits.
+    pub themes: u64,
+}
+
+/// The properties of clusters (TileJSON, the catalog): `point_count`, `max_severity` and
+/// `n_<theme>` for each theme.
+pub fn schema(theme_ids: &[String]) -> Schema {
+    let mut fields = vec![
+        Field::new("point_count", FieldType::Integer, "Features in the cluster (thinned tiles only)"),
+        Field::new("max_severity", FieldType::Integer, "Worst severity in the cluster (thinned tiles only)"),
+    ];
+    fields.extend(
+        theme_ids
+            .iter()
+            .map(|t| Field::new(&format!("n_{t}"), FieldType::Integer, &format!("Features of the cluster tagged {t}"))),
+    );
+    Schema { fields }
+}
+
+/// The id of grid cell (`x`, `y`) at depth `level` (cells across the world: 2^level): its
+/// quadkey read as base-4 digits after a leading 1. A cell's parent is `id >> 2`.
+///
+/// ```
+/// use vigie_layers::budget::{cell_id, cell_of_id};
+/// assert_eq!(cell_id(0, 0, 0), 1);
+/// assert_eq!(cell_id(1, 1, 0), 0b101);
+/// assert_eq!(cell_id(2, 3, 1) >> 2, cell_id(1, 1, 0));
+/// assert_eq!(cell_of_id(cell_id(17, 66_000, 45_000)), Some((17, 66_000, 45_000)));
+/// ```
+pub fn cell_id(level: u8, x: u64, y: u64) -> u64 {
+    (1u64 << (2 * u32::from(level))) | interleave(x, y)
+}
+
+/// The depth and cell of a [`cell_id`]; `None` for a value no cell has.
+pub fn cell_of_id(id: u64) -> Option<(u8, u64, u64)> {
+    if id == 0 || !id.ilog2().is_multiple_of(2) {
+        return None;
+    }
+    let level = (id.ilog2() / 2) as u8;
+    let digits = id & !(1u64 << (2 * u32::from(level)));
+    Some((level, deinterleave(digits), deinterleave(digits >> 1)))
+}
+
+/// x bits at even positions, y bits at odd ones.
+fn interleave(x: u64, y: u64) -> u64 {
+    spread(x) | (spread(y) << 1)
+}
+
+fn spread(v: u64) -> u64 {
+    let mut v = v & 0xFFFF_FFFF;
+    v = (v | (v << 16)) & 0x0000_FFFF_0000_FFFF;
+    v = (v | (v << 8)) & 0x00FF_00FF_00FF_00FF;
+    v = (v | (v << 4)) & 0x0F0F_0F0F_0F0F_0F0F;
+    v = (v | (v << 2)) & 0x3333_3333_3333_3333;
+    (v | (v << 1)) & 0x5555_5555_5555_5555
+}
+
+fn deinterleave(v: u64) -> u64 {
+    let mut v = v & 0x5555_5555_5555_5555;
+    v = (v | (v >> 1)) & 0x3333_3333_3333_3333;
+    v = (v | (v >> 2)) & 0x0F0F_0F0F_0F0F_0F0F;
+    v = (v | (v >> 4)) & 0x00FF_00FF_00FF_00FF;
+    v = (v | (v >> 8)) & 0x0000_FFFF_0000_FFFF;
+    (v | (v >> 16)) & 0xFFFF_FFFF
+}
+
+/// The cell holding a point at depth `level`, clamped to the world's cells.
+fn global_cell(at: Coord<f64>, level: u8) -> (u64, u64) {
+    let n = (1u64 << level) as f64;
+    let world = 2.0 * ORIGIN_SHIFT_M;
+    let cell = |v: f64| ((v / world * n).floor().clamp(0.0, n - 1.0)) as u64;
+    (cell(at.x + ORIGIN_SHIFT_M), cell(ORIGIN_SHIFT_M - at.y))
+}
+
+/// One cluster being summed.
+#[derive(Debug, Clone)]
+struct Sum {
+    count: u32,
+    severity: Option<u8>,
+    themes: Vec<u32>,
+    x: f64,
+    y: f64,
+}
+
+/// The clusters of a tile's members: the finest grid whose clusters fit `features` and
+/// `bytes` (the whole tile as one cell when none does), encoded as layer `name`. Members that
+/// do not belong to the tile are left out.
+pub fn encode(
+    name: &str,
+    coord: TileCoord,
+    members: &[Member],
+    theme_ids: &[String],
+    features: usize,
+    bytes: usize,
+) -> LayerEncoder {
+    let finest = FINEST_GRID.min(MAX_CELL_LEVEL - coord.z());
+    let level = coord.z() + finest;
+    let side = 1u64 << finest;
+    let (x0, y0) = (u64::from(coord.x()) << finest, u64::from(coord.y()) << finest);
+    let cell_m = 2.0 * ORIGIN_SHIFT_M / (1u64 << level) as f64;
+    // Each member in its finest cell (tile-local quadkey digits), in that order, then by id:
+    // sums are added in the same order on every render, whatever the index's order.
+    let mut keyed: Vec<(u64, Coord<f64>, &Member)> = members
+        .iter()
+        .filter_map(|m| {
+            let (gx, gy) = global_cell(m.at, level);
+            let inside = |g: u64, o: u64| (o..o + side).contains(&g);
+            let (lx, ly, at) = if inside(gx, x0) && inside(gy, y0) {
+                (gx - x0, gy - y0, m.at)
+            } else if m.extended {
+                let (lx, ly) = (gx.clamp(x0, x0 + side - 1) - x0, gy.clamp(y0, y0 + side - 1) - y0);
+                // Counted at the centre of the cell it is brought into.
+                let centre = Coord {
+                    x: ((x0 + lx) as f64 + 0.5) * cell_m - ORIGIN_SHIFT_M,
+                    y: ORIGIN_SHIFT_M - ((y0 + ly) as f64 + 0.5) * cell_m,
+                };
+                (lx, ly, centre)
+            } else {
+                return None;
+            };
+            Some((interleave(lx, ly), at, m))
+        })
+        .collect();
+    keyed.sort_unstable_by_key(|(cell, _, m)| (*cell, m.id));
+    let mut chosen = LayerEncoder::new(name, EXTENT);
+    for grid in (0..=finest).rev() {
+        let shift = 2 * u32::from(finest - grid);
+        let clusters = count_runs(keyed.iter().map(|(c, _, _)| c >> shift));
+        if grid > 0 && (clusters > features || clusters.saturating_mul(MIN_CLUSTER_BYTES) > bytes) {
+            continue;
+        }
+        let enc = encode_grid(name, coord, &keyed, shift, grid, theme_ids);
+        let fits = enc.byte_len() <= bytes;
+        chosen = enc;
+        if fits {
+            break;
+        }
+    }
+    chosen
+}
+
+fn count_runs(sorted: impl Iterator<Item = u64>) -> usize {
+    let mut last = None;
+    sorted.filter(|c| last.replace(*c) != Some(*c)).count()
+}
+
+/// The clusters of one grid (cells of `grid` levels below the tile).
+fn encode_grid(
+    name: &str,
+    coord: TileCoord,
+    keyed: &[(u64, Coord<f64>, &Member)],
+    shift: u32,
+    grid: u8,
+    theme_ids: &[String],
+) -> LayerEncoder {
+    let mut enc = LayerEncoder::new(name, EXTENT);
+    enc.set_properties(schema(theme_ids).fields.iter().map(|f| f.name.as_str()));
+    let tr = coord.transform();
+    let tile_digits = interleave(u64::from(coord.x()), u64::from(coord.y()));
+    let level = coord.z() + grid;
+    let mut values: Vec<Value> = Vec::with_capacity(2 + theme_ids.len());
+    let mut start = 0;
+    while start < keyed.len() {
+        let cell = keyed[start].0 >> shift;
+        let end = start + keyed[start..].iter().take_while(|(c, _, _)| c >> shift == cell).count();
+        let mut sum = Sum { count: 0, severity: None, themes: vec![0; theme_ids.len()], x: 0.0, y: 0.0 };
+        for (_, at, m) in &keyed[start..end] {
+            sum.count += 1;
+            sum.severity = sum.severity.max(m.severity);
+            let mut bits = m.themes;
+            while bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                if let Some(n) = sum.themes.get_mut(bit) {
+                    *n += 1;
+                }
+                bits &= bits - 1;
+            }
+            sum.x += at.x;
+            sum.y += at.y;
+        }
+        let n = f64::from(sum.count);
+        let p = tr.apply(Coord { x: sum.x / n, y: sum.y / n });
+        let max = f64::from(EXTENT - 1);
+        let point = [p.x.round().clamp(0.0, max) as i32, p.y.round().clamp(0.0, max) as i32];
+        values.clear();
+        values.push(Value::Int(i64::from(sum.count)));
+        values.push(sum.severity.map_or(Value::Null, |s| Value::Int(i64::from(s))));
+        values.extend(sum.themes.iter().map(|&t| if t == 0 { Value::Null } else { Value::Int(i64::from(t)) }));
+        let id = (1u64 << (2 * u32::from(level))) | (tile_digits << (2 * u32::from(grid))) | cell;
+        enc.add_feature(id, &TileGeometry::Point(point), &values);
+        start = end;
+    }
+    enc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::demo::Rng;
+    use crate::engine::{ENTRIES, Engine};
+    use crate::feature::Feature;
+    use crate::filter::Filter;
+    use crate::index::Collection;
+    use crate::model::entry_schema;
+    use crate::query::tests::random_features;
+    use crate::tile::tiles_covering;
+    use geo::{BoundingRect, Geometry, Rect};
+    use geozero::mvt::{Message, Tile};
+    use proptest::prelude::*;
+    use std::collections::{HashMap, HashSet};
+
+    /// A decoded feature: id, point (tile units) and integer properties.
+    type Decoded = (u64, [i32; 2], HashMap<String, i64>);
+
+    /// The entries layer of a tile, read with the `geozero` protobuf schema.
+    fn decode(bytes: &[u8]) -> Vec<Decoded> {
+        let tile = Tile::decode(bytes).unwrap();
+        let Some(l) = tile.layers.iter().find(|l| l.name == "entries") else { return Vec::new() };
+        l.features
+            .iter()
+            .map(|f| {
+                let zz = |v: u32| ((v >> 1) as i32) ^ -((v & 1) as i32);
+                let point = if f.geometry.len() == 3 && f.geometry[0] == 9 {
+                    [zz(f.geometry[1]), zz(f.geometry[2])]
+                } else {
+                    [i32::MIN, i32::MIN]
+                };
+                let props = f
+                    .tags
+                    .chunks(2)
+                    .filter_map(|kv| {
+                        let v = &l.values[kv[1] as usize];
+                        let n = v.uint_value.map(|u| u as i64).or(v.int_value).or(v.sint_value)?;
+                        Some((l.keys[kv[0] as usize].clone(), n))
+                    })
+                    .collect();
+                (f.id.unwrap(), point, props)
+            })
+            .collect()
+    }
+
+    fn engine_with(features: Vec<Feature>) -> Engine {
+        let engine = Engine::new(Catalog::bundled());
+        engine.replace(&ENTRIES, Collection::bulk_load(entry_schema(), features));
+        engine
+    }
+
+    /// The tiles at zoom `z` over the features' area.
+    fn tiles_over(features: &[Feature], z: u8) -> Vec<TileCoord> {
+        let area =
+            features.iter().filter_map(|f| f.geometry.bounding_rect()).fold(None, |acc: Option<Rect<f64>>, r| {
+                Some(acc.map_or(r, |a| {
+                    Rect::new(
+                        Coord { x: a.min().x.min(r.min().x), y: a.min().y.min(r.min().y) },
+                        Coord { x: a.max().x.max(r.max().x), y: a.max().y.max(r.max().y) },
+                    )
+                }))
+            });
+        let (x0, y0, x1, y1) = tiles_covering(area.unwrap(), z, 0);
+        (x0..=x1).flat_map(|x| (y0..=y1).map(move |y| TileCoord::new(z.into(), x.into(), y.into()).unwrap())).collect()
+    }
+
+    /// What a clustered tile must count: the matched points inside the tile (half-open, so
+    /// random points are never on an edge), the matched lines and polygons whose box meets it.
+    fn expected(features: &[Feature], filter: &Filter, coord: TileCoord) -> i64 {
+        let b = coord.bounds();
+        features
+            .iter()
+            .filter(|f| filter.matches(&f.attrs))
+            .filter(|f| match f.geometry {
+                Geometry::Point(p) => {
+                    b.min().x <= p.x() && p.x() < b.max().x && b.min().y < p.y() && p.y() <= b.max().y
+                }
+                _ => {
+                    f.bbox.min().x <= b.max().x
+                        && b.min().x <= f.bbox.max().x
+                        && f.bbox.min().y <= b.max().y
+                        && b.min().y <= f.bbox.max().y
+                }
+            })
+            .count() as i64
+    }
+
+    fn random_filter(rng: &mut Rng, engine: &Engine) -> Filter {
+        let mut f = Filter::default();
+        f.min_severity = [None, Some(1), Some(3)][rng.below(3)];
+        if rng.below(2) == 0 {
+            let ids = engine.vocabulary().ids();
+            f = f.with_tags(&[ids[rng.below(ids.len())].clone()], engine.vocabulary());
+        }
+        f
+    }
+
+    #[test]
+    fn cell_ids_round_trip_and_nest() {
+        let mut rng = Rng::new(3);
+        for _ in 0..2000 {
+            let level = rng.below(32) as u8;
+            let n = 1u64 << level;
+            let (x, y) = (rng.next_u64() % n, rng.next_u64() % n);
+            let id = cell_id(level, x, y);
+            assert_eq!(cell_of_id(id), Some((level, x, y)));
+            if level > 0 {
+                assert_eq!(id >> 2, cell_id(level - 1, x / 2, y / 2), "a cell's parent is its id shifted");
+            }
+        }
+        assert_eq!(cell_of_id(0), None);
+        assert_eq!(cell_of_id(0b10), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Over random entries and filters, every tile's clusters count exactly the matched
+        /// features of the tile, every tile stays within its budget, cluster ids name a cell
+        /// of their own tile holding the cluster's point, and no two tiles share an id.
+        #[test]
+        fn clusters_conserve_counts_and_stay_within_budget(
+            seed in any::<u64>(),
+            n in 50usize..3000,
+            z in 11u8..15,
+            features_budget in 1usize..400,
+            bytes_budget in 1024usize..30_000,
+        ) {
+            let mut rng = Rng::new(seed);
+            let engine = engine_with(Vec::new());
+            let features = random_features(&mut rng, n, engine.vocabulary());
+            let paris: Vec<Feature> = features.into_iter().filter(|f| (2.0..3.0).contains(&f.lonlat.bounding_rect().unwrap().min().x)).collect();
+            let engine = engine_with(paris.clone());
+            let filter = random_filter(&mut rng, &engine);
+            let layer = engine.layer("entries").unwrap().clone();
+            let budget = Budget { features: features_budget, bytes: bytes_budget, ceiling: usize::MAX };
+            let mut ids = HashSet::new();
+            for coord in tiles_over(&paris, z) {
+                let tile = engine.render_within(std::slice::from_ref(&layer), coord, &filter, budget).unwrap();
+                let layer_bytes = tile.bytes.len();
+                prop_assert!(layer_bytes <= bytes_budget, "{coord}: {layer_bytes} bytes over {bytes_budget}");
+                prop_assert!(tile.features[0] <= features_budget, "{coord}: {} features", tile.features[0]);
+                let decoded = decode(&tile.bytes);
+                let matched = expected(&paris, &filter, coord);
+                if !decoded.iter().any(|(_, _, p)| p.contains_key("point_count")) {
+                    // Under budget: the raw features (more matched features than the budget
+                    // allows would have been thinned).
+                    prop_assert!(matched <= features_budget as i64, "{coord}: {matched} features not thinned");
+                    continue;
+                }
+                let counted: i64 = decoded.iter().map(|(_, _, p)| p["point_count"]).sum();
+                prop_assert_eq!(counted, matched, "{}", coord);
+                for (id, point, _) in &decoded {
+                    prop_assert!(ids.insert(*id), "id {} in two tiles", id);
+                    let (level, cx, cy) = cell_of_id(*id).unwrap();
+                    let grid = level - coord.z();
+                    prop_assert_eq!((cx >> grid, cy >> grid), (u64::from(coord.x()), u64::from(coord.y())));
+                    // The point lies in its cell (tile units, a unit of rounding either way).
+                    let cell = i64::from(EXTENT >> grid);
+                    let (lx, ly) = ((cx % (1 << grid)) as i64, (cy % (1 << grid)) as i64);
+                    prop_assert!((lx * cell - 1..=(lx + 1) * cell).contains(&i64::from(point[0])));
+                    prop_assert!((ly * cell - 1..=(ly + 1) * cell).contains(&i64::from(point[1])));
+                }
+            }
+        }
+
+        /// A tile's clusters depend on its own features only: entries added in other tiles,
+        /// or the same entries indexed in another order, leave its bytes as they were.
+        #[test]
+        fn clusters_are_stable_across_neighbours_and_insertion_order(seed in any::<u64>(), n in 200usize..2000) {
+            let mut rng = Rng::new(seed);
+            let vocab_engine = engine_with(Vec::new());
+            let points: Vec<Feature> = random_features(&mut rng, n, vocab_engine.vocabulary())
+                .into_iter()
+                .filter(|f| matches!(f.geometry, Geometry::Point(_)) && (2.0..3.0).contains(&f.lonlat.bounding_rect().unwrap().min().x))
+                .collect();
+            let coord = TileCoord::new(12, 2074, 1408).unwrap(); // the centre of Paris
+            let b = coord.bounds();
+            let inside = |f: &Feature| f.bbox.min().x > b.min().x && f.bbox.max().x < b.max().x && f.bbox.min().y > b.min().y && f.bbox.max().y < b.max().y;
+            let own: Vec<Feature> = points.iter().filter(|f| inside(f)).cloned().collect();
+            prop_assume!(own.len() > 8);
+            let budget = Budget { features: 4, bytes: 100_000, ceiling: usize::MAX };
+            let layer = engine_with(Vec::new()).layer("entries").unwrap().clone();
+            let render = |features: Vec<Feature>| {
+                engine_with(features).render_within(std::slice::from_ref(&layer), coord, &Filter::default(), budget).unwrap().bytes
+            };
+            let alone = render(own.clone());
+            prop_assert!(decode(&alone).iter().all(|(_, _, p)| p.contains_key("point_count")), "clustered");
+            let mut all = points.clone();
+            prop_assert_eq!(&render(all.clone()), &alone, "neighbours' entries change nothing");
+            all.reverse();
+            prop_assert_eq!(&render(all), &alone, "insertion order changes nothing");
+        }
+    }
+
+    /// From the layer's maxzoom on, a tile over the budget keeps its features (its clusters
+    /// could never be zoomed apart); one zoom above it, it is thinned.
+    #[test]
+    fn from_the_layers_maxzoom_on_tiles_are_not_thinned_below_the_ceiling() {
+        let vocab_engine = engine_with(Vec::new());
+        let at = |i: u64| 2.2945 + (i % 40) as f64 * 1e-5;
+        let features: Vec<Feature> = (0..400u64)
+            .map(|i| {
+                let g = Geometry::Point(geo::Point::new(at(i), 48.8582 + (i / 40) as f64 * 1e-5));
+                let attrs = crate::feature::Attrs {
+                    themes: vocab_engine.vocabulary().mask(&["health".to_owned()]),
+                    ..Default::default()
+                };
+                Feature::from_lonlat(i, &g, attrs, Box::new([])).unwrap()
+            })
+            .collect();
+        let engine = engine_with(features);
+        let layer = engine.layer("entries").unwrap().clone();
+        assert_eq!(layer.def.maxzoom, 16);
+        let budget = Budget { features: 50, bytes: 100_000, ceiling: 1_000_000 };
+        let tile_at = |z: u32| {
+            let c = crate::tile::lonlat_to_mercator(2.29469, 48.85824);
+            let (x, y, _, _) = tiles_covering(Rect::new(c, c), z as u8, 0);
+            let coord = TileCoord::new(z, x.into(), y.into()).unwrap();
+            decode(
+                &engine.render_within(std::slice::from_ref(&layer), coord, &Filter::default(), budget).unwrap().bytes,
+            )
+        };
+        let (z15, z16, z17) = (tile_at(15), tile_at(16), tile_at(17));
+        assert!(z15.iter().all(|(_, _, p)| p.contains_key("point_count")) && z15.len() <= 50, "z15 thinned");
+        for (z, t) in [(16, &z16), (17, &z17)] {
+            assert_eq!(t.len(), 400, "z{z}: every feature");
+            assert!(t.iter().all(|(_, _, p)| !p.contains_key("point_count")), "z{z}");
+        }
+    }
+
+    /// A raw layer past the ceiling is refused with the layer, the tile and the ceiling; under
+    /// it, a raw tile holds every feature a thin budget would have clustered.
+    #[test]
+    fn a_raw_tile_holds_every_feature_up_to_the_ceiling() {
+        let mut rng = Rng::new(11);
+        let engine = engine_with(Vec::new());
+        let features = random_features(&mut rng, 4000, engine.vocabulary());
+        let engine = engine_with(features);
+        let layer = engine.layer("entries").unwrap().clone();
+        let coord = TileCoord::new(10, 518, 352).unwrap();
+        let mut raw = Filter::default();
+        raw.raw = true;
+        let thin = Budget { features: 100, bytes: 500_000, ceiling: 1_000_000 };
+        let all = engine.render(std::slice::from_ref(&layer), coord, &Filter::default());
+        assert!(all.features[0] > 100);
+        let clustered = engine.render_within(std::slice::from_ref(&layer), coord, &Filter::default(), thin).unwrap();
+        assert!(clustered.features[0] <= 100);
+        let unthinned = engine.render_within(std::slice::from_ref(&layer), coord, &raw, thin).unwrap();
+        assert_eq!(unthinned.bytes, all.bytes, "budget=off is the unbudgeted tile");
+        let low = Budget { ceiling: all.bytes.len() / 2, ..thin };
+        let err = engine.render_within(std::slice::from_ref(&layer), coord, &raw, low).unwrap_err();
+        assert_eq!(err, OverCeiling { layer: "entries".into(), tile: coord, ceiling: low.ceiling });
+        assert!(err.to_string().contains("ceiling"), "{err}");
+    }
+}
