@@ -53,7 +53,7 @@ for pass in budget raw; do
     awk -v q="$query" -v l="$layers" -F/ 'NF == 3 { printf "/tiles/%s/%s/%s/%s%s\n", l, $1, $2, $3, q }' \
         "$here/trace.txt" >"$work/webview-$pass.txt"
     # The largest response over the whole trace (once, one connection).
-    largest=$(sed "s|^|$base|" "$work/webview-$pass.txt" | xargs -P 2 -n 50 curl -s -o /dev/null -w '%{size_download}\n' |
+    largest=$(sed "s|^|$base|" "$work/webview-$pass.txt" | xargs -P 2 -n 1 curl -s -o /dev/null -w '%{size_download}\n' |
         sort -n | tail -1)
     for c in $conns; do
         threads=$((c < 2 ? 1 : 2))

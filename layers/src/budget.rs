@@ -15,9 +15,9 @@
 //! or polygon in every tile its box meets, at its box's centre brought into the tile. The
 //! `point_count`s of a tile's clusters add up to the features the filters matched there.
 //!
-//! From a layer's `maxzoom` on (clients overzoom its tiles instead of asking for finer ones,
-//! so clusters there could never be zoomed apart) a layer is thinned only past a quarter of
-//! the raw ceiling.
+//! Budgets hold at every zoom: a client that overzooms past a layer's `maxzoom` keeps the
+//! clusters of that zoom (the web view asks for tiles down to z20 instead, where they split;
+//! GIS clients ask with `budget=off`).
 //!
 //! Raw tiles (`budget=off` on the HTTP API) hold every feature, up to a hard ceiling in bytes
 //! past which the render is refused ([`OverCeiling`]) rather than sent.
@@ -35,9 +35,6 @@ pub const DEFAULT_MAX_FEATURES: usize = 200_000;
 pub const DEFAULT_MAX_BYTES: usize = 500_000;
 /// Bytes past which a raw tile is refused (32 MiB).
 pub const DEFAULT_RAW_MAX_BYTES: usize = 32 << 20;
-/// From a layer's `maxzoom` on, it is thinned only past this fraction of the raw ceiling
-/// ([`Budget::at_zoom`]).
-pub const DEEPEST_SHARE_OF_CEILING: usize = 4;
 /// Finest clustering grid: 2^8 cells across a tile.
 pub const FINEST_GRID: u8 = 8;
 /// Deepest cell an id can name: a quadkey of 31 digits and its leading 1 fit in 63 bits.
@@ -76,18 +73,6 @@ impl Budget {
     pub fn share(self, layers: usize) -> Self {
         let n = layers.max(1);
         Self { features: (self.features / n).max(1), bytes: (self.bytes / n).max(1), ceiling: self.ceiling }
-    }
-
-    /// This budget at zoom `z` of a layer whose clients overzoom past `maxzoom`: from
-    /// `maxzoom` on, clusters could never be zoomed apart (clients ask for no finer tile), so
-    /// the layer is thinned only past a quarter of the raw ceiling, as tippecanoe keeps every
-    /// feature at its maximum zoom.
-    #[must_use]
-    pub fn at_zoom(self, z: u8, maxzoom: u8) -> Self {
-        if z < maxzoom {
-            return self;
-        }
-        Self { features: usize::MAX, bytes: self.ceiling / DEEPEST_SHARE_OF_CEILING, ceiling: self.ceiling }
     }
 
     /// This budget lowered to a layer's own (`max_features`, `max_bytes` in the catalog).
@@ -517,40 +502,46 @@ mod tests {
         }
     }
 
-    /// From the layer's maxzoom on, a tile over the budget keeps its features (its clusters
-    /// could never be zoomed apart); one zoom above it, it is thinned.
+    /// Clusters split as tiles get smaller: a dense spot thinned at z13 comes back as its
+    /// features in the tiles of z19, under the same budget.
     #[test]
-    fn from_the_layers_maxzoom_on_tiles_are_not_thinned_below_the_ceiling() {
+    fn clusters_split_into_features_at_deeper_zooms() {
         let vocab_engine = engine_with(Vec::new());
-        let at = |i: u64| 2.2945 + (i % 40) as f64 * 1e-5;
+        // 400 entries on a 20 x 20 grid, 30 m apart, from the centre of the z13 tile holding
+        // the Eiffel Tower (so the grid lies in one z13 tile).
+        let eiffel = crate::tile::lonlat_to_mercator(2.2945, 48.8584);
+        let (x, y, _, _) = tiles_covering(Rect::new(eiffel, eiffel), 13, 0);
+        let centre = crate::tile::mercator_to_lonlat(TileCoord::new(13, x.into(), y.into()).unwrap().bounds().center());
         let features: Vec<Feature> = (0..400u64)
             .map(|i| {
-                let g = Geometry::Point(geo::Point::new(at(i), 48.8582 + (i / 40) as f64 * 1e-5));
+                let (lon, lat) = (centre.x + (i % 20) as f64 * 4e-4, centre.y + (i / 20) as f64 * 2.7e-4);
                 let attrs = crate::feature::Attrs {
                     themes: vocab_engine.vocabulary().mask(&["health".to_owned()]),
                     ..Default::default()
                 };
-                Feature::from_lonlat(i, &g, attrs, Box::new([])).unwrap()
+                Feature::from_lonlat(i, &Geometry::Point(geo::Point::new(lon, lat)), attrs, Box::new([])).unwrap()
             })
             .collect();
-        let engine = engine_with(features);
+        let engine = engine_with(features.clone());
         let layer = engine.layer("entries").unwrap().clone();
-        assert_eq!(layer.def.maxzoom, 16);
         let budget = Budget { features: 50, bytes: 100_000, ceiling: 1_000_000 };
-        let tile_at = |z: u32| {
-            let c = crate::tile::lonlat_to_mercator(2.29469, 48.85824);
-            let (x, y, _, _) = tiles_covering(Rect::new(c, c), z as u8, 0);
-            let coord = TileCoord::new(z, x.into(), y.into()).unwrap();
-            decode(
-                &engine.render_within(std::slice::from_ref(&layer), coord, &Filter::default(), budget).unwrap().bytes,
-            )
+        let decoded_at = |z: u8| -> Vec<Vec<Decoded>> {
+            tiles_over(&features, z)
+                .into_iter()
+                .map(|coord| {
+                    let t = engine.render_within(std::slice::from_ref(&layer), coord, &Filter::default(), budget);
+                    decode(&t.unwrap().bytes)
+                })
+                .collect()
         };
-        let (z15, z16, z17) = (tile_at(15), tile_at(16), tile_at(17));
-        assert!(z15.iter().all(|(_, _, p)| p.contains_key("point_count")) && z15.len() <= 50, "z15 thinned");
-        for (z, t) in [(16, &z16), (17, &z17)] {
-            assert_eq!(t.len(), 400, "z{z}: every feature");
-            assert!(t.iter().all(|(_, _, p)| !p.contains_key("point_count")), "z{z}");
-        }
+        let z13 = decoded_at(13);
+        assert_eq!(z13.len(), 1);
+        assert!(z13[0].iter().all(|(_, _, p)| p.contains_key("point_count")) && z13[0].len() <= 50, "z13 thinned");
+        assert_eq!(z13[0].iter().map(|(_, _, p)| p["point_count"]).sum::<i64>(), 400);
+        let z19 = decoded_at(19);
+        assert!(z19.iter().flatten().all(|(_, _, p)| !p.contains_key("point_count")), "z19 holds features");
+        let ids: HashSet<u64> = z19.iter().flatten().map(|(id, _, _)| *id).collect();
+        assert_eq!(ids.len(), 400, "every entry, each in some tile");
     }
 
     /// A raw layer past the ceiling is refused with the layer, the tile and the ceiling; under

@@ -574,7 +574,7 @@ impl Engine {
                     })
                     .map(|f| (f.id, f))
                     .collect();
-                let mine = budget.within(&layer.def).at_zoom(coord.z(), layer.def.maxzoom);
+                let mine = budget.within(&layer.def);
                 // Raw: every feature up to the ceiling; else the budget, past which the layer
                 // is clustered (the features are not all encoded first when that shows early).
                 let (limit, thin) = if filter.raw { (mine.ceiling, None) } else { (mine.bytes, Some(mine)) };

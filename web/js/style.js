@@ -34,6 +34,11 @@ export const STAFFING_BADGE = 'staffing-short-';
  * never thinned).
  */
 export const THINNABLE_KINDS = new Set(['entries', 'venues', 'perimeters', 'dataset']);
+/**
+ * Deepest zoom the page asks tiles for (the server serves them to z24): a thinned layer's
+ * clusters keep splitting down to it instead of being overzoomed from the catalog's maxzoom.
+ */
+export const CLUSTER_SPLIT_ZOOM = 20;
 /** Filter of a thinned tile's clusters: a raw feature never has `point_count`. */
 export const IS_CLUSTER = ['has', 'point_count'];
 /** Filter of a layer's own features (a cluster is never drawn as one). */
@@ -402,7 +407,9 @@ export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay
       type: 'vector',
       tiles: [url],
       minzoom: 0,
-      maxzoom: Math.max(...catalog.layers.map((l) => l.maxzoom ?? 16), 0) || 16,
+      // Past the catalog's maxzoom the server's tiles still split clusters (budgets hold at
+      // every zoom): ask for them down to CLUSTER_SPLIT_ZOOM rather than overzoom.
+      maxzoom: Math.max(CLUSTER_SPLIT_ZOOM, ...catalog.layers.map((l) => l.maxzoom ?? 16)),
       attribution: catalog.attribution || '',
     },
     [OVERLAY_ID]: { type: 'geojson', data: overlay || { type: 'FeatureCollection', features: [] } },
