@@ -100,6 +100,9 @@ async fn thinned_tiles_are_clusters_that_count_the_source_features() {
     for f in ["title", "point_count", "max_severity", "n_health"] {
         assert!(fields.get(f).is_some(), "{f} in {fields}");
     }
+    // Asked with budget=off, TileJSON hands it on to GIS clients in its tile URL.
+    let raw_tj = get(&state, "/tiles/entries.json?budget=off", &[]).await.json();
+    assert!(raw_tj["tiles"][0].as_str().unwrap().ends_with("?budget=off"), "{raw_tj}");
     // A bad budget value is named.
     let bad = get(&state, "/tiles/entries/9/259/176?budget=maybe", &[]).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
