@@ -587,11 +587,11 @@ impl Engine {
                     hits.sort_unstable_by_key(|(id, _)| *id);
                     enc.set_properties(c.schema().fields.iter().map(|field| field.name.as_str()));
                     enc.reserve(hits.len());
-                    for (i, (_, f)) in hits.iter().enumerate() {
+                    for (n, (_, f)) in hits.iter().enumerate() {
                         if let Some(g) = tile_geometry(&f.geometry, &tr, &clip) {
                             add(&mut enc, f, &g);
                         }
-                        if i % LIMIT_CHECK_EVERY == LIMIT_CHECK_EVERY - 1 && enc.feature_bytes() > limit {
+                        if n % LIMIT_CHECK_EVERY == LIMIT_CHECK_EVERY - 1 && enc.feature_bytes() > limit {
                             break;
                         }
                     }
