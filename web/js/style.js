@@ -115,6 +115,20 @@ function withoutClusters(filter) {
 }
 
 /**
+ * What every style layer generated for a catalog layer starts with: its source layer, its
+ * metadata (`extra` added), its minzoom and its visibility. A new object on each call.
+ */
+function generatedLayer(layer, visible, extra = {}) {
+  return {
+    source: SOURCE_ID,
+    'source-layer': layer.id,
+    metadata: { 'vigie:layer': layer.id, 'vigie:theme': layer.theme, ...extra, 'vigie:generated': true },
+    minzoom: layer.minzoom || 0,
+    layout: { visibility: visible.has(layer.id) ? 'visible' : 'none' },
+  };
+}
+
+/**
  * The cluster layers of a catalog layer the server may thin: a circle sized by `point_count`
  * (on a square-root scale: its area grows with the count) and coloured by `max_severity`,
  * ringed in the layer's colour, and the count written over it — over the circles of two
@@ -125,14 +139,8 @@ export function clusterLayers(layer, colour, mode, visible, which = { circle: tr
   // Radius at 1, 2, 100, 10 000 and 1 000 000 features; the wall's are seen from across the room.
   const r = mode === 'wall' ? [8, 13, 21, 36, 57] : [6, 10, 16, 28, 44];
   const severity = ['number', ['get', 'max_severity'], -1];
-  const common = {
-    source: SOURCE_ID,
-    'source-layer': layer.id,
-    metadata: { 'vigie:layer': layer.id, 'vigie:theme': layer.theme, [CLUSTER_META]: true, 'vigie:generated': true },
-    minzoom: layer.minzoom || 0,
-    filter: IS_CLUSTER,
-  };
-  const visibility = visible.has(layer.id) ? 'visible' : 'none';
+  const common = { ...generatedLayer(layer, visible, { [CLUSTER_META]: true }), filter: IS_CLUSTER };
+  const { visibility } = common.layout;
   const s = SEVERITY_COLOURS;
   return [
     which.circle && {
@@ -261,13 +269,9 @@ function heatLayers(layer, colour, catalog, visible) {
 function staffingPlaces(layer, colour, visible) {
   const c = STAFFING_COVERAGE;
   return {
+    ...generatedLayer(layer, visible),
     id: `${layer.id}-places`,
     type: 'circle',
-    source: SOURCE_ID,
-    'source-layer': layer.id,
-    metadata: { 'vigie:layer': layer.id, 'vigie:theme': layer.theme, 'vigie:generated': true },
-    minzoom: layer.minzoom || 0,
-    layout: { visibility: visible.has(layer.id) ? 'visible' : 'none' },
     paint: {
       'circle-color': ['match', ['get', 'coverage'], 'full', c.full, 'short', c.short, 'closed', c.closed, colour],
       'circle-radius': 7,
@@ -280,16 +284,14 @@ function staffingPlaces(layer, colour, visible) {
 /** The badge of the people short beside each staffing place that is short of some. */
 function staffingBadges(layer, visible) {
   const short = ['coalesce', ['to-number', ['get', 'short'], 0], 0];
+  const base = generatedLayer(layer, visible);
   return {
+    ...base,
     id: `${layer.id}-short`,
     type: 'symbol',
-    source: SOURCE_ID,
-    'source-layer': layer.id,
-    metadata: { 'vigie:layer': layer.id, 'vigie:theme': layer.theme, 'vigie:generated': true },
-    minzoom: layer.minzoom || 0,
     filter: ['>', short, 0],
     layout: {
-      visibility: visible.has(layer.id) ? 'visible' : 'none',
+      ...base.layout,
       'icon-image': ['concat', STAFFING_BADGE, ['to-string', short]],
       'icon-anchor': 'bottom-left',
       'icon-offset': [3, -3],
@@ -300,23 +302,14 @@ function staffingBadges(layer, visible) {
 }
 
 function genericLayers(layer, colour, visible) {
-  const meta = { 'vigie:layer': layer.id, 'vigie:theme': layer.theme, 'vigie:generated': true };
-  const common = {
-    source: SOURCE_ID,
-    'source-layer': layer.id,
-    metadata: meta,
-    minzoom: layer.minzoom || 0,
-    layout: { visibility: visible.has(layer.id) ? 'visible' : 'none' },
-  };
   const poly = ['any', ['==', ['geometry-type'], 'Polygon'], ['==', ['geometry-type'], 'MultiPolygon']];
   const line = ['any', ['==', ['geometry-type'], 'LineString'], ['==', ['geometry-type'], 'MultiLineString']];
   const point = ['any', ['==', ['geometry-type'], 'Point'], ['==', ['geometry-type'], 'MultiPoint']];
   return [
-    { ...common, id: `${layer.id}-gen-fill`, type: 'fill', filter: poly, paint: { 'fill-color': colour, 'fill-opacity': 0.15 } },
-    { ...common, layout: { ...common.layout }, id: `${layer.id}-gen-line`, type: 'line', filter: ['any', poly, line], paint: { 'line-color': colour, 'line-width': 1.5 } },
+    { ...generatedLayer(layer, visible), id: `${layer.id}-gen-fill`, type: 'fill', filter: poly, paint: { 'fill-color': colour, 'fill-opacity': 0.15 } },
+    { ...generatedLayer(layer, visible), id: `${layer.id}-gen-line`, type: 'line', filter: ['any', poly, line], paint: { 'line-color': colour, 'line-width': 1.5 } },
     {
-      ...common,
-      layout: { ...common.layout },
+      ...generatedLayer(layer, visible),
       id: `${layer.id}-gen-point`,
       type: 'circle',
       filter: point,
