@@ -4,7 +4,8 @@
 //! Thinning clusters the layer's features on a grid of the tile: the finest grid, from 2⁸
 //! cells across the tile (two screen pixels on a 512-pixel tile) down to the whole tile,
 //! whose clusters fit the budget. Each cluster is one point at the mean position of its
-//! features, carrying `point_count` (its features), `max_severity` (the worst severity among
+//! features (each taken at the centre of its cell of the point order's 2³¹-cell grid, about
+//! 2 cm: integer sums, the same bits whatever order the features come in), carrying `point_count` (its features), `max_severity` (the worst severity among
 //! them, left out when none has one) and `n_<theme>` (its features tagged with each catalog
 //! theme, left out when none is). Its MVT feature id is its grid cell's quadkey (with a
 //! leading 1 digit for its depth), so the same cell keeps the same id in every tile and every
@@ -19,6 +20,13 @@
 //! clusters of that zoom (the web view asks for tiles down to z20 instead, where they split;
 //! GIS clients ask with `budget=off`).
 //!
+//! A layer is over its budget when it holds more features than the budget allows, when its
+//! features cannot fit the budget's bytes even at the smallest a point takes
+//! ([`crate::mvt::MIN_POINT_FEATURE_BYTES`]), or when its encoding passes them. The first two
+//! are known before anything is encoded: the engine counts and clusters the points of such a
+//! tile straight from the collection's point order ([`crate::order`]), one pass over the
+//! tile's run of it for all the layers of a composite.
+//!
 //! Raw tiles (`budget=off` on the HTTP API) hold every feature, up to a hard ceiling in bytes
 //! past which the render is refused ([`OverCeiling`]) rather than sent.
 
@@ -26,7 +34,8 @@ use crate::catalog::LayerDef;
 use crate::clip::TileGeometry;
 use crate::feature::{Field, FieldType, Schema, Value};
 use crate::mvt::LayerEncoder;
-use crate::tile::{EXTENT, ORIGIN_SHIFT_M, TileCoord};
+use crate::order::{CODE_LEVEL, Slot, deinterleave, global_cell, interleave};
+use crate::tile::{EXTENT, TileCoord};
 use geo::Coord;
 
 /// Features a tile may hold before it is thinned (tippecanoe's default per tile).
@@ -37,8 +46,6 @@ pub const DEFAULT_MAX_BYTES: usize = 500_000;
 pub const DEFAULT_RAW_MAX_BYTES: usize = 32 << 20;
 /// Finest clustering grid: 2^8 cells across a tile.
 pub const FINEST_GRID: u8 = 8;
-/// Deepest cell an id can name: a quadkey of 31 digits and its leading 1 fit in 63 bits.
-const MAX_CELL_LEVEL: u8 = 31;
 /// Fewest bytes one cluster takes in a tile (id, point, count, framing): a grid whose
 /// clusters cannot fit at this size is not encoded.
 const MIN_CLUSTER_BYTES: usize = 12;
@@ -101,8 +108,6 @@ pub struct OverCeiling {
 /// A feature as clustering sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Member {
-    /// Its id: members of a cell are summed in id order, whatever order they come in.
-    pub id: u64,
     /// Where it counts, Web Mercator metres: a point's position, the centre of a line's or a
     /// polygon's box.
     pub at: Coord<f64>,
@@ -153,45 +158,217 @@ pub fn cell_of_id(id: u64) -> Option<(u8, u64, u64)> {
     Some((level, deinterleave(digits), deinterleave(digits >> 1)))
 }
 
-/// x bits at even positions, y bits at odd ones.
-fn interleave(x: u64, y: u64) -> u64 {
-    spread(x) | (spread(y) << 1)
-}
-
-fn spread(v: u64) -> u64 {
-    let mut v = v & 0xFFFF_FFFF;
-    v = (v | (v << 16)) & 0x0000_FFFF_0000_FFFF;
-    v = (v | (v << 8)) & 0x00FF_00FF_00FF_00FF;
-    v = (v | (v << 4)) & 0x0F0F_0F0F_0F0F_0F0F;
-    v = (v | (v << 2)) & 0x3333_3333_3333_3333;
-    (v | (v << 1)) & 0x5555_5555_5555_5555
-}
-
-fn deinterleave(v: u64) -> u64 {
-    let mut v = v & 0x5555_5555_5555_5555;
-    v = (v | (v >> 1)) & 0x3333_3333_3333_3333;
-    v = (v | (v >> 2)) & 0x0F0F_0F0F_0F0F_0F0F;
-    v = (v | (v >> 4)) & 0x00FF_00FF_00FF_00FF;
-    v = (v | (v >> 8)) & 0x0000_FFFF_0000_FFFF;
-    (v | (v >> 16)) & 0xFFFF_FFFF
-}
-
-/// The cell holding a point at depth `level`, clamped to the world's cells.
-fn global_cell(at: Coord<f64>, level: u8) -> (u64, u64) {
-    let n = (1u64 << level) as f64;
-    let world = 2.0 * ORIGIN_SHIFT_M;
-    let cell = |v: f64| ((v / world * n).floor().clamp(0.0, n - 1.0)) as u64;
-    (cell(at.x + ORIGIN_SHIFT_M), cell(ORIGIN_SHIFT_M - at.y))
-}
-
-/// One cluster being summed.
-#[derive(Debug, Clone)]
-struct Sum {
+/// What one finest grid cell of a tile holds, summed.
+#[derive(Debug, Clone, Copy, Default)]
+struct CellSum {
     count: u32,
+    /// The worst severity plus one, 0 when none has one.
+    severity: u8,
+    /// Positions summed at [`CODE_LEVEL`] (integers: the same sums in any order).
+    x: u64,
+    y: u64,
+}
+
+/// A member placed in its tile: its finest grid cell (tile-local quadkey digits) and its
+/// position at [`CODE_LEVEL`].
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    cell: u64,
+    x: u64,
+    y: u64,
     severity: Option<u8>,
-    themes: Vec<u32>,
-    x: f64,
-    y: f64,
+    themes: u64,
+}
+
+/// The clusters of one tile's layer being summed, finest grid cell by cell: members are
+/// added in cell order (the points of a [`crate::order::PointOrder`] range come so), the
+/// others (given first, as [`Member`]s) are merged in as the stream passes their cells.
+/// [`Clusters::encode`] then picks the grid.
+#[derive(Debug)]
+pub struct Clusters {
+    coord: TileCoord,
+    finest: u8,
+    themes: usize,
+    /// Codes of the tile at [`CODE_LEVEL`] span `base..base + span`.
+    base: u64,
+    span: u64,
+    /// Members waiting for the stream to reach their cell, the last cell first.
+    pending: Vec<Placed>,
+    /// The finest cells holding members, in order, and their sums.
+    cells: Vec<u64>,
+    sums: Vec<CellSum>,
+    /// `themes` counts per cell.
+    theme_counts: Vec<u32>,
+    added: usize,
+}
+
+impl Clusters {
+    /// The clusters of tile `coord` with the catalog's `themes` themes, holding `members`
+    /// (those that do not belong to the tile are left out).
+    pub fn new<'m>(coord: TileCoord, themes: usize, members: impl IntoIterator<Item = &'m Member>) -> Self {
+        let finest = FINEST_GRID.min(CODE_LEVEL - coord.z());
+        let span_bits = 2 * u32::from(CODE_LEVEL - coord.z());
+        let base = interleave(u64::from(coord.x()), u64::from(coord.y())) << span_bits;
+        let mut c = Self {
+            coord,
+            finest,
+            themes,
+            base,
+            span: 1u64 << span_bits,
+            pending: Vec::new(),
+            cells: Vec::new(),
+            sums: Vec::new(),
+            theme_counts: Vec::new(),
+            added: 0,
+        };
+        c.pending = members.into_iter().filter_map(|m| c.place(m)).collect();
+        c.pending.sort_unstable_by_key(|p| std::cmp::Reverse(p.cell));
+        c
+    }
+
+    /// The codes at [`CODE_LEVEL`] of the tile's points: `lo..hi`.
+    pub fn code_range(&self) -> (u64, u64) {
+        (self.base, self.base + self.span)
+    }
+
+    /// Members counted so far, waiting ones included.
+    pub fn len(&self) -> usize {
+        self.added + self.pending.len()
+    }
+
+    /// Whether no member is counted.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Where a member counts in the tile, `None` when it does not belong to it.
+    fn place(&self, m: &Member) -> Option<Placed> {
+        let level = self.coord.z() + self.finest;
+        let (gx, gy) = global_cell(m.at, level);
+        let side = 1u64 << self.finest;
+        let (x0, y0) = (u64::from(self.coord.x()) << self.finest, u64::from(self.coord.y()) << self.finest);
+        let inside = |g: u64, o: u64| (o..o + side).contains(&g);
+        let (lx, ly, x, y) = if inside(gx, x0) && inside(gy, y0) {
+            let (x, y) = global_cell(m.at, CODE_LEVEL);
+            (gx - x0, gy - y0, x, y)
+        } else if m.extended {
+            // Counted at the centre of the finest cell it is brought into.
+            let (lx, ly) = (gx.clamp(x0, x0 + side - 1) - x0, gy.clamp(y0, y0 + side - 1) - y0);
+            let below = u32::from(CODE_LEVEL - level);
+            let half = (1u64 << below) / 2;
+            (lx, ly, ((x0 + lx) << below) + half, ((y0 + ly) << below) + half)
+        } else {
+            return None;
+        };
+        Some(Placed { cell: interleave(lx, ly), x, y, severity: m.severity, themes: m.themes })
+    }
+
+    /// Adds a point of the tile: its slot in the point order (within
+    /// [`Clusters::code_range`]) and the slot's cell. Points must come in code order.
+    #[inline]
+    pub fn push_point(&mut self, slot: &Slot, (x, y): (u64, u64)) {
+        let cell = (slot.code - self.base) >> (2 * u32::from(CODE_LEVEL - self.coord.z() - self.finest));
+        while let Some(p) = self.pending.pop_if(|p| p.cell <= cell) {
+            self.push(p);
+        }
+        let (severity, themes) = (slot.facts.severity(), slot.facts.themes().0);
+        self.push(Placed { cell, x, y, severity, themes });
+    }
+
+    #[inline]
+    fn push(&mut self, p: Placed) {
+        if self.cells.last() != Some(&p.cell) {
+            debug_assert!(self.cells.last().is_none_or(|&c| c < p.cell), "members in cell order");
+            self.cells.push(p.cell);
+            self.sums.push(CellSum::default());
+            self.theme_counts.resize(self.theme_counts.len() + self.themes, 0);
+        }
+        let s = self.sums.last_mut().expect("a cell");
+        s.count += 1;
+        s.severity = s.severity.max(p.severity.map_or(0, |v| v + 1));
+        s.x += p.x;
+        s.y += p.y;
+        let counts = &mut self.theme_counts[(self.cells.len() - 1) * self.themes..];
+        let mut bits = p.themes;
+        while bits != 0 {
+            let bit = bits.trailing_zeros() as usize;
+            if let Some(n) = counts.get_mut(bit).filter(|_| bit < self.themes) {
+                *n += 1;
+            }
+            bits &= bits - 1;
+        }
+        self.added += 1;
+    }
+
+    /// The clusters of the finest grid that fits `features` and `bytes` (the whole tile as
+    /// one cell when none does), encoded as layer `name`.
+    pub fn encode(mut self, name: &str, theme_ids: &[String], features: usize, bytes: usize) -> LayerEncoder {
+        while let Some(p) = self.pending.pop() {
+            self.push(p);
+        }
+        let mut chosen = LayerEncoder::new(name, EXTENT);
+        for grid in (0..=self.finest).rev() {
+            let shift = 2 * u32::from(self.finest - grid);
+            let clusters = count_runs(self.cells.iter().map(|c| c >> shift));
+            if grid > 0 && (clusters > features || clusters.saturating_mul(MIN_CLUSTER_BYTES) > bytes) {
+                continue;
+            }
+            let enc = self.encode_grid(name, shift, grid, theme_ids);
+            let fits = enc.byte_len() <= bytes;
+            chosen = enc;
+            if fits {
+                break;
+            }
+        }
+        chosen
+    }
+
+    /// The clusters of one grid (cells of `grid` levels below the tile).
+    fn encode_grid(&self, name: &str, shift: u32, grid: u8, theme_ids: &[String]) -> LayerEncoder {
+        let mut enc = LayerEncoder::new(name, EXTENT);
+        enc.set_properties(schema(theme_ids).fields.iter().map(|f| f.name.as_str()));
+        let coord = self.coord;
+        let tile_digits = interleave(u64::from(coord.x()), u64::from(coord.y()));
+        let level = coord.z() + grid;
+        let below = u32::from(CODE_LEVEL - coord.z());
+        let (ox, oy) = ((u64::from(coord.x()) << below) as f64, (u64::from(coord.y()) << below) as f64);
+        let scale = f64::from(EXTENT) / (1u64 << below) as f64;
+        let mut values: Vec<Value> = Vec::with_capacity(2 + theme_ids.len());
+        let mut themes = vec![0u32; self.themes];
+        let mut start = 0;
+        while start < self.cells.len() {
+            let cell = self.cells[start] >> shift;
+            let end = start + self.cells[start..].iter().take_while(|c| *c >> shift == cell).count();
+            let mut sum = CellSum::default();
+            themes.fill(0);
+            for (i, s) in self.sums[start..end].iter().enumerate() {
+                sum.count += s.count;
+                sum.severity = sum.severity.max(s.severity);
+                sum.x += s.x;
+                sum.y += s.y;
+                let counts = &self.theme_counts[(start + i) * self.themes..(start + i + 1) * self.themes];
+                themes.iter_mut().zip(counts).for_each(|(t, c)| *t += c);
+            }
+            let n = f64::from(sum.count);
+            // The mean position, each member at the centre of its cell.
+            let at = |s: u64, o: f64| ((s as f64 / n + 0.5 - o) * scale).round().clamp(0.0, f64::from(EXTENT - 1));
+            let point = [at(sum.x, ox) as i32, at(sum.y, oy) as i32];
+            values.clear();
+            values.push(Value::Int(i64::from(sum.count)));
+            values.push(if sum.severity == 0 { Value::Null } else { Value::Int(i64::from(sum.severity - 1)) });
+            values.extend(
+                themes.iter().take(theme_ids.len()).map(
+                    |&t| {
+                        if t == 0 { Value::Null } else { Value::Int(i64::from(t)) }
+                    },
+                ),
+            );
+            let id = (1u64 << (2 * u32::from(level))) | (tile_digits << (2 * u32::from(grid))) | cell;
+            enc.add_feature(id, &TileGeometry::Point(point), &values);
+            start = end;
+        }
+        enc
+    }
 }
 
 /// The clusters of a tile's members: the finest grid whose clusters fit `features` and
@@ -205,50 +382,7 @@ pub fn encode(
     features: usize,
     bytes: usize,
 ) -> LayerEncoder {
-    let finest = FINEST_GRID.min(MAX_CELL_LEVEL - coord.z());
-    let level = coord.z() + finest;
-    let side = 1u64 << finest;
-    let (x0, y0) = (u64::from(coord.x()) << finest, u64::from(coord.y()) << finest);
-    let cell_m = 2.0 * ORIGIN_SHIFT_M / (1u64 << level) as f64;
-    // Each member in its finest cell (tile-local quadkey digits), in that order, then by id:
-    // sums are added in the same order on every render, whatever the index's order.
-    let mut keyed: Vec<(u64, Coord<f64>, &Member)> = members
-        .iter()
-        .filter_map(|m| {
-            let (gx, gy) = global_cell(m.at, level);
-            let inside = |g: u64, o: u64| (o..o + side).contains(&g);
-            let (lx, ly, at) = if inside(gx, x0) && inside(gy, y0) {
-                (gx - x0, gy - y0, m.at)
-            } else if m.extended {
-                let (lx, ly) = (gx.clamp(x0, x0 + side - 1) - x0, gy.clamp(y0, y0 + side - 1) - y0);
-                // Counted at the centre of the cell it is brought into.
-                let centre = Coord {
-                    x: ((x0 + lx) as f64 + 0.5) * cell_m - ORIGIN_SHIFT_M,
-                    y: ORIGIN_SHIFT_M - ((y0 + ly) as f64 + 0.5) * cell_m,
-                };
-                (lx, ly, centre)
-            } else {
-                return None;
-            };
-            Some((interleave(lx, ly), at, m))
-        })
-        .collect();
-    keyed.sort_unstable_by_key(|(cell, _, m)| (*cell, m.id));
-    let mut chosen = LayerEncoder::new(name, EXTENT);
-    for grid in (0..=finest).rev() {
-        let shift = 2 * u32::from(finest - grid);
-        let clusters = count_runs(keyed.iter().map(|(c, _, _)| c >> shift));
-        if grid > 0 && (clusters > features || clusters.saturating_mul(MIN_CLUSTER_BYTES) > bytes) {
-            continue;
-        }
-        let enc = encode_grid(name, coord, &keyed, shift, grid, theme_ids);
-        let fits = enc.byte_len() <= bytes;
-        chosen = enc;
-        if fits {
-            break;
-        }
-    }
-    chosen
+    Clusters::new(coord, theme_ids.len(), members).encode(name, theme_ids, features, bytes)
 }
 
 fn count_runs(sorted: impl Iterator<Item = u64>) -> usize {
@@ -256,61 +390,12 @@ fn count_runs(sorted: impl Iterator<Item = u64>) -> usize {
     sorted.filter(|c| last.replace(*c) != Some(*c)).count()
 }
 
-/// The clusters of one grid (cells of `grid` levels below the tile).
-fn encode_grid(
-    name: &str,
-    coord: TileCoord,
-    keyed: &[(u64, Coord<f64>, &Member)],
-    shift: u32,
-    grid: u8,
-    theme_ids: &[String],
-) -> LayerEncoder {
-    let mut enc = LayerEncoder::new(name, EXTENT);
-    enc.set_properties(schema(theme_ids).fields.iter().map(|f| f.name.as_str()));
-    let tr = coord.transform();
-    let tile_digits = interleave(u64::from(coord.x()), u64::from(coord.y()));
-    let level = coord.z() + grid;
-    let mut values: Vec<Value> = Vec::with_capacity(2 + theme_ids.len());
-    let mut start = 0;
-    while start < keyed.len() {
-        let cell = keyed[start].0 >> shift;
-        let end = start + keyed[start..].iter().take_while(|(c, _, _)| c >> shift == cell).count();
-        let mut sum = Sum { count: 0, severity: None, themes: vec![0; theme_ids.len()], x: 0.0, y: 0.0 };
-        for (_, at, m) in &keyed[start..end] {
-            sum.count += 1;
-            sum.severity = sum.severity.max(m.severity);
-            let mut bits = m.themes;
-            while bits != 0 {
-                let bit = bits.trailing_zeros() as usize;
-                if let Some(n) = sum.themes.get_mut(bit) {
-                    *n += 1;
-                }
-                bits &= bits - 1;
-            }
-            sum.x += at.x;
-            sum.y += at.y;
-        }
-        let n = f64::from(sum.count);
-        let p = tr.apply(Coord { x: sum.x / n, y: sum.y / n });
-        let max = f64::from(EXTENT - 1);
-        let point = [p.x.round().clamp(0.0, max) as i32, p.y.round().clamp(0.0, max) as i32];
-        values.clear();
-        values.push(Value::Int(i64::from(sum.count)));
-        values.push(sum.severity.map_or(Value::Null, |s| Value::Int(i64::from(s))));
-        values.extend(sum.themes.iter().map(|&t| if t == 0 { Value::Null } else { Value::Int(i64::from(t)) }));
-        let id = (1u64 << (2 * u32::from(level))) | (tile_digits << (2 * u32::from(grid))) | cell;
-        enc.add_feature(id, &TileGeometry::Point(point), &values);
-        start = end;
-    }
-    enc
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
     use crate::demo::Rng;
-    use crate::engine::{ENTRIES, Engine};
+    use crate::engine::{ENTRIES, Engine, Layer};
     use crate::feature::Feature;
     use crate::filter::Filter;
     use crate::index::Collection;
@@ -321,6 +406,7 @@ mod tests {
     use geozero::mvt::{Message, Tile};
     use proptest::prelude::*;
     use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
 
     /// A decoded feature: id, point (tile units) and integer properties.
     type Decoded = (u64, [i32; 2], HashMap<String, i64>);
@@ -500,6 +586,75 @@ mod tests {
             all.reverse();
             prop_assert_eq!(&render(all), &alone, "insertion order changes nothing");
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        /// The point order counts and clusters what the R-tree does: over random entries
+        /// (points, lines, polygons, activation windows), written after the load too, any
+        /// filter (free tags and time windows the facts cannot settle included) and any
+        /// budget, every tile of the entries and theme layers, composite, is the same bytes
+        /// either way.
+        #[test]
+        fn the_point_order_renders_what_the_rtree_renders(
+            seed in any::<u64>(),
+            n in 50usize..2500,
+            z in 10u8..14,
+            features_budget in 1usize..2000,
+            bytes_budget in 200usize..60_000,
+        ) {
+            let mut rng = Rng::new(seed);
+            let engine = engine_with(Vec::new());
+            let mut features = random_features(&mut rng, n, engine.vocabulary());
+            let later = features.split_off(n * 3 / 4);
+            let engine = engine_with(features.clone());
+            for mut f in later {
+                f.id += 10_000;
+                engine.upsert(&ENTRIES, f);
+            }
+            for id in (0..n as u64).step_by(7) {
+                engine.remove(&ENTRIES, id);
+            }
+            let mut filter = random_filter(&mut rng, &engine);
+            match rng.below(4) {
+                0 => filter.from_ms = Some(1_720_010_000_000),
+                1 => filter = filter.with_tags(&["vip".to_owned(), engine.vocabulary().ids()[0].clone()], engine.vocabulary()),
+                _ => {}
+            }
+            let layers: Vec<Arc<Layer>> = engine.layers().iter().filter(|l| l.collection == ENTRIES && !l.is_h3()).cloned().collect();
+            prop_assume!(layers.len() > 2);
+            let budget = Budget { features: features_budget, bytes: bytes_budget, ceiling: usize::MAX }.share(layers.len());
+            let paris: Vec<Feature> = features.into_iter().filter(|f| (2.0..3.0).contains(&f.lonlat.bounding_rect().unwrap().min().x)).collect();
+            for coord in tiles_over(&paris, z) {
+                let ordered = engine.render_paths(&layers, coord, &filter, budget, true).unwrap();
+                let rtree = engine.render_paths(&layers, coord, &filter, budget, false).unwrap();
+                prop_assert_eq!(&ordered.thinned, &rtree.thinned, "{}", coord);
+                prop_assert!(ordered.bytes == rtree.bytes, "{}: the same bytes", coord);
+            }
+        }
+    }
+
+    /// A dense tile's layers are counted and clustered from the point order, all in one pass:
+    /// the engine takes them there rather than from the R-tree.
+    #[test]
+    fn dense_tiles_are_clustered_from_the_point_order() {
+        let mut rng = Rng::new(21);
+        let engine = engine_with(Vec::new());
+        let features = random_features(&mut rng, 6000, engine.vocabulary());
+        let engine = engine_with(features);
+        let layers: Vec<Arc<Layer>> =
+            engine.layers().iter().filter(|l| l.collection == ENTRIES && !l.is_h3()).cloned().collect();
+        let coord = TileCoord::new(10, 518, 352).unwrap();
+        let budget = Budget { features: 200, bytes: 500_000, ceiling: usize::MAX };
+        let counted = engine.ordered_clusters(&layers, coord, &Filter::default(), budget);
+        assert!(counted[0].as_ref().is_some_and(|c| c.len() > 200), "the entries layer, over 200 features");
+        // A time window over features with activation windows: the facts cannot tell.
+        let mut window = Filter::default();
+        window.from_ms = Some(1_720_010_000_000);
+        assert!(engine.ordered_clusters(&layers, coord, &window, budget).iter().all(Option::is_none));
+        let tile = engine.render_within(&layers, coord, &Filter::default(), budget).unwrap();
+        assert!(tile.thinned[0]);
     }
 
     /// Clusters split as tiles get smaller: a dense spot thinned at z13 comes back as its

@@ -1,17 +1,17 @@
 //! The engine: catalog layers resolved against indexed collections, H3 aggregates kept up to
 //! date with them, and tile rendering.
 
-use crate::budget::{self, Budget, OverCeiling};
+use crate::budget::{self, Budget, Clusters, OverCeiling};
 use crate::catalog::{Catalog, LayerDef, LayerKind};
 use crate::clip::{ClipBox, TileGeometry, tile_geometry};
 use crate::feature::Value;
-use crate::feature::{Brief, Feature, FeatureId, Schema, ThemeMask};
+use crate::feature::{Facts, Feature, FeatureId, Schema, ThemeMask};
 use crate::filter::Filter;
 use crate::h3::{self, Aggregate};
 use crate::hit::Hit;
 use crate::index::{Collection, Item};
 use crate::model::{ThemeVocabulary, entry_schema, perimeter_schema, venue_schema};
-use crate::mvt::{LayerEncoder, TileEncoder};
+use crate::mvt::{LayerEncoder, MIN_POINT_FEATURE_BYTES, TileEncoder};
 use crate::query::{Answer, Paging, Tally};
 use crate::region::Prepared;
 use crate::scope::Scope;
@@ -95,12 +95,12 @@ impl Layer {
             || f.attrs.tags.as_ref().is_some_and(|tags| tags.iter().any(|t| self.free_tags.contains(t)))
     }
 
-    /// [`Layer::selects`] read from a feature's brief; `None` when the brief cannot tell (the
-    /// layer keeps some kinds, or free tags the feature's themes do not settle).
+    /// [`Layer::selects`] read from a feature's facts; `None` when they cannot tell (the layer
+    /// keeps some kinds, or free tags the feature's themes do not settle).
     #[inline]
-    pub fn selects_brief(&self, b: &Brief) -> Option<bool> {
+    pub fn selects_facts(&self, b: &Facts) -> Option<bool> {
         if let Some(src) = &self.source {
-            return src.selects_brief(b);
+            return src.selects_facts(b);
         }
         if !self.kinds.is_empty() {
             return None;
@@ -549,6 +549,24 @@ impl Engine {
         filter: &Filter,
         budget: Budget,
     ) -> Result<RenderedTile, OverCeiling> {
+        self.render_paths(layers, coord, filter, budget, true)
+    }
+
+    /// [`Engine::render_within`], taking the layers over their budget by count from the point
+    /// orders when `ordered` (else, as tests compare, from the R-tree like the others).
+    pub(crate) fn render_paths(
+        &self,
+        layers: &[Arc<Layer>],
+        coord: TileCoord,
+        filter: &Filter,
+        budget: Budget,
+        ordered: bool,
+    ) -> Result<RenderedTile, OverCeiling> {
+        let mut counted = if ordered && !filter.raw {
+            self.ordered_clusters(layers, coord, filter, budget)
+        } else {
+            layers.iter().map(|_| None).collect()
+        };
         let tr = coord.transform();
         let clip = ClipBox::for_tile(coord, BUFFER_PX);
         let envelope = coord.feature_bounds();
@@ -560,6 +578,10 @@ impl Engine {
             if !layer.in_zoom(coord.z()) {
             } else if layer.is_h3() {
                 self.render_h3(&mut enc, layer, coord, filter);
+            } else if let Some(clusters) = counted[i].take() {
+                let mine = budget.within(&layer.def);
+                enc = clusters.encode(&layer.def.id, self.vocab.ids(), mine.features, mine.bytes);
+                thinned[i] = true;
             } else if let Some(shared) = self.collection(&layer.collection) {
                 let c = read(&shared);
                 // A territory: nothing to test when the buffered tile lies inside it (whatever
@@ -602,17 +624,8 @@ impl Engine {
                 }
                 if let Some(Budget { features, bytes, .. }) = thin.filter(|_| over) {
                     let bounds = coord.bounds();
-                    let members: Vec<budget::Member> = hits
-                        .iter()
-                        .filter(|(_, f)| rects_meet(f.bbox, bounds))
-                        .map(|(id, f)| budget::Member {
-                            id: *id,
-                            at: f.bbox.center(),
-                            extended: !matches!(f.geometry, Geometry::Point(_)),
-                            severity: f.attrs.severity,
-                            themes: f.attrs.themes.0,
-                        })
-                        .collect();
+                    let members: Vec<budget::Member> =
+                        hits.iter().filter(|(_, f)| rects_meet(f.bbox, bounds)).map(|(_, f)| member(f)).collect();
                     enc = budget::encode(&layer.def.id, coord, &members, self.vocab.ids(), features, bytes);
                     thinned[i] = true;
                 }
@@ -621,6 +634,101 @@ impl Engine {
             tile.push(&enc);
         }
         Ok(RenderedTile { bytes: tile.finish(), features: counts, thinned })
+    }
+
+    /// The clusters of the layers of a tile that are over their budget by count alone (more
+    /// features than it allows, or more than its bytes hold at the smallest a point takes),
+    /// from their collections' point orders: one pass over each collection's run of the tile
+    /// for all its layers, the collection's other geometries taken from the R-tree. `None`
+    /// for a layer that is not, or that the point order cannot tell (H3 layers, layers kept
+    /// by kind, territories across the tile, filters the facts do not settle): the render
+    /// reads it from the R-tree, and comes to the same verdict and clusters.
+    pub(crate) fn ordered_clusters(
+        &self,
+        layers: &[Arc<Layer>],
+        coord: TileCoord,
+        filter: &Filter,
+        budget: Budget,
+    ) -> Vec<Option<Clusters>> {
+        let mut out: Vec<Option<Clusters>> = layers.iter().map(|_| None).collect();
+        let envelope = lonlat_rect(coord.feature_bounds());
+        let countable = |l: &Layer| {
+            l.in_zoom(coord.z())
+                && !l.is_h3()
+                && l.kinds.is_empty()
+                && l.scope(filter).is_none_or(|s| s.covers(envelope))
+        };
+        let mut done = vec![false; layers.len()];
+        for first in 0..layers.len() {
+            if done[first] || !countable(&layers[first]) {
+                continue;
+            }
+            let name = &layers[first].collection;
+            let group: Vec<usize> = (first..layers.len())
+                .filter(|&j| !done[j] && layers[j].collection == *name && countable(&layers[j]))
+                .collect();
+            for &j in &group {
+                done[j] = true;
+            }
+            let Some(shared) = self.collection(name) else { continue };
+            let c = read(&shared);
+            // Only the layers the whole collection could put over budget (none, unbounded).
+            let over = |n: usize, b: Budget| n > b.features || n.saturating_mul(MIN_POINT_FEATURE_BYTES) > b.bytes;
+            let group: Vec<usize> =
+                group.into_iter().filter(|&j| over(c.len(), budget.within(&layers[j].def))).collect();
+            if c.points().is_empty() || group.is_empty() {
+                continue;
+            }
+            // The lines, polygons and multipoints meeting the tile, which the order leaves out.
+            let mut others: Vec<&Arc<Feature>> = Vec::new();
+            if c.non_points() > 0 {
+                c.for_each_item(coord.bounds(), |item| {
+                    if item.brief().point().is_none() {
+                        others.push(&item.feature);
+                    }
+                });
+            }
+            let mut open: Vec<(usize, Clusters, bool)> = group
+                .iter()
+                .map(|&j| {
+                    let (layer, ids) = (&layers[j], self.vocab.ids());
+                    let members: Vec<budget::Member> = others
+                        .iter()
+                        .filter(|f| layer.selects(f) && filter.matches(&f.attrs))
+                        .map(|f| member(f))
+                        .collect();
+                    (j, Clusters::new(coord, ids.len(), &members), true)
+                })
+                .collect();
+            let (lo, hi) = open[0].1.code_range();
+            let mut live = open.len();
+            for slot in c.points().range(lo, hi) {
+                let facts = &slot.facts;
+                let verdict = filter.matches_facts(facts);
+                let mut cell = None;
+                for (j, clusters, settled) in open.iter_mut().filter(|(_, _, settled)| *settled) {
+                    match (verdict, layers[*j].selects_facts(facts)) {
+                        (Some(true), Some(true)) => {
+                            clusters.push_point(slot, *cell.get_or_insert_with(|| slot.cell()));
+                        }
+                        (Some(false), _) | (_, Some(false)) => {}
+                        _ => {
+                            *settled = false;
+                            live -= 1;
+                        }
+                    }
+                }
+                if live == 0 {
+                    break;
+                }
+            }
+            for (j, clusters, settled) in open {
+                if settled && over(clusters.len(), budget.within(&layers[j].def)) {
+                    out[j] = Some(clusters);
+                }
+            }
+        }
+        out
     }
 
     fn render_h3(&self, enc: &mut LayerEncoder, layer: &Layer, coord: TileCoord, filter: &Filter) {
@@ -784,8 +892,8 @@ impl Engine {
         let covered = filter.scope.as_ref().is_some_and(|s| region.bounds().is_some_and(|b| s.covers(b)));
         let hit = |layer: &Layer, item: &Item| {
             let (b, f) = (item.brief(), &item.feature);
-            layer.selects_brief(b).unwrap_or_else(|| layer.selects(f))
-                && filter.matches_brief(b).unwrap_or_else(|| filter.matches(&f.attrs))
+            layer.selects_facts(b.facts()).unwrap_or_else(|| layer.selects(f))
+                && filter.matches_facts(b.facts()).unwrap_or_else(|| filter.matches(&f.attrs))
                 && region.meets(item)
                 && (covered || layer.scope(filter).is_none_or(|s| s.admits_item(item)))
         };
@@ -847,6 +955,16 @@ impl Engine {
 const MAX_OWNING_BOXES: usize = 128;
 
 /// A Web Mercator rectangle in longitude/latitude.
+/// A feature as clustering sees it.
+fn member(f: &Feature) -> budget::Member {
+    budget::Member {
+        at: f.bbox.center(),
+        extended: !matches!(f.geometry, Geometry::Point(_)),
+        severity: f.attrs.severity,
+        themes: f.attrs.themes.0,
+    }
+}
+
 fn lonlat_rect(r: Rect<f64>) -> Rect<f64> {
     Rect::new(crate::tile::mercator_to_lonlat(r.min()), crate::tile::mercator_to_lonlat(r.max()))
 }

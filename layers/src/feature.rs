@@ -336,15 +336,51 @@ impl Feature {
 pub struct Brief {
     /// Longitude and latitude, when the feature is a point.
     point: [f64; 2],
+    facts: Facts,
+}
+
+/// What filters and layer selections read of a feature (24 bytes): its time, themes,
+/// severity and qualification, and whether it has tags or activation windows. A brief holds
+/// them beside the point; the point order of a collection beside the point's cell
+/// ([`crate::order`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct Facts {
     time_ms: i64,
     themes: ThemeMask,
     severity: u8,
-    /// Index in [`Qualification::ALL`], or [`Brief::NO_QUALIFICATION`].
+    /// Index in [`Qualification::ALL`], or [`Facts::NO_QUALIFICATION`].
     qualification: u8,
     flags: u8,
 }
 
 impl Brief {
+    /// The brief of a feature.
+    pub fn of(f: &Feature) -> Self {
+        let mut facts = Facts::of(&f.attrs);
+        let point = if let Geometry::Point(p) = &f.lonlat {
+            facts.flags |= Facts::POINT;
+            [p.x(), p.y()]
+        } else {
+            [0.0; 2]
+        };
+        Self { point, facts }
+    }
+
+    /// Longitude and latitude of a point feature (`None` for other geometries).
+    #[inline]
+    pub fn point(&self) -> Option<geo::Coord<f64>> {
+        (self.facts.flags & Facts::POINT != 0).then_some(geo::Coord { x: self.point[0], y: self.point[1] })
+    }
+
+    /// What filters read.
+    #[inline]
+    pub fn facts(&self) -> &Facts {
+        &self.facts
+    }
+}
+
+impl Facts {
     const POINT: u8 = 1;
     const TIME: u8 = 1 << 1;
     const SEVERITY: u8 = 1 << 2;
@@ -352,16 +388,9 @@ impl Brief {
     const WINDOWS: u8 = 1 << 4;
     const NO_QUALIFICATION: u8 = u8::MAX;
 
-    /// The brief of a feature.
-    pub fn of(f: &Feature) -> Self {
-        let a = &f.attrs;
+    /// The facts of a feature's attributes.
+    pub fn of(a: &Attrs) -> Self {
         let mut flags = 0;
-        let point = if let Geometry::Point(p) = &f.lonlat {
-            flags |= Self::POINT;
-            [p.x(), p.y()]
-        } else {
-            [0.0; 2]
-        };
         let mut set = |bit: u8, on: bool| {
             if on {
                 flags |= bit;
@@ -372,19 +401,12 @@ impl Brief {
         set(Self::TAGS, a.tags.is_some());
         set(Self::WINDOWS, !a.windows.is_empty());
         Self {
-            point,
             time_ms: a.time_ms.unwrap_or_default(),
             themes: a.themes,
             severity: a.severity.unwrap_or_default(),
             qualification: a.qualification.map_or(Self::NO_QUALIFICATION, |q| q as u8),
             flags,
         }
-    }
-
-    /// Longitude and latitude of a point feature (`None` for other geometries).
-    #[inline]
-    pub fn point(&self) -> Option<geo::Coord<f64>> {
-        (self.flags & Self::POINT != 0).then_some(geo::Coord { x: self.point[0], y: self.point[1] })
     }
 
     /// [`Attrs::time_ms`].

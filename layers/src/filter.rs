@@ -5,7 +5,7 @@
 //! severity, so a severity filter leaves them alone. A time window keeps a feature whose time
 //! (or activation interval) overlaps it.
 
-use crate::feature::{Attrs, Brief, Qualification, QualificationSet, ThemeMask};
+use crate::feature::{Attrs, Facts, Qualification, QualificationSet, ThemeMask};
 use crate::model::ThemeVocabulary;
 use crate::scope::Scope;
 use std::fmt::Write as _;
@@ -109,11 +109,11 @@ impl Filter {
         true
     }
 
-    /// [`Filter::matches`] read from a feature's brief; `None` when the brief cannot tell (a
-    /// time window over a feature with activation windows, free tags its themes do not
-    /// settle): the caller then reads the feature's [`Attrs`].
+    /// [`Filter::matches`] read from a feature's facts (its brief's, or its point slot's);
+    /// `None` when they cannot tell (a time window over a feature with activation windows,
+    /// free tags its themes do not settle): the caller then reads the feature's [`Attrs`].
     #[inline]
-    pub fn matches_brief(&self, b: &Brief) -> Option<bool> {
+    pub fn matches_facts(&self, b: &Facts) -> Option<bool> {
         if self.from_ms.is_some() || self.to_ms.is_some() {
             if b.has_windows() {
                 return None;
@@ -284,7 +284,7 @@ mod tests {
                 .unwrap();
             let brief = Brief::of(&f);
             for filter in &filters {
-                match filter.matches_brief(&brief) {
+                match filter.matches_facts(brief.facts()) {
                     Some(v) => {
                         assert_eq!(v, filter.matches(&f.attrs), "{filter:?} {:?}", f.attrs);
                         told += 1;

@@ -2,6 +2,7 @@
 //! an id map for updates.
 
 use crate::feature::{Brief, Feature, FeatureId, Schema};
+use crate::order::{PointOrder, Slot};
 use geo::{Coord, Rect};
 use rstar::{AABB, Envelope, ParentNode, RTree, RTreeNode, RTreeObject};
 // foldhash (hashbrown's default) rather than SipHash: ids are not chosen by an attacker, and a
@@ -99,13 +100,15 @@ impl Counts {
     }
 }
 
-/// The features of one source (entries, venues, perimeters, an imported dataset), indexed.
+/// The features of one source (entries, venues, perimeters, an imported dataset), indexed:
+/// an R-tree of every feature, and the point order of its points ([`crate::order`]).
 #[derive(Debug)]
 pub struct Collection {
     schema: Arc<Schema>,
     tree: RTree<Item>,
     by_id: HashMap<FeatureId, Arc<Feature>>,
     counts: Counts,
+    points: PointOrder,
 }
 
 impl Collection {
@@ -141,7 +144,8 @@ impl Collection {
         for f in by_id.values() {
             counts.count(f, true);
         }
-        Self { schema: Arc::new(schema), tree: RTree::bulk_load(items), by_id, counts }
+        let points = PointOrder::from_slots(by_id.values().filter_map(|f| Slot::of(f)).collect());
+        Self { schema: Arc::new(schema), tree: RTree::bulk_load(items), by_id, counts, points }
     }
 
     /// Inserts or replaces a feature; returns the one it replaced.
@@ -149,6 +153,9 @@ impl Collection {
         let old = self.remove(feature.id);
         let f = Arc::new(feature);
         self.counts.count(&f, true);
+        if let Some(slot) = Slot::of(&f) {
+            self.points.insert(slot);
+        }
         self.by_id.insert(f.id, f.clone());
         self.tree.insert(Item::new(f));
         old
@@ -159,6 +166,9 @@ impl Collection {
         let old = self.by_id.remove(&id)?;
         self.tree.remove(&Item::new(old.clone()));
         self.counts.count(&old, false);
+        if let Some(slot) = Slot::of(&old) {
+            self.points.remove(&slot);
+        }
         Some(old)
     }
 
@@ -214,6 +224,17 @@ impl Collection {
         if self.tree.root().envelope().intersects(&env) {
             walk(self.tree.root(), &env, &mut f);
         }
+    }
+
+    /// The point order of the collection's point features.
+    pub fn points(&self) -> &PointOrder {
+        &self.points
+    }
+
+    /// Number of features that are not points (lines, polygons, multipoints): the ones the
+    /// point order leaves out.
+    pub fn non_points(&self) -> usize {
+        self.len() - self.points.len()
     }
 
     /// Every feature, in no particular order.
@@ -291,8 +312,10 @@ mod tests {
         assert_eq!(ids, [1, 2, 3]);
         assert_eq!((c.theme_count(0), c.theme_count(1)), (2, 1));
 
+        assert_eq!((c.points().len(), c.non_points()), (3, 0));
         assert!(c.remove(1).is_some());
         assert!(c.remove(1).is_none());
+        assert_eq!(c.points().len(), 2);
         assert_eq!(c.query(paris()).count(), 2);
         assert_eq!(c.len(), 2);
         assert!(c.extent().unwrap().min().x > 200_000.0);

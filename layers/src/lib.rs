@@ -30,6 +30,7 @@ pub mod index;
 pub mod journal;
 pub mod model;
 pub mod mvt;
+pub mod order;
 pub mod query;
 #[cfg(feature = "readers")]
 pub mod readers;

@@ -166,6 +166,11 @@ fn hash_key(state: &DefaultHashBuilder, k: &ValueKey) -> u64 {
     h.finish()
 }
 
+/// The fewest bytes a point feature takes in a layer's features: its frame (2), id (2), type
+/// (2) and geometry (5: a move-to and two one-byte deltas). A layer with more points than its
+/// byte budget holds at this size is over it before any is encoded.
+pub const MIN_POINT_FEATURE_BYTES: usize = 11;
+
 /// Bytes a feature takes in the layer, roughly (a point with a dozen properties), for
 /// [`LayerEncoder::reserve`].
 const FEATURE_BYTES_HINT: usize = 48;
@@ -605,6 +610,17 @@ mod tests {
     use super::*;
     use geozero::mvt::{Message, Tile};
     use proptest::prelude::*;
+
+    #[test]
+    fn no_point_feature_is_smaller_than_the_minimum() {
+        let mut enc = LayerEncoder::new("l", 4096);
+        let empty = enc.feature_bytes();
+        assert!(enc.add_feature(0, &TileGeometry::Point([0, 0]), &[]));
+        assert_eq!(enc.feature_bytes() - empty, MIN_POINT_FEATURE_BYTES, "id 0 at the origin, no property");
+        enc.set_properties(["a"]);
+        assert!(enc.add_feature(1 << 40, &TileGeometry::Point([4095, 4095]), &[Value::Int(1)]));
+        assert!(enc.feature_bytes() - empty > 2 * MIN_POINT_FEATURE_BYTES);
+    }
 
     #[test]
     fn varint_lengths() {

@@ -156,6 +156,7 @@ impl Tally {
     /// only if the hit makes the page.
     #[inline]
     pub fn add(&mut self, layer: usize, b: &Brief, feature: &Arc<Feature>) {
+        let b = b.facts();
         self.total += 1;
         self.by_layer[layer] += 1;
         if b.has_tags() {

@@ -184,7 +184,7 @@ pub fn layers(
         // The filter does not depend on the layer: read once per feature.
         let passes = |item: &Item| {
             let (b, f) = (item.brief(), &item.feature);
-            filter.matches_brief(b).unwrap_or_else(|| filter.matches(&f.attrs))
+            filter.matches_facts(b.facts()).unwrap_or_else(|| filter.matches(&f.attrs))
         };
         c.for_each_item(rect, |item| {
             if over || !passes(item) {
@@ -193,7 +193,7 @@ pub fn layers(
             let b = item.brief();
             for (k, plan) in plans.iter().enumerate() {
                 let layer = plan.layer;
-                if !(layer.selects_brief(b).unwrap_or_else(|| layer.selects(&item.feature))
+                if !(layer.selects_facts(b.facts()).unwrap_or_else(|| layer.selects(&item.feature))
                     && plan.scope.is_none_or(|s| s.admits_item(item)))
                 {
                     continue;
@@ -203,10 +203,10 @@ pub fn layers(
                     over = true;
                     return;
                 }
-                let severity = b.severity().unwrap_or(0);
+                let severity = b.facts().severity().unwrap_or(0);
                 let mut colour = plan.colour;
                 // The first of its themes in catalog order, from the brief (no visit to the feature).
-                let first_theme = b.themes().0.trailing_zeros() as usize;
+                let first_theme = b.facts().themes().0.trailing_zeros() as usize;
                 if plan.per_entry
                     && let Some((id, c)) = themes.get(first_theme)
                 {
@@ -284,8 +284,8 @@ pub fn hexagons(engine: &Engine, layer: &Layer, filter: &Filter, view: &View) ->
             let mut found = Vec::new();
             c.for_each_item(lookup, |item| {
                 let (b, f) = (item.brief(), &item.feature);
-                if layer.selects_brief(b).unwrap_or_else(|| layer.selects(f))
-                    && filter.matches_brief(b).unwrap_or_else(|| filter.matches(&f.attrs))
+                if layer.selects_facts(b.facts()).unwrap_or_else(|| layer.selects(f))
+                    && filter.matches_facts(b.facts()).unwrap_or_else(|| filter.matches(&f.attrs))
                     && scope.is_none_or(|s| s.admits_item(item))
                 {
                     found.push(item.feature.clone());
