@@ -46,9 +46,15 @@ pub const DEFAULT_MAX_BYTES: usize = 500_000;
 pub const DEFAULT_RAW_MAX_BYTES: usize = 32 << 20;
 /// Finest clustering grid: 2^8 cells across a tile.
 pub const FINEST_GRID: u8 = 8;
-/// Fewest bytes one cluster takes in a tile (id, point, count, framing): a grid whose
-/// clusters cannot fit at this size is not encoded.
-const MIN_CLUSTER_BYTES: usize = 12;
+/// Fewest bytes one cluster of a cell at depth `level` takes in a layer: its frame (2), its id
+/// (a key and the varint of at least 4^level), its `point_count` tag (4: the tags' key and
+/// length, a key and a value index), its type (2) and its point (5). A grid whose clusters
+/// cannot fit the budget at this size is not encoded (encoding is most of a thinned layer's
+/// cost).
+fn min_cluster_bytes(level: u8) -> usize {
+    let id_bits = 2 * usize::from(level) + 1;
+    2 + 1 + id_bits.div_ceil(7) + 4 + 2 + 5
+}
 
 /// What one layer of a tile may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +316,8 @@ impl Clusters {
         for grid in (0..=self.finest).rev() {
             let shift = 2 * u32::from(self.finest - grid);
             let clusters = count_runs(self.cells.iter().map(|c| c >> shift));
-            if grid > 0 && (clusters > features || clusters.saturating_mul(MIN_CLUSTER_BYTES) > bytes) {
+            let least = min_cluster_bytes(self.coord.z() + grid);
+            if grid > 0 && (clusters > features || clusters.saturating_mul(least) > bytes) {
                 continue;
             }
             let enc = self.encode_grid(name, shift, grid, theme_ids);
@@ -585,6 +592,19 @@ mod tests {
             prop_assert_eq!(&render(all.clone()), &alone, "neighbours' entries change nothing");
             all.reverse();
             prop_assert_eq!(&render(all), &alone, "insertion order changes nothing");
+        }
+    }
+
+    #[test]
+    fn no_cluster_is_smaller_than_the_least_its_depth_allows() {
+        let ids = vec!["health".to_owned()];
+        for level in 0..=CODE_LEVEL {
+            let mut enc = LayerEncoder::new("l", EXTENT);
+            enc.set_properties(schema(&ids).fields.iter().map(|f| f.name.as_str()));
+            let before = enc.feature_bytes();
+            let least = [Value::Int(1), Value::Null, Value::Null];
+            assert!(enc.add_feature(1 << (2 * u32::from(level)), &TileGeometry::Point([0, 0]), &least));
+            assert_eq!(enc.feature_bytes() - before, min_cluster_bytes(level), "level {level}");
         }
     }
 
