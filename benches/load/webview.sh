@@ -8,7 +8,7 @@
 # Prints, per pass: requests/s, p50/p99/max latency, errors, mean and largest response bytes
 # (the largest over every tile of the trace, fetched once with curl), peak resident memory.
 # Environment: WORK (/tmp/vigie-load; the store is made once in $WORK/webview, FRESH=1 remakes
-# it), ENTRIES (1000000), DURATION (10 s per run), CONNS ("1 8 64").
+# it), ENTRIES (1000000), DURATION (10 s per run), CONNS ("1 8 64"), PASSES ("budget raw").
 # Needs: cargo, wrk, curl.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -17,6 +17,7 @@ work=${WORK:-/tmp/vigie-load}
 entries=${ENTRIES:-1000000}
 duration=${DURATION:-10}
 conns=${CONNS:-"1 8 64"}
+passes=${PASSES:-"budget raw"}
 port=${PORT:-8097}
 base=http://127.0.0.1:$port
 layers=venues,perimeters,public-order,transport,health,fire-rescue,crowd
@@ -42,7 +43,7 @@ fi
 
 echo "== machine: $(nproc) cores; trace: $(wc -l <"$here/trace.txt") tiles z8-16; composite $layers"
 printf '%-6s %5s %9s %8s %8s %9s %6s %11s %11s %8s\n' pass conns req/s p50_ms p99_ms max_ms errors mean_bytes max_bytes hwm_mib
-for pass in budget raw; do
+for pass in $passes; do
     query=""
     [[ $pass == raw ]] && query="?budget=off"
     log=$work/logs/webview-$pass.log

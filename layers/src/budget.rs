@@ -21,8 +21,8 @@
 //! GIS clients ask with `budget=off`).
 //!
 //! A layer is over its budget when it holds more features than the budget allows, when its
-//! features cannot fit the budget's bytes even at the smallest a point takes
-//! ([`crate::mvt::MIN_POINT_FEATURE_BYTES`]), or when its encoding passes them. The first two
+//! points cannot fit the budget's bytes even at the least each takes
+//! ([`crate::order::Slot::least_bytes`]), or when its encoding passes them. The first two
 //! are known before anything is encoded: the engine counts and clusters the points of such a
 //! tile straight from the collection's point order ([`crate::order`]), one pass over the
 //! tile's run of it for all the layers of a composite.
@@ -198,6 +198,10 @@ pub struct Clusters {
     /// Codes of the tile at [`CODE_LEVEL`] span `base..base + span`.
     base: u64,
     span: u64,
+    /// A code's offset in the tile shifted right by this is its finest cell.
+    cell_shift: u32,
+    /// Bits of the catalog's themes.
+    theme_bits: u64,
     /// Members waiting for the stream to reach their cell, the last cell first.
     pending: Vec<Placed>,
     /// The finest cells holding members, in order, and their sums.
@@ -206,6 +210,8 @@ pub struct Clusters {
     /// `themes` counts per cell.
     theme_counts: Vec<u32>,
     added: usize,
+    /// The least bytes the points pushed take as raw features ([`Slot::least_bytes`]).
+    least_bytes: usize,
 }
 
 impl Clusters {
@@ -221,11 +227,14 @@ impl Clusters {
             themes,
             base,
             span: 1u64 << span_bits,
+            cell_shift: 2 * u32::from(CODE_LEVEL - coord.z() - finest),
+            theme_bits: if themes >= 64 { u64::MAX } else { (1u64 << themes) - 1 },
             pending: Vec::new(),
             cells: Vec::new(),
             sums: Vec::new(),
             theme_counts: Vec::new(),
             added: 0,
+            least_bytes: 0,
         };
         c.pending = members.into_iter().filter_map(|m| c.place(m)).collect();
         c.pending.sort_unstable_by_key(|p| std::cmp::Reverse(p.cell));
@@ -240,6 +249,11 @@ impl Clusters {
     /// Members counted so far, waiting ones included.
     pub fn len(&self) -> usize {
         self.added + self.pending.len()
+    }
+
+    /// The fewest bytes the points pushed would take as the raw layer's features.
+    pub fn least_bytes(&self) -> usize {
+        self.least_bytes
     }
 
     /// Whether no member is counted.
@@ -273,37 +287,43 @@ impl Clusters {
     /// [`Clusters::code_range`]) and the slot's cell. Points must come in code order.
     #[inline]
     pub fn push_point(&mut self, slot: &Slot, (x, y): (u64, u64)) {
-        let cell = (slot.code - self.base) >> (2 * u32::from(CODE_LEVEL - self.coord.z() - self.finest));
+        let cell = (slot.code - self.base) >> self.cell_shift;
         while let Some(p) = self.pending.pop_if(|p| p.cell <= cell) {
             self.push(p);
         }
         let (severity, themes) = (slot.facts.severity(), slot.facts.themes().0);
+        self.least_bytes += slot.least_bytes();
         self.push(Placed { cell, x, y, severity, themes });
     }
 
     #[inline]
     fn push(&mut self, p: Placed) {
         if self.cells.last() != Some(&p.cell) {
-            debug_assert!(self.cells.last().is_none_or(|&c| c < p.cell), "members in cell order");
-            self.cells.push(p.cell);
-            self.sums.push(CellSum::default());
-            self.theme_counts.resize(self.theme_counts.len() + self.themes, 0);
+            self.open_cell(p.cell);
         }
-        let s = self.sums.last_mut().expect("a cell");
+        let last = self.sums.len() - 1;
+        let s = &mut self.sums[last];
         s.count += 1;
         s.severity = s.severity.max(p.severity.map_or(0, |v| v + 1));
         s.x += p.x;
         s.y += p.y;
-        let counts = &mut self.theme_counts[(self.cells.len() - 1) * self.themes..];
-        let mut bits = p.themes;
-        while bits != 0 {
-            let bit = bits.trailing_zeros() as usize;
-            if let Some(n) = counts.get_mut(bit).filter(|_| bit < self.themes) {
-                *n += 1;
+        let mut bits = p.themes & self.theme_bits;
+        if bits != 0 {
+            let counts = &mut self.theme_counts[last * self.themes..(last + 1) * self.themes];
+            while bits != 0 {
+                counts[bits.trailing_zeros() as usize] += 1;
+                bits &= bits - 1;
             }
-            bits &= bits - 1;
         }
         self.added += 1;
+    }
+
+    /// Starts the sums of the next cell holding members.
+    fn open_cell(&mut self, cell: u64) {
+        debug_assert!(self.cells.last().is_none_or(|&c| c < cell), "members in cell order");
+        self.cells.push(cell);
+        self.sums.push(CellSum::default());
+        self.theme_counts.resize(self.theme_counts.len() + self.themes, 0);
     }
 
     /// The clusters of the finest grid that fits `features` and `bytes` (the whole tile as

@@ -637,12 +637,14 @@ impl Engine {
     }
 
     /// The clusters of the layers of a tile that are over their budget by count alone (more
-    /// features than it allows, or more than its bytes hold at the smallest a point takes),
+    /// features than it allows, or more than its bytes hold at the least each point takes:
+    /// [`crate::order::Slot::least_bytes`]),
     /// from their collections' point orders: one pass over each collection's run of the tile
     /// for all its layers, the collection's other geometries taken from the R-tree. `None`
     /// for a layer that is not, or that the point order cannot tell (H3 layers, layers kept
-    /// by kind, territories across the tile, filters the facts do not settle): the render
-    /// reads it from the R-tree, and comes to the same verdict and clusters.
+    /// by kind or by free tag, territories across the tile, filters the facts do not
+    /// settle): the render reads it from the R-tree, and comes to the same verdict and
+    /// clusters.
     pub(crate) fn ordered_clusters(
         &self,
         layers: &[Arc<Layer>],
@@ -656,6 +658,7 @@ impl Engine {
             l.in_zoom(coord.z())
                 && !l.is_h3()
                 && l.kinds.is_empty()
+                && l.free_tags.is_empty()
                 && l.scope(filter).is_none_or(|s| s.covers(envelope))
         };
         let mut done = vec![false; layers.len()];
@@ -673,9 +676,12 @@ impl Engine {
             let Some(shared) = self.collection(name) else { continue };
             let c = read(&shared);
             // Only the layers the whole collection could put over budget (none, unbounded).
-            let over = |n: usize, b: Budget| n > b.features || n.saturating_mul(MIN_POINT_FEATURE_BYTES) > b.bytes;
-            let group: Vec<usize> =
-                group.into_iter().filter(|&j| over(c.len(), budget.within(&layers[j].def))).collect();
+            let most = MIN_POINT_FEATURE_BYTES + 2 + 2 * usize::from(u8::MAX);
+            let could = |n: usize, b: Budget| n > b.features || n.saturating_mul(most) > b.bytes;
+            let mut group: Vec<usize> =
+                group.into_iter().filter(|&j| could(c.len(), budget.within(&layers[j].def))).collect();
+            // One bit per layer below (the others are rendered from the R-tree).
+            group.truncate(64);
             if c.points().is_empty() || group.is_empty() {
                 continue;
             }
@@ -688,42 +694,68 @@ impl Engine {
                     }
                 });
             }
-            let mut open: Vec<(usize, Clusters, bool)> = group
+            let mut open: Vec<Clusters> = group
                 .iter()
                 .map(|&j| {
-                    let (layer, ids) = (&layers[j], self.vocab.ids());
+                    let layer = &layers[j];
                     let members: Vec<budget::Member> = others
                         .iter()
                         .filter(|f| layer.selects(f) && filter.matches(&f.attrs))
                         .map(|f| member(f))
                         .collect();
-                    (j, Clusters::new(coord, ids.len(), &members), true)
+                    Clusters::new(coord, self.vocab.ids().len(), &members)
                 })
                 .collect();
-            let (lo, hi) = open[0].1.code_range();
-            let mut live = open.len();
-            for slot in c.points().range(lo, hi) {
-                let facts = &slot.facts;
-                let verdict = filter.matches_facts(facts);
-                let mut cell = None;
-                for (j, clusters, settled) in open.iter_mut().filter(|(_, _, settled)| *settled) {
-                    match (verdict, layers[*j].selects_facts(facts)) {
-                        (Some(true), Some(true)) => {
-                            clusters.push_point(slot, *cell.get_or_insert_with(|| slot.cell()));
-                        }
-                        (Some(false), _) | (_, Some(false)) => {}
-                        _ => {
-                            *settled = false;
-                            live -= 1;
-                        }
+            // Which of the open layers a point selects: every layer keeping all the
+            // collection's features, and those of each of its themes ([`Layer::selects`] for
+            // layers without kinds or free tags).
+            let mut every = 0u64;
+            let mut by_theme = [0u64; 64];
+            for (k, &j) in group.iter().enumerate() {
+                let themes = layers[j].themes.0;
+                if themes == 0 {
+                    every |= 1 << k;
+                }
+                for (bit, layers) in by_theme.iter_mut().enumerate() {
+                    if themes & (1 << bit) != 0 {
+                        *layers |= 1 << k;
                     }
                 }
-                if live == 0 {
-                    break;
+            }
+            let (lo, hi) = open[0].code_range();
+            let mut settled = true;
+            for slot in c.points().range(lo, hi) {
+                let facts = &slot.facts;
+                match filter.matches_facts(facts) {
+                    Some(true) => {}
+                    Some(false) => continue,
+                    None => {
+                        // The same for every layer of the group: read them from the R-tree.
+                        settled = false;
+                        break;
+                    }
+                }
+                let mut selected = every;
+                let mut themes = facts.themes().0;
+                while themes != 0 {
+                    selected |= by_theme[themes.trailing_zeros() as usize];
+                    themes &= themes - 1;
+                }
+                if selected == 0 {
+                    continue;
+                }
+                let cell = slot.cell();
+                while selected != 0 {
+                    open[selected.trailing_zeros() as usize].push_point(slot, cell);
+                    selected &= selected - 1;
                 }
             }
-            for (j, clusters, settled) in open {
-                if settled && over(clusters.len(), budget.within(&layers[j].def)) {
+            if !settled {
+                continue;
+            }
+            for (j, clusters) in group.into_iter().zip(open) {
+                let mine = budget.within(&layers[j].def);
+                if clusters.len() > mine.features || clusters.least_bytes() > mine.bytes {
                     out[j] = Some(clusters);
                 }
             }

@@ -352,6 +352,9 @@ pub struct Facts {
     /// Index in [`Qualification::ALL`], or [`Facts::NO_QUALIFICATION`].
     qualification: u8,
     flags: u8,
+    /// Property values that are not null, up to 255 (0 unless set by
+    /// [`Facts::with_properties`]).
+    properties: u8,
 }
 
 impl Brief {
@@ -406,7 +409,23 @@ impl Facts {
             severity: a.severity.unwrap_or_default(),
             qualification: a.qualification.map_or(Self::NO_QUALIFICATION, |q| q as u8),
             flags,
+            properties: 0,
         }
+    }
+
+    /// These facts with the number of the feature's property values that are not null (what
+    /// its MVT tags take at least two bytes each for).
+    #[must_use]
+    pub fn with_properties(mut self, values: &[Value]) -> Self {
+        self.properties = u8::try_from(values.iter().filter(|v| !v.is_null()).count()).unwrap_or(u8::MAX);
+        self
+    }
+
+    /// The property values that are not null, as [`Facts::with_properties`] counted them
+    /// (at most 255).
+    #[inline]
+    pub fn properties(&self) -> u8 {
+        self.properties
     }
 
     /// [`Attrs::time_ms`].

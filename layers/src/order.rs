@@ -13,6 +13,7 @@
 //! facts are the same point to every reader, so removing either removes one of them.
 
 use crate::feature::{Facts, Feature};
+use crate::mvt::MIN_POINT_FEATURE_BYTES;
 use crate::tile::ORIGIN_SHIFT_M;
 use geo::{Coord, Geometry};
 
@@ -38,7 +39,18 @@ impl Slot {
     /// The slot of a point feature (`None` for other geometries, multipoints included).
     pub fn of(f: &Feature) -> Option<Self> {
         matches!(f.lonlat, Geometry::Point(_))
-            .then(|| Self { code: point_code(f.bbox.min()), facts: Facts::of(&f.attrs) })
+            .then(|| Self { code: point_code(f.bbox.min()), facts: Facts::of(&f.attrs).with_properties(&f.props) })
+    }
+
+    /// The fewest bytes the point takes as a feature of an MVT layer: a point's least
+    /// ([`MIN_POINT_FEATURE_BYTES`]) and, when it has property values, their tags (the field's
+    /// key and length, and a key and a value index for each).
+    #[inline]
+    pub fn least_bytes(&self) -> usize {
+        match usize::from(self.facts.properties()) {
+            0 => MIN_POINT_FEATURE_BYTES,
+            n => MIN_POINT_FEATURE_BYTES + 2 + 2 * n,
+        }
     }
 
     /// The point's cell at [`CODE_LEVEL`], x and y.
@@ -213,6 +225,41 @@ mod tests {
             }
             let s = Slot { code, facts: Facts::of(&Attrs::default()) };
             assert_eq!(s.cell(), global_cell(at, CODE_LEVEL));
+        }
+    }
+
+    /// A point's least bytes are what its smallest encoding takes, and no demo entry encodes
+    /// smaller.
+    #[test]
+    fn no_point_encodes_smaller_than_its_least_bytes() {
+        use crate::clip::TileGeometry;
+        use crate::feature::Value;
+        use crate::mvt::LayerEncoder;
+        let point = |props: Vec<Value>| {
+            let g = Geometry::Point(geo::Point::new(2.35, 48.85));
+            Feature::from_lonlat(1, &g, Attrs::default(), props.into_boxed_slice()).unwrap()
+        };
+        for props in [vec![], vec![Value::Null], vec![Value::Int(1), Value::Null, Value::Bool(true)]] {
+            let f = point(props);
+            let mut enc = LayerEncoder::new("l", 4096);
+            enc.set_properties(["a", "b", "c"]);
+            assert!(enc.add_feature(1, &TileGeometry::Point([0, 0]), &f.props));
+            assert_eq!(enc.feature_bytes(), Slot::of(&f).unwrap().least_bytes(), "{:?}", f.props);
+        }
+        let schema = crate::model::entry_schema();
+        let mut enc = LayerEncoder::new("entries", 4096);
+        enc.set_properties(schema.fields.iter().map(|f| f.name.as_str()));
+        let mut rng = Rng::new(3);
+        let vocab = crate::model::ThemeVocabulary::new(["health".into()]);
+        let mut interner = crate::model::Interner::default();
+        let venues = crate::demo::bundled_venues();
+        for e in crate::demo::entries(&venues, 3, 2000, crate::demo::Shapes::Mixed) {
+            let f = e.to_feature(&vocab, &mut interner).unwrap();
+            let Some(slot) = Slot::of(&f) else { continue };
+            let before = enc.feature_bytes();
+            let at = [rng.below(4096) as i32, rng.below(4096) as i32];
+            assert!(enc.add_feature(f.id, &TileGeometry::Point(at), &f.props));
+            assert!(enc.feature_bytes() - before >= slot.least_bytes());
         }
     }
 
