@@ -475,6 +475,18 @@ mod tests {
         engine
     }
 
+    /// Whether a random feature lies by Paris (the others sit near ±180°, where the tiles of
+    /// a test's zoom would be millions).
+    fn in_paris(f: &Feature) -> bool {
+        (2.0..3.0).contains(&f.lonlat.bounding_rect().unwrap().min().x)
+    }
+
+    /// The layers that draw the log's entries as features: the entries layer and the theme
+    /// layers.
+    fn entry_layers(engine: &Engine) -> Vec<Arc<Layer>> {
+        engine.layers().iter().filter(|l| l.collection == ENTRIES && !l.is_h3()).cloned().collect()
+    }
+
     /// The tiles at zoom `z` over the features' area.
     fn tiles_over(features: &[Feature], z: u8) -> Vec<TileCoord> {
         let area =
@@ -555,7 +567,7 @@ mod tests {
             let mut rng = Rng::new(seed);
             let engine = engine_with(Vec::new());
             let features = random_features(&mut rng, n, engine.vocabulary());
-            let paris: Vec<Feature> = features.into_iter().filter(|f| (2.0..3.0).contains(&f.lonlat.bounding_rect().unwrap().min().x)).collect();
+            let paris: Vec<Feature> = features.into_iter().filter(in_paris).collect();
             let engine = engine_with(paris.clone());
             let filter = random_filter(&mut rng, &engine);
             let layer = engine.layer("entries").unwrap().clone();
@@ -598,7 +610,7 @@ mod tests {
             let vocab_engine = engine_with(Vec::new());
             let points: Vec<Feature> = random_features(&mut rng, n, vocab_engine.vocabulary())
                 .into_iter()
-                .filter(|f| matches!(f.geometry, Geometry::Point(_)) && (2.0..3.0).contains(&f.lonlat.bounding_rect().unwrap().min().x))
+                .filter(|f| matches!(f.geometry, Geometry::Point(_)) && in_paris(f))
                 .collect();
             let coord = TileCoord::new(12, 2074, 1408).unwrap(); // the centre of Paris
             let b = coord.bounds();
@@ -666,10 +678,10 @@ mod tests {
                 1 => filter = filter.with_tags(&["vip".to_owned(), engine.vocabulary().ids()[0].clone()], engine.vocabulary()),
                 _ => {}
             }
-            let layers: Vec<Arc<Layer>> = engine.layers().iter().filter(|l| l.collection == ENTRIES && !l.is_h3()).cloned().collect();
+            let layers = entry_layers(&engine);
             prop_assume!(layers.len() > 2);
             let budget = Budget { features: features_budget, bytes: bytes_budget, ceiling: usize::MAX }.share(layers.len());
-            let paris: Vec<Feature> = features.into_iter().filter(|f| (2.0..3.0).contains(&f.lonlat.bounding_rect().unwrap().min().x)).collect();
+            let paris: Vec<Feature> = features.into_iter().filter(in_paris).collect();
             for coord in tiles_over(&paris, z) {
                 let ordered = engine.render_paths(&layers, coord, &filter, budget, true).unwrap();
                 let rtree = engine.render_paths(&layers, coord, &filter, budget, false).unwrap();
@@ -687,8 +699,7 @@ mod tests {
         let engine = engine_with(Vec::new());
         let features = random_features(&mut rng, 6000, engine.vocabulary());
         let engine = engine_with(features);
-        let layers: Vec<Arc<Layer>> =
-            engine.layers().iter().filter(|l| l.collection == ENTRIES && !l.is_h3()).cloned().collect();
+        let layers = entry_layers(&engine);
         let coord = TileCoord::new(10, 518, 352).unwrap();
         let budget = Budget { features: 200, bytes: 500_000, ceiling: usize::MAX };
         let counted = engine.ordered_clusters(&layers, coord, &Filter::default(), budget);
