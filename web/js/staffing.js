@@ -229,7 +229,10 @@ export function createStaffing(app) {
       if (picked && !people.some((p) => p.id === picked)) picked = null;
       if (menu && !assignments.some((a) => a.id === menu && a.status !== 'declined')) menu = null;
       if (said?.fn === loadingSaid) status(null);
-      render();
+      // Not under a drag: redrawing would take the dragged person's row, or the cell under the
+      // pointer, out of the page, and the drop with them. Drawn when the drag ends.
+      if (dragging) drawAfterDrag = true;
+      else render();
     } catch (e) {
       if (seq !== loadSeq) return;
       const msg = e.message;
@@ -621,6 +624,8 @@ export function createStaffing(app) {
 
   /** The person being dragged (set at dragstart: dragover may not read the data). */
   let dragging = null;
+  /** Whether a load came during the drag (see `load`). */
+  let drawAfterDrag = false;
 
   peopleList.addEventListener('dragstart', (e) => {
     const li = e.target.closest?.('li[data-person]');
@@ -634,6 +639,10 @@ export function createStaffing(app) {
     dragging = null;
     grid.classList.remove('dropping');
     for (const td of grid.querySelectorAll('.drop-target')) td.classList.remove('drop-target');
+    if (drawAfterDrag) {
+      drawAfterDrag = false;
+      render();
+    }
   });
   grid.addEventListener('dragover', (e) => {
     const td = e.target.closest?.('td[data-position]');
