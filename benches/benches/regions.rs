@@ -74,7 +74,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             features
                 .iter()
-                .filter_map(|f| h3::representative_point(&f.lonlat).and_then(|p| h3::cell_of(p.x, p.y, h3::FINEST)))
+                .filter_map(|f| h3::representative_point(&f.lonlat()).and_then(|p| h3::cell_of(p.x, p.y, h3::FINEST)))
                 .count()
         });
     });

@@ -478,7 +478,7 @@ mod tests {
     /// Whether a random feature lies by Paris (the others sit near ±180°, where the tiles of
     /// a test's zoom would be millions).
     fn in_paris(f: &Feature) -> bool {
-        (2.0..3.0).contains(&f.lonlat.bounding_rect().unwrap().min().x)
+        (2.0..3.0).contains(&f.lonlat().bounding_rect().unwrap().min().x)
     }
 
     /// The layers that draw the log's entries as features: the entries layer and the theme
@@ -490,7 +490,7 @@ mod tests {
     /// The tiles at zoom `z` over the features' area.
     fn tiles_over(features: &[Feature], z: u8) -> Vec<TileCoord> {
         let area =
-            features.iter().filter_map(|f| f.geometry.bounding_rect()).fold(None, |acc: Option<Rect<f64>>, r| {
+            features.iter().filter_map(|f| f.geometry().bounding_rect()).fold(None, |acc: Option<Rect<f64>>, r| {
                 Some(acc.map_or(r, |a| {
                     Rect::new(
                         Coord { x: a.min().x.min(r.min().x), y: a.min().y.min(r.min().y) },
@@ -509,15 +509,15 @@ mod tests {
         features
             .iter()
             .filter(|f| filter.matches(&f.attrs))
-            .filter(|f| match f.geometry {
+            .filter(|f| match *f.geometry() {
                 Geometry::Point(p) => {
                     b.min().x <= p.x() && p.x() < b.max().x && b.min().y < p.y() && p.y() <= b.max().y
                 }
                 _ => {
-                    f.bbox.min().x <= b.max().x
-                        && b.min().x <= f.bbox.max().x
-                        && f.bbox.min().y <= b.max().y
-                        && b.min().y <= f.bbox.max().y
+                    f.bbox().min().x <= b.max().x
+                        && b.min().x <= f.bbox().max().x
+                        && f.bbox().min().y <= b.max().y
+                        && b.min().y <= f.bbox().max().y
                 }
             })
             .count() as i64
@@ -610,11 +610,11 @@ mod tests {
             let vocab_engine = engine_with(Vec::new());
             let points: Vec<Feature> = random_features(&mut rng, n, vocab_engine.vocabulary())
                 .into_iter()
-                .filter(|f| matches!(f.geometry, Geometry::Point(_)) && in_paris(f))
+                .filter(|f| matches!(*f.geometry(), Geometry::Point(_)) && in_paris(f))
                 .collect();
             let coord = TileCoord::new(12, 2074, 1408).unwrap(); // the centre of Paris
             let b = coord.bounds();
-            let inside = |f: &Feature| f.bbox.min().x > b.min().x && f.bbox.max().x < b.max().x && f.bbox.min().y > b.min().y && f.bbox.max().y < b.max().y;
+            let inside = |f: &Feature| f.bbox().min().x > b.min().x && f.bbox().max().x < b.max().x && f.bbox().min().y > b.min().y && f.bbox().max().y < b.max().y;
             let own: Vec<Feature> = points.iter().filter(|f| inside(f)).cloned().collect();
             prop_assume!(own.len() > 8);
             let budget = Budget { features: 4, bytes: 100_000, ceiling: usize::MAX };

@@ -6,7 +6,9 @@
 //! Nothing reaches the store unless the whole file is valid (or invalid records are skipped on
 //! request, with a report).
 
-use crate::feature::{Attrs, Feature, FeatureId, Field, FieldType, GeometryError, Schema, Value, project_geometry};
+use crate::feature::{
+    Attrs, Feature, FeatureId, Field, FieldType, GeometryError, Schema, Text, Value, project_geometry,
+};
 use crate::model::{Interner, ThemeVocabulary};
 use geo::Geometry;
 use serde::{Deserialize, Serialize};
@@ -107,12 +109,11 @@ impl DatasetFeature {
     /// [`GeometryError`] when the geometry cannot be projected.
     pub fn to_feature(&self, vocab: &ThemeVocabulary, interner: &mut Interner) -> Result<Feature, GeometryError> {
         let projected = project_geometry(&self.geometry)?;
-        let bbox = geo::BoundingRect::bounding_rect(&projected).ok_or(GeometryError::Empty)?;
         let attrs = Attrs {
             time_ms: self.time_ms,
             severity: self.severity,
             themes: vocab.mask(&self.tags),
-            tags: (!self.tags.is_empty()).then(|| self.tags.iter().map(|t| interner.get(t)).collect()),
+            tags: (!self.tags.is_empty()).then(|| interner.tags(&self.tags)),
             ..Attrs::default()
         };
         let props = self
@@ -123,7 +124,7 @@ impl DatasetFeature {
                 other => other.clone(),
             })
             .collect();
-        Ok(Feature { id: self.id, lonlat: self.geometry.clone(), geometry: projected, bbox, attrs, props })
+        Feature::projected(self.id, self.geometry.clone(), projected, attrs, props)
     }
 }
 
@@ -437,7 +438,7 @@ pub fn check_geometry(g: &Geometry<f64>) -> Result<(), String> {
 
 /// Shares one text allocation between equal strings while reading (categories, codes).
 #[derive(Debug, Default)]
-pub struct TextCache(HashMap<String, Arc<str>>);
+pub struct TextCache(HashMap<String, Text>);
 
 impl TextCache {
     /// Most distinct strings kept; beyond, new strings are not shared.
@@ -448,7 +449,7 @@ impl TextCache {
         if let Some(a) = self.0.get(s) {
             return Value::Text(a.clone());
         }
-        let a: Arc<str> = Arc::from(s);
+        let a = Text::from(s);
         if self.0.len() < Self::LIMIT {
             self.0.insert(s.to_owned(), a.clone());
         }

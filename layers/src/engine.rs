@@ -5,7 +5,7 @@ use crate::budget::{self, Budget, Clusters, OverCeiling};
 use crate::catalog::{Catalog, LayerDef, LayerKind};
 use crate::clip::{ClipBox, TileGeometry, tile_geometry};
 use crate::feature::Value;
-use crate::feature::{Facts, Feature, FeatureId, Schema, ThemeMask};
+use crate::feature::{Facts, Feature, FeatureId, Schema, Text, ThemeMask};
 use crate::filter::Filter;
 use crate::h3::{self, Aggregate};
 use crate::hit::Hit;
@@ -73,8 +73,8 @@ pub struct Layer {
     /// For an H3 layer: the layer whose features it counts.
     pub source: Option<Arc<Layer>>,
     themes: ThemeMask,
-    free_tags: Vec<Arc<str>>,
-    kinds: Vec<Arc<str>>,
+    free_tags: Vec<Text>,
+    kinds: Vec<Text>,
 }
 
 impl Layer {
@@ -257,8 +257,8 @@ impl Engine {
         let resolve = |def: &LayerDef, source: Option<Arc<Layer>>| {
             Arc::new(Layer {
                 themes: vocab.mask(&def.tags),
-                free_tags: def.tags.iter().filter(|t| !vocab.contains(t)).map(|t| Arc::from(t.as_str())).collect(),
-                kinds: def.kinds.iter().map(|k| Arc::from(k.as_str())).collect(),
+                free_tags: def.tags.iter().filter(|t| !vocab.contains(t)).map(|t| Text::from(t.as_str())).collect(),
+                kinds: def.kinds.iter().map(|k| Text::from(k.as_str())).collect(),
                 collection: source.as_ref().map_or_else(|| collection_of(def), |s| s.collection.clone()),
                 source,
                 def: def.clone(),
@@ -425,21 +425,21 @@ impl Engine {
         let mut c = write(&shared);
         let old = match feature {
             Some(f) => {
-                rects.push(f.bbox);
+                rects.push(f.bbox());
                 c.upsert(f)
             }
             None => c.remove(id),
         };
         let new = c.get(id).cloned();
         drop(c);
-        rects.extend(old.as_ref().map(|o| o.bbox));
+        rects.extend(old.as_ref().map(|o| o.bbox()));
         for layer in self.h3_layers_of(name) {
             let Some(slot) = self.aggregates.get(&layer.def.id) else { continue };
             let counted = new.as_deref().filter(|f| Self::counted(layer, f));
             let mut agg = write(slot);
             let (min, max) = agg.resolutions();
             for f in [old.as_deref(), counted].into_iter().flatten() {
-                if let Some(p) = h3::representative_point(&f.lonlat) {
+                if let Some(p) = h3::representative_point(&f.lonlat()) {
                     for r in min..=max {
                         if let Some(cell) = h3::counting_cell(p.x, p.y, r) {
                             hexagons.push(HexagonChange {
@@ -461,7 +461,7 @@ impl Engine {
             if let Some(changed) = lock(&s.building).as_mut() {
                 changed.push(id);
             }
-            let counted = new.as_deref().filter(|f| Self::counted(layer, f) && s.scope.admits(&f.lonlat));
+            let counted = new.as_deref().filter(|f| Self::counted(layer, f) && s.scope.admits(&f.lonlat()));
             write(&s.agg).update(id, counted);
         }
         Touched { rects, hexagons, before: old, after: new }
@@ -592,7 +592,7 @@ impl Engine {
                 let mut hits: Vec<(FeatureId, &Arc<Feature>)> = c
                     .query(envelope)
                     .filter(|f| {
-                        layer.selects(f) && filter.matches(&f.attrs) && scope.is_none_or(|s| s.admits(&f.lonlat))
+                        layer.selects(f) && filter.matches(&f.attrs) && scope.is_none_or(|s| s.admits(&f.lonlat()))
                     })
                     .map(|f| (f.id, f))
                     .collect();
@@ -610,7 +610,7 @@ impl Engine {
                     enc.set_properties(c.schema().fields.iter().map(|field| field.name.as_str()));
                     enc.reserve(hits.len());
                     for (n, (_, f)) in hits.iter().enumerate() {
-                        if let Some(g) = tile_geometry(&f.geometry, &tr, &clip) {
+                        if let Some(g) = tile_geometry(&f.geometry(), &tr, &clip) {
                             add(&mut enc, f, &g);
                         }
                         if n % LIMIT_CHECK_EVERY == LIMIT_CHECK_EVERY - 1 && enc.feature_bytes() > limit {
@@ -625,7 +625,7 @@ impl Engine {
                 if let Some(Budget { features, bytes, .. }) = thin.filter(|_| over) {
                     let bounds = coord.bounds();
                     let members: Vec<budget::Member> =
-                        hits.iter().filter(|(_, f)| rects_meet(f.bbox, bounds)).map(|(_, f)| member(f)).collect();
+                        hits.iter().filter(|(_, f)| rects_meet(f.bbox(), bounds)).map(|(_, f)| member(f)).collect();
                     enc = budget::encode(&layer.def.id, coord, &members, self.vocab.ids(), features, bytes);
                     thinned[i] = true;
                 }
@@ -796,7 +796,7 @@ impl Engine {
             // it. The collection's lock is let go before the aggregate's is taken.
             let inside: Vec<FeatureId> = read(&shared)
                 .query(lookup)
-                .filter(|f| layer.selects(f) && filter.matches(&f.attrs) && scope.admits(&f.lonlat))
+                .filter(|f| layer.selects(f) && filter.matches(&f.attrs) && scope.admits(&f.lonlat()))
                 .map(|f| f.id)
                 .collect();
             let stats = read(slot).count_of(r, inside.into_iter());
@@ -810,7 +810,7 @@ impl Engine {
                 r,
                 c.query(lookup)
                     .filter(|f| {
-                        layer.selects(f) && filter.matches(&f.attrs) && scope.is_none_or(|s| s.admits(&f.lonlat))
+                        layer.selects(f) && filter.matches(&f.attrs) && scope.is_none_or(|s| s.admits(&f.lonlat()))
                     })
                     .map(AsRef::as_ref),
             );
@@ -858,7 +858,8 @@ impl Engine {
         );
         let features: Vec<Arc<Feature>> =
             read(&shared).query(bounds).filter(|f| Self::counted(layer, f)).cloned().collect();
-        let built = Aggregate::build(min, max, features.iter().map(AsRef::as_ref).filter(|f| scope.admits(&f.lonlat)));
+        let built =
+            Aggregate::build(min, max, features.iter().map(AsRef::as_ref).filter(|f| scope.admits(&f.lonlat())));
         *write(&slot.agg) = built;
         // Count again what changed while it was built, until nothing did.
         loop {
@@ -873,7 +874,7 @@ impl Engine {
             };
             for id in changed {
                 let f = read(&shared).get(id).cloned();
-                let counted = f.as_deref().filter(|f| Self::counted(layer, f) && scope.admits(&f.lonlat));
+                let counted = f.as_deref().filter(|f| Self::counted(layer, f) && scope.admits(&f.lonlat()));
                 write(&slot.agg).update(id, counted);
             }
         }
@@ -969,14 +970,14 @@ impl Engine {
                 .filter(|f| layer.selects(f))
                 .filter(|f| {
                     idx.iter().all(|(i, value)| match f.props.get(*i) {
-                        Some(Value::Text(s)) => s.as_ref() == *value,
+                        Some(Value::Text(s)) => s.as_str() == *value,
                         Some(Value::Int(n)) => n.to_string() == *value,
                         _ => false,
                     })
                 })
                 .collect();
             found.sort_unstable_by_key(|f| f.id);
-            found.first().map(|f| f.lonlat.clone())
+            found.first().map(|f| f.lonlat().into_owned())
         })
         .flatten()
     }
@@ -990,8 +991,8 @@ const MAX_OWNING_BOXES: usize = 128;
 /// A feature as clustering sees it.
 fn member(f: &Feature) -> budget::Member {
     budget::Member {
-        at: f.bbox.center(),
-        extended: !matches!(f.geometry, Geometry::Point(_)),
+        at: f.bbox().center(),
+        extended: !f.is_point(),
         severity: f.attrs.severity,
         themes: f.attrs.themes.0,
     }
@@ -1112,7 +1113,7 @@ mod tests {
                 }
             }
             let scope = Arc::new(Scope::new(MultiPolygon(vec![territory])).unwrap());
-            let inside: Vec<Feature> = features.iter().filter(|f| scope.admits(&f.lonlat)).cloned().collect();
+            let inside: Vec<Feature> = features.iter().filter(|f| scope.admits(&f.lonlat())).cloned().collect();
             assert!(
                 inside.len() > 10 && inside.len() < features.len(),
                 "seed {seed}: {} of {}",
@@ -1161,7 +1162,7 @@ mod tests {
                 }
                 let p = Point::new(x0 + w * rng.range(-0.2, 1.2), y0 + h * rng.range(-0.2, 1.2));
                 let f = Feature::from_lonlat(id, &Geometry::Point(p), template.clone(), Box::new([])).unwrap();
-                if scope.admits(&f.lonlat) {
+                if scope.admits(&f.lonlat()) {
                     only.upsert(&ENTRIES, f.clone());
                 } else {
                     only.remove(&ENTRIES, id);
@@ -1200,7 +1201,7 @@ mod tests {
         engine.replace(&ENTRIES, Collection::bulk_load(entry_schema(), random_features(&mut rng, 20_000, &vocab)));
         let perimeters: Vec<Feature> = (0..300)
             .map(|i| {
-                let attrs = Attrs { kind: Some(Arc::from(["red", "blue"][i % 2])), ..Attrs::default() };
+                let attrs = Attrs { kind: Some(Text::from(["red", "blue"][i % 2])), ..Attrs::default() };
                 let p = Point::new(rng.range(2.2, 2.5), rng.range(48.8, 48.95));
                 Feature::from_lonlat(i as u64, &Geometry::Point(p), attrs, Box::new([])).unwrap()
             })
@@ -1234,7 +1235,7 @@ mod tests {
                     for (i, l) in layers.iter().enumerate() {
                         engine.with_collection(&l.collection, |c| {
                             for f in c.iter() {
-                                if l.selects(f) && filter.matches(&f.attrs) && region.intersects(&f.lonlat) {
+                                if l.selects(f) && filter.matches(&f.attrs) && region.intersects(&f.lonlat()) {
                                     expected.push((i, f.id));
                                 }
                             }

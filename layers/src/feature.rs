@@ -4,8 +4,9 @@
 //! attributes filters read ([`Attrs`]), and its properties as values aligned with the
 //! [`Schema`] of its collection.
 
-use geo::{BoundingRect, Geometry, Rect};
+use geo::{BoundingRect, Coord, Geometry, Rect};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -14,6 +15,10 @@ use time::format_description::well_known::Rfc3339;
 
 /// Identifier of a feature, unique within its collection.
 pub type FeatureId = u64;
+
+/// Shared text: one pointer to a reference count, a length and the bytes. Half of an
+/// `Arc<str>`, which keeps [`Value`] at 16 bytes (a log entry has ten of them).
+pub type Text = arcstr::ArcStr;
 
 /// A property value, typed as MVT and GeoJSON carry them.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +32,7 @@ pub enum Value {
     /// Double-precision float.
     Float(f64),
     /// Text, shared between features that carry the same string.
-    Text(Arc<str>),
+    Text(Text),
     /// A point in time, milliseconds since the Unix epoch (UTC). Encoded as RFC 3339 text.
     Time(i64),
 }
@@ -35,7 +40,7 @@ pub enum Value {
 impl Value {
     /// Text value from anything string-like.
     pub fn text(s: impl AsRef<str>) -> Self {
-        Self::Text(Arc::from(s.as_ref()))
+        Self::Text(Text::from(s.as_ref()))
     }
 
     /// `true` for [`Value::Null`].
@@ -263,9 +268,9 @@ pub struct Attrs {
     pub themes: ThemeMask,
     /// Every tag, themes and free tags, as given; `None` for features that have no tags
     /// (venues), which tag filters then leave alone.
-    pub tags: Option<Box<[Arc<str>]>>,
+    pub tags: Option<Arc<[Text]>>,
     /// A property that keys category layers (for example a perimeter's kind).
-    pub kind: Option<Arc<str>>,
+    pub kind: Option<Text>,
 }
 
 /// Why a geometry cannot be indexed.
@@ -292,17 +297,34 @@ pub enum GeometryError {
 pub struct Feature {
     /// Identifier, unique within the collection; also the MVT feature id.
     pub id: FeatureId,
-    /// Geometry in WGS84 longitude/latitude, as given: region queries test it exactly as
-    /// PostGIS tests `geometry(4326)`, without a projection round trip.
-    pub lonlat: Geometry<f64>,
-    /// Geometry in Web Mercator metres.
-    pub geometry: Geometry<f64>,
-    /// Bounding box of `geometry` (metres), computed once.
-    pub bbox: Rect<f64>,
+    shape: Shape,
     /// What filters read.
     pub attrs: Attrs,
     /// Property values aligned with the collection's [`Schema`].
     pub props: Box<[Value]>,
+}
+
+/// Where a feature is, in both coordinate systems.
+///
+/// A point, most of a log, keeps its two coordinates inline (32 bytes); any other geometry is
+/// boxed with its envelope. Two `geo::Geometry` values and a `Rect` inline took 144 bytes of
+/// every feature, points included: ~100 MB per million log entries (`benches/examples/memory.rs`).
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    Point {
+        lonlat: Coord<f64>,
+        /// Web Mercator metres.
+        at: Coord<f64>,
+    },
+    Other(Box<Extended>),
+}
+
+/// A geometry other than a point, in both coordinate systems.
+#[derive(Debug, Clone, PartialEq)]
+struct Extended {
+    lonlat: Geometry<f64>,
+    geometry: Geometry<f64>,
+    bbox: Rect<f64>,
 }
 
 impl Feature {
@@ -318,8 +340,71 @@ impl Feature {
         props: Box<[Value]>,
     ) -> Result<Self, GeometryError> {
         let projected = project_geometry(geometry)?;
-        let bbox = projected.bounding_rect().ok_or(GeometryError::Empty)?;
-        Ok(Self { id, lonlat: geometry.clone(), geometry: projected, bbox, attrs, props })
+        Self::projected(id, geometry.clone(), projected, attrs, props)
+    }
+
+    /// A feature from a WGS84 geometry and its projection by [`project_geometry`].
+    ///
+    /// # Errors
+    /// [`GeometryError::Empty`] when the projection has no extent (an empty geometry).
+    pub fn projected(
+        id: FeatureId,
+        lonlat: Geometry<f64>,
+        projected: Geometry<f64>,
+        attrs: Attrs,
+        props: Box<[Value]>,
+    ) -> Result<Self, GeometryError> {
+        let shape = if let (Geometry::Point(p), Geometry::Point(at)) = (&lonlat, &projected) {
+            Shape::Point { lonlat: p.0, at: at.0 }
+        } else {
+            let bbox = projected.bounding_rect().ok_or(GeometryError::Empty)?;
+            Shape::Other(Box::new(Extended { lonlat, geometry: projected, bbox }))
+        };
+        Ok(Self { id, shape, attrs, props })
+    }
+
+    /// Geometry in WGS84 longitude/latitude, as given: region queries test it exactly as
+    /// PostGIS tests `geometry(4326)`, without a projection round trip. A point is made on the
+    /// spot (no allocation); any other geometry is borrowed.
+    #[inline]
+    pub fn lonlat(&self) -> Cow<'_, Geometry<f64>> {
+        match &self.shape {
+            Shape::Point { lonlat, .. } => Cow::Owned(Geometry::Point(geo::Point(*lonlat))),
+            Shape::Other(e) => Cow::Borrowed(&e.lonlat),
+        }
+    }
+
+    /// Geometry in Web Mercator metres (made or borrowed as [`Feature::lonlat`]).
+    #[inline]
+    pub fn geometry(&self) -> Cow<'_, Geometry<f64>> {
+        match &self.shape {
+            Shape::Point { at, .. } => Cow::Owned(Geometry::Point(geo::Point(*at))),
+            Shape::Other(e) => Cow::Borrowed(&e.geometry),
+        }
+    }
+
+    /// Bounding box of [`Feature::geometry`] (metres).
+    #[inline]
+    pub fn bbox(&self) -> Rect<f64> {
+        match &self.shape {
+            Shape::Point { at, .. } => Rect::new(*at, *at),
+            Shape::Other(e) => e.bbox,
+        }
+    }
+
+    /// Longitude and latitude of a point feature (`None` for any other geometry).
+    #[inline]
+    pub fn point(&self) -> Option<Coord<f64>> {
+        match &self.shape {
+            Shape::Point { lonlat, .. } => Some(*lonlat),
+            Shape::Other(_) => None,
+        }
+    }
+
+    /// Whether the feature is a point.
+    #[inline]
+    pub fn is_point(&self) -> bool {
+        matches!(self.shape, Shape::Point { .. })
     }
 }
 
@@ -361,9 +446,9 @@ impl Brief {
     /// The brief of a feature.
     pub fn of(f: &Feature) -> Self {
         let mut facts = Facts::of(&f.attrs);
-        let point = if let Geometry::Point(p) = &f.lonlat {
+        let point = if let Some(p) = f.point() {
             facts.flags |= Facts::POINT;
-            [p.x(), p.y()]
+            [p.x, p.y]
         } else {
             [0.0; 2]
         };
@@ -372,8 +457,8 @@ impl Brief {
 
     /// Longitude and latitude of a point feature (`None` for other geometries).
     #[inline]
-    pub fn point(&self) -> Option<geo::Coord<f64>> {
-        (self.facts.flags & Facts::POINT != 0).then_some(geo::Coord { x: self.point[0], y: self.point[1] })
+    pub fn point(&self) -> Option<Coord<f64>> {
+        (self.facts.flags & Facts::POINT != 0).then_some(Coord { x: self.point[0], y: self.point[1] })
     }
 
     /// What filters read.
@@ -571,6 +656,39 @@ mod tests {
     }
 
     #[test]
+    fn a_point_keeps_both_coordinates_inline_and_other_shapes_are_borrowed() {
+        let at: Geometry<f64> = point!(x: 2.2945, y: 48.8584).into();
+        let f = Feature::from_lonlat(1, &at, Attrs::default(), Box::new([])).unwrap();
+        assert!(f.is_point());
+        assert_eq!(*f.lonlat(), at, "as given, no projection round trip");
+        assert_eq!(f.point(), Some(Coord { x: 2.2945, y: 48.8584 }));
+        assert_eq!(*f.geometry(), project_geometry(&at).unwrap());
+        let Geometry::Point(m) = *f.geometry() else { panic!("a point") };
+        assert_eq!(f.bbox(), Rect::new(m.0, m.0));
+
+        let square: Geometry<f64> =
+            geo::Polygon::new(vec![(2.0, 48.0), (3.0, 48.0), (3.0, 49.0), (2.0, 48.0)].into(), vec![]).into();
+        let g = Feature::from_lonlat(2, &square, Attrs::default(), Box::new([])).unwrap();
+        assert!(!g.is_point() && g.point().is_none());
+        assert!(matches!(g.lonlat(), Cow::Borrowed(_)) && matches!(g.geometry(), Cow::Borrowed(_)));
+        assert_eq!(*g.lonlat(), square);
+        assert_eq!(g.bbox(), project_geometry(&square).unwrap().bounding_rect().unwrap());
+        assert!(g.bbox().width() > 100_000.0, "a degree of longitude is ~111 km");
+        // A multipoint of one point stays a multipoint.
+        let one: Geometry<f64> = geo::MultiPoint::from(vec![(2.0, 48.0)]).into();
+        assert!(!Feature::from_lonlat(3, &one, Attrs::default(), Box::new([])).unwrap().is_point());
+    }
+
+    /// What a million log entries weigh depends on these (`benches/examples/memory.rs`): a
+    /// growth here is ~1 MB per byte per million features.
+    #[test]
+    fn features_and_values_stay_small() {
+        assert_eq!(size_of::<Value>(), 16, "a tag and 8 bytes: text is one pointer");
+        assert_eq!(size_of::<Text>(), 8);
+        assert!(size_of::<Feature>() <= 136, "{} bytes", size_of::<Feature>());
+    }
+
+    #[test]
     fn qualification_names_round_trip_and_unknown_is_refused() {
         for q in Qualification::ALL {
             assert_eq!(q.as_str().parse::<Qualification>().unwrap(), q);
@@ -593,6 +711,6 @@ mod tests {
         assert!(project_geometry(&g).is_err());
         let g: Geometry<f64> = point!(x: 2.35, y: 48.85).into();
         let f = Feature::from_lonlat(1, &g, Attrs::default(), Box::new([])).unwrap();
-        assert!(f.bbox.min().x > 200_000.0 && f.bbox.min().y > 6_000_000.0);
+        assert!(f.bbox().min().x > 200_000.0 && f.bbox().min().y > 6_000_000.0);
     }
 }

@@ -5,7 +5,7 @@
 //! severity, so a severity filter leaves them alone. A time window keeps a feature whose time
 //! (or activation interval) overlaps it.
 
-use crate::feature::{Attrs, Facts, Qualification, QualificationSet, ThemeMask};
+use crate::feature::{Attrs, Facts, Qualification, QualificationSet, Text, ThemeMask};
 use crate::model::ThemeVocabulary;
 use crate::scope::Scope;
 use std::fmt::Write as _;
@@ -19,7 +19,7 @@ pub struct Filter {
     /// Keep features at or before this instant (epoch ms).
     pub to_ms: Option<i64>,
     /// Keep features carrying any of these tags (empty: no tag criterion).
-    tags: Vec<Arc<str>>,
+    tags: Vec<Text>,
     tag_mask: ThemeMask,
     free_tags: bool,
     /// Keep features of at least this severity.
@@ -62,7 +62,7 @@ impl Filter {
     /// Sets the tag criterion (any of `tags`), resolving themes to bits once.
     #[must_use]
     pub fn with_tags(mut self, tags: &[String], vocab: &ThemeVocabulary) -> Self {
-        let mut tags: Vec<Arc<str>> = tags.iter().map(|t| Arc::from(t.as_str())).collect();
+        let mut tags: Vec<Text> = tags.iter().map(|t| Text::from(t.as_str())).collect();
         tags.sort();
         tags.dedup();
         self.tag_mask = vocab.mask(&tags);
@@ -72,7 +72,7 @@ impl Filter {
     }
 
     /// The tag criterion.
-    pub fn tags(&self) -> &[Arc<str>] {
+    pub fn tags(&self) -> &[Text] {
         &self.tags
     }
 
@@ -145,7 +145,7 @@ impl Filter {
         !(self.from_ms.is_some_and(|from| end < from) || self.to_ms.is_some_and(|to| start > to))
     }
 
-    fn tags_match(&self, themes: ThemeMask, tags: &[Arc<str>]) -> bool {
+    fn tags_match(&self, themes: ThemeMask, tags: &[Text]) -> bool {
         themes.intersects(self.tag_mask) || (self.free_tags && tags.iter().any(|t| self.tags.binary_search(t).is_ok()))
     }
 
@@ -215,7 +215,7 @@ mod tests {
             severity: Some(sev),
             qualification: Some(q),
             themes: vocab.mask(tags),
-            tags: Some(tags.iter().map(|t| Arc::from(*t)).collect()),
+            tags: Some(tags.iter().map(|t| Text::from(*t)).collect()),
             ..Attrs::default()
         }
     }

@@ -309,7 +309,7 @@ impl Aggregate {
     }
 
     fn member(f: &Feature) -> Option<Member> {
-        let p = representative_point(&f.lonlat)?;
+        let p = representative_point(&f.lonlat())?;
         let cell = cell_of(p.x, p.y, FINEST)?;
         Some(Member { cell, severity: f.attrs.severity, themes: f.attrs.themes.0 })
     }

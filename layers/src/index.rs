@@ -1,7 +1,7 @@
 //! The in-memory spatial index of one collection: an R-tree over Web Mercator envelopes plus
 //! an id map for updates.
 
-use crate::feature::{Brief, Feature, FeatureId, Schema};
+use crate::feature::{Brief, Feature, FeatureId, Schema, Text};
 use crate::order::{PointOrder, Slot};
 use geo::{Coord, Rect};
 use rstar::{AABB, Envelope, ParentNode, RTree, RTreeNode, RTreeObject};
@@ -29,7 +29,7 @@ pub struct Item {
 
 impl Item {
     fn new(feature: Arc<Feature>) -> Self {
-        let b = feature.bbox;
+        let b = feature.bbox();
         Self {
             env: AABB::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]),
             brief: Brief::of(&feature),
@@ -68,7 +68,7 @@ impl RTreeObject for Item {
 #[derive(Debug)]
 struct Counts {
     themes: [usize; 64],
-    kinds: HashMap<Arc<str>, usize>,
+    kinds: HashMap<Text, usize>,
 }
 
 impl Default for Counts {
@@ -287,7 +287,7 @@ mod tests {
         let shared = Collection::bulk_load_shared(Schema::default(), features().into_iter().map(Arc::new).collect());
         for c in [&plain, &shared] {
             assert_eq!(c.len(), 2);
-            assert!(c.get(1).unwrap().bbox.min().x < 257_000.0, "the second feature 1 (lon 2.30) wins");
+            assert!(c.get(1).unwrap().bbox().min().x < 257_000.0, "the second feature 1 (lon 2.30) wins");
             assert_eq!((c.theme_count(0), c.theme_count(1)), (1, 2));
             assert_eq!(c.query(paris()).count(), 1);
         }
@@ -306,7 +306,7 @@ mod tests {
 
         // Moving entry 2 to Paris makes it show up there, and only once.
         let old = c.upsert(feature(2, 2.40, 48.87, 0b1)).unwrap();
-        assert!(old.bbox.min().y < 6_000_000.0);
+        assert!(old.bbox().min().y < 6_000_000.0);
         let mut ids: Vec<u64> = c.query(paris()).map(|f| f.id).collect();
         ids.sort_unstable();
         assert_eq!(ids, [1, 2, 3]);

@@ -12,6 +12,7 @@
 //! - perimeters: `venue`, `venue_name`, `kind` (silt, red, blue), `active_from`, `active_to`,
 //!   `windows`.
 
+use crate::feature::Text;
 use crate::feature::{
     Attrs, Feature, FeatureId, Field, FieldType, GeometryError, Qualification, Schema, ThemeMask, Value, format_time_ms,
 };
@@ -209,14 +210,30 @@ pub fn perimeter_schema() -> Schema {
     }
 }
 
-/// Shares equal strings between features (themes, tags, sources repeat a lot).
+/// Shares equal strings between features (themes, tags, sources repeat a lot), and equal
+/// lists of tags (a log uses a few hundred tag sets for a million entries: shared, a list costs
+/// an entry nothing but its pointer).
 #[derive(Debug, Default)]
-pub struct Interner(hashbrown::HashSet<Arc<str>>);
+pub struct Interner {
+    texts: hashbrown::HashSet<Text>,
+    tag_sets: hashbrown::HashSet<Arc<[Text]>>,
+    scratch: Vec<Text>,
+}
 
 impl Interner {
     /// The shared copy of `s`.
-    pub fn get(&mut self, s: &str) -> Arc<str> {
-        self.0.get_or_insert_with(s, |s| Arc::from(s)).clone()
+    pub fn get(&mut self, s: &str) -> Text {
+        self.texts.get_or_insert_with(s, |s| Text::from(s)).clone()
+    }
+
+    /// The shared copy of a list of tags, each shared as by [`Interner::get`].
+    pub fn tags<S: AsRef<str>>(&mut self, tags: &[S]) -> Arc<[Text]> {
+        let mut list = std::mem::take(&mut self.scratch);
+        list.clear();
+        list.extend(tags.iter().map(|t| self.get(t.as_ref())));
+        let shared = self.tag_sets.get_or_insert_with(&list[..], |l| Arc::from(l)).clone();
+        self.scratch = list;
+        shared
     }
 }
 
@@ -268,7 +285,7 @@ impl Entry {
     /// # Errors
     /// [`GeometryError`] when the geometry cannot be indexed.
     pub fn to_feature(&self, vocab: &ThemeVocabulary, interner: &mut Interner) -> Result<Feature, GeometryError> {
-        let tags: Box<[Arc<str>]> = self.tags.iter().map(|t| interner.get(t)).collect();
+        let tags = interner.tags(&self.tags);
         let attrs = Attrs {
             time_ms: Some(self.occurred_at),
             windows: Box::new([]),
@@ -353,6 +370,19 @@ impl Perimeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_tag_lists_are_shared_and_order_counts() {
+        let mut interner = Interner::default();
+        let a = interner.tags(&["securite", "transport"]);
+        let b = interner.tags(&[String::from("securite"), String::from("transport")]);
+        assert!(Arc::ptr_eq(&a, &b), "one list for equal tags");
+        assert!(Text::ptr_eq(&a[0], &interner.get("securite")), "each tag shared as a text");
+        let c = interner.tags(&["transport", "securite"]);
+        assert!(!Arc::ptr_eq(&a, &c), "the order is kept: the first theme names the entry");
+        assert_eq!(&c[..], [Text::from("transport"), Text::from("securite")]);
+        assert!(interner.tags::<&str>(&[]).is_empty());
+    }
 
     #[test]
     fn venue_ids_are_stable_and_distinct() {

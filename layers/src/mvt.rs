@@ -7,11 +7,10 @@
 //! `../shared/deps.md`). Tests decode its output with GDAL and Python `mapbox-vector-tile`.
 
 use crate::clip::{IPoint, TileGeometry};
-use crate::feature::{Value, rfc3339_bytes, rfc3339_writable};
+use crate::feature::{Text, Value, rfc3339_bytes, rfc3339_writable};
 use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 
 const WIRE_VARINT: u32 = 0;
 const WIRE_FIXED64: u32 = 1;
@@ -70,7 +69,7 @@ enum ValueKey {
     Bool(bool),
     Int(i64),
     Float(u64),
-    Text(Arc<str>),
+    Text(Text),
     Time(i64),
 }
 
@@ -94,7 +93,7 @@ impl ValueKey {
             (Self::Bool(a), Value::Bool(b)) => a == b,
             (Self::Int(a), Value::Int(b)) | (Self::Time(a), Value::Time(b)) => a == b,
             (Self::Float(a), Value::Float(b)) => *a == b.to_bits(),
-            (Self::Text(a), Value::Text(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Self::Text(a), Value::Text(b)) => Text::ptr_eq(a, b) || a == b,
             _ => false,
         }
     }
@@ -326,7 +325,7 @@ impl LayerEncoder {
             }
             _ => return self.value_by_hash(v),
         };
-        let address = Arc::as_ptr(text).cast::<u8>() as usize;
+        let address = text.as_ptr() as usize;
         let slot = (address >> 4 ^ address >> 14) & (SHARED_TEXT_SLOTS - 1);
         if self.shared_text.is_empty() {
             self.shared_text = vec![(0, 0); SHARED_TEXT_SLOTS].into_boxed_slice();
@@ -339,7 +338,7 @@ impl LayerEncoder {
         // Only an address the table holds a clone of: that string lives as long as the table,
         // so no other string can take its address meanwhile.
         if let ValueKey::Text(held) = &self.values[index as usize]
-            && Arc::ptr_eq(held, text)
+            && Text::ptr_eq(held, text)
         {
             self.shared_text[slot] = (address, index);
         }

@@ -15,7 +15,7 @@
 use crate::feature::{Facts, Feature};
 use crate::mvt::MIN_POINT_FEATURE_BYTES;
 use crate::tile::ORIGIN_SHIFT_M;
-use geo::{Coord, Geometry};
+use geo::Coord;
 
 /// Depth of the grid points are kept on: 2³¹ cells across the world.
 pub const CODE_LEVEL: u8 = 31;
@@ -38,8 +38,8 @@ pub struct Slot {
 impl Slot {
     /// The slot of a point feature (`None` for other geometries, multipoints included).
     pub fn of(f: &Feature) -> Option<Self> {
-        matches!(f.lonlat, Geometry::Point(_))
-            .then(|| Self { code: point_code(f.bbox.min()), facts: Facts::of(&f.attrs).with_properties(&f.props) })
+        f.is_point()
+            .then(|| Self { code: point_code(f.bbox().min()), facts: Facts::of(&f.attrs).with_properties(&f.props) })
     }
 
     /// The fewest bytes the point takes as a feature of an MVT layer: a point's least
@@ -236,7 +236,7 @@ mod tests {
         use crate::feature::Value;
         use crate::mvt::LayerEncoder;
         let point = |props: Vec<Value>| {
-            let g = Geometry::Point(geo::Point::new(2.35, 48.85));
+            let g = geo::Geometry::Point(geo::Point::new(2.35, 48.85));
             Feature::from_lonlat(1, &g, Attrs::default(), props.into_boxed_slice()).unwrap()
         };
         for props in [vec![], vec![Value::Null], vec![Value::Int(1), Value::Null, Value::Bool(true)]] {

@@ -328,7 +328,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::catalog::Catalog;
     use crate::demo::Rng;
-    use crate::feature::{Attrs, Feature};
+    use crate::feature::{Attrs, Feature, Text};
     use geo::{Geometry, LineString, Point, polygon};
 
     /// The theme vocabulary the engine builds from the bundled catalog.
@@ -431,7 +431,7 @@ pub(crate) mod tests {
                     severity: (rng.below(8) > 0).then(|| rng.below(5) as u8),
                     qualification: (rng.below(8) > 0).then(|| Qualification::ALL[rng.below(5)]),
                     themes: vocab.mask(&tags),
-                    tags: (rng.below(6) > 0).then(|| tags.iter().map(|t| Arc::from(t.as_str())).collect()),
+                    tags: (rng.below(6) > 0).then(|| tags.iter().map(|t| Text::from(t.as_str())).collect()),
                     ..Attrs::default()
                 };
                 let g = Geometry::Point(Point::new(2.0, 48.0));

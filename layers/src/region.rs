@@ -714,7 +714,7 @@ impl Prepared {
     pub fn meets(&self, item: &Item) -> bool {
         match item.brief().point() {
             Some(p) => self.contains_point(p),
-            None => self.intersects(&item.feature.lonlat),
+            None => self.intersects(&item.feature.lonlat()),
         }
     }
 

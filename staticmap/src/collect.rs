@@ -231,7 +231,7 @@ pub fn layers(
                     marks.dot(view, lonlat_to_mercator(p.x, p.y), id, order);
                     continue;
                 }
-                match &item.feature.geometry {
+                match &*item.feature.geometry() {
                     Geometry::Point(p) => {
                         let id = marks.symbol(symbol);
                         marks.dot(view, p.0, id, order);

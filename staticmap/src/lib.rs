@@ -246,7 +246,7 @@ mod tests {
                     severity: Some(2),
                     qualification: Some(Qualification::Confirmed),
                     themes: vocab.mask(&[*theme]),
-                    tags: Some(Box::new([Arc::from(*theme)])),
+                    tags: Some(Arc::new([vigie_layers::feature::Text::from(*theme)])),
                     ..Attrs::default()
                 };
                 let mut props = vec![Value::Null; fields];

@@ -139,7 +139,7 @@ pub fn shapes(pm: &mut Pixmap, shapes: &[Shape], view: &View) {
     for s in shapes {
         let mut areas = PathBuilder::new();
         let mut lines = PathBuilder::new();
-        match &s.feature.geometry {
+        match &*s.feature.geometry() {
             Geometry::Polygon(p) => polygon(&mut areas, p, view),
             Geometry::MultiPolygon(mp) => mp.iter().for_each(|p| polygon(&mut areas, p, view)),
             Geometry::LineString(l) => line(&mut lines, l, view),

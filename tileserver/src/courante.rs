@@ -366,7 +366,7 @@ impl<'a> SeenBy<'a> {
         {
             return *seen;
         }
-        let seen = [&self.touched.before, &self.touched.after].into_iter().flatten().any(|f| scope.admits(&f.lonlat));
+        let seen = [&self.touched.before, &self.touched.after].into_iter().flatten().any(|f| scope.admits(&f.lonlat()));
         self.answers.borrow_mut().push((scope.clone(), seen));
         seen
     }

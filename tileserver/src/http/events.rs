@@ -88,12 +88,10 @@ impl Cursor {
             let e = self.next_any().await?;
             let Some(scope) = self.scope.clone() else { return Some(e.event().clone()) };
             let shown = match &e {
-                Next::Live(a) => narrowed(
-                    &a.event,
-                    a.before.as_ref().map(|f| &f.lonlat),
-                    a.after.as_ref().map(|f| &f.lonlat),
-                    &scope,
-                ),
+                Next::Live(a) => {
+                    let (before, after) = (a.before.as_ref().map(|f| f.lonlat()), a.after.as_ref().map(|f| f.lonlat()));
+                    narrowed(&a.event, before.as_deref(), after.as_deref(), &scope)
+                }
                 Next::Stored(e) => {
                     let positions = self.positions_of(e.entry_id).await?;
                     let at = |v: u32| positions.iter().find(|(version, _)| *version == v).and_then(|(_, g)| g.as_ref());

@@ -250,7 +250,7 @@ pub async fn items(
             .with_collection(&l.collection, |c| {
                 let scope = l.scope(&f);
                 c.iter()
-                    .filter(|x| l.selects(x) && f.matches(&x.attrs) && scope.is_none_or(|s| s.admits(&x.lonlat)))
+                    .filter(|x| l.selects(x) && f.matches(&x.attrs) && scope.is_none_or(|s| s.admits(&x.lonlat())))
                     .cloned()
                     .collect()
             })
@@ -307,7 +307,7 @@ pub async fn item(
     let f = state
         .engine
         .with_collection(&layer.collection, |c| {
-            c.get(n).filter(|f| layer.selects(f) && scope.as_ref().is_none_or(|s| s.admits(&f.lonlat))).cloned()
+            c.get(n).filter(|f| layer.selects(f) && scope.as_ref().is_none_or(|s| s.admits(&f.lonlat()))).cloned()
         })
         .flatten()
         .ok_or_else(missing)?;

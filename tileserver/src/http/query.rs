@@ -276,7 +276,7 @@ fn value_json(v: &vigie_layers::Value) -> Value {
         V::Bool(b) => json!(b),
         V::Int(i) => json!(i),
         V::Float(f) => json!(f),
-        V::Text(s) => json!(s.as_ref()),
+        V::Text(s) => json!(s.as_str()),
         V::Time(t) => json!(format_time_ms(*t)),
     }
 }
@@ -291,7 +291,7 @@ pub fn feature_json(f: &vigie_layers::Feature, schema: &Schema, layer: Option<&s
     for (field, v) in schema.fields.iter().zip(f.props.iter()) {
         props.insert(field.name.clone(), value_json(v));
     }
-    json!({"type": "Feature", "id": f.id, "geometry": vigie_layers::journal::geometry_json(&f.lonlat), "properties": props})
+    json!({"type": "Feature", "id": f.id, "geometry": vigie_layers::journal::geometry_json(&f.lonlat()), "properties": props})
 }
 
 fn csv_field(out: &mut String, s: &str) {
@@ -342,7 +342,7 @@ fn csv(state: &Shared, spec: &QuerySpec, hits: &[Hit]) -> Result<Response, ApiEr
             }
         }
         out.push(',');
-        csv_field(&mut out, &h.feature.lonlat.to_wkt().unwrap_or_default());
+        csv_field(&mut out, &h.feature.lonlat().to_wkt().unwrap_or_default());
         out.push('\n');
     }
     let mut resp = out.into_response();
@@ -536,7 +536,7 @@ pub async fn h3(
                             .filter(|f| {
                                 source.selects(f)
                                     && filter.matches(&f.attrs)
-                                    && source.scope(&filter).is_none_or(|s| s.admits(&f.lonlat))
+                                    && source.scope(&filter).is_none_or(|s| s.admits(&f.lonlat()))
                             })
                             .map(AsRef::as_ref),
                     )

@@ -90,15 +90,15 @@ type Summary = HashMap<FeatureId, (u64, Rect<f64>, Arc<Feature>)>;
 /// time, severity and tags.
 fn content_hash(f: &Feature, fields: &[String]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    std::mem::discriminant(&f.lonlat).hash(&mut h);
+    std::mem::discriminant(&f.lonlat()).hash(&mut h);
     let mut n = 0usize;
-    for c in f.lonlat.coords_iter() {
+    for c in f.lonlat().coords_iter() {
         c.x.to_bits().hash(&mut h);
         c.y.to_bits().hash(&mut h);
         n += 1;
     }
     n.hash(&mut h);
-    if let geo::Geometry::MultiPolygon(mp) = &f.lonlat {
+    if let geo::Geometry::MultiPolygon(mp) = &*f.lonlat() {
         for p in &mp.0 {
             p.exterior().0.len().hash(&mut h);
             p.interiors().len().hash(&mut h);
@@ -114,15 +114,15 @@ fn content_hash(f: &Feature, fields: &[String]) -> u64 {
             Value::Bool(b) => (1u8, b).hash(&mut h),
             Value::Int(i) => (2u8, i).hash(&mut h),
             Value::Float(x) => (3u8, x.to_bits()).hash(&mut h),
-            Value::Text(s) => (4u8, s.as_ref()).hash(&mut h),
+            Value::Text(s) => (4u8, s.as_str()).hash(&mut h),
             Value::Time(t) => (5u8, t).hash(&mut h),
         }
     }
     f.attrs.time_ms.hash(&mut h);
     f.attrs.severity.hash(&mut h);
     if let Some(tags) = &f.attrs.tags {
-        for t in tags {
-            t.as_ref().hash(&mut h);
+        for t in tags.iter() {
+            t.as_str().hash(&mut h);
         }
     }
     h.finish()
@@ -130,7 +130,7 @@ fn content_hash(f: &Feature, fields: &[String]) -> u64 {
 
 fn summarise(c: &Collection) -> (Vec<String>, Summary) {
     let fields: Vec<String> = c.schema().fields.iter().map(|f| f.name.clone()).collect();
-    let summary = c.iter().map(|f| (f.id, (content_hash(f, &fields), f.bbox, f.clone()))).collect();
+    let summary = c.iter().map(|f| (f.id, (content_hash(f, &fields), f.bbox(), f.clone()))).collect();
     (fields, summary)
 }
 
@@ -190,9 +190,9 @@ pub async fn apply_dataset(state: &Ingest, info: &DatasetInfo) -> Result<Applied
     let mut invalidated = 0;
     if !changed.is_empty() {
         let rects: Vec<Rect<f64>> = if changed.len() > MAX_INVALIDATED_FEATURES {
-            common_box(&changed.iter().map(|f| f.bbox).collect::<Vec<_>>()).into_iter().collect()
+            common_box(&changed.iter().map(|f| f.bbox()).collect::<Vec<_>>()).into_iter().collect()
         } else {
-            changed.iter().map(|f| f.bbox).collect()
+            changed.iter().map(|f| f.bbox()).collect()
         };
         for layer in engine.layers().iter().filter(|l| l.collection == name) {
             if layer.is_h3() {
@@ -216,7 +216,7 @@ fn invalidate_hexagons(cache: &TileCache, layer: &vigie_layers::Layer, changed: 
         let rect = Rect::new(geo::coord! { x: -world.x, y: -world.y }, world);
         return cache.invalidate_layer(&layer.def.id, &[rect]);
     }
-    let points: Vec<_> = changed.iter().filter_map(|f| h3::representative_point(&f.lonlat)).collect();
+    let points: Vec<_> = changed.iter().filter_map(|f| h3::representative_point(&f.lonlat())).collect();
     (min..=max)
         .map(|r| {
             let rects: Vec<Rect<f64>> =

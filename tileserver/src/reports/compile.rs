@@ -431,7 +431,7 @@ fn hotspots(
         let hits = query::hits(state, &with_period(area.clone(), period), input.scope.clone())?;
         let mut cells: HashMap<h3o::CellIndex, usize> = HashMap::new();
         for h in &hits {
-            let [lon, lat] = centre(&h.feature.lonlat);
+            let [lon, lat] = centre(&h.feature.lonlat());
             if let Ok(ll) = h3o::LatLng::new(lat, lon) {
                 *cells.entry(ll.to_cell(res)).or_default() += 1;
             }
@@ -570,7 +570,7 @@ pub fn compile(state: &AppState, input: &Input) -> Result<Compiled, ApiError> {
             severity: 0,
             tags: Vec::new(),
             place: String::new(),
-            lonlat: centre(&h.feature.lonlat),
+            lonlat: centre(&h.feature.lonlat()),
             links: Vec::new(),
             photo: None,
         })

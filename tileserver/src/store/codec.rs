@@ -103,7 +103,7 @@ impl Serialize for PropsJson<'_> {
                 Value::Int(i) => seq.serialize_element(i)?,
                 Value::Float(f) if f.is_finite() => seq.serialize_element(f)?,
                 Value::Null | Value::Float(_) => seq.serialize_element(&())?,
-                Value::Text(s) => seq.serialize_element(s.as_ref())?,
+                Value::Text(s) => seq.serialize_element(s.as_str())?,
                 Value::Time(t) => {
                     let bytes = vigie_layers::feature::rfc3339_bytes(*t);
                     let text = bytes.as_ref().and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default();
@@ -472,7 +472,7 @@ mod tests {
                 Value::Float(f) => {
                     serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
                 }
-                Value::Text(s) => serde_json::Value::from(s.as_ref()),
+                Value::Text(s) => serde_json::Value::from(s.as_str()),
                 Value::Time(t) => serde_json::Value::from(vigie_layers::feature::format_time_ms(*t)),
             })
             .collect();

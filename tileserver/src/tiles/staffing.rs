@@ -148,7 +148,7 @@ impl TileSource for StaffingSource {
             }
             let m = lonlat_to_mercator(lon, lat);
             let Some(p) = clip.snap_point(m, tr.apply(m)) else { continue };
-            let text = |s: &str| Value::Text(Arc::from(s));
+            let text = |s: &str| Value::text(s);
             let count = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
             let values = [
                 text(key),
