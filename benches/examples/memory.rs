@@ -1,5 +1,6 @@
 //! Where the memory of the log's entries goes: the engine built as the server builds it at
-//! start, one part after the other, with the process's resident memory after each.
+//! start, one part after the other, with the growth of the process's resident memory and the
+//! time each part took (on one thread, where the server reads the store on a second).
 //!
 //! Usage: `cargo run --release -p vigie-benches --example memory -- [POINTS]` (default
 //! 1 000 000 point entries).
@@ -34,12 +35,17 @@ fn main() {
         size_of::<vigie_layers::feature::Value>(),
         size_of::<geo::Geometry<f64>>()
     );
-    let mut last = rss_kib();
+    let mut last = (rss_kib(), std::time::Instant::now());
     let mut step = |what: &str| {
         let now = rss_kib();
-        let grown = now.saturating_sub(last) as f64 * 1024.0;
-        println!("{what:<48} +{:>7.1} MiB {:>7.1} B/entry", grown / 1_048_576.0, grown / points as f64);
-        last = now;
+        let grown = now.saturating_sub(last.0) as f64 * 1024.0;
+        let seconds = last.1.elapsed().as_secs_f64();
+        println!(
+            "{what:<48} +{:>7.1} MiB {:>7.1} B/entry {seconds:>7.2} s",
+            grown / 1_048_576.0,
+            grown / points as f64
+        );
+        last = (now, std::time::Instant::now());
     };
     let engine = Engine::new(Catalog::bundled());
     let venues = demo::bundled_venues();

@@ -85,7 +85,7 @@ impl Layer {
         if let Some(src) = &self.source {
             return src.selects(f);
         }
-        if !self.kinds.is_empty() && !f.attrs.kind.as_ref().is_some_and(|k| self.kinds.contains(k)) {
+        if !self.kinds.is_empty() && !f.attrs.kind().is_some_and(|k| self.kinds.contains(k)) {
             return false;
         }
         if self.themes.0 == 0 && self.free_tags.is_empty() {
@@ -1201,7 +1201,7 @@ mod tests {
         engine.replace(&ENTRIES, Collection::bulk_load(entry_schema(), random_features(&mut rng, 20_000, &vocab)));
         let perimeters: Vec<Feature> = (0..300)
             .map(|i| {
-                let attrs = Attrs { kind: Some(Text::from(["red", "blue"][i % 2])), ..Attrs::default() };
+                let attrs = Attrs::default().with_kind(Text::from(["red", "blue"][i % 2]));
                 let p = Point::new(rng.range(2.2, 2.5), rng.range(48.8, 48.95));
                 Feature::from_lonlat(i as u64, &Geometry::Point(p), attrs, Box::new([])).unwrap()
             })

@@ -80,8 +80,8 @@ impl Filter {
     #[inline]
     pub fn matches(&self, a: &Attrs) -> bool {
         if self.from_ms.is_some() || self.to_ms.is_some() {
-            if !a.windows.is_empty() {
-                if !a.windows.iter().any(|&(s, e)| self.overlaps(s, e)) {
+            if !a.windows().is_empty() {
+                if !a.windows().iter().any(|&(s, e)| self.overlaps(s, e)) {
                     return false;
                 }
             } else if let Some(t) = a.time_ms
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn intervals_overlap_the_window_and_untyped_features_pass() {
-        let perimeter = Attrs { windows: Box::new([(100, 200), (500, 600)]), ..Attrs::default() };
+        let perimeter = Attrs::default().with_windows([(100, 200), (500, 600)]);
         assert!(Filter { from_ms: Some(150), to_ms: Some(300), ..Filter::default() }.matches(&perimeter));
         assert!(!Filter { from_ms: Some(201), to_ms: Some(499), ..Filter::default() }.matches(&perimeter));
         assert!(Filter { from_ms: Some(550), ..Filter::default() }.matches(&perimeter));
@@ -255,7 +255,7 @@ mod tests {
         use crate::feature::{Brief, Feature};
         let vocab = ThemeVocabulary::new(["health".into(), "crowd".into()]);
         let tag_sets: [&[&str]; 4] = [&[], &["health"], &["vip"], &["crowd", "vip"]];
-        let mut attrs = vec![Attrs::default(), Attrs { windows: Box::new([(100, 200)]), ..Attrs::default() }];
+        let mut attrs = vec![Attrs::default(), Attrs::default().with_windows([(100, 200)])];
         for t in [50, 150, 250] {
             for sev in [0, 2, 4] {
                 for q in Qualification::ALL {

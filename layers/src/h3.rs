@@ -10,6 +10,7 @@
 
 use crate::clip::{ClipBox, tile_geometry};
 use crate::feature::{Feature, FeatureId, Field, FieldType, Schema, Value};
+use crate::ids::IdMap;
 use crate::mvt::LayerEncoder;
 use crate::tile::{BUFFER_PX, TileCoord, lonlat_to_mercator};
 use geo::{BoundingRect, Coord, Geometry, InteriorPoint, LineString, Polygon, Rect};
@@ -296,7 +297,9 @@ impl Level {
 pub struct Aggregate {
     min: u8,
     max: u8,
-    members: HashMap<FeatureId, Member>,
+    /// The member of every counted feature, by id: what a write takes out of the cells before
+    /// it counts the feature's new state.
+    members: IdMap<Member>,
     levels: Vec<Level>,
 }
 
@@ -305,7 +308,7 @@ impl Aggregate {
     pub fn new(min: u8, max: u8) -> Self {
         let max = max.min(FINEST);
         let min = min.min(max);
-        Self { min, max, members: HashMap::new(), levels: (0..=max).map(|_| Level::default()).collect() }
+        Self { min, max, members: IdMap::default(), levels: (0..=max).map(|_| Level::default()).collect() }
     }
 
     fn member(f: &Feature) -> Option<Member> {
@@ -318,11 +321,7 @@ impl Aggregate {
     /// level rolled up from them.
     pub fn build<'a>(min: u8, max: u8, features: impl Iterator<Item = &'a Feature>) -> Self {
         let mut agg = Self::new(min, max);
-        for f in features {
-            if let Some(m) = Self::member(f) {
-                agg.members.insert(f.id, m);
-            }
-        }
+        agg.members = IdMap::from_pairs(features.filter_map(|f| Some((f.id, Self::member(f)?))).collect());
         let max = agg.max;
         for r in agg.min..=max {
             let stats = agg.roll_up(r);
@@ -379,7 +378,7 @@ impl Aggregate {
     /// # Ok::<(), vigie_layers::feature::GeometryError>(())
     /// ```
     pub fn update(&mut self, id: FeatureId, feature: Option<&Feature>) {
-        if let Some(old) = self.members.remove(&id) {
+        if let Some(old) = self.members.remove(id) {
             self.apply_member(&old, -1);
         }
         if let Some(m) = feature.and_then(Self::member) {
@@ -442,7 +441,7 @@ impl Aggregate {
     pub fn count_of(&self, r: u8, ids: impl Iterator<Item = FeatureId>) -> HashMap<CellIndex, CellStats> {
         let mut out: HashMap<CellIndex, CellStats> = HashMap::new();
         for id in ids {
-            if let Some(m) = self.members.get(&id)
+            if let Some(m) = self.members.get(id)
                 && let Some(cell) = m.cell.parent(res(r))
             {
                 out.entry(cell).or_default().add(m, 1);

@@ -2,15 +2,17 @@
 //! an id map for updates.
 
 use crate::feature::{Brief, Feature, FeatureId, Schema, Text};
+use crate::ids::IdMap;
 use crate::order::{PointOrder, Slot};
 use geo::{Coord, Rect};
-use rstar::{AABB, Envelope, ParentNode, RTree, RTreeNode, RTreeObject};
-// foldhash (hashbrown's default) rather than SipHash: ids are not chosen by an attacker, and a
-// million inserts at start-up are a measurable part of the load.
 use hashbrown::HashMap;
+use rstar::{AABB, Envelope, ParentNode, RTree, RTreeNode, RTreeObject};
 use std::sync::Arc;
 
-/// An R-tree entry: a feature's envelope, its brief and the feature.
+/// An R-tree entry: a point feature's Web Mercator position, its brief and the feature (64
+/// bytes). A point's envelope is its position; any other feature's is its bounding box, read
+/// from the feature (a log is nearly all points: keeping every envelope's two corners took 16
+/// bytes more an entry, ~18 MiB a million with the tree's nodes).
 ///
 /// The layout is fixed so that the tree's node type (`RTreeNode<Item>`: an entry or an inner
 /// node of 56 bytes) is larger than the entry: the only niche is the pointer, with fewer than
@@ -21,7 +23,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct Item {
-    env: AABB<[f64; 2]>,
+    /// Web Mercator metres, when the feature is a point (zero otherwise).
+    at: [f64; 2],
     /// The feature.
     pub feature: Arc<Feature>,
     brief: Brief,
@@ -29,19 +32,15 @@ pub struct Item {
 
 impl Item {
     fn new(feature: Arc<Feature>) -> Self {
-        let b = feature.bbox();
-        Self {
-            env: AABB::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]),
-            brief: Brief::of(&feature),
-            feature,
-        }
+        let at = if feature.is_point() { feature.bbox().min().into() } else { [0.0; 2] };
+        Self { at, brief: Brief::of(&feature), feature }
     }
 
     /// Whether the feature's envelope meets `rect` (Web Mercator metres), as
     /// [`Collection::query`] and [`Collection::for_each_item`] test it.
     #[inline]
     pub fn envelope_meets(&self, rect: Rect<f64>) -> bool {
-        self.env.intersects(&AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]))
+        self.envelope().intersects(&AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]))
     }
 
     /// What region queries read of the feature, stored in the tree beside its envelope.
@@ -59,8 +58,14 @@ impl PartialEq for Item {
 
 impl RTreeObject for Item {
     type Envelope = AABB<[f64; 2]>;
+    #[inline]
     fn envelope(&self) -> Self::Envelope {
-        self.env
+        if self.brief.point().is_some() {
+            AABB::from_point(self.at)
+        } else {
+            let b = self.feature.bbox();
+            AABB::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y])
+        }
     }
 }
 
@@ -89,7 +94,7 @@ impl Counts {
             }
             m &= m - 1;
         }
-        if let Some(k) = &f.attrs.kind {
+        if let Some(k) = f.attrs.kind() {
             let n = self.kinds.entry(k.clone()).or_default();
             if add {
                 *n += 1;
@@ -106,7 +111,7 @@ impl Counts {
 pub struct Collection {
     schema: Arc<Schema>,
     tree: RTree<Item>,
-    by_id: HashMap<FeatureId, Arc<Feature>>,
+    by_id: IdMap<Arc<Feature>>,
     counts: Counts,
     points: PointOrder,
 }
@@ -120,25 +125,17 @@ impl Collection {
     /// Builds the index in one pass (R-tree bulk load, much faster and better packed than
     /// inserting one by one). When ids repeat, the last feature wins.
     pub fn bulk_load(schema: Schema, features: Vec<Feature>) -> Self {
-        let mut by_id = HashMap::with_capacity(features.len());
-        for f in features {
-            by_id.insert(f.id, Arc::new(f));
-        }
-        Self::from_map(schema, by_id)
+        Self::from_map(schema, IdMap::from_pairs(features.into_iter().map(|f| (f.id, Arc::new(f))).collect()))
     }
 
     /// [`Collection::bulk_load`] of features already shared: a loader holding many features
     /// wraps each in its `Arc` as it makes it, so they are never in memory twice (a
     /// `Vec<Feature>` and the `Arc`s made from it).
     pub fn bulk_load_shared(schema: Schema, features: Vec<Arc<Feature>>) -> Self {
-        let mut by_id = HashMap::with_capacity(features.len());
-        for f in features {
-            by_id.insert(f.id, f);
-        }
-        Self::from_map(schema, by_id)
+        Self::from_map(schema, IdMap::from_pairs(features.into_iter().map(|f| (f.id, f)).collect()))
     }
 
-    fn from_map(schema: Schema, by_id: HashMap<FeatureId, Arc<Feature>>) -> Self {
+    fn from_map(schema: Schema, by_id: IdMap<Arc<Feature>>) -> Self {
         let items: Vec<Item> = by_id.values().cloned().map(Item::new).collect();
         let mut counts = Counts::default();
         for f in by_id.values() {
@@ -163,7 +160,7 @@ impl Collection {
 
     /// Removes a feature by id; returns it.
     pub fn remove(&mut self, id: FeatureId) -> Option<Arc<Feature>> {
-        let old = self.by_id.remove(&id)?;
+        let old = self.by_id.remove(id)?;
         self.tree.remove(&Item::new(old.clone()));
         self.counts.count(&old, false);
         if let Some(slot) = Slot::of(&old) {
@@ -174,7 +171,7 @@ impl Collection {
 
     /// A feature by id.
     pub fn get(&self, id: FeatureId) -> Option<&Arc<Feature>> {
-        self.by_id.get(&id)
+        self.by_id.get(id)
     }
 
     /// Number of features.
@@ -208,7 +205,7 @@ impl Collection {
             for child in node.children() {
                 match child {
                     RTreeNode::Leaf(item) => {
-                        if item.env.intersects(env) {
+                        if item.envelope().intersects(env) {
                             f(item);
                         }
                     }
@@ -324,7 +321,7 @@ mod tests {
     #[test]
     fn an_entry_stays_small_and_its_node_larger() {
         // One per indexed feature: 1M point entries hold 88 MB of tree leaves (1 GB budget).
-        assert_eq!(size_of::<Item>(), 80);
+        assert_eq!(size_of::<Item>(), 64);
         assert!(size_of::<RTreeNode<Item>>() > size_of::<Item>(), "see `Item`: bulk loads would keep large buffers");
     }
 

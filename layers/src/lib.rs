@@ -26,6 +26,7 @@ pub mod feature;
 pub mod filter;
 pub mod h3;
 pub mod hit;
+pub mod ids;
 pub mod index;
 pub mod journal;
 pub mod model;

@@ -288,12 +288,11 @@ impl Entry {
         let tags = interner.tags(&self.tags);
         let attrs = Attrs {
             time_ms: Some(self.occurred_at),
-            windows: Box::new([]),
             severity: Some(self.severity),
             qualification: Some(self.qualification),
             themes: vocab.mask(&self.tags),
             tags: Some(tags),
-            kind: None,
+            ..Attrs::default()
         };
         let joined_tags = match self.tags.as_slice() {
             [] => Value::Null,
@@ -326,7 +325,7 @@ impl Venue {
         let point = Geometry::Point(geo::Point::new(self.lon, self.lat));
         let window =
             |w: Option<Window>, end: bool| w.map_or(Value::Null, |w| Value::Time(if end { w.end } else { w.start }));
-        let attrs = Attrs { kind: Some(interner.get(&self.kind)), ..Attrs::default() };
+        let attrs = Attrs::default().with_kind(interner.get(&self.kind));
         let props = vec![
             Value::text(&self.code),
             Value::text(&self.name),
@@ -348,11 +347,9 @@ impl Perimeter {
     /// # Errors
     /// [`GeometryError`] when the polygon cannot be indexed.
     pub fn to_feature(&self, venue_name: &str, interner: &mut Interner) -> Result<Feature, GeometryError> {
-        let attrs = Attrs {
-            windows: self.windows.iter().map(|w| (w.start, w.end)).collect(),
-            kind: Some(interner.get(&self.kind)),
-            ..Attrs::default()
-        };
+        let attrs = Attrs::default()
+            .with_windows(self.windows.iter().map(|w| (w.start, w.end)).collect::<Box<[_]>>())
+            .with_kind(interner.get(&self.kind));
         let windows: Vec<String> =
             self.windows.iter().map(|w| format!("{}/{}", format_time_ms(w.start), format_time_ms(w.end))).collect();
         let props = vec![

@@ -536,7 +536,7 @@ pub(crate) mod tests {
                 };
                 let mut attrs = h.feature.attrs.clone();
                 if rng.below(10) == 0 {
-                    attrs.windows = Box::new([(1_720_000_000_000, 1_720_050_000_000)]);
+                    attrs = attrs.with_windows([(1_720_000_000_000, 1_720_050_000_000)]);
                 }
                 Feature::from_lonlat(i as u64, &g, attrs, Box::new([])).unwrap()
             })
