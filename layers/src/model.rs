@@ -12,9 +12,9 @@
 //! - perimeters: `venue`, `venue_name`, `kind` (silt, red, blue), `active_from`, `active_to`,
 //!   `windows`.
 
-use crate::feature::Text;
 use crate::feature::{
-    Attrs, Feature, FeatureId, Field, FieldType, GeometryError, Qualification, Schema, ThemeMask, Value, format_time_ms,
+    Attrs, Feature, FeatureId, Field, FieldType, GeometryError, Qualification, Schema, Text, ThemeMask, Value,
+    format_time_ms,
 };
 use geo::Geometry;
 use serde::{Deserialize, Serialize};
@@ -211,8 +211,8 @@ pub fn perimeter_schema() -> Schema {
 }
 
 /// Shares equal strings between features (themes, tags, sources repeat a lot), and equal
-/// lists of tags (a log uses a few hundred tag sets for a million entries: shared, a list costs
-/// an entry nothing but its pointer).
+/// lists of tags (a log's entries repeat a few combinations: shared, a list costs an entry its
+/// pointer only; 32 bytes an entry less over the 1M demo entries).
 #[derive(Debug, Default)]
 pub struct Interner {
     texts: hashbrown::HashSet<Text>,
