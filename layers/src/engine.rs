@@ -987,7 +987,6 @@ impl Engine {
 /// (pairs of boxes are compared once per query).
 const MAX_OWNING_BOXES: usize = 128;
 
-/// A Web Mercator rectangle in longitude/latitude.
 /// A feature as clustering sees it.
 fn member(f: &Feature) -> budget::Member {
     budget::Member {
@@ -998,6 +997,7 @@ fn member(f: &Feature) -> budget::Member {
     }
 }
 
+/// A Web Mercator rectangle in longitude/latitude.
 fn lonlat_rect(r: Rect<f64>) -> Rect<f64> {
     Rect::new(crate::tile::mercator_to_lonlat(r.min()), crate::tile::mercator_to_lonlat(r.max()))
 }
