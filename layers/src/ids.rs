@@ -3,7 +3,7 @@
 //! A log numbers its entries 1, 2, 3…: an [`IdMap`] keeps those in a vector indexed by id, a
 //! value's own size a feature (8 bytes for an `Arc`), where a hash map takes a bucket of key and
 //! value at a load of 44–88 % (34 bytes a feature for an `Arc` over a million: 2²¹ buckets of
-//! 17). An id far beyond the count (a dataset's ids, which can be anything up to `u64::MAX`)
+//! 17; `benches/examples/memory.rs` measured the index 27.7 bytes an entry smaller). An id far beyond the count (a dataset's ids, which can be anything up to `u64::MAX`)
 //! goes to a hash map instead, so no id makes the vector grow past a few times the count.
 
 use crate::feature::FeatureId;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 /// An R-tree entry: a point feature's Web Mercator position, its brief and the feature (64
 /// bytes). A point's envelope is its position; any other feature's is its bounding box, read
-/// from the feature (a log is nearly all points: keeping every envelope's two corners took 16
-/// bytes more an entry, ~18 MiB a million with the tree's nodes).
+/// from the feature (a log is nearly all points: keeping every envelope's two corners took 22
+/// bytes more an entry with the tree's nodes, measured by `benches/examples/memory.rs`).
 ///
 /// The layout is fixed so that the tree's node type (`RTreeNode<Item>`: an entry or an inner
 /// node of 56 bytes) is larger than the entry: the only niche is the pointer, with fewer than
