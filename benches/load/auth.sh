@@ -52,21 +52,12 @@ for ((r = 0; r < rounds; r++)); do
     line="round $((r + 1)):"
     for ((k = 0; k < 3; k++)); do
         mode=${modes[$(((r + k) % 3))]}
-        out=$(wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s ${header[$mode]:+-H "${header[$mode]}"} \
-            -s "$here/trace.lua" "$base" -- "$work/paths.txt" | grep '^RESULT')
-        eval "$(sed 's/^RESULT //' <<<"$out")"
-        # trace.lua counts non-2xx answers in errors; any is a failed run.
-        if ((errors > 0)); then
-            echo "auth.sh: $mode: $errors errors (non-2xx answers or socket errors)" >&2
-            exit 1
-        fi
-        rps=$(awk -v n="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", n / (d / 1e6) }')
+        trace_rps "auth.sh: $mode" "$base" "$work/paths.txt" ${header[$mode]:+-H "${header[$mode]}"}
         results[$mode]+="$rps "
         line+="  $mode $rps/s"
     done
     echo "$line"
 done
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 base_rps=$(median "${results[anonymous]}")
 for mode in "${modes[@]}"; do
     m=$(median "${results[$mode]}")

@@ -47,7 +47,8 @@
 # ($HOME/.cache/vigie-bench/martin), FRESH=1 (remake the data), SERVERS (all four,
 # space-separated; "" for the database's floor alone), PASSES ("cold warm shared"), FLOOR=0
 # (skip the database's floor; with SERVERS=vigie-mem the PostGIS data is then not made),
-# APPEND=1 (add to the previous results.tsv: rerun one server), PYTHON (tests/.venv/bin/python).
+# APPEND=1 (add to the previous results.tsv: rerun one server), PYTHON (tests/.venv/bin/python),
+# VIGIE_LOG (info,vigie::access=warn: vigie's log level, failed requests only in its access log).
 # Needs: cargo, wrk, psql/createdb/pgbench (PostgreSQL 15 + PostGIS 3 running), python3 with
 # mapbox-vector-tile (tests/.venv, made by tests/run), curl.
 # Takes about 25-35 minutes on 2 cores with the data made, plus ~10 minutes to make it and
@@ -67,6 +68,9 @@ martin_root=${MARTIN_ROOT:-$HOME/.cache/vigie-bench/martin}
 servers=${SERVERS-"vigie-mem vigie-pg-mem vigie-table martin"}
 passes=${PASSES-"cold warm shared"}
 floor=${FLOOR:-1}
+# Failed requests only in the access log: hundreds of thousands of tile requests a minute would
+# write gigabytes of it (what the access log costs a request: benches/load/logs.sh).
+export VIGIE_LOG=${VIGIE_LOG:-info,vigie::access=warn}
 # PostGIS is needed for every server but vigie-mem, and for the floor.
 pg_needed=$floor
 for s in $servers; do [[ $s == vigie-mem ]] || pg_needed=1; done

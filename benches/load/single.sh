@@ -4,6 +4,7 @@
 #                                                    $work; then start_vigie ARGS... sets $pid and
 #                                                    waits until $base/health answers 200.
 single_name=$1
+source "$(dirname "${BASH_SOURCE[0]}")/compare.sh"
 vigie=${2:-}
 if [[ -z $vigie ]]; then
     (cd "$root" && cargo build --release --locked -p vigie-tileserver)
@@ -24,11 +25,5 @@ trap cleanup EXIT
 start_vigie() {
     "$vigie" serve "$@" >/dev/null 2>"$work/vigie.log" &
     pid=$!
-    for _ in $(seq 1 600); do
-        [[ $(curl -s -o /dev/null -w '%{http_code}' "$base/health" || true) == 200 ]] && return 0
-        sleep 0.1
-    done
-    echo "$single_name: vigie did not become healthy on $base within 60 s; its log:" >&2
-    cat "$work/vigie.log" >&2
-    exit 1
+    wait_healthy "$single_name" "$base" "$work/vigie.log"
 }

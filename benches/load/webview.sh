@@ -11,6 +11,9 @@
 # it), ENTRIES (1000000), DURATION (10 s per run), CONNS ("1 8 64"), PASSES ("budget raw").
 # Needs: cargo, wrk, curl.
 set -euo pipefail
+# Failed requests only in the access log: hundreds of thousands of tile requests a minute would
+# write gigabytes of it (what the access log costs a request: benches/load/logs.sh).
+export VIGIE_LOG=${VIGIE_LOG:-info,vigie::access=warn}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 here=$root/benches/load
 work=${WORK:-/tmp/vigie-load}

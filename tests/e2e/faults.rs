@@ -1,7 +1,7 @@
-//! PostgreSQL stopped under load: requests get 503 problem+json, `/health` says degraded, vigie
-//! reconnects by itself when the database is back, and no acknowledged write is lost. The test
-//! runs its own throwaway PostgreSQL cluster (initdb in a temporary directory) so stopping it
-//! disturbs nothing else.
+//! PostgreSQL stopped under load: requests get 503 problem+json, `/health` says degraded and
+//! `/readyz` not ready (`/livez` still alive), vigie reconnects by itself when the database is
+//! back, and no acknowledged write is lost. The test runs its own throwaway PostgreSQL cluster
+//! (initdb in a temporary directory) so stopping it disturbs nothing else.
 
 use crate::support::{Server, agent, free_port, get_json, require_tool};
 use serde_json::{Value, json};
@@ -133,6 +133,12 @@ fn database_outage_gives_503_then_recovers_without_losing_acknowledged_writes() 
     assert_eq!(r.status(), 503);
     let health: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(health["status"], "degraded");
+    // The probes: alive, not ready (a load balancer sends its requests elsewhere).
+    assert_eq!(agent().get(&server.url("/livez")).call().unwrap().status(), 200);
+    let mut r = agent().get(&server.url("/readyz")).call().unwrap();
+    assert_eq!(r.status(), 503);
+    let ready: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert!(ready["reasons"].to_string().contains("store"), "{ready}");
     let mut r = agent().get(&server.url("/api/entries?limit=1")).call().unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers().get("content-type").unwrap(), "application/problem+json");
@@ -161,6 +167,7 @@ fn database_outage_gives_503_then_recovers_without_losing_acknowledged_writes() 
         std::thread::sleep(Duration::from_millis(100));
     }
     println!("healthy again {:?} after PostgreSQL restarted", back.elapsed());
+    assert_eq!(agent().get(&server.url("/readyz")).call().unwrap().status(), 200, "ready again");
     std::thread::sleep(Duration::from_secs(1));
     stop.store(true, Ordering::Relaxed);
     for w in writers {

@@ -17,6 +17,8 @@ mod identity;
 mod ingest;
 mod journal;
 mod oidc;
+mod operability;
+mod package;
 mod postgis_mvt;
 mod regions;
 mod replicas;

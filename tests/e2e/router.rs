@@ -190,7 +190,17 @@ async fn tilejson_catalog_health_metrics() {
         "vigie_layer_features{layer=\"perimeters\"} 132",
         "vigie_entry_commit_group_size_count 1",
         "vigie_entry_commit_group_size_bucket{le=\"1.0\"} 1",
+        "vigie_http_request_seconds_count{route=\"/tiles/{layers}/{z}/{x}/{y}\"} 3",
+        "vigie_change_feed_lag_events{workspace=\"default\"} 0",
+        "vigie_event_stream_clients 0",
+        "vigie_process_resident_memory_bytes ",
+        "vigie_process_open_fds ",
     ] {
         assert!(m.contains(needle), "metrics lack '{needle}':\n{m}");
     }
+    // The probes: alive, and ready once built.
+    assert_eq!(get(&state, "/livez", &[]).await.status, StatusCode::OK);
+    let ready = get(&state, "/readyz", &[]).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.json());
+    assert_eq!(ready.json()["workspaces"]["default"]["change_feed_lag"], 0);
 }

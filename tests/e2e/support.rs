@@ -198,6 +198,26 @@ impl Server {
         self.child.id()
     }
 
+    /// Sends the process a signal (`TERM`, `INT`), as an operator or a platform would.
+    pub fn signal(&self, name: &str) {
+        run(Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()));
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit status, or `None` when it still
+    /// runs.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -22,6 +22,23 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log format: `text` (one line an event; coloured only on a terminal) or `json` (one
+    /// object a line, for log collectors).
+    #[arg(long, global = true, env = "VIGIE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to log: `error`, `warn`, `info`, `debug` or a filter by target such as
+    /// `info,vigie::access=warn` (failed requests only in the access log).
+    #[arg(long, global = true, env = "VIGIE_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// JSON lines.
+    Json,
 }
 
 /// Subcommands.
@@ -51,6 +68,25 @@ pub enum Command {
     /// A workspace's layer catalog (themes and layers): export it, replace it from a file.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// The configuration file: check one, print the reference of every key, flag and
+    /// environment variable.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `vigie config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration file without starting the server: its syntax and keys (an
+    /// unknown or misspelt key is named with its line), its values, and the catalog and
+    /// sources files it names. Exits non-zero with what is wrong.
+    Check {
+        /// The configuration file (TOML).
+        file: PathBuf,
+    },
+    /// Print the configuration reference (Markdown): every key of the file, every environment
+    /// variable, every command-line flag.
+    Reference,
 }
 
 /// `vigie catalog …`.
@@ -335,7 +371,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Verify { store }) => audit_verify(&store).await,
         Command::Workspace(cmd) => workspace(cmd).await,
         Command::Catalog(cmd) => catalog(cmd).await,
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Config(ConfigCommand::Reference) => {
+            use std::io::Write as _;
+            // A reader that stops early (`| head`) is no error.
+            match std::io::stdout().lock().write_all(crate::reference::markdown().as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
     }
+}
+
+/// `vigie config check FILE`.
+fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
+    let args = ServeArgs { config: Some(file.to_owned()), ..ServeArgs::default() };
+    let config = Config::load(&args)?;
+    let catalog = crate::load_catalog(&config)?;
+    if let Some(sources) = &config.sources {
+        let mut claims = crate::ingest::sources::config::Claims::default();
+        let checked = crate::ingest::sources::config::load(sources, &catalog, true, &mut claims)
+            .with_context(|| format!("{}: sources file {}", file.display(), sources.display()))?;
+        anyhow::ensure!(
+            !checked.has_problems(),
+            "{}: the sources file {} has problems: `vigie sources check --config {}` lists them",
+            file.display(),
+            sources.display(),
+            file.display()
+        );
+    }
+    let store = match &config.database_url {
+        Some(_) => "PostgreSQL (DATABASE_URL)".to_owned(),
+        None => format!("embedded SQLite in {}", config.data_dir.display()),
+    };
+    println!(
+        "{}: valid configuration (listen {}, workspace '{}', store: {store}, catalog: {})",
+        file.display(),
+        config.listen,
+        config.workspace,
+        config.catalog.as_ref().map_or_else(|| "bundled".to_owned(), |c| c.display().to_string()),
+    );
+    Ok(())
 }
 
 async fn catalog(cmd: CatalogCommand) -> anyhow::Result<()> {

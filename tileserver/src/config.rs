@@ -33,6 +33,9 @@ pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_STALL_AFTER_MS: u64 = 10_000;
 /// How long a tile render waits for its turn by default, milliseconds.
 pub const DEFAULT_RENDER_WAIT_MS: u64 = 2_000;
+/// How long the requests in flight may take to finish after a stop signal by default,
+/// milliseconds (what container platforms give a process before killing it).
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
 
 /// A secret (the database URL): shown as `<redacted>` in `Debug`, so it never reaches a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,25 +48,26 @@ impl std::fmt::Debug for Secret {
 }
 
 /// The `[database]` table (the URL itself comes from `--database-url` or `DATABASE_URL`).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseFile {
-    /// Connections in the pool.
+    /// Connections in the pool [default: 16].
     pub pool_size: Option<u32>,
-    /// Statement timeout, milliseconds.
+    /// Statement timeout, milliseconds [default: 10000].
     pub statement_timeout_ms: Option<u64>,
 }
 
 /// The `[demo]` table.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemoFile {
-    /// Load the bundled demo into an empty store at start.
+    /// Load the bundled demo (44 Paris 2024 venues, perimeters, a synthetic log) into an empty
+    /// store at start [default: false].
     #[serde(default)]
     pub enabled: bool,
-    /// Generator seed.
+    /// Generator seed [default: 2024].
     pub seed: Option<u64>,
-    /// Number of synthetic entries.
+    /// Number of synthetic entries [default: 25000].
     pub entries: Option<usize>,
 }
 
@@ -82,7 +86,7 @@ pub fn check_workspace_id(id: &str) -> anyhow::Result<()> {
 }
 
 /// The `[auth]` table.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthFile {
     /// Role of requests without credentials. Unset (the default): they get 401 outside the
@@ -90,7 +94,7 @@ pub struct AuthFile {
     pub anonymous_role: Option<Role>,
     /// Session lifetime, hours [default: 12].
     pub session_hours: Option<u64>,
-    /// Refuse requests without credentials even in demo mode on loopback.
+    /// Refuse requests without credentials even in demo mode on loopback [default: false].
     #[serde(default)]
     pub require_sign_in: bool,
     /// OpenID Connect sign-in.
@@ -101,7 +105,7 @@ pub struct AuthFile {
 }
 
 /// The `[auth.oidc]` table (the client secret comes from `VIGIE_OIDC_CLIENT_SECRET`).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcFile {
     /// Issuer URL, exactly as the provider's tokens name it.
@@ -120,15 +124,23 @@ pub struct OidcFile {
 /// Environment variable holding the OpenID client secret.
 pub const OIDC_SECRET_ENV: &str = "VIGIE_OIDC_CLIENT_SECRET";
 
+/// The environment variables read with no command-line flag, and what they hold (the others
+/// are flags' environment variables, listed with them).
+pub const ENV_ONLY: &[(&str, &str)] = &[(
+    OIDC_SECRET_ENV,
+    "the OpenID Connect client secret of `[auth.oidc]` (confidential clients; public clients use PKCE without one)",
+)];
+
 /// The configuration file, as written.
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Address to listen on.
+    /// Address to listen on [default: 127.0.0.1:8080, loopback only].
     pub listen: Option<SocketAddr>,
-    /// Directory of the embedded store.
+    /// Directory of the embedded SQLite store [default: ./vigie-data].
     pub data_dir: Option<PathBuf>,
-    /// Workspace id.
+    /// The workspace served at the root (every workspace of the store is served under
+    /// `/w/{id}`) [default: default].
     pub workspace: Option<String>,
     /// Layer catalog file (default: the bundled `data/catalog.toml`).
     pub catalog: Option<PathBuf>,
@@ -137,40 +149,49 @@ pub struct FileConfig {
     /// Public base URL (e.g. `https://vigie.example.org`) used in TileJSON and styles instead
     /// of the request's Host.
     pub public_url: Option<String>,
-    /// Tile cache size, MiB.
+    /// Tile cache size, MiB; 0 disables it [default: 256].
     pub cache_size_mb: Option<u64>,
-    /// Largest request body, bytes.
+    /// Largest request body, bytes (imports and attachments have their own) [default: 1048576].
     pub max_body_bytes: Option<usize>,
-    /// SQLite durability (`normal` or `full`).
+    /// SQLite durability [default: normal].
     pub sqlite_synchronous: Option<Synchronous>,
     /// Demo data.
     pub demo: Option<DemoFile>,
-    /// PostgreSQL settings.
+    /// PostgreSQL settings (the URL itself comes from `DATABASE_URL`).
     pub database: Option<DatabaseFile>,
     /// Sources file (TOML, see docs/sources.md): datasets the server refreshes on schedule, in
     /// the workspace served at the root.
     pub sources: Option<PathBuf>,
     /// What the sources admins store in a workspace (`PUT /api/sources/config`) may read.
     pub workspace_sources: Option<WorkspaceSourcesFile>,
-    /// Stall deadline of renders and log writes, milliseconds.
+    /// A tile render or log write running longer than this is reported in the log and
+    /// `/metrics`, and `/health` answers `degraded` while it runs, milliseconds [default: 10000].
     pub stall_after_ms: Option<u64>,
     /// Most tile renders at once, all workspaces together (default: twice the cores).
     pub max_renders: Option<usize>,
-    /// How long a tile render waits for its turn before the request gets 503, milliseconds.
+    /// How long a tile render waits for its turn before the request gets 503, milliseconds
+    /// [default: 2000].
     pub render_wait_ms: Option<u64>,
-    /// Most features of one tile before its layers are thinned into clusters.
+    /// Most features of one tile before its layers are thinned into clusters [default: 200000].
     pub tile_max_features: Option<usize>,
-    /// Most bytes of one tile before its layers are thinned into clusters.
+    /// Most bytes of one tile before its layers are thinned into clusters [default: 500000].
     pub tile_max_bytes: Option<usize>,
-    /// Most bytes of one raw tile (`budget=off`); past it, 413.
+    /// Most bytes of one raw tile (`budget=off`); past it, 413 [default: 33554432].
     pub raw_tile_max_bytes: Option<usize>,
+    /// After a stop signal, how long to keep accepting requests while `/readyz` answers 503,
+    /// so a load balancer stops sending new ones first, milliseconds [default: 0].
+    pub shutdown_delay_ms: Option<u64>,
+    /// After a stop signal (and the delay), how long the requests in flight may take to
+    /// finish before the process exits anyway (a second signal exits at once), milliseconds
+    /// [default: 30000].
+    pub shutdown_grace_ms: Option<u64>,
     /// Identity settings.
     pub auth: Option<AuthFile>,
 }
 
 /// The `[workspace_sources]` table: the bounds of the sources a workspace's admins define
 /// through the API (the sources file is the operator's, and is trusted).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceSourcesFile {
     /// Folder holding one folder per workspace: a stored source's `path` is relative to
@@ -253,6 +274,15 @@ pub struct ServeArgs {
     /// [default: 33554432].
     #[arg(long)]
     pub raw_tile_max_bytes: Option<usize>,
+    /// After SIGTERM or SIGINT, keep accepting requests this long (milliseconds) while
+    /// `/readyz` answers 503, so a load balancer takes the server out first [default: 0].
+    #[arg(long)]
+    pub shutdown_delay_ms: Option<u64>,
+    /// After SIGTERM or SIGINT (and --shutdown-delay-ms), how long the requests in flight may
+    /// take to finish (milliseconds) before the process exits anyway; a second signal exits
+    /// at once [default: 30000].
+    #[arg(long)]
+    pub shutdown_grace_ms: Option<u64>,
     /// Let requests without credentials in with this role (reader … admin). Without it they
     /// get 401, except with --demo on a loopback address, where they act as the demo identity
     /// with the admin role.
@@ -322,6 +352,10 @@ pub struct Config {
     pub render_wait_ms: u64,
     /// What one tile may hold (features and bytes before thinning, the raw ceiling).
     pub tile_budget: vigie_layers::Budget,
+    /// Accepting on after a stop signal, milliseconds.
+    pub shutdown_delay_ms: u64,
+    /// Grace period of the requests in flight after a stop signal, milliseconds.
+    pub shutdown_grace_ms: u64,
     /// Role of requests without credentials (`None`: 401).
     pub anonymous_role: Option<Role>,
     /// Whether the anonymous identity names itself with `X-Vigie-User` (demo on loopback).
@@ -462,6 +496,8 @@ impl Config {
                     ceiling: args.raw_tile_max_bytes.or(file.raw_tile_max_bytes).unwrap_or(d.ceiling).max(bytes),
                 }
             },
+            shutdown_delay_ms: args.shutdown_delay_ms.or(file.shutdown_delay_ms).unwrap_or(0),
+            shutdown_grace_ms: args.shutdown_grace_ms.or(file.shutdown_grace_ms).unwrap_or(DEFAULT_SHUTDOWN_GRACE_MS),
             anonymous_role,
             anonymous_names_itself: demo_on_loopback,
             session_ttl_ms: (session_hours * 3_600_000) as i64,

@@ -257,6 +257,19 @@ impl Courante {
         Ok(commit)
     }
 
+    /// How many committed events the index is behind the store by, after waiting up to
+    /// `patience` for it to catch up (changes committed a moment ago are normally applied
+    /// within milliseconds; a replica whose feed is stuck stays behind).
+    ///
+    /// # Errors
+    /// When the store cannot say its last event.
+    pub async fn lag(self: &Arc<Self>, patience: Duration) -> Result<u64, StoreError> {
+        let last = self.store.last_event_seq().await?;
+        let mut rx = self.current().applied.subscribe();
+        let _ = tokio::time::timeout(patience, rx.wait_for(|s| *s >= last)).await;
+        Ok(last.saturating_sub(*rx.borrow()))
+    }
+
     async fn wait_applied(self: &Arc<Self>, seq: u64) {
         let mut rx = self.current().applied.subscribe();
         if tokio::time::timeout(APPLY_WAIT, rx.wait_for(|s| *s >= seq)).await.is_err() {

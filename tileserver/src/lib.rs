@@ -8,8 +8,10 @@ pub mod escalation;
 pub mod http;
 pub mod identity;
 pub mod ingest;
+pub mod lifecycle;
 pub mod load;
 pub mod metrics;
+pub mod reference;
 pub mod reports;
 pub mod staffing;
 pub mod store;
@@ -109,7 +111,8 @@ pub async fn workspace_catalog(config: &Config, store: &dyn Store) -> anyhow::Re
 }
 
 /// What every workspace of one process shares: metrics, the running operations (stall
-/// watchdog) and the identity service (accounts are global, memberships per workspace).
+/// watchdog), the identity service (accounts are global, memberships per workspace) and the
+/// process's phase.
 #[derive(Debug, Clone)]
 pub struct Globals {
     /// Metrics.
@@ -122,6 +125,8 @@ pub struct Globals {
     pub renders: Arc<tiles::RenderGate>,
     /// When the process started.
     pub started: Instant,
+    /// Starting, serving or stopping.
+    pub lifecycle: Arc<lifecycle::Lifecycle>,
 }
 
 impl Globals {
@@ -133,6 +138,7 @@ impl Globals {
             identities: state.identities.clone(),
             renders: state.renders.clone(),
             started: state.started,
+            lifecycle: state.lifecycle.clone(),
         }
     }
 }
@@ -144,6 +150,18 @@ impl Globals {
 /// # Errors
 /// Start-up failures, with the file or setting at fault.
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
+    let lifecycle = Arc::new(lifecycle::Lifecycle::default());
+    let state = build_state_in(config, lifecycle.clone()).await?;
+    lifecycle.serving();
+    Ok(state)
+}
+
+/// [`build_state`] for a process whose phase is `lifecycle` (left as it is: the caller says
+/// when start-up is over).
+///
+/// # Errors
+/// Start-up failures, with the file or setting at fault.
+pub async fn build_state_in(config: Config, lifecycle: Arc<lifecycle::Lifecycle>) -> anyhow::Result<Arc<Shared>> {
     let started = Instant::now();
     let store = open_store(&config).await?;
     let metrics = Arc::new(metrics::Metrics::new());
@@ -175,7 +193,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<Shared>> {
         std::time::Duration::from_millis(config.render_wait_ms),
         config.tile_budget,
     );
-    let globals = Globals { metrics, activity, identities, renders, started };
+    let globals = Globals { metrics, activity, identities, renders, started, lifecycle };
     build_workspace(config, store, &globals, true, None).await
 }
 
@@ -264,7 +282,7 @@ pub async fn build_workspace(
         "index loaded"
     );
     let cache = tiles::TileCache::new(config.cache_size_bytes);
-    let Globals { metrics, activity, identities, renders, .. } = globals.clone();
+    let Globals { metrics, activity, identities, renders, lifecycle, .. } = globals.clone();
     let courante = courante::Courante::new(
         store.clone(),
         engine.clone(),
@@ -276,7 +294,13 @@ pub async fn build_workspace(
     );
     courante.spawn_watchdog();
     courante::spawn_change_feed(&courante);
-    let ingest = ingest::Ingest::new(engine.clone(), store.clone(), cache.clone(), &stats.datasets);
+    let ingest = ingest::Ingest::new(
+        engine.clone(),
+        store.clone(),
+        cache.clone(),
+        &stats.datasets,
+        (metrics.clone(), config.workspace.clone()),
+    );
     ingest::spawn_dataset_watcher(&ingest);
     let scheduler = start_sources(&config, store.as_ref(), &ingest, primary).await?;
     tracing::info!(
@@ -312,6 +336,7 @@ pub async fn build_workspace(
         staffing,
         identities,
         renders,
+        lifecycle,
         url_prefix: if primary { String::new() } else { format!("/w/{}", config.workspace) },
         catalog_version,
         registry: std::sync::OnceLock::new(),
@@ -454,14 +479,52 @@ async fn demo_accounts(identities: &identity::Identities, workspace: &str) -> an
     Ok(())
 }
 
-/// Runs `vigie serve` until Ctrl-C or SIGTERM.
+/// Runs `vigie serve` until SIGTERM or SIGINT (Ctrl-C).
+///
+/// The address is bound first: while the store opens and the index loads, `/livez` answers
+/// 200 and everything else 503 (`/readyz` says `starting`). On a stop signal `/readyz` turns
+/// 503 and live event streams end with a reconnect hint; after `shutdown_delay_ms` the
+/// listener closes and the requests in flight get `shutdown_grace_ms` to finish; past it, or
+/// at a second signal, the function returns anyway (what a store was writing is committed or
+/// rolled back by its transaction).
 ///
 /// # Errors
 /// Start-up failures (configuration, store, address in use).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
-    let workspaces = http::Workspaces::new(build_state(config).await?);
-    sync_workspaces(&workspaces).await?;
+    let (delay, grace) = (
+        std::time::Duration::from_millis(config.shutdown_delay_ms),
+        std::time::Duration::from_millis(config.shutdown_grace_ms),
+    );
+    let mut signals = lifecycle::Signals::install().context("cannot install the stop signal handlers")?;
+    let lifecycle = Arc::new(lifecycle::Lifecycle::default());
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let app = Arc::new(std::sync::OnceLock::new());
+    let closing = lifecycle.clone();
+    let server = tokio::spawn(
+        axum::serve(
+            listener,
+            http::starting(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            closing.until_stopping().await;
+            tokio::time::sleep(delay).await;
+        })
+        .into_future(),
+    );
+    tracing::info!(address = %listen, "vigie listening (starting: /readyz answers 503 until the index is loaded)");
+    let start = async {
+        let workspaces = http::Workspaces::new(build_state_in(config, lifecycle.clone()).await?);
+        sync_workspaces(&workspaces).await?;
+        anyhow::Ok(workspaces)
+    };
+    let workspaces = tokio::select! {
+        built = start => built?,
+        signal = signals.next() => {
+            tracing::info!(signal, "stop signal during start-up: exiting");
+            return Ok(());
+        }
+    };
     // The task holds no state: a state it held would outlive its replacement.
     spawn_every(&workspaces, WORKSPACE_SCAN, |w| async move {
         if let Err(e) = sync_workspaces(&w).await {
@@ -471,11 +534,31 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     escalation::spawn_reconciler(&workspaces);
     reports::spawn_scheduler(&workspaces);
     staffing::spawn_ticker(&workspaces);
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, "vigie listening");
-    axum::serve(listener, http::app_for(workspaces).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let _ = app.set(http::app_for(workspaces.clone()));
+    lifecycle.serving();
+    tracing::info!(address = %listen, "vigie ready");
+    let signal = signals.next().await;
+    lifecycle.stop();
+    tracing::info!(
+        signal,
+        delay_ms = delay.as_millis() as u64,
+        grace_ms = grace.as_millis() as u64,
+        "stopping: /readyz answers 503, event streams end; requests in flight get the grace period"
+    );
+    tokio::select! {
+        served = server => {
+            served.context("the server task failed")??;
+            tracing::info!("every request answered: exiting");
+        }
+        () = tokio::time::sleep(delay + grace) => {
+            let busy = workspaces.primary().activity.snapshot().kinds.iter().map(|k| k.running).sum::<usize>();
+            tracing::warn!(
+                operations_running = busy,
+                "grace period over with requests still open: exiting without them"
+            );
+        }
+        signal = signals.next() => tracing::warn!(signal, "second stop signal: exiting now"),
+    }
     Ok(())
 }
 
@@ -549,23 +632,4 @@ pub async fn reload_workspace(workspaces: &Arc<http::Workspaces>, id: &str) -> a
         "catalog changed: workspace state rebuilt and swapped in"
     );
     Ok(state)
-}
-
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down");
 }

@@ -1,6 +1,9 @@
-//! Prometheus metrics: requests by route and status, tile latency, cache hits and misses,
-//! renders shared by concurrent requests, features per layer, log entries per commit, and the
-//! operations running now (how many, the oldest's age, how many stalled).
+//! Prometheus metrics: requests by route and status and their latency by route, tile latency,
+//! cache hits and misses, renders shared by concurrent requests, features per layer, log
+//! entries per commit, the operations running now (how many, the oldest's age, how many
+//! stalled), live event-stream clients, each workspace's change-feed lag, store errors,
+//! imports by outcome, and the process's memory and open files. `docs/operations.md` lists
+//! them with the alert rules of `docs/alerts.yml`.
 
 use crate::activity::{OpKind, Snapshot};
 use crate::tiles::Outcome;
@@ -29,6 +32,71 @@ struct KindLabels {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteOnly {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkspaceLabels {
+    workspace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ImportLabels {
+    workspace: String,
+    origin: &'static str,
+    outcome: &'static str,
+}
+
+/// Where an import came from, for [`Metrics::import`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportOrigin {
+    /// `POST /api/layers/{id}/import`.
+    Api,
+    /// A scheduled source.
+    Source,
+}
+
+/// How an import ended, for [`Metrics::import`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// A new version was stored.
+    Imported,
+    /// The source had not changed: nothing to do.
+    Unchanged,
+    /// Invalid records: nothing was imported.
+    Rejected,
+    /// The file could not be fetched, read or stored.
+    Failed,
+}
+
+impl ImportOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Imported => "imported",
+            Self::Unchanged => "unchanged",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Buckets of the request latency histograms: 0.5 ms to about 16 s.
+fn request_seconds() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_5, 2.0, 16))
+}
+
+/// One live event-stream client, counted while it lives.
+#[derive(Debug)]
+pub struct StreamClient(Gauge);
+
+impl Drop for StreamClient {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The service's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -46,6 +114,13 @@ pub struct Metrics {
     cache_entries: Gauge<u64, AtomicU64>,
     cache_bytes: Gauge<u64, AtomicU64>,
     commit_group: Histogram,
+    request_seconds: Family<RouteOnly, Histogram, fn() -> Histogram>,
+    stream_clients: Gauge,
+    feed_lag: Family<WorkspaceLabels, Gauge>,
+    store_errors: Family<RouteOnly, Counter>,
+    imports: Family<ImportLabels, Counter>,
+    resident_bytes: Gauge<u64, AtomicU64>,
+    open_fds: Gauge<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -114,6 +189,36 @@ impl Metrics {
             "Operations that ran past the stall deadline (each counted once, when it passes it)",
             stalled.clone(),
         );
+        let request_seconds = Family::<RouteOnly, Histogram, fn() -> Histogram>::new_with_constructor(request_seconds);
+        registry.register(
+            "http_request_seconds",
+            "Time to answer a request (to the response's head), by route template",
+            request_seconds.clone(),
+        );
+        let stream_clients = Gauge::default();
+        registry.register("event_stream_clients", "Live event streams open (GET /api/events)", stream_clients.clone());
+        let feed_lag = Family::<WorkspaceLabels, Gauge>::default();
+        registry.register(
+            "change_feed_lag_events",
+            "Events the workspace's store committed that this process's index has not applied yet (read at scrape)",
+            feed_lag.clone(),
+        );
+        let store_errors = Family::<RouteOnly, Counter>::default();
+        registry.register(
+            "store_errors",
+            "Requests answered 5xx because the store failed or was unavailable, by route template",
+            store_errors.clone(),
+        );
+        let imports = Family::<ImportLabels, Counter>::default();
+        registry.register(
+            "imports",
+            "Dataset imports by workspace, origin (api, source) and outcome (imported, unchanged, rejected, failed)",
+            imports.clone(),
+        );
+        let resident_bytes = Gauge::<u64, AtomicU64>::default();
+        registry.register("process_resident_memory_bytes", "Resident memory of the process", resident_bytes.clone());
+        let open_fds = Gauge::<u64, AtomicU64>::default();
+        registry.register("process_open_fds", "File descriptors open in the process", open_fds.clone());
         Self {
             registry,
             requests,
@@ -129,6 +234,13 @@ impl Metrics {
             cache_entries,
             cache_bytes,
             commit_group,
+            request_seconds,
+            stream_clients,
+            feed_lag,
+            store_errors,
+            imports,
+            resident_bytes,
+            open_fds,
         }
     }
 
@@ -137,9 +249,37 @@ impl Metrics {
         self.commit_group.clone()
     }
 
-    /// Counts one answered request.
-    pub fn request(&self, route: &str, status: u16) {
+    /// Counts one answered request and its time.
+    pub fn request(&self, route: &str, status: u16, seconds: f64) {
         self.requests.get_or_create(&RouteLabels { route: route.to_owned(), status }).inc();
+        self.request_seconds.get_or_create(&RouteOnly { route: route.to_owned() }).observe(seconds);
+    }
+
+    /// Counts a request answered 5xx because of the store.
+    pub fn store_error(&self, route: &str) {
+        self.store_errors.get_or_create(&RouteOnly { route: route.to_owned() }).inc();
+    }
+
+    /// Counts one import.
+    pub fn import(&self, workspace: &str, origin: ImportOrigin, outcome: ImportOutcome) {
+        let origin = match origin {
+            ImportOrigin::Api => "api",
+            ImportOrigin::Source => "source",
+        };
+        let labels = ImportLabels { workspace: workspace.to_owned(), origin, outcome: outcome.as_str() };
+        self.imports.get_or_create(&labels).inc();
+    }
+
+    /// Counts a live event-stream client until the returned guard is dropped.
+    pub fn stream_client(&self) -> StreamClient {
+        self.stream_clients.inc();
+        StreamClient(self.stream_clients.clone())
+    }
+
+    /// Sets a workspace's change-feed lag (read by the scrape).
+    pub fn feed_lag(&self, workspace: &str, events: u64) {
+        let lag = i64::try_from(events).unwrap_or(i64::MAX);
+        self.feed_lag.get_or_create(&WorkspaceLabels { workspace: workspace.to_owned() }).set(lag);
     }
 
     /// The counters of stalled operations, render then write, for [`crate::activity::Activity`].
@@ -186,9 +326,62 @@ impl Metrics {
         }
         self.cache_entries.set(cache.0);
         self.cache_bytes.set(cache.1);
+        let (resident, fds) = process_usage();
+        self.resident_bytes.set(resident);
+        self.open_fds.set(fds);
         let mut out = String::new();
         // Encoding into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// The process's resident memory (bytes) and open file descriptors, from `/proc` (zeros
+/// where there is none).
+fn process_usage() -> (u64, u64) {
+    let resident = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024);
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+    (resident, fds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_the_documented_alert_rules_use_is_exposed() {
+        let m = Metrics::new();
+        // Each family once, so that it is written out.
+        m.request("/tiles/{layers}/{z}/{x}/{y}", 200, 0.01);
+        m.store_error("/api/entries");
+        m.import("default", ImportOrigin::Source, ImportOutcome::Failed);
+        m.feed_lag("default", 0);
+        m.tile(0.01, Outcome::Hit);
+        m.thinned(&["entries".to_owned()]);
+        let _client = m.stream_client();
+        let activity = crate::activity::Activity::new(std::time::Duration::from_secs(10), m.stalled_counters());
+        let text = m.render(Some(vec![("entries".into(), 1)]), (0, 0), &activity.snapshot());
+        let rules = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/alerts.yml")).unwrap();
+        let mut used: Vec<&str> = rules
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("vigie_"))
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        assert!(used.len() >= 10, "{used:?}");
+        for name in used {
+            let family =
+                ["_total", "_bucket", "_count", "_sum"].iter().fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+            assert!(
+                text.contains(&format!("# TYPE {family} ")) && text.contains(&format!("\n{name}")),
+                "docs/alerts.yml uses {name}, which /metrics does not expose:\n{text}"
+            );
+        }
     }
 }

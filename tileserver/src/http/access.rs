@@ -242,6 +242,10 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     };
     let method = req.method().clone();
     let Some(rule) = rule_for(&method, &path) else {
+        if RULES.iter().any(|r| r.path == path) {
+            // A method the route does not take: the router answers 405 with `Allow`.
+            return next.run(req).await;
+        }
         tracing::error!(%method, path, "route without an access rule: refused (add it to http::access::RULES)");
         return ApiError::Internal(anyhow::anyhow!("route {method} {path} has no access rule")).into_response();
     };
@@ -266,10 +270,16 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let refusal = match (rule.need, resolved) {
         // Public routes serve everyone; a stale cookie does not stop the page from loading.
         (Need::Public, resolved) => {
-            if let Ok(Some(access)) = resolved {
+            let asker = resolved.ok().flatten().map(|access| {
+                let asker = super::requests::Asker(access.actor());
                 req.extensions_mut().insert(access);
+                asker
+            });
+            let mut resp = next.run(req).await;
+            if let Some(asker) = asker {
+                resp.extensions_mut().insert(asker);
             }
-            return next.run(req).await;
+            return resp;
         }
         (Need::Role(_), Err(e)) => (e, None),
         (Need::Role(_), Ok(None)) => (
@@ -304,13 +314,19 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                     Some(access),
                 )
             } else {
+                let asker = super::requests::Asker(access.actor());
                 req.extensions_mut().insert(access);
-                return next.run(req).await;
+                let mut resp = next.run(req).await;
+                resp.extensions_mut().insert(asker);
+                return resp;
             }
         }
     };
     let (error, access) = refusal;
-    let resp = error.into_response();
+    let mut resp = error.into_response();
+    if let Some(access) = &access {
+        resp.extensions_mut().insert(super::requests::Asker(access.actor()));
+    }
     let detail = serde_json::json!({ "status": resp.status().as_u16() });
     state.identities.record_detached(AuditDraft {
         at: crate::now_ms(),

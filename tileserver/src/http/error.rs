@@ -12,6 +12,49 @@ use vigie_layers::journal::FieldError;
 /// Media type of error bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// Longest body of an error answer [`as_problem`] reads, bytes.
+const PLAIN_ERROR_BYTES: usize = 4096;
+
+/// An error answer that is not problem+json made one: the framework's own refusals (a body
+/// over the limit, a method the route does not take, a malformed form) come as plain text or
+/// empty. Their text becomes the detail; their headers (`Allow`, `Retry-After`) stay.
+pub async fn as_problem(resp: Response) -> Response {
+    let status = resp.status();
+    let plain = resp.headers().get(header::CONTENT_TYPE).is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text =
+        axum::body::to_bytes(body, PLAIN_ERROR_BYTES).await.map(|b| String::from_utf8_lossy(&b).trim().to_owned());
+    let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok());
+    let detail = match (text, status, allow) {
+        (_, StatusCode::METHOD_NOT_ALLOWED, Some(allow)) => {
+            format!("this route does not take this method; it takes {allow}")
+        }
+        (Ok(t), StatusCode::PAYLOAD_TOO_LARGE, _) => format!("{t}: send a smaller body"),
+        (Ok(t), _, _) if !t.is_empty() => t,
+        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    let mut resp = problem_response(status, body);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            resp.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    resp
+}
+
+/// Marks an answer the store's failure caused (a response extension `/metrics` counts).
+#[derive(Clone, Copy, Debug)]
+pub struct StoreFailure;
+
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -64,6 +107,9 @@ pub enum ApiError {
     /// The database is down or overloaded: 503.
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
+    /// The process is starting (store opening, index loading): 503.
+    #[error("starting")]
+    Starting,
     /// A tile render failed (shared by every request that waited for it): 503 when the
     /// database behind a table layer is unavailable, else 500.
     #[error("tile render failed")]
@@ -125,6 +171,19 @@ struct Problem<'a> {
     errors: Option<&'a [FieldError]>,
 }
 
+/// A `problem+json` answer: `body` (an object with at least `type`, `title`, `status` and
+/// `detail`) naming the request it answers (`instance`, `request_id`: see
+/// [`super::requests`]), with its status and media type.
+pub fn problem_response(status: StatusCode, mut body: serde_json::Value) -> Response {
+    if let (Some(fields), Some(id)) = (body.as_object_mut(), super::requests::current_request_id()) {
+        fields.insert("instance".into(), format!("urn:vigie:request:{id}").into());
+        fields.insert("request_id".into(), id.as_ref().into());
+    }
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    resp
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, title, detail, errors) = match &self {
@@ -152,6 +211,13 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", d.clone(), None)
             }
             Self::Unavailable(e) => unavailable(e),
+            Self::Starting => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Starting",
+                "the service is starting (opening its store, loading its index): ask again after Retry-After"
+                    .to_owned(),
+                None,
+            ),
             Self::Render(RenderError::Store(e)) if matches!(**e, StoreError::Unavailable(_)) => unavailable(e.as_ref()),
             Self::Render(RenderError::Busy { limit, waited_ms }) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -175,8 +241,15 @@ impl IntoResponse for ApiError {
             Self::Internal(e) => internal(&format!("{e:#}")),
         };
         let body = Problem { kind: "about:blank", title, status: status.as_u16(), detail, errors };
-        let mut resp = (status, serde_json::to_string(&body).unwrap_or_default()).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        let mut resp = problem_response(status, serde_json::to_value(&body).unwrap_or_default());
+        let store_failed = match &self {
+            Self::Unavailable(_) | Self::Render(RenderError::Store(_)) => true,
+            Self::Internal(e) => e.downcast_ref::<StoreError>().is_some(),
+            _ => false,
+        };
+        if store_failed {
+            resp.extensions_mut().insert(StoreFailure);
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         }

@@ -33,11 +33,16 @@ use vigie_layers::scope::Scope;
 /// How soon a client whose stream ended because the workspace's catalog changed reconnects.
 const RECONNECT_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// How soon a client whose stream ended because the server is stopping reconnects (to
+/// another replica behind the load balancer, or this one restarted).
+const RECONNECT_AFTER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Events read from the store per round trip while catching up.
 const BACKLOG_PAGE: usize = 500;
 
 struct Cursor {
     courante: Arc<Courante>,
+    lifecycle: Arc<crate::lifecycle::Lifecycle>,
     live: broadcast::Receiver<Arc<Applied>>,
     backlog: VecDeque<Event>,
     last: u64,
@@ -81,7 +86,7 @@ fn sse(e: &Event) -> SseEvent {
 
 impl Cursor {
     /// The next event in seq order the asker may see, waiting for it if needed; `None` when
-    /// the service stops or is retired (the client reconnects with `Last-Event-ID` to the
+    /// the service stops, the process is stopping, or the service is retired (the client reconnects with `Last-Event-ID` to the
     /// workspace's new state).
     async fn next(&mut self) -> Option<Event> {
         loop {
@@ -157,6 +162,7 @@ impl Cursor {
             let received = tokio::select! {
                 r = self.live.recv() => r,
                 () = self.courante.until_retired() => return None,
+                () = self.lifecycle.until_stopping() => return None,
             };
             match received {
                 Ok(a) if a.event.seq <= self.last => {}
@@ -214,8 +220,17 @@ pub async fn events(
         })?,
         None => courante.applied_seq(),
     };
-    let cursor =
-        Cursor { courante, live, backlog: VecDeque::new(), last, caught_up: false, scope, positions: HashMap::new() };
+    let lifecycle = state.lifecycle.clone();
+    let cursor = Cursor {
+        courante,
+        lifecycle: lifecycle.clone(),
+        live,
+        backlog: VecDeque::new(),
+        last,
+        caught_up: false,
+        scope,
+        positions: HashMap::new(),
+    };
     // Situation reports' events (no id: they are not in the log's sequence), for those who
     // may see the reports (a member narrowed below the workspace's territory may not).
     // Staffing changes likewise (event `staffing`: what changed, the roster's version).
@@ -250,8 +265,13 @@ pub async fn events(
         let mut c = c?;
         match c.next().await {
             Some(e) => Some((Ok(sse(&e)), Some(c))),
-            // Retired: the last message asks the client to come back soon (EventSource waits
-            // `retry` ms), to the workspace's new state.
+            // Stopping or retired: the last message asks the client to come back (EventSource
+            // waits `retry` ms) with its Last-Event-ID, to the workspace's new state or to
+            // whichever server answers next.
+            None if c.lifecycle.is_stopping() => Some((
+                Ok(SseEvent::default().retry(RECONNECT_AFTER_STOP).comment("the server is stopping: reconnect")),
+                None,
+            )),
             None if c.courante.is_retired() => Some((
                 Ok(SseEvent::default().retry(RECONNECT_AFTER).comment("the workspace's catalog changed: reconnect")),
                 None,
@@ -259,10 +279,21 @@ pub async fn events(
             None => None,
         }
     });
-    // Report events end with the log's stream (a retired workspace state).
+    // Report events end with the log's stream (a retired workspace state, a stopping server).
     let retired = state.courante.clone();
-    let ended = async move { retired.until_retired().await };
+    let ended = async move {
+        tokio::select! {
+            () = retired.until_retired() => {},
+            () = lifecycle.until_stopping() => {},
+        }
+    };
     let stream = futures_util::stream::select(Box::pin(entries), Box::pin(reports.take_until(Box::pin(ended))));
+    // Counted as a live client while the stream lives.
+    let client = state.metrics.stream_client();
+    let stream = stream.map(move |e| {
+        let _counted = &client;
+        e
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

@@ -1,20 +1,107 @@
-//! `GET /health` and `GET /metrics`.
+//! The probes (`GET /livez`, `GET /readyz`), `GET /health` and `GET /metrics`.
 //!
-//! Both answer even when renders, writes or the store are stuck: they take no lock a render or
+//! All answer even when renders, writes or the store are stuck: they take no lock a render or
 //! a write may hold (the activity registry's is a leaf), the store ping and the engine's
 //! feature counts are bounded in time, and a stuck operation is reported, not waited for.
+//!
+//! - `/livez`: the process and its runtime answer (200 from the moment the address is bound,
+//!   during start-up and shutdown too). A container platform restarts the process when it
+//!   stops answering.
+//! - `/readyz`: send it requests (200) or not (503): not while starting (store opening, index
+//!   loading), stopping, when a workspace's store does not answer, or when a workspace's index
+//!   is behind the store's change feed (a replica that lost its feed).
+//! - `/health`: what an operator reads (store, operations under way, cache).
 
-use super::AppState;
+use super::{AppState, Workspaces};
 use crate::activity::Snapshot;
+use crate::lifecycle::Phase;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest wait for the store's ping, or for the engine's feature counts in `/metrics`.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long `/readyz` lets a workspace's index catch up with the events its store committed
+/// a moment ago before calling it behind.
+const CATCH_UP_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Liveness: 200 whenever the process's runtime answers.
+pub async fn livez() -> Response {
+    livez_now()
+}
+
+/// What the process answers while its workspaces are being built: 200 at `/livez`, 503 at
+/// `/readyz` (`starting`) and 503 problem+json with Retry-After anywhere else.
+pub fn while_starting(path: &str) -> Response {
+    match path {
+        "/livez" => livez_now(),
+        "/readyz" => not_ready(Phase::Starting, &[], &json!({})),
+        _ => super::error::ApiError::Starting.into_response(),
+    }
+}
+
+fn livez_now() -> Response {
+    Json(json!({ "status": "alive", "version": env!("CARGO_PKG_VERSION") })).into_response()
+}
+
+fn not_ready(phase: Phase, reasons: &[String], workspaces: &Value) -> Response {
+    let body = json!({ "status": "not ready", "phase": phase.as_str(), "reasons": reasons, "workspaces": workspaces });
+    let mut resp = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+    resp
+}
+
+/// Readiness: 200 when serving, every workspace's store answers and its index is caught up
+/// with the store's events; else 503 with the reasons.
+pub async fn readyz(State(workspaces): State<Arc<Workspaces>>) -> Response {
+    let phase = workspaces.primary().lifecycle.phase();
+    let states = workspaces.all();
+    let checks = futures_util::future::join_all(states.iter().map(|s| async move {
+        let id = s.config.workspace.clone();
+        let store = match tokio::time::timeout(PROBE_TIMEOUT, s.store.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::warn!(workspace = %id, error = %e, "readiness: store unavailable");
+                Err(format!("workspace '{id}': the store is unavailable"))
+            }
+            Err(_) => Err(format!("workspace '{id}': the store did not answer within {} s", PROBE_TIMEOUT.as_secs())),
+        };
+        let lag = match store {
+            Ok(()) => match tokio::time::timeout(PROBE_TIMEOUT, s.courante.lag(CATCH_UP_PATIENCE)).await {
+                Ok(Ok(0)) => Ok(0),
+                Ok(Ok(n)) => Err((n, format!("workspace '{id}': the index is {n} event(s) behind the store"))),
+                Ok(Err(_)) | Err(_) => Err((0, format!("workspace '{id}': the store's last event could not be read"))),
+            },
+            Err(e) => Err((0, e)),
+        };
+        (id, lag)
+    }))
+    .await;
+    let mut reasons = Vec::new();
+    if phase != Phase::Serving {
+        reasons.push(format!("the process is {}", phase.as_str()));
+    }
+    let mut each = serde_json::Map::new();
+    for (id, lag) in checks {
+        match lag {
+            Ok(n) => each.insert(id, json!({ "ready": true, "change_feed_lag": n })),
+            Err((n, why)) => {
+                reasons.push(why);
+                each.insert(id, json!({ "ready": false, "change_feed_lag": n }))
+            }
+        };
+    }
+    if reasons.is_empty() {
+        Json(json!({ "status": "ready", "phase": phase.as_str(), "workspaces": each })).into_response()
+    } else {
+        not_ready(phase, &reasons, &Value::Object(each))
+    }
+}
 
 /// Health: 200 `ok` when the store answers and no operation runs past the stall deadline,
 /// else 503 `degraded`, with what is wrong.
@@ -73,6 +160,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let layers = tokio::time::timeout(PROBE_TIMEOUT, counts).await.ok().and_then(Result::ok);
     if layers.is_none() {
         tracing::warn!("metrics: the engine's feature counts were not read in time");
+    }
+    // Each served workspace's change-feed lag, as the store says now (no wait).
+    let served =
+        state.registry.get().and_then(std::sync::Weak::upgrade).map_or_else(|| vec![state.clone()], |w| w.all());
+    for s in served {
+        if let Ok(Ok(lag)) = tokio::time::timeout(PROBE_TIMEOUT, s.courante.lag(Duration::ZERO)).await {
+            state.metrics.feed_lag(&s.config.workspace, lag);
+        }
     }
     let cache = (state.cache.entry_count(), state.cache.weighted_size());
     let body = state.metrics.render(layers, cache, &state.activity.snapshot());

@@ -12,12 +12,13 @@
 //! `severity` (source field names).
 
 use super::AppState;
-use super::error::{ApiError, PROBLEM_JSON};
+use super::error::{ApiError, problem_response};
 use crate::ingest::apply_dataset;
 use crate::ingest::import::{self, ImportError, ImportOptions};
+use crate::metrics::{ImportOrigin, ImportOutcome};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -69,9 +70,7 @@ impl IntoResponse for ImportRejection {
                 "detail": detail,
             }),
         };
-        let mut resp = (StatusCode::UNPROCESSABLE_ENTITY, body.to_string()).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        resp
+        problem_response(StatusCode::UNPROCESSABLE_ENTITY, body)
     }
 }
 
@@ -242,7 +241,14 @@ pub async fn import(
         Removal(path.clone())
     };
     let source = format!("upload {}", params.filename.as_deref().unwrap_or(&content_type));
-    let (info, report) = match import::import(state.store.as_ref(), &layer, &path, &source, &params.options).await {
+    let result = import::import(state.store.as_ref(), &layer, &path, &source, &params.options).await;
+    let outcome = match &result {
+        Ok(_) => ImportOutcome::Imported,
+        Err(ImportError::Rejected(_) | ImportError::Read(_) | ImportError::NotADataset(_)) => ImportOutcome::Rejected,
+        Err(ImportError::Store(_)) => ImportOutcome::Failed,
+    };
+    state.ingest.count_import(ImportOrigin::Api, outcome);
+    let (info, report) = match result {
         Ok(r) => r,
         Err(ImportError::Rejected(report)) => return Err(ImportRejection::Rejected(report)),
         Err(ImportError::Read(e)) => {

@@ -13,6 +13,7 @@ pub mod import;
 pub mod ogc;
 pub mod query;
 pub mod reports;
+pub mod requests;
 pub mod sources;
 pub mod staffing;
 pub mod staticmap;
@@ -38,7 +39,6 @@ use std::sync::Arc;
 use std::time::Instant;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::trace::TraceLayer;
 use vigie_layers::Engine;
 use vigie_layers::catalog::{LayerDef, Theme};
 
@@ -75,6 +75,9 @@ pub struct Shared {
     pub staffing: Arc<crate::staffing::Staffing>,
     /// The process's bound on tile renders at once (shared by every workspace).
     pub renders: Arc<crate::tiles::RenderGate>,
+    /// The process's phase (shared by every workspace): the readiness probe reads it, live
+    /// event streams end when it stops.
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
     /// Accounts, sessions, tokens, roles and the audit trail.
     pub identities: Arc<crate::identity::Identities>,
     /// What this workspace's links start with: empty for the primary workspace (served at the
@@ -218,8 +221,34 @@ pub fn app(state: AppState) -> Router {
 /// The router of every workspace: `/w/{workspace}/…` goes to that workspace's routes with the
 /// prefix stripped, anything else to the primary's. A workspace that is not served answers 404,
 /// like one the asker is not a member of (the access middleware), so neither reveals it exists.
+///
+/// Around them: the probes (`/livez`, `/readyz`, public, see [`health`]) and the request ids
+/// and access log ([`requests`]).
 pub fn app_for(workspaces: Arc<Workspaces>) -> Router {
-    Router::new().fallback(dispatch).with_state(workspaces)
+    Router::new()
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .fallback(dispatch)
+        .with_state(workspaces)
+        .layer(middleware::from_fn(requests::log_request))
+}
+
+/// The service of a process whose workspaces are being built: `app` once it is set, until
+/// then `/livez` 200 and 503 anywhere else ([`health::while_starting`]).
+pub fn starting(app: Arc<std::sync::OnceLock<Router>>) -> Router {
+    use tower::ServiceExt as _;
+    Router::new().fallback(move |req: Request| {
+        let app = app.get().cloned();
+        async move {
+            match app {
+                Some(app) => match app.oneshot(req).await {
+                    Ok(resp) => resp,
+                    Err(never) => match never {},
+                },
+                None => health::while_starting(req.uri().path()),
+            }
+        }
+    })
 }
 
 async fn dispatch(State(workspaces): State<Arc<Workspaces>>, mut req: Request) -> Response {
@@ -358,7 +387,6 @@ fn routes(state: AppState) -> Router {
                 .allow_headers([header::AUTHORIZATION])
                 .expose_headers([header::ETAG, header::CONTENT_ENCODING]),
         )
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
@@ -366,11 +394,17 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route; see the README for the API".to_owned())
 }
 
-/// Counts every answer by route template and status.
+/// Counts every answer by route template and status, times it, and tells the access log which
+/// route of which workspace answered.
 async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let resp = next.run(req).await;
-    state.metrics.request(&route, resp.status().as_u16());
+    let mut resp = next.run(req).await;
+    state.metrics.request(&route, resp.status().as_u16(), started.elapsed().as_secs_f64());
+    if resp.extensions().get::<error::StoreFailure>().is_some() {
+        state.metrics.store_error(&route);
+    }
+    resp.extensions_mut().insert(requests::Served { route, workspace: state.config.workspace.clone() });
     resp
 }
 

@@ -666,9 +666,7 @@ pub async fn write_section(
                 },
                 "yours": {"body": text, "base_version": base},
             });
-            let mut resp = (StatusCode::PRECONDITION_FAILED, Json(problem)).into_response();
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(super::error::PROBLEM_JSON));
-            Ok(resp)
+            Ok(super::error::problem_response(StatusCode::PRECONDITION_FAILED, problem))
         }
     }
 }

@@ -25,7 +25,7 @@
 //! as for situation reports.
 
 use super::entries::{json_request, version_matched};
-use super::error::{ApiError, PROBLEM_JSON};
+use super::error::{ApiError, problem_response};
 use super::reports::{etag, invalid, pairs, time_param, who};
 use super::{AppState, Shared};
 use crate::identity::{Access, Role};
@@ -69,9 +69,7 @@ fn problem(status: StatusCode, title: &str, detail: &str, extra: Value) -> Respo
     if let (Some(b), Value::Object(more)) = (body.as_object_mut(), extra) {
         b.extend(more);
     }
-    let mut resp = (status, Json(body)).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    resp
+    problem_response(status, body)
 }
 
 fn field_errors(problems: Vec<vigie_staffing::plan::Problem>) -> ApiError {

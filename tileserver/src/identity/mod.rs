@@ -24,7 +24,7 @@ use std::net::IpAddr;
 
 /// A role in a workspace. Each role can do everything the ones before it can:
 /// reader < contributor < analyst < editor < staffing manager < admin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Tiles, queries, the log.

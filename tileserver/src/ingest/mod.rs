@@ -42,6 +42,8 @@ pub struct Ingest {
     pub store: Arc<dyn Store>,
     /// The tile cache to invalidate.
     pub cache: TileCache,
+    /// Where imports are counted, and the workspace they are counted under.
+    pub metrics: (Arc<crate::metrics::Metrics>, String),
     /// A leaf lock: held to read or note a version, nothing else.
     applied: Mutex<HashMap<String, u64>>,
     /// Serialises dataset applies. An async mutex, held across the store read and the
@@ -58,11 +60,18 @@ impl std::fmt::Debug for Ingest {
 impl Ingest {
     /// The ingestion state of an engine over a store, holding the dataset versions its
     /// start-up load read (`loaded`).
-    pub fn new(engine: Arc<Engine>, store: Arc<dyn Store>, cache: TileCache, loaded: &[(String, u64)]) -> Arc<Self> {
+    pub fn new(
+        engine: Arc<Engine>,
+        store: Arc<dyn Store>,
+        cache: TileCache,
+        loaded: &[(String, u64)],
+        metrics: (Arc<crate::metrics::Metrics>, String),
+    ) -> Arc<Self> {
         Arc::new(Self {
             engine,
             store,
             cache,
+            metrics,
             applied: Mutex::new(loaded.iter().cloned().collect()),
             apply: tokio::sync::Mutex::default(),
         })
@@ -70,6 +79,11 @@ impl Ingest {
 }
 
 impl Ingest {
+    /// Counts an import of this workspace.
+    pub fn count_import(&self, origin: crate::metrics::ImportOrigin, outcome: crate::metrics::ImportOutcome) {
+        self.metrics.0.import(&self.metrics.1, origin, outcome);
+    }
+
     /// The version of `dataset` the engine holds (0 when it holds none or it is unknown).
     pub fn applied_version(&self, dataset: &str) -> u64 {
         self.applied.lock().unwrap_or_else(PoisonError::into_inner).get(dataset).copied().unwrap_or(0)

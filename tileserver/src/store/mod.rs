@@ -430,7 +430,7 @@ pub async fn edit_document<T, E: From<StoreError>>(
 pub type ChangeFn<'a> = &'a (dyn Fn(&Entry) -> Result<Change, ChangeError> + Send + Sync);
 
 /// Durability of a commit to the embedded store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Synchronous {
     /// Survives a process crash (WAL + NORMAL).

@@ -404,6 +404,15 @@ async fn run_source(scheduler: &Scheduler, i: usize, ingest: &Ingest) {
         ),
     }
     let imported = run.outcome == Outcome::Imported;
+    ingest.count_import(
+        crate::metrics::ImportOrigin::Source,
+        match run.outcome {
+            Outcome::Imported => crate::metrics::ImportOutcome::Imported,
+            Outcome::Unchanged => crate::metrics::ImportOutcome::Unchanged,
+            Outcome::Rejected => crate::metrics::ImportOutcome::Rejected,
+            Outcome::Failed => crate::metrics::ImportOutcome::Failed,
+        },
+    );
     scheduler.update(i, |s| {
         s.state = SourceState::Idle;
         s.runs += 1;
