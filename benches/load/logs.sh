@@ -6,16 +6,17 @@
 #
 # Starts, each with `--demo` (ENTRIES entries) in its own store and its log (standard error) to a
 # file as under a service manager:
-#   on       NEW, default log level (one access line a request, target vigie::access)
+#   default  NEW, default log level (an access line for each failed request only)
+#   all      NEW with VIGIE_LOG=info,vigie::access=debug (an access line for every request)
+#   json     the same as JSON lines (--log-format json)
 #   off      NEW with VIGIE_LOG=info,vigie::access=off (request ids, timing, no access line)
-#   json     NEW with --log-format json
 #   old      OLD (when given), default log level
 # Warms each one's tile cache with one pass over the composite tiles of trace.txt
 # (entries,venues,perimeters,entries-h3), then runs ROUNDS rounds of wrk (CONNS connections,
 # DURATION s) per server, rotating the order each round. Any non-2xx answer fails the run.
-# Prints requests/s per round, the median per server and each median's ratio to `off`, and the
-# bytes of log each server wrote per request.
-# Environment: ROUNDS (5), DURATION (8), CONNS (32), ENTRIES (25000), PORT (18880, +1, +2, +3).
+# Prints requests/s per round, the median per server and each median's ratio to `default`, and
+# the bytes of log each server wrote per request.
+# Environment: ROUNDS (5), DURATION (8), CONNS (32), ENTRIES (25000), PORT (18880 to 18884).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 here=$root/benches/load
@@ -39,7 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-modes=(on off json)
+modes=(default all json off)
 [[ -n $old ]] && modes+=(old)
 declare -A base
 start() { # mode binary port env-or-empty extra-args...
@@ -52,10 +53,11 @@ start() { # mode binary port env-or-empty extra-args...
     base[$mode]=http://127.0.0.1:$p
     wait_healthy "logs.sh: $mode" "${base[$mode]}" "$work/$mode.log"
 }
-start on "$new" "$port" ""
-start off "$new" $((port + 1)) "VIGIE_LOG=info,vigie::access=off"
-start json "$new" $((port + 2)) "" --log-format json
-[[ -n $old ]] && start old "$old" $((port + 3)) ""
+start default "$new" "$port" ""
+start all "$new" $((port + 1)) "VIGIE_LOG=info,vigie::access=debug"
+start json "$new" $((port + 2)) "VIGIE_LOG=info,vigie::access=debug" --log-format json
+start off "$new" $((port + 3)) "VIGIE_LOG=info,vigie::access=off"
+[[ -n $old ]] && start old "$old" $((port + 4)) ""
 
 sed 's|^|/tiles/entries,venues,perimeters,entries-h3/|' "$here/trace.txt" >"$work/paths.txt"
 for mode in "${modes[@]}"; do
@@ -80,10 +82,10 @@ for ((r = 0; r < rounds; r++)); do
     done
     echo "$line"
 done
-ref=$(median "${results[off]}")
+ref=$(median "${results[default]}")
 for mode in "${modes[@]}"; do
     m=$(median "${results[$mode]}")
     per=$(awk -v b="${logbytes[$mode]}" -v n="${served[$mode]}" 'BEGIN {printf "%.0f", (n > 0) ? b / n : 0}')
-    printf '%-5s median %8.0f req/s   %s x off   log %s bytes/request\n' "$mode" "$m" \
+    printf '%-7s median %8.0f req/s   %s x default   log %s bytes/request\n' "$mode" "$m" \
         "$(awk -v a="$m" -v b="$ref" 'BEGIN {printf "%.3f", a / b}')" "$per"
 done

@@ -26,8 +26,9 @@ pub struct Cli {
     /// object a line, for log collectors).
     #[arg(long, global = true, env = "VIGIE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// What to log: `error`, `warn`, `info`, `debug` or a filter by target such as
-    /// `info,vigie::access=warn` (failed requests only in the access log).
+    /// What to log: `error`, `warn`, `info`, `debug` or a filter by target. The access log
+    /// (target `vigie::access`) writes failed requests at `info` and `warn`, the others at
+    /// `debug`: `info,vigie::access=debug` logs every request.
     #[arg(long, global = true, env = "VIGIE_LOG", default_value = "info")]
     pub log: String,
 }

@@ -499,6 +499,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let mut signals = lifecycle::Signals::install().context("cannot install the stop signal handlers")?;
     let lifecycle = Arc::new(lifecycle::Lifecycle::default());
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr()?;
     let app = Arc::new(std::sync::OnceLock::new());
     let closing = lifecycle.clone();
     let server = tokio::spawn(
@@ -512,7 +513,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         })
         .into_future(),
     );
-    tracing::info!(address = %listen, "vigie listening (starting: /readyz answers 503 until the index is loaded)");
+    tracing::info!(address = %bound, "vigie listening (starting: /readyz answers 503 until the index is loaded)");
     let start = async {
         let workspaces = http::Workspaces::new(build_state_in(config, lifecycle.clone()).await?);
         sync_workspaces(&workspaces).await?;
@@ -536,7 +537,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     staffing::spawn_ticker(&workspaces);
     let _ = app.set(http::app_for(workspaces.clone()));
     lifecycle.serving();
-    tracing::info!(address = %listen, "vigie ready");
+    tracing::info!(address = %bound, "vigie ready");
     let signal = signals.next().await;
     lifecycle.stop();
     tracing::info!(

@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: &'static str,
     status: u16,
 }
 
@@ -34,7 +34,32 @@ struct KindLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteOnly {
-    route: String,
+    route: &'static str,
+}
+
+/// Most distinct route templates kept as labels; past it (never with the router's routes, a
+/// few dozen), `other`.
+const MAX_ROUTES: usize = 1024;
+
+/// A route template as a label, kept once for the process (no allocation per request).
+fn route_label(route: &str) -> &'static str {
+    type Routes = std::sync::RwLock<std::collections::HashSet<&'static str>>;
+    static ROUTES: std::sync::OnceLock<Routes> = std::sync::OnceLock::new();
+    let routes = ROUTES.get_or_init(Routes::default);
+    if let Some(r) = routes.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(route) {
+        return r;
+    }
+    let mut routes = routes.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(r) = routes.get(route) {
+        return r;
+    }
+    if routes.len() >= MAX_ROUTES {
+        return "other";
+    }
+    // Leaked once per distinct template: the set is the router's, bounded above.
+    let kept: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    routes.insert(kept);
+    kept
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -251,13 +276,14 @@ impl Metrics {
 
     /// Counts one answered request and its time.
     pub fn request(&self, route: &str, status: u16, seconds: f64) {
-        self.requests.get_or_create(&RouteLabels { route: route.to_owned(), status }).inc();
-        self.request_seconds.get_or_create(&RouteOnly { route: route.to_owned() }).observe(seconds);
+        let route = route_label(route);
+        self.requests.get_or_create(&RouteLabels { route, status }).inc();
+        self.request_seconds.get_or_create(&RouteOnly { route }).observe(seconds);
     }
 
     /// Counts a request answered 5xx because of the store.
     pub fn store_error(&self, route: &str) {
-        self.store_errors.get_or_create(&RouteOnly { route: route.to_owned() }).inc();
+        self.store_errors.get_or_create(&RouteOnly { route: route_label(route) }).inc();
     }
 
     /// Counts one import.

@@ -270,16 +270,11 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let refusal = match (rule.need, resolved) {
         // Public routes serve everyone; a stale cookie does not stop the page from loading.
         (Need::Public, resolved) => {
-            let asker = resolved.ok().flatten().map(|access| {
-                let asker = super::requests::Asker(access.actor());
+            if let Ok(Some(access)) = resolved {
+                super::requests::note_asker(access.actor());
                 req.extensions_mut().insert(access);
-                asker
-            });
-            let mut resp = next.run(req).await;
-            if let Some(asker) = asker {
-                resp.extensions_mut().insert(asker);
             }
-            return resp;
+            return next.run(req).await;
         }
         (Need::Role(_), Err(e)) => (e, None),
         (Need::Role(_), Ok(None)) => (
@@ -314,19 +309,17 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                     Some(access),
                 )
             } else {
-                let asker = super::requests::Asker(access.actor());
+                super::requests::note_asker(access.actor());
                 req.extensions_mut().insert(access);
-                let mut resp = next.run(req).await;
-                resp.extensions_mut().insert(asker);
-                return resp;
+                return next.run(req).await;
             }
         }
     };
     let (error, access) = refusal;
-    let mut resp = error.into_response();
     if let Some(access) = &access {
-        resp.extensions_mut().insert(super::requests::Asker(access.actor()));
+        super::requests::note_asker(access.actor());
     }
+    let resp = error.into_response();
     let detail = serde_json::json!({ "status": resp.status().as_u16() });
     state.identities.record_detached(AuditDraft {
         at: crate::now_ms(),

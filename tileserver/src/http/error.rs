@@ -177,7 +177,7 @@ struct Problem<'a> {
 pub fn problem_response(status: StatusCode, mut body: serde_json::Value) -> Response {
     if let (Some(fields), Some(id)) = (body.as_object_mut(), super::requests::current_request_id()) {
         fields.insert("instance".into(), format!("urn:vigie:request:{id}").into());
-        fields.insert("request_id".into(), id.as_ref().into());
+        fields.insert("request_id".into(), id.as_str().into());
     }
     let mut resp = (status, body.to_string()).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

@@ -31,22 +31,18 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const CATCH_UP_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Liveness: 200 whenever the process's runtime answers.
-pub async fn livez() -> Response {
-    livez_now()
+pub fn livez() -> Response {
+    Json(json!({ "status": "alive", "version": env!("CARGO_PKG_VERSION") })).into_response()
 }
 
 /// What the process answers while its workspaces are being built: 200 at `/livez`, 503 at
 /// `/readyz` (`starting`) and 503 problem+json with Retry-After anywhere else.
 pub fn while_starting(path: &str) -> Response {
     match path {
-        "/livez" => livez_now(),
+        "/livez" => livez(),
         "/readyz" => not_ready(Phase::Starting, &[], &json!({})),
         _ => super::error::ApiError::Starting.into_response(),
     }
-}
-
-fn livez_now() -> Response {
-    Json(json!({ "status": "alive", "version": env!("CARGO_PKG_VERSION") })).into_response()
 }
 
 fn not_ready(phase: Phase, reasons: &[String], workspaces: &Value) -> Response {

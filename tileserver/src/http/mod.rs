@@ -222,15 +222,10 @@ pub fn app(state: AppState) -> Router {
 /// prefix stripped, anything else to the primary's. A workspace that is not served answers 404,
 /// like one the asker is not a member of (the access middleware), so neither reveals it exists.
 ///
-/// Around them: the probes (`/livez`, `/readyz`, public, see [`health`]) and the request ids
-/// and access log ([`requests`]).
+/// Beside them, the probes (`/livez`, `/readyz`, public, see [`health`]); every other request
+/// gets its id and its access log line ([`requests`]).
 pub fn app_for(workspaces: Arc<Workspaces>) -> Router {
-    Router::new()
-        .route("/livez", get(health::livez))
-        .route("/readyz", get(health::readyz))
-        .fallback(dispatch)
-        .with_state(workspaces)
-        .layer(middleware::from_fn(requests::log_request))
+    Router::new().fallback(dispatch).with_state(workspaces)
 }
 
 /// The service of a process whose workspaces are being built: `app` once it is set, until
@@ -251,7 +246,16 @@ pub fn starting(app: Arc<std::sync::OnceLock<Router>>) -> Router {
     })
 }
 
-async fn dispatch(State(workspaces): State<Arc<Workspaces>>, mut req: Request) -> Response {
+async fn dispatch(State(workspaces): State<Arc<Workspaces>>, req: Request) -> Response {
+    // The probes by path (a route table here would be searched by every request).
+    match (req.method() == Method::GET || req.method() == Method::HEAD, req.uri().path()) {
+        (true, "/livez") => health::livez(),
+        (true, "/readyz") => health::readyz(State(workspaces)).await,
+        _ => requests::answer(req, |req| route_to_workspace(workspaces, req)).await,
+    }
+}
+
+async fn route_to_workspace(workspaces: Arc<Workspaces>, mut req: Request) -> Response {
     use axum::response::IntoResponse as _;
     use tower::ServiceExt as _;
     let id = match req.uri().path().strip_prefix("/w/") {
@@ -398,13 +402,16 @@ async fn not_found() -> ApiError {
 /// route of which workspace answered.
 async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let mut resp = next.run(req).await;
-    state.metrics.request(&route, resp.status().as_u16(), started.elapsed().as_secs_f64());
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let resp = next.run(req).await;
+    state.metrics.request(route, resp.status().as_u16(), started.elapsed().as_secs_f64());
     if resp.extensions().get::<error::StoreFailure>().is_some() {
-        state.metrics.store_error(&route);
+        state.metrics.store_error(route);
     }
-    resp.extensions_mut().insert(requests::Served { route, workspace: state.config.workspace.clone() });
+    if let Some(matched) = matched {
+        requests::note_route(matched, state);
+    }
     resp
 }
 
