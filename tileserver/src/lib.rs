@@ -299,7 +299,8 @@ pub async fn build_workspace(
         store.clone(),
         cache.clone(),
         &stats.datasets,
-        (metrics.clone(), config.workspace.clone()),
+        metrics.clone(),
+        config.workspace.clone(),
     );
     ingest::spawn_dataset_watcher(&ingest);
     let scheduler = start_sources(&config, store.as_ref(), &ingest, primary).await?;

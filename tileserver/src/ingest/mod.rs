@@ -42,8 +42,10 @@ pub struct Ingest {
     pub store: Arc<dyn Store>,
     /// The tile cache to invalidate.
     pub cache: TileCache,
-    /// Where imports are counted, and the workspace they are counted under.
-    pub metrics: (Arc<crate::metrics::Metrics>, String),
+    /// Where imports are counted.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The workspace they are counted under.
+    pub workspace: String,
     /// A leaf lock: held to read or note a version, nothing else.
     applied: Mutex<HashMap<String, u64>>,
     /// Serialises dataset applies. An async mutex, held across the store read and the
@@ -65,13 +67,15 @@ impl Ingest {
         store: Arc<dyn Store>,
         cache: TileCache,
         loaded: &[(String, u64)],
-        metrics: (Arc<crate::metrics::Metrics>, String),
+        metrics: Arc<crate::metrics::Metrics>,
+        workspace: String,
     ) -> Arc<Self> {
         Arc::new(Self {
             engine,
             store,
             cache,
             metrics,
+            workspace,
             applied: Mutex::new(loaded.iter().cloned().collect()),
             apply: tokio::sync::Mutex::default(),
         })
@@ -81,7 +85,7 @@ impl Ingest {
 impl Ingest {
     /// Counts an import of this workspace.
     pub fn count_import(&self, origin: crate::metrics::ImportOrigin, outcome: crate::metrics::ImportOutcome) {
-        self.metrics.0.import(&self.metrics.1, origin, outcome);
+        self.metrics.import(&self.workspace, origin, outcome);
     }
 
     /// The version of `dataset` the engine holds (0 when it holds none or it is unknown).
