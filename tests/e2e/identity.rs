@@ -158,7 +158,7 @@ async fn identity_tables_on_sqlite() {
 #[tokio::test]
 async fn identity_tables_on_postgis() {
     let db = PostgisDb::create().await;
-    let settings = PgSettings { url: db.url.clone(), pool_size: 8, statement_timeout_ms: 10_000 };
+    let settings = PgSettings { url: db.url.clone(), pool_size: 8, statement_timeout_ms: 10_000, commits_in_flight: 1 };
     let store = PgStore::open(&settings, "suite").await.unwrap();
     identity_suite(vigie_tileserver::store::Store::identity(&store), "postgres").await;
     drop(store);
@@ -759,7 +759,7 @@ async fn a_store_from_before_identity_opens_and_migrates() {
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     migrator(&vigie_tileserver::store::postgres::MIGRATIONS[..1]).run(&pool).await.unwrap();
     pool.close().await;
-    let settings = PgSettings { url: db.url.clone(), pool_size: 4, statement_timeout_ms: 10_000 };
+    let settings = PgSettings { url: db.url.clone(), pool_size: 4, statement_timeout_ms: 10_000, commits_in_flight: 1 };
     let seed = Seed::demo(1, 20, false);
     {
         let pg = PgStore::open(&settings, "default").await.expect("an older store opens");

@@ -4,7 +4,7 @@
 //! leave the store as it was (also when the import is killed mid-write); sources files are
 //! checked entry by entry and refreshed by the server in the background.
 
-use crate::support::{Server, get, repo_root, require_tool, run};
+use crate::support::{PostgisDb, Server, get, repo_root, require_tool, run};
 use geo::orient::{Direction, Orient};
 use geo::{GeodesicArea, Geometry};
 use serde_json::{Value, json};
@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use vigie_tileserver::store::Store;
 use vigie_tileserver::store::Synchronous;
+use vigie_tileserver::store::postgres::{PgSettings, PgStore};
 use vigie_tileserver::store::sqlite::SqliteStore;
 
 fn departements() -> PathBuf {
@@ -450,6 +451,99 @@ fn kill_9_during_the_store_write_leaves_the_previous_version() {
     let catalog: Value = get_json(&server.url("/catalog"));
     let layer = catalog["layers"].as_array().unwrap().iter().find(|l| l["id"] == "departements").unwrap().clone();
     assert_eq!(layer["features"], 96);
+}
+
+/// The PostGIS store: an import streams its features with COPY into a table of its own, in one
+/// transaction with the switch of the dataset to it. Killed mid-COPY (the server is seen copying
+/// rows in `pg_stat_progress_copy`), it leaves the previous version served whole, readers see
+/// the previous version throughout, and no table of the new version is left behind; the next
+/// import succeeds and drops the replaced version's table.
+#[test]
+fn kill_9_during_a_postgis_copy_leaves_the_previous_version() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(PostgisDb::create());
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("store");
+    let url = ["--database-url", db.url.as_str()];
+    let (ok, out, err) = import(&data_dir, "departements", &departements(), &url);
+    assert!(ok, "{out}{err}");
+    let settings = PgSettings { url: db.url.clone(), pool_size: 4, statement_timeout_ms: 10_000, commits_in_flight: 1 };
+    let store = rt.block_on(PgStore::open(&settings, "default")).unwrap();
+    let current = || {
+        rt.block_on(async {
+            let info = store.datasets().await.unwrap().into_iter().find(|i| i.id == "departements").unwrap();
+            let features = store.dataset_features(&info).await.unwrap();
+            (info.version, features.len())
+        })
+    };
+    let tables = || -> Vec<String> {
+        rt.block_on(
+            sqlx::query_scalar(
+                "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relname LIKE 'dataset\\_features\\_%' ORDER BY 1",
+            )
+            .fetch_all(store.pool()),
+        )
+        .unwrap()
+    };
+    assert_eq!(current(), (1, 96));
+    let first_table = tables();
+    assert_eq!(first_table.len(), 1, "one table for the one version");
+
+    let big = tmp.path().join("big.csv");
+    synthetic_csv(&big, 2_000_000, &[]);
+    let mut child = vigie()
+        .args(["import", "--layer", "departements", "--data-dir"])
+        .arg(&data_dir)
+        .args(url)
+        .arg(&big)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let copied = || -> i64 {
+        rt.block_on(
+            sqlx::query_scalar("SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy")
+                .fetch_one(store.pool()),
+        )
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_mins(5);
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "the import finished before it could be killed mid-copy");
+        if copied() > 100_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the import never started copying");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(current(), (1, 96), "readers see the previous version while the next one is copied");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server ends the backend when it finds the client gone: its transaction rolls back.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while copied() > 0 {
+        assert!(Instant::now() < deadline, "the killed import's COPY never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(current(), (1, 96), "the previous version is intact");
+    assert_eq!(tables(), first_table, "nothing of the killed import is left");
+    let server = Server::start(&data_dir, &["--anonymous-role", "reader", "--database-url", &db.url]);
+    let catalog: Value = get_json(&server.url("/catalog"));
+    let layer = catalog["layers"].as_array().unwrap().iter().find(|l| l["id"] == "departements").unwrap().clone();
+    assert_eq!(layer["features"], 96);
+    drop(server);
+
+    // The next import goes through; the replaced version's table is dropped.
+    let small = tmp.path().join("small.csv");
+    synthetic_csv(&small, 1_000, &[]);
+    let (ok, out, err) = import(&data_dir, "departements", &small, &url);
+    assert!(ok, "{out}{err}");
+    assert_eq!(current(), (2, 1_000));
+    let after = tables();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, first_table);
+    rt.block_on(store.pool().close());
+    rt.block_on(db.drop_db());
 }
 
 // ---------------------------------------------------------------------------------------------

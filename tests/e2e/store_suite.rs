@@ -229,9 +229,137 @@ async fn sqlite_store() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgis_store() {
     let db = PostgisDb::create().await;
-    let settings = PgSettings { url: db.url.clone(), pool_size: 4, statement_timeout_ms: 10_000 };
+    let settings = PgSettings { url: db.url.clone(), pool_size: 4, statement_timeout_ms: 10_000, commits_in_flight: 1 };
     let store = PgStore::open(&settings, "suite").await.unwrap();
     suite(Arc::new(store.clone())).await;
+    // The suite imported a dataset twice: the first version's table was dropped.
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relname ~ '^dataset_features_'")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let current: Vec<String> =
+        sqlx::query_scalar("SELECT features_table FROM datasets").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(tables, current, "one table per dataset, the current version's");
+    store.pool().close().await;
+    db.drop_db().await;
+}
+
+/// Many groups of creations in flight at once on PostGIS (four, from 16 writers): every id and
+/// event seq once, gap-free, each entry's event numbered as its commit says.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgis_groups_in_flight_number_without_gaps() {
+    let db = PostgisDb::create().await;
+    let settings =
+        PgSettings { url: db.url.clone(), pool_size: 16, statement_timeout_ms: 10_000, commits_in_flight: 4 };
+    let store: Arc<dyn Store> = Arc::new(PgStore::open(&settings, "groups").await.unwrap());
+    assert_eq!(store.commits_in_flight(), 4);
+    let t0 = 1_722_000_000_000;
+    let tasks: Vec<_> = (0..16i64)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut groups = Vec::new();
+                for g in 0..20 {
+                    let group: Vec<_> = (0..=(w + g) % 5)
+                        .map(|i| {
+                            let e = new_entry(&format!("w{w} g{g} #{i}"), 2.35, 48.86, t0 + i, &["crowd"]);
+                            (e, draft(EventKind::Created))
+                        })
+                        .collect();
+                    groups.push(store.create_entries(&group).await.unwrap());
+                }
+                groups
+            })
+        })
+        .collect();
+    let mut groups = Vec::new();
+    for t in tasks {
+        groups.extend(t.await.unwrap());
+    }
+    // Within a group, ids and seqs follow the group's order, both by one.
+    for group in &groups {
+        assert!(
+            group.windows(2).all(|c| c[1].entry.id == c[0].entry.id + 1 && c[1].event.seq == c[0].event.seq + 1),
+            "a group numbered in one run"
+        );
+    }
+    let commits: Vec<_> = groups.into_iter().flatten().collect();
+    let n = commits.len() as u64;
+    let mut ids: Vec<u64> = commits.iter().map(|c| c.entry.id).collect();
+    let mut seqs: Vec<u64> = commits.iter().map(|c| c.event.seq).collect();
+    ids.sort_unstable();
+    seqs.sort_unstable();
+    assert_eq!(ids, (1..=n).collect::<Vec<_>>());
+    assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+    let events = store.events_after(0, n as usize + 10).await.unwrap();
+    assert_eq!(events.len() as u64, n);
+    for c in &commits {
+        let e = &events[c.event.seq as usize - 1];
+        assert_eq!((e.seq, e.entry_id, e.version), (c.event.seq, c.entry.id, 1));
+        assert_eq!(store.entry(c.entry.id).await.unwrap().as_ref(), Some(&c.entry));
+    }
+    db.drop_db().await;
+}
+
+/// A PostGIS store made before datasets had a table per version (migrations 1 to 8, features in
+/// one shared table, two versions of a dataset there): it opens, its current version is moved
+/// to a table of its own and served, and the next import replaces it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgis_store_from_before_dataset_tables_migrates() {
+    use vigie_tileserver::store::codec::migrator;
+    let db = PostgisDb::create().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    migrator(&vigie_tileserver::store::postgres::MIGRATIONS[..8]).run(&pool).await.unwrap();
+    let sites = |name: &str| {
+        let mut bld = DatasetBuilder::new("sites", Mapping::default());
+        bld.push(
+            Location { file: "t".into(), position: "feature 0".into() },
+            Record {
+                geometry: geo::Geometry::Point(geo::Point::new(2.0, 48.0)),
+                props: vec![("nom".into(), Value::text(name))],
+            },
+        );
+        bld.finish(false).unwrap().0
+    };
+    let schema = serde_json::to_string(&sites("x").schema.fields).unwrap();
+    sqlx::query("INSERT INTO workspaces (id, title) VALUES ('old', 'old')").execute(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO datasets (workspace, id, version, schema, source, imported_at, feature_count) VALUES \
+         ('old', 'sites', 2, $1::jsonb, 'sites.csv', now(), 2)",
+    )
+    .bind(schema)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO dataset_features (workspace, dataset, version, id, geom, props, time, severity, tags) VALUES \
+         ('old', 'sites', 1, 1, ST_SetSRID(ST_MakePoint(1, 1), 4326), '[\"v1\"]', NULL, NULL, '[]'), \
+         ('old', 'sites', 2, 2, ST_SetSRID(ST_MakePoint(2.35, 48.85), 4326), '[\"Bercy\"]', '2024-07-26T10:00:00Z', 3, '[\"crowd\"]'), \
+         ('old', 'sites', 2, 1, ST_SetSRID(ST_MakePoint(2.29, 48.86), 4326), '[\"Trocadéro\"]', NULL, NULL, '[]')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let settings = PgSettings { url: db.url.clone(), pool_size: 4, statement_timeout_ms: 10_000, commits_in_flight: 1 };
+    let store = PgStore::open(&settings, "old").await.expect("an older store opens");
+    let infos = store.datasets().await.unwrap();
+    assert_eq!((infos.len(), infos[0].version, infos[0].feature_count), (1, 2, 2));
+    let features = store.dataset_features(&infos[0]).await.unwrap();
+    assert_eq!(features.iter().map(|f| f.id).collect::<Vec<_>>(), [1, 2], "the current version, in id order");
+    assert_eq!(features[0].props, [Value::text("Trocadéro")]);
+    assert_eq!((features[1].time_ms, features[1].severity), (Some(1_721_988_000_000), Some(3)));
+    assert_eq!(features[1].tags, ["crowd"]);
+    assert_eq!(features[1].geometry, geo::Geometry::Point(geo::Point::new(2.35, 48.85)));
+    let v3 = store.replace_dataset(&sites("Nouveau"), "sites.csv").await.unwrap();
+    assert_eq!(v3.version, 3);
+    assert_eq!(store.dataset_features(&v3).await.unwrap().len(), 1);
+    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname ~ '^dataset_features'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(tables, 2, "the shared table is gone, the migrated version's table dropped: one table and its key");
     store.pool().close().await;
     db.drop_db().await;
 }

@@ -16,10 +16,12 @@
 //! cache never holds its index lock while it renders. No store call and no `await` happens
 //! under the applier's mutex: the writers commit first, then hand their change over.
 //!
-//! Creations are group-committed: one writer task takes every creation waiting when the
-//! previous transaction ends and commits them together (ids and seqs in queue order), so
-//! concurrent writers share a transaction instead of queueing for one each. Each writer still
-//! answers only after its own creation is committed and applied.
+//! Creations are group-committed: one writer task takes every creation waiting when a
+//! transaction ends and commits them together (ids and seqs in queue order within a group), so
+//! concurrent writers share a transaction instead of queueing for one each. A store whose
+//! commits are round trips to a server (PostGIS) has several groups in flight at once; the
+//! store numbers them in commit order. Each writer still answers only after its own creation
+//! is committed and applied.
 
 use crate::activity::{Activity, OpKind};
 use crate::metrics::Histogram;
@@ -390,30 +392,49 @@ fn writer_gone() -> StoreError {
 }
 
 /// Commits the creations waiting in `queue`, as many as are there (up to [`GROUP_MAX`]) in one
-/// transaction, and answers each writer. When a group fails, each of its creations is tried
-/// alone, so one bad creation fails only its own writer.
+/// transaction, and answers each writer; up to [`Store::commits_in_flight`] groups at once, so
+/// the next group's round trip overlaps the previous one's (the store numbers them in commit
+/// order; the applier applies them in seq order whichever answers first).
 async fn group_writer(store: Arc<dyn Store>, mut queue: mpsc::Receiver<PendingCreate>, group_sizes: Histogram) {
+    use futures_util::StreamExt as _;
+    let in_flight = store.commits_in_flight().max(1);
+    let mut groups = futures_util::stream::FuturesUnordered::new();
     let mut waiting = Vec::with_capacity(GROUP_MAX);
-    while queue.recv_many(&mut waiting, GROUP_MAX).await > 0 {
-        let (batch, writers): (Vec<_>, Vec<_>) = waiting.drain(..).map(|p| ((p.entry, p.draft), p.done)).unzip();
-        match store.create_entries(&batch).await {
-            Ok(commits) => {
-                group_sizes.observe(commits.len() as f64);
-                for (commit, writer) in commits.into_iter().zip(writers) {
-                    // A writer that is gone is not an error: the watchdog applies its creation.
-                    let _ = writer.send(Ok(commit));
+    loop {
+        tokio::select! {
+            n = queue.recv_many(&mut waiting, GROUP_MAX), if groups.len() < in_flight => {
+                if n == 0 {
+                    break;
                 }
+                groups.push(commit_group(store.as_ref(), std::mem::take(&mut waiting), &group_sizes));
             }
-            Err(e) if batch.len() == 1 => {
-                if let Some(writer) = writers.into_iter().next() {
-                    let _ = writer.send(Err(e));
-                }
+            Some(()) = groups.next(), if !groups.is_empty() => {}
+        }
+    }
+    while groups.next().await.is_some() {}
+}
+
+/// Commits one group of creations and answers each writer. When the group fails, each of its
+/// creations is tried alone, so one bad creation fails only its own writer.
+async fn commit_group(store: &dyn Store, group: Vec<PendingCreate>, group_sizes: &Histogram) {
+    let (batch, writers): (Vec<_>, Vec<_>) = group.into_iter().map(|p| ((p.entry, p.draft), p.done)).unzip();
+    match store.create_entries(&batch).await {
+        Ok(commits) => {
+            group_sizes.observe(commits.len() as f64);
+            for (commit, writer) in commits.into_iter().zip(writers) {
+                // A writer that is gone is not an error: the watchdog applies its creation.
+                let _ = writer.send(Ok(commit));
             }
-            Err(e) => {
-                tracing::warn!(error = %e, creations = batch.len(), "group commit failed; committing each creation alone");
-                for ((entry, draft), writer) in batch.into_iter().zip(writers) {
-                    let _ = writer.send(store.create_entry(entry, draft).await);
-                }
+        }
+        Err(e) if batch.len() == 1 => {
+            if let Some(writer) = writers.into_iter().next() {
+                let _ = writer.send(Err(e));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, creations = batch.len(), "group commit failed; committing each creation alone");
+            for ((entry, draft), writer) in batch.into_iter().zip(writers) {
+                let _ = writer.send(store.create_entry(entry, draft).await);
             }
         }
     }

@@ -31,6 +31,19 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// 64 random bits drawn once per process: what tells this process's request ids and change
+/// notifications apart from other replicas' (and from an earlier run's).
+pub fn process_nonce() -> u64 {
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        // The OS's generator does not fail on Linux once booted; a zero nonce still works
+        // (request ids keep their count; replicas' notifications are read back anyway).
+        let _ = getrandom::fill(&mut bytes);
+        u64::from_ne_bytes(bytes)
+    })
+}
+
 /// Runs `tick` on `owner` every `period` (the first right away, a late tick delays the next)
 /// until `owner` is dropped: the background loops of a service that must not keep it alive.
 pub fn spawn_every<T, F, Fut>(owner: &Arc<T>, period: std::time::Duration, mut tick: F) -> tokio::task::JoinHandle<()>
@@ -62,6 +75,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             url: url.0.clone(),
             pool_size: config.pool_size,
             statement_timeout_ms: config.statement_timeout_ms,
+            commits_in_flight: config.commits_in_flight,
         }),
         None => StoreSettings::Sqlite { data_dir: config.data_dir.clone(), synchronous: config.sqlite_synchronous },
     };

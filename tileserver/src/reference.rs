@@ -262,6 +262,7 @@ mod tests {
             ("shutdown_grace_ms", c.shutdown_grace_ms.to_string()),
             ("database.pool_size", c.pool_size.to_string()),
             ("database.statement_timeout_ms", c.statement_timeout_ms.to_string()),
+            ("database.commits_in_flight", c.commits_in_flight.to_string()),
             ("demo.seed", c.demo_seed.to_string()),
             ("demo.entries", c.demo_entries.to_string()),
         ] {

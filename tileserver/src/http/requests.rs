@@ -22,7 +22,6 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use std::cell::RefCell;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
@@ -116,15 +115,8 @@ fn incoming(headers: &HeaderMap) -> Option<RequestId> {
 /// process's requests (no system call per request; two replicas, or two runs of one, share a
 /// prefix once in four billion).
 fn new_id() -> RequestId {
-    static PREFIX: OnceLock<u32> = OnceLock::new();
     static COUNT: AtomicU32 = AtomicU32::new(0);
-    let prefix = *PREFIX.get_or_init(|| {
-        let mut bytes = [0u8; 4];
-        // The OS's generator does not fail on Linux once booted; the count alone still tells
-        // this process's requests apart if it ever did.
-        let _ = getrandom::fill(&mut bytes);
-        u32::from_ne_bytes(bytes)
-    });
+    let prefix = crate::process_nonce() as u32;
     let n = u64::from(prefix) << 32 | u64::from(COUNT.fetch_add(1, Ordering::Relaxed));
     let mut hex = [0u8; 16];
     for (i, digit) in hex.iter_mut().enumerate() {

@@ -38,8 +38,44 @@ pub fn write_wkb(
     what: &'static str,
     id: impl std::fmt::Display,
 ) -> Result<(), StoreError> {
-    let mut writer = WkbWriter::with_opts(out, WkbDialect::Wkb, CoordDimensions::xy(), None, Vec::new());
+    write_geometry(g, out, WkbDialect::Wkb, None, what, id)
+}
+
+/// Appends the EWKB of a WGS84 geometry, SRID 4326 included: what PostGIS's binary input
+/// takes for a `geometry(…, 4326)` column (a `COPY … (FORMAT binary)`).
+///
+/// # Errors
+/// [`StoreError::Corrupt`] when geozero cannot write it (unsupported geometry type).
+pub fn write_ewkb_4326(
+    g: &Geometry<f64>,
+    out: &mut Vec<u8>,
+    what: &'static str,
+    id: impl std::fmt::Display,
+) -> Result<(), StoreError> {
+    write_geometry(g, out, WkbDialect::Ewkb, Some(4326), what, id)
+}
+
+fn write_geometry(
+    g: &Geometry<f64>,
+    out: &mut Vec<u8>,
+    dialect: WkbDialect,
+    srid: Option<i32>,
+    what: &'static str,
+    id: impl std::fmt::Display,
+) -> Result<(), StoreError> {
+    let mut writer = WkbWriter::with_opts(out, dialect, CoordDimensions::xy(), srid, Vec::new());
     g.process_geom(&mut writer).map_err(|e| StoreError::Corrupt { what, id: id.to_string(), reason: e.to_string() })
+}
+
+/// A dataset's features in id order, as both stores write them (readers number features in
+/// reading order, so they are usually sorted already: no copy then, else a sort of indices).
+pub fn in_id_order(features: &[DatasetFeature]) -> impl ExactSizeIterator<Item = &DatasetFeature> {
+    let order: Option<Vec<u32>> = (!features.is_sorted_by_key(|f| f.id)).then(|| {
+        let mut order: Vec<u32> = (0..features.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| features[i as usize].id);
+        order
+    });
+    (0..features.len()).map(move |i| order.as_ref().map_or(&features[i], |o| &features[o[i] as usize]))
 }
 
 /// Geometry from WKB.

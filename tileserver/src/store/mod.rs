@@ -10,6 +10,7 @@
 //! encoding, event and revision rows, the migrator — is written once in `codec.rs`.
 
 pub mod codec;
+mod pgcopy;
 pub mod postgres;
 pub mod sqlite;
 
@@ -536,6 +537,14 @@ pub trait Store: Send + Sync + 'static {
     /// creation revision and its event, numbered in the batch's order. Returns only after the
     /// commit; nothing is written on an error.
     async fn create_entries(&self, batch: &[(Entry, EventDraft)]) -> Result<Vec<Commit>, StoreError>;
+
+    /// How many [`Store::create_entries`] calls the log's group writer may have under way at
+    /// once. One for a store with a single writer (SQLite: a second would only queue behind
+    /// the first); more for a server, where a group's round trip overlaps the previous group's
+    /// commit and numbers stay in commit order.
+    fn commits_in_flight(&self) -> usize {
+        1
+    }
 
     /// Creates one entry: [`Store::create_entries`] of one.
     async fn create_entry(&self, entry: Entry, event: EventDraft) -> Result<Commit, StoreError> {

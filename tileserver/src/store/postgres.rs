@@ -2,13 +2,18 @@
 //!
 //! Writes take the workspace's counter row (`workspaces.last_seq`, `last_entry`) with a row lock
 //! inside their transaction, so event numbers and entry ids are gap-free and in commit order
-//! across replicas; every write ends with `pg_notify('vigie_events', …)` so the other replicas
-//! apply the change feed at once. Geometries are `geometry(…, 4326)`; times `timestamptz`.
+//! across replicas; every write ends with `pg_notify('vigie_events', 'workspace:seq:process')`
+//! so the other replicas apply the change feed at once. A group of creations is one statement
+//! (one round trip, the lock held for its execution and commit only), and several groups may be
+//! in flight. A dataset version is a table of its own, filled by a binary COPY in the
+//! transaction that switches the dataset to it. Geometries are `geometry(…, 4326)`; times
+//! `timestamptz`.
 
 use super::codec::{
     self, dataset_feature_from_row, dataset_info_from_row, entry_from_row, event_from_row, from_json, from_wkb,
-    migrator, props_to_json, revision_from_row, to_json, to_wkb,
+    in_id_order, migrator, revision_from_row, to_json, to_wkb, write_ewkb_4326, write_json, write_props_json,
 };
+use super::pgcopy::CopyRows;
 use super::{
     Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, Seed, Store,
     StoreError, creation_commits, number_creations,
@@ -46,6 +51,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "escalation", include_str!("../../../migrations/postgres/0006_escalation.sql")),
     (7, "reports", include_str!("../../../migrations/postgres/0007_reports.sql")),
     (8, "staffing", include_str!("../../../migrations/postgres/0008_staffing.sql")),
+    (9, "dataset_tables", include_str!("../../../migrations/postgres/0009_dataset_tables.sql")),
 ];
 
 /// Rows per multi-row INSERT (PostgreSQL binds at most 65,535 parameters).
@@ -69,6 +75,8 @@ pub struct PgSettings {
     pub pool_size: u32,
     /// `statement_timeout` of every connection, milliseconds.
     pub statement_timeout_ms: u64,
+    /// Groups of log creations committed at once ([`Store::commits_in_flight`]), at least 1.
+    pub commits_in_flight: usize,
 }
 
 impl std::fmt::Debug for PgSettings {
@@ -77,6 +85,7 @@ impl std::fmt::Debug for PgSettings {
             .field("url", &"<redacted>")
             .field("pool_size", &self.pool_size)
             .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .field("commits_in_flight", &self.commits_in_flight)
             .finish()
     }
 }
@@ -86,6 +95,8 @@ impl std::fmt::Debug for PgSettings {
 pub struct PgStore {
     pool: PgPool,
     workspace: String,
+    /// Groups of creations committed at once ([`Store::commits_in_flight`]).
+    in_flight: usize,
 }
 
 impl PgStore {
@@ -113,7 +124,7 @@ impl PgStore {
             .bind(workspace)
             .execute(&pool)
             .await?;
-        Ok(Self { pool, workspace: workspace.to_owned() })
+        Ok(Self { pool, workspace: workspace.to_owned(), in_flight: settings.commits_in_flight.max(1) })
     }
 
     /// A dedicated connection listening to the change feed.
@@ -131,8 +142,9 @@ impl PgStore {
         &self.pool
     }
 
-    /// Listens to [`CHANNEL`] and sends a wake-up on `wake` for each notification and after
-    /// each (re)connection, until the receiver is dropped. A lost connection is retried every
+    /// Listens to [`CHANNEL`] and sends a wake-up on `wake` for each notification of another
+    /// process's change to this workspace and after each (re)connection, until the receiver is
+    /// dropped. A lost connection is retried every
     /// second.
     async fn listen(self, wake: tokio::sync::mpsc::Sender<()>) {
         loop {
@@ -144,6 +156,9 @@ impl PgStore {
                     }
                     loop {
                         match listener.try_recv().await {
+                            // This process's own commits are applied by their writers, and
+                            // other workspaces' are not this feed's.
+                            Ok(Some(n)) if !self.concerns_this_feed(n.payload()) => {}
                             // A notification, or a dropped connection that sqlx re-established
                             // on this call: read the feed either way.
                             Ok(_) => {
@@ -167,6 +182,19 @@ impl PgStore {
         }
     }
 
+    /// The end of this process's change notifications: `:<nonce>` after `workspace:seq`.
+    fn notification_suffix() -> String {
+        format!(":{:016x}", crate::process_nonce())
+    }
+
+    /// Whether a change notification (`workspace:seq:process`) may announce events this
+    /// process has not applied: another process's, of this workspace (or one it cannot read).
+    fn concerns_this_feed(&self, payload: &str) -> bool {
+        let mut parts = payload.split(':');
+        let ours = parts.next() == Some(self.workspace.as_str());
+        ours && !payload.ends_with(&Self::notification_suffix())
+    }
+
     /// Takes the next `n` values of a workspace counter under the row lock.
     async fn next(&self, conn: &mut PgConnection, column: &str, n: i64) -> Result<i64, StoreError> {
         let q = format!("UPDATE workspaces SET {column} = {column} + $2 WHERE id = $1 RETURNING {column}");
@@ -174,51 +202,39 @@ impl PgStore {
         Ok(v)
     }
 
+    /// Drops the features tables no dataset reads any more: the version an import replaced,
+    /// and any a crash or a reader holding it kept from being dropped before. A table another
+    /// import is filling is not seen (its creation is not committed). Each drop waits at most
+    /// a second for the readers of the table; one still read is dropped after a later import.
+    async fn drop_retired_tables(&self) {
+        let retired: Result<Vec<String>, sqlx::Error> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_class c WHERE c.relkind = 'r' \
+             AND c.relnamespace = current_schema()::regnamespace AND c.relname ~ '^dataset_features_[0-9]+$' \
+             AND NOT EXISTS (SELECT 1 FROM datasets d WHERE d.features_table = c.relname::text)",
+        )
+        .fetch_all(&self.pool)
+        .await;
+        for table in retired.unwrap_or_default() {
+            let Ok(table) = features_table(&table) else { continue };
+            let dropped = async {
+                let mut tx = self.pool.begin().await?;
+                tx.execute("SET LOCAL lock_timeout = 1000").await?;
+                tx.execute(format!("DROP TABLE IF EXISTS {table}").as_str()).await?;
+                tx.commit().await
+            };
+            if let Err(e) = dropped.await {
+                tracing::info!(table, error = %e, "a replaced dataset version is still read; dropped after a later import");
+            }
+        }
+    }
+
+    /// Inserts entries with their ids and versions as they are, and their creation revisions
+    /// (the seed), [`ENTRY_CHUNK`] rows per statement.
     async fn insert_entries(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), StoreError> {
-        for chunk in entries.chunks(BATCH_ROWS) {
-            let rows = chunk
-                .iter()
-                .map(|e| Ok((e, to_wkb(&e.geometry, "entry", &e.id.to_string())?)))
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-                "INSERT INTO entries (workspace, id, version, title, body, tags, severity, qualification, occurred_at, \
-                 reported_at, recorded_at, author, source, location, links, attachments, geom, deleted, search_text) ",
-            );
-            q.push_values(rows, |mut b, (e, wkb)| {
-                b.push_bind(&self.workspace)
-                    .push_bind(e.id as i64)
-                    .push_bind(e.version as i32)
-                    .push_bind(&e.title)
-                    .push_bind(&e.body)
-                    .push_bind(to_json(&e.tags))
-                    .push_unseparated("::jsonb")
-                    .push_bind(i16::from(e.severity))
-                    .push_bind(e.qualification.as_str())
-                    .push("to_timestamp(")
-                    .push_bind_unseparated(e.occurred_at as f64 / 1000.0)
-                    .push_unseparated(")")
-                    .push("to_timestamp(")
-                    .push_bind_unseparated(e.reported_at as f64 / 1000.0)
-                    .push_unseparated(")")
-                    .push("to_timestamp(")
-                    .push_bind_unseparated(e.recorded_at as f64 / 1000.0)
-                    .push_unseparated(")")
-                    .push_bind(&e.author)
-                    .push_bind(&e.source)
-                    .push_bind(&e.location)
-                    .push_bind(to_json(&e.links))
-                    .push_unseparated("::jsonb")
-                    .push_bind(to_json(&e.attachments))
-                    .push_unseparated("::jsonb")
-                    .push("ST_GeomFromWKB(")
-                    .push_bind_unseparated(wkb)
-                    .push_unseparated(", 4326)")
-                    .push_bind(e.deleted)
-                    .push_bind(search_text(e));
-            });
-            q.build().execute(&mut *conn).await?;
-            let revisions: Vec<(u64, Revision)> = chunk.iter().map(|e| (e.id, created(e))).collect();
-            self.insert_revisions(conn, &revisions).await?;
+        let sql = format!("WITH b AS (SELECT $2::bigint AS id0), {ENTRY_ROWS} SELECT count(*) FROM r");
+        for chunk in entries.chunks(ENTRY_CHUNK) {
+            let columns = EntryColumns::of(chunk, false, &[])?;
+            columns.bind(sqlx::query(&sql).bind(&self.workspace).bind(0i64)).execute(&mut *conn).await?;
         }
         Ok(())
     }
@@ -250,11 +266,135 @@ impl PgStore {
         if let Some(last) = events.last() {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANNEL)
-                .bind(format!("{}:{}", self.workspace, last.seq))
+                .bind(format!("{}:{}{}", self.workspace, last.seq, Self::notification_suffix()))
                 .execute(&mut *conn)
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Entries inserted by one seed statement.
+const ENTRY_CHUNK: usize = 5000;
+
+/// The rows `r` of entries, one array per column ([`EntryColumns`], `$3` to `$23`), inserted
+/// with their creation revisions; `b.id0` is added to each row's id (the ids as they are, or the
+/// positions in a group of creations numbered after the workspace's last entry).
+const ENTRY_ROWS: &str = "r AS (SELECT * FROM unnest($3::bigint[], $4::int[], $5::text[], $6::text[], \
+     $7::text[]::jsonb[], $8::int2[], $9::text[], $10::float8[], $11::float8[], $12::float8[], $13::text[], \
+     $14::text[], $15::text[], $16::text[]::jsonb[], $17::text[]::jsonb[], $18::bytea[], $19::bool[], $20::text[], \
+     $21::text[]::jsonb[], $22::text[]::jsonb[], $23::text[]::jsonb[]) AS r(id, version, title, body, tags, severity, \
+     qualification, occurred_at, reported_at, recorded_at, author, source, location, links, attachments, wkb, \
+     deleted, search_text, changes, layers, bbox)), \
+     e AS (INSERT INTO entries (workspace, id, version, title, body, tags, severity, qualification, occurred_at, \
+     reported_at, recorded_at, author, source, location, links, attachments, geom, deleted, search_text) \
+     SELECT $1, b.id0 + r.id, r.version, r.title, r.body, r.tags, r.severity, r.qualification, \
+     to_timestamp(r.occurred_at), to_timestamp(r.reported_at), to_timestamp(r.recorded_at), r.author, r.source, \
+     r.location, r.links, r.attachments, ST_GeomFromWKB(r.wkb, 4326), r.deleted, r.search_text FROM b, r), \
+     v AS (INSERT INTO entry_revisions (workspace, entry_id, version, action, actor, at, changes) \
+     SELECT $1, b.id0 + r.id, r.version, 'created', r.author, to_timestamp(r.recorded_at), r.changes FROM b, r)";
+
+/// A group of creations in one statement: `$2` entries numbered after the workspace's last
+/// entry and event under its row lock, their rows, revisions and events (time `$24`), and the
+/// notification on channel `$25` (`workspace:last seq` then `$26`, the process's suffix).
+static CREATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH b AS (UPDATE workspaces SET last_seq = last_seq + $2, last_entry = last_entry + $2 WHERE id = $1 \
+         RETURNING last_seq - $2 AS seq0, last_entry - $2 AS id0), {ENTRY_ROWS}, \
+         ev AS (INSERT INTO events (workspace, seq, kind, entry_id, version, actor, at, layers, bbox) \
+         SELECT $1, b.seq0 + r.id, 'entry.created', b.id0 + r.id, r.version, r.author, to_timestamp($24), r.layers, \
+         r.bbox FROM b, r) \
+         SELECT b.seq0, b.id0, pg_notify($25, $1 || ':' || (b.seq0 + $2) || $26) FROM b"
+    )
+});
+
+/// Entries as the columns of [`ENTRY_ROWS`].
+#[derive(Default)]
+struct EntryColumns<'a> {
+    id: Vec<i64>,
+    version: Vec<i32>,
+    title: Vec<&'a str>,
+    body: Vec<&'a str>,
+    tags: Vec<String>,
+    severity: Vec<i16>,
+    qualification: Vec<&'a str>,
+    occurred_at: Vec<f64>,
+    reported_at: Vec<f64>,
+    recorded_at: Vec<f64>,
+    author: Vec<&'a str>,
+    source: Vec<&'a str>,
+    location: Vec<Option<&'a str>>,
+    links: Vec<String>,
+    attachments: Vec<String>,
+    wkb: Vec<Vec<u8>>,
+    deleted: Vec<bool>,
+    search_text: Vec<String>,
+    changes: Vec<String>,
+    layers: Vec<String>,
+    bbox: Vec<Option<String>>,
+}
+
+impl<'a> EntryColumns<'a> {
+    /// The columns of `entries`, with ids 1, 2, 3… when `numbered` (a group of creations the
+    /// statement numbers), else their own; the events' columns from `drafts` (a creation's).
+    fn of(entries: &'a [Entry], numbered: bool, drafts: &[(Entry, EventDraft)]) -> Result<Self, StoreError> {
+        let mut c = Self::default();
+        for (e, i) in entries.iter().zip(1..) {
+            c.id.push(if numbered { i } else { e.id as i64 });
+            c.version.push(e.version as i32);
+            c.tags.push(to_json(&e.tags));
+            c.severity.push(i16::from(e.severity));
+            c.occurred_at.push(e.occurred_at as f64 / 1000.0);
+            c.reported_at.push(e.reported_at as f64 / 1000.0);
+            c.recorded_at.push(e.recorded_at as f64 / 1000.0);
+            c.links.push(to_json(&e.links));
+            c.attachments.push(to_json(&e.attachments));
+            c.wkb.push(to_wkb(&e.geometry, "entry", &e.id.to_string())?);
+            c.deleted.push(e.deleted);
+            c.search_text.push(search_text(e));
+            c.changes.push(to_json(&created(e).changes));
+        }
+        for e in entries {
+            c.title.push(&e.title);
+            c.body.push(&e.body);
+            c.qualification.push(e.qualification.as_str());
+            c.author.push(&e.author);
+            c.source.push(&e.source);
+            c.location.push(e.location.as_deref());
+        }
+        for (_, d) in drafts {
+            c.layers.push(to_json(&d.layers));
+            c.bbox.push(d.bbox.map(|b| to_json(&b)));
+        }
+        Ok(c)
+    }
+
+    /// Binds `$3` to `$23` after `$1` and `$2`.
+    fn bind(
+        self,
+        q: sqlx::query::Query<'a, Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'a, Postgres, sqlx::postgres::PgArguments> {
+        q.bind(self.id)
+            .bind(self.version)
+            .bind(self.title)
+            .bind(self.body)
+            .bind(self.tags)
+            .bind(self.severity)
+            .bind(self.qualification)
+            .bind(self.occurred_at)
+            .bind(self.reported_at)
+            .bind(self.recorded_at)
+            .bind(self.author)
+            .bind(self.source)
+            .bind(self.location)
+            .bind(self.links)
+            .bind(self.attachments)
+            .bind(self.wkb)
+            .bind(self.deleted)
+            .bind(self.search_text)
+            .bind(self.changes)
+            .bind(self.layers)
+            .bind(self.bbox)
     }
 }
 
@@ -285,6 +425,55 @@ async fn bulk_read(pool: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>
     Ok(tx)
 }
 
+/// A dataset's features table name as the database gave it (`dataset_features_<n>`, made by
+/// `vigie_new_dataset_table()`), checked before it is written into SQL.
+fn features_table(name: &str) -> Result<&str, StoreError> {
+    let digits = name.strip_prefix("dataset_features_").unwrap_or_default();
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(name)
+    } else {
+        Err(StoreError::Corrupt { what: "dataset table", id: name.to_owned(), reason: "not a features table".into() })
+    }
+}
+
+/// Bytes of COPY data encoded before they are sent: the server parses one chunk while the
+/// next is encoded.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// Streams a dataset's features, in id order, into `table` (created in this transaction) with
+/// a binary COPY: geometries as EWKB, properties and tags as JSON text, no statement per row.
+/// The rows are written frozen, as a table created in the same transaction allows: no later
+/// vacuum has to visit them.
+async fn copy_features(conn: &mut PgConnection, table: &str, dataset: &Dataset) -> Result<(), StoreError> {
+    let mut copy = conn
+        .copy_in_raw(&format!(
+            "COPY {table} (id, geom, props, time, severity, tags) FROM STDIN (FORMAT binary, FREEZE)"
+        ))
+        .await?;
+    let mut rows = CopyRows::new();
+    for f in in_id_order(&dataset.features) {
+        rows.row(6);
+        rows.int8(f.id as i64);
+        if let Err(e) = rows.field(|out| write_ewkb_4326(&f.geometry, out, "dataset feature", f.id)) {
+            // The transaction is rolled back; the server needs only to leave the COPY.
+            let _ = copy.abort("a feature could not be encoded").await;
+            return Err(e);
+        }
+        rows.text(|out| write_props_json(&f.props, out));
+        rows.timestamptz_ms(f.time_ms);
+        rows.int2(f.severity.map(i16::from));
+        rows.text(|out| write_json(&f.tags, out));
+        if rows.bytes().len() >= COPY_CHUNK {
+            copy.send(rows.bytes()).await?;
+            rows.clear();
+        }
+    }
+    rows.finish();
+    copy.send(rows.bytes()).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -293,6 +482,10 @@ impl Store for PgStore {
 
     fn postgis_pool(&self) -> Option<&PgPool> {
         Some(&self.pool)
+    }
+
+    fn commits_in_flight(&self) -> usize {
+        self.in_flight
     }
 
     fn links(&self) -> std::sync::Arc<dyn crate::escalation::store::LinkStore> {
@@ -503,17 +696,24 @@ impl Store for PgStore {
     }
 
     async fn create_entries(&self, batch: &[(Entry, EventDraft)]) -> Result<Vec<Commit>, StoreError> {
+        // One statement, outside any explicit transaction: the workspace's counters, the rows,
+        // their revisions and events and the notification are one round trip, so the counter
+        // row's lock is held for the statement and its commit only, and the next group's
+        // statement is already at the server, waiting for it.
         let n = batch.len() as i64;
-        let mut tx = self.pool.begin().await?;
-        // The event counter first: its row lock orders concurrent writers, so ids and seqs
-        // follow commit order.
-        let last_seq = self.next(&mut tx, "last_seq", n).await?;
-        let last_id = self.next(&mut tx, "last_entry", n).await?;
-        let (entries, events) =
-            number_creations(batch, (last_id - n + 1) as u64, (last_seq - n + 1) as u64, crate::now_ms());
-        self.insert_entries(&mut tx, &entries).await?;
-        self.insert_events(&mut tx, &events).await?;
-        tx.commit().await?;
+        let at_ms = crate::now_ms();
+        let entries: Vec<Entry> = batch.iter().map(|(e, _)| Entry { version: 1, ..e.clone() }).collect();
+        let columns = EntryColumns::of(&entries, true, batch)?;
+        let row = columns
+            .bind(sqlx::query(&CREATE_SQL).bind(&self.workspace).bind(n))
+            .bind(at_ms as f64 / 1000.0)
+            .bind(CHANNEL)
+            .bind(Self::notification_suffix())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Config(format!("workspace '{}' is not in the database", self.workspace)))?;
+        let (seq0, id0): (i64, i64) = (row.try_get("seq0")?, row.try_get("id0")?);
+        let (entries, events) = number_creations(batch, id0 as u64 + 1, seq0 as u64 + 1, at_ms);
         Ok(creation_commits(entries, events))
     }
 
@@ -673,6 +873,8 @@ impl Store for PgStore {
 
     async fn replace_dataset(&self, dataset: &Dataset, source: &str) -> Result<DatasetInfo, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // A million rows take longer than a request may.
+        sqlx::query("SET LOCAL statement_timeout = 0").execute(&mut *tx).await?;
         // Serialise imports of the same dataset (and create its row if needed).
         sqlx::query(
             "INSERT INTO datasets (workspace, id, version, schema, source, imported_at, feature_count) \
@@ -688,38 +890,13 @@ impl Store for PgStore {
             .fetch_one(&mut *tx)
             .await?;
         let version = old + 1;
-        sqlx::query("DELETE FROM dataset_features WHERE workspace = $1 AND dataset = $2")
-            .bind(&self.workspace)
-            .bind(&dataset.id)
-            .execute(&mut *tx)
-            .await?;
-        for chunk in dataset.features.chunks(BATCH_ROWS) {
-            let rows = chunk
-                .iter()
-                .map(|f| Ok((f, to_wkb(&f.geometry, "dataset feature", &f.id.to_string())?)))
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-                "INSERT INTO dataset_features (workspace, dataset, version, id, geom, props, time, severity, tags) ",
-            );
-            q.push_values(rows, |mut b, (f, wkb)| {
-                b.push_bind(&self.workspace)
-                    .push_bind(&dataset.id)
-                    .push_bind(version)
-                    .push_bind(f.id as i64)
-                    .push("ST_GeomFromWKB(")
-                    .push_bind_unseparated(wkb)
-                    .push_unseparated(", 4326)")
-                    .push_bind(props_to_json(&f.props))
-                    .push_unseparated("::jsonb")
-                    .push("to_timestamp(")
-                    .push_bind_unseparated(f.time_ms.map(|t| t as f64 / 1000.0))
-                    .push_unseparated(")")
-                    .push_bind(f.severity.map(i16::from))
-                    .push_bind(to_json(&f.tags))
-                    .push_unseparated("::jsonb");
-            });
-            q.build().execute(&mut *tx).await?;
-        }
+        // A table of its own, created in this transaction: invisible to every other one until
+        // the commit, gone with a rollback or a killed process.
+        let table: String = sqlx::query_scalar("SELECT vigie_new_dataset_table()").fetch_one(&mut *tx).await?;
+        let table = features_table(&table)?;
+        copy_features(&mut tx, table, dataset).await?;
+        // The key built once over the rows in place costs less than maintained row by row.
+        tx.execute(format!("ALTER TABLE {table} ADD PRIMARY KEY (id)").as_str()).await?;
         let info = DatasetInfo {
             id: dataset.id.clone(),
             version: version as u64,
@@ -730,7 +907,7 @@ impl Store for PgStore {
         };
         sqlx::query(
             "UPDATE datasets SET version = $3, schema = $4::jsonb, source = $5, imported_at = to_timestamp($6), \
-             feature_count = $7 WHERE workspace = $1 AND id = $2",
+             feature_count = $7, features_table = $8 WHERE workspace = $1 AND id = $2",
         )
         .bind(&self.workspace)
         .bind(&info.id)
@@ -739,6 +916,7 @@ impl Store for PgStore {
         .bind(&info.source)
         .bind(info.imported_at_ms as f64 / 1000.0)
         .bind(info.feature_count as i64)
+        .bind(table)
         .execute(&mut *tx)
         .await?;
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -747,6 +925,7 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.drop_retired_tables().await;
         Ok(info)
     }
 
@@ -766,15 +945,27 @@ impl Store for PgStore {
 
     async fn dataset_features(&self, info: &DatasetInfo) -> Result<Vec<DatasetFeature>, StoreError> {
         let mut tx = bulk_read(&self.pool).await?;
-        let mut rows = sqlx::query(
+        let table: Option<Option<String>> =
+            sqlx::query_scalar("SELECT features_table FROM datasets WHERE workspace = $1 AND id = $2 AND version = $3")
+                .bind(&self.workspace)
+                .bind(&info.id)
+                .bind(info.version as i64)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(Some(table)) = table else {
+            return Err(StoreError::Corrupt {
+                what: "dataset",
+                id: info.id.clone(),
+                reason: format!("version {} is no longer the current one: read the datasets again", info.version),
+            });
+        };
+        let q = format!(
             "SELECT id, ST_AsBinary(geom) AS geometry, props::text AS props, \
              (extract(epoch FROM time) * 1000)::bigint AS time, severity::bigint AS severity, tags::text AS tags \
-             FROM dataset_features WHERE workspace = $1 AND dataset = $2 AND version = $3 ORDER BY id",
-        )
-        .bind(&self.workspace)
-        .bind(&info.id)
-        .bind(info.version as i64)
-        .fetch(&mut *tx);
+             FROM {} ORDER BY id",
+            features_table(&table)?
+        );
+        let mut rows = sqlx::query(&q).fetch(&mut *tx);
         let mut out = Vec::with_capacity(info.feature_count);
         while let Some(r) = rows.try_next().await? {
             out.push(dataset_feature_from_row(&r, &info.schema)?);

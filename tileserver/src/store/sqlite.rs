@@ -10,7 +10,7 @@
 
 use super::codec::{
     self, dataset_feature_from_row, dataset_info_from_row, entry_from_row, event_from_row, from_json, from_wkb,
-    migrator, revision_from_row, to_json, to_wkb, write_json, write_props_json, write_wkb,
+    in_id_order, migrator, revision_from_row, to_json, to_wkb, write_json, write_props_json, write_wkb,
 };
 use super::{
     Attachment, Change, ChangeError, ChangeFn, Commit, DatasetInfo, EntryQuery, Event, EventDraft, Seed, Store,
@@ -374,26 +374,16 @@ async fn send_dataset_rows(
     rows_tx: &tokio::sync::mpsc::Sender<DatasetMessage>,
     spent_rx: &mut tokio::sync::mpsc::Receiver<RowBatch>,
 ) -> Result<(), StoreError> {
-    let features = &dataset.features;
-    // Readers number features in reading order, usually sorted already: no copy then.
-    let order: Option<Vec<u32>> = (!features.is_sorted_by_key(|f| f.id)).then(|| {
-        let mut order: Vec<u32> = (0..features.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| features[i as usize].id);
-        order
-    });
-    let feature = |i: usize| order.as_ref().map_or(&features[i], |o| &features[o[i] as usize]);
-    let mut start = 0;
-    while start < features.len() {
-        let end = (start + DATASET_BATCH_ROWS).min(features.len());
+    let mut features = in_id_order(&dataset.features).peekable();
+    while features.peek().is_some() {
         let mut batch = spent_rx.try_recv().unwrap_or_default();
         batch.clear();
-        for i in start..end {
-            batch.push(feature(i))?;
+        for f in features.by_ref().take(DATASET_BATCH_ROWS) {
+            batch.push(f)?;
         }
         if rows_tx.send(DatasetMessage::Rows(batch)).await.is_err() {
             return Ok(());
         }
-        start = end;
     }
     Ok(())
 }
