@@ -185,6 +185,8 @@ async fn suite(store: Arc<dyn Store>) {
     );
     let features = store.dataset_features(&v2).await.unwrap();
     assert_eq!(features, dataset(4).features, "{backend}: dataset features round-trip");
+    let replaced = store.dataset_features(&v1).await;
+    assert!(replaced.as_ref().map_or(true, Vec::is_empty), "{backend}: a replaced version has no feature left");
     assert_eq!(features[1].props[0], Value::text("2B"));
     assert_eq!(features[0].time_ms, Some(1_721_952_000_000));
 

@@ -126,8 +126,19 @@ pub async fn load_datasets(engine: &Engine, store: &dyn Store) -> Result<LoadSta
     let wanted = catalog_datasets(engine);
     for info in store.datasets().await? {
         if wanted.contains(&info.id) {
-            stats.skipped += load_dataset(engine, store, &info).await?;
-            stats.datasets.push((info.id.clone(), info.version));
+            let (skipped, version) = match load_dataset(engine, store, &info).await {
+                Ok(skipped) => (skipped, info.version),
+                Err(e) => {
+                    // An import may have replaced this version since the list was read (the
+                    // PostGIS store then drops its table): read the current one, once.
+                    let newer =
+                        store.datasets().await?.into_iter().find(|i| i.id == info.id && i.version > info.version);
+                    let Some(newer) = newer else { return Err(e) };
+                    (load_dataset(engine, store, &newer).await?, newer.version)
+                }
+            };
+            stats.skipped += skipped;
+            stats.datasets.push((info.id.clone(), version));
         }
     }
     stats.seconds = started.elapsed().as_secs_f64();

@@ -540,8 +540,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many [`Store::create_entries`] calls the log's group writer may have under way at
     /// once. One for a store with a single writer (SQLite: a second would only queue behind
-    /// the first); more for a server, where a group's round trip overlaps the previous group's
-    /// commit and numbers stay in commit order.
+    /// the first); PostGIS's is configured (`database.commits_in_flight`): a group's round trip
+    /// then overlaps the previous group's commit, and numbers stay in commit order.
     fn commits_in_flight(&self) -> usize {
         1
     }
@@ -588,7 +588,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every dataset of the workspace.
     async fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError>;
 
-    /// The features of the current version of a dataset.
+    /// The features of version `info.version` of a dataset. Once a later version replaced it,
+    /// the SQLite store answers no feature and PostGIS an error (its table is dropped): read
+    /// [`Store::datasets`] again.
     async fn dataset_features(&self, info: &DatasetInfo) -> Result<Vec<DatasetFeature>, StoreError>;
 
     /// The workspace's configuration document `name`; `None` before it is stored.
