@@ -183,3 +183,30 @@ fn a_token_or_session_revoked_on_one_replica_is_refused_by_the_other_within_a_se
     drop((a, b));
     rt.block_on(db.drop_db());
 }
+
+/// The smallest pool a configuration allows (two connections) serves: the change feed's and the
+/// reports' listeners hold connections of their own. They used to take both of the pool's,
+/// and every query then waited 5 s for a connection and failed.
+#[test]
+fn a_server_with_a_pool_of_two_serves_writes_and_reads() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(PostgisDb::create());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vigie.toml");
+    std::fs::write(&config, "[database]\npool_size = 2\n").unwrap();
+    let env = [("DATABASE_URL", db.url.as_str()), ("VIGIE_CONFIG", config.to_str().unwrap())];
+    let server = Server::start_with_env(dir.path(), &["--demo", "--demo-entries", "50"], &env);
+    // Past the pool's 5 s acquire timeout, with both listeners long started.
+    std::thread::sleep(Duration::from_secs(6));
+    for i in 0..20 {
+        let e = post(
+            &server,
+            &json!({"title": format!("pool {i}"), "severity": 1, "tags": ["crowd"], "lon": 2.35, "lat": 48.85}),
+        );
+        assert!(e["id"].as_u64().is_some(), "{e}");
+    }
+    let ready = agent().get(&server.url("/readyz")).call().unwrap();
+    assert_eq!(ready.status(), 200);
+    drop(server);
+    rt.block_on(db.drop_db());
+}

@@ -51,7 +51,8 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseFile {
-    /// Connections in the pool [default: 16].
+    /// Connections in the pool, for queries; a workspace's listeners (its change feed, its
+    /// replicas' messages) have connections of their own [default: 16].
     pub pool_size: Option<u32>,
     /// Statement timeout, milliseconds [default: 10000].
     pub statement_timeout_ms: Option<u64>,

@@ -94,10 +94,18 @@ impl std::fmt::Debug for PgSettings {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Connections of the `LISTEN`ers ([`Store::change_notifications`], [`Store::messages`]):
+    /// each holds one for as long as it listens, so they are not taken from `pool`, whose
+    /// `pool_size` stays for queries (two listeners in a pool of two left none).
+    listeners: PgPool,
     workspace: String,
     /// Groups of creations committed at once ([`Store::commits_in_flight`]).
     in_flight: usize,
 }
+
+/// Most listening connections of a workspace's store: its two listeners, and those of a state
+/// being replaced (a catalog change), which end at their next notification.
+const MAX_LISTENERS: u32 = 8;
 
 impl PgStore {
     /// Connects, migrates the schema and registers the workspace.
@@ -119,12 +127,16 @@ impl PgStore {
             })
             .connect_with(options.clone())
             .await?;
+        let listeners = PgPoolOptions::new()
+            .max_connections(MAX_LISTENERS)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options);
         migrator(MIGRATIONS).run(&pool).await.map_err(StoreError::Migrate)?;
         sqlx::query("INSERT INTO workspaces (id, title) VALUES ($1, $1) ON CONFLICT (id) DO NOTHING")
             .bind(workspace)
             .execute(&pool)
             .await?;
-        Ok(Self { pool, workspace: workspace.to_owned(), in_flight: settings.commits_in_flight.max(1) })
+        Ok(Self { pool, listeners, workspace: workspace.to_owned(), in_flight: settings.commits_in_flight.max(1) })
     }
 
     /// A dedicated connection listening to the change feed.
@@ -132,7 +144,7 @@ impl PgStore {
     /// # Errors
     /// When the database cannot be reached.
     async fn listener(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
-        let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        let mut l = sqlx::postgres::PgListener::connect_with(&self.listeners).await?;
         l.listen(CHANNEL).await?;
         Ok(l)
     }
@@ -511,7 +523,7 @@ impl Store for PgStore {
 
     fn messages(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
         let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let pool = self.pool.clone();
+        let pool = self.listeners.clone();
         tokio::spawn(async move {
             // A lost connection loses what was sent meanwhile: news, not the record (clients
             // read the reports again when they reconnect).
