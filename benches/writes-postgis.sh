@@ -2,7 +2,8 @@
 # Log writes on PostGIS: `write_load` with 8 and 64 clients against one release `vigie serve
 # --demo` on a fresh PostgreSQL database, then through replica A with write-to-visible measured
 # on replica B (two processes, one database); then the same with `database.commits_in_flight =
-# 2`. With OLD_VIGIE, the same passes against that binary in the same run.
+# 2`; then, for scale, the embedded store (SQLite) at 8 and 64 clients. With OLD_VIGIE, the
+# PostGIS passes against that binary in the same run.
 #
 # Usage: benches/writes-postgis.sh [OLD_VIGIE]
 # Environment: VIGIE_BENCH_PG (default postgres://postgres@127.0.0.1:5432), SECONDS_EACH
@@ -70,5 +71,15 @@ dirs+=("$config")
 printf '[database]\ncommits_in_flight = 2\n' > "$config"
 pass "new, commits_in_flight = 2" "$bin/vigie"
 config=
+for clients in 8 64; do
+    dir=$(mktemp -d /tmp/vigie-writes.XXXXXX)
+    dirs+=("$dir")
+    VIGIE_LOG=warn "$bin/vigie" serve --listen 127.0.0.1:18431 --data-dir "$dir" --demo 2> "$dir/log" &
+    pids+=($!)
+    wait_healthy "$bin/vigie" http://127.0.0.1:18431 "$dir/log"
+    echo "== new, embedded store (SQLite), $clients clients"
+    "$bin/write_load" http://127.0.0.1:18431 "$clients" "$seconds" "$samples"
+    stop_all
+done
 [[ -n $old ]] && pass old "$old"
 psql "$pg/postgres" -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
