@@ -19,9 +19,9 @@
 //! Creations are group-committed: one writer task takes every creation waiting when a
 //! transaction ends and commits them together (ids and seqs in queue order within a group), so
 //! concurrent writers share a transaction instead of queueing for one each. A store whose
-//! commits are round trips to a server (PostGIS) has several groups in flight at once; the
-//! store numbers them in commit order. Each writer still answers only after its own creation
-//! is committed and applied.
+//! commits are round trips to a server (PostGIS) may have several groups in flight at once
+//! (`database.commits_in_flight`); the store numbers them in commit order. Each writer still
+//! answers only after its own creation is committed and applied.
 
 use crate::activity::{Activity, OpKind};
 use crate::metrics::Histogram;

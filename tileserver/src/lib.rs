@@ -38,7 +38,8 @@ pub fn process_nonce() -> u64 {
     *NONCE.get_or_init(|| {
         let mut bytes = [0u8; 8];
         // The OS's generator does not fail on Linux once booted; a zero nonce still works
-        // (request ids keep their count; replicas' notifications are read back anyway).
+        // (request ids keep their count; notifications a replica takes for its own are still
+        // read back by its watchdog, every 500 ms).
         let _ = getrandom::fill(&mut bytes);
         u64::from_ne_bytes(bytes)
     })
