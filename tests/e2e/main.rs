@@ -32,5 +32,6 @@ mod support;
 mod table_layers;
 mod territories;
 mod territory_leaks;
+mod upgrades;
 mod workspace_settings;
 mod workspaces;
