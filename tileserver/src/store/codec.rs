@@ -103,16 +103,8 @@ pub fn from_json<T: DeserializeOwned>(text: &str, what: &'static str, id: &str) 
     })
 }
 
-/// JSON array of property values (aligned with a schema).
-pub fn props_to_json(values: &[vigie_layers::Value]) -> String {
-    let mut out = Vec::new();
-    write_props_json(values, &mut out);
-    // serde_json writes UTF-8 only.
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// Appends the JSON array of property values to `out` (the text of [`props_to_json`]), with
-/// no intermediate `serde_json::Value` per value.
+/// Appends the JSON array of property values (aligned with a schema) to `out`, with no
+/// intermediate `serde_json::Value` per value.
 pub fn write_props_json(values: &[vigie_layers::Value], out: &mut Vec<u8>) {
     // Writing into a Vec cannot fail, and every value serializes.
     let _ = serde_json::to_writer(out, &PropsJson(values));
@@ -490,11 +482,18 @@ pub fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
 
 #[cfg(test)]
 mod tests {
-    use super::{props_from_json, props_to_json, to_wkb, write_json, write_props_json, write_wkb};
+    use super::{props_from_json, to_wkb, write_json, write_props_json, write_wkb};
     use geo::{Geometry, line_string, point, polygon};
     use rstest::rstest;
     use vigie_layers::Value;
     use vigie_layers::feature::{Field, FieldType, Schema};
+
+    /// The stored text of property values.
+    fn props_to_json(values: &[Value]) -> String {
+        let mut out = Vec::new();
+        write_props_json(values, &mut out);
+        String::from_utf8(out).unwrap()
+    }
 
     /// The text `props_to_json` gave through `serde_json::Value` before it streamed: the
     /// reference the streaming writer must match byte for byte (PostgreSQL stores it too).

@@ -202,9 +202,7 @@ impl PgStore {
     /// Whether a change notification (`workspace:seq:process`) may announce events this
     /// process has not applied: another process's, of this workspace (or one it cannot read).
     fn concerns_this_feed(&self, payload: &str) -> bool {
-        let mut parts = payload.split(':');
-        let ours = parts.next() == Some(self.workspace.as_str());
-        ours && !payload.ends_with(&Self::notification_suffix())
+        payload.split(':').next() == Some(self.workspace.as_str()) && !payload.ends_with(&Self::notification_suffix())
     }
 
     /// Takes the next `n` values of a workspace counter under the row lock.
@@ -245,7 +243,7 @@ impl PgStore {
     async fn insert_entries(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), StoreError> {
         let sql = format!("WITH b AS (SELECT $2::bigint AS id0), {ENTRY_ROWS} SELECT count(*) FROM r");
         for chunk in entries.chunks(ENTRY_CHUNK) {
-            let columns = EntryColumns::of(chunk, false, &[])?;
+            let columns = EntryColumns::of(chunk.iter().map(|e| (e, None)), false)?;
             columns.bind(sqlx::query(&sql).bind(&self.workspace).bind(0i64)).execute(&mut *conn).await?;
         }
         Ok(())
@@ -347,36 +345,35 @@ struct EntryColumns<'a> {
 }
 
 impl<'a> EntryColumns<'a> {
-    /// The columns of `entries`, with ids 1, 2, 3… when `numbered` (a group of creations the
-    /// statement numbers), else their own; the events' columns from `drafts` (a creation's).
-    fn of(entries: &'a [Entry], numbered: bool, drafts: &[(Entry, EventDraft)]) -> Result<Self, StoreError> {
+    /// The columns of `rows` (an entry and, for a creation, its event): as they are, or when
+    /// `numbered` (a group of creations the statement numbers) with ids 1, 2, 3… and version 1.
+    fn of(rows: impl Iterator<Item = (&'a Entry, Option<&'a EventDraft>)>, numbered: bool) -> Result<Self, StoreError> {
         let mut c = Self::default();
-        for (e, i) in entries.iter().zip(1..) {
+        for ((e, draft), i) in rows.zip(1..) {
             c.id.push(if numbered { i } else { e.id as i64 });
-            c.version.push(e.version as i32);
+            c.version.push(if numbered { 1 } else { e.version as i32 });
+            c.title.push(&e.title);
+            c.body.push(&e.body);
             c.tags.push(to_json(&e.tags));
             c.severity.push(i16::from(e.severity));
+            c.qualification.push(e.qualification.as_str());
             c.occurred_at.push(e.occurred_at as f64 / 1000.0);
             c.reported_at.push(e.reported_at as f64 / 1000.0);
             c.recorded_at.push(e.recorded_at as f64 / 1000.0);
+            c.author.push(&e.author);
+            c.source.push(&e.source);
+            c.location.push(e.location.as_deref());
             c.links.push(to_json(&e.links));
             c.attachments.push(to_json(&e.attachments));
             c.wkb.push(to_wkb(&e.geometry, "entry", &e.id.to_string())?);
             c.deleted.push(e.deleted);
             c.search_text.push(search_text(e));
+            // A creation's changes name the fields, not the id or the version.
             c.changes.push(to_json(&created(e).changes));
-        }
-        for e in entries {
-            c.title.push(&e.title);
-            c.body.push(&e.body);
-            c.qualification.push(e.qualification.as_str());
-            c.author.push(&e.author);
-            c.source.push(&e.source);
-            c.location.push(e.location.as_deref());
-        }
-        for (_, d) in drafts {
-            c.layers.push(to_json(&d.layers));
-            c.bbox.push(d.bbox.map(|b| to_json(&b)));
+            if let Some(d) = draft {
+                c.layers.push(to_json(&d.layers));
+                c.bbox.push(d.bbox.map(|b| to_json(&b)));
+            }
         }
         Ok(c)
     }
@@ -714,8 +711,7 @@ impl Store for PgStore {
         // statement is already at the server, waiting for it.
         let n = batch.len() as i64;
         let at_ms = crate::now_ms();
-        let entries: Vec<Entry> = batch.iter().map(|(e, _)| Entry { version: 1, ..e.clone() }).collect();
-        let columns = EntryColumns::of(&entries, true, batch)?;
+        let columns = EntryColumns::of(batch.iter().map(|(e, d)| (e, Some(d))), true)?;
         let row = columns
             .bind(sqlx::query(&CREATE_SQL).bind(&self.workspace).bind(n))
             .bind(at_ms as f64 / 1000.0)
