@@ -10,6 +10,7 @@
 #   PORT=18787        port to listen on (127.0.0.1)
 #   ENTRIES=1000000   demo entries (points only)
 #   KEEP=1            keep the data directory and the server logs
+#   VIGIE_BIN=PATH    measure this binary instead of building one (another commit's build)
 #
 # Steps:
 #   1. cargo build --release -p vigie-tileserver
@@ -97,9 +98,13 @@ log_field() {
     sed 's/\x1b\[[0-9;]*m//g' "$1" | grep "$2" | tail -1 | grep -o "$3=[0-9.]*" | head -1 | cut -d= -f2 || true
 }
 
-echo "== build"
-(cd "$root" && cargo build --release -p vigie-tileserver)
-bin=${CARGO_TARGET_DIR:-$root/target}/release/vigie
+if [[ -n ${VIGIE_BIN:-} ]]; then
+    bin=$VIGIE_BIN
+else
+    echo "== build"
+    (cd "$root" && cargo build --release -p vigie-tileserver)
+    bin=${CARGO_TARGET_DIR:-$root/target}/release/vigie
+fi
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -57,7 +57,7 @@ fn main() {
         entries.iter().filter_map(|e| e.to_feature(&vocab, &mut interner).ok()).map(Arc::new).collect();
     step("features (Arc<Feature>, properties, tags)");
     let collection = Collection::bulk_load_shared(entry_schema(), features);
-    step("index (R-tree, id map, point order)");
+    step("index (point order, R-tree of the others, id map)");
     engine.replace(&ENTRIES, collection);
     step("H3 aggregates (Engine::replace)");
     drop((entries, interner));

@@ -291,7 +291,7 @@ impl Clusters {
         while let Some(p) = self.pending.pop_if(|p| p.cell <= cell) {
             self.push(p);
         }
-        let (severity, themes) = (slot.facts.severity(), slot.facts.themes().0);
+        let (severity, themes) = (slot.facts().severity(), slot.facts().themes().0);
         self.least_bytes += slot.least_bytes();
         self.push(Placed { cell, x, y, severity, themes });
     }
@@ -647,9 +647,9 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
-        /// The point order counts and clusters what the R-tree does: over random entries
-        /// (points, lines, polygons, activation windows), written after the load too, any
-        /// filter (free tags and time windows the facts cannot settle included) and any
+        /// The one pass over the point order counts and clusters what the render feature by
+        /// feature does: over random entries (points, lines, polygons, activation windows),
+        /// written after the load too, any filter (free tags and time windows the facts cannot settle included) and any
         /// budget, every tile of the entries and theme layers, composite, is the same bytes
         /// either way.
         #[test]
@@ -692,7 +692,7 @@ mod tests {
     }
 
     /// A dense tile's layers are counted and clustered from the point order, all in one pass:
-    /// the engine takes them there rather than from the R-tree.
+    /// the engine takes them there rather than feature by feature.
     #[test]
     fn dense_tiles_are_clustered_from_the_point_order() {
         let mut rng = Rng::new(21);

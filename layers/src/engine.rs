@@ -12,6 +12,7 @@ use crate::hit::Hit;
 use crate::index::{Collection, Item};
 use crate::model::{ThemeVocabulary, entry_schema, perimeter_schema, venue_schema};
 use crate::mvt::{LayerEncoder, MIN_POINT_FEATURE_BYTES, TileEncoder};
+use crate::order::CellRect;
 use crate::query::{Answer, Paging, Tally};
 use crate::region::Prepared;
 use crate::scope::Scope;
@@ -553,7 +554,7 @@ impl Engine {
     }
 
     /// [`Engine::render_within`], taking the layers over their budget by count from the point
-    /// orders when `ordered` (else, as tests compare, from the R-tree like the others).
+    /// orders when `ordered` (else, as tests compare, feature by feature like the others).
     pub(crate) fn render_paths(
         &self,
         layers: &[Arc<Layer>],
@@ -640,10 +641,10 @@ impl Engine {
     /// features than it allows, or more than its bytes hold at the least each point takes:
     /// [`crate::order::Slot::least_bytes`]),
     /// from their collections' point orders: one pass over each collection's run of the tile
-    /// for all its layers, the collection's other geometries taken from the R-tree. `None`
+    /// for all its layers, the collection's other geometries taken from its R-tree. `None`
     /// for a layer that is not, or that the point order cannot tell (H3 layers, layers kept
     /// by kind or by free tag, territories across the tile, filters the facts do not
-    /// settle): the render reads it from the R-tree, and comes to the same verdict and
+    /// settle): the render reads it feature by feature, and comes to the same verdict and
     /// clusters.
     pub(crate) fn ordered_clusters(
         &self,
@@ -680,7 +681,7 @@ impl Engine {
             let could = |n: usize, b: Budget| n > b.features || n.saturating_mul(most) > b.bytes;
             let mut group: Vec<usize> =
                 group.into_iter().filter(|&j| could(c.len(), budget.within(&layers[j].def))).collect();
-            // One bit per layer below (the others are rendered from the R-tree).
+            // One bit per layer below (the others are rendered feature by feature).
             group.truncate(64);
             if c.points().is_empty() || group.is_empty() {
                 continue;
@@ -688,11 +689,7 @@ impl Engine {
             // The lines, polygons and multipoints meeting the tile, which the order leaves out.
             let mut others: Vec<&Arc<Feature>> = Vec::new();
             if c.non_points() > 0 {
-                c.for_each_item(coord.bounds(), |item| {
-                    if item.brief().point().is_none() {
-                        others.push(&item.feature);
-                    }
-                });
+                c.for_each_non_point(coord.bounds(), |item| others.push(&item.feature));
             }
             let mut open: Vec<Clusters> = group
                 .iter()
@@ -725,12 +722,12 @@ impl Engine {
             let (lo, hi) = open[0].code_range();
             let mut settled = true;
             for slot in c.points().range(lo, hi) {
-                let facts = &slot.facts;
+                let facts = slot.facts();
                 match filter.matches_facts(facts) {
                     Some(true) => {}
                     Some(false) => continue,
                     None => {
-                        // The same for every layer of the group: read them from the R-tree.
+                        // The same for every layer of the group: read them feature by feature.
                         settled = false;
                         break;
                     }
@@ -906,7 +903,7 @@ impl Engine {
         tally.finish(layers.iter().map(|l| l.def.id.as_str()), &self.vocab, interval_ms)
     }
 
-    /// Calls `visit` with the index of the layer and the R-tree entry of each feature of
+    /// Calls `visit` with the index of the layer and the index entry of each feature of
     /// `layers` meeting the region and passing the filter, once per layer, under the read lock
     /// of the layer's collection. H3 layers are skipped.
     fn each_hit(&self, layers: &[Arc<Layer>], region: &Prepared, filter: &Filter, mut visit: impl FnMut(usize, &Item)) {
@@ -914,11 +911,11 @@ impl Engine {
         // A feature meeting several lookup boxes is one hit. With few boxes, the first box it
         // meets has it: each box knows the earlier boxes it meets (for bands, the neighbours).
         // With many (H3 cells), the hits are sorted and deduplicated by id.
-        let earlier: Option<Vec<Vec<Rect<f64>>>> = (boxes.len() <= MAX_OWNING_BOXES).then(|| {
+        let earlier: Option<Vec<Vec<CellRect>>> = (boxes.len() <= MAX_OWNING_BOXES).then(|| {
             boxes
                 .iter()
                 .enumerate()
-                .map(|(k, b)| boxes[..k].iter().copied().filter(|a| rects_meet(*a, *b)).collect())
+                .map(|(k, b)| boxes[..k].iter().filter(|a| rects_meet(**a, *b)).map(|a| CellRect::of(*a)).collect())
                 .collect()
         });
         // A territory covering the region's box needs no test per feature.
@@ -934,8 +931,9 @@ impl Engine {
             self.with_collection(&layer.collection, |c| {
                 if let Some(earlier) = &earlier {
                     for (b, earlier) in boxes.iter().zip(earlier) {
-                        c.for_each_item(*b, |item| {
-                            if !earlier.iter().any(|a| item.envelope_meets(*a)) && hit(layer, item) {
+                        c.for_each_item(*b, |found| {
+                            let item = found.item();
+                            if !earlier.iter().any(|a| found.meets(a)) && hit(layer, item) {
                                 visit(i, item);
                             }
                         });
@@ -943,7 +941,8 @@ impl Engine {
                 } else {
                     let mut found: Vec<&Item> = Vec::new();
                     for b in &boxes {
-                        c.for_each_item(*b, |item| {
+                        c.for_each_item(*b, |entry| {
+                            let item = entry.item();
                             if hit(layer, item) {
                                 found.push(item);
                             }

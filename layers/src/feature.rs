@@ -452,14 +452,14 @@ impl Feature {
     }
 }
 
-/// What region queries read of a feature, small enough to sit in its R-tree entry (40 bytes):
+/// What region queries read of a feature, small enough to sit beside it in the point order or
+/// the R-tree (40 bytes):
 /// a query matches, counts and orders its hits from these without visiting the features
 /// themselves (scattered over the heap, a cache miss each: the main cost of a query over a
 /// million features). It reads a feature only for what a brief leaves open (time windows, free
 /// tags, kinds, geometries other than points, the id that breaks a tie of time) and for the
 /// page it returns.
 ///
-/// No field has a niche (a qualification is kept as its index): see `index::Item` for why.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[repr(C)]
 pub struct Brief {
@@ -489,7 +489,7 @@ pub struct Facts {
 impl Brief {
     /// The brief of a feature.
     pub fn of(f: &Feature) -> Self {
-        let mut facts = Facts::of(&f.attrs);
+        let mut facts = Facts::of(&f.attrs).with_properties(&f.props);
         let point = if let Some(p) = f.point() {
             facts.flags |= Facts::POINT;
             [p.x, p.y]

@@ -1,52 +1,75 @@
-//! The in-memory spatial index of one collection: an R-tree over Web Mercator envelopes plus
-//! an id map for updates.
+//! The in-memory spatial index of one collection: its points in quadkey order
+//! ([`crate::order`]), an R-tree over the Web Mercator envelopes of its other features, and an
+//! id map for updates.
 
 use crate::feature::{Brief, Feature, FeatureId, Schema, Text};
 use crate::ids::IdMap;
-use crate::order::{PointOrder, Slot};
+use crate::order::{CellRect, PointOrder, Slot, point_code};
 use geo::{Coord, Rect};
 use hashbrown::HashMap;
 use rstar::{AABB, Envelope, ParentNode, RTree, RTreeNode, RTreeObject};
 use std::sync::Arc;
 
-/// An R-tree entry: a point feature's Web Mercator position, its brief and the feature (64
-/// bytes). A point's envelope is its position; any other feature's is its bounding box, read
-/// from the feature (a log is nearly all points: keeping every envelope's two corners took 22
-/// bytes more an entry with the tree's nodes, measured by `benches/examples/memory.rs`).
+/// A feature with its brief: an R-tree entry (lines, polygons, multipoints) or a point's in
+/// the point order ([`crate::order::Slot`]), 48 bytes.
 ///
-/// The layout is fixed so that the tree's node type (`RTreeNode<Item>`: an entry or an inner
-/// node of 56 bytes) is larger than the entry: the only niche is the pointer, with fewer than
-/// 56 bytes on either side, so the node carries its own tag. Were they the same size, rstar's
-/// bulk load would build each leaf's child list in place in a buffer split off a larger one,
-/// keeping that buffer's whole capacity (measured over 1M points: ~850 MiB more resident
-/// memory, and a twice slower load). A test checks.
+/// The tree's node type (`RTreeNode<Item>`: an entry or an inner node of 56 bytes) must stay
+/// larger than the entry: were they the same size, rstar's bulk load would build each leaf's
+/// child list in place in a buffer split off a larger one, keeping that buffer's whole
+/// capacity (measured over 1M points: ~850 MiB more resident memory). A test checks.
 #[derive(Debug, Clone)]
-#[repr(C)]
 pub struct Item {
-    /// Web Mercator metres, when the feature is a point (zero otherwise).
-    at: [f64; 2],
     /// The feature.
     pub feature: Arc<Feature>,
     brief: Brief,
 }
 
 impl Item {
-    fn new(feature: Arc<Feature>) -> Self {
-        let at = if feature.is_point() { feature.bbox().min().into() } else { [0.0; 2] };
-        Self { at, brief: Brief::of(&feature), feature }
+    /// The entry of a feature.
+    pub fn new(feature: Arc<Feature>) -> Self {
+        Self { brief: Brief::of(&feature), feature }
     }
 
-    /// Whether the feature's envelope meets `rect` (Web Mercator metres), as
-    /// [`Collection::query`] and [`Collection::for_each_item`] test it.
-    #[inline]
-    pub fn envelope_meets(&self, rect: Rect<f64>) -> bool {
-        self.envelope().intersects(&AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]))
-    }
-
-    /// What region queries read of the feature, stored in the tree beside its envelope.
+    /// What region queries read of the feature, stored beside it.
     #[inline]
     pub fn brief(&self) -> &Brief {
         &self.brief
+    }
+}
+
+/// A feature [`Collection::for_each_item`] found: a point's slot in the point order, or another
+/// feature's R-tree entry.
+#[derive(Debug, Clone, Copy)]
+pub enum Found<'a> {
+    /// A point.
+    Point(&'a Slot),
+    /// A line, a polygon or a multipoint.
+    Other(&'a Item),
+}
+
+impl<'a> Found<'a> {
+    /// The feature and its brief.
+    #[inline]
+    pub fn item(self) -> &'a Item {
+        match self {
+            Self::Point(s) => &s.item,
+            Self::Other(i) => i,
+        }
+    }
+
+    /// Whether the feature's envelope meets a rectangle (Web Mercator metres, its cells made
+    /// once by [`CellRect::of`] for many tests), as [`Collection::for_each_item`] tests it: a
+    /// point from its cell, its position read only within 2 cm of the rectangle's edges (no
+    /// visit to the feature, scattered over the heap).
+    #[inline]
+    pub fn meets(self, rect: &CellRect) -> bool {
+        match self {
+            Self::Point(s) => s.within(rect),
+            Self::Other(i) => {
+                let r = rect.rect();
+                i.envelope().intersects(&AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]))
+            }
+        }
     }
 }
 
@@ -60,12 +83,8 @@ impl RTreeObject for Item {
     type Envelope = AABB<[f64; 2]>;
     #[inline]
     fn envelope(&self) -> Self::Envelope {
-        if self.brief.point().is_some() {
-            AABB::from_point(self.at)
-        } else {
-            let b = self.feature.bbox();
-            AABB::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y])
-        }
+        let b = self.feature.bbox();
+        AABB::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y])
     }
 }
 
@@ -106,7 +125,7 @@ impl Counts {
 }
 
 /// The features of one source (entries, venues, perimeters, an imported dataset), indexed:
-/// an R-tree of every feature, and the point order of its points ([`crate::order`]).
+/// the point order of its points ([`crate::order`]) and an R-tree of the others.
 #[derive(Debug)]
 pub struct Collection {
     schema: Arc<Schema>,
@@ -136,13 +155,13 @@ impl Collection {
     }
 
     fn from_map(schema: Schema, by_id: IdMap<Arc<Feature>>) -> Self {
-        let items: Vec<Item> = by_id.values().cloned().map(Item::new).collect();
         let mut counts = Counts::default();
         for f in by_id.values() {
             counts.count(f, true);
         }
-        let points = PointOrder::from_slots(by_id.values().filter_map(|f| Slot::of(f)).collect());
-        Self { schema: Arc::new(schema), tree: RTree::bulk_load(items), by_id, counts, points }
+        let points = PointOrder::from_slots(by_id.values().filter_map(Slot::of).collect());
+        let others: Vec<Item> = by_id.values().filter(|f| !f.is_point()).cloned().map(Item::new).collect();
+        Self { schema: Arc::new(schema), tree: RTree::bulk_load(others), by_id, counts, points }
     }
 
     /// Inserts or replaces a feature; returns the one it replaced.
@@ -150,21 +169,22 @@ impl Collection {
         let old = self.remove(feature.id);
         let f = Arc::new(feature);
         self.counts.count(&f, true);
-        if let Some(slot) = Slot::of(&f) {
-            self.points.insert(slot);
-        }
         self.by_id.insert(f.id, f.clone());
-        self.tree.insert(Item::new(f));
+        match Slot::of(&f) {
+            Some(slot) => self.points.insert(slot),
+            None => self.tree.insert(Item::new(f)),
+        }
         old
     }
 
     /// Removes a feature by id; returns it.
     pub fn remove(&mut self, id: FeatureId) -> Option<Arc<Feature>> {
         let old = self.by_id.remove(id)?;
-        self.tree.remove(&Item::new(old.clone()));
         self.counts.count(&old, false);
-        if let Some(slot) = Slot::of(&old) {
-            self.points.remove(&slot);
+        if old.is_point() {
+            self.points.remove(point_code(old.bbox().min()), id);
+        } else {
+            self.tree.remove(&Item::new(old.clone()));
         }
         Some(old)
     }
@@ -189,18 +209,27 @@ impl Collection {
         &self.schema
     }
 
-    /// Features whose envelope meets `rect` (Web Mercator metres).
+    /// Features whose envelope meets `rect` (Web Mercator metres): the points, in the point
+    /// order, then the other features.
     pub fn query(&self, rect: Rect<f64>) -> impl Iterator<Item = &Arc<Feature>> {
         let env = AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]);
-        self.tree.locate_in_envelope_intersecting(&env).map(|i| &i.feature)
+        let others = (self.tree.size() > 0).then(|| self.tree.locate_in_envelope_intersecting(&env));
+        self.points.within(rect).map(|s| &s.item.feature).chain(others.into_iter().flatten().map(|i| &i.feature))
     }
 
-    /// Calls `f` with the R-tree entry of each feature whose envelope meets `rect` (Web
-    /// Mercator metres), the features of [`Collection::query`]: their briefs are read without
-    /// visiting the features. The nodes are walked depth first, each node's children in memory
-    /// order, without rstar's iterator's stack of every child of a node it enters: ~25 % faster
-    /// over 90,000 hits of 1M points (0.40–0.44 ms against 0.56–0.59 ms, best of 300).
-    pub fn for_each_item<'a>(&'a self, rect: Rect<f64>, mut f: impl FnMut(&'a Item)) {
+    /// Calls `f` with the entry of each feature whose envelope meets `rect` (Web Mercator
+    /// metres), the features of [`Collection::query`]: their briefs are read without visiting
+    /// the features. The R-tree's nodes are walked depth first, each node's children in memory
+    /// order, without rstar's iterator's stack of every child of a node it enters.
+    pub fn for_each_item<'a>(&'a self, rect: Rect<f64>, mut f: impl FnMut(Found<'a>)) {
+        for s in self.points.within(rect) {
+            f(Found::Point(s));
+        }
+        self.for_each_non_point(rect, |i| f(Found::Other(i)));
+    }
+
+    /// [`Collection::for_each_item`] of the features that are not points (those of the R-tree).
+    pub fn for_each_non_point<'a>(&'a self, rect: Rect<f64>, mut f: impl FnMut(&'a Item)) {
         fn walk<'a>(node: &'a ParentNode<Item>, env: &AABB<[f64; 2]>, f: &mut impl FnMut(&'a Item)) {
             for child in node.children() {
                 match child {
@@ -218,7 +247,7 @@ impl Collection {
             }
         }
         let env = AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]);
-        if self.tree.root().envelope().intersects(&env) {
+        if self.tree.size() > 0 && self.tree.root().envelope().intersects(&env) {
             walk(self.tree.root(), &env, &mut f);
         }
     }
@@ -241,11 +270,17 @@ impl Collection {
 
     /// Envelope of all features (Web Mercator metres), `None` when empty.
     pub fn extent(&self) -> Option<Rect<f64>> {
-        if self.is_empty() {
-            return None;
+        let others = (self.tree.size() > 0).then(|| {
+            let e = self.tree.root().envelope();
+            Rect::new(Coord { x: e.lower()[0], y: e.lower()[1] }, Coord { x: e.upper()[0], y: e.upper()[1] })
+        });
+        match (self.points.bounds(), others) {
+            (Some(a), Some(b)) => Some(Rect::new(
+                Coord { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                Coord { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+            )),
+            (a, b) => a.or(b),
         }
-        let e = self.tree.root().envelope();
-        Some(Rect::new(Coord { x: e.lower()[0], y: e.lower()[1] }, Coord { x: e.upper()[0], y: e.upper()[1] }))
     }
 
     /// Number of features carrying the theme of bit index `bit`.
@@ -320,34 +355,57 @@ mod tests {
 
     #[test]
     fn an_entry_stays_small_and_its_node_larger() {
-        // One per indexed feature: 1M point entries hold 88 MB of tree leaves (1 GB budget).
-        assert_eq!(size_of::<Item>(), 64);
+        // One per indexed feature: a point's slot is its code and its item (56 bytes).
+        assert_eq!(size_of::<Item>(), 48);
+        assert_eq!(size_of::<Slot>(), 56);
         assert!(size_of::<RTreeNode<Item>>() > size_of::<Item>(), "see `Item`: bulk loads would keep large buffers");
     }
 
+    /// Querying and walking find what a scan of every feature finds: points (from the point
+    /// order) and lines (from the R-tree), after writes, over any rectangle (the world, a
+    /// point on the antimeridian, random boxes).
     #[test]
-    fn walking_the_tree_finds_what_querying_finds() {
+    fn querying_and_walking_find_what_a_scan_finds() {
         let mut rng = crate::demo::Rng::new(8);
-        let features: Vec<Feature> = (0..20_000)
-            .map(|i| feature(i, rng.range(-10.0, 10.0), rng.range(40.0, 50.0), 0))
-            .chain(std::iter::once(feature(20_000, 180.0, 0.0, 0)))
-            .collect();
+        let line = |id: u64, rng: &mut crate::demo::Rng| {
+            let (x, y) = (rng.range(-10.0, 10.0), rng.range(40.0, 50.0));
+            let g = Geometry::LineString(geo::LineString::from(vec![(x, y), (x + rng.range(0.0, 0.5), y + 0.1)]));
+            Feature::from_lonlat(id, &g, Attrs::default(), Box::new([])).unwrap()
+        };
+        let mut features: Vec<Feature> =
+            (0..20_000).map(|i| feature(i, rng.range(-10.0, 10.0), rng.range(40.0, 50.0), 0)).collect();
+        features.extend((20_000..21_000).map(|i| line(i, &mut rng)));
+        features.push(feature(30_000, 180.0, 0.0, 0));
         let mut c = Collection::bulk_load(Schema::default(), features);
-        c.upsert(feature(20_001, 0.0, 45.0, 0));
+        c.upsert(feature(30_001, 0.0, 45.0, 0));
+        c.upsert(line(30_002, &mut rng));
+        c.upsert(feature(20_005, 1.0, 45.0, 0)); // a line becomes a point
+        c.upsert(line(5, &mut rng)); // and a point a line
         c.remove(3);
+        c.remove(20_010);
         let m = |lon: f64, lat: f64| crate::tile::lonlat_to_mercator(lon, lat);
         let mut rects = vec![Rect::new(m(-180.0, -85.0), m(180.0, 85.0)), Rect::new(m(180.0, 0.0), m(180.0, 0.0))];
         for _ in 0..50 {
             let (x, y) = (rng.range(-12.0, 12.0), rng.range(38.0, 52.0));
             rects.push(Rect::new(m(x, y), m(x + rng.range(0.0, 3.0), y + rng.range(0.0, 3.0))));
         }
+        let meets = |a: Rect<f64>, b: Rect<f64>| {
+            a.min().x <= b.max().x && b.min().x <= a.max().x && a.min().y <= b.max().y && b.min().y <= a.max().y
+        };
         for r in rects {
             let mut queried: Vec<u64> = c.query(r).map(|f| f.id).collect();
             let mut walked = Vec::new();
-            c.for_each_item(r, |item| walked.push(item.feature.id));
+            c.for_each_item(r, |found| {
+                assert!(found.meets(&CellRect::of(r)));
+                walked.push(found.item().feature.id);
+            });
+            let mut scanned: Vec<u64> = c.iter().filter(|f| meets(f.bbox(), r)).map(|f| f.id).collect();
             queried.sort_unstable();
             walked.sort_unstable();
-            assert_eq!(walked, queried, "{r:?}");
+            scanned.sort_unstable();
+            assert_eq!(queried, scanned, "{r:?}");
+            assert_eq!(walked, scanned, "{r:?}");
         }
+        assert_eq!((c.points().len(), c.non_points()), (20_001, 1_000));
     }
 }

@@ -1,7 +1,7 @@
 //! vigie's geospatial engine.
 //!
 //! No HTTP and no store here: the feature model, the layer catalog, the in-memory spatial index
-//! (R-tree over Web Mercator metres), tile maths, clipping and simplification per zoom, MVT
+//! (points in quadkey order, an R-tree of the other geometries, in Web Mercator metres), tile maths, clipping and simplification per zoom, MVT
 //! encoding, region queries, H3 aggregation and the bundled demo data. The service crate
 //! (`vigie-tileserver`) puts it behind HTTP and a store.
 //!

@@ -150,7 +150,8 @@ enum Cell {
 }
 
 /// Most lookup boxes of a polygon (grid rows grouped) or of a circle (bands of latitude):
-/// each box costs a descent of the R-tree, and a feature found in two of them a test.
+/// each box costs a walk of the index (runs of the point order, a descent of the R-tree), and
+/// a feature found in two of them a test.
 const MAX_STRIPS: usize = 32;
 /// Bands of latitude of a circle's lookup boxes.
 const CIRCLE_STRIPS: usize = 16;
@@ -699,9 +700,9 @@ impl Prepared {
     /// let r = Prepared::new(Region::Circle { lon: 2.2945, lat: 48.8584, radius_m: 1000.0 }).unwrap();
     /// let mut hits = Vec::new();
     /// for b in r.mercator_boxes() {
-    ///     index.for_each_item(b, |item| {
-    ///         if r.meets(item) {
-    ///             hits.push(item.feature.id);
+    ///     index.for_each_item(b, |found| {
+    ///         if r.meets(found.item()) {
+    ///             hits.push(found.item().feature.id);
     ///         }
     ///     });
     /// }

@@ -186,7 +186,8 @@ pub fn layers(
             let (b, f) = (item.brief(), &item.feature);
             filter.matches_facts(b.facts()).unwrap_or_else(|| filter.matches(&f.attrs))
         };
-        c.for_each_item(rect, |item| {
+        c.for_each_item(rect, |found| {
+            let item = found.item();
             if over || !passes(item) {
                 return;
             }
@@ -282,7 +283,8 @@ pub fn hexagons(engine: &Engine, layer: &Layer, filter: &Filter, view: &View) ->
     let found: Vec<Arc<Feature>> = engine
         .with_collection(&layer.collection, |c| {
             let mut found = Vec::new();
-            c.for_each_item(lookup, |item| {
+            c.for_each_item(lookup, |entry| {
+                let item = entry.item();
                 let (b, f) = (item.brief(), &item.feature);
                 if layer.selects_facts(b.facts()).unwrap_or_else(|| layer.selects(f))
                     && filter.matches_facts(b.facts()).unwrap_or_else(|| filter.matches(&f.attrs))
