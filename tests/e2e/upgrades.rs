@@ -78,38 +78,86 @@ fn sqlite_stores_of_earlier_versions_open_and_serve() {
     }
 }
 
+/// Runs SQL text in the database with `psql`, stopping at the first error.
+fn psql(url: &str, sql: &str, what: &str) {
+    let mut psql = Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null", url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("psql is required (apt-get install -y postgresql-client)");
+    psql.stdin.take().unwrap().write_all(sql.as_bytes()).unwrap();
+    assert!(psql.wait().unwrap().success(), "{what}");
+}
+
+/// Serves a restored PostGIS database with this binary and checks it (see [`check`]).
+fn serve_postgis(rt: &tokio::runtime::Runtime, db: &PostgisDb, version: &str) {
+    let (entries, posted) = rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let entries: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM entries WHERE NOT deleted").fetch_one(&pool).await.unwrap();
+        let posted: i64 = sqlx::query_scalar("SELECT id FROM entries WHERE title = 'Avant la mise à jour'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        (entries as u64, posted as u64)
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let server =
+        Server::start_with_env(tmp.path(), &["--anonymous-role", "contributor"], &[("DATABASE_URL", db.url.as_str())]);
+    check(&server, &Expected { entries, posted }, version);
+}
+
 #[test]
 fn postgis_databases_of_earlier_versions_open_and_serve() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     for dir in versions() {
         let version = dir.file_name().unwrap().to_string_lossy().into_owned();
         let db = rt.block_on(PostgisDb::create());
-        let mut psql = Command::new("psql")
-            .args(["-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null", &db.url])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("psql is required (apt-get install -y postgresql-client)");
-        psql.stdin.take().unwrap().write_all(gunzip(&dir.join("postgis.sql.gz")).as_bytes()).unwrap();
-        assert!(psql.wait().unwrap().success(), "{version}: the dump restores");
-        let (entries, posted) = rt.block_on(async {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            let entries: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM entries WHERE NOT deleted").fetch_one(&pool).await.unwrap();
-            let posted: i64 = sqlx::query_scalar("SELECT id FROM entries WHERE title = 'Avant la mise à jour'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-            (entries as u64, posted as u64)
-        });
-        let tmp = tempfile::tempdir().unwrap();
-        let server = Server::start_with_env(
-            tmp.path(),
-            &["--anonymous-role", "contributor"],
-            &[("DATABASE_URL", db.url.as_str())],
-        );
-        check(&server, &Expected { entries, posted }, &version);
-        drop(server);
+        psql(&db.url, &gunzip(&dir.join("postgis.sql.gz")), &format!("{version}: the dump restores"));
+        serve_postgis(&rt, &db, &version);
         rt.block_on(db.drop_db());
     }
+}
+
+/// 338f279 shipped migration 0009 with a comment edited, and sqlx checksums comments: a
+/// database it migrated records that text's checksum. Such a database is made here the way
+/// 338f279 made it (the oldest kept store, then that text of 0009 run and recorded as sqlx
+/// records it) and must open, migrate and serve; its record then holds the kept text's checksum.
+#[test]
+fn a_postgis_database_migrated_by_an_edited_migration_opens() {
+    use sha2::Digest;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let oldest = &versions()[0];
+    let kept = std::fs::read_to_string(repo_root().join("migrations/postgres/0009_dataset_tables.sql")).unwrap();
+    // The whole of 338f279's edit.
+    let edited = kept.replacen("a third of a COPY's time", "a quarter of a COPY's time", 1);
+    assert_ne!(edited, kept);
+    let db = rt.block_on(PostgisDb::create());
+    psql(&db.url, &gunzip(&oldest.join("postgis.sql.gz")), "the oldest dump restores");
+    psql(&db.url, &format!("BEGIN;\n{edited}\nCOMMIT;"), "the edited 0009 runs");
+    let checksum = |text: &str| sha2::Sha384::digest(text.as_bytes()).to_vec();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9, 'dataset_tables', true, $1, 1)",
+        )
+        .bind(checksum(&edited))
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    });
+    serve_postgis(&rt, &db, "338f279");
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let recorded: Vec<u8> = sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = 9")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(recorded, checksum(&kept), "the record now names the kept text");
+        pool.close().await;
+    });
+    rt.block_on(db.drop_db());
 }
