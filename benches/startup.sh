@@ -11,6 +11,7 @@
 #   ENTRIES=1000000   demo entries (points only)
 #   KEEP=1            keep the data directory and the server logs
 #   VIGIE_BIN=PATH    measure this binary instead of building one (another commit's build)
+# The seed run may take 900 s plus 1 s per 5,000 entries, the restart 300 s plus 1 s per 20,000.
 #
 # Steps:
 #   1. cargo build --release -p vigie-tileserver
@@ -114,7 +115,7 @@ t_seed0=$(now)
 VIGIE_LOG=info "$bin" serve --demo --demo-entries "$entries" --demo-points-only \
     --data-dir "$data" --listen "127.0.0.1:$port" 2>"$logs/seed.log" &
 pid=$!
-wait_200 "$base/health" 900
+wait_200 "$base/health" $((900 + entries / 5000))
 t_seed=$(now)
 stop
 seed_write=$(log_field "$logs/seed.log" "demo data written" seconds)
@@ -125,7 +126,7 @@ echo "== measured run: existing store, no seeding"
 t0=$(now)
 VIGIE_LOG=info "$bin" serve --data-dir "$data" --anonymous-role reader --listen "127.0.0.1:$port" 2>"$logs/serve.log" &
 pid=$!
-wait_200 "$base/health" 300
+wait_200 "$base/health" $((300 + entries / 20000))
 t_health=$(now)
 cold=$(curl -s -o /dev/null -w '%{http_code} %{time_total} %{size_download}' "$base$tile_path")
 t_tile=$(now)

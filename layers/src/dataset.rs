@@ -110,7 +110,7 @@ impl DatasetFeature {
     pub fn to_feature(&self, vocab: &ThemeVocabulary, interner: &mut Interner) -> Result<Feature, GeometryError> {
         let projected = project_geometry(&self.geometry)?;
         let attrs = Attrs {
-            time_ms: self.time_ms,
+            time_ms: self.time_ms.into(),
             severity: self.severity,
             themes: vocab.mask(&self.tags),
             tags: (!self.tags.is_empty()).then(|| interner.tags(&self.tags)),

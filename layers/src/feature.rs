@@ -252,11 +252,78 @@ impl ThemeMask {
     }
 }
 
+/// An optional instant, epoch milliseconds, in 8 bytes (`Option<i64>` takes 16, and every
+/// feature has one): `i64::MIN`, some 292 million years before the epoch, stands for none, and
+/// [`Millis::at`] moves it one millisecond later.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Millis(Option<std::num::NonZeroI64>);
+
+impl Millis {
+    /// No instant.
+    pub const NONE: Self = Self(None);
+
+    /// The instant `ms` (`i64::MIN` is taken as `i64::MIN + 1`).
+    #[inline]
+    pub fn at(ms: i64) -> Self {
+        Self(std::num::NonZeroI64::new(ms.max(i64::MIN + 1) ^ i64::MIN))
+    }
+
+    /// The instant, if any.
+    #[inline]
+    pub fn get(self) -> Option<i64> {
+        self.0.map(|v| v.get() ^ i64::MIN)
+    }
+}
+
+impl From<Option<i64>> for Millis {
+    fn from(ms: Option<i64>) -> Self {
+        ms.map_or(Self::NONE, Self::at)
+    }
+}
+
+impl fmt::Debug for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// A shared list of tags behind one pointer (8 bytes of every feature; an `Arc<[Text]>` takes
+/// 16). Lists are shared between the features that carry the same ([`crate::model::Interner`]),
+/// and only free-tag filters read through the second pointer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tags(Arc<Box<[Text]>>);
+
+impl std::ops::Deref for Tags {
+    type Target = [Text];
+    #[inline]
+    fn deref(&self) -> &[Text] {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<[Text]> for Tags {
+    fn borrow(&self) -> &[Text] {
+        &self.0
+    }
+}
+
+impl From<&[Text]> for Tags {
+    fn from(tags: &[Text]) -> Self {
+        Self(Arc::new(tags.into()))
+    }
+}
+
+impl FromIterator<Text> for Tags {
+    fn from_iter<I: IntoIterator<Item = Text>>(tags: I) -> Self {
+        Self(Arc::new(tags.into_iter().collect()))
+    }
+}
+
 /// The attributes that filters read, typed for speed.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Attrs {
     /// When it happened (epoch milliseconds), for time windows.
-    pub time_ms: Option<i64>,
+    pub time_ms: Millis,
     /// Severity 0 (info) to 4 (critical).
     pub severity: Option<u8>,
     /// Workflow state of a log entry.
@@ -265,7 +332,7 @@ pub struct Attrs {
     pub themes: ThemeMask,
     /// Every tag, themes and free tags, as given; `None` for features that have no tags
     /// (venues), which tag filters then leave alone.
-    pub tags: Option<Arc<[Text]>>,
+    pub tags: Option<Tags>,
     /// What only venues and perimeters have, boxed: a log entry, which has neither, does not
     /// carry their room (16 bytes: a million entries' features then fit malloc's 144-byte
     /// chunks instead of 160). Read through [`Attrs::windows`] and [`Attrs::kind`], set with
@@ -528,12 +595,12 @@ impl Facts {
                 flags |= bit;
             }
         };
-        set(Self::TIME, a.time_ms.is_some());
+        set(Self::TIME, a.time_ms.get().is_some());
         set(Self::SEVERITY, a.severity.is_some());
         set(Self::TAGS, a.tags.is_some());
         set(Self::WINDOWS, !a.windows().is_empty());
         Self {
-            time_ms: a.time_ms.unwrap_or_default(),
+            time_ms: a.time_ms.get().unwrap_or_default(),
             themes: a.themes,
             severity: a.severity.unwrap_or_default(),
             qualification: a.qualification.map_or(Self::NO_QUALIFICATION, |q| q as u8),
@@ -742,7 +809,21 @@ mod tests {
     fn features_and_values_stay_small() {
         assert_eq!(size_of::<Value>(), 16, "a tag and 8 bytes: text is one pointer");
         assert_eq!(size_of::<Text>(), 8);
-        assert!(size_of::<Feature>() <= 120, "{} bytes", size_of::<Feature>());
+        assert_eq!(size_of::<Millis>(), 8);
+        assert_eq!(size_of::<Option<Tags>>(), 8);
+        // With an `Arc`'s two counts and malloc's 8-byte header, 104 bytes fill a 128-byte chunk.
+        assert!(size_of::<Feature>() <= 104, "{} bytes", size_of::<Feature>());
+    }
+
+    #[test]
+    fn an_instant_in_eight_bytes_keeps_every_value_but_the_least() {
+        for ms in [0, 1, -1, 1_720_000_000_000, -62_167_219_200_000, i64::MAX, i64::MIN + 1] {
+            assert_eq!(Millis::at(ms).get(), Some(ms));
+            assert_eq!(Millis::from(Some(ms)), Millis::at(ms));
+        }
+        assert_eq!(Millis::at(i64::MIN).get(), Some(i64::MIN + 1));
+        assert_eq!((Millis::NONE.get(), Millis::default(), Millis::from(None)), (None, Millis::NONE, Millis::NONE));
+        assert_eq!(format!("{:?}/{:?}", Millis::at(5), Millis::NONE), "Some(5)/None");
     }
 
     #[test]

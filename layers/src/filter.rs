@@ -84,7 +84,7 @@ impl Filter {
                 if !a.windows().iter().any(|&(s, e)| self.overlaps(s, e)) {
                     return false;
                 }
-            } else if let Some(t) = a.time_ms
+            } else if let Some(t) = a.time_ms.get()
                 && !self.overlaps(t, t)
             {
                 return false;
@@ -207,11 +207,11 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feature::Qualification;
+    use crate::feature::{Millis, Qualification};
 
     fn entry(time: i64, sev: u8, q: Qualification, tags: &[&str], vocab: &ThemeVocabulary) -> Attrs {
         Attrs {
-            time_ms: Some(time),
+            time_ms: Millis::at(time),
             severity: Some(sev),
             qualification: Some(q),
             themes: vocab.mask(tags),

@@ -5,6 +5,7 @@
 use crate::feature::{Brief, Feature, FeatureId, Schema, Text};
 use crate::ids::IdMap;
 use crate::order::{CellRect, PointOrder, Slot, point_code};
+use crate::tile::union;
 use geo::{Coord, Rect};
 use hashbrown::HashMap;
 use rstar::{AABB, Envelope, ParentNode, RTree, RTreeNode, RTreeObject};
@@ -275,10 +276,7 @@ impl Collection {
             Rect::new(Coord { x: e.lower()[0], y: e.lower()[1] }, Coord { x: e.upper()[0], y: e.upper()[1] })
         });
         match (self.points.bounds(), others) {
-            (Some(a), Some(b)) => Some(Rect::new(
-                Coord { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
-                Coord { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
-            )),
+            (Some(a), Some(b)) => Some(union(a, b)),
             (a, b) => a.or(b),
         }
     }

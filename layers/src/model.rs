@@ -13,12 +13,11 @@
 //!   `windows`.
 
 use crate::feature::{
-    Attrs, Feature, FeatureId, Field, FieldType, GeometryError, Qualification, Schema, Text, ThemeMask, Value,
-    format_time_ms,
+    Attrs, Feature, FeatureId, Field, FieldType, GeometryError, Millis, Qualification, Schema, Tags, Text, ThemeMask,
+    Value, format_time_ms,
 };
 use geo::Geometry;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 /// Severity scale of log entries: 0 information … 4 critical.
 pub const MAX_SEVERITY: u8 = 4;
@@ -216,7 +215,7 @@ pub fn perimeter_schema() -> Schema {
 #[derive(Debug, Default)]
 pub struct Interner {
     texts: hashbrown::HashSet<Text>,
-    tag_sets: hashbrown::HashSet<Arc<[Text]>>,
+    tag_sets: hashbrown::HashSet<Tags>,
     scratch: Vec<Text>,
 }
 
@@ -227,11 +226,11 @@ impl Interner {
     }
 
     /// The shared copy of a list of tags, each shared as by [`Interner::get`].
-    pub fn tags<S: AsRef<str>>(&mut self, tags: &[S]) -> Arc<[Text]> {
+    pub fn tags<S: AsRef<str>>(&mut self, tags: &[S]) -> Tags {
         let mut list = std::mem::take(&mut self.scratch);
         list.clear();
         list.extend(tags.iter().map(|t| self.get(t.as_ref())));
-        let shared = self.tag_sets.get_or_insert_with(&list[..], |l| Arc::from(l)).clone();
+        let shared = self.tag_sets.get_or_insert_with(&list[..], |l| Tags::from(l)).clone();
         self.scratch = list;
         shared
     }
@@ -287,7 +286,7 @@ impl Entry {
     pub fn to_feature(&self, vocab: &ThemeVocabulary, interner: &mut Interner) -> Result<Feature, GeometryError> {
         let tags = interner.tags(&self.tags);
         let attrs = Attrs {
-            time_ms: Some(self.occurred_at),
+            time_ms: Millis::at(self.occurred_at),
             severity: Some(self.severity),
             qualification: Some(self.qualification),
             themes: vocab.mask(&self.tags),
@@ -373,10 +372,10 @@ mod tests {
         let mut interner = Interner::default();
         let a = interner.tags(&["securite", "transport"]);
         let b = interner.tags(&[String::from("securite"), String::from("transport")]);
-        assert!(Arc::ptr_eq(&a, &b), "one list for equal tags");
+        assert_eq!(a.as_ptr(), b.as_ptr(), "one list for equal tags");
         assert!(Text::ptr_eq(&a[0], &interner.get("securite")), "each tag shared as a text");
         let c = interner.tags(&["transport", "securite"]);
-        assert!(!Arc::ptr_eq(&a, &c), "the order is kept: the first theme names the entry");
+        assert_ne!(a.as_ptr(), c.as_ptr(), "the order is kept: the first theme names the entry");
         assert_eq!(&c[..], [Text::from("transport"), Text::from("securite")]);
         assert!(interner.tags::<&str>(&[]).is_empty());
     }

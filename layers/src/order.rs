@@ -17,7 +17,7 @@
 use crate::feature::{Facts, Feature, FeatureId};
 use crate::index::Item;
 use crate::mvt::MIN_POINT_FEATURE_BYTES;
-use crate::tile::ORIGIN_SHIFT_M;
+use crate::tile::{ORIGIN_SHIFT_M, union};
 use geo::{Coord, Rect};
 use std::sync::Arc;
 
@@ -185,12 +185,7 @@ impl PointOrder {
     pub fn insert(&mut self, slot: Slot) {
         self.len += 1;
         let at = slot.item.feature.bbox();
-        self.bounds = Some(self.bounds.map_or(at, |b| {
-            Rect::new(
-                Coord { x: b.min().x.min(at.min().x), y: b.min().y.min(at.min().y) },
-                Coord { x: b.max().x.max(at.max().x), y: b.max().y.max(at.max().y) },
-            )
-        }));
+        self.bounds = Some(self.bounds.map_or(at, |b| union(b, at)));
         if self.chunks.is_empty() {
             self.chunks.push(vec![slot]);
             return;
@@ -269,14 +264,7 @@ impl PointOrder {
 
 /// The envelope of some points (Web Mercator metres).
 fn envelope<'a>(slots: impl Iterator<Item = &'a Slot>) -> Option<Rect<f64>> {
-    slots.map(|s| s.item.feature.bbox().min()).fold(None, |b: Option<Rect<f64>>, p| {
-        Some(b.map_or(Rect::new(p, p), |b| {
-            Rect::new(
-                Coord { x: b.min().x.min(p.x), y: b.min().y.min(p.y) },
-                Coord { x: b.max().x.max(p.x), y: b.max().y.max(p.y) },
-            )
-        }))
-    })
+    slots.map(|s| s.item.feature.bbox()).reduce(union)
 }
 
 /// A Web Mercator rectangle on the grid of [`CODE_LEVEL`]: the cells holding its corners

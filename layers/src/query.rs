@@ -38,7 +38,7 @@ impl Key {
     /// The key of a hit.
     pub fn of(h: &Hit) -> Self {
         Self {
-            newest: std::cmp::Reverse(h.feature.attrs.time_ms.unwrap_or(i64::MIN)),
+            newest: std::cmp::Reverse(h.feature.attrs.time_ms.get().unwrap_or(i64::MIN)),
             layer: h.layer,
             id: h.feature.id,
         }
@@ -376,7 +376,7 @@ pub(crate) mod tests {
             }
         }
         // The histogram's binning is not what the tally changes: the times it bins are.
-        let times: Vec<i64> = hits.iter().filter_map(|h| h.feature.attrs.time_ms).collect();
+        let times: Vec<i64> = hits.iter().filter_map(|h| h.feature.attrs.time_ms.get()).collect();
         if let Some((name, buckets, note)) = histogram(&times, interval_ms) {
             s.interval = Some(name.to_owned());
             s.histogram = buckets;
@@ -427,7 +427,7 @@ pub(crate) mod tests {
                     tags.push("vip".into());
                 }
                 let attrs = Attrs {
-                    time_ms: (rng.below(10) > 0).then(|| 1_720_000_000_000 + rng.below(50) as i64 * 3_600_000),
+                    time_ms: (rng.below(10) > 0).then(|| 1_720_000_000_000 + rng.below(50) as i64 * 3_600_000).into(),
                     severity: (rng.below(8) > 0).then(|| rng.below(5) as u8),
                     qualification: (rng.below(8) > 0).then(|| Qualification::ALL[rng.below(5)]),
                     themes: vocab.mask(&tags),
@@ -492,7 +492,7 @@ pub(crate) mod tests {
         let layers = ["entries"];
         let hits: Vec<Hit> = (0..25)
             .map(|i| {
-                let attrs = Attrs { time_ms: (i % 5 != 0).then_some(1000 + (i as i64 % 7)), ..Attrs::default() };
+                let attrs = Attrs { time_ms: (i % 5 != 0).then_some(1000 + (i as i64 % 7)).into(), ..Attrs::default() };
                 let f = Feature::from_lonlat(i, &Geometry::Point(Point::new(2.0, 48.0)), attrs, Box::new([])).unwrap();
                 Hit { layer: 0, feature: Arc::new(f) }
             })

@@ -299,6 +299,15 @@ pub fn grow(r: Rect<f64>, by: f64) -> Rect<f64> {
     Rect::new(Coord { x: r.min().x - by, y: r.min().y - by }, Coord { x: r.max().x + by, y: r.max().y + by })
 }
 
+/// The smallest rectangle holding `a` and `b`.
+#[inline]
+pub fn union(a: Rect<f64>, b: Rect<f64>) -> Rect<f64> {
+    Rect::new(
+        Coord { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+        Coord { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+    )
+}
+
 /// The inclusive range of tile columns and rows at zoom `z` whose envelope, grown by
 /// `buffer_px`, meets `rect` (Web Mercator metres). Used to find the tiles a change touches.
 ///

@@ -242,11 +242,11 @@ mod tests {
             .enumerate()
             .map(|(i, (lon, lat, theme))| {
                 let attrs = Attrs {
-                    time_ms: Some(1_720_000_000_000),
+                    time_ms: vigie_layers::feature::Millis::at(1_720_000_000_000),
                     severity: Some(2),
                     qualification: Some(Qualification::Confirmed),
                     themes: vocab.mask(&[*theme]),
-                    tags: Some(Arc::new([vigie_layers::feature::Text::from(*theme)])),
+                    tags: Some([vigie_layers::feature::Text::from(*theme)].into_iter().collect()),
                     ..Attrs::default()
                 };
                 let mut props = vec![Value::Null; fields];

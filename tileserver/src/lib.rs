@@ -254,14 +254,16 @@ pub async fn build_workspace(
                 config.demo_points_only,
                 if config.demo_region { Spread::Region } else { Spread::Venues },
             );
-            store.seed(&seed).await.context("cannot write the demo data")?;
-            tracing::info!(
-                venues = seed.venues.len(),
-                perimeters = seed.perimeters.len(),
-                entries = seed.entries.len(),
-                seconds = t.elapsed().as_secs_f64(),
-                "demo data written"
-            );
+            let (venues, perimeters, entries) = (seed.venues.len(), seed.perimeters.len(), seed.entries.len());
+            let mut written = 0;
+            for part in seed.into_parts(SEED_PART_ENTRIES) {
+                store.seed(&part).await.context("cannot write the demo data")?;
+                written += part.entries.len();
+                if written < entries {
+                    tracing::info!(written, entries, "demo data: part written");
+                }
+            }
+            tracing::info!(venues, perimeters, entries, seconds = t.elapsed().as_secs_f64(), "demo data written");
         } else {
             tracing::info!("store not empty: demo data not loaded again");
         }
@@ -578,6 +580,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Demo entries written per transaction (see [`store::Seed::into_parts`]).
+const SEED_PART_ENTRIES: usize = 100_000;
 
 /// How often the store is asked for workspaces created since (`vigie workspace add`) and for
 /// catalogs, sources and styles changed elsewhere (a replica, `vigie catalog import`, `vigie

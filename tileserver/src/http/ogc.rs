@@ -93,7 +93,7 @@ fn temporal_extent(state: &Shared, layer: &Layer) -> Option<(i64, i64)> {
         .with_collection(&layer.collection, |c| {
             c.iter()
                 .filter(|f| layer.selects(f))
-                .filter_map(|f| f.attrs.time_ms)
+                .filter_map(|f| f.attrs.time_ms.get())
                 .fold(None, |acc: Option<(i64, i64)>, t| Some(acc.map_or((t, t), |(a, b)| (a.min(t), b.max(t)))))
         })
         .flatten()

@@ -136,7 +136,7 @@ fn content_hash(f: &Feature, fields: &[String]) -> u64 {
             Value::Time(t) => (5u8, t).hash(&mut h),
         }
     }
-    f.attrs.time_ms.hash(&mut h);
+    f.attrs.time_ms.get().hash(&mut h);
     f.attrs.severity.hash(&mut h);
     if let Some(tags) = &f.attrs.tags {
         for t in tags.iter() {

@@ -130,6 +130,23 @@ impl Seed {
         let entries = demo::entries_spread(&venues, seed, entries, shapes, spread);
         Self { venues, perimeters, entries }
     }
+
+    /// This seed in parts of at most `per_part` entries (at least one part; the venues and
+    /// perimeters go with the first), each to be written in a transaction of its own: a
+    /// transaction of millions of entries would first hold all of them in SQLite's WAL (11.9 GB
+    /// for a part of 10M, `benches/README.md`).
+    pub fn into_parts(self, per_part: usize) -> Vec<Self> {
+        let Self { venues, perimeters, entries: mut rest } = self;
+        let mut parts = vec![Self { venues, perimeters, entries: Vec::new() }];
+        let size = per_part.max(1);
+        let mut tail = Vec::new();
+        while rest.len() > size {
+            tail.push(rest.split_off(rest.len() - (rest.len() - 1) % size - 1));
+        }
+        parts[0].entries = rest;
+        parts.extend(tail.into_iter().rev().map(|entries| Self { entries, ..Self::default() }));
+        parts
+    }
 }
 
 /// What kind of change an event reports.
@@ -520,7 +537,8 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the workspace has no venue and no entry yet.
     async fn is_empty(&self) -> Result<bool, StoreError>;
 
-    /// Writes a whole seed in one transaction: all of it or nothing.
+    /// Writes a seed, or one part of it ([`Seed::into_parts`]), in one transaction: all of it or
+    /// nothing.
     async fn seed(&self, seed: &Seed) -> Result<(), StoreError>;
 
     /// Every venue of the workspace, by code.
@@ -621,5 +639,31 @@ pub trait Store: Send + Sync + 'static {
 impl std::fmt::Debug for dyn Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Store({})", self.backend())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seed;
+
+    #[test]
+    fn a_seed_in_parts_keeps_every_entry_in_order() {
+        let whole = Seed::demo(7, 23, true);
+        let ids: Vec<u64> = whole.entries.iter().map(|e| e.id).collect();
+        for size in [1, 5, 22, 23, 24, 100] {
+            let parts = whole.clone().into_parts(size);
+            assert_eq!(parts.len(), 23usize.div_ceil(size).max(1), "parts of {size}");
+            assert!(parts.iter().all(|p| (1..=size).contains(&p.entries.len())), "parts of {size}");
+            assert_eq!(
+                (parts[0].venues.len(), parts[0].perimeters.len()),
+                (whole.venues.len(), whole.perimeters.len())
+            );
+            assert!(parts[1..].iter().all(|p| p.venues.is_empty() && p.perimeters.is_empty()));
+            let again: Vec<u64> = parts.iter().flat_map(|p| p.entries.iter().map(|e| e.id)).collect();
+            assert_eq!(again, ids, "parts of {size}");
+        }
+        let empty = Seed::demo(7, 0, true).into_parts(10);
+        assert_eq!((empty.len(), empty[0].entries.len()), (1, 0));
+        assert!(!empty[0].venues.is_empty());
     }
 }
