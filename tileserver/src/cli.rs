@@ -73,6 +73,26 @@ pub enum Command {
     /// environment variable.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Copy the embedded store's data directory into DEST while the server runs: the database
+    /// as one consistent snapshot (attachments included), the other files beside it, and a
+    /// manifest with every file's SHA-256. A PostgreSQL store is backed up with `pg_dump`.
+    Backup {
+        /// A directory that does not exist or is empty.
+        dest: PathBuf,
+        /// Store, as for `vigie serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// Restore a backup made by `vigie backup` into the data directory (which must hold no
+    /// database): every file is checked against the manifest, and the database's integrity,
+    /// before anything is written.
+    Restore {
+        /// The backup directory.
+        from: PathBuf,
+        /// Store, as for `vigie serve` (its data directory receives the backup).
+        #[command(flatten)]
+        store: ServeArgs,
+    },
 }
 
 /// `vigie config …`.
@@ -372,6 +392,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Verify { store }) => audit_verify(&store).await,
         Command::Workspace(cmd) => workspace(cmd).await,
         Command::Catalog(cmd) => catalog(cmd).await,
+        Command::Backup { dest, store } => backup(&dest, &store),
+        Command::Restore { from, store } => restore(&from, &store),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Config(ConfigCommand::Reference) => {
             use std::io::Write as _;
@@ -723,6 +745,51 @@ async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             println!("token #{id} revoked");
         }
     }
+    Ok(())
+}
+
+/// The data directory of an embedded store (a PostgreSQL one has its own tools).
+fn embedded_data_dir(config: &Config, what: &str) -> anyhow::Result<PathBuf> {
+    if config.database_url.is_some() {
+        anyhow::bail!(
+            "the store is PostgreSQL (DATABASE_URL): {what} it with pg_dump and pg_restore (README, \"Backups\")"
+        );
+    }
+    Ok(config.data_dir.clone())
+}
+
+fn backup(dest: &std::path::Path, args: &ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(args)?;
+    let data_dir = embedded_data_dir(&config, "back up")?;
+    let t = Instant::now();
+    let m = crate::backup::backup(&data_dir, dest)?;
+    let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+    println!(
+        "backed up {} into {}: {} entries, {} files, {} bytes, {:.1} s (snapshot taken at {})",
+        data_dir.display(),
+        dest.display(),
+        m.entries,
+        m.files.len(),
+        bytes,
+        t.elapsed().as_secs_f64(),
+        m.started_at
+    );
+    Ok(())
+}
+
+fn restore(from: &std::path::Path, args: &ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(args)?;
+    let data_dir = embedded_data_dir(&config, "restore")?;
+    let m = crate::backup::restore(from, &data_dir)?;
+    println!(
+        "restored {} into {}: {} entries, {} files, the backup of {} (vigie {})",
+        from.display(),
+        data_dir.display(),
+        m.entries,
+        m.files.len(),
+        m.started_at,
+        m.vigie
+    );
     Ok(())
 }
 

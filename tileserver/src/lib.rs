@@ -1,6 +1,7 @@
 //! vigie's service crate: the HTTP API over the engine, the stores, the CLI.
 
 pub mod activity;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod courante;
