@@ -144,9 +144,15 @@ pub fn restore(from: &Path, data_dir: &Path) -> anyhow::Result<Manifest> {
             std::fs::create_dir_all(parent)?;
         }
         let part = to.with_file_name(format!(".{}.restoring", to.file_name().unwrap_or_default().to_string_lossy()));
-        std::fs::copy(from.join(&f.path), &part).with_context(|| format!("cannot write {}", part.display()))?;
-        sync(&part)?;
-        std::fs::rename(&part, &to).with_context(|| format!("cannot write {}", to.display()))?;
+        let copied = std::fs::copy(from.join(&f.path), &part)
+            .with_context(|| format!("cannot write {}", part.display()))
+            .and_then(|_| sync(&part))
+            .and_then(|()| std::fs::rename(&part, &to).with_context(|| format!("cannot write {}", to.display())));
+        if copied.is_err() {
+            // A disk that filled up gets its room back; the data directory still holds no database.
+            let _ = std::fs::remove_file(&part);
+        }
+        copied?;
     }
     sync(data_dir)?;
     Ok(manifest)
