@@ -302,3 +302,28 @@ fn config_check_accepts_a_valid_file_and_names_what_is_wrong_in_others() {
     assert!(!ok);
     assert!(err.contains("catalog.toml"), "{err}");
 }
+
+/// A client that opens a connection and sends part of a request's headers gets it closed once
+/// `--header-read-timeout-ms` is past; others are served meanwhile. (Before, the connection
+/// stayed open for good: the HTTP loop set no timer.)
+#[test]
+fn a_client_that_never_finishes_its_headers_loses_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--header-read-timeout-ms", "1000"]);
+    let mut slow = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
+    // A wait bound: hyper checks its timer every so often, not at the millisecond.
+    slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let started = Instant::now();
+    let r = agent().get(&server.url("/health")).call().unwrap();
+    assert_eq!(r.status(), 200, "others are served while it hangs");
+    let mut answer = Vec::new();
+    match slow.read_to_end(&mut answer) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the slow connection was still open after {:?}: {e}", started.elapsed()),
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || text.starts_with("HTTP/1.1 408"), "closed, or told it timed out: {text}");
+    assert!(started.elapsed() >= Duration::from_millis(900), "not before the timeout: {:?}", started.elapsed());
+}

@@ -28,6 +28,9 @@ pub const DEFAULT_POOL_SIZE: u32 = 16;
 /// Default PostgreSQL statement timeout, milliseconds.
 pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 10_000;
 
+/// Time a client has to send a request's headers (hyper's own default).
+const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
+
 /// Default stall deadline, milliseconds: a render or log write running longer is reported
 /// (log, `/metrics`) and makes `/health` answer `degraded` until it ends.
 pub const DEFAULT_STALL_AFTER_MS: u64 = 10_000;
@@ -191,6 +194,10 @@ pub struct FileConfig {
     /// finish before the process exits anyway (a second signal exits at once), milliseconds
     /// [default: 30000].
     pub shutdown_grace_ms: Option<u64>,
+    /// How long a client may take to send a request's headers, from its connection's start or
+    /// the end of its previous request, milliseconds; past it the connection is closed, so
+    /// slow clients cannot hold connections [default: 30000].
+    pub header_read_timeout_ms: Option<u64>,
     /// Identity settings.
     pub auth: Option<AuthFile>,
 }
@@ -289,6 +296,11 @@ pub struct ServeArgs {
     /// at once [default: 30000].
     #[arg(long)]
     pub shutdown_grace_ms: Option<u64>,
+    /// How long a client may take to send a request's headers (milliseconds, from its
+    /// connection's start or the end of its previous request); past it the connection is
+    /// closed [default: 30000].
+    #[arg(long)]
+    pub header_read_timeout_ms: Option<u64>,
     /// Let requests without credentials in with this role (reader … admin). Without it they
     /// get 401, except with --demo on a loopback address, where they act as the demo identity
     /// with the admin role.
@@ -364,6 +376,8 @@ pub struct Config {
     pub shutdown_delay_ms: u64,
     /// Grace period of the requests in flight after a stop signal, milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Time a client has to send a request's headers, milliseconds (at least 1).
+    pub header_read_timeout_ms: u64,
     /// Role of requests without credentials (`None`: 401).
     pub anonymous_role: Option<Role>,
     /// Whether the anonymous identity names itself with `X-Vigie-User` (demo on loopback).
@@ -514,6 +528,11 @@ impl Config {
             },
             shutdown_delay_ms: args.shutdown_delay_ms.or(file.shutdown_delay_ms).unwrap_or(0),
             shutdown_grace_ms: args.shutdown_grace_ms.or(file.shutdown_grace_ms).unwrap_or(DEFAULT_SHUTDOWN_GRACE_MS),
+            header_read_timeout_ms: args
+                .header_read_timeout_ms
+                .or(file.header_read_timeout_ms)
+                .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_MS)
+                .max(1),
             anonymous_role,
             anonymous_names_itself: demo_on_loopback,
             session_ttl_ms: (session_hours * 3_600_000) as i64,

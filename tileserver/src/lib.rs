@@ -521,17 +521,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let app = Arc::new(std::sync::OnceLock::new());
     let closing = lifecycle.clone();
-    let server = tokio::spawn(
-        axum::serve(
-            listener,
-            http::starting(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+    let server = tokio::spawn(serve_connections(
+        listener,
+        http::starting(app.clone()),
+        std::time::Duration::from_millis(config.header_read_timeout_ms),
+        async move {
             closing.until_stopping().await;
             tokio::time::sleep(delay).await;
-        })
-        .into_future(),
-    );
+        },
+    ));
     tracing::info!(address = %bound, "vigie listening (starting: /readyz answers 503 until the index is loaded)");
     let start = async {
         let workspaces = http::Workspaces::new(build_state_in(config, lifecycle.clone()).await?);
@@ -579,6 +577,56 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
         signal = signals.next() => tracing::warn!(signal, "second stop signal: exiting now"),
     }
+    Ok(())
+}
+
+/// Serves HTTP/1 connections from `listener` with `app` until `stop` completes, then stops
+/// accepting and returns once every connection has finished its request in flight (idle ones
+/// close at once). A client gets `header_timeout` to send a request's headers, from its
+/// connection's start or the end of its previous request; past it hyper closes the connection.
+/// `axum::serve` set no timer, so hyper's header timeout never applied and a client sending a
+/// partial header held its connection for good.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    header_timeout: std::time::Duration,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors or memory: wait rather than spin; a connection
+                    // reset before it was accepted is nothing.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        ));
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     Ok(())
 }
 

@@ -260,6 +260,7 @@ mod tests {
             ("raw_tile_max_bytes", c.tile_budget.ceiling.to_string()),
             ("shutdown_delay_ms", c.shutdown_delay_ms.to_string()),
             ("shutdown_grace_ms", c.shutdown_grace_ms.to_string()),
+            ("header_read_timeout_ms", c.header_read_timeout_ms.to_string()),
             ("database.pool_size", c.pool_size.to_string()),
             ("database.statement_timeout_ms", c.statement_timeout_ms.to_string()),
             ("database.commits_in_flight", c.commits_in_flight.to_string()),
