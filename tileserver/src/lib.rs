@@ -601,9 +601,15 @@ async fn serve_connections(
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                // A connection reset before it was accepted is nothing.
+                Err(e) if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionRefused
+                ) => continue,
                 Err(e) => {
-                    // Out of file descriptors or memory: wait rather than spin; a connection
-                    // reset before it was accepted is nothing.
+                    // Out of file descriptors or memory: wait rather than spin.
                     tracing::warn!(error = %e, "cannot accept a connection");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
