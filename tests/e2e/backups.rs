@@ -2,16 +2,13 @@
 //! restore` into a new data directory, and a PostGIS database dumped with `pg_dump` while it
 //! serves and restored with `pg_restore` into a new one.
 
-use crate::support::{PostgisDb, Server, agent, get_json, require_tool, run, vigie_cli, vigie_ok};
+use crate::support::{PNG, PostgisDb, Server, agent, get_json, require_tool, run, vigie_cli, vigie_ok};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A 1×1 PNG.
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
 
 /// Posts an entry; its id.
 fn post(server: &Server, n: usize) -> u64 {

@@ -5,7 +5,7 @@
 //! territories is two cached tiles, and a write drops only the tiles of the territories that
 //! see it. Tokens and workspaces have territories too.
 
-use crate::support::{Server, Told, agent, member_token, python, repo_root, run, sse, vigie_ok};
+use crate::support::{PNG, Server, Told, agent, member_token, python, repo_root, run, sse, vigie_ok};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::sync::mpsc;
@@ -266,9 +266,6 @@ fn send_with(server: &Server, method: &str, path: &str, auth: &str, version: u32
         serde_json::from_slice(&r.body_mut().read_to_vec().unwrap_or_default()).unwrap_or(Value::Null),
     )
 }
-
-/// The smallest PNG: what a photo upload needs.
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
 
 #[test]
 fn events_revisions_photos_ogc_tokens_and_workspaces_narrow_too() {
