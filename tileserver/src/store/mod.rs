@@ -136,15 +136,14 @@ impl Seed {
     /// transaction of millions of entries would first hold all of them in SQLite's WAL (11.9 GB
     /// for a part of 10M, `benches/README.md`).
     pub fn into_parts(self, per_part: usize) -> Vec<Self> {
-        let Self { venues, perimeters, entries: mut rest } = self;
-        let mut parts = vec![Self { venues, perimeters, entries: Vec::new() }];
-        let size = per_part.max(1);
-        let mut tail = Vec::new();
-        while rest.len() > size {
-            tail.push(rest.split_off(rest.len() - (rest.len() - 1) % size - 1));
-        }
-        parts[0].entries = rest;
-        parts.extend(tail.into_iter().rev().map(|entries| Self { entries, ..Self::default() }));
+        let Self { venues, perimeters, entries } = self;
+        let mut rest = entries.into_iter();
+        let mut part = || rest.by_ref().take(per_part.max(1)).collect::<Vec<_>>();
+        let mut parts = vec![Self { venues, perimeters, entries: part() }];
+        parts.extend(
+            std::iter::from_fn(|| Some(part()).filter(|p| !p.is_empty()))
+                .map(|entries| Self { entries, ..Self::default() }),
+        );
         parts
     }
 }
