@@ -98,6 +98,19 @@ pub enum LayerKind {
     /// short, closed) for the shift under way or the one at the filter's `at`. Computed by the
     /// service from its roster, not held by the engine.
     Staffing,
+    /// A PMTiles archive (`archive`: a file of the server's archives folder, or an http(s) URL
+    /// read with range requests): a basemap or reference tiles made elsewhere, vector or raster,
+    /// served as they are.
+    Pmtiles,
+    /// An MBTiles archive (`archive`: a file of the server's archives folder), vector or raster.
+    Mbtiles,
+}
+
+impl LayerKind {
+    /// Whether the layer is a tile archive (`pmtiles`, `mbtiles`): its tiles are read, not drawn.
+    pub fn is_archive(self) -> bool {
+        matches!(self, Self::Pmtiles | Self::Mbtiles)
+    }
 }
 
 /// Where a table layer's features are, in PostGIS.
@@ -169,6 +182,10 @@ pub struct LayerDef {
     /// For `table`: the PostGIS table and its columns.
     #[serde(default)]
     pub postgis: Option<TableSource>,
+    /// For `pmtiles` and `mbtiles`: the archive, a path relative to the server's archives folder
+    /// (`archives.dir`) or, for `pmtiles`, an `http://` or `https://` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
     /// Lowest zoom at which the layer has data: below it, its tiles are empty.
     #[serde(default = "default_minzoom")]
     pub minzoom: u8,
@@ -204,6 +221,8 @@ fn default_maxzoom() -> u8 {
 struct CatalogFile {
     name: String,
     attribution: String,
+    #[serde(default)]
+    basemap: Option<String>,
     #[serde(default, rename = "theme")]
     themes: Vec<Theme>,
     #[serde(default, rename = "layer")]
@@ -218,6 +237,9 @@ pub struct Catalog {
     pub name: String,
     /// Attribution line for every tile source.
     pub attribution: String,
+    /// The layer the web view draws under the others: a `pmtiles` or `mbtiles` layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basemap: Option<String>,
     /// Themes, in display order.
     #[serde(default)]
     pub themes: Vec<Theme>,
@@ -231,6 +253,8 @@ pub struct Catalog {
 struct CatalogFileOut<'a> {
     name: &'a str,
     attribution: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basemap: Option<&'a str>,
     theme: &'a [Theme],
     layer: &'a [LayerDef],
 }
@@ -247,7 +271,13 @@ impl Catalog {
     pub fn parse(text: &str, origin: &str) -> Result<Self, CatalogError> {
         let file: CatalogFile =
             toml::from_str(text).map_err(|source| CatalogError::Toml { origin: origin.to_owned(), source })?;
-        let catalog = Self { name: file.name, attribution: file.attribution, themes: file.themes, layers: file.layers };
+        let catalog = Self {
+            name: file.name,
+            attribution: file.attribution,
+            basemap: file.basemap,
+            themes: file.themes,
+            layers: file.layers,
+        };
         catalog.check(origin)?;
         Ok(catalog)
     }
@@ -284,6 +314,7 @@ impl Catalog {
         let out = CatalogFileOut {
             name: &self.name,
             attribution: &self.attribution,
+            basemap: self.basemap.as_deref(),
             theme: &self.themes,
             layer: &self.layers,
         };
@@ -394,6 +425,7 @@ impl Catalog {
             min_resolution: None,
             max_resolution: None,
             postgis: None,
+            archive: None,
             minzoom: DEFAULT_MINZOOM,
             maxzoom: DEFAULT_MAXZOOM,
             visible: false,
@@ -445,6 +477,11 @@ impl Catalog {
             }
             check_texts(&[&t.title, &t.title_en], "").map_err(|r| fail_theme(&t.id, r))?;
         }
+        if let Some(b) = &self.basemap
+            && !self.layers.iter().any(|l| &l.id == b && l.kind.is_archive())
+        {
+            return Err(fail_all(format!("basemap '{b}' must be the id of a pmtiles or mbtiles layer of the catalog")));
+        }
         let mut layer_ids = HashSet::new();
         for l in &self.layers {
             check_id(&l.id).map_err(|r| fail(&l.id, r))?;
@@ -482,7 +519,10 @@ impl Catalog {
             if l.kind != LayerKind::Dataset && l.restricted {
                 return Err(misplaced("restricted"));
             }
-            if matches!(l.kind, LayerKind::H3 | LayerKind::Table | LayerKind::Staffing)
+            if !l.kind.is_archive() && l.archive.is_some() {
+                return Err(misplaced("archive"));
+            }
+            if (matches!(l.kind, LayerKind::H3 | LayerKind::Table | LayerKind::Staffing) || l.kind.is_archive())
                 && (l.max_features.is_some() || l.max_bytes.is_some())
             {
                 return Err(misplaced("max_features/max_bytes"));
@@ -528,6 +568,15 @@ impl Catalog {
                     }
                 }
                 LayerKind::Staffing => {
+                    if !l.tags.is_empty() || !l.kinds.is_empty() || l.dataset.is_some() {
+                        return Err(misplaced("tags/kinds/dataset"));
+                    }
+                }
+                LayerKind::Pmtiles | LayerKind::Mbtiles => {
+                    let Some(a) = &l.archive else {
+                        return Err(fail(&l.id, format!("kind {:?} needs an 'archive' key", l.kind).to_lowercase()));
+                    };
+                    check_archive(a, l.kind).map_err(|r| fail(&l.id, r))?;
                     if !l.tags.is_empty() || !l.kinds.is_empty() || l.dataset.is_some() {
                         return Err(misplaced("tags/kinds/dataset"));
                     }
@@ -603,6 +652,32 @@ fn upsert<T>(items: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool) -> bool {
 }
 
 /// Layer and theme ids go into URLs and comma-separated lists.
+/// An archive's address: an http(s) URL (PMTiles only), or a relative path without `..` (the
+/// server resolves it in its archives folder and checks that links do not lead out of it).
+fn check_archive(a: &str, kind: LayerKind) -> Result<(), String> {
+    if a.len() > 2048 || a.chars().any(char::is_control) {
+        return Err("archive: at most 2048 characters, no control character".into());
+    }
+    if a.starts_with("http://") || a.starts_with("https://") {
+        return if kind == LayerKind::Pmtiles {
+            Ok(())
+        } else {
+            Err(format!("archive '{a}': an MBTiles archive is an SQLite file, it must be a local file"))
+        };
+    }
+    if a.contains("://") {
+        return Err(format!("archive '{a}': only http:// and https:// URLs are read"));
+    }
+    let path = std::path::Path::new(a);
+    if a.is_empty() || !path.components().all(|c| matches!(c, std::path::Component::Normal(_))) {
+        return Err(format!(
+            "archive '{a}' must be a path relative to the server's archives folder (archives.dir) that stays in it \
+             (no leading '/', no '..'), or an http(s) URL"
+        ));
+    }
+    Ok(())
+}
+
 fn check_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= 64
@@ -653,6 +728,31 @@ mod tests {
         );
         let err = Catalog::parse(&text, "test.toml").unwrap_err().to_string();
         assert!(err.contains("colour") && err.contains("test.toml"), "{err}");
+    }
+
+    #[test]
+    fn archive_layers_and_the_basemap_are_checked() {
+        let layer = |kind: &str, archive: &str| {
+            format!(
+                "[[layer]]\nid = \"b\"\ntitle = \"B\"\ntitle_en = \"B\"\ntheme = \"x\"\nkind = \"{kind}\"\n{archive}\n"
+            )
+        };
+        let ok = format!("basemap = \"b\"\n{HEAD}{}", layer("pmtiles", "archive = \"fr/france.pmtiles\""));
+        let c = Catalog::parse(&ok, "t").unwrap();
+        assert_eq!(c.basemap.as_deref(), Some("b"));
+        assert_eq!(Catalog::parse(&c.to_toml(), "t").unwrap(), c, "TOML round trip keeps the basemap");
+        assert_eq!(Catalog::from_json(&c.to_json(), "t").unwrap(), c, "JSON too");
+        for (text, needle) in [
+            (format!("{HEAD}{}", layer("pmtiles", "")), "needs an 'archive' key"),
+            (format!("{HEAD}{}", layer("mbtiles", "archive = \"/abs.mbtiles\"")), "stays in it"),
+            (format!("{HEAD}{}", layer("pmtiles", "archive = \"a/../../b.pmtiles\"")), "stays in it"),
+            (format!("{HEAD}{}", layer("entries", "archive = \"a.pmtiles\"")), "'archive' does not apply"),
+            (format!("{HEAD}{}", layer("pmtiles", "archive = \"a.pmtiles\"\nmax_features = 5")), "max_features"),
+            (format!("basemap = \"nope\"\n{HEAD}"), "basemap 'nope'"),
+        ] {
+            let err = Catalog::parse(&text, "t").unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
     }
 
     #[test]

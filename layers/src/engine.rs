@@ -247,7 +247,9 @@ fn collection_of(def: &LayerDef) -> CollectionId {
         LayerKind::Venues => VENUES,
         LayerKind::Perimeters => PERIMETERS,
         LayerKind::Dataset => dataset_collection(def.dataset.as_deref().unwrap_or_default()),
-        LayerKind::Table | LayerKind::Staffing => CollectionId::Table(def.id.as_str().into()),
+        LayerKind::Table | LayerKind::Staffing | LayerKind::Pmtiles | LayerKind::Mbtiles => {
+            CollectionId::Table(def.id.as_str().into())
+        }
     }
 }
 

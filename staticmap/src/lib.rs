@@ -112,8 +112,12 @@ pub fn render(engine: &Engine, spec: &MapSpec<'_>) -> Result<StaticMap, DrawErro
     let zoom = view.zoom().floor().clamp(0.0, f64::from(vigie_layers::tile::MAX_ZOOM)) as u8;
     let too_many = || DrawError::TooManyFeatures { limit: spec.max_features };
 
-    let mut order: Vec<&Layer> =
-        spec.layers.iter().map(AsRef::as_ref).filter(|l| l.in_zoom(zoom) && l.def.kind != LayerKind::Table).collect();
+    let mut order: Vec<&Layer> = spec
+        .layers
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|l| l.in_zoom(zoom) && l.def.kind != LayerKind::Table && !l.def.kind.is_archive())
+        .collect();
     order.sort_by_key(|l| style::rank(l.def.kind));
     let mut marks = collect::Marks::default();
     let mut rest = order.as_slice();
@@ -195,7 +199,7 @@ fn legend_rows(
             LayerKind::Venues => Swatch::Point(colour, true),
             LayerKind::H3 => Swatch::Ramp,
             LayerKind::Perimeters | LayerKind::Dataset => Swatch::Area(colour),
-            LayerKind::Table | LayerKind::Staffing => Swatch::None,
+            LayerKind::Table | LayerKind::Staffing | LayerKind::Pmtiles | LayerKind::Mbtiles => Swatch::None,
         };
         let mut t = title(layer, spec.lang).to_owned();
         if !layer.in_zoom(zoom) {

@@ -100,7 +100,7 @@ pub fn h3_opacity(zoom: f64) -> f32 {
 /// top (the order of `styles/hypervision.json`).
 pub fn rank(kind: LayerKind) -> u8 {
     match kind {
-        LayerKind::Dataset | LayerKind::Table => 0,
+        LayerKind::Dataset | LayerKind::Table | LayerKind::Pmtiles | LayerKind::Mbtiles => 0,
         LayerKind::H3 => 1,
         LayerKind::Perimeters => 2,
         LayerKind::Entries => 3,

@@ -4,6 +4,7 @@
 //! Run them all with `tests/run` (it prepares the Python venv, npm tools and PostGIS). A test
 //! whose external tool is missing fails with what to install: it is never skipped.
 
+mod archives;
 mod backups;
 mod binary;
 mod browser;

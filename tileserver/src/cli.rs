@@ -83,6 +83,11 @@ pub enum Command {
         #[command(flatten)]
         store: ServeArgs,
     },
+    /// Write an offline pack: the tiles of an area (`--bbox` or `--area`), zoom range, layers
+    /// and filters into one PMTiles archive, as the server serves them now, with its style
+    /// (`OUT.style.json`, beside it) and what it is (what, when, who, filters) in its metadata.
+    /// Opens in MapLibre with the `pmtiles://` protocol, no server needed.
+    Export(ExportArgs),
     /// Restore a backup made by `vigie backup` into the data directory (which must hold no
     /// database): every file is checked against the manifest, and the database's integrity,
     /// before anything is written.
@@ -93,6 +98,39 @@ pub enum Command {
         #[command(flatten)]
         store: ServeArgs,
     },
+}
+
+/// `vigie export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The archive to write (`.pmtiles`); it must not exist.
+    pub out: PathBuf,
+    /// Layer ids, comma-separated, as in tile URLs (e.g. `departements,venues,entries`).
+    #[arg(long)]
+    pub layers: String,
+    /// The area: west,south,east,north in degrees.
+    #[arg(long, conflicts_with = "area", required_unless_present = "area", allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+    /// The area: a feature of a dataset layer, `layer:code` (e.g. `departements:93`); only the
+    /// tiles that meet its polygons are written.
+    #[arg(long)]
+    pub area: Option<String>,
+    /// Lowest zoom.
+    #[arg(long, default_value_t = 8)]
+    pub minzoom: u8,
+    /// Highest zoom.
+    #[arg(long, default_value_t = 14)]
+    pub maxzoom: u8,
+    /// Tile filters, as in tile URLs (e.g. `severity=3&since=24h`).
+    #[arg(long)]
+    pub filters: Option<String>,
+    /// Most tiles of the pack (a request over it is refused before any work) [default: the
+    /// configuration's export_max_tiles].
+    #[arg(long)]
+    pub max_tiles: Option<usize>,
+    /// Store and workspace, as for `vigie serve`.
+    #[command(flatten)]
+    pub store: ServeArgs,
 }
 
 /// `vigie config …`.
@@ -393,6 +431,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workspace(cmd) => workspace(cmd).await,
         Command::Catalog(cmd) => catalog(cmd).await,
         Command::Backup { dest, store } => backup(&dest, &store),
+        Command::Export(args) => export(args).await,
         Command::Restore { from, store } => restore(&from, &store),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Config(ConfigCommand::Reference) => {
@@ -758,6 +797,57 @@ fn embedded_data_dir(config: &Config, what: &str) -> anyhow::Result<PathBuf> {
     Ok(config.data_dir.clone())
 }
 
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    use crate::export::{Pack, PackRequest};
+    let out = &args.out;
+    anyhow::ensure!(!out.exists(), "{} exists already: give another name, or remove it first", out.display());
+    let file_name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| n.ends_with(".pmtiles"))
+        .with_context(|| format!("{}: the pack's name must end in .pmtiles", out.display()))?
+        .to_owned();
+    let mut config = Config::load(&args.store)?;
+    // Read what the store holds: no demo written, no source run.
+    config.demo = false;
+    config.sources = None;
+    config.workspace_sources_run = false;
+    let state = crate::build_state(config).await?;
+    let request = PackRequest {
+        layers: args.layers.clone(),
+        bbox: args.bbox.clone(),
+        area: args.area.clone(),
+        minzoom: args.minzoom,
+        maxzoom: args.maxzoom,
+        filters: args.filters.clone(),
+    };
+    let who = format!("command line ({})", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
+    let max_tiles = args.max_tiles.unwrap_or(state.config.export_max_tiles);
+    let pack = Pack::plan(&state, &request, None, &who, max_tiles)?;
+    let total = pack.tiles() as u64;
+    let done = Arc::new(AtomicU64::new(0));
+    let progress = Progress::start(done.clone(), "tiles", Some(total));
+    progress.message("exporting");
+    let started = Instant::now();
+    let written = pack.write(&state, out, &done, &std::sync::atomic::AtomicBool::new(false)).await;
+    progress.finish();
+    let written = written?;
+    let style_path = out.with_file_name(format!("{}.style.json", file_name.trim_end_matches(".pmtiles")));
+    std::fs::write(&style_path, serde_json::to_vec_pretty(&pack.style(&state, &file_name))?)
+        .with_context(|| format!("cannot write {}", style_path.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{}: {} tiles ({} with features), {} bytes, in {seconds:.1} s ({:.0} tiles/s); style in {}",
+        out.display(),
+        written.tiles,
+        written.stored,
+        written.bytes,
+        written.tiles as f64 / seconds.max(1e-9),
+        style_path.display()
+    );
+    Ok(())
+}
+
 fn backup(dest: &std::path::Path, args: &ServeArgs) -> anyhow::Result<()> {
     let config = Config::load(args)?;
     let data_dir = embedded_data_dir(&config, "back up")?;
@@ -815,15 +905,26 @@ struct Progress {
 }
 
 impl Progress {
-    fn start(counter: Arc<AtomicU64>) -> Self {
+    /// A spinner counting `unit`s (records, tiles), or a bar when their `total` is known; on a
+    /// terminal only.
+    fn start(counter: Arc<AtomicU64>, unit: &'static str, total: Option<u64>) -> Self {
         if !std::io::stderr().is_terminal() {
             return Self { bar: None, ticker: None };
         }
-        let bar = indicatif::ProgressBar::new_spinner();
-        let style = indicatif::ProgressStyle::with_template("{spinner} {msg}: {human_pos} records, {rate}, {elapsed}")
+        let (bar, template) = match total {
+            Some(n) => (
+                indicatif::ProgressBar::new(n),
+                format!("{{msg}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit}, {{rate}}, {{elapsed}} (eta {{eta}})"),
+            ),
+            None => (
+                indicatif::ProgressBar::new_spinner(),
+                format!("{{spinner}} {{msg}}: {{human_pos}} {unit}, {{rate}}, {{elapsed}}"),
+            ),
+        };
+        let style = indicatif::ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
-            .with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{:.0} records/s", s.per_sec());
+            .with_key("rate", move |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} {unit}/s", s.per_sec());
             });
         bar.set_style(style);
         bar.set_message("reading");
@@ -913,7 +1014,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         progress: Some(counter.clone()),
     };
     let started = Instant::now();
-    let progress = Progress::start(counter);
+    let progress = Progress::start(counter, "records", None);
     let file = args.file.clone();
     let read = tokio::task::spawn_blocking(move || {
         crate::ingest::import::read_with(&file, &dataset, &options).map(|b| b.finish(options.skip_invalid))

@@ -173,6 +173,11 @@ pub struct FileConfig {
     pub sources: Option<PathBuf>,
     /// What the sources admins store in a workspace (`PUT /api/sources/config`) may read.
     pub workspace_sources: Option<WorkspaceSourcesFile>,
+    /// Most tiles of one offline pack (`vigie export`, `POST /api/exports`): a request over it
+    /// is refused before any work [default: 100000].
+    pub export_max_tiles: Option<usize>,
+    /// Where the catalogs' tile archives (`pmtiles` and `mbtiles` layers) may be.
+    pub archives: Option<ArchivesFile>,
     /// A tile render or log write running longer than this is reported in the log and
     /// `/metrics`, and `/health` answers `degraded` while it runs, milliseconds [default: 10000].
     pub stall_after_ms: Option<u64>,
@@ -216,6 +221,20 @@ pub struct WorkspaceSourcesFile {
     /// Run the stored sources on this replica [default: true]. With several replicas on one
     /// PostgreSQL store, let one run them (each would import every change otherwise).
     pub run: Option<bool>,
+}
+
+/// The `[archives]` table: where the tile archives of catalog layers (`kind = "pmtiles"` or
+/// `"mbtiles"`, docs/basemaps.md) may be. Catalogs are edited by workspace admins: a local
+/// archive is a path relative to this folder (links may not lead out of it), and a remote one
+/// may not reach the machine's own or internal addresses unless allowed here.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArchivesFile {
+    /// Folder of the archives, shared by every workspace (default: `<data_dir>/archives`).
+    pub dir: Option<PathBuf>,
+    /// Let remote PMTiles archives be read from loopback, private and link-local addresses (a
+    /// tile server on the internal network) [default: false].
+    pub allow_private_urls: Option<bool>,
 }
 
 /// Flags of `vigie serve` (each overrides the file).
@@ -364,6 +383,10 @@ pub struct Config {
     pub workspace_sources_private_urls: bool,
     /// Whether this replica runs the workspaces' stored sources.
     pub workspace_sources_run: bool,
+    /// Where tile archives may be.
+    pub archives: crate::tiles::ArchiveReach,
+    /// Most tiles of one offline pack.
+    pub export_max_tiles: usize,
     /// Stall deadline of renders and log writes, milliseconds.
     pub stall_after_ms: u64,
     /// Most tile renders at once.
@@ -481,6 +504,11 @@ impl Config {
             workspace_sources_dir: workspace_sources.dir.unwrap_or_else(|| data_dir.join("sources")),
             workspace_sources_private_urls: workspace_sources.allow_private_urls.unwrap_or(false),
             workspace_sources_run: workspace_sources.run.unwrap_or(true),
+            export_max_tiles: file.export_max_tiles.unwrap_or(crate::export::DEFAULT_MAX_TILES).max(1),
+            archives: crate::tiles::ArchiveReach {
+                dir: file.archives.as_ref().and_then(|a| a.dir.clone()).unwrap_or_else(|| data_dir.join("archives")),
+                private_urls: file.archives.as_ref().and_then(|a| a.allow_private_urls).unwrap_or(false),
+            },
             data_dir,
             workspace,
             catalog: args.catalog.clone().or(file.catalog),

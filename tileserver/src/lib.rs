@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod courante;
 pub mod escalation;
+pub mod export;
 pub mod http;
 pub mod identity;
 pub mod ingest;
@@ -337,7 +338,7 @@ pub async fn build_workspace(
         .map(|l| l.def.id.clone())
         .collect();
     let staffing = staffing::Staffing::new(store.clone(), &config.workspace, cache.clone(), staffing_layers);
-    let tiles = tiles::TileSources::prepare(&engine, store.as_ref(), &staffing).await?;
+    let tiles = tiles::TileSources::prepare(&engine, store.as_ref(), &staffing, &config.archives).await?;
     let state = Arc::new(Shared {
         engine,
         store,
@@ -353,6 +354,10 @@ pub async fn build_workspace(
         scopes: std::sync::Mutex::default(),
         reports: reports::Live::default(),
         staffing,
+        exports: previous.map_or_else(
+            || export::Jobs::new(config.data_dir.join("exports").join(&config.workspace)),
+            |p| p.exports.clone(),
+        ),
         identities,
         renders,
         lifecycle,

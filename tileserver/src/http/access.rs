@@ -97,6 +97,14 @@ pub const RULES: &[Rule] = &[
     rule(Method::POST, "/api/reports/{id}/presence", WRITE),
     rule(Method::GET, "/api/reports/{id}/html", READ),
     rule(Method::GET, "/api/reports/{id}/pdf", READ),
+    // Offline packs: readers take the map offline (their territory narrows it); each sees
+    // their own exports, admins every one.
+    rule(Method::GET, "/api/exports", READ),
+    rule(Method::POST, "/api/exports", READ),
+    rule(Method::GET, "/api/exports/{id}", READ),
+    rule(Method::DELETE, "/api/exports/{id}", READ),
+    rule(Method::GET, "/api/exports/{id}/pack", READ),
+    rule(Method::GET, "/api/exports/{id}/style", READ),
     rule(Method::GET, "/api/reports/{id}/maps/{n}", READ),
     rule(Method::GET, "/api/staffing", READ),
     rule(Method::PUT, "/api/staffing/plan", STAFF),

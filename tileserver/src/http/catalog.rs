@@ -44,6 +44,9 @@ pub struct CatalogLayer {
     /// count would tell what lies outside).
     features: Option<usize>,
     fields: Vec<Field>,
+    /// The encoding of its tiles (`mvt`, or a raster archive's `png`, `jpeg`, `webp`, `avif`):
+    /// raster layers are drawn from their own source, never in a composite tile.
+    format: crate::tiles::TileFormat,
     tiles: String,
     tilejson: String,
 }
@@ -54,6 +57,8 @@ pub struct CatalogDoc {
     version: u64,
     name: String,
     attribution: String,
+    /// The layer the web view draws under the others (an archive layer), if any.
+    basemap: Option<String>,
     themes: Vec<Theme>,
     layers: Vec<CatalogLayer>,
 }
@@ -64,6 +69,8 @@ pub fn geometry_types(kind: LayerKind) -> &'static [&'static str] {
         LayerKind::Venues | LayerKind::Staffing => &["Point"],
         LayerKind::Perimeters | LayerKind::H3 => &["Polygon"],
         LayerKind::Entries => &["Point", "LineString", "Polygon"],
+        // An archive's layers are its own (TileJSON `vector_layers`); a raster one has none.
+        LayerKind::Pmtiles | LayerKind::Mbtiles => &[],
         LayerKind::Dataset | LayerKind::Table => {
             &["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"]
         }
@@ -93,7 +100,8 @@ pub async fn catalog(State(state): State<AppState>, access: Access) -> Json<Cata
                 tags: d.tags.clone(),
                 features: (access.territory.is_none() || !source.layer().scoped()).then(|| source.feature_count()),
                 fields: source.schema().fields.clone(),
-                tiles: format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", state.url_prefix, d.id),
+                format: source.format(),
+                tiles: format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.{}", state.url_prefix, d.id, source.format().extension()),
                 tilejson: format!("{}/tiles/{}", state.url_prefix, d.id),
             }
         })
@@ -102,6 +110,7 @@ pub async fn catalog(State(state): State<AppState>, access: Access) -> Json<Cata
         version: state.catalog_version,
         name: c.name.clone(),
         attribution: c.attribution.clone(),
+        basemap: c.basemap.clone(),
         themes: c.themes.clone(),
         layers,
     })

@@ -228,6 +228,13 @@ impl IntoResponse for ApiError {
                 ),
                 None,
             ),
+            // Logged by the archive's source once per attempt to open it, not here per request.
+            Self::Render(RenderError::Archive(reason)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Tile archive unavailable",
+                format!("{reason}; it is tried again every few seconds"),
+                None,
+            ),
             Self::Render(RenderError::OverCeiling(e)) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Tile too large",

@@ -7,6 +7,7 @@ pub mod entries;
 pub mod error;
 pub mod escalation;
 pub mod events;
+pub mod exports;
 pub mod filters;
 pub mod health;
 pub mod import;
@@ -73,6 +74,8 @@ pub struct Shared {
     pub reports: crate::reports::Live,
     /// Liaison-officer staffing: the roster in memory, its live events.
     pub staffing: Arc<crate::staffing::Staffing>,
+    /// Offline packs asked through the API (kept across the workspace's reloads).
+    pub exports: Arc<crate::export::Jobs>,
     /// The process's bound on tile renders at once (shared by every workspace).
     pub renders: Arc<crate::tiles::RenderGate>,
     /// The process's phase (shared by every workspace): the readiness probe reads it, live
@@ -303,6 +306,10 @@ fn routes(state: AppState) -> Router {
         .route("/api/entries/{id}/copies/{workspace}", delete(escalation::withdraw))
         .route("/api/entries/{id}/comments", post(escalation::comment))
         .route("/api/workspace", get(escalation::workspace))
+        .route("/api/exports", get(exports::list).post(exports::create))
+        .route("/api/exports/{id}", get(exports::one).delete(exports::remove))
+        .route("/api/exports/{id}/pack", get(exports::pack))
+        .route("/api/exports/{id}/style", get(exports::style))
         .route("/api/reports", get(reports::list).post(reports::create))
         .route("/api/reports/settings", get(reports::settings).put(reports::put_settings))
         .route("/api/reports/schedule", get(reports::schedule))

@@ -85,6 +85,13 @@ pub const TERRITORY_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/api/reports/{id}/html"),
     (Method::GET, "/api/reports/{id}/pdf"),
     (Method::GET, "/api/reports/{id}/maps/{n}"),
+    // Offline packs hold the asker's tiles (`export::Pack::plan` takes their scope).
+    (Method::GET, "/api/exports"),
+    (Method::POST, "/api/exports"),
+    (Method::GET, "/api/exports/{id}"),
+    (Method::DELETE, "/api/exports/{id}"),
+    (Method::GET, "/api/exports/{id}/pack"),
+    (Method::GET, "/api/exports/{id}/style"),
     (Method::GET, "/api/workspace/territory"),
     (Method::GET, "/api/me/territory"),
     (Method::GET, "/api/tokens"),

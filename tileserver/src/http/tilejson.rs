@@ -40,14 +40,19 @@ pub fn document(
 ) -> TileJSON {
     let ids: Vec<&str> = sources.iter().map(|s| s.id()).collect();
     let layers: Vec<&Arc<Layer>> = sources.iter().map(|s| s.layer()).collect();
-    let mut url = format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", ids.join(","));
+    let format = sources.first().map_or(crate::tiles::TileFormat::Mvt, |s| s.format());
+    let mut url = format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.{}", ids.join(","), format.extension());
     if !query.is_empty() {
         url.push('?');
         url.push_str(query);
     }
     let vector_layers = sources
         .iter()
-        .map(|source| {
+        .flat_map(|source| {
+            // An archive's layers are the ones it holds, as its metadata lists them.
+            if let Some(archive) = source.archive() {
+                return archive.vector_layers;
+            }
             let (l, schema) = (source.layer(), source.schema());
             // A thinned tile's clusters carry their own properties instead.
             let clusters = source.cluster_schema();
@@ -61,7 +66,7 @@ pub fn document(
             v.description = Some(format!("{} — {}", l.def.title, l.def.description).trim_end_matches(" — ").to_owned());
             v.minzoom = Some(l.def.minzoom);
             v.maxzoom = Some(l.def.maxzoom);
-            v
+            vec![v]
         })
         .collect();
     let territory = scope.map(|t| {
@@ -82,14 +87,25 @@ pub fn document(
         let (sw, ne) = (mercator_to_lonlat(r.min()), mercator_to_lonlat(r.max()));
         Bounds::new(sw.x, sw.y, ne.x, ne.y)
     });
-    let minzoom = layers.iter().map(|l| l.def.minzoom).min().unwrap_or(0);
-    let maxzoom = layers.iter().map(|l| l.def.maxzoom).max().unwrap_or(0);
+    // An archive's tiles exist within its own zoom range too.
+    let zooms = |s: &Arc<dyn TileSource>| {
+        let d = &s.layer().def;
+        s.archive().map_or((d.minzoom, d.maxzoom), |a| (d.minzoom.max(a.minzoom), d.maxzoom.min(a.maxzoom)))
+    };
+    let minzoom = sources.iter().map(|s| zooms(s).0).min().unwrap_or(0);
+    let maxzoom = sources.iter().map(|s| zooms(s).1).max().unwrap_or(0);
     let catalog = state.engine.catalog();
+    // The archives' own attributions (a basemap's © OpenStreetMap contributors) follow the
+    // catalog's.
+    let attribution = std::iter::once(catalog.attribution.clone())
+        .chain(sources.iter().filter_map(|s| s.archive().and_then(|a| a.attribution)))
+        .collect::<Vec<_>>()
+        .join(" · ");
     let mut doc = tilejson::tilejson! {
         tilejson: "3.0.0".to_owned(),
         tiles: vec![url],
         vector_layers: vector_layers,
-        attribution: catalog.attribution.clone(),
+        attribution: attribution,
         bounds: bounds,
         center: Center::new(
             f64::midpoint(bounds.left, bounds.right),
@@ -103,7 +119,8 @@ pub fn document(
         scheme: "xyz".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    doc.other.insert("format".to_owned(), serde_json::Value::from("pbf"));
+    let format = if format.is_vector() { "pbf" } else { format.extension() };
+    doc.other.insert("format".to_owned(), serde_json::Value::from(format));
     doc
 }
 

@@ -5,7 +5,7 @@ use super::filters::parse_filter;
 use super::{AppState, Shared};
 use crate::activity::OpKind;
 use crate::config::MAX_LAYERS_PER_TILE;
-use crate::tiles::{self, CachedTile, LayerSet, TileKey, TileSource};
+use crate::tiles::{self, CachedTile, LayerSet, TileFormat, TileKey, TileSource};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -40,6 +40,21 @@ pub fn resolve_layers(state: &Shared, list: &str) -> Result<Vec<Arc<dyn TileSour
         if !sources.iter().any(|s| s.id() == id) {
             sources.push(source.clone());
         }
+        if sources.len() > 1
+            && let Some(raster) = sources.iter().find(|s| !s.format().is_vector())
+        {
+            return Err(ApiError::bad_request(
+                "Raster layer in a composite tile",
+                format!(
+                    "layer '{}' is a raster archive ({} images): ask for its tiles alone, \
+                     /tiles/{}/{{z}}/{{x}}/{{y}}.{}",
+                    raster.id(),
+                    raster.format().extension(),
+                    raster.id(),
+                    raster.format().extension()
+                ),
+            ));
+        }
         if sources.len() > MAX_LAYERS_PER_TILE {
             return Err(ApiError::bad_request(
                 "Too many layers",
@@ -50,19 +65,32 @@ pub fn resolve_layers(state: &Shared, list: &str) -> Result<Vec<Arc<dyn TileSour
     Ok(sources)
 }
 
-fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
-    let y = y.strip_suffix(".mvt").or_else(|| y.strip_suffix(".pbf")).unwrap_or(y);
+/// Tile URL endings and the encoding each names.
+const SUFFIXES: [(&str, TileFormat); 7] = [
+    (".mvt", TileFormat::Mvt),
+    (".pbf", TileFormat::Mvt),
+    (".png", TileFormat::Png),
+    (".jpg", TileFormat::Jpeg),
+    (".jpeg", TileFormat::Jpeg),
+    (".webp", TileFormat::Webp),
+    (".avif", TileFormat::Avif),
+];
+
+/// A tile address and the encoding its ending names (`None`: no ending).
+fn parse_coord(z: &str, x: &str, y: &str) -> Result<(TileCoord, Option<TileFormat>), ApiError> {
+    let (y, format) = SUFFIXES.iter().find_map(|(s, f)| y.strip_suffix(s).map(|y| (y, Some(*f)))).unwrap_or((y, None));
     let num = |name: &str, v: &str| {
         v.parse::<u64>().map_err(|_| {
             ApiError::bad_request(
                 "Invalid tile address",
-                format!("{name} = '{v}' is not a whole number (tile URLs are /tiles/{{layers}}/{{z}}/{{x}}/{{y}}, optionally ending in .mvt or .pbf)"),
+                format!("{name} = '{v}' is not a whole number (tile URLs are /tiles/{{layers}}/{{z}}/{{x}}/{{y}}, optionally ending in .mvt or .pbf, or a raster archive's .png, .jpg, .webp or .avif)"),
             )
         })
     };
     let (zn, xn, yn) = (num("z", z)?, num("x", x)?, num("y", y)?);
-    TileCoord::new(u32::try_from(zn).unwrap_or(u32::MAX), xn, yn)
-        .map_err(|e| ApiError::bad_request("Invalid tile address", e.to_string()))
+    let coord = TileCoord::new(u32::try_from(zn).unwrap_or(u32::MAX), xn, yn)
+        .map_err(|e| ApiError::bad_request("Invalid tile address", e.to_string()))?;
+    Ok((coord, format))
 }
 
 /// Response header naming the layers of a tile thinned into clusters (comma-separated).
@@ -82,8 +110,19 @@ pub async fn tile(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let coord = parse_coord(&z, &x, &y)?;
+    let (coord, asked) = parse_coord(&z, &x, &y)?;
     let resolved = resolve_layers(&state, &layers)?;
+    let served = resolved.first().map_or(TileFormat::Mvt, |s| s.format());
+    if asked.is_some_and(|f| f != served) {
+        return Err(ApiError::bad_request(
+            "Invalid tile address",
+            format!(
+                "'{y}': these layers serve {} tiles: end the URL in .{} (or nothing)",
+                served.extension(),
+                served.extension()
+            ),
+        ));
+    }
     // The asker's territory narrows the scoped layers, and is part of the cache key.
     let filter = parse_filter(query.as_deref(), state.engine.vocabulary(), crate::now_ms())?
         .with_scope(super::territory::scope_of(&state, &access)?);
@@ -113,7 +152,8 @@ pub fn tile_response(tile: &CachedTile, headers: &HeaderMap) -> Response {
     let mut resp = if tile.raw.is_empty() {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        let gzip = accepts_gzip(headers);
+        // Images are compressed already.
+        let gzip = tile.format.is_vector() && accepts_gzip(headers);
         let (body, etag) = if gzip { tile.gzip() } else { (&tile.raw, tile.etag.as_str()) };
         if if_none_match(headers, etag) {
             let mut r = StatusCode::NOT_MODIFIED.into_response();
@@ -121,7 +161,7 @@ pub fn tile_response(tile: &CachedTile, headers: &HeaderMap) -> Response {
             r
         } else {
             let mut r = Response::new(Body::from(body.clone()));
-            set(&mut r, header::CONTENT_TYPE, MVT_CONTENT_TYPE);
+            set(&mut r, header::CONTENT_TYPE, tile.format.content_type());
             set(&mut r, header::ETAG, etag);
             if gzip {
                 set(&mut r, header::CONTENT_ENCODING, "gzip");
@@ -197,10 +237,11 @@ mod tests {
 
     #[test]
     fn coordinates_and_suffixes() {
-        assert!(parse_coord("3", "1", "2.mvt").is_ok());
-        assert!(parse_coord("3", "1", "2.pbf").is_ok());
-        assert!(parse_coord("3", "1", "2").is_ok());
-        assert!(parse_coord("3", "1", "2.png").is_err());
+        assert_eq!(parse_coord("3", "1", "2.mvt").unwrap().1, Some(TileFormat::Mvt));
+        assert_eq!(parse_coord("3", "1", "2.pbf").unwrap().1, Some(TileFormat::Mvt));
+        assert_eq!(parse_coord("3", "1", "2").unwrap().1, None);
+        assert_eq!(parse_coord("3", "1", "2.jpeg").unwrap().1, Some(TileFormat::Jpeg));
+        assert!(parse_coord("3", "1", "2.gif").is_err());
         assert!(parse_coord("25", "0", "0").unwrap_err().to_string().contains("24"));
         assert!(parse_coord("99999999999", "0", "0").is_err());
         assert!(parse_coord("3", "8", "0").unwrap_err().to_string().contains("off the grid"));

@@ -142,6 +142,8 @@ pub struct CachedTile {
     pub features: Vec<usize>,
     /// The requested layers thinned into clusters (over their tile budget).
     pub thinned: Vec<String>,
+    /// Its encoding (MVT but for a raster archive's tile).
+    pub format: super::TileFormat,
     gzip: OnceLock<(Bytes, String)>,
     serial: u64,
 }
@@ -153,7 +155,22 @@ impl CachedTile {
         raw.hash(&mut h);
         let etag = format!("\"{:016x}{:x}\"", h.finish(), raw.len());
         let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
-        Self { raw: Bytes::from(raw), etag, features, thinned: Vec::new(), gzip: OnceLock::new(), serial }
+        Self {
+            raw: Bytes::from(raw),
+            etag,
+            features,
+            thinned: Vec::new(),
+            format: super::TileFormat::Mvt,
+            gzip: OnceLock::new(),
+            serial,
+        }
+    }
+
+    /// Says the bytes are of another encoding than MVT (a raster archive's tile).
+    #[must_use]
+    pub fn with_format(mut self, format: super::TileFormat) -> Self {
+        self.format = format;
+        self
     }
 
     /// Names the layers thinned into clusters.
@@ -204,6 +221,10 @@ pub enum RenderError {
     /// A raw tile over the ceiling ([`vigie_layers::budget`]).
     #[error("{0}")]
     OverCeiling(Arc<vigie_layers::OverCeiling>),
+    /// A tile archive cannot be read now (not there, out of reach, damaged): why, without the
+    /// archive's credentials or query.
+    #[error("{0}")]
+    Archive(Arc<str>),
     /// Every render turn was taken for the whole wait ([`super::RenderGate`]).
     #[error("all {limit} tile renders are busy (max_renders); waited {waited_ms} ms")]
     Busy {

@@ -10,14 +10,17 @@
 //! - `engine.rs`: the engine's layers, rendered from the in-memory index off the async workers;
 //! - `table.rs`: PostGIS tables and views, through `ST_AsMVT`;
 //! - `staffing.rs`: the staffing layer, places coloured by coverage, from the roster;
+//! - `archive.rs`: PMTiles and MBTiles archives (basemaps, reference tiles, offline packs);
 //! - `cache.rs`: encoded tiles by layer set, filters and address; renders in flight.
 
+pub mod archive;
 pub mod cache;
 pub mod engine;
 pub mod staffing;
 pub mod table;
 
 use crate::store::Store;
+pub use archive::{ArchiveInfo, ArchiveReach, TileFormat};
 use async_trait::async_trait;
 pub use cache::{CachedTile, LayerSet, Outcome, RenderError, TileCache, TileKey};
 use geo::Rect;
@@ -83,6 +86,16 @@ pub trait TileSource: Send + Sync + std::fmt::Debug {
     /// What can be done with its features besides tiles.
     fn features(&self) -> Features;
 
+    /// The encoding of its tiles: MVT but for raster archives.
+    fn format(&self) -> TileFormat {
+        TileFormat::Mvt
+    }
+
+    /// What its archive says of itself, for an archive layer that is open.
+    fn archive(&self) -> Option<ArchiveInfo> {
+        None
+    }
+
     /// Its MVT layer for one tile under a filter (empty outside its zoom range), within
     /// `budget` where the source can thin its features (the engine's layers: clusters).
     ///
@@ -100,15 +113,23 @@ pub struct TileSources {
 
 impl TileSources {
     /// A source for each layer of the engine's catalog: table layers from the store's
-    /// PostGIS pool, the others from the engine.
+    /// PostGIS pool, archive layers from their archives within `archives`, the others from the
+    /// engine.
     ///
     /// # Errors
     /// A table layer that cannot be served (no PostgreSQL store, a missing table or column).
+    /// An archive that cannot be opened is not an error: its layer answers 503 until it can be.
     pub async fn prepare(
         engine: &Arc<Engine>,
         store: &dyn Store,
         staffing: &Arc<crate::staffing::Staffing>,
+        archives: &ArchiveReach,
     ) -> Result<Self, table::TableError> {
+        let mut opened = HashMap::new();
+        for layer in engine.layers().iter().filter(|l| l.def.kind.is_archive()) {
+            let source = archive::ArchiveSource::open(layer.clone(), archives.clone()).await;
+            opened.insert(layer.def.id.clone(), Arc::new(source));
+        }
         let mut tables: HashMap<String, table::TableSource> =
             table::TableSource::prepare_all(engine, store.postgis_pool())
                 .await?
@@ -121,6 +142,9 @@ impl TileSources {
             .map(|layer| -> Arc<dyn TileSource> {
                 if layer.def.kind == vigie_layers::catalog::LayerKind::Staffing {
                     return Arc::new(staffing::StaffingSource::new(layer.clone(), staffing.clone()));
+                }
+                if let Some(a) = opened.remove(&layer.def.id) {
+                    return a;
                 }
                 match tables.remove(&layer.def.id) {
                     Some(t) => Arc::new(t),
@@ -219,7 +243,9 @@ pub async fn render(
             thinned.push(source.id().to_owned());
         }
     }
-    Ok(CachedTile::new(bytes, features).with_thinned(thinned))
+    // A raster archive's tile is requested alone (see `http::tiles::resolve_layers`).
+    let format = sources.first().map_or(TileFormat::Mvt, |s| s.format());
+    Ok(CachedTile::new(bytes, features).with_thinned(thinned).with_format(format))
 }
 
 #[cfg(test)]

@@ -184,7 +184,7 @@ impl Location {
 }
 
 /// A URL with any `user:password@` replaced by `***@`.
-pub(super) fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(s), Some(a)) if a > s && !url[s + 3..a].contains('/') => {
             format!("{}***@{}", &url[..s + 3], &url[a + 1..])

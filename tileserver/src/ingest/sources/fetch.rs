@@ -62,18 +62,26 @@ pub(super) fn fetch(source: &Source, seen: &Seen, current: bool) -> Result<Fetch
     }
 }
 
-fn download(url: &str, source: &Source, seen: &Seen, current: bool) -> Result<Fetched, String> {
-    let shown = redact(url);
+/// The HTTP client of what vigie fetches on a workspace's behalf (sources, remote tile
+/// archives): `timeout` for a whole request, statuses as answers (not errors), and, unless
+/// `private_urls`, only public addresses (checked when each name is resolved, so a name that
+/// resolves to a private address, or a redirect to one, is refused).
+pub(crate) fn agent(timeout: Duration, private_urls: bool) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(source.timeout_s)))
+        .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))
         .build();
-    let agent = if source.private_urls {
+    if private_urls {
         ureq::Agent::new_with_config(config)
     } else {
         ureq::Agent::with_parts(config, DefaultConnector::default(), PublicOnly::default())
-    };
+    }
+}
+
+fn download(url: &str, source: &Source, seen: &Seen, current: bool) -> Result<Fetched, String> {
+    let shown = redact(url);
+    let agent = agent(Duration::from_secs(source.timeout_s), source.private_urls);
     let mut request = agent.get(url);
     if current {
         if let Some(etag) = &seen.etag {
@@ -162,7 +170,7 @@ fn inside(root: &Path, p: &Path) -> Result<(), String> {
 /// Whether an address is on the public internet: not loopback, private (RFC 1918, unique
 /// local), link-local (cloud metadata services), shared (CGNAT), unspecified, multicast,
 /// broadcast, documentation or reserved. What a stored source's URL may reach by default.
-pub(super) fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();

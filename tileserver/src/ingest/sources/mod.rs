@@ -14,7 +14,7 @@
 //! `vigie sources …` and the `/api/sources` handlers.
 
 pub mod config;
-mod fetch;
+pub(crate) mod fetch;
 pub mod state;
 
 use crate::ingest::import::{self, ImportError, ImportOptions};
