@@ -124,6 +124,20 @@ export async function watchPage(context, { prefix, close }) {
 }
 
 /**
+ * The end-of-scenario check: every request (`requests`, URLs) went to `origin` (data: and blob:
+ * URLs aside), none failed, and the page logged no error. Throws what went wrong; returns the
+ * check's summary.
+ */
+export function sameOriginAndClean({ requests, origin, badResponses, pageErrors, consoleErrors }) {
+  const foreign = requests.filter((u) => !/^(data|blob):/.test(u) && new URL(u).origin !== origin);
+  if (foreign.length) throw new Error(`requests to other origins: ${[...new Set(foreign)].slice(0, 10).join(', ')}`);
+  if (badResponses.length) throw new Error(`failed requests: ${badResponses.slice(0, 10).join(', ')}`);
+  if (pageErrors.length) throw new Error(`uncaught page errors: ${pageErrors.join(' | ')}`);
+  if (consoleErrors.length) throw new Error(`console errors: ${consoleErrors.slice(0, 5).join(' | ')}`);
+  return `${requests.length} requests, all to ${origin}`;
+}
+
+/**
  * Requests from Node to the server at `base`: `api(path, opts)` answers `{status, headers, body}`
  * (the body parsed as JSON when it is). `headers` are sent with every request unless `opts`
  * overrides them.

@@ -50,3 +50,29 @@ export const emptySpot = (page) =>
     }
     return null;
   });
+
+/**
+ * The RGBA of the map's pixels at `points` (CSS px), read from the WebGL drawing buffer in the
+ * frame MapLibre just drew (the buffer is not kept after the frame is shown).
+ */
+export const pixels = (page, points) =>
+  page.evaluate(
+    (pts) =>
+      new Promise((resolve) => {
+        const map = window.vigieMap;
+        map.once('render', () => {
+          const canvas = map.getCanvas();
+          const gl = canvas.getContext('webgl2') || canvas.getContext('webgl');
+          const ratio = canvas.width / canvas.getBoundingClientRect().width;
+          resolve(
+            pts.map(({ x, y }) => {
+              const px = new Uint8Array(4);
+              gl.readPixels(Math.round(x * ratio), canvas.height - 1 - Math.round(y * ratio), 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+              return [...px];
+            }),
+          );
+        });
+        map.triggerRepaint();
+      }),
+    points,
+  );

@@ -40,7 +40,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { vendorDrift } from './vendor.mjs';
-import { baseUrl, checker, fail, launchOrFail, outDir, pass, results, root, started } from './harness.mjs';
+import { baseUrl, checker, fail, launchOrFail, outDir, pass, results, root, sameOriginAndClean, started } from './harness.mjs';
 import { countsByLayer as renderedCounts, emptySpot as emptyMapSpot, waitIdle as mapIdle } from './map.mjs';
 
 const base = baseUrl('node tests/browser/run.mjs http://127.0.0.1:PORT (a running vigie serve --demo)');
@@ -535,16 +535,7 @@ await check('a shared link restores the view; / alone jumps to the latest activi
 // ---------------------------------------------------------------- 10. origin and errors
 
 await check('no request outside the server origin, no unexpected failure', async () => {
-  const foreign = requests.filter((u) => {
-    const p = new URL(u).protocol;
-    if (p === 'data:' || p === 'blob:') return false;
-    return new URL(u).origin !== origin;
-  });
-  if (foreign.length) throw new Error(`requests to other origins: ${[...new Set(foreign)].slice(0, 10).join(', ')}`);
-  if (badResponses.length) throw new Error(`failed requests: ${badResponses.slice(0, 10).join(', ')}`);
-  if (pageErrors.length) throw new Error(`uncaught page errors: ${pageErrors.join(' | ')}`);
-  if (consoleErrors.length) throw new Error(`console errors: ${consoleErrors.slice(0, 5).join(' | ')}`);
-  return `${requests.length} requests, all to ${origin}`;
+  return sameOriginAndClean({ requests, origin, badResponses, pageErrors, consoleErrors });
 });
 
 await finish(0);

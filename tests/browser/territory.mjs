@@ -30,7 +30,7 @@
 
 import { join } from 'node:path';
 import { baseUrl, fail, launchOrFail, nodeApi, outDir, results, started, watchPage } from './harness.mjs';
-import { waitIdle } from './map.mjs';
+import { pixels as mapPixels, waitIdle } from './map.mjs';
 
 const usage = "VIGIE_TEST_READER=name:password VIGIE_TEST_ADMIN_TOKEN='Bearer …' node tests/browser/territory.mjs http://127.0.0.1:PORT";
 const base = baseUrl(usage);
@@ -171,31 +171,8 @@ const quietSpot = (box) =>
     box,
   );
 
-/**
- * The RGBA of the map's pixels at `points` (CSS px), read from the WebGL drawing buffer in the
- * frame MapLibre just drew (the buffer is not kept after the frame is shown).
- */
-const pixels = (points) =>
-  page.evaluate(
-    (pts) =>
-      new Promise((resolve) => {
-        const map = window.vigieMap;
-        map.once('render', () => {
-          const canvas = map.getCanvas();
-          const gl = canvas.getContext('webgl2') || canvas.getContext('webgl');
-          const ratio = canvas.width / canvas.getBoundingClientRect().width;
-          resolve(
-            pts.map(({ x, y }) => {
-              const px = new Uint8Array(4);
-              gl.readPixels(Math.round(x * ratio), canvas.height - 1 - Math.round(y * ratio), 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
-              return [...px];
-            }),
-          );
-        });
-        map.triggerRepaint();
-      }),
-    points,
-  );
+/** The RGBA of the map's pixels at `points` (map.mjs). */
+const pixels = (points) => mapPixels(page, points);
 
 const sum = (rgba) => rgba[0] + rgba[1] + rgba[2];
 

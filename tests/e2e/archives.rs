@@ -285,6 +285,10 @@ fn an_offline_pack_holds_the_tiles_the_server_serves() {
     let drawn: Vec<&str> =
         style["layers"].as_array().unwrap().iter().filter_map(|l| l["source-layer"].as_str()).collect();
     assert!(!drawn.is_empty() && drawn.iter().all(|l| layers.split(',').any(|x| x == *l)), "{drawn:?}");
+    assert!(drawn.contains(&"entries"), "the log's entries are drawn: {drawn:?}");
+    let hidden: Vec<&Value> =
+        style["layers"].as_array().unwrap().iter().filter(|l| l["layout"]["visibility"] == "none").collect();
+    assert!(hidden.is_empty(), "every layer of the pack is drawn: {hidden:?}");
 
     // Filters are the tile URL's, and the pack says which.
     let severe = tmp.path().join("severe.pmtiles");

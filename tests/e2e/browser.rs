@@ -56,7 +56,7 @@ const EDITOR_A: (&str, &str) = ("anna", "anna-mot-de-passe-editrice");
 const EDITOR_B: (&str, &str) = ("bruno", "bruno-mot-de-passe-editeur");
 
 /// Node, after checking that Chromium and playwright-core are there (failing, never skipping).
-fn browser_tools() -> PathBuf {
+pub(crate) fn browser_tools() -> PathBuf {
     let node = require_tool("node", "apt-get install -y nodejs npm");
     require_tool("chromium", "apt-get install -y chromium");
     assert!(

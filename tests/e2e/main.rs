@@ -6,6 +6,7 @@
 
 mod archives;
 mod backups;
+mod basemap;
 mod binary;
 mod browser;
 mod budgets;
@@ -21,6 +22,7 @@ mod journal;
 mod oidc;
 mod operability;
 mod package;
+mod packs_in_browser;
 mod postgis_mvt;
 mod regions;
 mod replicas;

@@ -258,8 +258,9 @@ impl Pack {
     }
 
     /// The style of a pack written as `file_name`: the workspace's `hypervision` style with its
-    /// source read from the pack (`pmtiles://file_name`) and only the style layers of the
-    /// pack's layers.
+    /// source read from the pack (`pmtiles://file_name`, resolved by the `pmtiles` protocol
+    /// against the page that opens it) and only the style layers of the pack's layers, all
+    /// visible.
     pub fn style(&self, state: &Shared, file_name: &str) -> Value {
         let styles = state.styles.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let mut style = styles.resolved("hypervision", "").unwrap_or_else(|| json!({"version": 8, "layers": []}));
@@ -284,6 +285,11 @@ impl Pack {
                 });
                 for l in layers.iter_mut().filter(|l| l.get("source").is_some()) {
                     l["source"] = json!("vigie");
+                    // The pack's layers were chosen: drawn, even those the web page shows
+                    // through other style layers (the log's `entries-*`, hidden in the style).
+                    if let Some(Value::Object(layout)) = l.get_mut("layout") {
+                        layout.remove("visibility");
+                    }
                 }
             }
         }

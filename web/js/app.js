@@ -63,7 +63,7 @@ export function createApp() {
     // ------------------------------------------------ data, filled by main.js at start-up
     /** The MapLibre map, once built (null before, or when WebGL is missing). */
     map: null,
-    /** GET /catalog: `{name, attribution, version, themes, layers}` (`app.setCatalog`). */
+    /** GET /catalog: `{name, attribution, version, basemap, themes, layers}` (`app.setCatalog`). */
     catalog: null,
     /** Catalog themes by id. */
     themes: new Map(),
@@ -73,9 +73,15 @@ export function createApp() {
     base: null,
     /** A same-origin `?basemap=` style URL, or null. */
     basemap: null,
+    /** TileJSON of each archive layer of the catalog (pmtiles, mbtiles), by id; null if unreadable (style.js `fetchArchives`). */
+    archives: new Map(),
     /** Perimeter colours of the base style, `{silt, red, blue}`. */
     perimeterColours: {},
-    /** The view state, what the hash carries: `{layers, window, severity, qualification, center, zoom, lang, mode}`. */
+    /**
+     * The view state, what the hash carries: `{layers, window, severity, qualification, center,
+     * zoom, lang, mode, basemap, greyscale}` (`layers` never lists the catalog's basemap:
+     * `basemap` says whether the basemaps are shown, `greyscale` whether raster ones are grey).
+     */
     state: null,
     /** The newest entry of the log (any qualification), or null. */
     newest: null,
@@ -97,6 +103,8 @@ export function createApp() {
     interactiveLayers: [],
     /** Ids of the style layers that draw clusters of thinned tiles (among `interactiveLayers`). */
     clusterLayers: [],
+    /** The basemaps' style layers (the catalog's `basemap`, `?basemap=`): `[{id, type}]`, in no other index. */
+    basemapLayers: [],
     /** The page's own drawings (overlay.js `createOverlay`), once the map is built. */
     overlay: null,
 
@@ -187,6 +195,8 @@ export function createApp() {
   app.themeOf = (id) => app.themes.get(id) || null;
   /** Themes one can file an entry under. */
   app.entryThemes = () => app.catalog.themes.filter((th) => th.entry_tag);
+  /** Whether `id` is the catalog's basemap (shown by `state.basemap`, not by `state.layers`). */
+  app.isBasemap = (id) => !!id && id === app.catalog?.basemap;
   /** Ids of the visible catalog layers (a fresh set). */
   app.visible = () => new Set(app.state.layers);
 

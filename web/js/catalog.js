@@ -13,6 +13,7 @@
 
 import { t, title, translate, formatTime } from './i18n.js';
 import { h, $, replace, problemMessage } from './dom.js';
+import { fetchArchives } from './style.js';
 
 /** Layer kinds, in the order the form offers them. */
 export const LAYER_KINDS = ['entries', 'venues', 'perimeters', 'dataset', 'h3', 'table', 'staffing'];
@@ -54,12 +55,16 @@ export function createCatalog(app) {
   let running = null;
   let again = false;
 
-  /** Installs a new GET /catalog document: panel, legend, style, entry list. */
-  function install(next) {
+  /**
+   * Installs a new GET /catalog document (with the TileJSON of its archive layers): panel,
+   * legend, style, entry list.
+   */
+  function install(next, archives) {
     const before = new Set(app.catalog.layers.map((l) => l.id));
     const shown = app.visible();
     app.setCatalog(next);
-    app.state.layers = next.layers.filter((l) => (before.has(l.id) ? shown.has(l.id) : l.visible)).map((l) => l.id);
+    app.archives = archives;
+    app.state.layers = next.layers.filter((l) => !app.isBasemap(l.id) && (before.has(l.id) ? shown.has(l.id) : l.visible)).map((l) => l.id);
     app.tiles.rebuild();
     app.layerPanel.renderList();
     app.layerPanel.renderLegend();
@@ -73,7 +78,8 @@ export function createCatalog(app) {
     if (!r.ok) throw new Error(`/catalog: HTTP ${r.status}`);
     const next = await r.json();
     if (sameCatalog(app.catalog, next)) return false;
-    install(next);
+    // Read again each time: a changed layer may point at another archive.
+    install(next, await fetchArchives(app, next));
     return true;
   }
 

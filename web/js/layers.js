@@ -1,17 +1,46 @@
 // The layer panel: the catalog's layers grouped by theme, one checkbox each (with its feature
-// count), and the legend (severity sizes, qualification opacities, perimeter colours of the
+// count), the basemap's switches (shown, greyscale) when there is one, and the legend (severity sizes, qualification opacities, perimeter colours of the
 // base style, the heat ramp, the clusters' severity colours, the staffing places' coverage).
 
 import { t, currentLang, title } from './i18n.js';
 import { h, $, replace } from './dom.js';
-import { STAFFING_COVERAGE, THINNABLE_KINDS, SEVERITY_COLOURS, NO_SEVERITY_COLOUR } from './style.js';
+import { STAFFING_COVERAGE, THINNABLE_KINDS, SEVERITY_COLOURS, NO_SEVERITY_COLOUR, isArchive } from './style.js';
+
+/** Accent of the basemap's checkboxes (it has no theme colour). */
+const BASEMAP_SWATCH = '#78909c';
+
+/**
+ * The basemap's group: shown or hidden, and greyscale for a raster one (the catalog's or a
+ * `?basemap=` template). A vector basemap is drawn in greys already: no greyscale box for it.
+ * Null when the page has no basemap.
+ */
+function basemapGroup(app) {
+  const layer = app.layersById.get(app.catalog.basemap) || null;
+  if (!layer && !app.basemap) return null;
+  const raster = !!app.basemap || layer.format !== 'mvt';
+  const box = (id, label, checked, onchange, tip = '') =>
+    h(
+      'label',
+      { class: 'layer-toggle', style: { '--swatch': BASEMAP_SWATCH }, title: tip },
+      h('input', { type: 'checkbox', id, checked, onchange: (e) => onchange(e.target.checked) }),
+      h('span', {}, label),
+    );
+  return h(
+    'fieldset',
+    { class: 'theme-group', 'data-basemap': layer?.id || '' },
+    h('legend', {}, h('span', { class: 'swatch', style: { '--swatch': BASEMAP_SWATCH }, 'aria-hidden': 'true' }), t('basemap.title')),
+    box('basemap-toggle', t('basemap.toggle'), app.state.basemap, (on) => app.tiles.setBasemap({ shown: on }), layer ? [title(layer), layer.description].filter(Boolean).join(' — ') : ''),
+    raster ? box('basemap-greyscale', t('basemap.greyscale'), app.state.greyscale, (on) => app.tiles.setBasemap({ greyscale: on }), t('basemap.greyscale.title')) : null,
+  );
+}
 
 /** The layer panel, bound to the page's shared `app`; renders the list and the legend. */
 export function createLayerPanel(app) {
   function renderList() {
     const vis = app.visible();
+    // The basemap is listed apart, after the themes (it is drawn under all of them).
     const groups = app.catalog.themes
-      .map((th) => ({ th, layers: app.catalog.layers.filter((l) => l.theme === th.id) }))
+      .map((th) => ({ th, layers: app.catalog.layers.filter((l) => l.theme === th.id && !app.isBasemap(l.id)) }))
       .filter((g) => g.layers.length);
     replace(
       $('layer-groups'),
@@ -32,12 +61,13 @@ export function createLayerPanel(app) {
                 onchange: (e) => app.tiles.setVisible(l.id, e.target.checked),
               }),
               h('span', {}, title(l)),
-              // A staffing layer is computed per tile: it has no count of its own.
-              Number.isFinite(l.features) && l.kind !== 'staffing' ? h('span', { class: 'count', 'aria-hidden': 'true' }, l.features.toLocaleString(currentLang())) : null,
+              // A staffing layer is computed per tile, an archive holds tiles: no count of their own.
+              Number.isFinite(l.features) && l.kind !== 'staffing' && !isArchive(l) ? h('span', { class: 'count', 'aria-hidden': 'true' }, l.features.toLocaleString(currentLang())) : null,
             ),
           ),
         ),
       ),
+      basemapGroup(app),
     );
   }
 

@@ -23,7 +23,7 @@
 import { t, setLang, currentLang } from './i18n.js';
 import { $ } from './dom.js';
 import * as S from './state.js';
-import { fetchBaseStyle, perimeterColours } from './style.js';
+import { fetchArchives, fetchBaseStyle, perimeterColours } from './style.js';
 import { createApp, storage, showMapError } from './app.js';
 import { createTiles } from './tiles.js';
 import { createView } from './view.js';
@@ -97,11 +97,15 @@ async function boot() {
 
   const [catalog, base, newest] = await Promise.all([getJson('/catalog'), fetchBaseStyle(app, hs.mode), fetchNewest(app)]);
   app.setCatalog(catalog);
+  // The archive layers' TileJSON (zoom range, attribution, vector layer names) before the style.
+  app.archives = await fetchArchives(app, catalog);
   app.base = base;
   app.newest = newest;
   app.perimeterColours = perimeterColours(base);
+  const listed = hs.layers ? hs.layers.filter((id) => app.layersById.has(id)) : catalog.layers.filter((l) => l.visible).map((l) => l.id);
   app.state = {
-    layers: hs.layers ? hs.layers.filter((id) => app.layersById.has(id)) : catalog.layers.filter((l) => l.visible).map((l) => l.id),
+    // The basemap has its own switch (`basemap`), shown unless the link says `basemap=off`.
+    layers: listed.filter((id) => !app.isBasemap(id)),
     window: hs.window,
     severity: hs.severity,
     qualification: hs.qualification,
@@ -109,6 +113,8 @@ async function boot() {
     zoom: hs.zoom,
     lang: currentLang(),
     mode: hs.mode,
+    basemap: hs.basemap,
+    greyscale: hs.greyscale,
   };
   if (!app.state.window) {
     // No window in the link: the last 24 h, unless the log has nothing that recent (an

@@ -1,7 +1,9 @@
 // The view's state and its URL form. Everything a shared link must restore lives in the
 // hash: `#map=11.50/48.85660/2.35220&layers=venues,health&from=…&to=…&severity=2&
-// qualification=raw,in_review&lang=en&mode=wall`. The hash (not the query) so that moving
-// the map never reloads the page; `?basemap=` stays in the query (a deployment setting).
+// qualification=raw,in_review&lang=en&mode=wall&basemap=off&greyscale=on`. The hash (not the
+// query) so that moving the map never reloads the page; `?basemap=` stays in the query (a
+// deployment setting). The basemap switches are written only away from their defaults (shown,
+// in colour), so links made before them keep meaning what they meant.
 
 export const QUALIFICATIONS = ['raw', 'in_review', 'confirmed', 'refuted', 'closed'];
 /** The server's default qualification filter: everything but refuted. */
@@ -22,6 +24,8 @@ export function parseHash(hash) {
     zoom: null,
     lang: null,
     mode: 'desk',
+    basemap: true,
+    greyscale: false,
   };
   if (p.has('layers')) state.layers = p.get('layers').split(',').map((s) => s.trim()).filter(Boolean);
   const last = p.get('last');
@@ -47,6 +51,8 @@ export function parseHash(hash) {
   const lang = p.get('lang');
   if (lang === 'fr' || lang === 'en') state.lang = lang;
   if (p.get('mode') === 'wall') state.mode = 'wall';
+  if (p.get('basemap') === 'off') state.basemap = false;
+  if (p.get('greyscale') === 'on') state.greyscale = true;
   return state;
 }
 
@@ -63,6 +69,8 @@ export function toHash(state) {
   if (q) parts.push(`qualification=${q}`);
   if (state.lang && state.lang !== 'fr') parts.push(`lang=${state.lang}`);
   if (state.mode === 'wall') parts.push('mode=wall');
+  if (state.basemap === false) parts.push('basemap=off');
+  if (state.greyscale) parts.push('greyscale=on');
   return `#${parts.join('&')}`;
 }
 

@@ -5,8 +5,40 @@
 // layers an admin added at run time), the clusters of thinned tiles (a layer over its tile
 // budget comes as clusters instead of features) and the page's own overlays (region, drawing,
 // selection).
+//
+// Tile archive layers (kind `pmtiles`, `mbtiles`) never go in the composite source: the server
+// refuses a raster archive there, and their layers are the archive's own, not catalog ids. Each
+// has a source of its own (`archive-<id>`), drawn at the bottom: the catalog's `basemap` right
+// above the background, then the `?basemap=` raster, then the other archive layers, then the
+// rest.
 
 import { WORKSPACE_PREFIX } from './app.js';
+
+/** Catalog layer kinds whose tiles are read from an archive, each drawn from its own source. */
+export const ARCHIVE_KINDS = new Set(['pmtiles', 'mbtiles']);
+/** Metadata key marking the style layers of the basemap (`true`): the catalog's and `?basemap=`. */
+export const BASEMAP_META = 'vigie:basemap';
+/** Id of the style layer (and source) of a `?basemap=` raster template. */
+export const QUERY_BASEMAP_ID = 'basemap';
+/**
+ * Paint of the generated layers of a vector archive: a neutral grey drawing under the
+ * operational colours (light fills, thin outlines and lines, small dark-grey points).
+ */
+const ARCHIVE_GREYS = { fill: '#eceff1', outline: '#b0bec5', line: '#9e9e9e', point: '#616161' };
+
+/** Whether a catalog layer is a tile archive (its own source, never in the composite). */
+export function isArchive(layer) {
+  return ARCHIVE_KINDS.has(layer?.kind);
+}
+
+/** Ids of the catalog layers the composite source may carry (all but the archives). */
+export function compositeIds(catalog, ids) {
+  const archives = new Set(catalog.layers.filter(isArchive).map((l) => l.id));
+  return ids.filter((id) => !archives.has(id));
+}
+
+/** Id of the source of an archive layer. */
+export const archiveSourceId = (id) => `archive-${id}`;
 
 /** Id of the one composite vector source. */
 export const SOURCE_ID = 'vigie';
@@ -183,6 +215,23 @@ export async function fetchBaseStyle(app, mode) {
 }
 
 /**
+ * The TileJSON of every archive layer of `catalog`, by id (null for one that could not be
+ * read: a raster archive is then drawn from the catalog's template alone, a vector one not at
+ * all, its layer names being unknown). Read through `app.apiFetch`, from this origin.
+ */
+export async function fetchArchives(app, catalog) {
+  const read = async (l) => {
+    try {
+      const r = await app.apiFetch(l.tilejson || `/tiles/${encodeURIComponent(l.id)}`);
+      return [l.id, r.ok ? await r.json() : null];
+    } catch {
+      return [l.id, null];
+    }
+  };
+  return new Map(await Promise.all(catalog.layers.filter(isArchive).map(read)));
+}
+
+/**
  * The composite tile URL: `/tiles/<ids>/{z}/{x}/{y}.mvt?<filters>&rev=<n>`. `rev` is a cache
  * buster the server ignores (not part of its cache key): bumping it makes MapLibre refetch
  * after a live change. Absolute, because MapLibre's worker resolves URLs against its own
@@ -343,6 +392,73 @@ function entryTemplate(baseLayers, catalog, drawn) {
   return chosen && baseLayers.some((l) => catalogLayerOf(l) === chosen.id) ? chosen.id : null;
 }
 
+/**
+ * An archive layer's attribution for the map's control: its TileJSON's (the catalog's line
+ * joined with the archive's own by " · "), without the catalog's line, which the composite
+ * source already gives.
+ */
+function archiveAttribution(tilejson, catalog) {
+  const text = typeof tilejson?.attribution === 'string' ? tilejson.attribution : '';
+  const own = catalog.attribution || '';
+  if (own && text.startsWith(`${own} · `)) return text.slice(own.length + 3);
+  return text === own ? '' : text;
+}
+
+/**
+ * The source and style layers of a tile archive layer. Its tiles come from the catalog's
+ * template (a path on this server) made absolute against the page's origin, not from the
+ * TileJSON's `tiles`, which the server writes from the request's Host header (another name
+ * behind a proxy): nothing the page asks may leave its origin. The TileJSON (`tilejson`, null
+ * when it could not be read) gives the zoom range, bounds, attribution and, for vector tiles,
+ * the archive's own layer names.
+ *
+ * A raster archive is one raster layer (`raster-saturation` -1 in greyscale). A vector one gets
+ * grey fills, outlines, lines and points for each of its `vector_layers` and no labels: the page
+ * has no glyphs (clusters and badges are images for that reason) and fetching fonts from another
+ * origin is out of the question. Being grey already, it ignores greyscale.
+ * @returns {{source: object, layers: object[], raster: boolean}}
+ */
+export function archiveStyle(layer, tilejson, catalog, { shown, greyscale = false, basemap = false }) {
+  const raster = layer.format && layer.format !== 'mvt';
+  const tj = tilejson || {};
+  const source = {
+    type: raster ? 'raster' : 'vector',
+    tiles: [`${location.origin}${layer.tiles}`],
+    minzoom: Math.max(layer.minzoom ?? 0, tj.minzoom ?? 0),
+    maxzoom: Math.min(layer.maxzoom ?? 24, tj.maxzoom ?? 24),
+    attribution: archiveAttribution(tilejson, catalog),
+  };
+  if (raster) source.tileSize = 256;
+  if (Array.isArray(tj.bounds) && tj.bounds.length === 4) source.bounds = tj.bounds;
+  const id = archiveSourceId(layer.id);
+  const common = () => ({
+    source: id,
+    metadata: { 'vigie:layer': layer.id, 'vigie:theme': layer.theme, 'vigie:archive': true, ...(basemap ? { [BASEMAP_META]: true } : {}), 'vigie:generated': true },
+    layout: { visibility: shown ? 'visible' : 'none' },
+  });
+  if (raster) {
+    return { source, raster, layers: [{ ...common(), id: `${layer.id}-raster`, type: 'raster', paint: { 'raster-saturation': greyscale ? -1 : 0 } }] };
+  }
+  const poly = ['any', ['==', ['geometry-type'], 'Polygon'], ['==', ['geometry-type'], 'MultiPolygon']];
+  const line = ['any', ['==', ['geometry-type'], 'LineString'], ['==', ['geometry-type'], 'MultiLineString']];
+  const point = ['any', ['==', ['geometry-type'], 'Point'], ['==', ['geometry-type'], 'MultiPoint']];
+  const g = ARCHIVE_GREYS;
+  const names = (tj.vector_layers || []).map((v) => v?.id).filter((v) => typeof v === 'string');
+  // Every fill under every line under every point, whatever archive layer they come from.
+  const of = (type, suffix, filter, paint) =>
+    names.map((name) => ({ ...common(), id: `${layer.id}-${name}-${suffix}`, type, 'source-layer': name, filter, paint }));
+  return {
+    source,
+    raster,
+    layers: [
+      ...of('fill', 'fill', poly, { 'fill-color': g.fill }),
+      ...of('line', 'outline', poly, { 'line-color': g.outline, 'line-width': 0.5 }),
+      ...of('line', 'line', line, { 'line-color': g.line, 'line-width': 1 }),
+      ...of('circle', 'point', point, { 'circle-color': g.point, 'circle-radius': 2.5 }),
+    ],
+  };
+}
+
 /** Ids of the style layers outlining a region picked from tile features (a venue's
  * perimeter, a département), by catalog layer; their filter selects the picked feature. */
 export const REGION_OUTLINE = { perimeters: 'overlay-region-perimeter', area: 'overlay-region-area' };
@@ -384,8 +500,11 @@ function overlayLayers(mode, catalog) {
  * @param {string} o.url composite tile URL
  * @param {string|null} o.basemap same-origin raster tile URL template, or null
  * @param {object} o.overlay GeoJSON FeatureCollection of the overlay source
+ * @param {Map<string, object|null>} [o.archives] TileJSON of each archive layer, by id
+ * @param {boolean} [o.basemapShown] whether the basemaps (the catalog's, `?basemap=`) are shown
+ * @param {boolean} [o.greyscale] whether raster basemaps are drawn in greys
  */
-export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay }) {
+export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay, archives = new Map(), basemapShown = true, greyscale = false }) {
   const themes = new Map(catalog.themes.map((t) => [t.id, t]));
   const catalogIds = new Set(catalog.layers.map((l) => l.id));
   const baseLayers = base?.layers || [];
@@ -407,12 +526,29 @@ export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay
     },
     [OVERLAY_ID]: { type: 'geojson', data: overlay || { type: 'FeatureCollection', features: [] } },
   };
+  // Archive layers at the bottom, each from its own source: the catalog's basemap first.
+  const archiveLayers = catalog.layers.filter(isArchive);
+  const addArchive = (l, opts) => {
+    const built = archiveStyle(l, archives.get(l.id) ?? null, catalog, opts);
+    sources[archiveSourceId(l.id)] = built.source;
+    layers.push(...built.layers);
+  };
+  const catalogBasemap = archiveLayers.find((l) => l.id === catalog.basemap);
+  if (catalogBasemap) addArchive(catalogBasemap, { shown: basemapShown, greyscale, basemap: true });
   if (basemap) {
-    sources.basemap = { type: 'raster', tiles: [basemap], tileSize: 256 };
-    layers.push({ id: 'basemap', type: 'raster', source: 'basemap', paint: { 'raster-opacity': mode === 'wall' ? 0.5 : 0.8 } });
+    sources[QUERY_BASEMAP_ID] = { type: 'raster', tiles: [basemap], tileSize: 256 };
+    layers.push({
+      id: QUERY_BASEMAP_ID,
+      type: 'raster',
+      source: QUERY_BASEMAP_ID,
+      metadata: { [BASEMAP_META]: true },
+      layout: { visibility: basemapShown ? 'visible' : 'none' },
+      paint: { 'raster-opacity': mode === 'wall' ? 0.5 : 0.8, 'raster-saturation': greyscale ? -1 : 0 },
+    });
   }
-  const drawn = new Set(baseLayers.map(catalogLayerOf).filter((id) => id && catalogIds.has(id)));
+  for (const l of archiveLayers) if (l !== catalogBasemap) addArchive(l, { shown: visible.has(l.id) });
   const byId = new Map(catalog.layers.map((l) => [l.id, l]));
+  const drawn = new Set(baseLayers.map(catalogLayerOf).filter((id) => id && catalogIds.has(id) && !isArchive(byId.get(id))));
   const colourOf = (l) => themes.get(l.theme)?.color || '#555555';
   // Entry layers the style does not draw (added to the catalog at run time) are drawn like the
   // entry layer the style does draw (severity sizes, qualification opacities), in their colour.
@@ -422,13 +558,14 @@ export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay
   // the staffing places, few and read at a glance, which go over the log's points.
   const staffing = catalog.layers.filter((l) => l.kind === 'staffing');
   for (const l of catalog.layers) {
-    if (drawn.has(l.id) || undrawnEntries.includes(l) || l.kind === 'staffing') continue;
+    if (drawn.has(l.id) || undrawnEntries.includes(l) || l.kind === 'staffing' || isArchive(l)) continue;
     const colour = colourOf(l);
     layers.push(...(l.kind === 'h3' ? heatLayers(l, colour, catalog, visible) : genericLayers(l, colour, visible)));
   }
   for (const l of baseLayers) {
     const id = catalogLayerOf(l);
-    if (!id || !catalogIds.has(id)) continue;
+    // A server style cannot draw an archive layer from the composite source: it has its own.
+    if (!id || !catalogIds.has(id) || isArchive(byId.get(id))) continue;
     const copy = structuredClone(l);
     copy.source = SOURCE_ID;
     copy.layout = { ...(copy.layout || {}), visibility: visible.has(id) ? 'visible' : 'none' };

@@ -1,9 +1,11 @@
 // Tiles and layers. One composite vector source carries every visible catalog layer
 // (`/tiles/<visible ids>/{z}/{x}/{y}.mvt?<filters>&rev=…`), so a toggle or a filter changes the
 // tile request; this module keeps that URL, builds the style, and applies layer visibility,
-// the H3 takeover and the heat count to the live map.
+// the H3 takeover and the heat count to the live map. Archive layers (pmtiles, mbtiles) stay
+// out of that URL, each on its own source; the basemap among them (and a `?basemap=` raster)
+// follows the panel's basemap switches instead of the layer list.
 
-import { SOURCE_ID, HEAT_MAX_ZOOM, tileUrl, buildStyle, catalogLayerOf, heatCountExpression, isClusterLayer } from './style.js';
+import { SOURCE_ID, HEAT_MAX_ZOOM, BASEMAP_META, tileUrl, buildStyle, catalogLayerOf, compositeIds, heatCountExpression, isClusterLayer } from './style.js';
 
 /** Shortest gap between two tile refreshes caused by live events, ms. */
 const LIVE_REFRESH_MIN_MS = 300;
@@ -20,9 +22,10 @@ export function createTiles(app) {
   let lastLiveRefresh = 0;
   let liveTimer = null;
 
+  /** Ids of the visible layers the composite source carries (archive layers have their own). */
   function visibleIds() {
     const vis = app.visible();
-    return app.catalog.layers.filter((l) => vis.has(l.id)).map((l) => l.id);
+    return compositeIds(app.catalog, app.catalog.layers.filter((l) => vis.has(l.id)).map((l) => l.id));
   }
 
   /** Points the composite source at the visible layers and filters (no-op if unchanged). */
@@ -56,7 +59,12 @@ export function createTiles(app) {
     app.styleLayers = new Map();
     app.interactiveLayers = [];
     app.clusterLayers = [];
+    app.basemapLayers = [];
     for (const l of style.layers) {
+      if (l.metadata?.[BASEMAP_META]) {
+        app.basemapLayers.push({ id: l.id, type: l.type });
+        continue;
+      }
       const id = catalogLayerOf(l);
       if (!id) continue;
       if (!app.styleLayers.has(id)) app.styleLayers.set(id, []);
@@ -69,6 +77,9 @@ export function createTiles(app) {
         paint: structuredClone(l.paint || {}),
         cluster: isClusterLayer(l),
       });
+      // An archive's features are named by its own layers, not by catalog ids: no popup, no
+      // hover, and the first-features probe waits for the operational layers.
+      if (l.metadata?.['vigie:archive']) continue;
       app.interactiveLayers.push(l.id);
       if (isClusterLayer(l)) app.clusterLayers.push(l.id);
     }
@@ -80,6 +91,10 @@ export function createTiles(app) {
     const vis = app.visible();
     for (const [id, sls] of app.styleLayers) {
       for (const sl of sls) map.setLayoutProperty(sl.id, 'visibility', vis.has(id) ? 'visible' : 'none');
+    }
+    for (const bl of app.basemapLayers) {
+      map.setLayoutProperty(bl.id, 'visibility', app.state.basemap ? 'visible' : 'none');
+      if (bl.type === 'raster') map.setPaintProperty(bl.id, 'raster-saturation', app.state.greyscale ? -1 : 0);
     }
     // H3 hexagons take over from points when zoomed out: with a heat layer on, entry layers
     // start one zoom level below the heat layer's last.
@@ -117,16 +132,32 @@ export function createTiles(app) {
     app.emit('layers');
   }
 
+  /**
+   * Shows or hides the basemaps and draws the raster ones in greys or in colour (the layer
+   * panel's basemap switches); each left out keeps its value.
+   */
+  function setBasemap({ shown = app.state.basemap, greyscale = app.state.greyscale } = {}) {
+    app.state.basemap = shown;
+    app.state.greyscale = greyscale;
+    // No 'layers' event: the entry list and a region's figures do not depend on the basemap.
+    apply();
+    app.writeHash();
+  }
+
   /** The full style for the current mode, layers and filters; indexes its catalog layers. */
   function style() {
+    const ids = visibleIds();
     const built = buildStyle({
       base: app.base,
       catalog: app.catalog,
       mode: app.state.mode,
       visible: app.visible(),
-      url: app.currentTileUrl || tileUrl(visibleIds().length ? visibleIds() : app.catalog.layers.map((l) => l.id), app.filterQuery(), app.rev),
+      url: app.currentTileUrl || tileUrl(ids.length ? ids : compositeIds(app.catalog, app.catalog.layers.map((l) => l.id)), app.filterQuery(), app.rev),
       basemap: app.basemap,
       overlay: app.overlay ? app.overlay.data() : null,
+      archives: app.archives,
+      basemapShown: app.state.basemap,
+      greyscale: app.state.greyscale,
     });
     app.currentTileUrl = built.sources[SOURCE_ID].tiles[0];
     indexStyleLayers(built);
@@ -167,5 +198,5 @@ export function createTiles(app) {
     finish(true);
   }
 
-  return { update, refresh, apply, setVisible, style, rebuild };
+  return { update, refresh, apply, setVisible, setBasemap, style, rebuild };
 }

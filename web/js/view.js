@@ -1,8 +1,8 @@
 // The view's state in the URL and its two page-wide switches. Everything a shared link must
-// restore (layers, filters, centre, zoom, language, mode) is written to the hash with
-// replaceState; a hash the user navigates to is applied back. Switching the language re-renders
-// the panels; switching the mode (desk / wall) loads that mode's base style and rebuilds the map
-// style around the same layers and filters.
+// restore (layers, basemap switches, filters, centre, zoom, language, mode) is written to the
+// hash with replaceState; a hash the user navigates to is applied back. Switching the language
+// re-renders the panels; switching the mode (desk / wall) loads that mode's base style and
+// rebuilds the map style around the same layers and filters.
 
 import { setLang, currentLang, t } from './i18n.js';
 import { $, debounce } from './dom.js';
@@ -27,7 +27,9 @@ export function createView(app) {
   function applyHash() {
     // Only user navigation fires hashchange (the page writes with replaceState).
     const ns = S.parseHash(location.hash);
-    if (ns.layers) app.state.layers = ns.layers.filter((id) => app.layersById.has(id));
+    if (ns.layers) app.state.layers = ns.layers.filter((id) => app.layersById.has(id) && !app.isBasemap(id));
+    app.state.basemap = ns.basemap;
+    app.state.greyscale = ns.greyscale;
     if (ns.window) app.state.window = ns.window;
     app.state.severity = ns.severity;
     app.state.qualification = ns.qualification;
