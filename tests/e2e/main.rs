@@ -14,6 +14,7 @@ mod catalog;
 mod decoders;
 mod durability;
 mod escalation;
+mod exports_dialog;
 mod faults;
 mod herd;
 mod identity;

@@ -19,6 +19,7 @@
 //   territory.js the user's territory outlined, the rest greyed out
 //   reports.js   the situation reports: list, sections written together, compiled parts, PDF
 //   staffing.js  the staffing ("Armement"): alert level, positions by shift, assignments
+//   exports.js   offline packs: the view's layers and filters exported as PMTiles, followed, downloaded
 
 import { t, setLang, currentLang } from './i18n.js';
 import { $ } from './dom.js';
@@ -43,6 +44,7 @@ import { createSettings } from './settings.js';
 import { createTerritory } from './territory.js';
 import { createReports } from './reports.js';
 import { createStaffing } from './staffing.js';
+import { createExports } from './exports.js';
 
 const maplibregl = window.maplibregl;
 
@@ -173,6 +175,7 @@ async function boot() {
   app.reports = createReports(app);
   // Nothing else calls into it: it follows the bus (identity, language, stream) by itself.
   const staffing = createStaffing(app);
+  const packs = createExports(app);
   app.session.applyRoles();
   app.on('entry-event', (e) => app.popups.onEvent(e));
   app.on('lang', () => app.popups.rerender());
@@ -186,6 +189,7 @@ async function boot() {
   app.region.probe();
   app.reports.probe();
   staffing.probe();
+  packs.probe();
 }
 
 boot().catch((e) => {

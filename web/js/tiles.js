@@ -198,5 +198,5 @@ export function createTiles(app) {
     finish(true);
   }
 
-  return { update, refresh, apply, setVisible, setBasemap, style, rebuild };
+  return { update, refresh, apply, setVisible, setBasemap, style, rebuild, visibleIds };
 }
