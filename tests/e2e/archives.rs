@@ -76,9 +76,13 @@ fn names(layer: &Value) -> Vec<String> {
     n
 }
 
-/// The bundled catalog with `extra` layers appended.
-fn catalog_with(dir: &Path, extra: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(repo_root().join("data/catalog.toml")).unwrap();
+/// The bundled catalog with `extra` layers appended (and `basemap`, when given, named).
+fn catalog_with(dir: &Path, extra: &str, basemap: Option<&str>) -> std::path::PathBuf {
+    let mut text = std::fs::read_to_string(repo_root().join("data/catalog.toml")).unwrap();
+    if let Some(b) = basemap {
+        let at = text.find("\n[[theme]]\n").unwrap();
+        text.insert_str(at, &format!("\nbasemap = \"{b}\"\n"));
+    }
     let path = dir.join("catalog.toml");
     std::fs::write(&path, format!("{text}\n{extra}")).unwrap();
     path
@@ -130,6 +134,7 @@ fn archives_written_by_other_tools_are_served_as_layers() {
             archive_layer("later", "pmtiles", "later.pmtiles"),
         ]
         .concat(),
+        Some("places"),
     );
     let config = tmp.path().join("vigie.toml");
     std::fs::write(&config, format!("[archives]\ndir = \"{}\"\nallow_private_urls = true\n", archives.display()))
@@ -195,6 +200,27 @@ fn archives_written_by_other_tools_are_served_as_layers() {
     let stats = get_json(&format!("http://127.0.0.1:{}/__stats", remote.port));
     assert!(stats["ranges"].as_u64().unwrap() >= 2, "header and tile read by range requests: {stats}");
 
+    // A pack carries the workspace's vector basemap under its layers, drawn in greys by its style.
+    let pack = tmp.path().join("base.pmtiles");
+    let config_arg = config.to_str().unwrap();
+    // Venues over Paris at z5-6, with the catalog's basemap or without it.
+    let export = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["export", out.to_str().unwrap(), "--layers", "venues", "--bbox", "2.2,48.8,2.5,48.95"];
+        args.extend(["--minzoom", "5", "--maxzoom", "6", "--config", config_arg]);
+        args.extend(extra);
+        let (ok, _, both) = vigie_cli(&args, &data, &[]);
+        assert!(ok, "{both}");
+    };
+    export(&pack, &[]);
+    let read = pack_matches_server(&server, &pack, "places,venues", "");
+    assert_eq!(read["metadata"]["vigie"]["layers"], serde_json::json!(["places", "venues"]));
+    assert!(read["tiles"].as_array().unwrap().iter().any(|t| t["layers"]["places"].as_u64() > Some(0)), "{read}");
+    let style: Value = serde_json::from_slice(&std::fs::read(tmp.path().join("base.style.json")).unwrap()).unwrap();
+    let layers = style["layers"].as_array().unwrap();
+    assert_eq!(layers[1]["source-layer"], "places", "the basemap right above the background: {style}");
+    export(&tmp.path().join("bare.pmtiles"), &["--no-basemap"]);
+    pack_matches_server(&server, &tmp.path().join("bare.pmtiles"), "venues", "");
+
     // An archive not there yet answers 503 naming it, then is served once it arrives.
     let r = agent().get(&server.url("/tiles/later/5/16/11.mvt")).call().unwrap();
     assert_eq!(r.status(), 503);
@@ -221,11 +247,11 @@ fn archive_paths_stay_in_the_archives_folder() {
         ("/etc/passwd", "stays in it"),
         ("ftp://example.org/a.pmtiles", "only http:// and https://"),
     ] {
-        let catalog = catalog_with(tmp.path(), &archive_layer("bad", "pmtiles", archive));
+        let catalog = catalog_with(tmp.path(), &archive_layer("bad", "pmtiles", archive), None);
         let (ok, _, both) = vigie_cli(&["catalog", "import", catalog.to_str().unwrap()], &tmp.path().join("data"), &[]);
         assert!(!ok && both.contains(expected), "{archive}: {both}");
     }
-    let catalog = catalog_with(tmp.path(), &archive_layer("bad", "mbtiles", "https://example.org/a.mbtiles"));
+    let catalog = catalog_with(tmp.path(), &archive_layer("bad", "mbtiles", "https://example.org/a.mbtiles"), None);
     let (ok, _, both) = vigie_cli(&["catalog", "import", catalog.to_str().unwrap()], &tmp.path().join("data"), &[]);
     assert!(!ok && both.contains("must be a local file"), "{both}");
 }

@@ -124,6 +124,10 @@ pub struct ExportArgs {
     /// Tile filters, as in tile URLs (e.g. `severity=3&since=24h`).
     #[arg(long)]
     pub filters: Option<String>,
+    /// Leave the workspace's basemap out (by default a vector basemap is written into the
+    /// pack's tiles, under the layers).
+    #[arg(long)]
+    pub no_basemap: bool,
     /// Most tiles of the pack (a request over it is refused before any work) [default: the
     /// configuration's export_max_tiles].
     #[arg(long)]
@@ -820,6 +824,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         minzoom: args.minzoom,
         maxzoom: args.maxzoom,
         filters: args.filters.clone(),
+        basemap: !args.no_basemap,
     };
     let who = format!("command line ({})", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
     let max_tiles = args.max_tiles.unwrap_or(state.config.export_max_tiles);

@@ -47,6 +47,14 @@ pub struct PackRequest {
     /// The tile filters, as a query string (`severity=3&since=6h`).
     #[serde(default)]
     pub filters: Option<String>,
+    /// Whether the workspace's basemap (the catalog's `basemap`, when a vector archive) is
+    /// written into the pack's tiles, under the layers [default: true].
+    #[serde(default = "yes")]
+    pub basemap: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A pack ready to be written.
@@ -147,7 +155,16 @@ impl Pack {
         who: &str,
         max_tiles: usize,
     ) -> Result<Self, ApiError> {
-        let sources = crate::http::tiles::resolve_layers(state, &request.layers)?;
+        let mut sources = crate::http::tiles::resolve_layers(state, &request.layers)?;
+        // The workspace's basemap comes along, under the rest, when it is a vector archive (a
+        // raster one cannot share a vector archive's tiles).
+        if request.basemap
+            && let Some(base) = state.engine.catalog().basemap.as_deref().and_then(|id| state.tiles.get(id))
+            && base.format().is_vector()
+            && !sources.iter().any(|s| s.id() == base.id())
+        {
+            sources.insert(0, base.clone());
+        }
         if let Some(raster) = sources.iter().find(|s| !s.format().is_vector()) {
             return Err(bad(
                 "Raster layer in a pack",
@@ -283,6 +300,16 @@ impl Pack {
                     Some(sl) => ids.contains(&sl),
                     None => l.get("source").is_none(),
                 });
+                // An archive's own layers (a basemap's) in greys, right above the background.
+                let archived: Vec<Value> = self
+                    .sources
+                    .iter()
+                    .filter_map(|s| s.archive())
+                    .flat_map(|a| a.vector_layers)
+                    .flat_map(|v| greys(&v.id))
+                    .collect();
+                let at = usize::from(layers.first().is_some_and(|l| l["type"] == "background"));
+                layers.splice(at..at, archived);
                 for l in layers.iter_mut().filter(|l| l.get("source").is_some()) {
                     l["source"] = json!("vigie");
                     // The pack's layers were chosen: drawn, even those the web page shows
@@ -566,6 +593,37 @@ impl Jobs {
         let _ = std::fs::remove_file(&job.path);
         Some(job)
     }
+}
+
+/// Style layers drawing an archive's vector layer `name` in greys (fills, outlines, lines,
+/// points), as the web view draws a vector basemap.
+fn greys(name: &str) -> Vec<Value> {
+    let kind = |types: [&str; 2]| json!(["match", ["geometry-type"], [types[0], types[1]], true, false]);
+    let layer = |suffix: &str, kind: Value, ty: &str, paint: Value| {
+        json!({"id": format!("{name}-{suffix}"), "type": ty, "source": "vigie", "source-layer": name,
+               "filter": kind, "paint": paint})
+    };
+    vec![
+        layer("fill", kind(["Polygon", "MultiPolygon"]), "fill", json!({"fill-color": "#eceff1"})),
+        layer(
+            "outline",
+            kind(["Polygon", "MultiPolygon"]),
+            "line",
+            json!({"line-color": "#b0bec5", "line-width": 0.5}),
+        ),
+        layer(
+            "line",
+            kind(["LineString", "MultiLineString"]),
+            "line",
+            json!({"line-color": "#9e9e9e", "line-width": 1}),
+        ),
+        layer(
+            "point",
+            kind(["Point", "MultiPoint"]),
+            "circle",
+            json!({"circle-color": "#616161", "circle-radius": 2.5}),
+        ),
+    ]
 }
 
 /// The polygons of `layer:code` (WGS84) and how the pack names it.
