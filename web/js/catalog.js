@@ -16,7 +16,7 @@ import { h, $, replace, problemMessage } from './dom.js';
 import { fetchArchives } from './style.js';
 
 /** Layer kinds, in the order the form offers them. */
-export const LAYER_KINDS = ['entries', 'venues', 'perimeters', 'dataset', 'h3', 'table', 'staffing'];
+export const LAYER_KINDS = ['entries', 'venues', 'perimeters', 'dataset', 'h3', 'table', 'staffing', 'pmtiles', 'mbtiles'];
 /** Perimeter kinds a `perimeters` layer may keep. */
 const PERIMETER_KINDS = ['silt', 'red', 'blue'];
 /** Zoom bounds of the form's fields (the server serves tiles up to z24). */
@@ -288,6 +288,7 @@ export function createCatalog(app) {
       row('cl-min_resolution', 'catalog.field.min_resolution', number('cl-min_resolution', 0, H3_FINEST), { dataset: { kinds: 'h3' } }),
       row('cl-max_resolution', 'catalog.field.max_resolution', number('cl-max_resolution', 0, H3_FINEST), { dataset: { kinds: 'h3' } }),
       h('p', { class: 'note', dataset: { kinds: 'table' }, 'data-i18n': 'catalog.field.table' }),
+      row('cl-archive', 'catalog.field.archive', h('input', { type: 'text', id: 'cl-archive', maxlength: '2048', autocomplete: 'off', spellcheck: 'false' }), { dataset: { kinds: 'pmtiles mbtiles' } }),
       row('cl-minzoom', 'catalog.field.minzoom', number('cl-minzoom', 0, MAX_ZOOM)),
       row('cl-maxzoom', 'catalog.field.maxzoom', number('cl-maxzoom', 0, MAX_ZOOM)),
       check('cl-visible', 'catalog.field.visible', def ? def.visible : true),
@@ -311,6 +312,7 @@ export function createCatalog(app) {
     $('cl-tags').value = (def?.tags || []).join(', ');
     for (const box of form.querySelectorAll('input[name="cl-kinds"]')) box.checked = (def?.kinds || []).includes(box.value);
     $('cl-dataset').value = def?.dataset || '';
+    $('cl-archive').value = def?.archive || '';
     $('cl-key').value = def?.key || '';
     if (def?.source) $('cl-source').value = def.source;
     $('cl-min_resolution').value = def?.min_resolution ?? '';
@@ -422,6 +424,8 @@ export function createCatalog(app) {
       body.min_resolution = int($('cl-min_resolution'));
       body.max_resolution = int($('cl-max_resolution'));
     }
+    // A file of the server's archives folder, or (PMTiles) an http(s) URL: the server checks it.
+    if (kind === 'pmtiles' || kind === 'mbtiles') body.archive = $('cl-archive').value.trim();
     // The PostGIS source is not edited here: a table layer keeps the one it has.
     if (kind === 'table' && editing?.def?.postgis) body.postgis = editing.def.postgis;
     body.minzoom = int($('cl-minzoom'));

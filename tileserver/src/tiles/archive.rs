@@ -500,19 +500,16 @@ impl Archive {
     }
 }
 
-/// The state of an archive layer's archive.
-enum Opened {
-    Ready(Arc<Archive>),
-    Failed { reason: String, at: Instant },
-}
-
 /// A catalog layer served from a tile archive.
 pub struct ArchiveSource {
     layer: Arc<Layer>,
     reach: ArchiveReach,
-    state: tokio::sync::Mutex<Opened>,
-    /// The archive once open (read without the lock).
+    /// The archive once open.
     ready: std::sync::OnceLock<Arc<Archive>>,
+    /// Until then, why the last attempt failed, and when.
+    failed: Mutex<(String, Instant)>,
+    /// Held by the one attempt at opening it under way.
+    opening: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for ArchiveSource {
@@ -526,17 +523,14 @@ impl ArchiveSource {
     /// again later.
     pub async fn open(layer: Arc<Layer>, reach: ArchiveReach) -> Self {
         let location = layer.def.archive.clone().unwrap_or_default();
-        let (state, ready) = match Archive::open(layer.def.kind, &location, &reach).await {
-            Ok(a) => {
-                let a = Arc::new(a);
-                (Opened::Ready(a.clone()), std::sync::OnceLock::from(a))
-            }
+        let (ready, reason) = match Archive::open(layer.def.kind, &location, &reach).await {
+            Ok(a) => (std::sync::OnceLock::from(Arc::new(a)), String::new()),
             Err(reason) => {
                 tracing::warn!(layer = %layer.def.id, %reason, "tile archive not available: its tiles answer 503 until it is");
-                (Opened::Failed { reason, at: Instant::now() }, std::sync::OnceLock::new())
+                (std::sync::OnceLock::new(), reason)
             }
         };
-        Self { layer, reach, state: tokio::sync::Mutex::new(state), ready }
+        Self { layer, reach, ready, failed: Mutex::new((reason, Instant::now())), opening: tokio::sync::Mutex::new(()) }
     }
 
     /// The archive, opening it again when the last attempt failed more than [`RETRY`] ago.
@@ -547,27 +541,25 @@ impl ArchiveSource {
         if let Some(a) = self.ready.get() {
             return Ok(a.clone());
         }
-        let mut state = self.state.lock().await;
-        match &*state {
-            Opened::Ready(a) => Ok(a.clone()),
-            Opened::Failed { reason, at } if at.elapsed() < RETRY => Err(reason.clone()),
-            Opened::Failed { .. } => {
-                let location = self.layer.def.archive.clone().unwrap_or_default();
-                match Archive::open(self.layer.def.kind, &location, &self.reach).await {
-                    Ok(a) => {
-                        let a = Arc::new(a);
-                        tracing::info!(layer = %self.layer.def.id, "tile archive available");
-                        *state = Opened::Ready(a.clone());
-                        let _ = self.ready.set(a.clone());
-                        Ok(a)
-                    }
-                    Err(reason) => {
-                        // Logged once per attempt, not per request.
-                        tracing::warn!(layer = %self.layer.def.id, %reason, "tile archive still not available");
-                        *state = Opened::Failed { reason: reason.clone(), at: Instant::now() };
-                        Err(reason)
-                    }
-                }
+        let last = || self.failed.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let (reason, at) = last();
+        // One attempt at a time: the others answer at once with the last reason rather than
+        // wait (holding their render turns) for a remote server that may take its time.
+        let Ok(_attempt) = self.opening.try_lock() else { return Err(reason) };
+        if at.elapsed() < RETRY || self.ready.get().is_some() {
+            return self.ready.get().cloned().ok_or(reason);
+        }
+        let location = self.layer.def.archive.clone().unwrap_or_default();
+        match Archive::open(self.layer.def.kind, &location, &self.reach).await {
+            Ok(a) => {
+                tracing::info!(layer = %self.layer.def.id, "tile archive available");
+                Ok(self.ready.get_or_init(|| Arc::new(a)).clone())
+            }
+            Err(reason) => {
+                // Logged once per attempt, not per request.
+                tracing::warn!(layer = %self.layer.def.id, %reason, "tile archive still not available");
+                *self.failed.lock().unwrap_or_else(PoisonError::into_inner) = (reason.clone(), Instant::now());
+                Err(reason)
             }
         }
     }
