@@ -3,7 +3,11 @@
 #   1. an offline pack of Île-de-France, z8-14, every live layer of the catalog, over the
 #      1M-entry dataset (`vigie export`, time, tiles/s, archive size, peak memory);
 #   2. that pack served as a PMTiles layer by vigie and by Martin (its `pmtiles` source), same
-#      archive, same tile list, warm, wrk at 1, 8 and 64 connections, run alternately.
+#      archive, same tile list, warm, wrk at 1, 8 and 64 connections, run alternately;
+#   3. with PG=1: the same entries in a PostGIS store (vigie's PostgreSQL store, seeded by
+#      `vigie serve --demo` on DATABASE_URL), the log's layer of Île-de-France z8-14 copied
+#      by `martin-cp` (Martin's table source on `entries`, to MBTiles) and exported by
+#      `vigie export` from that store, side by side.
 #
 # Usage: benches/archives.sh WORKDIR
 #   WORKDIR   kept between runs: the 1M-entry store is seeded once (about 2 minutes)
@@ -15,6 +19,8 @@
 #   ENTRIES=1000000    demo entries (points only, spread over the region: the load benchmark's)
 #   DURATION=10s       each wrk run
 #   PORT=18791         vigie's port; Martin listens on PORT+1
+#   PG=1               also part 3; PG_ADMIN (default postgres://postgres@127.0.0.1:5432/postgres)
+#                      names the server, where a database vigie_archives_bench is made once
 # Figures: benches/README.md, "Tile archives and offline packs".
 set -euo pipefail
 trap 'echo "archives.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -117,3 +123,35 @@ for c in 1 8 64; do
     done
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# 4. martin-cp against vigie export on the same PostGIS table (PG=1).
+[[ ${PG:-0} == 1 ]] || exit 0
+kill $vpid $mpid 2>/dev/null || true
+wait $vpid $mpid 2>/dev/null || true
+admin=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
+db=${admin%/*}/vigie_archives_bench
+martin_cp=$(dirname "$martin")/martin-cp
+if ! psql "$admin" -Atc "SELECT 1 FROM pg_database WHERE datname = 'vigie_archives_bench'" | grep -q 1; then
+    echo "== seeding $entries entries into PostGIS ($db)"
+    psql "$admin" -qc "CREATE DATABASE vigie_archives_bench"
+    DATABASE_URL=$db "$bin" serve --data-dir "$work/pg" --listen "127.0.0.1:$port" \
+        --demo --demo-entries "$entries" --demo-points-only --demo-region 2>"$work/pg-seed.log" &
+    pid=$!
+    wait_for "http://127.0.0.1:$port/health"
+    kill -TERM $pid
+    wait $pid || true
+    psql "$db" -qc "VACUUM ANALYZE entries"
+fi
+rm -f "$work/martin-cp.mbtiles" "$work/entries.pmtiles"
+echo "== martin-cp: entries, Île-de-France z8-14, 4 connections, to MBTiles"
+/usr/bin/time -f "martin-cp: %e s wall, %U s user, %S s system, %M KiB peak resident" \
+    "$martin_cp" --source entries --output-file "$work/martin-cp.mbtiles" --mbtiles-type flat \
+    --concurrency 4 --bbox "$idf" --min-zoom 8 --max-zoom 14 "$db" 2>&1 | tail -n 2
+ls -l "$work/martin-cp.mbtiles" | awk '{print "martin-cp: " $5 " bytes"}'
+echo "martin-cp tiles: $(sqlite3 "$work/martin-cp.mbtiles" 'SELECT COUNT(*) FROM tiles' 2>/dev/null || echo '?')"
+echo "== vigie export: entries, Île-de-France z8-14, from the same PostGIS store"
+DATABASE_URL=$db VIGIE_LOG=warn /usr/bin/time -f "vigie export: %e s wall, %U s user, %S s system, %M KiB peak resident" \
+    "$bin" export "$work/entries.pmtiles" --layers entries --bbox "$idf" --minzoom 8 --maxzoom 14 \
+    --data-dir "$work/pg" 2>&1 | tail -n 2
+ls -l "$work/entries.pmtiles" | awk '{print "vigie export: " $5 " bytes"}'
+
