@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use vigie_layers::catalog::LayerKind;
 use vigie_layers::scope::Scope;
-use vigie_layers::tile::{MAX_LATITUDE, MAX_ZOOM, lonlat_to_mercator, mercator_to_lonlat};
+use vigie_layers::tile::{MAX_ZOOM, mercator_to_lonlat};
 use vigie_layers::{Filter, TileCoord};
 
 /// Most tiles of one pack unless the caller says otherwise.
@@ -108,16 +108,11 @@ fn bad(title: &'static str, detail: impl Into<String>) -> ApiError {
     ApiError::bad_request(title, detail.into())
 }
 
-/// Tiles of zoom `z` meeting the box (lon/lat degrees): columns and rows, inclusive.
+/// Tiles of zoom `z` meeting the box (lon/lat degrees): first and last column, first and last
+/// row.
 fn range(bounds: [f64; 4], z: u8) -> (u32, u32, u32, u32) {
-    let clamp = |lat: f64| lat.clamp(-MAX_LATITUDE, MAX_LATITUDE);
-    let (sw, ne) = (lonlat_to_mercator(bounds[0], clamp(bounds[1])), lonlat_to_mercator(bounds[2], clamp(bounds[3])));
-    let n = 1u32 << z;
-    let half = vigie_layers::tile::ORIGIN_SHIFT_M;
-    let cell = 2.0 * half / f64::from(n);
-    let col = |x: f64| (((x + half) / cell).floor() as i64).clamp(0, i64::from(n) - 1) as u32;
-    let row = |y: f64| (((half - y) / cell).floor() as i64).clamp(0, i64::from(n) - 1) as u32;
-    (col(sw.x), col(ne.x), row(ne.y), row(sw.y))
+    let (x0, y0, x1, y1) = vigie_layers::tile::tiles_covering(tiles::archive::mercator_box(bounds), z, 0);
+    (x0, x1, y0, y1)
 }
 
 fn parse_bbox(text: &str) -> Result<[f64; 4], ApiError> {

@@ -130,18 +130,16 @@ impl ArchiveInfo {
         if z < self.minzoom || z > self.maxzoom {
             return false;
         }
-        let [w, s, e, n] = self.bounds;
-        let clamp = |lat: f64| lat.clamp(-MAX_LATITUDE, MAX_LATITUDE);
-        let (sw, ne) = (lonlat_to_mercator(w, clamp(s)), lonlat_to_mercator(e, clamp(n)));
-        let tile = coord.bounds();
-        tile.min().x < ne.x && tile.max().x > sw.x && tile.min().y < ne.y && tile.max().y > sw.y
+        let (tile, extent) = (coord.bounds(), self.extent());
+        tile.min().x < extent.max().x
+            && tile.max().x > extent.min().x
+            && tile.min().y < extent.max().y
+            && tile.max().y > extent.min().y
     }
 
     /// Its bounds in Web Mercator metres.
     pub fn extent(&self) -> Rect<f64> {
-        let [w, s, e, n] = self.bounds;
-        let clamp = |lat: f64| lat.clamp(-MAX_LATITUDE, MAX_LATITUDE);
-        Rect::new(lonlat_to_mercator(w, clamp(s)), lonlat_to_mercator(e, clamp(n)))
+        mercator_box(self.bounds)
     }
 
     /// Reads `attribution`, `name` and `vector_layers` from a metadata JSON object.
@@ -154,6 +152,12 @@ impl ArchiveInfo {
         }
         self
     }
+}
+
+/// A west, south, east, north box in degrees as Web Mercator metres (latitudes clamped to the
+/// projection's).
+pub fn mercator_box([w, s, e, n]: [f64; 4]) -> Rect<f64> {
+    Rect::new(lonlat_to_mercator(w, s), lonlat_to_mercator(e, n))
 }
 
 /// Where a workspace's archives may be: files under `dir` (links checked), and URLs of public
