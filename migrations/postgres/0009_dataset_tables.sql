@@ -11,7 +11,7 @@ CREATE SEQUENCE dataset_feature_tables;
 -- Creates an empty features table (no key yet: an import adds it once the rows are in) and
 -- returns its name, dataset_features_<n>. The only place that says what the table holds.
 -- Properties and tags are `json`, the text as vigie wrote it: they are read back whole, never
--- queried inside, and `jsonb` would spend a third of a COPY's time taking them apart.
+-- queried inside, and `jsonb` would spend a quarter of a COPY's time taking them apart.
 CREATE FUNCTION vigie_new_dataset_table() RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     t text := 'dataset_features_' || nextval('dataset_feature_tables');
