@@ -42,7 +42,7 @@ fi
 
 cargo build --release --locked -p vigie-tileserver --bin vigie --manifest-path "$root/Cargo.toml" >&2
 VIGIE_LOG=${VIGIE_LOG:-info} "$root/target/release/vigie" serve --listen "127.0.0.1:$port" --data-dir "$data" \
-    --demo --demo-entries "$entries" --demo-points-only --demo-region 2>"$data/server.log" &
+    --demo --demo-entries "$entries" --demo-points-only --demo-region --writes-per-second 0 2>"$data/server.log" &
 server=$!
 pids+=("$server")
 until curl -sf -o /dev/null "$base/health"; do

@@ -40,8 +40,11 @@ serve() {
     local dir
     dir=$(mktemp -d /tmp/vigie-writes.XXXXXX)
     dirs+=("$dir")
-    env VIGIE_LOG=warn DATABASE_URL="$pg/$db" ${config:+VIGIE_CONFIG="$config"} "$vigie" serve --listen "127.0.0.1:$port" --data-dir "$dir" "$@" \
-        2> "$dir/log" &
+    # The per-identity write limit (binaries that have it) would measure itself, not the store.
+    local unlimited=()
+    "$vigie" serve --help | grep -q -- --writes-per-second && unlimited=(--writes-per-second 0)
+    env VIGIE_LOG=warn DATABASE_URL="$pg/$db" ${config:+VIGIE_CONFIG="$config"} "$vigie" serve --listen "127.0.0.1:$port" --data-dir "$dir" \
+        "${unlimited[@]}" "$@" 2> "$dir/log" &
     pids+=($!)
     wait_healthy "$vigie" "http://127.0.0.1:$port" "$dir/log"
 }

@@ -11,11 +11,13 @@ use vigie_tileserver::store::postgres::{PgSettings, PgStore};
 use vigie_tileserver::store::sqlite::SqliteStore;
 use vigie_tileserver::store::{Store, Synchronous};
 
-fn post(agent: &ureq::Agent, server: &Server, body: &Value) -> (u16, Value) {
+/// `POST /api/entries` as the demo user `who` (each writer its own identity: the per-identity
+/// write limit is not what these tests measure).
+fn post(agent: &ureq::Agent, server: &Server, who: &str, body: &Value) -> (u16, Value) {
     let mut r = agent
         .post(&server.url("/api/entries"))
         .header("content-type", "application/json")
-        .header("x-vigie-user", "test")
+        .header("x-vigie-user", who)
         .send(body.to_string())
         .expect("POST answers");
     let status = r.status().as_u16();
@@ -80,6 +82,7 @@ fn an_acknowledged_entry_survives_kill_9_on(env: &[(&str, &str)]) {
     let (status, entry) = post(
         &a,
         &server,
+        "test",
         &json!({"title": "Avant le crash", "severity": 4, "tags": ["crowd"], "lon": 2.3601, "lat": 48.9245}),
     );
     assert_eq!(status, 201);
@@ -124,7 +127,7 @@ fn kill_9_during_group_commits_on(env: &[(&str, &str)]) {
                         let sent = a
                             .post(&server.url("/api/entries"))
                             .header("content-type", "application/json")
-                            .header("x-vigie-user", "test")
+                            .header("x-vigie-user", &format!("writer-{w}"))
                             .send(body.to_string());
                         match sent {
                             Ok(mut r) if r.status() == 201 => {
@@ -196,6 +199,7 @@ fn eight_concurrent_writers_on(env: &[(&str, &str)]) {
                             let (status, e) = post(
                                 &a,
                                 server,
+                                &format!("writer-{w}"),
                                 &json!({"title": format!("w{w} #{i}"), "severity": 1, "tags": ["transport"], "lon": lon, "lat": lat}),
                             );
                             assert_eq!(status, 201, "{e}");

@@ -20,6 +20,8 @@ mod herd;
 mod identity;
 mod ingest;
 mod journal;
+mod light_basemap;
+mod limits;
 mod oidc;
 mod operability;
 mod package;

@@ -88,6 +88,11 @@ pub enum Command {
     /// (`OUT.style.json`, beside it) and what it is (what, when, who, filters) in its metadata.
     /// Opens in MapLibre with the `pmtiles://` protocol, no server needed.
     Export(ExportArgs),
+    /// Build a light basemap of France from the official administrative boundaries you
+    /// downloaded (régions, départements, communes of IGN Admin Express, as GeoJSON or any
+    /// format `vigie import` reads): one vector PMTiles archive, a layer per level, to put in
+    /// the archives folder and name as the catalog's basemap (docs/basemaps.md).
+    Basemap(BasemapArgs),
     /// Restore a backup made by `vigie backup` into the data directory (which must hold no
     /// database): every file is checked against the manifest, and the database's integrity,
     /// before anything is written.
@@ -98,6 +103,26 @@ pub enum Command {
         #[command(flatten)]
         store: ServeArgs,
     },
+}
+
+/// `vigie basemap`.
+#[derive(Debug, Args)]
+pub struct BasemapArgs {
+    /// The archive to write (`.pmtiles`); it must not exist [default: fond.pmtiles in the
+    /// archives folder, which the bundled catalog's basemap layer `fond` reads].
+    pub out: Option<PathBuf>,
+    /// The folder of boundaries: files (or folders) named regions…, departements…, communes…
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// Highest zoom of its tiles (clients overzoom beyond it).
+    #[arg(long, default_value_t = crate::basemap::DEFAULT_MAXZOOM)]
+    pub maxzoom: u8,
+    /// Its attribution [default: IGN Admin Express's].
+    #[arg(long)]
+    pub attribution: Option<String>,
+    /// Configuration and data directory, as for `vigie serve` (where the archives folder is).
+    #[command(flatten)]
+    pub store: ServeArgs,
 }
 
 /// `vigie export`.
@@ -125,7 +150,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub filters: Option<String>,
     /// Leave the workspace's basemap out (by default a vector basemap is written into the
-    /// pack's tiles, under the layers).
+    /// pack's tiles, under the layers, and a raster one into OUT.basemap.pmtiles beside it).
     #[arg(long)]
     pub no_basemap: bool,
     /// Most tiles of the pack (a request over it is refused before any work) [default: the
@@ -436,6 +461,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog(cmd) => catalog(cmd).await,
         Command::Backup { dest, store } => backup(&dest, &store),
         Command::Export(args) => export(args).await,
+        Command::Basemap(args) => build_basemap(args).await,
         Command::Restore { from, store } => restore(&from, &store),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Config(ConfigCommand::Reference) => {
@@ -828,7 +854,10 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     };
     let who = format!("command line ({})", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
     let max_tiles = args.max_tiles.unwrap_or(state.config.export_max_tiles);
-    let pack = Pack::plan(&state, &request, None, &who, max_tiles)?;
+    let pack = Pack::plan(&state, &request, None, &who, max_tiles).await?;
+    if let Some(reason) = pack.metadata()["vigie"]["basemap"]["left_out"].as_str() {
+        eprintln!("note: the basemap is left out of the pack: {reason}");
+    }
     let total = pack.tiles() as u64;
     let done = Arc::new(AtomicU64::new(0));
     let progress = Progress::start(done.clone(), "tiles", Some(total));
@@ -850,6 +879,66 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         written.tiles as f64 / seconds.max(1e-9),
         style_path.display()
     );
+    if let Some(b) = &written.basemap {
+        println!(
+            "{}: the raster basemap, {} tiles, {} bytes",
+            crate::export::basemap_path(out).display(),
+            b.stored,
+            b.bytes
+        );
+    }
+    Ok(())
+}
+
+async fn build_basemap(args: BasemapArgs) -> anyhow::Result<()> {
+    let out = &if let Some(out) = &args.out {
+        out.clone()
+    } else {
+        let dir = Config::load(&args.store)?.archives.dir;
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        dir.join(crate::basemap::DEMO_ARCHIVE)
+    };
+    anyhow::ensure!(!out.exists(), "{} exists already: give another name, or remove it first", out.display());
+    anyhow::ensure!(
+        out.extension().is_some_and(|e| e == "pmtiles"),
+        "{}: the basemap's name must end in .pmtiles",
+        out.display()
+    );
+    anyhow::ensure!(args.maxzoom <= 14, "--maxzoom {}: at most 14 (clients overzoom beyond it)", args.maxzoom);
+    let options = crate::basemap::Options {
+        maxzoom: args.maxzoom,
+        attribution: args.attribution.clone().unwrap_or_else(|| crate::basemap::DEFAULT_ATTRIBUTION.to_owned()),
+    };
+    let done = Arc::new(AtomicU64::new(0));
+    let total = crate::export::covering(crate::basemap::FRANCE, 0, args.maxzoom)?.len() as u64;
+    let progress = Progress::start(done.clone(), "tiles", Some(total));
+    progress.message("building the basemap");
+    let started = Instant::now();
+    let built = crate::basemap::build(&args.from, out, &options, &done).await;
+    progress.finish();
+    let built = built?;
+    let layers: Vec<String> = built.layers.iter().map(|(l, n)| format!("{l} ({n})")).collect();
+    println!(
+        "{}: {} tiles ({} with features), {} bytes, in {:.1} s; layers {}",
+        out.display(),
+        built.written.tiles,
+        built.written.stored,
+        built.written.bytes,
+        started.elapsed().as_secs_f64(),
+        layers.join(", ")
+    );
+    if args.out.is_some() {
+        println!(
+            "put it in the archives folder, then add a layer (kind = \"pmtiles\", archive = \"{}\") and name it as \
+             the catalog's basemap (docs/basemaps.md)",
+            out.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "the bundled catalog's basemap layer 'fond' reads it: a running server serves it within 10 s, and the web \
+             view draws it once reloaded"
+        );
+    }
     Ok(())
 }
 

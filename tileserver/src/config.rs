@@ -30,6 +30,10 @@ pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 10_000;
 
 /// Time a client has to send a request's headers (hyper's own default).
 const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
+const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 15_000;
+const DEFAULT_WRITES_PER_SECOND: f64 = 50.0;
+const DEFAULT_WRITE_BURST: u32 = 1000;
+const DEFAULT_EVENT_STREAMS: usize = 16;
 
 /// Default stall deadline, milliseconds: a render or log write running longer is reported
 /// (log, `/metrics`) and makes `/health` answer `degraded` until it ends.
@@ -78,6 +82,11 @@ pub struct DemoFile {
     pub seed: Option<u64>,
     /// Number of synthetic entries [default: 25000].
     pub entries: Option<usize>,
+    /// A folder of administrative boundaries (régions, départements, communes GeoJSON of IGN
+    /// Admin Express, downloaded by you): at start, the light basemap the demo catalog's
+    /// `fond` layer reads is built from them into the archives folder when it is not there
+    /// yet, and the départements are imported when the `departements` dataset is empty.
+    pub basemap: Option<PathBuf>,
 }
 
 /// Checks a workspace id: 1 to 64 characters among A-Z, a-z, 0-9, '-' and '_' (it is a URL
@@ -203,6 +212,18 @@ pub struct FileConfig {
     /// the end of its previous request, milliseconds; past it the connection is closed, so
     /// slow clients cannot hold connections [default: 30000].
     pub header_read_timeout_ms: Option<u64>,
+    /// Longest pause while a client sends a request's body, milliseconds; past it the request
+    /// gets 408 and its connection is closed [default: 15000].
+    pub body_read_timeout_ms: Option<u64>,
+    /// Writes (POST, PUT, PATCH, DELETE) one identity may make per second, sustained, across
+    /// workspaces; past it, 429 with Retry-After; 0 turns the limit off [default: 50].
+    pub writes_per_second: Option<f64>,
+    /// Writes one identity may make at once before `writes_per_second` applies [default:
+    /// 1000].
+    pub write_burst: Option<u32>,
+    /// Live event streams (`GET /api/events`) one identity may hold open at once (tabs, wall
+    /// displays); past it, 429; 0: no limit [default: 16].
+    pub event_streams_per_identity: Option<usize>,
     /// Identity settings.
     pub auth: Option<AuthFile>,
 }
@@ -260,6 +281,11 @@ pub struct ServeArgs {
     /// Number of synthetic log entries in the demo [default: 25000].
     #[arg(long)]
     pub demo_entries: Option<usize>,
+    /// A folder of administrative boundaries (régions, départements, communes GeoJSON of IGN
+    /// Admin Express, downloaded by you): the demo builds its basemap (archives/fond.pmtiles)
+    /// from them at first start, and imports the départements.
+    #[arg(long, value_name = "DIR")]
+    pub demo_basemap: Option<PathBuf>,
     /// Generate point entries only (benchmarks).
     #[arg(long)]
     pub demo_points_only: bool,
@@ -320,6 +346,10 @@ pub struct ServeArgs {
     /// closed [default: 30000].
     #[arg(long)]
     pub header_read_timeout_ms: Option<u64>,
+    /// Writes one identity may make per second, sustained; 0 turns the limit off (write
+    /// benchmarks) [default: 50].
+    #[arg(long)]
+    pub writes_per_second: Option<f64>,
     /// Let requests without credentials in with this role (reader … admin). Without it they
     /// get 401, except with --demo on a loopback address, where they act as the demo identity
     /// with the admin role.
@@ -363,6 +393,8 @@ pub struct Config {
     pub demo_seed: u64,
     /// Demo entry count.
     pub demo_entries: usize,
+    /// Demo boundaries folder (the demo's basemap and départements).
+    pub demo_basemap: Option<PathBuf>,
     /// Demo with point entries only.
     pub demo_points_only: bool,
     /// Demo point entries spread over the region.
@@ -401,6 +433,8 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Time a client has to send a request's headers, milliseconds (at least 1).
     pub header_read_timeout_ms: u64,
+    /// Writes and event streams per identity, request body pauses.
+    pub limits: crate::http::limits::Settings,
     /// Role of requests without credentials (`None`: 401).
     pub anonymous_role: Option<Role>,
     /// Whether the anonymous identity names itself with `X-Vigie-User` (demo on loopback).
@@ -526,6 +560,7 @@ impl Config {
                 .demo_entries
                 .or(demo.as_ref().and_then(|d| d.entries))
                 .unwrap_or(vigie_layers::demo::DEFAULT_ENTRIES),
+            demo_basemap: args.demo_basemap.clone().or_else(|| demo.as_ref().and_then(|d| d.basemap.clone())),
             demo_points_only: args.demo_points_only,
             demo_region: args.demo_region,
             database_url: args.database_url.clone().filter(|u| !u.is_empty()).map(Secret),
@@ -561,6 +596,18 @@ impl Config {
                 .or(file.header_read_timeout_ms)
                 .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_MS)
                 .max(1),
+            limits: crate::http::limits::Settings {
+                writes_per_second: args
+                    .writes_per_second
+                    .or(file.writes_per_second)
+                    .unwrap_or(DEFAULT_WRITES_PER_SECOND)
+                    .max(0.0),
+                write_burst: file.write_burst.unwrap_or(DEFAULT_WRITE_BURST).max(1),
+                event_streams: file.event_streams_per_identity.unwrap_or(DEFAULT_EVENT_STREAMS),
+                body_read_timeout: std::time::Duration::from_millis(
+                    file.body_read_timeout_ms.unwrap_or(DEFAULT_BODY_READ_TIMEOUT_MS).max(1),
+                ),
+            },
             anonymous_role,
             anonymous_names_itself: demo_on_loopback,
             session_ttl_ms: (session_hours * 3_600_000) as i64,

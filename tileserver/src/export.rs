@@ -13,7 +13,7 @@ use crate::Shared;
 use crate::http::error::ApiError;
 use crate::tiles::{self, TileSource};
 use geo::{Intersects, MultiPolygon, Rect};
-use pmtiles::{PmTilesWriter, TileType};
+use pmtiles::PmTilesWriter;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,8 +47,9 @@ pub struct PackRequest {
     /// The tile filters, as a query string (`severity=3&since=6h`).
     #[serde(default)]
     pub filters: Option<String>,
-    /// Whether the workspace's basemap (the catalog's `basemap`, when a vector archive) is
-    /// written into the pack's tiles, under the layers [default: true].
+    /// Whether the workspace's basemap (the catalog's `basemap`) comes with the pack [default:
+    /// true]: a vector archive's tiles in the pack's tiles, under the layers; a raster
+    /// archive's in a second archive beside the pack ([`basemap_path`]).
     #[serde(default = "yes")]
     pub basemap: bool,
 }
@@ -61,6 +62,8 @@ fn yes() -> bool {
 #[derive(Debug)]
 pub struct Pack {
     sources: Vec<Arc<dyn TileSource>>,
+    /// The workspace's basemap when it is a raster archive: written to a second archive.
+    raster: Option<Arc<dyn TileSource>>,
     filter: Filter,
     coords: Vec<TileCoord>,
     bounds: [f64; 4],
@@ -78,6 +81,108 @@ pub struct Written {
     pub stored: usize,
     /// Bytes of the archive.
     pub bytes: u64,
+    /// The raster basemap's archive written beside the pack, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basemap: Option<Box<Written>>,
+}
+
+/// Where the raster basemap of the pack `out` (`NAME.pmtiles`) is written: `NAME.basemap.pmtiles`
+/// beside it.
+pub fn basemap_path(out: &Path) -> PathBuf {
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("pack.pmtiles");
+    out.with_file_name(format!("{}.basemap.pmtiles", name.strip_suffix(".pmtiles").unwrap_or(name)))
+}
+
+/// What an archive's header says.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// Its tiles' encoding.
+    pub format: tiles::TileFormat,
+    /// West, south, east, north, degrees.
+    pub bounds: [f64; 4],
+    /// Lowest zoom.
+    pub minzoom: u8,
+    /// Highest zoom.
+    pub maxzoom: u8,
+    /// Its JSON metadata (TileJSON fields and more).
+    pub metadata: Value,
+}
+
+/// Writes the tiles `tiles` gives (in the archive's order, Hilbert within each zoom; empty
+/// ones left out) into a PMTiles archive at `out`, through `out.part` renamed once complete,
+/// counting tiles in `done` and stopping when `cancel` is set. `tiles` is how many it gives.
+///
+/// # Errors
+/// [`WriteError`] (the first error `tiles` gives, a cancel, a write error); nothing is left
+/// at `out` then.
+pub async fn write_archive<S>(
+    mut tiles: S,
+    total: usize,
+    header: &Header,
+    out: &Path,
+    done: &AtomicU64,
+    cancel: &AtomicBool,
+) -> Result<Written, WriteError>
+where
+    S: futures_util::Stream<Item = Result<(TileCoord, Vec<u8>), WriteError>> + Unpin,
+{
+    use futures_util::StreamExt;
+    let part = PathBuf::from(format!("{}.part", out.display()));
+    let failed =
+        |e: &dyn std::fmt::Display| WriteError::Write { path: out.display().to_string(), message: e.to_string() };
+    let file = std::fs::File::create(&part).map_err(|e| failed(&e))?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(TileCoord, Vec<u8>)>(64);
+    let [w, s, e, n] = header.bounds;
+    let writer = PmTilesWriter::new(header.format.pmtiles_type())
+        .min_zoom(header.minzoom)
+        .max_zoom(header.maxzoom)
+        .bounds(w, s, e, n)
+        .center_zoom(header.minzoom)
+        .center(f64::midpoint(w, e), f64::midpoint(s, n))
+        .metadata(header.metadata.to_string());
+    // The archive is written on a blocking thread, in the order the tiles come.
+    let writing = tokio::task::spawn_blocking(move || -> Result<usize, String> {
+        let mut writer = writer.create(std::io::BufWriter::new(file)).map_err(|e| e.to_string())?;
+        let mut stored = 0;
+        while let Some((c, bytes)) = rx.blocking_recv() {
+            let coord = pmtiles::TileCoord::new(c.z(), c.x(), c.y()).map_err(|e| e.to_string())?;
+            writer.add_tile(coord, &bytes).map_err(|e| e.to_string())?;
+            stored += 1;
+        }
+        writer.finalize().map_err(|e| e.to_string())?;
+        Ok(stored)
+    });
+    let mut outcome = Ok(());
+    while let Some(next) = tiles.next().await {
+        if cancel.load(Ordering::Relaxed) {
+            outcome = Err(WriteError::Cancelled);
+            break;
+        }
+        match next {
+            Ok((coord, tile)) => {
+                done.fetch_add(1, Ordering::Relaxed);
+                if !tile.is_empty() && tx.send((coord, tile)).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    drop(tiles);
+    drop(tx);
+    let written = writing.await.map_err(|e| failed(&e)).and_then(|r| r.map_err(|e| failed(&e)));
+    let result = outcome.and(written).and_then(|stored| {
+        std::fs::rename(&part, out).map_err(|e| failed(&e))?;
+        let bytes = std::fs::metadata(out).map_err(|e| failed(&e))?.len();
+        Ok(Written { tiles: total, stored, bytes, basemap: None })
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
+    result
 }
 
 /// Why a pack could not be written.
@@ -115,6 +220,30 @@ fn range(bounds: [f64; 4], z: u8) -> (u32, u32, u32, u32) {
     (x0, x1, y0, y1)
 }
 
+/// The tiles of zooms `lo..=hi` meeting the box (lon/lat degrees), in the archive's order
+/// (Hilbert curve within each zoom: a clustered archive).
+///
+/// # Errors
+/// 400 for a zoom beyond [`MAX_ZOOM`].
+pub fn covering(bounds: [f64; 4], lo: u8, hi: u8) -> Result<Vec<TileCoord>, ApiError> {
+    let mut coords = Vec::new();
+    for z in lo..=hi {
+        let (x0, x1, y0, y1) = range(bounds, z);
+        for x in x0..=x1 {
+            for y in y0..=y1 {
+                coords.push(
+                    TileCoord::new(u32::from(z), u64::from(x), u64::from(y))
+                        .map_err(|e| bad("Invalid tile", e.to_string()))?,
+                );
+            }
+        }
+    }
+    coords.sort_by_key(|c| {
+        pmtiles::TileCoord::new(c.z(), c.x(), c.y()).map_or(u64::MAX, |t| pmtiles::TileId::from(t).value())
+    });
+    Ok(coords)
+}
+
 fn parse_bbox(text: &str) -> Result<[f64; 4], ApiError> {
     let v: Vec<f64> = text.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| {
         bad("Invalid bbox", format!("bbox '{text}' must be west,south,east,north in degrees, e.g. 2.2,48.8,2.5,48.95"))
@@ -143,7 +272,7 @@ impl Pack {
     /// # Errors
     /// 400 naming what to fix (layers, area, zooms, filters), 404 for an unknown layer or
     /// area, 413 when the pack would hold more than `max_tiles` tiles.
-    pub fn plan(
+    pub async fn plan(
         state: &Shared,
         request: &PackRequest,
         scope: Option<Arc<Scope>>,
@@ -151,20 +280,31 @@ impl Pack {
         max_tiles: usize,
     ) -> Result<Self, ApiError> {
         let mut sources = crate::http::tiles::resolve_layers(state, &request.layers)?;
-        // The workspace's basemap comes along, under the rest, when it is a vector archive (a
-        // raster one cannot share a vector archive's tiles).
-        if request.basemap
-            && let Some(base) = state.engine.catalog().basemap.as_deref().and_then(|id| state.tiles.get(id))
-            && base.format().is_vector()
-            && !sources.iter().any(|s| s.id() == base.id())
-        {
-            sources.insert(0, base.clone());
-        }
         if let Some(raster) = sources.iter().find(|s| !s.format().is_vector()) {
             return Err(bad(
                 "Raster layer in a pack",
-                format!("layer '{}' is a raster archive: a pack holds vector tiles", raster.id()),
+                format!(
+                    "layer '{}' is a raster archive: a pack's tiles are vector tiles (a raster basemap comes with \
+                     the pack as the workspace's basemap, in an archive of its own)",
+                    raster.id()
+                ),
             ));
+        }
+        // The workspace's basemap comes along: a vector archive under the rest, in the same
+        // tiles; a raster one in a second archive.
+        // An archive that cannot be read now is left out, and the metadata says why.
+        let (mut raster, mut left_out) = (None, None);
+        if request.basemap
+            && let Some(base) = state.engine.catalog().basemap.as_deref().and_then(|id| state.tiles.get(id))
+            && !sources.iter().any(|s| s.id() == base.id())
+        {
+            if let Err(reason) = base.available().await {
+                left_out = Some(json!({"layer": base.id(), "left_out": reason}));
+            } else if base.format().is_vector() {
+                sources.insert(0, base.clone());
+            } else {
+                raster = Some(base.clone());
+            }
         }
         let (lo, hi) = (request.minzoom, request.maxzoom);
         if lo > hi || hi > MAX_ZOOM {
@@ -207,34 +347,19 @@ impl Pack {
         if boxed > 4 * max_tiles as u64 {
             return Err(too_many(boxed));
         }
-        let mut coords = Vec::new();
-        for z in lo..=hi {
-            let (x0, x1, y0, y1) = range(bounds, z);
-            for x in x0..=x1 {
-                for y in y0..=y1 {
-                    let c = TileCoord::new(u32::from(z), u64::from(x), u64::from(y))
-                        .map_err(|e| bad("Invalid tile", e.to_string()))?;
-                    let meets = shape.as_ref().is_none_or(|s| {
-                        let b = c.bounds();
-                        let (sw, ne) = (mercator_to_lonlat(b.min()), mercator_to_lonlat(b.max()));
-                        s.intersects(&Rect::new(sw, ne))
-                    });
-                    if meets {
-                        coords.push(c);
-                    }
-                }
-            }
+        let mut coords = covering(bounds, lo, hi)?;
+        if let Some(s) = &shape {
+            coords.retain(|c| {
+                let b = c.bounds();
+                s.intersects(&Rect::new(mercator_to_lonlat(b.min()), mercator_to_lonlat(b.max())))
+            });
         }
         if coords.len() > max_tiles {
             return Err(too_many(coords.len() as u64));
         }
-        // Written in the archive's order (Hilbert curve within each zoom): a clustered archive.
-        coords.sort_by_key(|c| {
-            pmtiles::TileCoord::new(c.z(), c.x(), c.y()).map_or(u64::MAX, |t| pmtiles::TileId::from(t).value())
-        });
         let doc = crate::http::tilejson::document(state, &sources, "pmtiles://", "", filter.scope.as_deref());
         let ids: Vec<&str> = sources.iter().map(|s| s.id()).collect();
-        let metadata = json!({
+        let mut metadata = json!({
             "name": format!("{} — {}", state.engine.catalog().name, area_label),
             "description": format!("vigie offline pack: {} over {area_label}, zoom {lo} to {hi}", ids.join(", ")),
             "attribution": doc.attribution,
@@ -256,12 +381,22 @@ impl Pack {
                 "version": env!("CARGO_PKG_VERSION"),
             },
         });
-        Ok(Self { sources, filter, coords, bounds, minzoom: lo, maxzoom: hi, metadata })
+        if let Some(r) = &raster {
+            metadata["vigie"]["basemap"] = json!({"layer": r.id(), "format": r.format().extension()});
+        } else if let Some(l) = left_out {
+            metadata["vigie"]["basemap"] = l;
+        }
+        Ok(Self { sources, raster, filter, coords, bounds, minzoom: lo, maxzoom: hi, metadata })
     }
 
-    /// Tiles it holds before empty ones are left out.
+    /// Tiles to write before empty ones are left out (the raster basemap's included).
     pub fn tiles(&self) -> usize {
-        self.coords.len()
+        self.coords.len() * (1 + usize::from(self.raster.is_some()))
+    }
+
+    /// Whether a raster basemap is written beside the pack ([`basemap_path`]).
+    pub fn has_raster_basemap(&self) -> bool {
+        self.raster.is_some()
     }
 
     /// Its metadata (TileJSON fields, and `vigie`: what, when, who, filters).
@@ -278,11 +413,15 @@ impl Pack {
         let mut style = styles.resolved("hypervision", "").unwrap_or_else(|| json!({"version": 8, "layers": []}));
         let ids: Vec<&str> = self.sources.iter().map(|s| s.id()).collect();
         if let Some(o) = style.as_object_mut() {
-            o.insert(
-                "sources".into(),
-                json!({"vigie": {"type": "vector", "url": format!("pmtiles://{file_name}"),
-                                 "attribution": self.metadata["attribution"]}}),
-            );
+            let mut sources = json!({"vigie": {"type": "vector", "url": format!("pmtiles://{file_name}"),
+                                               "attribution": self.metadata["attribution"]}});
+            if let Some(r) = &self.raster {
+                let name = basemap_path(Path::new(file_name));
+                sources["basemap"] = json!({"type": "raster", "url": format!("pmtiles://{}", name.display()),
+                                            "tileSize": 256,
+                                            "attribution": r.archive().and_then(|a| a.attribution)});
+            }
+            o.insert("sources".into(), sources);
             o.remove("sprite");
             o.remove("glyphs");
             o.insert(
@@ -305,7 +444,15 @@ impl Pack {
                     .collect();
                 let at = usize::from(layers.first().is_some_and(|l| l["type"] == "background"));
                 layers.splice(at..at, archived);
-                for l in layers.iter_mut().filter(|l| l.get("source").is_some()) {
+                // A raster basemap in greys, as the web view's greyscale option draws it.
+                if self.raster.is_some() {
+                    layers.insert(
+                        at,
+                        json!({"id": "basemap-raster", "type": "raster", "source": "basemap",
+                               "paint": {"raster-saturation": -1}}),
+                    );
+                }
+                for l in layers.iter_mut().filter(|l| l.get("source").is_some_and(|s| s != "basemap")) {
                     l["source"] = json!("vigie");
                     // The pack's layers were chosen: drawn, even those the web page shows
                     // through other style layers (the log's `entries-*`, hidden in the style).
@@ -318,11 +465,11 @@ impl Pack {
         style
     }
 
-    /// Writes the pack into `out` (through `out.part`), counting tiles done in `done`, stopping
-    /// when `cancel` is set.
+    /// Writes the pack into `out` (through `out.part`), and its raster basemap, if any, into
+    /// [`basemap_path`]`(out)`, counting tiles done in `done`, stopping when `cancel` is set.
     ///
     /// # Errors
-    /// [`WriteError`]; nothing is left at `out` then.
+    /// [`WriteError`]; nothing is left at `out` (nor beside it) then.
     pub async fn write(
         &self,
         state: &Arc<Shared>,
@@ -331,72 +478,58 @@ impl Pack {
         cancel: &AtomicBool,
     ) -> Result<Written, WriteError> {
         use futures_util::StreamExt;
-        let part = PathBuf::from(format!("{}.part", out.display()));
-        let failed =
-            |e: &dyn std::fmt::Display| WriteError::Write { path: out.display().to_string(), message: e.to_string() };
-        let file = std::fs::File::create(&part).map_err(|e| failed(&e))?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(TileCoord, Vec<u8>)>(64);
-        let [w, s, e, n] = self.bounds;
-        let writer = PmTilesWriter::new(TileType::Mvt)
-            .min_zoom(self.minzoom)
-            .max_zoom(self.maxzoom)
-            .bounds(w, s, e, n)
-            .center_zoom(self.minzoom)
-            .center(f64::midpoint(w, e), f64::midpoint(s, n))
-            .metadata(self.metadata.to_string());
-        // The archive is written on a blocking thread, in the order the tiles come.
-        let writing = tokio::task::spawn_blocking(move || -> Result<usize, String> {
-            let mut writer = writer.create(std::io::BufWriter::new(file)).map_err(|e| e.to_string())?;
-            let mut stored = 0;
-            while let Some((c, bytes)) = rx.blocking_recv() {
-                let coord = pmtiles::TileCoord::new(c.z(), c.x(), c.y()).map_err(|e| e.to_string())?;
-                writer.add_tile(coord, &bytes).map_err(|e| e.to_string())?;
-                stored += 1;
-            }
-            writer.finalize().map_err(|e| e.to_string())?;
-            Ok(stored)
-        });
         let budget = state.renders.budget();
-        let mut rendered = futures_util::stream::iter(self.coords.iter().copied())
+        let rendered = futures_util::stream::iter(self.coords.iter().copied())
             .map(|coord| async move {
                 let _turn = state.renders.turn().await.map_err(|source| WriteError::Render { coord, source })?;
                 let tile = tiles::render(&self.sources, coord, &self.filter, budget)
                     .await
                     .map_err(|source| WriteError::Render { coord, source })?;
-                Ok::<_, WriteError>((coord, tile))
+                Ok::<_, WriteError>((coord, tile.raw.to_vec()))
             })
             .buffered(CONCURRENCY);
-        let mut outcome = Ok(());
-        while let Some(next) = rendered.next().await {
-            if cancel.load(Ordering::Relaxed) {
-                outcome = Err(WriteError::Cancelled);
-                break;
+        let header = Header {
+            format: tiles::TileFormat::Mvt,
+            bounds: self.bounds,
+            minzoom: self.minzoom,
+            maxzoom: self.maxzoom,
+            metadata: self.metadata.clone(),
+        };
+        let mut written = write_archive(Box::pin(rendered), self.coords.len(), &header, out, done, cancel).await?;
+        let Some(raster) = &self.raster else { return Ok(written) };
+        // The raster basemap's tiles as its archive holds them, over the same tiles.
+        let copied = futures_util::stream::iter(self.coords.iter().copied())
+            .map(|coord| async move {
+                let tile = raster
+                    .tile(coord, &self.filter, vigie_layers::Budget::UNBOUNDED)
+                    .await
+                    .map_err(|source| WriteError::Render { coord, source })?;
+                Ok::<_, WriteError>((coord, tile.bytes))
+            })
+            .buffered(CONCURRENCY);
+        let info = raster.archive();
+        let header = Header {
+            format: raster.format(),
+            metadata: json!({
+                "name": format!("{} — {}", raster.layer().def.title, self.metadata["vigie"]["area"].as_str().unwrap_or("")),
+                "attribution": info.and_then(|a| a.attribution),
+                "type": "baselayer",
+                "format": raster.format().extension(),
+                "vigie": {"basemap_of": self.metadata["vigie"].clone()},
+            }),
+            ..header
+        };
+        let path = basemap_path(out);
+        match write_archive(Box::pin(copied), self.coords.len(), &header, &path, done, cancel).await {
+            Ok(b) => {
+                written.basemap = Some(Box::new(b));
+                Ok(written)
             }
-            match next {
-                Ok((coord, tile)) => {
-                    done.fetch_add(1, Ordering::Relaxed);
-                    if !tile.raw.is_empty() && tx.send((coord, tile.raw.to_vec())).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
+            Err(e) => {
+                let _ = std::fs::remove_file(out);
+                Err(e)
             }
         }
-        drop(rendered);
-        drop(tx);
-        let written = writing.await.map_err(|e| failed(&e)).and_then(|r| r.map_err(|e| failed(&e)));
-        let result = outcome.and(written).and_then(|stored| {
-            std::fs::rename(&part, out).map_err(|e| failed(&e))?;
-            let bytes = std::fs::metadata(out).map_err(|e| failed(&e))?.len();
-            Ok(Written { tiles: self.coords.len(), stored, bytes })
-        });
-        if result.is_err() {
-            let _ = std::fs::remove_file(&part);
-        }
-        result
     }
 }
 
@@ -446,6 +579,8 @@ pub struct Job {
     pub created_ms: i64,
     /// The pack's file (`.part` while written).
     pub path: PathBuf,
+    /// The raster basemap's archive beside it, if the pack has one.
+    pub basemap: Option<PathBuf>,
     /// The pack's style.
     pub style: Value,
     state: std::sync::Mutex<(JobState, Option<i64>)>,
@@ -464,6 +599,13 @@ impl Job {
     /// Whether it is still running.
     pub fn running(&self) -> bool {
         matches!(self.state().0, JobState::Running)
+    }
+
+    /// Removes its files.
+    fn remove_files(&self) {
+        for path in std::iter::once(&self.path).chain(&self.basemap) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -506,7 +648,7 @@ impl Jobs {
             if (now - at > KEEP_MS || n < over)
                 && let Some(j) = jobs.remove(&id)
             {
-                let _ = std::fs::remove_file(&j.path);
+                j.remove_files();
             }
         }
     }
@@ -546,6 +688,7 @@ impl Jobs {
             cancel: AtomicBool::new(false),
             created_ms: now,
             path: self.dir.join(&name),
+            basemap: pack.has_raster_basemap().then(|| basemap_path(&self.dir.join(&name))),
             style: pack.style(state, &name),
             request,
             state: std::sync::Mutex::new((JobState::Running, None)),
@@ -564,7 +707,7 @@ impl Jobs {
             });
             // Removed while it was written: its pack goes too.
             if jobs.get(running.id).is_none() {
-                let _ = std::fs::remove_file(&running.path);
+                running.remove_files();
             }
         });
         Ok(job)
@@ -585,7 +728,7 @@ impl Jobs {
     pub fn remove(&self, id: u64) -> Option<Arc<Job>> {
         let job = self.lock().remove(&id)?;
         job.cancel.store(true, Ordering::Relaxed);
-        let _ = std::fs::remove_file(&job.path);
+        job.remove_files();
         Some(job)
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod backup;
+pub mod basemap;
 pub mod cli;
 pub mod config;
 pub mod courante;
@@ -140,6 +141,8 @@ pub struct Globals {
     pub identities: Arc<identity::Identities>,
     /// The bound on tile renders at once.
     pub renders: Arc<tiles::RenderGate>,
+    /// Writes and event streams per identity, request body pauses.
+    pub limits: Arc<http::limits::Limits>,
     /// When the process started.
     pub started: Instant,
     /// Starting, serving or stopping.
@@ -154,6 +157,7 @@ impl Globals {
             activity: state.activity.clone(),
             identities: state.identities.clone(),
             renders: state.renders.clone(),
+            limits: state.limits.clone(),
             started: state.started,
             lifecycle: state.lifecycle.clone(),
         }
@@ -210,7 +214,8 @@ pub async fn build_state_in(config: Config, lifecycle: Arc<lifecycle::Lifecycle>
         std::time::Duration::from_millis(config.render_wait_ms),
         config.tile_budget,
     );
-    let globals = Globals { metrics, activity, identities, renders, started, lifecycle };
+    let limits = http::limits::Limits::new(config.limits);
+    let globals = Globals { metrics, activity, identities, renders, limits, started, lifecycle };
     build_workspace(config, store, &globals, true, None).await
 }
 
@@ -272,6 +277,9 @@ pub async fn build_workspace(
         if staffing::seed_demo(store.as_ref(), &config.workspace).await? {
             tracing::info!("demo staffing plan and officers written");
         }
+        if let Some(dir) = &config.demo_basemap {
+            demo_boundaries(dir, &config, &catalog, store.as_ref()).await?;
+        }
     }
     // Read before the load: a change committed meanwhile (another state of this workspace, a
     // replica) is then both in the load and read back by the log's catch-up, which re-applies
@@ -301,7 +309,7 @@ pub async fn build_workspace(
         "index loaded"
     );
     let cache = tiles::TileCache::new(config.cache_size_bytes);
-    let Globals { metrics, activity, identities, renders, lifecycle, .. } = globals.clone();
+    let Globals { metrics, activity, identities, renders, limits, lifecycle, .. } = globals.clone();
     let courante = courante::Courante::new(
         store.clone(),
         engine.clone(),
@@ -360,6 +368,7 @@ pub async fn build_workspace(
         ),
         identities,
         renders,
+        limits,
         lifecycle,
         url_prefix: if primary { String::new() } else { format!("/w/{}", config.workspace) },
         catalog_version,
@@ -477,6 +486,49 @@ pub async fn refresh_styles(state: &Shared) -> anyhow::Result<()> {
     let next = Styles::of_workspace(state.config.styles_dir.as_deref(), stored.as_ref())?;
     tracing::info!(workspace = %state.config.workspace, version = next.version(), "stored styles changed: now served");
     state.replace_styles(next);
+    Ok(())
+}
+
+/// The demo's boundaries from `dir` (downloaded by the user): its basemap built into the
+/// archives folder when not there yet (before the archive layers open), and the départements
+/// imported when the catalog reads a `departements` dataset the store does not hold.
+async fn demo_boundaries(
+    dir: &std::path::Path,
+    config: &Config,
+    catalog: &Catalog,
+    store: &dyn Store,
+) -> anyhow::Result<()> {
+    let out = config.archives.dir.join(basemap::DEMO_ARCHIVE);
+    if !out.exists() {
+        std::fs::create_dir_all(&config.archives.dir)
+            .with_context(|| format!("cannot create the archives folder {}", config.archives.dir.display()))?;
+        let t = Instant::now();
+        let built = basemap::build(dir, &out, &basemap::Options::default(), &std::sync::atomic::AtomicU64::new(0))
+            .await
+            .context("cannot build the demo's basemap (--demo-basemap)")?;
+        tracing::info!(
+            archive = %out.display(),
+            tiles = built.written.stored,
+            bytes = built.written.bytes,
+            layers = ?built.layers,
+            seconds = t.elapsed().as_secs_f64(),
+            "demo basemap built"
+        );
+    }
+    let layer = catalog
+        .layers
+        .iter()
+        .find(|l| l.kind == vigie_layers::catalog::LayerKind::Dataset && l.dataset.as_deref() == Some("departements"));
+    let found = basemap::Boundaries::find(dir)?;
+    if let (Some(layer), Some((_, path))) = (layer, found.0.iter().find(|(level, _)| *level == "departements"))
+        && !store.datasets().await?.iter().any(|d| d.id == "departements")
+    {
+        let (info, _) =
+            ingest::import::import_path(store, layer, path, vigie_layers::dataset::Mapping::default(), false)
+                .await
+                .with_context(|| format!("cannot import the départements from {}", path.display()))?;
+        tracing::info!(features = info.feature_count, file = %path.display(), "demo départements imported");
+    }
     Ok(())
 }
 

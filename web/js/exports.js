@@ -257,8 +257,15 @@ export function createExports(app) {
     cancel.disabled = !!current.cancelling;
     const download = $('exports-download');
     const style = $('exports-style');
+    const basemap = $('exports-basemap');
     download.hidden = status !== 'done';
     style.hidden = status !== 'done';
+    // A raster basemap comes in an archive of its own, beside the pack.
+    basemap.hidden = status !== 'done' || !job.links.basemap;
+    if (status === 'done' && job.links.basemap) {
+      basemap.href = wsUrl(job.links.basemap);
+      basemap.textContent = t('exports.basemap', { size: formatBytes(written?.basemap?.bytes) });
+    }
     if (status === 'done') {
       download.href = wsUrl(job.links.pack);
       download.textContent = t('exports.download', { size: formatBytes(written?.bytes) });
@@ -377,6 +384,9 @@ export function createExports(app) {
           ' ',
           h('a', { class: 'exports-style', href: wsUrl(job.links.style), download: `vigie-export-${job.id}.style.json` }, t('exports.style')),
         );
+        if (job.links.basemap) {
+          actions.push(' ', h('a', { class: 'exports-basemap', href: wsUrl(job.links.basemap), download: '' }, t('exports.basemap', { size: formatBytes(job.written?.basemap?.bytes) })));
+        }
       }
       actions.push(
         ' ',

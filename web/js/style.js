@@ -10,7 +10,9 @@
 // refuses a raster archive there, and their layers are the archive's own, not catalog ids. Each
 // has a source of its own (`archive-<id>`), drawn at the bottom: the catalog's `basemap` right
 // above the background, then the `?basemap=` raster, then the other archive layers, then the
-// rest.
+// rest. An archive the server cannot serve now (GET /catalog's `unavailable`: a file not copied
+// yet, a remote server down) gets no source and no style layer, so none of its tiles (503) is
+// asked, and its TileJSON is not read.
 
 import { WORKSPACE_PREFIX } from './app.js';
 
@@ -29,6 +31,19 @@ const ARCHIVE_GREYS = { fill: '#eceff1', outline: '#b0bec5', line: '#9e9e9e', po
 /** Whether a catalog layer is a tile archive (its own source, never in the composite). */
 export function isArchive(layer) {
   return ARCHIVE_KINDS.has(layer?.kind);
+}
+
+/**
+ * Why an archive layer's tiles cannot be served now (GET /catalog's `unavailable`), or null when
+ * they can (and for any other layer).
+ */
+export function unavailableReason(layer) {
+  return isArchive(layer) && layer.unavailable ? String(layer.unavailable) : null;
+}
+
+/** Whether a catalog layer is a tile archive the page draws: one the server can serve now. */
+export function isDrawnArchive(layer) {
+  return isArchive(layer) && !unavailableReason(layer);
 }
 
 /** Ids of the catalog layers the composite source may carry (all but the archives). */
@@ -215,9 +230,11 @@ export async function fetchBaseStyle(app, mode) {
 }
 
 /**
- * The TileJSON of every archive layer of `catalog`, by id (null for one that could not be
- * read: a raster archive is then drawn from the catalog's template alone, a vector one not at
- * all, its layer names being unknown). Read through `app.apiFetch`, from this origin.
+ * The TileJSON of every archive layer of `catalog` the server can serve now, by id (null for one
+ * that could not be read: a raster archive is then drawn from the catalog's template alone, a
+ * vector one not at all, its layer names being unknown). An unavailable archive is not asked:
+ * it is not drawn, and its TileJSON would hold nothing of the archive. Read through
+ * `app.apiFetch`, from this origin.
  */
 export async function fetchArchives(app, catalog) {
   const read = async (l) => {
@@ -228,7 +245,7 @@ export async function fetchArchives(app, catalog) {
       return [l.id, null];
     }
   };
-  return new Map(await Promise.all(catalog.layers.filter(isArchive).map(read)));
+  return new Map(await Promise.all(catalog.layers.filter(isDrawnArchive).map(read)));
 }
 
 /**
@@ -526,8 +543,9 @@ export function buildStyle({ base, catalog, mode, visible, url, basemap, overlay
     },
     [OVERLAY_ID]: { type: 'geojson', data: overlay || { type: 'FeatureCollection', features: [] } },
   };
-  // Archive layers at the bottom, each from its own source: the catalog's basemap first.
-  const archiveLayers = catalog.layers.filter(isArchive);
+  // Archive layers at the bottom, each from its own source: the catalog's basemap first. One
+  // the server cannot serve now is left out, basemap or not: no source, so no tile asked.
+  const archiveLayers = catalog.layers.filter(isDrawnArchive);
   const addArchive = (l, opts) => {
     const built = archiveStyle(l, archives.get(l.id) ?? null, catalog, opts);
     sources[archiveSourceId(l.id)] = built.source;

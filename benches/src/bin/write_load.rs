@@ -3,7 +3,7 @@
 //! fresh tile request that contains the new entry.
 //!
 //! ```sh
-//! vigie serve --demo --data-dir /tmp/w &
+//! vigie serve --demo --data-dir /tmp/w --writes-per-second 0 &
 //! cargo run --release -p vigie-benches --bin write_load -- http://127.0.0.1:8080 8 20
 //! ```
 //! Arguments: base URL (must be 127.0.0.1 or localhost), clients (default 8), seconds of load

@@ -104,6 +104,7 @@ pub const RULES: &[Rule] = &[
     rule(Method::GET, "/api/exports/{id}", READ),
     rule(Method::DELETE, "/api/exports/{id}", READ),
     rule(Method::GET, "/api/exports/{id}/pack", READ),
+    rule(Method::GET, "/api/exports/{id}/basemap", READ),
     rule(Method::GET, "/api/exports/{id}/style", READ),
     rule(Method::GET, "/api/reports/{id}/maps/{n}", READ),
     rule(Method::GET, "/api/staffing", READ),
@@ -316,6 +317,12 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                     ),
                     Some(access),
                 )
+            } else if is_state_changing(&method)
+                && let Err(e) = state.limits.write(&access.actor(), std::time::Instant::now())
+            {
+                // Counted, not audited: a client over its rate would flood the audit trail.
+                super::requests::note_asker(access.actor());
+                return e.into_response();
             } else {
                 super::requests::note_asker(access.actor());
                 req.extensions_mut().insert(access);

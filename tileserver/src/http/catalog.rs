@@ -49,6 +49,10 @@ pub struct CatalogLayer {
     format: crate::tiles::TileFormat,
     tiles: String,
     tilejson: String,
+    /// Why its tiles cannot be served now (an archive not there yet, or unreachable): the web
+    /// view then leaves it out rather than ask for tiles that answer 503.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unavailable: Option<String>,
 }
 
 /// The catalog document.
@@ -81,31 +85,30 @@ pub fn geometry_types(kind: LayerKind) -> &'static [&'static str] {
 pub async fn catalog(State(state): State<AppState>, access: Access) -> Json<CatalogDoc> {
     let engine = &state.engine;
     let c = engine.catalog();
-    let layers = state
-        .tiles
-        .iter()
-        .map(|source| {
-            let d = &source.layer().def;
-            CatalogLayer {
-                id: d.id.clone(),
-                title: d.title.clone(),
-                title_en: d.title_en.clone(),
-                description: d.description.clone(),
-                theme: d.theme.clone(),
-                kind: d.kind,
-                geometry_types: geometry_types(d.kind),
-                minzoom: d.minzoom,
-                maxzoom: d.maxzoom,
-                visible: d.visible,
-                tags: d.tags.clone(),
-                features: (access.territory.is_none() || !source.layer().scoped()).then(|| source.feature_count()),
-                fields: source.schema().fields.clone(),
-                format: source.format(),
-                tiles: format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.{}", state.url_prefix, d.id, source.format().extension()),
-                tilejson: format!("{}/tiles/{}", state.url_prefix, d.id),
-            }
-        })
-        .collect();
+    let mut layers = Vec::new();
+    for source in state.tiles.iter() {
+        let d = &source.layer().def;
+        let unavailable = source.available().await.err();
+        layers.push(CatalogLayer {
+            id: d.id.clone(),
+            title: d.title.clone(),
+            title_en: d.title_en.clone(),
+            description: d.description.clone(),
+            theme: d.theme.clone(),
+            kind: d.kind,
+            geometry_types: geometry_types(d.kind),
+            minzoom: d.minzoom,
+            maxzoom: d.maxzoom,
+            visible: d.visible,
+            tags: d.tags.clone(),
+            features: (access.territory.is_none() || !source.layer().scoped()).then(|| source.feature_count()),
+            fields: source.schema().fields.clone(),
+            format: source.format(),
+            tiles: format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.{}", state.url_prefix, d.id, source.format().extension()),
+            tilejson: format!("{}/tiles/{}", state.url_prefix, d.id),
+            unavailable,
+        });
+    }
     Json(CatalogDoc {
         version: state.catalog_version,
         name: c.name.clone(),

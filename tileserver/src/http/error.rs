@@ -104,6 +104,9 @@ pub enum ApiError {
     /// Body too large: 413.
     #[error("{0}")]
     TooLarge(String),
+    /// The client took too long to send its request: 408.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The database is down or overloaded: 503.
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
@@ -204,6 +207,7 @@ impl IntoResponse for ApiError {
             }
             Self::PreconditionFailed(d) => (StatusCode::PRECONDITION_FAILED, "Precondition failed", d.clone(), None),
             Self::TooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, "Payload too large", d.clone(), None),
+            Self::RequestTimeout(d) => (StatusCode::REQUEST_TIMEOUT, "Request timeout", d.clone(), None),
             Self::PreconditionRequired(d) => {
                 (StatusCode::PRECONDITION_REQUIRED, "Precondition required", d.clone(), None)
             }

@@ -211,6 +211,8 @@ pub async fn events(
         .map(str::to_owned)
         .or_else(|| pairs.iter().find(|(k, _)| k == "since").map(|(_, v)| v.clone()));
     let scope = super::territory::scope_of(&state, &access)?;
+    // Held while the stream lives: one identity cannot hold every connection.
+    let slot = state.limits.stream(&access.actor())?;
     let courante = state.courante.clone();
     // Subscribe before reading the backlog, so nothing falls between the two.
     let live = courante.subscribe();
@@ -288,10 +290,10 @@ pub async fn events(
         }
     };
     let stream = futures_util::stream::select(Box::pin(entries), Box::pin(reports.take_until(Box::pin(ended))));
-    // Counted as a live client while the stream lives.
+    // Counted as a live client, and in its identity's streams, while the stream lives.
     let client = state.metrics.stream_client();
     let stream = stream.map(move |e| {
-        let _counted = &client;
+        let _counted = (&client, &slot);
         e
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

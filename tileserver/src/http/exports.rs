@@ -1,7 +1,8 @@
 //! Offline packs through the API ([`crate::export`]): `POST /api/exports` plans an export
 //! (400/404/413 before any work when the request is wrong or too large) and starts it (202
 //! with the job); `GET /api/exports` lists the asker's, `GET /api/exports/{id}` tells its
-//! progress; `GET /api/exports/{id}/pack` downloads the PMTiles archive once done and
+//! progress; `GET /api/exports/{id}/pack` downloads the PMTiles archive once done,
+//! `GET /api/exports/{id}/basemap` the raster basemap's archive when the pack has one, and
 //! `GET /api/exports/{id}/style` its MapLibre style; `DELETE /api/exports/{id}` cancels it or
 //! removes the pack.
 //!
@@ -38,6 +39,9 @@ fn view(state: &super::Shared, job: &Job) -> Value {
         "done": job.done.load(Ordering::Relaxed),
         "links": {"self": base, "pack": format!("{base}/pack"), "style": format!("{base}/style")},
     });
+    if job.basemap.is_some() {
+        v["links"]["basemap"] = json!(format!("{base}/basemap"));
+    }
     if let (Some(o), Value::Object(s)) = (v.as_object_mut(), serde_json::to_value(status).unwrap_or_default()) {
         o.extend(s);
     }
@@ -74,7 +78,7 @@ pub async fn create(State(state): State<AppState>, access: Access, body: Bytes) 
         )
     })?;
     let scope = super::territory::scope_of(&state, &access)?;
-    let pack = Pack::plan(&state, &request, scope, &access.actor(), state.config.export_max_tiles)?;
+    let pack = Pack::plan(&state, &request, scope, &access.actor(), state.config.export_max_tiles).await?;
     let job = state.exports.start(&state, pack, request, access.actor())?;
     let draft = state.identities.draft(
         &access,
@@ -117,6 +121,30 @@ pub async fn one(
 /// 404 as [`one`], 409 while it is running or when it failed.
 pub async fn pack(State(state): State<AppState>, access: Access, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = visible(&state, &access, &id)?;
+    download(&job, &id, &job.path).await
+}
+
+/// `GET /api/exports/{id}/basemap`: the raster basemap's archive, once done.
+///
+/// # Errors
+/// 404 as [`one`] and for a pack without a raster basemap, 409 as [`pack`].
+pub async fn basemap(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = visible(&state, &access, &id)?;
+    let path = job.basemap.clone().ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "export {id} has no basemap archive (only a workspace whose basemap is a raster archive gets one; a \
+             vector basemap is in the pack's tiles)"
+        ))
+    })?;
+    download(&job, &id, &path).await
+}
+
+/// One of a finished job's archives, streamed.
+async fn download(job: &Job, id: &str, path: &std::path::Path) -> Result<Response, ApiError> {
     match job.state().0 {
         JobState::Done { .. } => {}
         JobState::Running => {
@@ -130,9 +158,9 @@ pub async fn pack(State(state): State<AppState>, access: Access, Path(id): Path<
             return Err(ApiError::Conflict(format!("export {id} did not finish: {}", json!(other)["status"])));
         }
     }
-    let file = tokio::fs::File::open(&job.path)
+    let file = tokio::fs::File::open(path)
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{}: {e}", job.path.display())))?;
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{}: {e}", path.display())))?;
     let len = file.metadata().await.map(|m| m.len()).unwrap_or_default();
     // Streamed in chunks: a pack can be hundreds of megabytes.
     let stream = futures_util::stream::unfold(file, |mut f| async move {
@@ -149,7 +177,7 @@ pub async fn pack(State(state): State<AppState>, access: Access, Path(id): Path<
     });
     // Polled again after its end by the body: fused.
     let stream = futures_util::StreamExt::fuse(stream);
-    let name = job.path.file_name().and_then(|n| n.to_str()).unwrap_or("pack.pmtiles").to_owned();
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("pack.pmtiles").to_owned();
     Ok((
         [
             (header::CONTENT_TYPE, "application/vnd.pmtiles".to_owned()),

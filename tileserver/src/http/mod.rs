@@ -11,6 +11,7 @@ pub mod exports;
 pub mod filters;
 pub mod health;
 pub mod import;
+pub mod limits;
 pub mod ogc;
 pub mod query;
 pub mod reports;
@@ -78,6 +79,9 @@ pub struct Shared {
     pub exports: Arc<crate::export::Jobs>,
     /// The process's bound on tile renders at once (shared by every workspace).
     pub renders: Arc<crate::tiles::RenderGate>,
+    /// Writes and event streams per identity, request body pauses (shared by every
+    /// workspace).
+    pub limits: Arc<limits::Limits>,
     /// The process's phase (shared by every workspace): the readiness probe reads it, live
     /// event streams end when it stops.
     pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
@@ -309,6 +313,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/exports", get(exports::list).post(exports::create))
         .route("/api/exports/{id}", get(exports::one).delete(exports::remove))
         .route("/api/exports/{id}/pack", get(exports::pack))
+        .route("/api/exports/{id}/basemap", get(exports::basemap))
         .route("/api/exports/{id}/style", get(exports::style))
         .route("/api/reports", get(reports::list).post(reports::create))
         .route("/api/reports/settings", get(reports::settings).put(reports::put_settings))
@@ -390,6 +395,7 @@ fn routes(state: AppState) -> Router {
         .merge(imports)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), access::authorize))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::body_deadline))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(
             CorsLayer::new()

@@ -91,6 +91,7 @@ pub const TERRITORY_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/api/exports/{id}"),
     (Method::DELETE, "/api/exports/{id}"),
     (Method::GET, "/api/exports/{id}/pack"),
+    (Method::GET, "/api/exports/{id}/basemap"),
     (Method::GET, "/api/exports/{id}/style"),
     (Method::GET, "/api/workspace/territory"),
     (Method::GET, "/api/me/territory"),

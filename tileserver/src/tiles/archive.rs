@@ -81,6 +81,17 @@ impl TileFormat {
         self == Self::Mvt
     }
 
+    /// Its PMTiles tile type (written into the header of an archive of such tiles).
+    pub fn pmtiles_type(self) -> pmtiles::TileType {
+        match self {
+            Self::Mvt => pmtiles::TileType::Mvt,
+            Self::Png => pmtiles::TileType::Png,
+            Self::Jpeg => pmtiles::TileType::Jpeg,
+            Self::Webp => pmtiles::TileType::Webp,
+            Self::Avif => pmtiles::TileType::Avif,
+        }
+    }
+
     fn of_pmtiles(t: pmtiles::TileType) -> Result<Self, String> {
         Ok(match t {
             pmtiles::TileType::Mvt => Self::Mvt,
@@ -181,8 +192,15 @@ impl ArchiveReach {
             return Err(format!("'{relative}' must be relative to the archives folder and stay in it"));
         }
         // The folder itself is not named: these reasons reach clients (503 details).
-        let root = self.dir.canonicalize().map_err(|e| format!("the archives folder (archives.dir): {e}"))?;
-        let real = root.join(p).canonicalize().map_err(|e| format!("'{relative}' in the archives folder: {e}"))?;
+        let missing = |e: std::io::Error, what: &str| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!("'{relative}' is not in the archives folder{what}")
+            } else {
+                format!("'{relative}' in the archives folder: {e}")
+            }
+        };
+        let root = self.dir.canonicalize().map_err(|e| missing(e, " (archives.dir, which does not exist yet)"))?;
+        let real = root.join(p).canonicalize().map_err(|e| missing(e, ""))?;
         if !real.starts_with(&root) {
             return Err(format!("'{relative}' leads outside the archives folder (through a link)"));
         }
@@ -602,6 +620,10 @@ impl TileSource for ArchiveSource {
 
     fn archive(&self) -> Option<ArchiveInfo> {
         self.opened().map(|a| a.info.clone())
+    }
+
+    async fn available(&self) -> Result<(), String> {
+        self.archive().await.map(|_| ())
     }
 
     async fn tile(&self, coord: TileCoord, _filter: &Filter, _budget: Budget) -> Result<LayerTile, RenderError> {

@@ -96,6 +96,12 @@ pub trait TileSource: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Whether its tiles can be served now, or why not (an archive that cannot be opened:
+    /// asking tries it again, at most every [`archive::RETRY`]).
+    async fn available(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Its MVT layer for one tile under a filter (empty outside its zoom range), within
     /// `budget` where the source can thin its features (the engine's layers: clusters).
     ///
