@@ -12,6 +12,7 @@ mod browser;
 mod budgets;
 mod catalog;
 mod decoders;
+mod disk_full;
 mod durability;
 mod escalation;
 mod exports_dialog;

@@ -107,7 +107,7 @@ pub enum ApiError {
     /// The client took too long to send its request: 408.
     #[error("{0}")]
     RequestTimeout(String),
-    /// The database is down or overloaded: 503.
+    /// The database is down or overloaded: 503; its disk is full: 507.
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
     /// The process is starting (store opening, index loading): 503.
@@ -157,7 +157,7 @@ impl From<crate::identity::AuthError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(_) | StoreError::WriterStopped => Self::Unavailable(e),
+            StoreError::Unavailable(_) | StoreError::WriterStopped | StoreError::Full(_) => Self::Unavailable(e),
             other => Self::Internal(other.into()),
         }
     }
@@ -275,6 +275,17 @@ impl IntoResponse for ApiError {
 }
 
 fn unavailable(e: &StoreError) -> (StatusCode, &'static str, String, Option<&'static [FieldError]>) {
+    if matches!(e, StoreError::Full(_)) {
+        tracing::error!(error = %error_chain(e), "the database's disk is full: writes are refused until there is space");
+        return (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "Insufficient storage",
+            "the database's disk is full: nothing of this request was written; free space on its volume, and writes \
+             resume by themselves"
+                .to_owned(),
+            None,
+        );
+    }
     tracing::warn!(error = %error_chain(e), "store unavailable");
     (
         StatusCode::SERVICE_UNAVAILABLE,

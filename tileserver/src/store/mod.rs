@@ -29,6 +29,10 @@ pub enum StoreError {
     /// embedded file busy or not openable for a direct (rusqlite) read.
     #[error("the database is unavailable")]
     Unavailable(#[source] DbError),
+    /// The database's disk is full (SQLite's SQLITE_FULL, PostgreSQL's 53100): the
+    /// transaction was rolled back, and writes work again once there is space (served as 507).
+    #[error("the database's disk is full")]
+    Full(#[source] DbError),
     /// Any other database error.
     #[error("database error")]
     Database(#[source] DbError),
@@ -87,10 +91,14 @@ impl From<sqlx::Error> for StoreError {
         // PostgreSQL codes of a server going away or overloaded: connection exceptions (08…),
         // operator intervention (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect now),
         // too many connections (53300) and a statement timeout (57014).
-        let unavailable_code = e
-            .as_database_error()
-            .and_then(sqlx::error::DatabaseError::code)
+        let code = e.as_database_error().and_then(sqlx::error::DatabaseError::code);
+        let unavailable_code = code
+            .as_deref()
             .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300" || c == "57014");
+        // SQLITE_FULL (13; SQLite reports a write failing with ENOSPC so), PostgreSQL's disk_full.
+        if code.as_deref().is_some_and(|c| c == "13" || c == "53100") {
+            return Self::Full(Box::new(e));
+        }
         match e {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed

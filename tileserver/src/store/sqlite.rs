@@ -93,6 +93,11 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            // A transaction SQLite rolled back by itself (a COMMIT failing with SQLITE_FULL)
+            // leaves sqlx counting it open: its ROLLBACK then fails and every later BEGIN is
+            // refused. A connection released inside a transaction is closed, and the pool opens
+            // a fresh one (tests/e2e/disk_full.rs).
+            .after_release(|conn, _| Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) }))
             .connect_with(options.clone())
             .await?;
         migrator(MIGRATIONS).run(&writer).await.map_err(StoreError::Migrate)?;
@@ -160,7 +165,13 @@ fn bulk_error(e: rusqlite::Error) -> StoreError {
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked | rusqlite::ErrorCode::CannotOpen)
     );
-    if busy { StoreError::Unavailable(Box::new(e)) } else { StoreError::Database(Box::new(e)) }
+    if busy {
+        StoreError::Unavailable(Box::new(e))
+    } else if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        StoreError::Full(Box::new(e))
+    } else {
+        StoreError::Database(Box::new(e))
+    }
 }
 
 /// Reads every live entry of `workspace` from the database file at `path` (read-only, one
