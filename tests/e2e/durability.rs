@@ -1,7 +1,7 @@
 //! Durability and concurrency with the real binary, on both stores: a 201 survives `kill -9`,
 //! also in the middle of group commits (no entry without its event, no acknowledged entry
 //! lost); eight writers at once lose nothing, duplicate nothing, and the event sequence has no
-//! gap; an import killed with `kill -9` leaves the previous dataset whole.
+//! gap.
 
 use crate::support::{PostgisDb, Server, agent, ids_in_tile};
 use serde_json::{Value, json};
@@ -242,74 +242,4 @@ fn eight_concurrent_writers_on(env: &[(&str, &str)]) {
     }
     let missing: Vec<&u64> = distinct.difference(&in_tile).take(5).collect();
     assert!(missing.is_empty(), "entries missing from the tile, e.g. {missing:?}");
-}
-
-#[test]
-fn kill_9_during_an_import_leaves_the_previous_dataset_intact() {
-    on_both_stores(kill_9_during_an_import_on);
-}
-
-/// `vigie import` of a 300,000-point CSV over a 100-point dataset, killed at several points
-/// of its run: each time the dataset is whole, the previous version or (had the import
-/// finished) the new one, never a part of either.
-fn kill_9_during_an_import_on(env: &[(&str, &str)]) {
-    use std::fmt::Write as _;
-    let dir = tempfile::tempdir().unwrap();
-    let csv = |rows: usize| {
-        let mut text = String::from("id,name,lon,lat\n");
-        for i in 0..rows {
-            let _ = writeln!(
-                text,
-                "{i},point {i},{:.5},{:.5}",
-                2.0 + (i % 1000) as f64 * 0.001,
-                48.5 + (i / 1000) as f64 * 0.001
-            );
-        }
-        text
-    };
-    let (small, big) = (dir.path().join("small.csv"), dir.path().join("big.csv"));
-    std::fs::write(&small, csv(100)).unwrap();
-    std::fs::write(&big, csv(300_000)).unwrap();
-    let data = dir.path().join("data");
-    crate::support::vigie_ok(&["import", "--layer", "places", small.to_str().unwrap()], &data, env);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let features = || {
-        rt.block_on(async {
-            let store = open_store(&data, env).await;
-            let info = store.datasets().await.unwrap().into_iter().find(|d| d.id == "places").expect("the dataset");
-            (info.version, store.dataset_features(&info).await.unwrap().len())
-        })
-    };
-    let (mut version, mut count) = features();
-    assert_eq!(count, 100);
-    let mut killed = 0;
-    // Reading and checking the file takes about half of a debug build's run, writing the rest:
-    // most kills fall in the writing.
-    for delay_ms in [300, 1500, 3300, 3900, 4500, 5200] {
-        let mut child = std::process::Command::new(crate::support::vigie_bin())
-            .args(["import", "--layer", "places"])
-            .arg(&big)
-            .arg("--data-dir")
-            .arg(&data)
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let running = child.try_wait().unwrap().is_none();
-        if running {
-            child.kill().unwrap(); // SIGKILL
-            killed += 1;
-        }
-        let status = child.wait().unwrap();
-        let now = features();
-        if running && !status.success() {
-            assert_eq!(now, (version, count), "killed after {delay_ms} ms: the dataset is the one before");
-        } else {
-            assert_eq!(now.1, 300_000, "the import finished: the dataset is the new one, whole");
-            (version, count) = now;
-        }
-    }
-    assert!(killed >= 2, "the imports were killed while running {killed} times");
 }
