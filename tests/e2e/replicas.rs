@@ -1,6 +1,8 @@
 //! Two real `vigie` processes on one PostGIS database: a write through one shows in the tiles,
 //! queries and live stream of the other within a second; a replica that was down catches up
-//! from the change feed when it comes back.
+//! from the change feed when it comes back, and so does one cut off from the database (a relay
+//! that closes its connections) while it stays up: not ready while cut, then its index and its
+//! event stream have every write it missed, in order, with no gap.
 
 use crate::support::{PostgisDb, Server, agent, get_json, tile_ids};
 use serde_json::{Value, json};
@@ -208,5 +210,131 @@ fn a_server_with_a_pool_of_two_serves_writes_and_reads() {
     let ready = agent().get(&server.url("/readyz")).call().unwrap();
     assert_eq!(ready.status(), 200);
     drop(server);
+    rt.block_on(db.drop_db());
+}
+
+/// A TCP relay to PostgreSQL that can be cut (every connection through it closed, new ones
+/// refused) and healed: a network partition between one replica and the database.
+struct Partition {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    streams: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Partition {
+    fn start(target: u16) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let streams = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (o, s) = (open.clone(), streams.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !o.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else { continue };
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                let mut kept = s.lock().unwrap();
+                kept.push(client.try_clone().unwrap());
+                kept.push(server.try_clone().unwrap());
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            }
+        });
+        Self { port, open, streams }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for s in self.streams.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn heal(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Polls `f` every 200 ms for up to `limit`; whether it became true.
+fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn a_replica_cut_off_from_the_database_says_so_and_catches_up_in_order_when_it_comes_back() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(PostgisDb::create());
+    let env = [("DATABASE_URL", db.url.as_str())];
+    // postgres://user@host:port/name: B reaches the same database through the relay.
+    let (head, tail) = db.url.rsplit_once('@').unwrap();
+    let (host_port, name) = tail.split_once('/').unwrap();
+    let port: u16 = host_port.rsplit_once(':').map_or(5432, |(_, p)| p.parse().unwrap());
+    let partition = Partition::start(port);
+    let through = format!("{head}@127.0.0.1:{}/{name}", partition.port);
+    let env_b = [("DATABASE_URL", through.as_str())];
+    let (da, db_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start_with_env(da.path(), &["--demo", "--demo-entries", "200"], &env);
+    let b = Server::start_with_env(db_dir.path(), &["--anonymous-role", "reader"], &env_b);
+    let tile = "/tiles/entries/15/16600/11275";
+    let first = post(&a, &json!({"title": "Avant la coupure", "severity": 2, "lon": 2.3745, "lat": 48.8376}));
+    let events_b = listen(&b, None);
+    assert!(within(Duration::from_secs(5), || tile_ids(&b, tile).contains(&first["id"].as_u64().unwrap())));
+    let ready = |s: &Server| agent().get(&s.url("/readyz")).call().map_or(0, |r| r.status().as_u16());
+    assert_eq!(ready(&b), 200);
+
+    // Cut: A goes on writing; B says it is not ready (its change feed is lost) and keeps
+    // serving what it has.
+    partition.cut();
+    let written: Vec<u64> = (0..20)
+        .map(|i| {
+            post(&a, &json!({"title": format!("Pendant la coupure {i}"), "severity": 1, "lon": 2.3745, "lat": 48.8376}))
+                ["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(within(Duration::from_secs(30), || ready(&b) == 503), "B never said it was cut off");
+    assert!(tile_ids(&b, tile).contains(&first["id"].as_u64().unwrap()), "B still serves its index");
+
+    // Healed: B catches up by itself, in order, with no gap, and is ready again.
+    partition.heal();
+    assert!(within(Duration::from_secs(30), || ready(&b) == 200), "B did not come back within 30 s");
+    let ids = tile_ids(&b, tile);
+    let missing: Vec<&u64> = written.iter().filter(|id| !ids.contains(id)).collect();
+    assert!(missing.is_empty(), "B's tile lacks {missing:?}");
+    let mut streamed = Vec::new();
+    let mut seqs = Vec::new();
+    // The stream B held through the cut, or a new one from the last event it gave.
+    let mut rx = events_b;
+    while streamed.len() < 21 {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok((seq, id, _)) => {
+                seqs.push(seq);
+                streamed.push(id);
+            }
+            Err(_) => rx = listen(&b, seqs.last().copied()),
+        }
+    }
+    let expected: Vec<u64> = std::iter::once(first["id"].as_u64().unwrap()).chain(written.iter().copied()).collect();
+    assert_eq!(streamed, expected, "B's events, in order, none missed");
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gap-free: {seqs:?}");
+    drop(a);
+    drop(b);
     rt.block_on(db.drop_db());
 }
