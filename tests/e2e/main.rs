@@ -23,6 +23,7 @@ mod ingest;
 mod journal;
 mod light_basemap;
 mod limits;
+mod mutations;
 mod oidc;
 mod operability;
 mod package;

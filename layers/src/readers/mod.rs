@@ -405,8 +405,99 @@ pub(crate) fn push_values(
     builder.push_values(location, geometry, values);
 }
 
+/// Checks that the counts of a WKB geometry (ISO or extended, with Z and M) fit in its bytes,
+/// so that a damaged count is an error rather than a decoder reserving gigabytes for it.
+/// Geometry kinds other than the seven simple features are left to the decoder.
+///
+/// # Errors
+/// What does not fit, or where the bytes end.
+pub fn wkb_fits(wkb: &[u8]) -> Result<(), String> {
+    fn walk(b: &[u8], at: &mut usize, depth: usize) -> Result<(), String> {
+        let truncated = || "the geometry ends early (truncated?)".to_owned();
+        if depth > 32 {
+            return Err("geometry collections nested more than 32 deep".to_owned());
+        }
+        let le = match b.get(*at).ok_or_else(truncated)? {
+            0 => false,
+            1 => true,
+            other => return Err(format!("byte order {other} (0 or 1 expected)")),
+        };
+        *at += 1;
+        let word = |at: &mut usize| -> Result<usize, String> {
+            let s: [u8; 4] = b.get(*at..*at + 4).ok_or_else(truncated)?.try_into().unwrap_or_default();
+            *at += 4;
+            Ok((if le { u32::from_le_bytes(s) } else { u32::from_be_bytes(s) }) as usize)
+        };
+        let raw = word(at)?;
+        if raw & 0x2000_0000 != 0 {
+            word(at)?; // an extended WKB's SRID
+        }
+        let kind = raw & 0x0fff_ffff;
+        let (z, m) = (
+            raw & 0x8000_0000 != 0 || matches!(kind / 1000, 1 | 3),
+            raw & 0x4000_0000 != 0 || matches!(kind / 1000, 2 | 3),
+        );
+        let point = 8 * (2 + usize::from(z) + usize::from(m));
+        let count = |at: &mut usize, each: usize| -> Result<usize, String> {
+            let n = word(at)?;
+            let left = b.len().saturating_sub(*at);
+            if n.saturating_mul(each) > left {
+                return Err(format!("a count of {n} where {left} bytes are left (a damaged geometry?)"));
+            }
+            Ok(n)
+        };
+        match kind % 1000 {
+            1 => *at += point,
+            2 => *at += count(at, point)? * point,
+            3 => {
+                for _ in 0..count(at, 4)? {
+                    *at += count(at, point)? * point;
+                }
+            }
+            4..=7 => {
+                for _ in 0..count(at, 5)? {
+                    walk(b, at, depth + 1)?;
+                }
+            }
+            _ => return Ok(()),
+        }
+        if *at > b.len() { Err(truncated()) } else { Ok(()) }
+    }
+    walk(wkb, &mut 0, 0)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wkb_counts_must_fit_their_bytes() {
+        use super::wkb_fits;
+        // A point, little-endian; a linestring of two points, big-endian.
+        let mut point = vec![1u8, 1, 0, 0, 0];
+        point.extend(2.35f64.to_le_bytes());
+        point.extend(48.85f64.to_le_bytes());
+        assert_eq!(wkb_fits(&point), Ok(()));
+        let mut line = vec![0u8, 0, 0, 0, 2, 0, 0, 0, 2];
+        line.extend([0u8; 32]);
+        assert_eq!(wkb_fits(&line), Ok(()));
+        // The same linestring saying it has 4 billion points, a polygon of 65,536 rings, a
+        // collection of a million members: each refused before anything is reserved.
+        line[5..9].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(wkb_fits(&line).unwrap_err().contains("a count of 4294967295"));
+        let rings = [1u8, 3, 0, 0, 0, 0, 0, 1, 0];
+        assert!(wkb_fits(&rings).is_err());
+        let many = [1u8, 7, 0, 0, 0, 0x40, 0x42, 0x0f, 0];
+        assert!(wkb_fits(&many).is_err());
+        // Truncated, and a byte order that is neither.
+        assert!(wkb_fits(&point[..12]).is_err());
+        assert!(wkb_fits(&[7u8, 1, 0, 0, 0]).unwrap_err().contains("byte order 7"));
+        // 3D (ISO 1001) takes 24 bytes a point.
+        let mut z = vec![1u8, 0xe9, 0x03, 0, 0];
+        z.extend([0u8; 16]);
+        assert!(wkb_fits(&z).is_err(), "16 bytes are not a 3D point");
+        z.extend([0u8; 8]);
+        assert_eq!(wkb_fits(&z), Ok(()));
+    }
+
     use super::*;
 
     #[test]
