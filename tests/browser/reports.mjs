@@ -367,7 +367,12 @@ await check('"Aperçu PDF": 200 application/pdf, shown in the dialog; the HTML l
   await A.page.locator('#report-pdf-dialog').waitFor({ state: 'visible', timeout: 2_000 });
   await until(A.page, 'the frame does not show the PDF', () => document.getElementById('report-pdf-frame')?.src.startsWith('blob:'), null, 10_000);
   const src = await A.page.locator('#report-pdf-frame').getAttribute('src');
-  if (!A.page.frames().some((f) => f.url() === src)) throw new Error(`no frame loaded ${src}`);
+  // The frame navigates to the blob after its src is set: waited for (a bound, not a target;
+  // asked once, it failed under a loaded CI run).
+  for (const deadline = Date.now() + 10_000; !A.page.frames().some((f) => f.url() === src); ) {
+    if (Date.now() > deadline) throw new Error(`no frame loaded ${src} within 10 s`);
+    await A.page.waitForTimeout(100);
+  }
   expect('the new-tab link', await A.page.locator('#report-pdf-tab').getAttribute('href'), `/api/reports/${reportId}/pdf`);
   // Playwright does not hand out the body of a response the page read as a blob: the same
   // document, asked from Node.
