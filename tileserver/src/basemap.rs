@@ -145,15 +145,14 @@ fn toml_string(s: &str) -> String {
     Value::String(s.to_owned()).to_string()
 }
 
-/// Builds the basemap from the boundaries in `dir` into `out` (a PMTiles archive written
-/// through `out.part`), counting tiles in `done`.
+/// Builds the basemap from the boundaries `found` ([`Boundaries::find`]) into `out` (a PMTiles
+/// archive written through `out.part`), counting tiles in `done`.
 ///
 /// # Errors
 /// A boundary file that cannot be read (its name, line and field), or the archive cannot be
 /// written; nothing is left at `out` then.
-pub async fn build(dir: &Path, out: &Path, options: &Options, done: &AtomicU64) -> anyhow::Result<Built> {
-    let found = Boundaries::find(dir)?;
-    let catalog = catalog(&found, options)?;
+pub async fn build(found: &Boundaries, out: &Path, options: &Options, done: &AtomicU64) -> anyhow::Result<Built> {
+    let catalog = catalog(found, options)?;
     let engine = Arc::new(Engine::new(catalog));
     let mut layers = Vec::new();
     for (level, path) in &found.0 {
@@ -192,7 +191,7 @@ pub async fn build(dir: &Path, out: &Path, options: &Options, done: &AtomicU64) 
                 .map_err(|source| WriteError::Render { coord, source })?;
             Ok::<_, WriteError>((coord, tile.raw.to_vec()))
         })
-        .buffered(4);
+        .buffered(crate::export::CONCURRENCY);
     let vector_layers: Vec<Value> = engine
         .layers()
         .iter()

@@ -910,11 +910,13 @@ async fn build_basemap(args: BasemapArgs) -> anyhow::Result<()> {
         attribution: args.attribution.clone().unwrap_or_else(|| crate::basemap::DEFAULT_ATTRIBUTION.to_owned()),
     };
     let done = Arc::new(AtomicU64::new(0));
+    // The folder is checked before any progress is shown.
+    let found = crate::basemap::Boundaries::find(&args.from)?;
     let total = crate::export::covering(crate::basemap::FRANCE, 0, args.maxzoom)?.len() as u64;
     let progress = Progress::start(done.clone(), "tiles", Some(total));
     progress.message("building the basemap");
     let started = Instant::now();
-    let built = crate::basemap::build(&args.from, out, &options, &done).await;
+    let built = crate::basemap::build(&found, out, &options, &done).await;
     progress.finish();
     let built = built?;
     let layers: Vec<String> = built.layers.iter().map(|(l, n)| format!("{l} ({n})")).collect();

@@ -26,7 +26,7 @@ use vigie_layers::{Filter, TileCoord};
 /// Most tiles of one pack unless the caller says otherwise.
 pub const DEFAULT_MAX_TILES: usize = 100_000;
 /// Tiles rendered at once while writing a pack.
-const CONCURRENCY: usize = 4;
+pub(crate) const CONCURRENCY: usize = 4;
 
 /// What to export.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]

@@ -498,12 +498,13 @@ async fn demo_boundaries(
     catalog: &Catalog,
     store: &dyn Store,
 ) -> anyhow::Result<()> {
+    let found = basemap::Boundaries::find(dir)?;
     let out = config.archives.dir.join(basemap::DEMO_ARCHIVE);
     if !out.exists() {
         std::fs::create_dir_all(&config.archives.dir)
             .with_context(|| format!("cannot create the archives folder {}", config.archives.dir.display()))?;
         let t = Instant::now();
-        let built = basemap::build(dir, &out, &basemap::Options::default(), &std::sync::atomic::AtomicU64::new(0))
+        let built = basemap::build(&found, &out, &basemap::Options::default(), &std::sync::atomic::AtomicU64::new(0))
             .await
             .context("cannot build the demo's basemap (--demo-basemap)")?;
         tracing::info!(
@@ -519,7 +520,6 @@ async fn demo_boundaries(
         .layers
         .iter()
         .find(|l| l.kind == vigie_layers::catalog::LayerKind::Dataset && l.dataset.as_deref() == Some("departements"));
-    let found = basemap::Boundaries::find(dir)?;
     if let (Some(layer), Some((_, path))) = (layer, found.0.iter().find(|(level, _)| *level == "departements"))
         && !store.datasets().await?.iter().any(|d| d.id == "departements")
     {

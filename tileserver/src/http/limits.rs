@@ -134,6 +134,7 @@ impl Limits {
     }
 
     /// Event streams `actor` holds open.
+    #[cfg(test)]
     pub fn streams_of(&self, actor: &str) -> usize {
         self.streams.lock().unwrap_or_else(PoisonError::into_inner).get(actor).copied().unwrap_or(0)
     }
