@@ -11,6 +11,7 @@ mod binary;
 mod browser;
 mod budgets;
 mod catalog;
+mod contract;
 mod decoders;
 mod disk_full;
 mod durability;

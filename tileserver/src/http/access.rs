@@ -55,6 +55,10 @@ const STAFF: Need = Need::Role(Role::StaffingManager);
 /// own entries and cannot qualify) are stated in the handler's doc.
 pub const RULES: &[Rule] = &[
     rule(Method::GET, "/health", Need::Public),
+    rule(Method::GET, "/livez", Need::Public),
+    rule(Method::GET, "/readyz", Need::Public),
+    rule(Method::GET, "/api/openapi.json", Need::Public),
+    rule(Method::GET, "/api/docs", Need::Public),
     rule(Method::GET, "/", Need::Public),
     rule(Method::GET, "/web/{*path}", Need::Public),
     rule(Method::POST, "/api/session", Need::Public),

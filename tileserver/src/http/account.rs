@@ -488,3 +488,64 @@ pub async fn oidc_callback(State(state): State<AppState>, req: Request) -> Resul
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.post(
+        "/api/session",
+        sign_in,
+        Op::new("identity", "Sign in").json_body(s::any_object(), "Name and password").json(
+            200,
+            "The answer",
+            s::any_object(),
+        ),
+    );
+    api.delete("/api/session", sign_out, Op::new("identity", "Sign out").empty(204, "Signed out"));
+    api.get("/api/me", me, Op::new("identity", "Who is asking").json(200, "The answer", s::any_object()));
+    api.get(
+        "/api/auth/methods",
+        methods,
+        Op::new("identity", "How to sign in").json(200, "The answer", s::any_object()),
+    );
+    api.get(
+        "/auth/oidc/login",
+        oidc_login,
+        Op::new("identity", "Start the single sign-on").empty(303, "To the identity provider"),
+    );
+    api.get(
+        "/auth/oidc/callback",
+        oidc_callback,
+        Op::new("identity", "End the single sign-on").empty(303, "Back to the page, signed in"),
+    );
+    api.get("/api/tokens", tokens, Op::new("identity", "API tokens").json(200, "The answer", s::any_object()));
+    api.post(
+        "/api/tokens",
+        create_token,
+        Op::new("identity", "Create an API token")
+            .json_body(s::any_object(), "Name, role, expiry, territory")
+            .json(201, "Created (the secret is shown once)", s::any_object())
+            .fails(&[422]),
+    );
+    api.delete(
+        "/api/tokens/{id}",
+        revoke_token,
+        Op::new("identity", "Revoke an API token").path("id", s::string(), "The token's id").empty(204, "Revoked"),
+    );
+    api.get("/api/members", members, Op::new("identity", "Members and roles").json(200, "The answer", s::any_object()));
+    api.put(
+        "/api/members/{name}",
+        put_member,
+        Op::new("identity", "Grant a role")
+            .path("name", s::string(), "The account")
+            .json_body(s::any_object(), "Role and territory")
+            .json(200, "The answer", s::any_object())
+            .fails(&[422]),
+    );
+    api.delete(
+        "/api/members/{name}",
+        delete_member,
+        Op::new("identity", "Remove a member").path("name", s::string(), "The account").empty(204, "Removed"),
+    );
+    api.get("/api/audit", audit, Op::new("identity", "The audit trail").json(200, "The answer", s::any_object()));
+}

@@ -366,3 +366,54 @@ pub async fn put_all(
     let edit = move |_: &Catalog| Some(Ok((next.clone(), false)));
     apply(&state, &access, &headers, "catalog.replace", "catalog", &edit).await
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get("/catalog", catalog, Op::new("catalog", "The catalog of layers").json(200, "The answer", s::any_object()));
+    api.get("/api/catalog", stored, Op::new("catalog", "The stored catalog").json(200, "The answer", s::any_object()));
+    api.put(
+        "/api/catalog",
+        put_all,
+        Op::new("catalog", "Replace the catalog")
+            .json_body(s::any_object(), "The catalog")
+            .json(200, "The answer", s::any_object())
+            .fails(&[412, 422]),
+    );
+    api.put(
+        "/api/catalog/themes/{id}",
+        put::<Theme>,
+        Op::new("catalog", "Create or change a theme")
+            .path("id", s::string(), "The theme's id")
+            .json_body(s::any_object(), "The theme")
+            .json(200, "The answer", s::any_object())
+            .json(201, "Created", s::any_object())
+            .fails(&[412, 422]),
+    );
+    api.delete(
+        "/api/catalog/themes/{id}",
+        delete::<Theme>,
+        Op::new("catalog", "Remove a theme")
+            .path("id", s::string(), "The theme's id")
+            .empty(204, "Removed")
+            .fails(&[409, 412]),
+    );
+    api.put(
+        "/api/catalog/layers/{id}",
+        put::<LayerDef>,
+        Op::new("catalog", "Create or change a layer")
+            .path("id", s::string(), "The layer's id")
+            .json_body(s::any_object(), "The layer")
+            .json(200, "The answer", s::any_object())
+            .json(201, "Created", s::any_object())
+            .fails(&[412, 422]),
+    );
+    api.delete(
+        "/api/catalog/layers/{id}",
+        delete::<LayerDef>,
+        Op::new("catalog", "Remove a layer")
+            .path("id", s::string(), "The layer's id")
+            .empty(204, "Removed")
+            .fails(&[409, 412]),
+    );
+}

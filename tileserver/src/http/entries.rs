@@ -716,6 +716,77 @@ pub async fn attachment(
     Ok(r)
 }
 
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, Section, schema as s};
+    api.get(
+        "/api/entries",
+        list,
+        Op::new("log", "List entries").with(super::filters::documented).json(200, "The answer", s::any_object()),
+    );
+    api.post(
+        "/api/entries",
+        create,
+        Op::new("log", "Record an entry")
+            .json_body(s::any_object(), "The entry")
+            .json(201, "Recorded", s::any_object())
+            .fails(&[415, 422]),
+    );
+    api.get(
+        "/api/entries/{id}",
+        get_one,
+        Op::new("log", "One entry").path("id", s::int_in(1, i64::MAX), "The entry's id").json(
+            200,
+            "The answer",
+            s::any_object(),
+        ),
+    );
+    api.patch(
+        "/api/entries/{id}",
+        patch,
+        Op::new("log", "Change an entry")
+            .path("id", s::int_in(1, i64::MAX), "The entry's id")
+            .json_body(s::any_object(), "A JSON merge patch of its fields")
+            .json(200, "The answer", s::any_object())
+            .fails(&[412, 415, 422, 428]),
+    );
+    api.delete(
+        "/api/entries/{id}",
+        delete,
+        Op::new("log", "Delete an entry")
+            .path("id", s::int_in(1, i64::MAX), "The entry's id")
+            .json(200, "The answer", s::any_object())
+            .fails(&[412, 428]),
+    );
+    api.get(
+        "/api/entries/{id}/revisions",
+        revisions,
+        Op::new("log", "An entry's revisions").path("id", s::int_in(1, i64::MAX), "The entry's id").json(
+            200,
+            "The answer",
+            s::any_object(),
+        ),
+    );
+    api.post(
+        "/api/entries/{id}/attachments",
+        attach,
+        Op::new("log", "Attach a photo")
+            .path("id", s::int_in(1, i64::MAX), "The entry's id")
+            .body("application/octet-stream", s::binary(), "A JPEG, PNG or WebP image")
+            .json(201, "Attached", s::any_object())
+            .fails(&[415])
+            .in_section(Section::Attachments),
+    );
+    api.get(
+        "/api/attachments/{sha256}",
+        attachment,
+        Op::new("log", "A photo")
+            .path("sha256", s::string(), "The image's SHA-256")
+            .answers(200, "The document", "image/*", s::binary())
+            .in_section(Section::Attachments),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,10 @@ const PLAIN_ERROR_BYTES: usize = 4096;
 pub async fn as_problem(resp: Response) -> Response {
     let status = resp.status();
     let plain = resp.headers().get(header::CONTENT_TYPE).is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
-    if !(status.is_client_error() || status.is_server_error()) || !plain {
+    // An encoded body is not read as text (the documents' own refusals were made problem+json
+    // before they were compressed).
+    let encoded = resp.headers().contains_key(header::CONTENT_ENCODING);
+    if !(status.is_client_error() || status.is_server_error()) || !plain || encoded {
         return resp;
     }
     let (parts, body) = resp.into_parts();

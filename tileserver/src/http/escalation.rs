@@ -184,3 +184,47 @@ pub async fn comment(
     audit_entry(&state, &access, "entry.comment", Some(&e), &e).await;
     full_response(&state, StatusCode::CREATED, &e).await
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get(
+        "/api/workspace",
+        workspace,
+        Op::new("workspaces", "This workspace, its parent and children").json(200, "The answer", s::any_object()),
+    );
+    api.post(
+        "/api/entries/{id}/escalate",
+        escalate,
+        Op::new("log", "Escalate an entry to the parent workspace")
+            .path("id", s::int_in(1, i64::MAX), "The entry's id")
+            .json(200, "The answer", s::any_object())
+            .fails(&[409]),
+    );
+    api.post(
+        "/api/entries/{id}/send",
+        send,
+        Op::new("log", "Send an entry to child workspaces")
+            .path("id", s::int_in(1, i64::MAX), "The entry's id")
+            .json_body(s::any_object(), "The workspaces")
+            .json(200, "The answer", s::any_object())
+            .fails(&[409, 422]),
+    );
+    api.delete(
+        "/api/entries/{id}/copies/{workspace}",
+        withdraw,
+        Op::new("log", "Withdraw an entry's copy")
+            .path("id", s::int_in(1, i64::MAX), "The entry's id")
+            .path("workspace", s::string(), "The workspace holding the copy")
+            .json(200, "The answer", s::any_object()),
+    );
+    api.post(
+        "/api/entries/{id}/comments",
+        comment,
+        Op::new("log", "Comment on an entry")
+            .path("id", s::int_in(1, i64::MAX), "The entry's id")
+            .json_body(s::any_object(), "The comment")
+            .json(201, "Commented", s::any_object())
+            .fails(&[422]),
+    );
+}

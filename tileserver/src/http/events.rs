@@ -299,6 +299,18 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get(
+        "/api/events",
+        events,
+        Op::new("log", "Live events (server-sent)")
+            .answers(200, "The document", "text/event-stream", s::binary())
+            .fails(&[429]),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -216,3 +216,57 @@ pub async fn remove(
     state.exports.remove(job.id);
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get("/api/exports", list, Op::new("exports", "List exports").json(200, "The answer", s::any_object()));
+    api.post(
+        "/api/exports",
+        create,
+        Op::new("exports", "Start an offline pack")
+            .json_body(s::any_object(), "What to export")
+            .json(202, "Started", s::any_object())
+            .fails(&[422]),
+    );
+    api.get(
+        "/api/exports/{id}",
+        one,
+        Op::new("exports", "One export").path("id", s::string(), "The export's id").json(
+            200,
+            "The answer",
+            s::any_object(),
+        ),
+    );
+    api.delete(
+        "/api/exports/{id}",
+        remove,
+        Op::new("exports", "Cancel or remove an export")
+            .path("id", s::string(), "The export's id")
+            .empty(204, "Removed"),
+    );
+    api.get(
+        "/api/exports/{id}/pack",
+        pack,
+        Op::new("exports", "An export's archive")
+            .path("id", s::string(), "The export's id")
+            .answers(200, "The document", "application/vnd.pmtiles", s::binary())
+            .fails(&[409]),
+    );
+    api.get(
+        "/api/exports/{id}/basemap",
+        basemap,
+        Op::new("exports", "An export's basemap archive")
+            .path("id", s::string(), "The export's id")
+            .answers(200, "The document", "application/vnd.pmtiles", s::binary())
+            .fails(&[409]),
+    );
+    api.get(
+        "/api/exports/{id}/style",
+        style,
+        Op::new("exports", "An export's MapLibre style")
+            .path("id", s::string(), "The export's id")
+            .json(200, "The answer", s::any_object())
+            .fails(&[409]),
+    );
+}

@@ -150,6 +150,31 @@ fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
+/// The filter parameters, documented for the operations that take them.
+pub(super) fn documented(op: super::openapi::Op) -> super::openapi::Op {
+    use super::openapi::schema as s;
+    op.query("from", s::date_time(), "Start of the time window (RFC 3339)")
+        .query("to", s::date_time(), "End of the time window (RFC 3339)")
+        .query("at", s::date_time(), "The log as it stood at this time")
+        .query(
+            "last",
+            s::pattern(r"^[0-9]+[mhd]$"),
+            "A window ending now: `90m`, `6h`, `2d` (at most 31 days), rounded so clients share cached tiles",
+        )
+        .query("tags", s::text(2400), "Comma-separated tags (at most 32, each at most 64 bytes): entries carrying any")
+        .query("severity", s::int_in(0, i64::from(MAX_SEVERITY)), "Minimum severity")
+        .query(
+            "qualification",
+            s::string(),
+            "Comma-separated states (`raw,in_review,confirmed,refuted,closed`) or `all`; default: all but `refuted`",
+        )
+        .query(
+            "budget",
+            s::one_of(&["on", "off"]),
+            "`off`: every matched feature, never thinned into clusters (up to the raw tile ceiling)",
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

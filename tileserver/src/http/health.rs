@@ -169,3 +169,42 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let body = state.metrics.render(layers, cache, &state.activity.snapshot());
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, Section, schema as s};
+    use axum::http::Method;
+    api.document_only(
+        Method::GET,
+        "/livez",
+        Op::new("operations", "Liveness: the process answers")
+            .about("Served by the process for every workspace, also while it starts.")
+            .json(200, "Alive", s::any_object()),
+    );
+    api.document_only(
+        Method::GET,
+        "/readyz",
+        Op::new("operations", "Readiness: the store answers and the index is loaded")
+            .about(
+                "Served by the process for every workspace. 503 while starting or while the database is unreachable.",
+            )
+            .json(200, "Ready", s::any_object()),
+    );
+    api.get(
+        "/health",
+        health,
+        Op::new("operations", "Health of the workspace")
+            .json(200, "The answer", s::any_object())
+            .in_section(Section::Bare),
+    );
+    api.get(
+        "/metrics",
+        metrics,
+        Op::new("operations", "Metrics (OpenMetrics)").answers(
+            200,
+            "The document",
+            "application/openmetrics-text",
+            s::binary(),
+        ),
+    );
+}

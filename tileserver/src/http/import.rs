@@ -300,3 +300,18 @@ impl Drop for Removal {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, Section, schema as s};
+    api.post(
+        "/api/layers/{id}/import",
+        import,
+        Op::new("imports", "Import a dataset")
+            .path("id", s::string(), "The dataset's layer")
+            .body("application/octet-stream", s::binary(), "The file")
+            .json(200, "The answer", s::any_object())
+            .fails(&[415, 422])
+            .in_section(Section::Imports),
+    );
+}

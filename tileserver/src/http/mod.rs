@@ -13,7 +13,9 @@ pub mod health;
 pub mod import;
 pub mod limits;
 pub mod ogc;
+pub mod openapi;
 pub mod query;
+pub mod reference;
 pub mod reports;
 pub mod requests;
 pub mod sources;
@@ -35,14 +37,12 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post, put};
 use error::ApiError;
 use std::sync::Arc;
 use std::time::Instant;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
 use vigie_layers::Engine;
-use vigie_layers::catalog::{LayerDef, Theme};
 
 /// Everything handlers share.
 #[derive(Debug)]
@@ -292,104 +292,42 @@ async fn route_to_workspace(workspaces: Arc<Workspaces>, mut req: Request) -> Re
     }
 }
 
+/// Every route of a workspace with its documentation (see [`openapi`]).
+pub fn api() -> openapi::Api {
+    let mut api = openapi::Api::default();
+    health::routes(&mut api);
+    reference::routes(&mut api);
+    web::routes(&mut api);
+    account::routes(&mut api);
+    territory::routes(&mut api);
+    escalation::routes(&mut api);
+    catalog::routes(&mut api);
+    styles::routes(&mut api);
+    tilejson::routes(&mut api);
+    tiles::routes(&mut api);
+    entries::routes(&mut api);
+    events::routes(&mut api);
+    query::routes(&mut api);
+    staticmap::routes(&mut api);
+    import::routes(&mut api);
+    sources::routes(&mut api);
+    exports::routes(&mut api);
+    reports::routes(&mut api);
+    staffing::routes(&mut api);
+    ogc::routes(&mut api);
+    api
+}
+
 fn routes(state: AppState) -> Router {
+    let [documents, attachments, imports, bare] = api().into_routers();
     // Tiles negotiate gzip themselves (the gzip form is cached beside the tile); JSON
     // documents go through the compression layer.
-    let documents = Router::new()
-        .route("/catalog", get(catalog::catalog))
-        .route("/tiles/{layers}", get(tilejson::tilejson))
-        .route("/styles", get(styles::list))
-        .route("/styles/{file}", get(styles::style))
-        .route("/api/styles/{id}", put(styles::put_style).delete(styles::delete_style))
-        .route("/metrics", get(health::metrics))
-        .route("/api/entries", get(entries::list).post(entries::create))
-        .route("/api/entries/{id}", get(entries::get_one).patch(entries::patch).delete(entries::delete))
-        .route("/api/entries/{id}/revisions", get(entries::revisions))
-        .route("/api/entries/{id}/escalate", post(escalation::escalate))
-        .route("/api/entries/{id}/send", post(escalation::send))
-        .route("/api/entries/{id}/copies/{workspace}", delete(escalation::withdraw))
-        .route("/api/entries/{id}/comments", post(escalation::comment))
-        .route("/api/workspace", get(escalation::workspace))
-        .route("/api/exports", get(exports::list).post(exports::create))
-        .route("/api/exports/{id}", get(exports::one).delete(exports::remove))
-        .route("/api/exports/{id}/pack", get(exports::pack))
-        .route("/api/exports/{id}/basemap", get(exports::basemap))
-        .route("/api/exports/{id}/style", get(exports::style))
-        .route("/api/reports", get(reports::list).post(reports::create))
-        .route("/api/reports/settings", get(reports::settings).put(reports::put_settings))
-        .route("/api/reports/schedule", get(reports::schedule))
-        .route("/api/reports/feed.atom", get(reports::feed))
-        .route("/api/reports/{id}", get(reports::one))
-        .route("/api/reports/{id}/compiled", get(reports::compiled))
-        .route("/api/reports/{id}/sections/{section}", put(reports::write_section))
-        .route("/api/reports/{id}/status", post(reports::move_to))
-        .route("/api/reports/{id}/correct", post(reports::correct))
-        .route("/api/reports/{id}/diff", get(reports::diff))
-        .route("/api/reports/{id}/presence", post(reports::presence))
-        .route("/api/reports/{id}/html", get(reports::html))
-        .route("/api/reports/{id}/pdf", get(reports::pdf))
-        .route("/api/reports/{id}/maps/{n}", get(reports::map))
-        .route("/api/staffing", get(staffing::overview))
-        .route("/api/staffing/plan", put(staffing::put_plan))
-        .route("/api/staffing/level", post(staffing::change_level))
-        .route("/api/staffing/level/{id}", delete(staffing::cancel_level))
-        .route("/api/staffing/shifts", get(staffing::shifts))
-        .route("/api/staffing/people", get(staffing::people).post(staffing::add_people))
-        .route("/api/staffing/people/{id}", put(staffing::put_person).delete(staffing::delete_person))
-        .route("/api/staffing/people/{id}/unavailability", post(staffing::add_unavailability))
-        .route("/api/staffing/people/{id}/calendar.ics", get(staffing::calendar))
-        .route("/api/staffing/unavailability/{id}", delete(staffing::delete_unavailability))
-        .route("/api/staffing/assignments", get(staffing::assignments).post(staffing::assign))
-        .route("/api/staffing/assignments/confirm", post(staffing::confirm))
-        .route(
-            "/api/staffing/assignments/{id}",
-            axum::routing::patch(staffing::patch_assignment).delete(staffing::delete_assignment),
-        )
-        .route("/api/staffing/gaps", get(staffing::gaps))
-        .route("/api/staffing/suggestions", post(staffing::suggestions))
-        .route("/api/staffing/roster.csv", get(staffing::roster_csv))
-        .route("/api/events", get(events::events))
-        .route("/api/query", get(query::get).post(query::post))
-        .route("/api/h3", get(query::h3))
-        .route("/api/staticmap", get(staticmap::staticmap))
-        .route("/api/sources", get(sources::statuses))
-        .route("/api/sources/config", get(sources::stored).put(sources::put))
-        .route("/api/session", post(account::sign_in).delete(account::sign_out))
-        .route("/api/me", get(account::me))
-        .route("/api/me/territory", get(territory::mine))
-        .route("/api/auth/methods", get(account::methods))
-        .route("/auth/oidc/login", get(account::oidc_login))
-        .route("/auth/oidc/callback", get(account::oidc_callback))
-        .route("/api/tokens", get(account::tokens).post(account::create_token))
-        .route("/api/tokens/{id}", delete(account::revoke_token))
-        .route("/api/members", get(account::members))
-        .route("/api/workspace/territory", get(territory::get_workspace).put(territory::put_workspace))
-        .route("/api/members/{name}", put(account::put_member).delete(account::delete_member))
-        .route("/api/audit", get(account::audit))
-        .route("/api/catalog", get(catalog::stored).put(catalog::put_all))
-        .route("/api/catalog/themes/{id}", put(catalog::put::<Theme>).delete(catalog::delete::<Theme>))
-        .route("/api/catalog/layers/{id}", put(catalog::put::<LayerDef>).delete(catalog::delete::<LayerDef>))
-        .route("/ogc", get(ogc::landing))
-        .route("/ogc/conformance", get(ogc::conformance))
-        .route("/ogc/api", get(ogc::openapi))
-        .route("/ogc/collections", get(ogc::list))
-        .route("/ogc/collections/{id}", get(ogc::one))
-        .route("/ogc/collections/{id}/items", get(ogc::items))
-        .route("/ogc/collections/{id}/items/{fid}", get(ogc::item))
-        .route("/", get(web::index))
-        .route("/web/{*path}", get(web::asset))
-        .layer(CompressionLayer::new());
-    let attachments = Router::new()
-        .route("/api/entries/{id}/attachments", post(entries::attach))
-        .layer(DefaultBodyLimit::max(entries::MAX_ATTACHMENT_BYTES + 1))
-        .route("/api/attachments/{sha256}", get(entries::attachment));
+    // The framework's plain-text refusals become problem+json before they are compressed.
+    let documents = documents.layer(middleware::map_response(error::as_problem)).layer(CompressionLayer::new());
+    let attachments = attachments.layer(DefaultBodyLimit::max(entries::MAX_ATTACHMENT_BYTES + 1));
     // Uploads stream to disk with their own limit (import::MAX_IMPORT_BYTES).
-    let imports =
-        Router::new().route("/api/layers/{id}/import", post(import::import)).layer(DefaultBodyLimit::disable());
-    Router::new()
-        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
-        .route("/health", get(health::health))
-        .merge(documents)
+    let imports = imports.layer(DefaultBodyLimit::disable());
+    bare.merge(documents)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .merge(attachments)
         .merge(imports)

@@ -366,3 +366,52 @@ pub async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Resul
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.oai.openapi+json;version=3.0"));
     Ok(r)
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get("/ogc", landing, Op::new("ogc", "OGC API: landing page").json(200, "The answer", s::any_object()));
+    api.get(
+        "/ogc/conformance",
+        conformance,
+        Op::new("ogc", "OGC API: conformance").json(200, "The answer", s::any_object()),
+    );
+    api.get(
+        "/ogc/api",
+        openapi,
+        Op::new("ogc", "OGC API: its OpenAPI 3.0 definition").answers(
+            200,
+            "The definition",
+            "application/vnd.oai.openapi+json;version=3.0",
+            s::any_object(),
+        ),
+    );
+    api.get("/ogc/collections", list, Op::new("ogc", "OGC API: collections").json(200, "The answer", s::any_object()));
+    api.get(
+        "/ogc/collections/{id}",
+        one,
+        Op::new("ogc", "OGC API: a collection").path("id", s::string(), "The collection").json(
+            200,
+            "The answer",
+            s::any_object(),
+        ),
+    );
+    api.get(
+        "/ogc/collections/{id}/items",
+        items,
+        Op::new("ogc", "OGC API: a collection's features").path("id", s::string(), "The collection").answers(
+            200,
+            "GeoJSON",
+            "application/geo+json",
+            s::any_object(),
+        ),
+    );
+    api.get(
+        "/ogc/collections/{id}/items/{fid}",
+        item,
+        Op::new("ogc", "OGC API: a feature")
+            .path("id", s::string(), "The collection")
+            .path("fid", s::string(), "The feature")
+            .answers(200, "GeoJSON", "application/geo+json", s::any_object()),
+    );
+}

@@ -567,3 +567,34 @@ pub async fn h3(
         json!({"layer": requested.id(), "resolution": r, "total": total, "cells": cells.into_iter().map(|(_, v)| v).collect::<Vec<_>>()}),
     ))
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get(
+        "/api/query",
+        get,
+        Op::new("queries", "Entries and features in a region").with(super::filters::documented).json(
+            200,
+            "The answer",
+            s::any_object(),
+        ),
+    );
+    api.post(
+        "/api/query",
+        post,
+        Op::new("queries", "Entries and features in a region (JSON)")
+            .json_body(s::any_object(), "The region and filters")
+            .json(200, "The answer", s::any_object())
+            .fails(&[413, 422]),
+    );
+    api.get(
+        "/api/h3",
+        h3,
+        Op::new("queries", "Counts per H3 cell").with(super::filters::documented).json(
+            200,
+            "The answer",
+            s::any_object(),
+        ),
+    );
+}

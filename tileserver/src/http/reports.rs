@@ -1040,3 +1040,139 @@ pub async fn feed(State(state): State<AppState>, access: Access, headers: Header
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/atom+xml; charset=utf-8"));
     Ok(resp)
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get(
+        "/api/reports",
+        list,
+        Op::new("reports", "List situation reports").json(200, "The answer", s::any_object()),
+    );
+    api.post(
+        "/api/reports",
+        create,
+        Op::new("reports", "Start an ad-hoc report")
+            .json_body(s::any_object(), "Title and period")
+            .json(201, "Started", s::any_object())
+            .fails(&[422]),
+    );
+    api.get(
+        "/api/reports/settings",
+        settings,
+        Op::new("reports", "Report settings").json(200, "The answer", s::any_object()),
+    );
+    api.put(
+        "/api/reports/settings",
+        put_settings,
+        Op::new("reports", "Change report settings")
+            .json_body(s::any_object(), "The settings")
+            .json(200, "The answer", s::any_object())
+            .fails(&[412, 422, 428]),
+    );
+    api.get(
+        "/api/reports/schedule",
+        schedule,
+        Op::new("reports", "The reports due").json(200, "The answer", s::any_object()),
+    );
+    api.get(
+        "/api/reports/feed.atom",
+        feed,
+        Op::new("reports", "Published reports as Atom").answers(
+            200,
+            "The document",
+            "application/atom+xml",
+            s::binary(),
+        ),
+    );
+    api.get(
+        "/api/reports/{id}",
+        one,
+        Op::new("reports", "One report").path("id", s::string(), "The report's id").json(
+            200,
+            "The answer",
+            s::any_object(),
+        ),
+    );
+    api.get(
+        "/api/reports/{id}/compiled",
+        compiled,
+        Op::new("reports", "A report's compiled figures").path("id", s::string(), "The report's id").json(
+            200,
+            "The answer",
+            s::any_object(),
+        ),
+    );
+    api.put(
+        "/api/reports/{id}/sections/{section}",
+        write_section,
+        Op::new("reports", "Write a report's section")
+            .path("id", s::string(), "The report's id")
+            .path("section", s::string(), "The section's id")
+            .json_body(s::any_object(), "The text and the version it was written on")
+            .json(200, "The answer", s::any_object())
+            .fails(&[409, 422]),
+    );
+    api.post(
+        "/api/reports/{id}/status",
+        move_to,
+        Op::new("reports", "Move a report along its workflow")
+            .path("id", s::string(), "The report's id")
+            .json_body(s::any_object(), "The status")
+            .json(200, "The answer", s::any_object())
+            .fails(&[409, 422]),
+    );
+    api.post(
+        "/api/reports/{id}/correct",
+        correct,
+        Op::new("reports", "Correct a published report")
+            .path("id", s::string(), "The report's id")
+            .json(201, "The correction", s::any_object())
+            .fails(&[409]),
+    );
+    api.get(
+        "/api/reports/{id}/diff",
+        diff,
+        Op::new("reports", "A correction against what it corrects").path("id", s::string(), "The report's id").json(
+            200,
+            "The answer",
+            s::any_object(),
+        ),
+    );
+    api.post(
+        "/api/reports/{id}/presence",
+        presence,
+        Op::new("reports", "Say who is editing which section")
+            .path("id", s::string(), "The report's id")
+            .json_body(s::any_object(), "The section")
+            .json(200, "The answer", s::any_object()),
+    );
+    api.get(
+        "/api/reports/{id}/html",
+        html,
+        Op::new("reports", "A report as one page").path("id", s::string(), "The report's id").answers(
+            200,
+            "The document",
+            "text/html",
+            s::binary(),
+        ),
+    );
+    api.get(
+        "/api/reports/{id}/pdf",
+        pdf,
+        Op::new("reports", "A report as PDF").path("id", s::string(), "The report's id").answers(
+            200,
+            "The document",
+            "application/pdf",
+            s::binary(),
+        ),
+    );
+    api.get(
+        "/api/reports/{id}/maps/{n}",
+        map,
+        Op::new("reports", "A report's map")
+            .path("id", s::string(), "The report's id")
+            .path("n", s::int_in(0, 99), "The map's rank, from 0")
+            .answers(200, "The document", "image/png", s::binary()),
+    );
+}

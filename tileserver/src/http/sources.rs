@@ -159,3 +159,27 @@ pub async fn put(
     etag(&mut resp, next);
     Ok(resp)
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get(
+        "/api/sources",
+        statuses,
+        Op::new("sources", "Sources and their last runs").json(200, "The answer", s::any_object()),
+    );
+    api.get(
+        "/api/sources/config",
+        stored,
+        Op::new("sources", "The stored sources (TOML)").answers(200, "The document", "application/toml", s::binary()),
+    );
+    api.put(
+        "/api/sources/config",
+        put,
+        Op::new("sources", "Replace the stored sources")
+            .body("application/toml", s::string(), "The sources as TOML")
+            .body("text/plain", s::string(), "The sources as TOML")
+            .json(200, "The answer", s::any_object())
+            .fails(&[412, 422]),
+    );
+}

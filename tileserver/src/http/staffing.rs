@@ -884,3 +884,141 @@ pub async fn roster_csv(
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, name)], csv)
         .into_response())
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get(
+        "/api/staffing",
+        overview,
+        Op::new("staffing", "Staffing at a glance").json(200, "The answer", s::any_object()),
+    );
+    api.put(
+        "/api/staffing/plan",
+        put_plan,
+        Op::new("staffing", "Change the staffing plan")
+            .json_body(s::any_object(), "The plan")
+            .json(200, "The answer", s::any_object())
+            .fails(&[412, 422, 428]),
+    );
+    api.post(
+        "/api/staffing/level",
+        change_level,
+        Op::new("staffing", "Change the alert level")
+            .json_body(s::any_object(), "The level")
+            .json(200, "The answer", s::any_object())
+            .fails(&[422]),
+    );
+    api.delete(
+        "/api/staffing/level/{id}",
+        cancel_level,
+        Op::new("staffing", "Withdraw a planned level change")
+            .path("id", s::int_in(1, i64::MAX), "The change's id")
+            .empty(204, "Withdrawn"),
+    );
+    api.get("/api/staffing/shifts", shifts, Op::new("staffing", "Shifts").json(200, "The answer", s::any_object()));
+    api.get("/api/staffing/people", people, Op::new("staffing", "People").json(200, "The answer", s::any_object()));
+    api.post(
+        "/api/staffing/people",
+        add_people,
+        Op::new("staffing", "Add people")
+            .json_body(s::any_object(), "A person (or `text/csv`, a roster)")
+            .json(200, "The answer", s::any_object())
+            .fails(&[415, 422]),
+    );
+    api.put(
+        "/api/staffing/people/{id}",
+        put_person,
+        Op::new("staffing", "Change a person")
+            .path("id", s::string(), "The person's id")
+            .json_body(s::any_object(), "The person")
+            .json(200, "The answer", s::any_object())
+            .fails(&[412, 422]),
+    );
+    api.delete(
+        "/api/staffing/people/{id}",
+        delete_person,
+        Op::new("staffing", "Remove a person").path("id", s::string(), "The person's id").empty(204, "Removed"),
+    );
+    api.post(
+        "/api/staffing/people/{id}/unavailability",
+        add_unavailability,
+        Op::new("staffing", "Record an unavailability")
+            .path("id", s::string(), "The person's id")
+            .json_body(s::any_object(), "The period")
+            .json(201, "Recorded", s::any_object())
+            .fails(&[422]),
+    );
+    api.get(
+        "/api/staffing/people/{id}/calendar.ics",
+        calendar,
+        Op::new("staffing", "A person's calendar").path("id", s::string(), "The person's id").answers(
+            200,
+            "The document",
+            "text/calendar",
+            s::binary(),
+        ),
+    );
+    api.delete(
+        "/api/staffing/unavailability/{id}",
+        delete_unavailability,
+        Op::new("staffing", "Remove an unavailability")
+            .path("id", s::int_in(1, i64::MAX), "The period's id")
+            .empty(204, "Removed"),
+    );
+    api.get(
+        "/api/staffing/assignments",
+        assignments,
+        Op::new("staffing", "Assignments").json(200, "The answer", s::any_object()),
+    );
+    api.post(
+        "/api/staffing/assignments",
+        assign,
+        Op::new("staffing", "Assign someone")
+            .json_body(s::any_object(), "The assignment")
+            .json(201, "Assigned", s::any_object())
+            .fails(&[409, 422]),
+    );
+    api.post(
+        "/api/staffing/assignments/confirm",
+        confirm,
+        Op::new("staffing", "Confirm proposals")
+            .json_body(s::any_object(), "The ids")
+            .json(200, "The answer", s::any_object())
+            .fails(&[422]),
+    );
+    api.patch(
+        "/api/staffing/assignments/{id}",
+        patch_assignment,
+        Op::new("staffing", "Change an assignment's status")
+            .path("id", s::int_in(1, i64::MAX), "The assignment's id")
+            .json_body(s::any_object(), "The status")
+            .json(200, "The answer", s::any_object())
+            .fails(&[409, 422]),
+    );
+    api.delete(
+        "/api/staffing/assignments/{id}",
+        delete_assignment,
+        Op::new("staffing", "Remove an assignment")
+            .path("id", s::int_in(1, i64::MAX), "The assignment's id")
+            .empty(204, "Removed"),
+    );
+    api.get(
+        "/api/staffing/gaps",
+        gaps,
+        Op::new("staffing", "Unfilled positions").json(200, "The answer", s::any_object()),
+    );
+    api.post(
+        "/api/staffing/suggestions",
+        suggestions,
+        Op::new("staffing", "Proposals filling the gaps")
+            .json_body(s::any_object(), "Level and period")
+            .json(200, "The answer", s::any_object())
+            .fails(&[422]),
+    );
+    api.get(
+        "/api/staffing/roster.csv",
+        roster_csv,
+        Op::new("staffing", "The roster as CSV").answers(200, "The document", "text/csv", s::binary()),
+    );
+}

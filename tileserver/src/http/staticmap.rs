@@ -159,3 +159,18 @@ pub async fn staticmap(
     }
     Ok(resp)
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get(
+        "/api/staticmap",
+        staticmap,
+        Op::new("maps", "A map as an image").with(super::filters::documented).answers(
+            200,
+            "The document",
+            "image/png",
+            s::binary(),
+        ),
+    );
+}

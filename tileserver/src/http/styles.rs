@@ -393,6 +393,36 @@ pub async fn delete_style(
     apply(&state, &access, &headers, "style.delete", &id, &change).await
 }
 
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get("/styles", list, Op::new("styles", "The styles").json(200, "The answer", s::any_object()));
+    api.get(
+        "/styles/{file}",
+        style,
+        Op::new("styles", "A MapLibre style").path("file", s::string(), "The style's id, ending in .json").json(
+            200,
+            "The answer",
+            s::any_object(),
+        ),
+    );
+    api.put(
+        "/api/styles/{id}",
+        put_style,
+        Op::new("styles", "Store a style")
+            .path("id", s::string(), "The style's id")
+            .json_body(s::any_object(), "A MapLibre style")
+            .json(200, "The answer", s::any_object())
+            .json(201, "Created", s::any_object())
+            .fails(&[422]),
+    );
+    api.delete(
+        "/api/styles/{id}",
+        delete_style,
+        Op::new("styles", "Remove a stored style").path("id", s::string(), "The style's id").empty(204, "Removed"),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -257,3 +257,26 @@ pub fn scope_for(state: &Shared, text: &Arc<str>) -> Result<Arc<Scope>, ApiError
     cache.insert(text.clone(), scope.clone());
     Ok(scope)
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get(
+        "/api/me/territory",
+        mine,
+        Op::new("identity", "The asker's territory").answers(200, "GeoJSON", "application/geo+json", s::any_object()),
+    );
+    api.get(
+        "/api/workspace/territory",
+        get_workspace,
+        Op::new("workspaces", "The workspace's territory").json(200, "The answer", s::any_object()),
+    );
+    api.put(
+        "/api/workspace/territory",
+        put_workspace,
+        Op::new("workspaces", "Set the workspace's territory")
+            .json_body(s::any_object(), "The territory")
+            .json(200, "The answer", s::any_object())
+            .fails(&[422]),
+    );
+}

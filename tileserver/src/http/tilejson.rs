@@ -142,3 +142,16 @@ pub async fn tilejson(
     let scope = super::territory::scope_of(&state, &access)?;
     Ok(Json(document(&state, &resolved, &base, &to_query(&filter), scope.as_deref())))
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get(
+        "/tiles/{layers}",
+        tilejson,
+        Op::new("tiles", "TileJSON of layers")
+            .path("layers", s::string(), "Comma-separated layer ids")
+            .with(super::filters::documented)
+            .json(200, "The answer", s::any_object()),
+    );
+}

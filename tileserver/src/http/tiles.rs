@@ -207,6 +207,25 @@ pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     )
 }
 
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, Section, schema as s};
+    api.get(
+        "/tiles/{layers}/{z}/{x}/{y}",
+        tile,
+        Op::new("tiles", "A tile")
+            .path("layers", s::string(), "Comma-separated layer ids")
+            .path("z", s::int_in(0, 24), "Zoom")
+            .path("x", s::int(), "Column")
+            .path("y", s::string(), "Row, optionally ending in the format's extension (.mvt, .png...)")
+            .with(super::filters::documented)
+            .answers(200, "The document", "application/vnd.mapbox-vector-tile", s::binary())
+            .empty(204, "No feature here")
+            .empty(304, "Not modified")
+            .in_section(Section::Bare),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

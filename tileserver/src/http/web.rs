@@ -65,3 +65,19 @@ pub async fn index(headers: HeaderMap) -> Response {
 pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Result<Response, super::error::ApiError> {
     file(&format!("/{path}"), &headers).ok_or_else(|| super::error::ApiError::NotFound(format!("no web file '{path}'")))
 }
+
+/// This module's routes, each with its documentation.
+pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::openapi::{Op, schema as s};
+    api.get("/", index, Op::new("web", "The web view").answers(200, "The document", "text/html", s::binary()));
+    api.get(
+        "/web/{*path}",
+        asset,
+        Op::new("web", "The web view's scripts and styles").path("path", s::string(), "The file").answers(
+            200,
+            "The document",
+            "application/javascript",
+            s::binary(),
+        ),
+    );
+}
