@@ -21,3 +21,19 @@ wait_up() { # $1 URL; the server must answer 200 within 600 s
     echo "${0##*/}: $1 did not answer" >&2
     exit 1
 }
+
+# seed_points DIR: $entries point entries of the demo, spread over the region, written once
+# into DIR by a server on $port (FRESH=1 makes them again); its log in $log.
+seed_points() {
+    local dir=$1
+    if [[ ${FRESH:-0} == 1 || ! -f $dir/.ready ]]; then
+        rm -rf "$dir"
+        echo "== data: $entries point entries (demo, region spread) into $dir"
+        "$vigie" serve --data-dir "$dir" --demo --demo-entries "$entries" --demo-points-only --demo-region \
+            --listen "127.0.0.1:$port" 2>"$log" &
+        pid=$!
+        wait_up "http://127.0.0.1:$port/health"
+        stop
+        touch "$dir/.ready"
+    fi
+}

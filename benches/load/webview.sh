@@ -33,16 +33,7 @@ vigie=$target/release/vigie
 source "$here/lib.sh"
 log=$work/logs/webview-seed.log
 
-if [[ ${FRESH:-0} == 1 || ! -f $work/webview/.ready ]]; then
-    rm -rf "$work/webview"
-    echo "== data: $entries point entries (demo, region spread) into $work/webview"
-    "$vigie" serve --data-dir "$work/webview" --demo --demo-entries "$entries" --demo-points-only --demo-region \
-        --listen "127.0.0.1:$port" 2>"$log" &
-    pid=$!
-    wait_up "$base/health"
-    stop
-    touch "$work/webview/.ready"
-fi
+seed_points "$work/webview"
 
 echo "== machine: $(nproc) cores; trace: $(wc -l <"$here/trace.txt") tiles z8-16; composite $layers"
 printf '%-6s %5s %9s %8s %8s %9s %6s %11s %11s %8s\n' pass conns req/s p50_ms p99_ms max_ms errors mean_bytes max_bytes hwm_mib

@@ -8,7 +8,7 @@
 //! `VIGIE_CONTRACT_EXAMPLES` sets schemathesis's examples per operation (default 12, CI's short
 //! pass; `benches/contract.sh` runs the long one).
 
-use crate::support::{Server, agent, get_json, member_token, python, run};
+use crate::support::{Server, agent, get_json, python, run};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -26,19 +26,21 @@ const LEFT_OUT: &[(&str, &str)] = &[
     ("/api/session", "sign-in attempts are limited per client"),
 ];
 
-fn server(dir: &Path) -> (Server, String) {
+/// The demo on the loopback: requests without credentials act as its admin, so every
+/// operation is open and refusals are the inputs' doing. (Not an API token: schemathesis would
+/// revoke it with `DELETE /api/tokens/{id}`, or demote its account, and test 401s from then on.)
+fn server(dir: &Path) -> Server {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    // An admin's token: every operation is open to it, so refusals are the inputs' doing.
-    let token = member_token(&data, &[], "contrat", "default", "admin");
-    let server = Server::start(&data, &["--demo", "--demo-entries", "300"]);
-    (server, token)
+    // Writes are not limited per identity here: every generated request is the one demo
+    // identity's, and the limit has its own test (limits.rs).
+    Server::start(&data, &["--demo", "--demo-entries", "300", "--writes-per-second", "0"])
 }
 
 #[test]
 fn the_document_is_valid_openapi_and_the_server_keeps_to_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, token) = server(dir.path());
+    let server = server(dir.path());
     let url = server.url("/api/openapi.json");
     let resp = agent().get(&url).call().unwrap();
     assert_eq!(resp.headers().get("content-type").unwrap(), "application/vnd.oai.openapi+json;version=3.1");
@@ -55,16 +57,22 @@ fn the_document_is_valid_openapi_and_the_server_keeps_to_it() {
         "schemathesis is missing from tests/.venv: run tests/run (it installs tests/python/requirements.txt)"
     );
     let examples = std::env::var("VIGIE_CONTRACT_EXAMPLES").unwrap_or_else(|_| "12".into());
+    // No made-up credentials (they would only meet 401s): the operations run as the demo's admin.
+    let config = dir.path().join("schemathesis.toml");
+    std::fs::write(&config, "[generation]\nwith-security-parameters = false\n").unwrap();
     let mut cmd = Command::new(&schemathesis);
-    cmd.args(["run", &url, "--checks"])
+    cmd.arg("--config-file")
+        .arg(&config)
+        .args(["run", &url, "--checks"])
         .arg(
             "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,\
              response_schema_conformance",
         )
-        .args(["--max-examples", &examples, "--seed", "20241126", "--workers", "2"])
+        // One worker: hypothesis fails on its own ("AST constructor recursion depth mismatch")
+        // when schemathesis runs it on several threads.
+        .args(["--max-examples", &examples, "--seed", "20241126", "--workers", "1"])
         .args(["--request-timeout", "20", "--max-response-time", "15"])
-        .args(["--suppress-health-check", "all", "--no-color"])
-        .args(["-H", &format!("Authorization: {token}")]);
+        .args(["--suppress-health-check", "all", "--no-color"]);
     for (path, _why) in LEFT_OUT {
         cmd.args(["--exclude-path", path]);
     }
@@ -79,14 +87,15 @@ fn the_document_is_valid_openapi_and_the_server_keeps_to_it() {
     let operations: usize = doc["paths"].as_object().unwrap().values().map(|i| i.as_object().unwrap().len()).sum();
     let left_out: usize =
         LEFT_OUT.iter().map(|(p, _)| doc["paths"][p].as_object().map_or(0, serde_json::Map::len)).sum();
-    let tested = operations - left_out;
+    // schemathesis leaves out the operation that serves the document it reads.
+    let tested = operations - left_out - 1;
     assert!(stdout.contains(&format!("Tested: {tested}\n")), "expected {tested} operations tested:\n{stdout}");
 }
 
 #[test]
 fn the_reference_page_lists_every_operation_and_fetches_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, _token) = server(dir.path());
+    let server = server(dir.path());
     let doc = get_json(&server.url("/api/openapi.json"));
     let resp = agent().get(&server.url("/api/docs")).call().unwrap();
     let csp = resp.headers().get("content-security-policy").unwrap().to_str().unwrap().to_owned();

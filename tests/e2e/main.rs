@@ -29,6 +29,7 @@ mod oidc;
 mod operability;
 mod package;
 mod packs_in_browser;
+mod parsers;
 mod postgis_mvt;
 mod regions;
 mod replicas;

@@ -20,7 +20,7 @@ use vigie_layers::readers::{ReadOptions, read_path};
 const HANG: Duration = Duration::from_secs(20);
 
 /// One damaged copy of `bytes`, and what was done.
-fn mutate(bytes: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
+pub fn mutate(bytes: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
     let mut b = bytes.to_vec();
     let at = rng.below(b.len());
     match rng.below(7) {

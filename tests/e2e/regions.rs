@@ -31,7 +31,7 @@ fn catalog_with_probe(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-async fn import(state: &Arc<Shared>, layer: &str, path: &std::path::Path) {
+pub async fn import(state: &Arc<Shared>, layer: &str, path: &std::path::Path) {
     let def = state.engine.layer(layer).unwrap().def.clone();
     let (info, report) =
         import_path(state.store.as_ref(), &def, path, vigie_layers::dataset::Mapping::default(), false).await.unwrap();

@@ -63,11 +63,16 @@ impl Answer {
 
 /// Sends a GET through the router (no socket).
 pub async fn get(state: &Arc<Shared>, uri: &str, headers: &[(&str, &str)]) -> Answer {
-    let mut req = Request::get(uri).header("host", "vigie.test:8080");
+    request(state, "GET", uri, headers, Vec::new()).await
+}
+
+/// A request of any method to the router in-process.
+pub async fn request(state: &Arc<Shared>, method: &str, uri: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
+    let mut req = Request::builder().method(method).uri(uri).header("host", "vigie.test:8080");
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = app(state.clone()).oneshot(req.body(Body::empty()).unwrap()).await.expect("router answers");
+    let resp = app(state.clone()).oneshot(req.body(Body::from(body)).unwrap()).await.expect("router answers");
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body").to_vec();

@@ -225,6 +225,25 @@ struct MemberRequest {
     territory: Option<Value>,
 }
 
+/// A token acts for the account that created it: like a session of that account
+/// ([`crate::identity::Identities::set_member`]), it cannot lower or remove that account's admin
+/// role (which would also take its own rights away, or revoke it).
+///
+/// # Errors
+/// 403 when it would; the store's.
+async fn guard_creator(state: &super::Shared, access: &Access, name: &str, role: Option<Role>) -> Result<(), ApiError> {
+    let Principal::Token { account, .. } = access.principal else { return Ok(()) };
+    if role == Some(Role::Admin) {
+        return Ok(());
+    }
+    if state.identities.store().account_by_name(name).await?.is_some_and(|a| a.id == account) {
+        return Err(ApiError::Forbidden(
+            "a token cannot lower or remove the admin role of the account that created it (another admin can)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `PUT /api/members/{name}` `{"role", "territory"}`: grants (or changes) an account's role
 /// here; `territory` (optional) narrows the membership to part of the map (a JSON array of
 /// regions, see [`super::territory`]; `null` gives the whole workspace back).
@@ -246,6 +265,7 @@ pub async fn put_member(
         Some(Value::Null) => Some(None),
         Some(t) => Some(Some(super::territory::check(&state, &t)?)),
     };
+    guard_creator(&state, &access, &name, Some(req.role)).await?;
     state.identities.set_member(&access, &name, Some(req.role)).await?;
     if let Some(t) = territory {
         state.identities.set_territory(&access, &name, t.as_deref()).await?;
@@ -263,6 +283,7 @@ pub async fn delete_member(
     access: Access,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    guard_creator(&state, &access, &name, None).await?;
     state.identities.set_member(&access, &name, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -489,63 +510,360 @@ pub async fn oidc_callback(State(state): State<AppState>, req: Request) -> Resul
     Ok(resp)
 }
 
+/// The identity `GET /api/me` shows.
+fn identity_schema() -> Value {
+    use super::openapi::schema as s;
+    let mut levels = s::object(&[("all_of", s::array(super::territory::schema()))], &["all_of"]);
+    levels["description"] =
+        json!("An identity narrowed at several levels (token, membership, workspace): it sees what meets each");
+    s::object(
+        &[
+            ("kind", s::one_of(&["account", "token", "anonymous"])),
+            ("name", s::string()),
+            ("actor", s::string()),
+            ("workspace", s::string()),
+            ("role", s::of::<Role>()),
+            ("territory", json!({"anyOf": [super::territory::schema(), levels, {"type": "null"}]})),
+            ("csrf", s::nullable(s::string())),
+            (
+                "can",
+                s::object(
+                    &[
+                        ("write", s::boolean()),
+                        ("qualify", s::boolean()),
+                        ("report", s::boolean()),
+                        ("admin", s::boolean()),
+                    ],
+                    &["write", "qualify", "report", "admin"],
+                ),
+            ),
+        ],
+        &["kind", "name", "actor", "workspace", "role", "territory", "csrf", "can"],
+    )
+}
+
+/// Registers the identity schemas and returns nothing: operations refer to them by name.
+fn components(api: &mut super::openapi::Api) {
+    use super::openapi::schema as s;
+    api.component(
+        "TokenRecord",
+        s::object(
+            &[
+                ("id", s::int()),
+                ("name", s::string()),
+                ("role", s::of::<Role>()),
+                ("prefix", s::string()),
+                ("created_by", s::string()),
+                ("created_at", s::date_time()),
+                ("expires_at", s::nullable(s::date_time())),
+                ("revoked_at", s::nullable(s::date_time())),
+                ("first_used_at", s::nullable(s::date_time())),
+                ("territory", s::nullable(super::territory::schema())),
+            ],
+            &[
+                "id",
+                "name",
+                "role",
+                "prefix",
+                "created_by",
+                "created_at",
+                "expires_at",
+                "revoked_at",
+                "first_used_at",
+                "territory",
+            ],
+        ),
+    );
+    api.component(
+        "Member",
+        s::object(
+            &[
+                ("name", s::string()),
+                ("display_name", s::string()),
+                ("role", s::of::<Role>()),
+                ("disabled", s::boolean()),
+                ("territory", s::nullable(super::territory::schema())),
+            ],
+            &["name", "display_name", "role", "disabled", "territory"],
+        ),
+    );
+    api.component(
+        "AuditRow",
+        s::object(
+            &[
+                ("seq", s::int()),
+                ("at", s::date_time()),
+                ("workspace", s::nullable(s::string())),
+                ("actor", s::string()),
+                ("action", s::string()),
+                ("target", s::string()),
+                ("outcome", s::one_of(&["ok", "refused", "failed"])),
+                ("client", s::nullable(s::string())),
+                ("detail", s::nullable(s::any_object())),
+                ("prev_hash", s::pattern("^[0-9a-f]{64}$")),
+                ("hash", s::pattern("^[0-9a-f]{64}$")),
+            ],
+            &[
+                "seq",
+                "at",
+                "workspace",
+                "actor",
+                "action",
+                "target",
+                "outcome",
+                "client",
+                "detail",
+                "prev_hash",
+                "hash",
+            ],
+        ),
+    );
+}
+
+/// A session cookie answer header.
+const SET_SESSION: &str =
+    "The session cookie (`vigie_session`, HttpOnly, SameSite=Strict, Secure behind an https `public_url`)";
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
+    components(api);
+    let name = || {
+        let mut n = s::text(crate::identity::MAX_NAME_CHARS as u64);
+        n["minLength"] = json!(1);
+        n
+    };
+    let mut signed_in = identity_schema();
+    signed_in = json!({"allOf": [signed_in, s::object(&[("display_name", s::string()), ("expires_at", s::date_time())], &["display_name", "expires_at"])]});
     api.post(
         "/api/session",
         sign_in,
-        Op::new("identity", "Sign in").json_body(s::any_object(), "Name and password").json(
-            200,
-            "The answer",
-            s::any_object(),
-        ),
+        Op::new("identity", "Sign in")
+            .about(
+                "Signs an account in with its name and password: sets the session cookie (HttpOnly, \
+                 SameSite=Strict) and answers the identity with the CSRF token to send in `X-CSRF-Token` \
+                 with every change. Failed attempts are throttled per account and per client (429 with \
+                 `Retry-After`).",
+            )
+            .json_body(
+                s::object(&[("name", s::string()), ("password", s::string())], &["name", "password"]),
+                "The account's name and password (no other field; at most 64 KiB)",
+            )
+            .json(200, "Signed in: the identity, its display name and when the session ends", signed_in)
+            .answer_header(200, "Set-Cookie", s::string(), SET_SESSION)
+            .answer_header(200, "Cache-Control", s::one_of(&["no-store"]), "Never cached")
+            .fails(&[401, 404]),
     );
-    api.delete("/api/session", sign_out, Op::new("identity", "Sign out").empty(204, "Signed out"));
-    api.get("/api/me", me, Op::new("identity", "Who is asking").json(200, "The answer", s::any_object()));
+    api.delete(
+        "/api/session",
+        sign_out,
+        Op::new("identity", "Sign out")
+            .about(
+                "Signs the session out: it is revoked in the store (a replayed cookie is refused) and the \
+                 cookie is cleared. With an API token, nothing is revoked.",
+            )
+            .empty(204, "Signed out")
+            .answer_header(204, "Set-Cookie", s::string(), "The session cookie, cleared (`Max-Age=0`)"),
+    );
+    api.get(
+        "/api/me",
+        me,
+        Op::new("identity", "Who is asking")
+            .about(
+                "Who the request is (an account, a token, or the anonymous demo identity), its role and \
+                 territory in the workspace, what it may do, and (for a session) the CSRF token to send in \
+                 `X-CSRF-Token` with every change. 401 without a valid credential.",
+            )
+            .json(200, "The identity", identity_schema())
+            .answer_header(200, "Cache-Control", s::one_of(&["no-store"]), "Never cached")
+            .fails(&[401]),
+    );
     api.get(
         "/api/auth/methods",
         methods,
-        Op::new("identity", "How to sign in").json(200, "The answer", s::any_object()),
+        Op::new("identity", "How to sign in")
+            .about("How one signs in here: by password always; `oidc` is set when single sign-on is configured (the web view then shows its button).")
+            .json(
+                200,
+                "The sign-in methods",
+                s::object(
+                    &[
+                        ("password", s::boolean()),
+                        (
+                            "oidc",
+                            s::nullable(s::object(
+                                &[("login", s::string()), ("issuer", s::string())],
+                                &["login", "issuer"],
+                            )),
+                        ),
+                    ],
+                    &["password", "oidc"],
+                ),
+            ),
     );
     api.get(
         "/auth/oidc/login",
         oidc_login,
-        Op::new("identity", "Start the single sign-on").empty(303, "To the identity provider"),
+        Op::new("identity", "Start the single sign-on")
+            .about(
+                "Starts the OpenID Connect sign-in (Authorization Code with PKCE): redirects to the \
+                 provider, keeping state, nonce and verifier in an HttpOnly cookie (`vigie_oidc`, 10 \
+                 minutes) for the callback. 404 when no provider is configured (`[auth.oidc]`), 401 when \
+                 its discovery document cannot be read.",
+            )
+            .query(
+                "return",
+                s::text(1000),
+                "Where to go back once signed in: a path of this server (anything else goes back to `/`)",
+            )
+            .empty(302, "To the identity provider")
+            .answer_header(302, "Location", s::string(), "The provider's authorization URL")
+            .answer_header(
+                302,
+                "Set-Cookie",
+                s::string(),
+                "`vigie_oidc`: the sign-in under way (HttpOnly, SameSite=Lax)",
+            )
+            .answer_header(302, "Cache-Control", s::one_of(&["no-store"]), "Never cached")
+            .fails(&[401, 404]),
     );
     api.get(
         "/auth/oidc/callback",
         oidc_callback,
-        Op::new("identity", "End the single sign-on").empty(303, "Back to the page, signed in"),
+        Op::new("identity", "End the single sign-on")
+            .about(
+                "Ends the sign-in: checks `state` against the `vigie_oidc` cookie, exchanges the code \
+                 (with the PKCE verifier), checks the id token (signature, issuer, audience, expiry, \
+                 nonce), maps the identity to its account (created at first sign-in), opens a session and \
+                 goes back to where the sign-in started. 400 for a callback without its sign-in (no \
+                 cookie, another state) or an error from the provider; 401 for a refused id token; 404 \
+                 when no provider is configured or the account is not a member.",
+            )
+            .query("code", s::string(), "The authorization code the provider gives")
+            .query("state", s::string(), "The state sent at the start of the sign-in")
+            .query("error", s::string(), "The provider's error, when it refused")
+            .empty(303, "Back to the page the sign-in started from, signed in")
+            .answer_header(303, "Location", s::string(), "The path the sign-in started from")
+            .answer_header(
+                303,
+                "Set-Cookie",
+                s::string(),
+                "The session cookie (`vigie_session`), and `vigie_oidc` cleared",
+            )
+            .answer_header(303, "Cache-Control", s::one_of(&["no-store"]), "Never cached")
+            .fails(&[401, 404]),
     );
-    api.get("/api/tokens", tokens, Op::new("identity", "API tokens").json(200, "The answer", s::any_object()));
+    api.get(
+        "/api/tokens",
+        tokens,
+        Op::new("identity", "API tokens")
+            .about("The workspace's API tokens, revoked and expired ones included (never their secrets).")
+            .json(200, "The tokens", s::object(&[("tokens", s::array(s::named("TokenRecord")))], &["tokens"])),
+    );
+    let mut expires = s::int_in(0, i64::from(u32::MAX));
+    expires["description"] = json!(
+        "Days until it expires, from 1 to 3650 (other values are brought into that range); none: it does not expire"
+    );
+    let mut created = s::named("TokenRecord");
+    created = json!({"allOf": [created, s::object(&[("token", s::pattern("^vgt_"))], &["token"])]});
     api.post(
         "/api/tokens",
         create_token,
         Op::new("identity", "Create an API token")
-            .json_body(s::any_object(), "Name, role, expiry, territory")
-            .json(201, "Created (the secret is shown once)", s::any_object())
+            .about(
+                "Creates an API token for the workspace, with at most the creator's role, narrowed to \
+                 `territory` (inside the creator's) when given. The secret (`token`) is in this answer \
+                 and never again. Only a signed-in account creates tokens (403 for a token); 400 for a \
+                 bad name or role; 422 for a territory that does not resolve.",
+            )
+            .json_body(
+                s::object(
+                    &[
+                        ("name", name()),
+                        ("role", s::of::<Role>()),
+                        ("expires_in_days", s::nullable(expires)),
+                        ("territory", s::nullable(super::territory::schema())),
+                    ],
+                    &["name", "role"],
+                ),
+                "The token's name (letters, digits, `.`, `-`, `_`, `@`), role, expiry and territory (no other field)",
+            )
+            .json(201, "Created: the record, and the secret shown once", created)
+            .answer_header(201, "Cache-Control", s::one_of(&["no-store"]), "Never cached")
             .fails(&[422]),
     );
     api.delete(
         "/api/tokens/{id}",
         revoke_token,
-        Op::new("identity", "Revoke an API token").path("id", s::string(), "The token's id").empty(204, "Revoked"),
+        Op::new("identity", "Revoke an API token")
+            .about("Revokes a live token of the workspace; every replica refuses it within a second. 404 for no live token with that id.")
+            .path("id", s::int(), "The token's id")
+            .empty(204, "Revoked"),
     );
-    api.get("/api/members", members, Op::new("identity", "Members and roles").json(200, "The answer", s::any_object()));
+    api.get(
+        "/api/members",
+        members,
+        Op::new("identity", "Members and roles")
+            .about("The workspace's members: their role, whether the account is disabled, and the territory their membership is narrowed to.")
+            .json(200, "The members", s::object(&[("members", s::array(s::named("Member")))], &["members"])),
+    );
     api.put(
         "/api/members/{name}",
         put_member,
         Op::new("identity", "Grant a role")
-            .path("name", s::string(), "The account")
-            .json_body(s::any_object(), "Role and territory")
-            .json(200, "The answer", s::any_object())
+            .about(
+                "Makes an existing account a member with `role` (or changes its role). `territory` \
+                 narrows the membership to part of the map; `null` gives the whole workspace back; absent, \
+                 it is left as it is. 404 for an unknown account; 403 when an admin would lower their own \
+                 role; 422 for a territory that does not resolve.",
+            )
+            .path("name", s::string(), "The account's name")
+            .json_body(
+                s::object(
+                    &[("role", s::of::<Role>()), ("territory", s::nullable(super::territory::schema()))],
+                    &["role"],
+                ),
+                "The role, and the territory (no other field)",
+            )
+            .empty(204, "Granted")
             .fails(&[422]),
     );
     api.delete(
         "/api/members/{name}",
         delete_member,
-        Op::new("identity", "Remove a member").path("name", s::string(), "The account").empty(204, "Removed"),
+        Op::new("identity", "Remove a member")
+            .about("Removes an account from the workspace and revokes the tokens it created here. 404 for an unknown account; 403 when an admin would remove themself.")
+            .path("name", s::string(), "The account's name")
+            .empty(204, "Removed"),
     );
-    api.get("/api/audit", audit, Op::new("identity", "The audit trail").json(200, "The answer", s::any_object()));
+    let mut limit = s::int_in(1, MAX_AUDIT_PAGE as i64);
+    limit["default"] = json!(100);
+    api.get(
+        "/api/audit",
+        audit,
+        Op::new("identity", "The audit trail")
+            .about(
+                "The workspace's audit rows, oldest first, filtered and paged with `after` (the \
+                 `next_after` of the page before). `format=ndjson` (or `Accept: application/x-ndjson`) \
+                 exports every matching row instead, one JSON object per line (at most 1,000,000); the \
+                 export is itself audited. An unknown parameter is a 400.",
+            )
+            .query("actor", s::string(), "Who acted, exactly (`account:name`, `token:name`…)")
+            .query("action", s::string(), "The action, exactly, or a prefix ending in `.` (`entry.`)")
+            .query("outcome", s::one_of(&["ok", "refused", "failed"]), "How it ended")
+            .query("since", s::date_time(), "From this time (RFC 3339, included)")
+            .query("until", s::date_time(), "Until this time (RFC 3339, excluded)")
+            .query("after", s::int(), "Rows after this seq (paging)")
+            .query("limit", limit, "Most rows in the page")
+            .query("format", s::one_of(&["json", "ndjson"]), "`ndjson`: every matching row, one per line")
+            .json(
+                200,
+                "A page of rows; `next_after` is the seq to page on with, `null` on the last page",
+                s::object(
+                    &[("rows", s::array(s::named("AuditRow"))), ("next_after", s::nullable(s::int()))],
+                    &["rows", "next_after"],
+                ),
+            )
+            .answers(200, "Every matching row, one JSON object per line", "application/x-ndjson", s::string()),
+    );
 }

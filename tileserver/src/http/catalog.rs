@@ -148,6 +148,7 @@ fn admin_view(catalog: &Catalog, version: u64, updated_at_ms: i64, updated_by: &
         "updated_by": updated_by,
         "name": catalog.name,
         "attribution": catalog.attribution,
+        "basemap": catalog.basemap,
         "themes": catalog.themes,
         "layers": catalog.layers,
     });
@@ -367,53 +368,348 @@ pub async fn put_all(
     apply(&state, &access, &headers, "catalog.replace", "catalog", &edit).await
 }
 
+/// A string of `lo` to `hi` characters.
+fn text_between(lo: u64, hi: u64) -> Value {
+    json!({"type": "string", "minLength": lo, "maxLength": hi})
+}
+
+/// A string of at least one character.
+fn nonempty() -> Value {
+    json!({"type": "string", "minLength": 1})
+}
+
+/// A title: 1 to 200 characters, not only spaces.
+fn title() -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"})
+}
+
+/// The layer kinds ([`LayerKind`]).
+const KINDS: &[&str] = &["entries", "venues", "perimeters", "dataset", "h3", "table", "staffing", "pmtiles", "mbtiles"];
+
+/// A theme or layer id, as the catalog checks it.
+const ID_PATTERN: &str = "^[a-z0-9_-]{1,64}$";
+
+/// A theme as sent (`id` optional in `PUT /api/catalog/themes/{id}`, where the path gives it).
+fn theme_schema(required: &[&str]) -> Value {
+    use super::openapi::schema as s;
+    s::object(
+        &[
+            ("id", s::pattern(ID_PATTERN)),
+            ("title", title()),
+            ("title_en", title()),
+            ("color", s::pattern("^#[0-9a-fA-F]{6}$")),
+            ("entry_tag", s::boolean()),
+        ],
+        required,
+    )
+}
+
+/// A layer definition; `body`: as sent (defaults may be left out, `null` for none), else as
+/// stored and shown.
+fn layer_schema(body: bool) -> Value {
+    use super::openapi::schema as s;
+    let opt = |v: Value| if body { s::nullable(v) } else { v };
+    let tag = || {
+        let mut a = s::array(text_between(1, 64));
+        a["maxItems"] = json!(64);
+        a
+    };
+    let mut max_features = s::int();
+    max_features["minimum"] = json!(1);
+    let mut max_bytes = s::int();
+    max_bytes["minimum"] = json!(1024);
+    let postgis = s::object(
+        &[
+            ("table", nonempty()),
+            ("geometry_column", nonempty()),
+            ("id_column", nonempty()),
+            ("properties", s::array(s::string())),
+            ("time_column", s::nullable(s::string())),
+            ("severity_column", s::nullable(s::string())),
+        ],
+        if body {
+            &["table", "id_column"]
+        } else {
+            &["table", "geometry_column", "id_column", "properties", "time_column", "severity_column"]
+        },
+    );
+    let zoom = s::int_in(0, i64::from(vigie_layers::tile::MAX_ZOOM));
+    let resolution = s::int_in(0, i64::from(vigie_layers::h3::FINEST));
+    let mut layer = s::object(
+        &[
+            ("id", s::pattern(ID_PATTERN)),
+            ("title", title()),
+            ("title_en", title()),
+            ("description", s::text(2000)),
+            ("theme", s::string()),
+            ("kind", s::one_of(KINDS)),
+            ("tags", tag()),
+            ("kinds", tag()),
+            ("dataset", s::nullable(s::pattern(ID_PATTERN))),
+            ("key", s::nullable(s::string())),
+            ("source", s::nullable(s::string())),
+            ("min_resolution", s::nullable(resolution.clone())),
+            ("max_resolution", s::nullable(resolution)),
+            ("postgis", s::nullable(postgis)),
+            ("archive", opt(s::text(2048))),
+            ("minzoom", zoom.clone()),
+            ("maxzoom", zoom),
+            ("visible", s::boolean()),
+            ("restricted", s::boolean()),
+            ("max_features", opt(max_features)),
+            ("max_bytes", opt(max_bytes)),
+        ],
+        &[],
+    );
+    layer["required"] = if body {
+        json!(["title", "title_en", "theme", "kind"])
+    } else {
+        json!([
+            "id",
+            "title",
+            "title_en",
+            "description",
+            "theme",
+            "kind",
+            "tags",
+            "kinds",
+            "dataset",
+            "key",
+            "source",
+            "min_resolution",
+            "max_resolution",
+            "postgis",
+            "minzoom",
+            "maxzoom",
+            "visible"
+        ])
+    };
+    layer["description"] = json!(
+        "A layer definition (`docs/catalog.md`): `kind` says where its features come from, and which keys \
+         apply (`tags` for entries; `kinds` for perimeters; `dataset`, `key` and `restricted` for a dataset; \
+         `source` and the resolutions for h3; `postgis` for a table; `archive` for pmtiles and mbtiles)"
+    );
+    layer
+}
+
+/// Registers the catalog's schemas.
+fn components(api: &mut super::openapi::Api) {
+    use super::openapi::schema as s;
+    api.component("Theme", theme_schema(&["id", "title", "title_en", "color", "entry_tag"]));
+    api.component("Layer", layer_schema(false));
+    api.component(
+        "CatalogField",
+        s::object(
+            &[
+                ("name", s::string()),
+                ("type", s::one_of(&["string", "integer", "number", "boolean", "datetime"])),
+                ("description", s::string()),
+            ],
+            &["name", "type", "description"],
+        ),
+    );
+    let geometry = s::one_of(&["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"]);
+    api.component(
+        "CatalogLayer",
+        s::object(
+            &[
+                ("id", s::string()),
+                ("title", s::string()),
+                ("title_en", s::string()),
+                ("description", s::string()),
+                ("theme", s::string()),
+                ("kind", s::one_of(KINDS)),
+                ("geometry_types", s::array(geometry)),
+                ("minzoom", s::int_in(0, 24)),
+                ("maxzoom", s::int_in(0, 24)),
+                ("visible", s::boolean()),
+                ("tags", s::array(s::string())),
+                ("features", s::nullable(s::int())),
+                ("fields", s::array(s::named("CatalogField"))),
+                ("format", s::one_of(&["mvt", "png", "jpeg", "webp", "avif"])),
+                ("tiles", s::string()),
+                ("tilejson", s::string()),
+                ("unavailable", s::string()),
+            ],
+            &[
+                "id",
+                "title",
+                "title_en",
+                "description",
+                "theme",
+                "kind",
+                "geometry_types",
+                "minzoom",
+                "maxzoom",
+                "visible",
+                "features",
+                "fields",
+                "format",
+                "tiles",
+                "tilejson",
+            ],
+        ),
+    );
+    api.component(
+        "Catalog",
+        s::object(
+            &[
+                ("version", s::int()),
+                ("name", s::string()),
+                ("attribution", s::string()),
+                ("basemap", s::nullable(s::string())),
+                ("themes", s::array(s::named("Theme"))),
+                ("layers", s::array(s::named("CatalogLayer"))),
+            ],
+            &["version", "name", "attribution", "basemap", "themes", "layers"],
+        ),
+    );
+    api.component(
+        "CatalogStored",
+        s::object(
+            &[
+                ("version", s::int()),
+                ("updated_at", s::date_time()),
+                ("updated_by", s::string()),
+                ("name", s::string()),
+                ("attribution", s::string()),
+                ("basemap", s::nullable(s::string())),
+                ("themes", s::array(s::named("Theme"))),
+                ("layers", s::array(s::named("Layer"))),
+            ],
+            &["version", "updated_at", "updated_by", "name", "attribution", "basemap", "themes", "layers"],
+        ),
+    );
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
-    api.get("/catalog", catalog, Op::new("catalog", "The catalog of layers").json(200, "The answer", s::any_object()));
-    api.get("/api/catalog", stored, Op::new("catalog", "The stored catalog").json(200, "The answer", s::any_object()));
+    components(api);
+    let etag = || s::pattern("^\"[0-9]+\"$");
+    let if_match = |op: Op| {
+        op.header(
+            "If-Match",
+            s::pattern("^(W/)?\"?[0-9]+\"?$"),
+            "The catalog's version being edited (its `ETag`): a stale one is a 412; without it, a change \
+             made meanwhile by someone else is kept and this one applied over it",
+        )
+    };
+    let stored_doc = || s::named("CatalogStored");
+    let mut themes = s::array(theme_schema(&["id", "title", "title_en", "color"]));
+    themes["maxItems"] = json!(64);
+    let mut layers = s::array(layer_schema(true));
+    layers["maxItems"] = json!(vigie_layers::catalog::MAX_LAYERS);
+    layers["items"]["required"] = json!(["id", "title", "title_en", "theme", "kind"]);
+    let mut whole = s::object(
+        &[
+            ("name", s::text(200)),
+            ("attribution", s::text(1000)),
+            ("basemap", s::nullable(s::string())),
+            ("themes", themes),
+            ("layers", layers),
+        ],
+        &["name", "attribution"],
+    );
+    whole["description"] = json!(
+        "A whole catalog (no other field): every layer's `theme` declared in `themes`, `basemap` the id of a \
+         pmtiles or mbtiles layer"
+    );
+    api.get(
+        "/catalog",
+        catalog,
+        Op::new("catalog", "The catalog of layers")
+            .about(
+                "Every layer with its theme, geometry types, zoom range, visibility, feature count, fields \
+                 and tile URLs, plus the themes with their colours and the catalog's version. A scoped \
+                 layer's `features` is `null` for an identity with a territory; `unavailable` says why an \
+                 archive layer's tiles cannot be served now.",
+            )
+            .json(200, "The catalog", s::named("Catalog")),
+    );
+    api.get(
+        "/api/catalog",
+        stored,
+        Op::new("catalog", "The stored catalog")
+            .about("The stored themes and layer definitions as edited, with the version (`ETag`) to send in `If-Match` with a change.")
+            .json(200, "The stored catalog", stored_doc())
+            .answer_header(200, "ETag", etag(), "The catalog's version"),
+    );
     api.put(
         "/api/catalog",
         put_all,
         Op::new("catalog", "Replace the catalog")
-            .json_body(s::any_object(), "The catalog")
-            .json(200, "The answer", s::any_object())
-            .fails(&[412, 422]),
+            .about(
+                "Replaces the whole catalog (`{name, attribution, basemap, themes, layers}`), e.g. to \
+                 reorder layers or restore a copy; checked as the catalog file is (422 naming the theme or \
+                 layer and what to fix), stored as the next version, audited, and served when the answer \
+                 comes. At most 1 MiB.",
+            )
+            .with(if_match)
+            .json_body(whole, "The catalog")
+            .json(200, "Stored and served", stored_doc())
+            .answer_header(200, "ETag", etag(), "The catalog's new version")
+            .fails(&[409, 412, 422]),
     );
     api.put(
         "/api/catalog/themes/{id}",
         put::<Theme>,
         Op::new("catalog", "Create or change a theme")
-            .path("id", s::string(), "The theme's id")
-            .json_body(s::any_object(), "The theme")
-            .json(200, "The answer", s::any_object())
-            .json(201, "Created", s::any_object())
-            .fails(&[412, 422]),
+            .about(
+                "Creates (201) or replaces (200) a theme. Checked with the whole catalog (422 naming what \
+                 to fix), stored as the catalog's next version, audited, and served when the answer \
+                 comes. The body's `id`, when given, must be the path's.",
+            )
+            .path("id", s::pattern(ID_PATTERN), "The theme's id (also the tag of its entries)")
+            .with(if_match)
+            .json_body(theme_schema(&["title", "title_en", "color"]), "The theme (no other field)")
+            .json(200, "Replaced: the stored catalog", stored_doc())
+            .answer_header(200, "ETag", etag(), "The catalog's new version")
+            .json(201, "Created: the stored catalog", stored_doc())
+            .answer_header(201, "ETag", etag(), "The catalog's new version")
+            .fails(&[409, 412, 422]),
     );
     api.delete(
         "/api/catalog/themes/{id}",
         delete::<Theme>,
         Op::new("catalog", "Remove a theme")
+            .about("Removes a theme no layer uses (422 naming the layers that do); stored as the catalog's next version, audited and served when the answer comes.")
             .path("id", s::string(), "The theme's id")
-            .empty(204, "Removed")
-            .fails(&[409, 412]),
+            .with(if_match)
+            .json(200, "Removed: the stored catalog", stored_doc())
+            .answer_header(200, "ETag", etag(), "The catalog's new version")
+            .fails(&[409, 412, 422]),
     );
     api.put(
         "/api/catalog/layers/{id}",
         put::<LayerDef>,
         Op::new("catalog", "Create or change a layer")
-            .path("id", s::string(), "The layer's id")
-            .json_body(s::any_object(), "The layer")
-            .json(200, "The answer", s::any_object())
-            .json(201, "Created", s::any_object())
-            .fails(&[412, 422]),
+            .about(
+                "Creates (201) or replaces (200) a layer. Checked with the whole catalog (422 naming what \
+                 to fix: an undeclared theme, a key that does not apply to the kind…), stored as the \
+                 catalog's next version, audited, and served when the answer comes: `/catalog`, TileJSON, \
+                 tiles and queries show it. The body's `id`, when given, must be the path's. A dataset \
+                 layer's data stays in the store when the layer is removed and comes back with a layer \
+                 naming the same dataset.",
+            )
+            .path("id", s::pattern(ID_PATTERN), "The layer's id (used in tile URLs)")
+            .with(if_match)
+            .json_body(layer_schema(true), "The layer definition (no other field)")
+            .json(200, "Replaced: the stored catalog", stored_doc())
+            .answer_header(200, "ETag", etag(), "The catalog's new version")
+            .json(201, "Created: the stored catalog", stored_doc())
+            .answer_header(201, "ETag", etag(), "The catalog's new version")
+            .fails(&[409, 412, 422]),
     );
     api.delete(
         "/api/catalog/layers/{id}",
         delete::<LayerDef>,
         Op::new("catalog", "Remove a layer")
+            .about("Removes a layer no other needs (an H3 layer counting it, the catalog's basemap: 422); stored as the catalog's next version, audited and served when the answer comes.")
             .path("id", s::string(), "The layer's id")
-            .empty(204, "Removed")
-            .fails(&[409, 412]),
+            .with(if_match)
+            .json(200, "Removed: the stored catalog", stored_doc())
+            .answer_header(200, "ETag", etag(), "The catalog's new version")
+            .fails(&[409, 412, 422]),
     );
 }

@@ -520,7 +520,14 @@ pub async fn list(
     for (k, v) in &pairs {
         match k.as_str() {
             "bbox" => q.bbox = Some(parse_bbox(v).map_err(|e| ApiError::bad_request("Invalid bbox", e.reason))?),
-            "q" => q.text = Some(v.chars().take(200).collect()),
+            "q" => {
+                // SQLite's full-text search ends a string at NUL, PostgreSQL refuses it: a
+                // control character is never in an entry's words anyway.
+                if v.chars().any(char::is_control) {
+                    return Err(ApiError::bad_request("Invalid q", "q: control characters are not searchable"));
+                }
+                q.text = Some(v.chars().take(200).collect());
+            }
             "cursor" => {
                 q.before = Some(cursor_decode(v).ok_or_else(|| {
                     ApiError::bad_request("Invalid cursor", "use the `next` link of the previous page")
@@ -683,6 +690,14 @@ pub async fn attachment(
             )));
         }
     }
+    // Looked up before If-None-Match is: `*` (or a made-up ETag) must not make a photo that
+    // does not exist answer 304.
+    let a = state
+        .courante
+        .store()
+        .attachment(&sha256)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no attachment {sha256}")))?;
     let etag = format!("\"{sha256}\"");
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.into()))?;
     if super::tiles::if_none_match(&headers, &etag) {
@@ -690,12 +705,6 @@ pub async fn attachment(
         r.headers_mut().insert(header::ETAG, etag_value);
         return Ok(r);
     }
-    let a = state
-        .courante
-        .store()
-        .attachment(&sha256)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no attachment {sha256}")))?;
     let mut r = a.bytes.into_response();
     let h = r.headers_mut();
     h.insert(
@@ -716,73 +725,433 @@ pub async fn attachment(
     Ok(r)
 }
 
+/// The path parameter naming an entry.
+fn entry_id(op: super::openapi::Op) -> super::openapi::Op {
+    op.path("id", json!({"type": "integer", "minimum": 1, "examples": [1]}), "The entry's id")
+}
+
+/// `If-Match`: the version edited (the entry's ETag).
+fn if_match_header(op: super::openapi::Op) -> super::openapi::Op {
+    op.header_required(
+        "If-Match",
+        json!({"type": "string", "pattern": r#"^(W/)?"?[0-9]+"?$"#, "examples": ["\"1\""]}),
+        "The version edited, as the entry's `ETag` gives it (`\"3\"`); without it 428, and 412 when the \
+         entry has moved on since",
+    )
+}
+
+/// The `ETag` of an entry's answer.
+fn entry_etag(op: super::openapi::Op, status: u16) -> super::openapi::Op {
+    op.answer_header(
+        status,
+        "ETag",
+        json!({"type": "string", "pattern": "^\"[0-9]+\"$"}),
+        "The entry's version, quoted: what `If-Match` sends back",
+    )
+}
+
+/// The schemas of entries (views, inputs, revisions, copies).
+pub(super) fn components(api: &mut super::openapi::Api) {
+    use super::openapi::schema as s;
+    use vigie_layers::journal::{
+        MAX_BODY_CHARS, MAX_LINKS, MAX_SHORT_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, MAX_URL_CHARS,
+        MAX_VERTICES,
+    };
+    let qualification = s::one_of(&["raw", "in_review", "confirmed", "refuted", "closed"]);
+    let position = json!({
+        "type": "array",
+        "prefixItems": [
+            {"type": "number", "minimum": -180, "maximum": 180},
+            {"type": "number", "minimum": -90, "maximum": 90},
+        ],
+        "minItems": 2,
+        "description": "[longitude, latitude]",
+    });
+    let kind = |name: &str, coordinates: Value| {
+        s::object(
+            &[("type", json!({"type": "string", "const": name})), ("coordinates", coordinates)],
+            &["type", "coordinates"],
+        )
+    };
+    let mut line = s::array(position.clone());
+    line["minItems"] = json!(2);
+    let mut ring = s::array(position.clone());
+    ring["minItems"] = json!(4);
+    let mut rings = s::array(ring);
+    rings["minItems"] = json!(1);
+    api.component(
+        "EntryGeometry",
+        json!({
+            "description": format!(
+                "Where the entry is: a GeoJSON Point, LineString (two distinct positions at least) or Polygon \
+                 (rings closed, exterior first, no self-intersection), WGS84, at most {MAX_VERTICES} positions"
+            ),
+            "oneOf": [kind("Point", position), kind("LineString", line), kind("Polygon", rings)],
+        }),
+    );
+    let tag = json!({"type": "string", "pattern": format!(r"^\s*[\w-]{{1,{MAX_TAG_CHARS}}}\s*$")});
+    let mut tags = s::array(tag);
+    tags["maxItems"] = json!(MAX_TAGS);
+    tags["description"] =
+        json!("Catalog themes or free tags: letters, digits, `-` and `_` (stored lowercase, without repeats)");
+    let url = json!({"type": "string", "pattern": "^https?://[^\\s\"<>\\\\`]+$", "maxLength": MAX_URL_CHARS});
+    let link_out = s::object(&[("url", url.clone()), ("title", s::string())], &["url", "title"]);
+    let link_in = json!({"oneOf": [
+        url.clone(),
+        s::object(&[("url", url), ("title", s::text(MAX_SHORT_CHARS as u64))], &["url"]),
+    ]});
+    let mut links_in = s::array(link_in);
+    links_in["maxItems"] = json!(MAX_LINKS);
+    let title = json!({"type": "string", "maxLength": MAX_TITLE_CHARS, "pattern": "\\S"});
+    let short = || s::nullable(s::text(MAX_SHORT_CHARS as u64));
+    let severity =
+        json!({"type": "integer", "minimum": 0, "maximum": 4, "description": "0 (information) to 4 (critical)"});
+    let time = |text: &str| {
+        let mut t = s::date_time();
+        t["description"] = json!(text);
+        t
+    };
+    // What a creation and an edit take (a merge patch: the fields given change).
+    let fields = |patch: bool| {
+        let mut f = vec![
+            ("title", title.clone()),
+            ("body", s::nullable(s::text(MAX_BODY_CHARS as u64))),
+            ("tags", tags.clone()),
+            ("severity", severity.clone()),
+            (
+                "occurred_at",
+                s::nullable(time(
+                    "When it happened (default: `reported_at`); not in the future, not after `reported_at`",
+                )),
+            ),
+            ("reported_at", s::nullable(time("When it was reported (default: now); not in the future"))),
+            ("geometry", s::named("EntryGeometry")),
+            (
+                "lon",
+                json!({"type": "number", "minimum": -180, "maximum": 180, "description": "With `lat`, a Point (instead of `geometry`)"}),
+            ),
+            ("lat", json!({"type": "number", "minimum": -90, "maximum": 90})),
+            ("location", short()),
+            ("links", links_in.clone()),
+            ("source", short()),
+        ];
+        if patch {
+            let mut q = qualification.clone();
+            q["description"] = json!(
+                "The workflow: raw → in_review → confirmed | refuted → closed (the analyst's; a copy's only editable field)"
+            );
+            f.push(("qualification", q));
+        } else {
+            f.push((
+                "author",
+                json!({"type": ["string", "null"], "maxLength": MAX_SHORT_CHARS, "description": "Who records it: only the anonymous demo identity names it; a signed-in identity leaves it out (it is the author)"}),
+            ));
+        }
+        f
+    };
+    let mut input = s::object(&fields(false), &["title", "severity"]);
+    input["additionalProperties"] = json!(false);
+    input["oneOf"] = json!([
+        {"required": ["geometry"], "not": {"anyOf": [{"required": ["lon"]}, {"required": ["lat"]}]}},
+        {"required": ["lon", "lat"], "not": {"required": ["geometry"]}},
+    ]);
+    input["description"] =
+        json!("A new entry: `title`, `severity` and where (`geometry`, or `lon` and `lat`) are required");
+    api.component("EntryInput", input);
+    let mut patch = s::object(&fields(true), &[]);
+    patch["additionalProperties"] = json!(false);
+    patch["minProperties"] = json!(1);
+    patch["dependentRequired"] = json!({"lon": ["lat"], "lat": ["lon"]});
+    patch["not"] = json!({"required": ["geometry", "lon"]});
+    patch["description"] = json!("A JSON merge patch of the entry's fields: those given change");
+    api.component("EntryPatch", patch);
+    api.component(
+        "Attachment",
+        s::object(
+            &[
+                ("sha256", s::pattern("^[0-9a-f]{64}$")),
+                ("media_type", s::one_of(&["image/jpeg", "image/png", "image/webp"])),
+                ("size", json!({"type": "integer", "minimum": 1})),
+                ("filename", s::string()),
+                ("url", json!({"type": "string", "description": "Where the photo is read (`GET /api/attachments/{sha256}?entry=ID`)"})),
+            ],
+            &["sha256", "media_type", "size", "url"],
+        ),
+    );
+    let view = vec![
+        ("id", json!({"type": "integer", "minimum": 1})),
+        ("version", json!({"type": "integer", "minimum": 1})),
+        ("title", s::string()),
+        ("body", s::string()),
+        ("tags", s::array(s::string())),
+        ("severity", severity),
+        ("qualification", qualification.clone()),
+        ("occurred_at", s::date_time()),
+        ("reported_at", s::date_time()),
+        ("recorded_at", time("When the server recorded it")),
+        ("author", s::string()),
+        ("source", s::string()),
+        ("location", s::nullable(s::string())),
+        ("links", s::array(link_out)),
+        ("geometry", s::named("EntryGeometry")),
+        ("attachments", s::array(s::named("Attachment"))),
+        ("deleted", s::boolean()),
+        ("theme", json!({"type": ["string", "null"], "description": "Its first tag that is a catalog theme"})),
+        (
+            "layers",
+            json!({"type": "array", "items": {"type": "string"}, "description": "The catalog's entry and H3 layers showing it"}),
+        ),
+        ("url", s::string()),
+    ];
+    let required: Vec<&str> = view.iter().map(|(k, _)| *k).collect();
+    api.component("Entry", s::object(&view, &required));
+    let side = |extra: &[(&str, Value)]| {
+        let mut props = vec![("workspace", s::string()), ("entry", json!({"type": "integer", "minimum": 1}))];
+        props.extend(extra.iter().cloned());
+        s::object(&props, &["workspace", "entry"])
+    };
+    let link = |source: Value| {
+        s::object(
+            &[
+                ("source", source),
+                ("target", side(&[])),
+                (
+                    "direction",
+                    json!({"type": "string", "enum": ["up", "down"], "description": "`up`: escalated to the parent; `down`: sent to a child"}),
+                ),
+                ("created_at", s::date_time()),
+                ("created_by", s::string()),
+            ],
+            &["source", "target", "direction", "created_at", "created_by"],
+        )
+    };
+    api.component("EntryCopy", link(side(&[])));
+    let mut copy_of = link(side(&[
+        ("qualification", s::nullable(qualification)),
+        ("version", json!({"type": ["integer", "null"], "minimum": 1})),
+    ]));
+    copy_of["description"] = json!("The entry this one is a copy of, with its current qualification and version");
+    let mut detail = view.clone();
+    detail.extend([
+        (
+            "copies",
+            json!({"type": "array", "items": s::named("EntryCopy"), "description": "Its copies in other workspaces"}),
+        ),
+        ("copy_of", s::nullable(copy_of)),
+        (
+            "comments",
+            s::array(s::object(
+                &[
+                    ("seq", json!({"type": "integer", "minimum": 1})),
+                    ("author", s::string()),
+                    ("at", s::date_time()),
+                    ("body", s::string()),
+                ],
+                &["seq", "author", "at", "body"],
+            )),
+        ),
+    ]);
+    let required: Vec<&str> = detail.iter().map(|(k, _)| *k).collect();
+    api.component("EntryDetail", s::object(&detail, &required));
+}
+
+const LIST_ABOUT: &str = "The log's entries, newest first (by `occurred_at`), with the tile filters, `bbox`, a full-text \
+search `q` and pages of `limit`: `next` is the link to the following page (`null` on the last). Refuted entries are left \
+out unless `qualification` asks for them. A member with a territory sees only the entries inside it (a page may then be \
+short, with a `next` link).";
+
+const CREATE_ABOUT: &str = "Records an entry (version 1, qualification `raw`). The author is the signed-in identity; only \
+the anonymous demo identity names another (`author`, or the `X-Vigie-User` header). Every invalid field is listed at \
+once (422), an entry outside the asker's territory included.";
+
+const PATCH_ABOUT: &str = "A JSON merge patch of the entry's fields, sent with `If-Match` (the version edited, from the \
+`ETag`). `qualification` follows the workflow raw → in_review → confirmed | refuted → closed. A contributor changes \
+their own entries and cannot qualify; an analyst changes any. A copy of another workspace's entry follows it: only its \
+qualification changes here (422 for other fields). A patch changing nothing is a 400; a deleted entry cannot be edited \
+(422).";
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, Section, schema as s};
+    components(api);
     api.get(
         "/api/entries",
         list,
-        Op::new("log", "List entries").with(super::filters::documented).json(200, "The answer", s::any_object()),
+        Op::new("log", "List entries")
+            .about(LIST_ABOUT)
+            .with(super::filters::documented_selection)
+            .query(
+                "bbox",
+                s::pattern(r"^-?[0-9]+(\.[0-9]+)?(,-?[0-9]+(\.[0-9]+)?){3}$"),
+                "west,south,east,north in degrees (west > east crosses the antimeridian; south <= north)",
+            )
+            .query("q", s::string(), "Full-text search of the title, body and location: every word, as a prefix, accents ignored (its first 200 characters)")
+            .query("cursor", s::pattern(r"^-?[0-9]+_[0-9]+$"), "Where the page starts (as the `next` link gives it)")
+            .query("limit", json!({"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}), "Entries per page")
+            .json(
+                200,
+                "One page of entries",
+                s::object(
+                    &[
+                        ("entries", s::array(s::named("Entry"))),
+                        ("count", json!({"type": "integer", "minimum": 0, "maximum": MAX_PAGE})),
+                        ("next", json!({"type": ["string", "null"], "description": "The link to the next page"})),
+                    ],
+                    &["entries", "count", "next"],
+                ),
+            ),
     );
     api.post(
         "/api/entries",
         create,
         Op::new("log", "Record an entry")
-            .json_body(s::any_object(), "The entry")
-            .json(201, "Recorded", s::any_object())
-            .fails(&[415, 422]),
+            .about(CREATE_ABOUT)
+            .json_body(s::named("EntryInput"), "The entry")
+            .json(201, "Recorded", s::named("Entry"))
+            .with(|op| entry_etag(op, 201))
+            .answer_header(201, "Location", s::string(), "The entry's address")
+            .fails(&[422]),
     );
     api.get(
         "/api/entries/{id}",
         get_one,
-        Op::new("log", "One entry").path("id", s::int_in(1, i64::MAX), "The entry's id").json(
-            200,
-            "The answer",
-            s::any_object(),
-        ),
+        Op::new("log", "One entry")
+            .about(
+                "The entry (deleted ones included, `deleted: true`), with its copies in other workspaces, the entry \
+                 it is a copy of and its comments. An entry outside the asker's territory does not exist for them.",
+            )
+            .with(entry_id)
+            .json(200, "The entry", s::named("EntryDetail"))
+            .with(|op| entry_etag(op, 200)),
     );
     api.patch(
         "/api/entries/{id}",
         patch,
         Op::new("log", "Change an entry")
-            .path("id", s::int_in(1, i64::MAX), "The entry's id")
-            .json_body(s::any_object(), "A JSON merge patch of its fields")
-            .json(200, "The answer", s::any_object())
-            .fails(&[412, 415, 422, 428]),
+            .about(PATCH_ABOUT)
+            .with(entry_id)
+            .with(if_match_header)
+            .json_body(s::named("EntryPatch"), "A JSON merge patch of its fields")
+            .body("application/merge-patch+json", s::named("EntryPatch"), "A JSON merge patch of its fields")
+            .json(200, "The entry as changed", s::named("Entry"))
+            .with(|op| entry_etag(op, 200))
+            .fails(&[412, 422, 428]),
     );
     api.delete(
         "/api/entries/{id}",
         delete,
         Op::new("log", "Delete an entry")
-            .path("id", s::int_in(1, i64::MAX), "The entry's id")
-            .json(200, "The answer", s::any_object())
-            .fails(&[412, 428]),
+            .about(
+                "A soft delete with `If-Match`, itself a revision: the entry leaves every layer, its history stays. \
+                 A contributor deletes their own entries only. An entry already deleted is a 400; a copy of another \
+                 workspace's entry leaves when that workspace withdraws it (409).",
+            )
+            .with(entry_id)
+            .with(if_match_header)
+            .json(200, "The entry as deleted", s::named("Entry"))
+            .with(|op| entry_etag(op, 200))
+            .fails(&[409, 412, 428]),
     );
     api.get(
         "/api/entries/{id}/revisions",
         revisions,
-        Op::new("log", "An entry's revisions").path("id", s::int_in(1, i64::MAX), "The entry's id").json(
-            200,
-            "The answer",
-            s::any_object(),
-        ),
+        Op::new("log", "An entry's revisions")
+            .about(
+                "Who changed what and when, oldest first: each revision's `changes` maps a field to its `from` and \
+                 `to`. For a member with a territory, positions outside it are `null`, named in `hidden`.",
+            )
+            .with(entry_id)
+            .json(
+                200,
+                "The revisions",
+                s::object(
+                    &[
+                        ("entry", json!({"type": "integer", "minimum": 1})),
+                        (
+                            "revisions",
+                            s::array(s::object(
+                                &[
+                                    ("version", json!({"type": "integer", "minimum": 1})),
+                                    ("action", s::one_of(&["created", "updated", "attached", "deleted"])),
+                                    ("actor", s::string()),
+                                    ("at", s::date_time()),
+                                    (
+                                        "changes",
+                                        s::map_of(json!({
+                                            "type": "object",
+                                            "description": "A field's value before and after",
+                                            "properties": {
+                                                "from": {},
+                                                "to": {},
+                                                "hidden": s::object(&[("sides", s::array(s::one_of(&["from", "to"]))), ("reason", s::string())], &["sides", "reason"]),
+                                            },
+                                        })),
+                                    ),
+                                ],
+                                &["version", "action", "actor", "at", "changes"],
+                            )),
+                        ),
+                    ],
+                    &["entry", "revisions"],
+                ),
+            ),
     );
+    let attached = s::object(
+        &[
+            ("sha256", s::pattern("^[0-9a-f]{64}$")),
+            ("media_type", s::one_of(&["image/jpeg", "image/png", "image/webp"])),
+            ("size", json!({"type": "integer", "minimum": 1})),
+            ("filename", s::string()),
+            ("url", s::string()),
+            ("entry", s::named("Entry")),
+        ],
+        &["sha256", "media_type", "size", "url", "entry"],
+    );
+    let image = "A JPEG, PNG or WebP image (its type is read from the bytes, whatever Content-Type says)";
     api.post(
         "/api/entries/{id}/attachments",
         attach,
         Op::new("log", "Attach a photo")
-            .path("id", s::int_in(1, i64::MAX), "The entry's id")
-            .body("application/octet-stream", s::binary(), "A JPEG, PNG or WebP image")
-            .json(201, "Attached", s::any_object())
-            .fails(&[415])
+            .about(
+                "Attaches the image sent as the body (at most 10 MiB; JPEG, PNG or WebP, read from its bytes) to the \
+                 entry: stored once by its SHA-256, attaching is a revision of the entry (the same photo twice is \
+                 attached once). A contributor adds photos to their own entries; an analyst to any. A copy of \
+                 another workspace's entry shows its source's photos (409).",
+            )
+            .with(entry_id)
+            .query("filename", s::string(), "The file's name, kept with the photo (its first 120 characters)")
+            .body("image/jpeg", s::binary(), image)
+            .body("image/png", s::binary(), image)
+            .body("image/webp", s::binary(), image)
+            .body("application/octet-stream", s::binary(), image)
+            .json(201, "Attached: the photo and the entry", attached)
+            .answer_header(201, "Location", s::string(), "Where the photo is read")
+            .fails(&[409])
             .in_section(Section::Attachments),
     );
     api.get(
         "/api/attachments/{sha256}",
         attachment,
         Op::new("log", "A photo")
-            .path("sha256", s::string(), "The image's SHA-256")
-            .answers(200, "The document", "image/*", s::binary())
+            .about(
+                "An entry's photo by its SHA-256, with its type, cacheable for ever (the address is the content). A \
+                 member with a territory names the entry holding it (`entry`, inside the territory; as the entry's \
+                 attachment `url` has it), else 404.",
+            )
+            .path("sha256", s::pattern("^[0-9a-f]{64}$"), "The image's SHA-256, lowercase hex")
+            .query(
+                "entry",
+                json!({"type": "integer", "minimum": 1}),
+                "The entry holding the photo (needed with a territory)",
+            )
+            .header("If-None-Match", s::string(), "The ETag held: 304 when it matches")
+            .answers(200, "The image", "image/jpeg", s::binary())
+            .answers(200, "The image", "image/png", s::binary())
+            .answers(200, "The image", "image/webp", s::binary())
+            .answer_header(200, "ETag", s::pattern("^\"[0-9a-f]{64}\"$"), "The SHA-256, quoted")
+            .answer_header(200, "Cache-Control", s::string(), "Cacheable for a year, immutable")
+            .empty(304, "Not modified: the ETag held matches")
+            .answer_header(304, "ETag", s::pattern("^\"[0-9a-f]{64}\"$"), "The SHA-256, quoted")
             .in_section(Section::Attachments),
     );
 }

@@ -185,46 +185,105 @@ pub async fn comment(
     full_response(&state, StatusCode::CREATED, &e).await
 }
 
+/// The path parameter naming an entry.
+fn entry_id(op: super::openapi::Op) -> super::openapi::Op {
+    op.path("id", json!({"type": "integer", "minimum": 1, "examples": [1]}), "The entry's id")
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
+    let workspace_id = json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"});
     api.get(
         "/api/workspace",
         workspace,
-        Op::new("workspaces", "This workspace, its parent and children").json(200, "The answer", s::any_object()),
+        Op::new("workspaces", "This workspace, its parent and children")
+            .about(
+                "The workspace addressed, the one its entries escalate to (`parent`, `null` for none) and those it \
+                 sends entries down to (`children`).",
+            )
+            .json(
+                200,
+                "The workspace and its neighbours",
+                s::object(
+                    &[
+                        ("id", workspace_id.clone()),
+                        ("parent", s::nullable(workspace_id.clone())),
+                        ("children", s::array(workspace_id.clone())),
+                    ],
+                    &["id", "parent", "children"],
+                ),
+            ),
     );
     api.post(
         "/api/entries/{id}/escalate",
         escalate,
         Op::new("log", "Escalate an entry to the parent workspace")
-            .path("id", s::int_in(1, i64::MAX), "The entry's id")
-            .json(200, "The answer", s::any_object())
-            .fails(&[409]),
+            .about(
+                "Copies the entry into the parent workspace's log and links the two: the copy follows the entry \
+                 (its fields, photos and deletion), the parent qualifies and comments it. 409 without a parent or \
+                 when already escalated; 422 for a deleted entry.",
+            )
+            .with(entry_id)
+            .json(201, "Escalated: the link to the copy", s::named("EntryCopy"))
+            .fails(&[409, 422]),
     );
+    let mut to = s::array(workspace_id.clone());
+    to["maxItems"] = json!(100);
+    to["minItems"] = json!(1);
+    to["description"] = json!("Child workspaces (`GET /api/workspace` lists them)");
     api.post(
         "/api/entries/{id}/send",
         send,
         Op::new("log", "Send an entry to child workspaces")
-            .path("id", s::int_in(1, i64::MAX), "The entry's id")
-            .json_body(s::any_object(), "The workspaces")
-            .json(200, "The answer", s::any_object())
+            .about(
+                "Copies the entry into each child workspace named in `to`, linked as escalated copies are. 422 for a \
+                 workspace that is not a child or a deleted entry; 409 when it is already in one of them (nothing \
+                 is sent then).",
+            )
+            .with(entry_id)
+            .json_body(s::object(&[("to", to)], &["to"]), "The child workspaces")
+            .json(
+                201,
+                "Sent: the links to the copies",
+                s::object(&[("copies", s::array(s::named("EntryCopy")))], &["copies"]),
+            )
             .fails(&[409, 422]),
     );
     api.delete(
         "/api/entries/{id}/copies/{workspace}",
         withdraw,
         Op::new("log", "Withdraw an entry's copy")
-            .path("id", s::int_in(1, i64::MAX), "The entry's id")
-            .path("workspace", s::string(), "The workspace holding the copy")
-            .json(200, "The answer", s::any_object()),
+            .about(
+                "De-escalates (or recalls) the entry's copy in `workspace`: the link ends and the copy is deleted \
+                 from that workspace's log. 404 when the entry has no copy there.",
+            )
+            .with(entry_id)
+            .path("workspace", workspace_id, "The workspace holding the copy")
+            .json(200, "Withdrawn: the link that ended", s::named("EntryCopy")),
     );
     api.post(
         "/api/entries/{id}/comments",
         comment,
         Op::new("log", "Comment on an entry")
-            .path("id", s::int_in(1, i64::MAX), "The entry's id")
-            .json_body(s::any_object(), "The comment")
-            .json(201, "Commented", s::any_object())
+            .about(
+                "Adds a comment on this workspace's side of the entry (a copy's comments stay with the copy); the \
+                 answer is the entry with its comments.",
+            )
+            .with(entry_id)
+            .json_body(
+                s::object(
+                    &[(
+                        "body",
+                        json!({"type": "string", "minLength": 1, "maxLength": MAX_COMMENT_CHARS, "pattern": "\\S", "description": "The comment (trimmed: 1 to 4,000 characters)"}),
+                    )],
+                    &["body"],
+                ),
+                "The comment",
+            )
+            .json(201, "Commented: the entry with its comments", s::named("EntryDetail"))
+            .answer_header(201, "ETag", json!({"type": "string", "pattern": "^\"[0-9]+\"$"}), "The entry's version, quoted")
+            .answer_header(201, "Location", s::string(), "The entry's address")
             .fails(&[422]),
     );
 }

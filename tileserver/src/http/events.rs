@@ -306,7 +306,30 @@ pub(super) fn routes(api: &mut super::openapi::Api) {
         "/api/events",
         events,
         Op::new("log", "Live events (server-sent)")
-            .answers(200, "The document", "text/event-stream", s::binary())
+            .about(
+                "The live stream (Server-Sent Events) of the log's changes: `event: entry.created`, `entry.updated` \
+                 or `entry.deleted`, `id:` the change's sequence number (gap-free), and JSON `data` with `seq`, \
+                 `type`, `entry_id`, `version`, `actor`, `at`, the `layers` and the lon/lat `bbox` touched. A client \
+                 reconnecting with `Last-Event-ID` (or `since`) first gets every change it missed, then the live \
+                 ones, in order. Situation reports' events (`report.created`, `report.section`, `report.status`, \
+                 `report.published`, `report.presence`) and `staffing` changes come too, without id, for those who \
+                 may see them.\n\n\
+                 A member with a territory is told only of entries inside it: one that leaves it comes as \
+                 `entry.deleted`, and sequence numbers then have gaps. The stream ends when the server stops or \
+                 the workspace's catalog changes, asking the client to reconnect (`retry`). 429 when the identity \
+                 holds as many streams as `event_streams_per_identity` allows.",
+            )
+            .query(
+                "since",
+                json!({"type": "integer", "minimum": 0}),
+                "Resume after this sequence number (as `Last-Event-ID`)",
+            )
+            .header(
+                "Last-Event-ID",
+                s::pattern(r"^\s*[0-9]+\s*$"),
+                "The last sequence number received: resume after it",
+            )
+            .answers(200, "The event stream (never ends by itself)", "text/event-stream", s::string())
             .fails(&[429]),
     );
 }

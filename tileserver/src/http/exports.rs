@@ -217,56 +217,166 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The request of an export, as sent (`body`) or as shown in the export.
+fn request_schema(body: bool) -> Value {
+    use super::openapi::schema as s;
+    let zoom = || s::int_in(0, i64::from(vigie_layers::tile::MAX_ZOOM));
+    let mut r = s::object(
+        &[
+            ("layers", s::string()),
+            ("bbox", s::nullable(s::string())),
+            ("area", s::nullable(s::string())),
+            ("minzoom", zoom()),
+            ("maxzoom", zoom()),
+            ("filters", s::nullable(s::string())),
+            ("basemap", s::boolean()),
+        ],
+        if body {
+            &["layers", "minzoom", "maxzoom"]
+        } else {
+            &["layers", "bbox", "area", "minzoom", "maxzoom", "filters", "basemap"]
+        },
+    );
+    let p = &mut r["properties"];
+    p["layers"]["description"] = json!("Layer ids, comma-separated, as in tile URLs (vector layers only)");
+    p["bbox"]["description"] = json!("`west,south,east,north` in degrees (exactly one of bbox and area)");
+    p["area"]["description"] = json!("An area of a dataset layer, `layer:code` (`departements:93`)");
+    p["filters"]["description"] = json!("The tile filters, as a query string (`severity=3&since=6h`)");
+    p["basemap"]["description"] = json!(
+        "Whether the workspace's basemap comes with the pack (default true): a raster one in an archive of its own"
+    );
+    r
+}
+
+/// Registers the exports' schemas.
+fn components(api: &mut super::openapi::Api) {
+    use super::openapi::schema as s;
+    let mut written =
+        s::object(&[("tiles", s::int()), ("stored", s::int()), ("bytes", s::int())], &["tiles", "stored", "bytes"]);
+    let inner = written.clone();
+    written["properties"]["basemap"] = inner;
+    api.component(
+        "Export",
+        s::object(
+            &[
+                ("id", s::int()),
+                ("owner", s::string()),
+                ("request", request_schema(false)),
+                ("created_at", s::date_time()),
+                ("finished_at", s::nullable(s::date_time())),
+                ("total", s::int()),
+                ("done", s::int()),
+                (
+                    "links",
+                    s::object(
+                        &[
+                            ("self", s::string()),
+                            ("pack", s::string()),
+                            ("style", s::string()),
+                            ("basemap", s::string()),
+                        ],
+                        &["self", "pack", "style"],
+                    ),
+                ),
+                ("status", s::one_of(&["running", "done", "failed", "cancelled"])),
+                ("written", written),
+                ("error", s::string()),
+            ],
+            &["id", "owner", "request", "created_at", "finished_at", "total", "done", "links", "status"],
+        ),
+    );
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
-    use super::openapi::{Op, schema as s};
-    api.get("/api/exports", list, Op::new("exports", "List exports").json(200, "The answer", s::any_object()));
+    use super::openapi::{Op, Section, schema as s};
+    components(api);
+    let id = || s::int();
+    let archive = |op: Op| {
+        op.answer_header(200, "Content-Disposition", s::pattern("^attachment; filename=\""), "The archive's file name")
+            .answer_header(200, "Content-Length", s::int(), "The archive's size")
+            .fails(&[409])
+            // Streamed as they are: gzip would only take the length away (the tiles are compressed).
+            .in_section(Section::Bare)
+    };
+    api.get(
+        "/api/exports",
+        list,
+        Op::new("exports", "List exports")
+            .about("The asker's exports (every export for an admin), newest first. Exports are kept 24 hours after they finish.")
+            .json(200, "The exports", s::object(&[("exports", s::array(s::named("Export")))], &["exports"])),
+    );
     api.post(
         "/api/exports",
         create,
         Op::new("exports", "Start an offline pack")
-            .json_body(s::any_object(), "What to export")
-            .json(202, "Started", s::any_object())
-            .fails(&[422]),
+            .about(
+                "Plans an offline pack (a PMTiles archive of vector tiles, with its MapLibre style) of \
+                 `layers` over a box or an area and a zoom range, narrowed to the asker's territory, and \
+                 starts writing it: 202 with the export, whose `status` tells when it is `done`. Refused \
+                 before any work: 400 for a request that is not a pack request (a raster layer, a bad box, \
+                 zooms or filters), 404 for an unknown layer or area, 413 over the tile limit \
+                 (`export_max_tiles`), 429 when the workspace's exports are all running.",
+            )
+            .json_body(
+                {
+                    let mut r = request_schema(true);
+                    r["examples"] = json!([
+                        {"layers": "entries,venues", "bbox": "2.2,48.8,2.5,48.95", "minzoom": 8, "maxzoom": 11}
+                    ]);
+                    r
+                },
+                "What to export (no other field; at most 64 KiB)",
+            )
+            .json(202, "Started", s::named("Export"))
+            .answer_header(202, "Location", s::string(), "The export's URL")
+            .fails(&[404]),
     );
     api.get(
         "/api/exports/{id}",
         one,
-        Op::new("exports", "One export").path("id", s::string(), "The export's id").json(
-            200,
-            "The answer",
-            s::any_object(),
-        ),
+        Op::new("exports", "One export")
+            .about("Where an export is: its status, tiles done of the total, what was written once done. 404 for an export that is not there (any more) or not the asker's.")
+            .path("id", id(), "The export's id")
+            .json(200, "The export", s::named("Export")),
     );
     api.delete(
         "/api/exports/{id}",
         remove,
         Op::new("exports", "Cancel or remove an export")
-            .path("id", s::string(), "The export's id")
-            .empty(204, "Removed"),
+            .about("Cancels a running export, or removes a finished one and its archives.")
+            .path("id", id(), "The export's id")
+            .empty(204, "Cancelled or removed"),
     );
     api.get(
         "/api/exports/{id}/pack",
         pack,
         Op::new("exports", "An export's archive")
-            .path("id", s::string(), "The export's id")
-            .answers(200, "The document", "application/vnd.pmtiles", s::binary())
-            .fails(&[409]),
+            .about("The pack's PMTiles archive, once the export is done; 409 while it runs or when it failed.")
+            .path("id", id(), "The export's id")
+            .answers(200, "The PMTiles archive", "application/vnd.pmtiles", s::binary())
+            .with(archive),
     );
     api.get(
         "/api/exports/{id}/basemap",
         basemap,
         Op::new("exports", "An export's basemap archive")
-            .path("id", s::string(), "The export's id")
-            .answers(200, "The document", "application/vnd.pmtiles", s::binary())
-            .fails(&[409]),
+            .about(
+                "The raster basemap's PMTiles archive beside the pack, once done (only a workspace whose \
+                 basemap is a raster archive gets one: 404 otherwise); 409 while it runs or when it failed.",
+            )
+            .path("id", id(), "The export's id")
+            .answers(200, "The PMTiles archive", "application/vnd.pmtiles", s::binary())
+            .with(archive),
     );
     api.get(
         "/api/exports/{id}/style",
         style,
         Op::new("exports", "An export's MapLibre style")
-            .path("id", s::string(), "The export's id")
-            .json(200, "The answer", s::any_object())
-            .fails(&[409]),
+            .about(
+                "The pack's MapLibre style: its source is `pmtiles://` the pack's file name, to be served beside it.",
+            )
+            .path("id", id(), "The export's id")
+            .json(200, "The style", s::named("Style")),
     );
 }

@@ -137,12 +137,14 @@ const MAX_WINDOW_MS: i64 = 31 * 86_400_000;
 fn parse_duration_ms(s: &str) -> Option<i64> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
     let n: i64 = n.parse().ok()?;
-    let ms = match unit {
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
+    let unit_ms: i64 = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => return None,
     };
+    // A count too large for milliseconds is over the longest window too (not an overflow).
+    let ms = n.checked_mul(unit_ms)?;
     (ms > 0 && ms <= MAX_WINDOW_MS).then_some(ms)
 }
 
@@ -150,28 +152,49 @@ fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
-/// The filter parameters, documented for the operations that take them.
-pub(super) fn documented(op: super::openapi::Op) -> super::openapi::Op {
+/// The filter parameters selecting features (time window, tags, severity, qualification),
+/// documented for the operations that take them.
+pub(super) fn documented_selection(op: super::openapi::Op) -> super::openapi::Op {
     use super::openapi::schema as s;
-    op.query("from", s::date_time(), "Start of the time window (RFC 3339)")
-        .query("to", s::date_time(), "End of the time window (RFC 3339)")
-        .query("at", s::date_time(), "The log as it stood at this time")
+    let state = "(raw|in_review|confirmed|refuted|closed)";
+    op.query("from", s::date_time(), "Start of the time window (RFC 3339, e.g. `2024-07-26T18:00:00+02:00`)")
+        .query("to", s::date_time(), "End of the time window (RFC 3339); not before `from`")
         .query(
             "last",
             s::pattern(r"^[0-9]+[mhd]$"),
-            "A window ending now: `90m`, `6h`, `2d` (at most 31 days), rounded so clients share cached tiles",
+            "A window ending now: `90m`, `6h`, `2d` (above 0, at most 31 days). Resolved to a start time rounded \
+             down to 1/60 of the window (at least a minute), so clients asking within the same bucket share cached \
+             answers; it replaces `from`",
         )
-        .query("tags", s::text(2400), "Comma-separated tags (at most 32, each at most 64 bytes): entries carrying any")
-        .query("severity", s::int_in(0, i64::from(MAX_SEVERITY)), "Minimum severity")
+        .query(
+            "tags",
+            s::pattern(r"^[^,]{1,64}(,[^,]{1,64}){0,31}$"),
+            "Comma-separated tags (at most 32, each at most 64 bytes): features carrying any of them",
+        )
+        .query("severity", s::int_in(0, i64::from(MAX_SEVERITY)), "Minimum severity, 0 (information) to 4 (critical)")
         .query(
             "qualification",
-            s::string(),
-            "Comma-separated states (`raw,in_review,confirmed,refuted,closed`) or `all`; default: all but `refuted`",
+            s::pattern(&format!("^(all|{state}(,{state})*)$")),
+            "Comma-separated qualification states, or `all`; default: every state but `refuted`",
+        )
+}
+
+/// Every filter parameter: those of [`documented_selection`], plus `at` and `budget`, which
+/// only tiles use (and TileJSON carries into its tile URLs).
+pub(super) fn documented(op: super::openapi::Op) -> super::openapi::Op {
+    use super::openapi::schema as s;
+    documented_selection(op)
+        .query(
+            "at",
+            s::date_time(),
+            "The instant shown by the layers that change with the clock (the staffing layer: the shifts under way \
+             then); default: now",
         )
         .query(
             "budget",
             s::one_of(&["on", "off"]),
-            "`off`: every matched feature, never thinned into clusters (up to the raw tile ceiling)",
+            "`on` (default): layers over their tile budget are thinned into clusters; `off`: every matched feature, \
+             never thinned (up to the raw tile ceiling, `raw_tile_max_bytes`)",
         )
 }
 
@@ -203,6 +226,8 @@ mod tests {
             ("from=2024-08-02T00:00:00Z&to=2024-08-01T00:00:00Z", "after"),
             ("last=6w", "duration"),
             ("last=40d", "duration"),
+            ("last=200000000000d", "duration"),
+            ("last=99999999999999999999m", "duration"),
         ] {
             let e = parse_filter(Some(q), &vocab(), 0).unwrap_err().to_string();
             assert!(e.contains(needle), "{q}: {e}");

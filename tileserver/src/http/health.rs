@@ -170,41 +170,122 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
+/// Registers the probes' schemas.
+fn components(api: &mut super::openapi::Api) {
+    use super::openapi::schema as s;
+    let kind = s::object(
+        &[
+            ("running", s::int()),
+            ("oldest_s", s::nullable(s::number())),
+            ("stalled", s::int()),
+            ("stalled_total", s::int()),
+        ],
+        &["running", "oldest_s", "stalled", "stalled_total"],
+    );
+    api.component(
+        "Health",
+        s::object(
+            &[
+                ("status", s::one_of(&["ok", "degraded"])),
+                (
+                    "store",
+                    s::object(
+                        &[("backend", s::string()), ("status", s::one_of(&["ok", "unavailable", "timeout"]))],
+                        &["backend", "status"],
+                    ),
+                ),
+                (
+                    "operations",
+                    s::object(
+                        &[("stall_after_s", s::number()), ("renders", kind.clone()), ("writes", kind)],
+                        &["stall_after_s", "renders", "writes"],
+                    ),
+                ),
+                ("version", s::string()),
+                ("uptime_s", s::int()),
+                ("tile_cache", s::object(&[("entries", s::int()), ("bytes", s::int())], &["entries", "bytes"])),
+            ],
+            &["status", "store", "operations", "version", "uptime_s", "tile_cache"],
+        ),
+    );
+    let phase = s::one_of(&["starting", "serving", "stopping"]);
+    let workspaces =
+        s::map_of(s::object(&[("ready", s::boolean()), ("change_feed_lag", s::int())], &["ready", "change_feed_lag"]));
+    api.component(
+        "HealthReady",
+        s::object(
+            &[
+                ("status", s::one_of(&["ready", "not ready"])),
+                ("phase", phase),
+                ("reasons", s::array(s::string())),
+                ("workspaces", workspaces),
+            ],
+            &["status", "phase", "workspaces"],
+        ),
+    );
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
+    use super::error::PROBLEM_JSON;
     use super::openapi::{Op, Section, schema as s};
     use axum::http::Method;
+    components(api);
+    let retry = || s::int();
     api.document_only(
         Method::GET,
         "/livez",
         Op::new("operations", "Liveness: the process answers")
-            .about("Served by the process for every workspace, also while it starts.")
-            .json(200, "Alive", s::any_object()),
+            .about(
+                "200 whenever the process's runtime answers, from the moment its address is bound, during \
+                 start-up and shutdown too: a platform restarts the process when it stops answering. Served by \
+                 the process, for every workspace.",
+            )
+            .json(
+                200,
+                "Alive",
+                s::object(&[("status", s::one_of(&["alive"])), ("version", s::string())], &["status", "version"]),
+            ),
     );
     api.document_only(
         Method::GET,
         "/readyz",
         Op::new("operations", "Readiness: the store answers and the index is loaded")
             .about(
-                "Served by the process for every workspace. 503 while starting or while the database is unreachable.",
+                "Whether to send the process requests: 200 when it serves, every workspace's store answers \
+                 and its index is caught up with the store's change feed; else 503 with the reasons (while \
+                 starting or stopping, a store that does not answer, an index behind its store). Served by \
+                 the process, for every workspace.",
             )
-            .json(200, "Ready", s::any_object()),
+            .json(200, "Ready", s::named("HealthReady"))
+            .json(503, "Not ready: `reasons` says why", s::named("HealthReady"))
+            .answer_header(503, "Retry-After", retry(), "Seconds to wait before asking again"),
     );
     api.get(
         "/health",
         health,
         Op::new("operations", "Health of the workspace")
-            .json(200, "The answer", s::any_object())
+            .about(
+                "What an operator reads: the store's state, the operations under way (renders and writes: \
+                 how many, the oldest's age, how many run past the stall deadline), the tile cache. 200 `ok` \
+                 when the store answers and no operation is stalled, else 503 `degraded` with the same body. \
+                 Answers even when renders, writes or the store are stuck.",
+            )
+            .json(200, "Healthy", s::named("Health"))
+            .json(503, "Degraded (the same body), or starting (problem+json with `Retry-After`)", s::named("Health"))
+            .answers(503, "", PROBLEM_JSON, s::named("Problem"))
+            .answer_header(503, "Retry-After", retry(), "Seconds to wait before asking again (while starting)")
             .in_section(Section::Bare),
     );
     api.get(
         "/metrics",
         metrics,
-        Op::new("operations", "Metrics (OpenMetrics)").answers(
-            200,
-            "The document",
-            "application/openmetrics-text",
-            s::binary(),
-        ),
+        Op::new("operations", "Metrics (OpenMetrics)")
+            .about(
+                "Prometheus / OpenMetrics text exposition: requests, renders, the tile cache, imports, the \
+                 store, each workspace's change-feed lag and feature counts per layer (left out when the \
+                 engine does not give them within 2 s).",
+            )
+            .answers(200, "The metrics", "application/openmetrics-text", s::string()),
     );
 }

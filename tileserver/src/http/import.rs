@@ -301,17 +301,140 @@ impl Drop for Removal {
     }
 }
 
+/// The import parameters, in the query string (or as text parts of a form).
+fn parameters(op: super::openapi::Op) -> super::openapi::Op {
+    use super::openapi::schema as s;
+    let formats = &[
+        "geojson",
+        "json",
+        "ndjson",
+        "geojsonseq",
+        "geojsonl",
+        "geojsons",
+        "jsonl",
+        "csv",
+        "tsv",
+        "txt",
+        "flatgeobuf",
+        "fgb",
+        "gpkg",
+        "geopackage",
+        "shapefile",
+        "shp",
+        "zip",
+        "kml",
+        "kmz",
+    ];
+    op.query(
+        "format",
+        s::one_of(formats),
+        "The file's format (any case); default: the file name's extension, else the Content-Type. An unknown one is a 415",
+    )
+    .query("crs", json!({"type": "string", "minLength": 1}), "The CRS of the coordinates: an EPSG code (`EPSG:2154`), an OGC URN, a PROJ string or WKT; default: the file's, else WGS84")
+    .query("skip_invalid", s::boolean(), "Import the valid records and report the invalid ones (`true`, `1`, `yes`, `on`), rather than reject the whole file")
+    .query("table", s::string(), "GeoPackage: the table to read (default: the first)")
+    .query("lat", s::string(), "CSV: the latitude column")
+    .query("lon", s::string(), "CSV: the longitude column")
+    .query("point", s::string(), "CSV: a column holding `lat,lon` points")
+    .query("geometry", s::string(), "CSV: a column holding WKT or GeoJSON geometries")
+    .query("delimiter", s::text(1), "CSV: the delimiter (its first character; default: guessed)")
+    .query("id", s::string(), "The field giving a stable numeric feature id (default: features numbered 1, 2…)")
+    .query("title", s::string(), "The field giving the feature's title")
+    .query("time", s::string(), "The field giving the feature's time (the time filters read it)")
+    .query("tags", s::string(), "The field giving the feature's tags")
+    .query("severity", s::string(), "The field giving the feature's severity (1 to 4)")
+    .query("filename", s::string(), "The file's name, whose extension tells its format (a form's file part gives it)")
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, Section, schema as s};
+    let problem = || {
+        s::object(
+            &[("file", s::string()), ("position", s::string()), ("field", s::string()), ("reason", s::string())],
+            &["file", "position", "field", "reason"],
+        )
+    };
+    let mut form = s::object(&[("file", s::binary())], &["file"]);
+    form["description"] = json!(
+        "The file part (`file`, or any part with a file name), and the parameters as text parts (as in the query string)"
+    );
+    let op = Op::new("imports", "Import a dataset")
+        .about(
+            "Imports a source file into a dataset layer: the file is the raw body (its Content-Type, the \
+             `format` or `filename` parameter telling its format) or the file part of a \
+             `multipart/form-data` form; at most 2 GiB, streamed to disk. It is read and checked like `vigie \
+             import`, stored as the dataset's next version in one transaction and served before the answer. \
+             Invalid records reject the whole file (422 listing each problem: file, line or feature, field, \
+             reason; nothing imported) unless `skip_invalid=true`; a file that cannot be read is a 422 too. \
+             400 for a layer that is not a dataset layer, an empty body, a bad parameter or form; 415 for a \
+             format that cannot be told or is not supported.",
+        )
+        .path("id", json!({"type": "string", "examples": ["departements"]}), "The dataset layer")
+        .with(parameters)
+        .body("multipart/form-data", form, "The file: the raw body with its media type, or the file part of a form")
+        .body(
+            "application/geo+json",
+            json!({
+                "type": "object",
+                "description": "A GeoJSON FeatureCollection (or newline-delimited features)",
+                "examples": [{
+                    "type": "FeatureCollection",
+                    "features": [{
+                        "type": "Feature",
+                        "properties": {"code": "75", "nom": "Paris"},
+                        "geometry": {"type": "Polygon", "coordinates": [[[2.25, 48.82], [2.42, 48.82], [2.42, 48.90], [2.25, 48.90], [2.25, 48.82]]]}
+                    }]
+                }]
+            }),
+            "A GeoJSON FeatureCollection",
+        )
+        .body("text/csv", s::string(), "CSV, with the coordinate columns named by `lat` and `lon`, `point` or `geometry`");
+    let op = [
+        "application/flatgeobuf",
+        "application/geopackage+sqlite3",
+        "application/zip",
+        "application/vnd.google-earth.kml+xml",
+        "application/vnd.google-earth.kmz",
+        "application/octet-stream",
+    ]
+    .into_iter()
+    .fold(op, |op, media| op.body(media, s::binary(), "The file"));
     api.post(
         "/api/layers/{id}/import",
         import,
-        Op::new("imports", "Import a dataset")
-            .path("id", s::string(), "The dataset's layer")
-            .body("application/octet-stream", s::binary(), "The file")
-            .json(200, "The answer", s::any_object())
-            .fails(&[415, 422])
-            .in_section(Section::Imports),
+        op.json(
+            200,
+            "Imported and served: the dataset's new version, and what was read, kept and skipped",
+            s::object(
+                &[
+                    ("layer", s::string()),
+                    ("dataset", s::string()),
+                    ("version", s::int()),
+                    ("features", s::int()),
+                    ("read", s::int()),
+                    ("kept", s::int()),
+                    ("changed", s::int()),
+                    ("problem_count", s::int()),
+                    ("problems", s::array(problem())),
+                ],
+                &["layer", "dataset", "version", "features", "read", "kept", "changed", "problem_count", "problems"],
+            ),
+        )
+        .answers(
+            422,
+            "Nothing imported: the file cannot be read (`detail` says why), or it has invalid records (each listed)",
+            super::error::PROBLEM_JSON,
+            json!({"allOf": [s::named("Problem"), s::object(
+                &[
+                    ("read", s::int()),
+                    ("problem_count", s::int()),
+                    ("listed", s::int()),
+                    ("problems", s::array(problem())),
+                ],
+                &[],
+            )]}),
+        )
+        .in_section(Section::Imports),
     );
 }

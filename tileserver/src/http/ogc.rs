@@ -367,51 +367,205 @@ pub async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Resul
     Ok(r)
 }
 
+/// The OGC API's schemas: links, collections, features.
+fn components(api: &mut super::openapi::Api) {
+    use super::openapi::schema as s;
+    api.component(
+        "OgcLink",
+        s::object(
+            &[("href", s::string()), ("rel", s::string()), ("type", s::string()), ("title", s::string())],
+            &["href", "rel", "type", "title"],
+        ),
+    );
+    let links = s::array(s::named("OgcLink"));
+    let time = json!({"type": ["string", "null"], "format": "date-time"});
+    api.component(
+        "OgcCollection",
+        s::object(
+            &[
+                ("id", s::string()),
+                ("title", s::string()),
+                ("description", s::string()),
+                ("itemType", json!({"type": "string", "const": "feature"})),
+                ("crs", s::array(json!({"type": "string", "const": CRS84}))),
+                (
+                    "extent",
+                    s::object(
+                        &[
+                            (
+                                "spatial",
+                                s::object(
+                                    &[
+                                        (
+                                            "bbox",
+                                            s::array(json!({"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4})),
+                                        ),
+                                        ("crs", json!({"type": "string", "const": CRS84})),
+                                    ],
+                                    &["bbox", "crs"],
+                                ),
+                            ),
+                            (
+                                "temporal",
+                                s::object(
+                                    &[(
+                                        "interval",
+                                        s::array(json!({"type": "array", "items": time, "minItems": 2, "maxItems": 2})),
+                                    )],
+                                    &["interval"],
+                                ),
+                            ),
+                        ],
+                        &["spatial", "temporal"],
+                    ),
+                ),
+                ("links", links.clone()),
+            ],
+            &["id", "title", "description", "itemType", "crs", "extent", "links"],
+        ),
+    );
+    api.component(
+        "OgcFeatureCollection",
+        s::object(
+            &[
+                ("type", json!({"type": "string", "const": "FeatureCollection"})),
+                ("timeStamp", s::date_time()),
+                ("numberMatched", json!({"type": "integer", "minimum": 0})),
+                ("numberReturned", json!({"type": "integer", "minimum": 0})),
+                ("features", s::array(s::named("Feature"))),
+                ("links", links.clone()),
+            ],
+            &["type", "timeStamp", "numberMatched", "numberReturned", "features", "links"],
+        ),
+    );
+    api.component("OgcFeature", json!({"allOf": [s::named("Feature"), s::object(&[("links", links)], &["links"])]}));
+}
+
+/// The path parameter naming a collection.
+fn collection_id(op: super::openapi::Op) -> super::openapi::Op {
+    op.path(
+        "id",
+        json!({"type": "string", "examples": ["entries", "venues"]}),
+        "The collection: a catalog layer's id (`GET /ogc/collections` lists them)",
+    )
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
-    api.get("/ogc", landing, Op::new("ogc", "OGC API: landing page").json(200, "The answer", s::any_object()));
+    components(api);
+    let links = s::array(s::named("OgcLink"));
+    api.get(
+        "/ogc",
+        landing,
+        Op::new("ogc", "OGC API: landing page")
+            .about("The OGC API – Features landing page: links to the API definition, the conformance classes and the collections.")
+            .json(
+                200,
+                "The landing page",
+                s::object(&[("title", s::string()), ("description", s::string()), ("links", links.clone())], &[
+                    "title",
+                    "description",
+                    "links",
+                ]),
+            )
+            .fails(&[400]),
+    );
     api.get(
         "/ogc/conformance",
         conformance,
-        Op::new("ogc", "OGC API: conformance").json(200, "The answer", s::any_object()),
+        Op::new("ogc", "OGC API: conformance")
+            .about("The conformance classes: OGC API – Features Part 1 core, GeoJSON and OpenAPI 3.0.")
+            .json(200, "The conformance classes", s::object(&[("conformsTo", s::array(s::string()))], &["conformsTo"])),
     );
     api.get(
         "/ogc/api",
         openapi,
-        Op::new("ogc", "OGC API: its OpenAPI 3.0 definition").answers(
-            200,
-            "The definition",
-            "application/vnd.oai.openapi+json;version=3.0",
-            s::any_object(),
-        ),
+        Op::new("ogc", "OGC API: its OpenAPI 3.0 definition")
+            .about("The OGC API's own OpenAPI 3.0 definition, as OGC clients (GDAL, QGIS) read it.")
+            .answers(
+                200,
+                "The definition",
+                "application/vnd.oai.openapi+json;version=3.0",
+                s::object(
+                    &[
+                        ("openapi", json!({"type": "string", "const": "3.0.3"})),
+                        ("info", s::any_object()),
+                        ("servers", s::array(s::any_object())),
+                        ("paths", s::any_object()),
+                    ],
+                    &["openapi", "info", "servers", "paths"],
+                ),
+            )
+            .fails(&[400]),
     );
-    api.get("/ogc/collections", list, Op::new("ogc", "OGC API: collections").json(200, "The answer", s::any_object()));
+    api.get(
+        "/ogc/collections",
+        list,
+        Op::new("ogc", "OGC API: collections")
+            .about(
+                "One collection per catalog layer whose features are indexed (not the H3 aggregates, nor the layers \
+                 served as tiles only), with its spatial and temporal extent. For a member with a territory, a \
+                 scoped layer's extent is the territory's box, its temporal extent open.",
+            )
+            .json(
+                200,
+                "The collections",
+                s::object(
+                    &[("links", links), ("collections", s::array(s::named("OgcCollection")))],
+                    &["links", "collections"],
+                ),
+            )
+            .fails(&[400]),
+    );
     api.get(
         "/ogc/collections/{id}",
         one,
-        Op::new("ogc", "OGC API: a collection").path("id", s::string(), "The collection").json(
-            200,
-            "The answer",
-            s::any_object(),
-        ),
+        Op::new("ogc", "OGC API: a collection")
+            .about("One collection, as `GET /ogc/collections` lists it.")
+            .with(collection_id)
+            .json(200, "The collection", s::named("OgcCollection")),
     );
+    let number = r"-?[0-9]+(\.[0-9]+)?";
+    let instant = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})";
     api.get(
         "/ogc/collections/{id}/items",
         items,
-        Op::new("ogc", "OGC API: a collection's features").path("id", s::string(), "The collection").answers(
-            200,
-            "GeoJSON",
-            "application/geo+json",
-            s::any_object(),
-        ),
+        Op::new("ogc", "OGC API: a collection's features")
+            .about(
+                "The collection's features as GeoJSON in CRS84, ordered by id, paged by `limit` and `offset` with \
+                 `next` and `prev` links, `numberMatched` counting every match. The tile filters apply too (refuted \
+                 entries are hidden unless `qualification` asks for them); a member with a territory gets only the \
+                 scoped layers' features meeting it.",
+            )
+            .with(collection_id)
+            .query(
+                "bbox",
+                s::pattern(&format!("^{number}(,{number}){{3}}(,{number},{number})?$")),
+                "minLon,minLat,maxLon,maxLat (CRS84), or 6 numbers (the heights ignored)",
+            )
+            .query(
+                "datetime",
+                s::pattern(&format!("^({instant}|({instant}|\\.\\.)?/({instant}|\\.\\.)?)$")),
+                "An RFC 3339 instant, or an interval `start/end` with `..` (or nothing) for an open end; it replaces \
+                 `from` and `to`",
+            )
+            .query(
+                "limit",
+                json!({"type": "integer", "minimum": 1, "default": DEFAULT_LIMIT}),
+                "Features per page (at most 10,000 are returned)",
+            )
+            .query("offset", json!({"type": "integer", "minimum": 0, "default": 0}), "Features to skip")
+            .with(super::filters::documented_selection)
+            .answers(200, "A page of features", GEOJSON, s::named("OgcFeatureCollection")),
     );
     api.get(
         "/ogc/collections/{id}/items/{fid}",
         item,
         Op::new("ogc", "OGC API: a feature")
-            .path("id", s::string(), "The collection")
-            .path("fid", s::string(), "The feature")
-            .answers(200, "GeoJSON", "application/geo+json", s::any_object()),
+            .about("One feature of the collection as GeoJSON (404 outside the asker's territory), with its links.")
+            .with(collection_id)
+            .path("fid", json!({"type": "integer", "minimum": 0, "examples": [1]}), "The feature's id")
+            .answers(200, "The feature", GEOJSON, s::named("OgcFeature")),
     );
 }

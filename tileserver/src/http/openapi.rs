@@ -99,6 +99,12 @@ impl Op {
         self.param(name, "header", false, schema, text)
     }
 
+    /// A required request header (its absence is refused, e.g. 428 without `If-Match`).
+    #[must_use]
+    pub fn header_required(self, name: &str, schema: Value, text: &str) -> Self {
+        self.param(name, "header", true, schema, text)
+    }
+
     /// Parameters several operations share (the log's filters, say).
     #[must_use]
     pub fn with(self, group: fn(Self) -> Self) -> Self {
@@ -110,6 +116,15 @@ impl Op {
     pub fn body(mut self, media: &str, schema: Value, text: &str) -> Self {
         let body = self.body.get_or_insert_with(|| json!({"required": true, "description": text, "content": {}}));
         body["content"][media]["schema"] = schema;
+        self
+    }
+
+    /// The body may be left out (an empty body takes every default).
+    #[must_use]
+    pub fn body_optional(mut self) -> Self {
+        if let Some(body) = &mut self.body {
+            body["required"] = json!(false);
+        }
         self
     }
 

@@ -568,33 +568,348 @@ pub async fn h3(
     ))
 }
 
+/// The kinds of region, of which a query names exactly one.
+const REGION_KINDS: [&str; 6] = ["bbox", "geometry", "circle", "venue", "area", "h3"];
+
+/// A schema that holds when exactly one of the region kinds is given.
+fn exactly_one_region() -> Value {
+    Value::Array(REGION_KINDS.iter().map(|k| json!({"required": [k]})).collect())
+}
+
+/// The region properties of a JSON query or a territory's part.
+fn region_properties() -> Vec<(&'static str, Value)> {
+    use super::openapi::schema as s;
+    let lon = json!({"type": "number", "minimum": -180, "maximum": 180});
+    let lat = json!({"type": "number", "minimum": -90, "maximum": 90});
+    vec![
+        (
+            "bbox",
+            json!({
+                "description": "west,south,east,north in degrees (west > east crosses the antimeridian; south <= north)",
+                "oneOf": [
+                    {"type": "array", "prefixItems": [lon, lat, lon, lat], "minItems": 4, "maxItems": 4},
+                    {"type": "string", "examples": ["2.2,48.8,2.5,48.9"]},
+                ],
+            }),
+        ),
+        (
+            "geometry",
+            json!({
+                "description": "A GeoJSON Polygon or MultiPolygon (WGS84), or its text",
+                "oneOf": [s::named("RegionPolygon"), {"type": "string"}],
+            }),
+        ),
+        (
+            "circle",
+            json!({
+                "description": "A circle measured on the WGS84 ellipsoid: an object, or `lon,lat,radius_m`",
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["lon", "lat", "radius_m"],
+                        "properties": {
+                            "lon": lon,
+                            "lat": lat,
+                            "radius_m": {"type": "number", "exclusiveMinimum": 0, "maximum": region::MAX_RADIUS_M},
+                        },
+                    },
+                    {"type": "string", "examples": ["2.35,48.85,500"]},
+                ],
+            }),
+        ),
+        (
+            "venue",
+            json!({"type": "string", "description": "A venue's code: the region is its security perimeter", "examples": ["BCY"]}),
+        ),
+        (
+            "perimeter",
+            json!({"type": "string", "enum": ["silt", "red", "blue"], "description": "Which perimeter of the `venue` (default `blue`)"}),
+        ),
+        (
+            "area",
+            json!({
+                "description": "A feature of a dataset layer by its key: `layer:code`, or an object",
+                "oneOf": [
+                    {"type": "string", "pattern": "^[^:]*:", "examples": ["departements:93"]},
+                    {"type": "object", "required": ["layer", "code"], "properties": {"layer": {"type": "string"}, "code": {"type": ["string", "integer"]}}},
+                ],
+            }),
+        ),
+        (
+            "h3",
+            json!({
+                "description": "H3 cells (1 to 10,000): an array, or comma-separated",
+                "oneOf": [
+                    {"type": "array", "items": {"type": "string", "pattern": "^[0-9a-fA-F]{15,16}$"}, "minItems": 1, "maxItems": 10_000},
+                    {"type": "string", "examples": ["851fb467fffffff"]},
+                ],
+            }),
+        ),
+        (
+            "buffer_m",
+            json!({
+                "description": "Metres to grow a polygon, perimeter or area region by",
+                "oneOf": [{"type": "number", "minimum": 0, "maximum": MAX_BUFFER_M}, {"type": "string"}],
+            }),
+        ),
+    ]
+}
+
+/// The region parameters of the `GET` forms (query string), documented.
+pub(super) fn documented_region(op: super::openapi::Op) -> super::openapi::Op {
+    use super::openapi::schema as s;
+    let number = r"-?[0-9]+(\.[0-9]+)?";
+    op.query(
+        "bbox",
+        s::pattern(&format!("^{number}(,{number}){{3}}$")),
+        "Region: west,south,east,north in degrees (west > east crosses the antimeridian). Give exactly one region \
+         among `bbox`, `geometry`, `circle`, `venue`, `area` and `h3`",
+    )
+    .query("geometry", s::string(), "Region: a GeoJSON Polygon or MultiPolygon (WGS84), as JSON text")
+    .query(
+        "circle",
+        s::pattern(&format!("^{number},{number},{number}$")),
+        "Region: `lon,lat,radius_m`, a circle measured on the WGS84 ellipsoid (radius above 0, at most 1,000 km)",
+    )
+    .query("venue", s::string(), "Region: a venue's code (`BCY`); its security perimeter")
+    .query("perimeter", s::one_of(&["silt", "red", "blue"]), "Which perimeter of the `venue` (default `blue`)")
+    .query(
+        "area",
+        s::pattern("^[^:]*:"),
+        "Region: `layer:code`, a feature of a dataset layer by its key (`departements:93`)",
+    )
+    .query("h3", s::string(), "Region: comma-separated H3 cell indexes (1 to 10,000)")
+    .query(
+        "buffer_m",
+        json!({"type": "number", "minimum": 0, "maximum": MAX_BUFFER_M}),
+        "Metres to grow a polygon, perimeter or area region by",
+    )
+}
+
+/// The schemas of regions, features and query answers, shared with the territory, OGC and
+/// entry operations.
+fn components(api: &mut super::openapi::Api) {
+    use super::openapi::schema as s;
+    let position = json!({"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2});
+    let line = json!({"type": "array", "items": position});
+    let rings = json!({"type": "array", "items": line});
+    let polygons = json!({"type": "array", "items": rings});
+    let kind = |name: &str, coordinates: &Value| {
+        s::object(
+            &[("type", json!({"type": "string", "const": name})), ("coordinates", coordinates.clone())],
+            &["type", "coordinates"],
+        )
+    };
+    api.component(
+        "Geometry",
+        json!({
+            "description": "A GeoJSON geometry, positions in WGS84 longitude, latitude",
+            "oneOf": [
+                kind("Point", &position),
+                kind("MultiPoint", &line),
+                kind("LineString", &line),
+                kind("MultiLineString", &rings),
+                kind("Polygon", &rings),
+                kind("MultiPolygon", &polygons),
+            ],
+        }),
+    );
+    api.component(
+        "RegionPolygon",
+        json!({
+            "description": "A GeoJSON Polygon or MultiPolygon, positions in WGS84 (longitude within -180..180, latitude within -90..90), valid (no self-intersection)",
+            "oneOf": [kind("Polygon", &rings), kind("MultiPolygon", &polygons)],
+        }),
+    );
+    // A territory's part: a region as queries write them, but H3 cells.
+    let parts: Vec<(&str, Value)> = region_properties().into_iter().filter(|(k, _)| *k != "h3").collect();
+    let mut region = s::object(&parts, &[]);
+    region["description"] = json!("One region: exactly one of `bbox`, `geometry`, `circle`, `venue` and `area`");
+    region["oneOf"] =
+        Value::Array(REGION_KINDS.iter().filter(|k| **k != "h3").map(|k| json!({"required": [k]})).collect());
+    api.component("TerritoryRegion", region);
+    api.component(
+        "Feature",
+        s::object(
+            &[
+                ("type", json!({"type": "string", "const": "Feature"})),
+                ("id", json!({"type": "integer", "minimum": 0})),
+                ("geometry", s::nullable(s::named("Geometry"))),
+                ("properties", s::map_of(json!({"type": ["string", "number", "boolean", "null"]}))),
+            ],
+            &["type", "id", "geometry", "properties"],
+        ),
+    );
+    let counts = s::map_of(json!({"type": "integer", "minimum": 0}));
+    let mut by_severity = counts.clone();
+    by_severity["propertyNames"] = json!({"pattern": "^[0-4]$"});
+    api.component(
+        "QuerySummary",
+        s::object(
+            &[
+                ("total", json!({"type": "integer", "minimum": 0, "description": "Every hit, not only the page"})),
+                ("by_layer", counts.clone()),
+                ("by_theme", {
+                    let mut c = counts.clone();
+                    c["description"] = json!("Hits per theme (an entry with two themes counts in both; `none`: no theme)");
+                    c
+                }),
+                ("by_severity", by_severity),
+                ("by_qualification", counts.clone()),
+                (
+                    "interval",
+                    json!({"type": ["string", "null"], "enum": ["15m", "1h", "6h", "1d", "7d", "30d", "custom", null], "description": "The histogram's bucket width (`null`: no hit has a time)"}),
+                ),
+                ("interval_note", json!({"type": "string", "description": "Why the interval is wider than asked (at most 2,000 buckets)"})),
+                (
+                    "histogram",
+                    s::array(s::object(
+                        &[("start", s::date_time()), ("count", json!({"type": "integer", "minimum": 0}))],
+                        &["start", "count"],
+                    )),
+                ),
+            ],
+            &["total", "by_layer", "by_theme", "by_severity", "by_qualification", "interval", "histogram"],
+        ),
+    );
+    let mut hit = s::named("Feature");
+    hit = json!({"allOf": [hit, {"properties": {"properties": {"required": ["layer"], "properties": {"layer": {"type": "string"}}}}}]});
+    api.component(
+        "QueryAnswer",
+        s::object(
+            &[
+                ("type", json!({"type": "string", "const": "FeatureCollection"})),
+                ("numberMatched", json!({"type": "integer", "minimum": 0})),
+                ("numberReturned", json!({"type": "integer", "minimum": 0})),
+                ("features", s::array(hit)),
+                ("summary", s::named("QuerySummary")),
+                ("next", json!({"type": ["string", "null"], "description": "The `cursor` of the next page; `null` on the last"})),
+            ],
+            &["type", "numberMatched", "numberReturned", "features", "summary", "next"],
+        ),
+    );
+    let mut props = region_properties();
+    props.extend([
+        (
+            "layers",
+            json!({"description": "Layer ids (default `entries`): an array or comma-separated", "oneOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1}, {"type": "string"}]}),
+        ),
+        ("from", s::date_time()),
+        ("to", s::date_time()),
+        ("last", s::pattern(r"^[0-9]+[mhd]$")),
+        ("tags", json!({"oneOf": [{"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 32}, {"type": "string"}]})),
+        ("severity", json!({"type": "integer", "minimum": 0, "maximum": 4})),
+        (
+            "qualification",
+            json!({"oneOf": [{"type": "array", "items": {"type": "string", "enum": ["raw", "in_review", "confirmed", "refuted", "closed"]}, "minItems": 1}, {"type": "string"}]}),
+        ),
+        ("limit", json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT})),
+        ("cursor", s::pattern(r"^-?[0-9]+_[0-9]+_[0-9]+$")),
+        ("interval", s::one_of(&["15m", "1h", "6h", "1d", "7d", "30d"])),
+        ("format", s::one_of(&["json", "csv"])),
+    ]);
+    let mut request = s::object(&props, &[]);
+    request["description"] = json!(
+        "A region (exactly one of `bbox`, `geometry`, `circle`, `venue`, `area`, `h3`), the layers and filters, the page"
+    );
+    request["oneOf"] = exactly_one_region();
+    api.component("QueryRequest", request);
+    api.component(
+        "H3Counts",
+        s::object(
+            &[
+                ("layer", json!({"type": "string", "description": "The layer asked for"})),
+                ("resolution", s::int_in(0, i64::from(vigie_layers::h3::FINEST))),
+                ("total", json!({"type": "integer", "minimum": 0})),
+                (
+                    "cells",
+                    s::array(s::object(
+                        &[
+                            ("cell", s::pattern("^[0-9a-f]{15}$")),
+                            ("count", json!({"type": "integer", "minimum": 0})),
+                            ("max_severity", json!({"type": ["integer", "null"], "minimum": 0, "maximum": 4})),
+                            ("by_theme", counts),
+                        ],
+                        &["cell", "count", "max_severity", "by_theme"],
+                    )),
+                ),
+            ],
+            &["layer", "resolution", "total", "cells"],
+        ),
+    );
+}
+
+/// The parameters of a query besides its region and filters.
+fn documented_query(op: super::openapi::Op) -> super::openapi::Op {
+    use super::openapi::schema as s;
+    op.query("layers", s::string(), "Comma-separated layer ids (default `entries`); not H3 layers, nor layers served as tiles only")
+        .query("limit", json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}), "Features per page")
+        .query("cursor", s::pattern(r"^-?[0-9]+_[0-9]+_[0-9]+$"), "Where the page starts: the `next` of the previous page")
+        .query(
+            "interval",
+            s::one_of(&["15m", "1h", "6h", "1d", "7d", "30d"]),
+            "The histogram's bucket width (default: the finest giving at most 100 buckets); widened past 2,000 buckets, `interval_note` says so",
+        )
+        .query("format", s::one_of(&["json", "csv"]), "`csv`: every hit as CSV with a WKT column (as `Accept: text/csv` asks)")
+}
+
+const QUERY_ABOUT: &str = "The features of the given layers (default `entries`, the log) inside a region, with the tile filters: a \
+GeoJSON FeatureCollection of one page, newest first (`limit`, `cursor`), each feature's `layer` in its properties, and \
+the `summary` of every hit (counts per layer, theme, severity, qualification, a time histogram).\n\n\
+The region is exactly one of `bbox`, `geometry`, `circle`, `venue` (+ `perimeter`), `area` and `h3`; `buffer_m` grows \
+a polygon, perimeter or area. With `format=csv` (or `Accept: text/csv`) the answer is every hit as CSV (at most \
+200,000 rows), its geometry as WKT. A member with a territory gets only the features meeting it.";
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
+    components(api);
+    let csv = "text/csv";
     api.get(
         "/api/query",
         get,
-        Op::new("queries", "Entries and features in a region").with(super::filters::documented).json(
-            200,
-            "The answer",
-            s::any_object(),
-        ),
+        Op::new("queries", "Entries and features in a region")
+            .about(QUERY_ABOUT)
+            .with(documented_region)
+            .with(documented_query)
+            .with(super::filters::documented_selection)
+            .json(200, "One page of the features, and the summary of every hit", s::named("QueryAnswer"))
+            .answers(200, "Every hit as CSV (`format=csv`)", csv, s::string())
+            .fails(&[404, 413]),
     );
     api.post(
         "/api/query",
         post,
         Op::new("queries", "Entries and features in a region (JSON)")
-            .json_body(s::any_object(), "The region and filters")
-            .json(200, "The answer", s::any_object())
-            .fails(&[413, 422]),
+            .about(
+                "As `GET /api/query`, the parameters in a JSON object (whatever the Content-Type): arrays and objects \
+                 where the query string has comma-separated text (`bbox`, `circle`, `area`, `h3`, `layers`, `tags`, \
+                 `qualification`), `geometry` as GeoJSON.",
+            )
+            .json_body(s::named("QueryRequest"), "The region, the layers, the filters and the page")
+            .json(200, "One page of the features, and the summary of every hit", s::named("QueryAnswer"))
+            .answers(200, "Every hit as CSV (`format`: `csv`)", csv, s::string())
+            .fails(&[404]),
     );
     api.get(
         "/api/h3",
         h3,
-        Op::new("queries", "Counts per H3 cell").with(super::filters::documented).json(
-            200,
-            "The answer",
-            s::any_object(),
-        ),
+        Op::new("queries", "Counts per H3 cell")
+            .about(
+                "How many features of a layer fall in each H3 cell of resolution `res`, with their highest severity \
+                 and their count per theme, cells in index order. An H3 layer counts its source layer. Optionally \
+                 inside a region (as `GET /api/query` takes it) and with the tile filters; a member with a \
+                 territory counts only the features meeting it.",
+            )
+            .query_required("res", s::int_in(0, i64::from(vigie_layers::h3::FINEST)), "The H3 resolution")
+            .query(
+                "layer",
+                json!({"type": "string", "default": "entries", "examples": ["entries"]}),
+                "The layer counted (an H3 layer counts its source)",
+            )
+            .with(documented_region)
+            .with(super::filters::documented_selection)
+            .json(200, "The counts per cell", s::named("H3Counts"))
+            .fails(&[404]),
     );
 }

@@ -1041,138 +1041,763 @@ pub async fn feed(State(state): State<AppState>, access: Access, headers: Header
     Ok(resp)
 }
 
+/// Schemas of this module's documentation.
+pub(super) mod doc {
+    use super::super::openapi::schema as s;
+    use crate::identity::Role;
+    use serde_json::{Value, json};
+
+    /// `schema` with more keywords (`description`, `examples`, `minimum`…).
+    pub fn more(mut schema: Value, extra: Value) -> Value {
+        if let (Some(o), Value::Object(e)) = (schema.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        schema
+    }
+
+    /// An array of exactly these items, in order (a Rust tuple). Written without `prefixItems`,
+    /// which some OpenAPI tools do not take: each item is one of the kinds given.
+    pub fn tuple(items: &[Value]) -> Value {
+        let mut kinds: Vec<Value> = Vec::new();
+        for i in items {
+            if !kinds.contains(i) {
+                kinds.push(i.clone());
+            }
+        }
+        let item = if kinds.len() == 1 { kinds.remove(0) } else { json!({"anyOf": kinds}) };
+        json!({"type": "array", "items": item, "minItems": items.len(), "maxItems": items.len()})
+    }
+
+    /// A count or an id (never negative).
+    pub fn count() -> Value {
+        json!({"type": "integer", "minimum": 0})
+    }
+
+    /// An instant as epoch milliseconds.
+    pub fn epoch_ms() -> Value {
+        json!({"type": "integer", "description": "Epoch milliseconds"})
+    }
+
+    /// A workflow status.
+    pub fn status() -> Value {
+        s::one_of(&["draft", "review", "validated", "published"])
+    }
+
+    /// A role name.
+    pub fn role() -> Value {
+        s::one_of(&Role::ALL.map(Role::as_str))
+    }
+
+    /// A region as region queries take it.
+    pub fn region(text: &str) -> Value {
+        more(s::any_object(), json!({"description": text}))
+    }
+
+    pub fn section_id() -> Value {
+        more(s::pattern("^[a-z0-9-]{1,40}$"), json!({"description": "Lower-case letters, digits and `-`, 1 to 40"}))
+    }
+
+    pub fn owner() -> Value {
+        more(
+            s::object(
+                &[
+                    ("role", more(role(), json!({"description": "Members with this role and those above it"}))),
+                    ("desk", more(section_id(), json!({"description": "The members of this desk of `desks`"}))),
+                ],
+                &[],
+            ),
+            json!({"description": "Who writes the section besides editors: exactly one of `role` and `desk`"}),
+        )
+    }
+
+    fn side() -> Value {
+        use vigie_staticmap::view::{MAX_SIDE_PX, MIN_SIDE_PX};
+        s::int_in(i64::from(MIN_SIDE_PX), i64::from(MAX_SIDE_PX))
+    }
+
+    /// The report settings; `answer`: as served (every field present).
+    pub fn settings(answer: bool) -> Value {
+        let req = |all: &'static [&'static str]| if answer { all } else { &[] };
+        let section =
+            s::object(&[("id", section_id()), ("title", s::text(200)), ("owner", owner())], &["id", "title", "owner"]);
+        let map = s::object(
+            &[
+                ("title", more(s::text(200), json!({"description": "Caption"}))),
+                (
+                    "region",
+                    region(
+                        "A region as region queries take it (`{\"bbox\": [...]}`, `{\"area\": \"departements:75\"}`, `{\"venue\": \"STADE\"}`); none: the report's area, else the box of the period's entries",
+                    ),
+                ),
+                (
+                    "layers",
+                    more(
+                        s::string(),
+                        json!({"description": "Layer ids, comma-separated; none: those the web view shows at first"}),
+                    ),
+                ),
+                ("width", more(side(), json!({"description": "Pixels (default 1024)"}))),
+                ("height", more(side(), json!({"description": "Pixels (default 768)"}))),
+            ],
+            if answer { &["title", "width", "height"] } else { &["title"] },
+        );
+        let hotspots = s::object(
+            &[
+                ("resolution", more(s::int_in(5, 10), json!({"description": "H3 resolution of the cells"}))),
+                (
+                    "baseline_days",
+                    more(
+                        s::int_in(1, 60),
+                        json!({"description": "Days before the period making the trailing average"}),
+                    ),
+                ),
+                (
+                    "alpha",
+                    more(
+                        json!({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5}),
+                        json!({"description": "Family-wise false-alarm rate"}),
+                    ),
+                ),
+                (
+                    "min_count",
+                    more(
+                        s::int_in(1, 1000),
+                        json!({"description": "Fewest entries in the period for a cell to be tested"}),
+                    ),
+                ),
+            ],
+            req(&["resolution", "baseline_days", "alpha", "min_count"]),
+        );
+        more(
+            s::object(
+                &[
+                    (
+                        "timezone",
+                        more(
+                            s::string(),
+                            json!({"description": "IANA time zone of the due times", "examples": ["Europe/Paris"]}),
+                        ),
+                    ),
+                    (
+                        "times",
+                        more(
+                            s::array(s::pattern("^([01][0-9]|2[0-3]):[0-5][0-9]$")),
+                            json!({"maxItems": 24, "uniqueItems": true, "description": "Local times of day reports are due (`HH:MM`); empty: ad-hoc reports only"}),
+                        ),
+                    ),
+                    (
+                        "title",
+                        more(s::text(200), json!({"description": "Title of a report, followed by its due time"})),
+                    ),
+                    (
+                        "classification",
+                        more(
+                            s::text(200),
+                            json!({"description": "Marking printed on every page (`DIFFUSION RESTREINTE`)"}),
+                        ),
+                    ),
+                    ("area", region("The region reports cover, as region queries take it; none: the whole workspace")),
+                    (
+                        "sections",
+                        more(
+                            s::array(section),
+                            json!({"minItems": 1, "maxItems": 30, "description": "The template: sections in order"}),
+                        ),
+                    ),
+                    (
+                        "desks",
+                        more(
+                            s::map_of(more(s::array(s::string()), json!({"maxItems": 500}))),
+                            json!({
+                                "propertyNames": {"pattern": "^[a-z0-9-]{1,40}$"},
+                                "description": "Desks (ids as section ids) and their members' account names",
+                            }),
+                        ),
+                    ),
+                    ("maps", more(s::array(map), json!({"maxItems": 6, "description": "The maps of a report"}))),
+                    (
+                        "significant_severity",
+                        more(s::int_in(0, 4), json!({"description": "Lowest severity of a significant event"})),
+                    ),
+                    ("hotspots", more(hotspots, json!({"description": "The hotspot test"}))),
+                ],
+                req(&["timezone", "times", "title", "sections", "desks", "maps", "significant_severity", "hotspots"]),
+            ),
+            json!({"description": if answer { "A workspace's report settings." } else { "A workspace's report settings; a field left out takes its default." }}),
+        )
+    }
+
+    pub fn settings_answer() -> Value {
+        s::object(
+            &[
+                ("settings", s::named("ReportSettings")),
+                (
+                    "version",
+                    more(count(), json!({"description": "Their version (0: the defaults, never stored), as the ETag"})),
+                ),
+            ],
+            &["settings", "version"],
+        )
+    }
+
+    /// A report as listed (`ReportSummary`); `more_props` adds the full report's.
+    pub fn summary(more_props: &[(&str, Value)], more_required: &[&str]) -> Value {
+        let step =
+            s::object(&[("status", status()), ("by", s::string()), ("at", s::date_time())], &["status", "by", "at"]);
+        let period = s::object(
+            &[
+                ("start", s::date_time()),
+                ("end", s::date_time()),
+                (
+                    "start_local",
+                    more(s::string(), json!({"description": "In the rhythm's time zone, with its offset"})),
+                ),
+                ("end_local", s::string()),
+            ],
+            &["start", "end", "start_local", "end_local"],
+        );
+        let mut props: Vec<(&str, Value)> = vec![
+            ("id", more(s::int(), json!({"minimum": 1}))),
+            ("title", s::string()),
+            ("kind", s::one_of(&["scheduled", "adhoc"])),
+            ("status", status()),
+            ("edition", more(s::int(), json!({"minimum": 1, "description": "1, then 2 for its first correction…"}))),
+            ("due_at", more(s::nullable(s::date_time()), json!({"description": "A scheduled report's due time"}))),
+            ("period", more(period, json!({"description": "What it covers, `[start, end)`"}))),
+            ("supersedes", more(s::nullable(s::int()), json!({"description": "The report this one corrects"}))),
+            ("superseded_by", more(s::nullable(s::int()), json!({"description": "The correction published for it"}))),
+            ("history", more(s::array(step), json!({"description": "Its workflow steps, oldest first"}))),
+            ("version", more(s::int(), json!({"minimum": 1}))),
+        ];
+        props.extend(more_props.iter().cloned());
+        let mut required = vec![
+            "id",
+            "title",
+            "kind",
+            "status",
+            "edition",
+            "due_at",
+            "period",
+            "supersedes",
+            "superseded_by",
+            "history",
+            "version",
+        ];
+        required.extend_from_slice(more_required);
+        s::object(&props, &required)
+    }
+
+    pub fn report() -> Value {
+        let section = s::object(
+            &[
+                ("id", s::string()),
+                ("title", s::string()),
+                ("owner", owner()),
+                ("body", s::string()),
+                (
+                    "version",
+                    more(
+                        count(),
+                        json!({"description": "The text's version (0: never written); `base_version` of the next write"}),
+                    ),
+                ),
+                ("updated_by", s::nullable(s::string())),
+                ("updated_at", s::nullable(s::date_time())),
+                ("may_write", more(s::boolean(), json!({"description": "Whether the asker may write it now"}))),
+            ],
+            &["id", "title", "owner", "body", "version", "updated_by", "updated_at", "may_write"],
+        );
+        let present = s::object(&[("who", s::string()), ("section", s::string())], &["who", "section"]);
+        summary(
+            &[
+                ("sections", s::array(section)),
+                ("presence", more(s::array(present), json!({"description": "Who is editing which section now"}))),
+                ("moves", more(s::array(status()), json!({"description": "The statuses the asker may move it to"}))),
+                ("may_correct", more(s::boolean(), json!({"description": "Whether the asker may start a correction"}))),
+                ("classification", s::nullable(s::string())),
+            ],
+            &["sections", "presence", "moves", "may_correct", "classification"],
+        )
+    }
+
+    pub fn compiled() -> Value {
+        let row = s::object(
+            &[
+                ("key", s::string()),
+                ("label", s::string()),
+                ("count", count()),
+                ("previous", more(s::nullable(count()), json!({"description": "In the previous period"}))),
+                ("query", more(s::string(), json!({"description": "The query giving this figure"}))),
+            ],
+            &["key", "label", "count", "previous", "query"],
+        );
+        let rows = s::array(row);
+        let figures = s::object(
+            &[
+                ("total", count()),
+                ("previous_total", s::nullable(count())),
+                ("query", s::string()),
+                ("by_theme", rows.clone()),
+                ("by_severity", rows.clone()),
+                ("by_qualification", rows.clone()),
+                ("by_departement", rows),
+            ],
+            &["total", "previous_total", "query", "by_theme", "by_severity", "by_qualification", "by_departement"],
+        );
+        let lonlat = tuple(&[s::number(), s::number()]);
+        let significant = s::object(
+            &[
+                ("id", s::int()),
+                ("time", s::string()),
+                ("title", s::string()),
+                ("severity", s::int_in(0, 255)),
+                ("tags", s::array(s::string())),
+                ("place", s::string()),
+                ("lonlat", lonlat.clone()),
+                ("links", more(s::array(tuple(&[s::string(), s::string()])), json!({"description": "URL, title"}))),
+                (
+                    "photo",
+                    more(
+                        s::nullable(tuple(&[s::string(), s::string()])),
+                        json!({"description": "SHA-256, media type"}),
+                    ),
+                ),
+            ],
+            &["id", "time", "title", "severity", "tags", "place", "lonlat", "links", "photo"],
+        );
+        let hotspot = s::object(
+            &[
+                ("cell", more(s::string(), json!({"description": "H3 cell"}))),
+                ("lonlat", lonlat),
+                ("count", count()),
+                ("baseline", count()),
+                ("expected", s::number()),
+                ("p_value", s::number()),
+                ("query", s::string()),
+            ],
+            &["cell", "lonlat", "count", "baseline", "expected", "p_value", "query"],
+        );
+        let source = s::object(
+            &[
+                ("id", s::string()),
+                ("title", s::string()),
+                ("problem", s::one_of(&["failed", "rejected", "invalid", "stale"])),
+                ("last_run", s::nullable(s::string())),
+                ("detail", s::string()),
+            ],
+            &["id", "title", "problem", "last_run", "detail"],
+        );
+        let map = s::object(
+            &[
+                ("title", s::string()),
+                ("query", more(s::string(), json!({"description": "The static map query drawing it"}))),
+                ("sha256", more(s::nullable(s::string()), json!({"description": "The frozen image, once validated"}))),
+                ("error", more(s::nullable(s::string()), json!({"description": "Why it could not be drawn"}))),
+            ],
+            &["title", "query", "sha256", "error"],
+        );
+        let period = tuple(&[epoch_ms(), epoch_ms()]);
+        let previous = s::object(
+            &[("period", period.clone()), ("report", s::nullable(s::int())), ("frozen", s::boolean())],
+            &["period", "report", "frozen"],
+        );
+        let staffing = s::object(
+            &[
+                ("level", s::string()),
+                (
+                    "changes",
+                    more(
+                        s::array(tuple(&[s::string(), s::string(), s::string(), s::string()])),
+                        json!({"description": "Level changes of the period: local time, level, reason, who"}),
+                    ),
+                ),
+                ("shifts", count()),
+                ("needed", count()),
+                ("confirmed", count()),
+                ("short", count()),
+                (
+                    "by_directorate",
+                    more(
+                        s::array(tuple(&[s::string(), count(), count()])),
+                        json!({"description": "Name, needed, short"}),
+                    ),
+                ),
+                ("query", s::string()),
+            ],
+            &["level", "changes", "shifts", "needed", "confirmed", "short", "by_directorate", "query"],
+        );
+        s::object(
+            &[
+                ("computed_at", epoch_ms()),
+                ("period", more(period, json!({"description": "Epoch ms `[start, end)`"}))),
+                (
+                    "area",
+                    more(
+                        s::nullable(s::any_object()),
+                        json!({"description": "The area's region (null: the whole workspace)"}),
+                    ),
+                ),
+                ("previous", s::nullable(previous)),
+                ("figures", figures),
+                ("significant", s::array(significant)),
+                ("significant_more", count()),
+                ("significant_query", s::string()),
+                ("hotspots", s::array(hotspot)),
+                ("hotspot_method", s::string()),
+                ("hotspot_cells_tested", count()),
+                ("sources", s::array(source)),
+                ("maps", s::array(map)),
+                (
+                    "staffing",
+                    more(
+                        s::nullable(staffing),
+                        json!({"description": "The alert level and the gaps of the next 24 hours"}),
+                    ),
+                ),
+                ("frozen", more(s::boolean(), json!({"description": "Frozen at validation (else computed live)"}))),
+            ],
+            &[
+                "computed_at",
+                "period",
+                "area",
+                "previous",
+                "figures",
+                "significant",
+                "significant_more",
+                "significant_query",
+                "hotspots",
+                "hotspot_method",
+                "hotspot_cells_tested",
+                "sources",
+                "maps",
+                "staffing",
+                "frozen",
+            ],
+        )
+    }
+
+    pub fn diff() -> Value {
+        let line = s::object(&[("op", s::one_of(&["+", "-", " "])), ("text", s::string())], &["op", "text"]);
+        s::object(
+            &[
+                ("against", more(s::int(), json!({"description": "The report corrected"}))),
+                (
+                    "sections",
+                    more(
+                        s::array(tuple(&[s::string(), s::array(line)])),
+                        json!({"description": "Per section whose text changed: its title and the lines"}),
+                    ),
+                ),
+                (
+                    "figures",
+                    more(
+                        s::array(tuple(&[s::string(), s::string(), count(), count()])),
+                        json!({"description": "Figures that changed: table, line, before, after"}),
+                    ),
+                ),
+            ],
+            &["against", "sections", "figures"],
+        )
+    }
+
+    pub fn schedule() -> Value {
+        let due = s::object(
+            &[
+                ("due_at", s::date_time()),
+                ("local", more(s::string(), json!({"description": "In the rhythm's time zone, with its offset"}))),
+                (
+                    "period_start",
+                    more(s::nullable(s::date_time()), json!({"description": "Where its report's period starts"})),
+                ),
+            ],
+            &["due_at", "local", "period_start"],
+        );
+        s::object(
+            &[("timezone", s::string()), ("times", s::array(s::string())), ("due", s::array(due))],
+            &["timezone", "times", "due"],
+        )
+    }
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
+    use doc::more;
+    api.component("ReportSettings", doc::settings(true));
+    api.component("ReportSummary", doc::summary(&[], &[]));
+    api.component("Report", doc::report());
+    api.component("ReportCompiled", doc::compiled());
+    api.component("ReportDiff", doc::diff());
+    let id = || more(s::int(), json!({"minimum": 1, "examples": [1]}));
+    let etag = || more(s::string(), json!({"examples": ["\"3\""]}));
+    let disposition = || more(s::string(), json!({"examples": ["inline; filename=\"rapport-1-ed1.pdf\""]}));
+    let caching = || s::one_of(&["private, max-age=86400", "private, no-cache"]);
     api.get(
         "/api/reports",
         list,
-        Op::new("reports", "List situation reports").json(200, "The answer", s::any_object()),
+        Op::new("reports", "List situation reports")
+            .about(
+                "The reports whose period meets the window `from`–`to`, newest period first, optionally only those of \
+                 one `status` or with `q` in their title or a section's text.",
+            )
+            .query("from", s::date_time(), "Reports whose period ends after this instant (RFC 3339)")
+            .query("to", s::date_time(), "Reports whose period starts before this instant (RFC 3339)")
+            .query(
+                "q",
+                s::string(),
+                "Text in the title or a section, case-insensitive (its first 200 characters are used)",
+            )
+            .query("status", doc::status(), "Only the reports of this status")
+            .query("limit", more(s::int_in(1, MAX_LIST), json!({"default": 100})), "Most reports listed")
+            .json(200, "The reports", s::object(&[("reports", s::array(s::named("ReportSummary")))], &["reports"])),
     );
     api.post(
         "/api/reports",
         create,
         Op::new("reports", "Start an ad-hoc report")
-            .json_body(s::any_object(), "Title and period")
-            .json(201, "Started", s::any_object())
-            .fails(&[422]),
+            .about(
+                "Starts an ad-hoc report (a draft) over `from`–`to`: by default from the end of the last report \
+                 (else 24 hours before) until now, at most 31 days; its title defaults to the settings' title and the \
+                 period's end. An empty body takes every default.",
+            )
+            .json_body(
+                s::object(
+                    &[
+                        (
+                            "title",
+                            more(
+                                s::nullable(s::text(200)),
+                                json!({"minLength": 1, "description": "1 to 200 characters"}),
+                            ),
+                        ),
+                        ("from", more(s::nullable(s::date_time()), json!({"description": "Start of the period"}))),
+                        (
+                            "to",
+                            more(
+                                s::nullable(s::date_time()),
+                                json!({"description": "End of the period (default: now)"}),
+                            ),
+                        ),
+                    ],
+                    &[],
+                ),
+                "Title and period, each optional",
+            )
+            .body_optional()
+            .json(201, "Started", s::named("ReportSummary"))
+            .answer_header(
+                201,
+                "Location",
+                more(s::string(), json!({"examples": ["/api/reports/3"]})),
+                "The report's URL",
+            )
+            .fails(&[409, 422]),
     );
     api.get(
         "/api/reports/settings",
         settings,
-        Op::new("reports", "Report settings").json(200, "The answer", s::any_object()),
+        Op::new("reports", "Report settings")
+            .about(
+                "The workspace's report settings (rhythm, title, marking, area, sections and their owners, desks, maps, \
+                 significance and hotspot rules) and their version, also the `ETag` to send as `If-Match` when changing them.",
+            )
+            .json(200, "The settings", doc::settings_answer())
+            .answer_header(200, "ETag", etag(), "The settings' version, quoted"),
     );
     api.put(
         "/api/reports/settings",
         put_settings,
         Op::new("reports", "Change report settings")
-            .json_body(s::any_object(), "The settings")
-            .json(200, "The answer", s::any_object())
-            .fails(&[412, 422, 428]),
+            .about(
+                "Replaces the report settings (a field left out takes its default), checked field by field and the \
+                 area and map regions resolved now. With `If-Match` (the version read), a concurrent change is a 412. \
+                 A new rhythm has its next draft prepared at once.",
+            )
+            .header("If-Match", more(s::string(), json!({"examples": ["\"3\""]})), "The version the change was made on")
+            .json_body(doc::settings(false), "The settings")
+            .json(200, "Stored", doc::settings_answer())
+            .answer_header(200, "ETag", etag(), "The new version, quoted")
+            .fails(&[409, 412, 422]),
     );
     api.get(
         "/api/reports/schedule",
         schedule,
-        Op::new("reports", "The reports due").json(200, "The answer", s::any_object()),
+        Op::new("reports", "The reports due")
+            .about(
+                "The due times of the rhythm in the window `from`–`to` (default: the next 24 hours; at most 31 days), \
+                 in UTC and local time, each with the start of the period its report covers.",
+            )
+            .query("from", s::date_time(), "Start of the window (default: now)")
+            .query("to", s::date_time(), "End of the window (default: 24 hours after `from`)")
+            .json(200, "The due times", doc::schedule()),
     );
     api.get(
         "/api/reports/feed.atom",
         feed,
-        Op::new("reports", "Published reports as Atom").answers(
-            200,
-            "The document",
-            "application/atom+xml",
-            s::binary(),
-        ),
+        Op::new("reports", "Published reports as Atom")
+            .about("The last 50 published reports as an Atom feed, newest first, linking to their HTML pages.")
+            .answers(200, "The feed", "application/atom+xml", s::string())
+            .fails(&[400]),
     );
     api.get(
         "/api/reports/{id}",
         one,
-        Op::new("reports", "One report").path("id", s::string(), "The report's id").json(
-            200,
-            "The answer",
-            s::any_object(),
-        ),
+        Op::new("reports", "One report")
+            .about(
+                "The report with its sections (text, version, who may write them), who is editing which section, the \
+                 statuses the asker may move it to and whether they may correct it.",
+            )
+            .path("id", id(), "The report's id")
+            .json(200, "The report", s::named("Report")),
     );
     api.get(
         "/api/reports/{id}/compiled",
         compiled,
-        Op::new("reports", "A report's compiled figures").path("id", s::string(), "The report's id").json(
-            200,
-            "The answer",
-            s::any_object(),
-        ),
+        Op::new("reports", "A report's compiled figures")
+            .about(
+                "The parts compiled from the log and the workspace's data: key figures against the previous period, \
+                 significant events, new hotspots, sources in trouble, maps, staffing. Live while the report is a draft \
+                 or in review (reused for 30 s when nothing changed), frozen once validated.",
+            )
+            .path("id", id(), "The report's id")
+            .json(200, "The compiled parts", s::named("ReportCompiled")),
     );
     api.put(
         "/api/reports/{id}/sections/{section}",
         write_section,
         Op::new("reports", "Write a report's section")
-            .path("id", s::string(), "The report's id")
-            .path("section", s::string(), "The section's id")
-            .json_body(s::any_object(), "The text and the version it was written on")
-            .json(200, "The answer", s::any_object())
-            .fails(&[409, 422]),
+            .about(
+                "Saves a section's text, written by its owners and editors while the report is a draft or in review. \
+                 `base_version` is the version the text was written on: when someone saved since, the answer is a 412 \
+                 whose `current` holds their text and `yours` this one, to merge.",
+            )
+            .path("id", id(), "The report's id")
+            .path("section", more(doc::section_id(), json!({"examples": ["synthesis"]})), "The section's id")
+            .json_body(
+                s::object(
+                    &[
+                        ("body", more(s::text(crate::reports::MAX_SECTION_CHARS as u64), json!({"description": "The section's text"}))),
+                        (
+                            "base_version",
+                            more(s::int_in(0, i64::from(u32::MAX)), json!({"description": "The version of the text edited (`GET /api/reports/{id}` gives it)"})),
+                        ),
+                    ],
+                    &["body", "base_version"],
+                ),
+                "The text and the version it was written on",
+            )
+            .json(
+                200,
+                "Saved",
+                s::object(
+                    &[("section", s::string()), ("version", more(s::int(), json!({"minimum": 1}))), ("updated_by", s::string())],
+                    &["section", "version", "updated_by"],
+                ),
+            )
+            .fails(&[409, 412, 422]),
     );
     api.post(
         "/api/reports/{id}/status",
         move_to,
         Op::new("reports", "Move a report along its workflow")
-            .path("id", s::string(), "The report's id")
-            .json_body(s::any_object(), "The status")
-            .json(200, "The answer", s::any_object())
+            .about(
+                "Moves the report: draft → review (contributors), review → draft or validated, validated → review or \
+                 published (editors). Validating freezes its figures and maps; publishing a correction marks the \
+                 edition it corrects as superseded. Another move is a 409.",
+            )
+            .path("id", id(), "The report's id")
+            .json_body(s::object(&[("to", doc::status())], &["to"]), "The status to move to")
+            .json(200, "Moved", s::named("ReportSummary"))
             .fails(&[409, 422]),
     );
     api.post(
         "/api/reports/{id}/correct",
         correct,
         Op::new("reports", "Correct a published report")
-            .path("id", s::string(), "The report's id")
-            .json(201, "The correction", s::any_object())
+            .about(
+                "Starts a new edition (a draft) of the current published edition of a report, its text copied and its \
+                 figures live again until it is validated. 409 for a report not published, already superseded or with \
+                 a correction under way.",
+            )
+            .path("id", id(), "The report's id")
+            .json(201, "The correction", s::named("ReportSummary"))
             .fails(&[409]),
     );
     api.get(
         "/api/reports/{id}/diff",
         diff,
-        Op::new("reports", "A correction against what it corrects").path("id", s::string(), "The report's id").json(
-            200,
-            "The answer",
-            s::any_object(),
-        ),
+        Op::new("reports", "A correction against what it corrects")
+            .about(
+                "What a correction changes in the edition it corrects: the lines of each section whose text changed, \
+                 and the figures that changed. 404 for a report that corrects none.",
+            )
+            .path("id", id(), "The report's id")
+            .json(200, "The differences", s::named("ReportDiff")),
     );
     api.post(
         "/api/reports/{id}/presence",
         presence,
         Op::new("reports", "Say who is editing which section")
-            .path("id", s::string(), "The report's id")
-            .json_body(s::any_object(), "The section")
-            .json(200, "The answer", s::any_object()),
+            .about(
+                "A heartbeat (every ~10 s) while the asker edits a section; `null` when they leave it. It lasts 30 s \
+                 and is announced on the event stream when it changes.",
+            )
+            .path("id", id(), "The report's id")
+            .json_body(
+                s::object(
+                    &[(
+                        "section",
+                        more(s::nullable(s::string()), json!({"description": "A section id of the report, or null"})),
+                    )],
+                    &["section"],
+                ),
+                "The section edited",
+            )
+            .empty(204, "Noted")
+            .fails(&[422]),
     );
     api.get(
         "/api/reports/{id}/html",
         html,
-        Op::new("reports", "A report as one page").path("id", s::string(), "The report's id").answers(
-            200,
-            "The document",
-            "text/html",
-            s::binary(),
-        ),
+        Op::new("reports", "A report as one page")
+            .about("The report as one self-contained HTML page (maps inline, no script), cached a day once published.")
+            .path("id", id(), "The report's id")
+            .answers(200, "The page", "text/html", s::string())
+            .answer_header(200, "Content-Disposition", disposition(), "`inline`, with a file name")
+            .answer_header(200, "Cache-Control", caching(), "A day once published, else revalidated")
+            .answer_header(
+                200,
+                "Content-Security-Policy",
+                s::one_of(&["default-src 'none'; img-src data:; style-src 'unsafe-inline'"]),
+                "Nothing but inline images and styles",
+            ),
     );
     api.get(
         "/api/reports/{id}/pdf",
         pdf,
-        Op::new("reports", "A report as PDF").path("id", s::string(), "The report's id").answers(
-            200,
-            "The document",
-            "application/pdf",
-            s::binary(),
-        ),
+        Op::new("reports", "A report as PDF")
+            .about(
+                "The report as an A4 PDF: fonts embedded, maps as images, page numbers, the workspace's marking on \
+                 every page; drafts carry a watermark.",
+            )
+            .path("id", id(), "The report's id")
+            .answers(200, "The document", "application/pdf", s::binary())
+            .answer_header(200, "Content-Disposition", disposition(), "`inline`, with a file name")
+            .answer_header(200, "Cache-Control", caching(), "A day once published, else revalidated"),
     );
     api.get(
         "/api/reports/{id}/maps/{n}",
         map,
         Op::new("reports", "A report's map")
-            .path("id", s::string(), "The report's id")
-            .path("n", s::int_in(0, 99), "The map's rank, from 0")
-            .answers(200, "The document", "image/png", s::binary()),
+            .about("The report's n-th map (from 0) as PNG: the one frozen at validation, else drawn now.")
+            .path("id", id(), "The report's id")
+            .path(
+                "n",
+                more(s::pattern("^[0-9]+(\\.png)?$"), json!({"examples": ["0", "0.png"]})),
+                "The map's rank, from 0 (`.png` may follow)",
+            )
+            .answers(200, "The map", "image/png", s::binary())
+            .answer_header(200, "Content-Disposition", disposition(), "`inline`, with a file name")
+            .answer_header(200, "Cache-Control", caching(), "A day once published, else revalidated"),
     );
 }

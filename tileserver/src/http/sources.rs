@@ -160,26 +160,128 @@ pub async fn put(
     Ok(resp)
 }
 
+/// Registers the sources' schemas.
+fn components(api: &mut super::openapi::Api) {
+    use super::openapi::schema as s;
+    let problem = s::object(
+        &[("file", s::string()), ("position", s::string()), ("field", s::string()), ("reason", s::string())],
+        &["file", "position", "field", "reason"],
+    );
+    let run = s::object(
+        &[
+            ("started_at", s::date_time()),
+            ("duration_ms", s::int()),
+            ("outcome", s::one_of(&["imported", "unchanged", "rejected", "failed"])),
+            ("read", s::int()),
+            ("kept", s::int()),
+            ("problem_count", s::int()),
+            ("problems", s::array(problem)),
+            ("error", s::string()),
+            ("version", s::int()),
+            ("bytes", s::int()),
+        ],
+        &["started_at", "duration_ms", "outcome", "read", "kept", "problem_count", "problems"],
+    );
+    api.component(
+        "Source",
+        s::object(
+            &[
+                ("id", s::string()),
+                ("origin", s::one_of(&["file", "workspace"])),
+                ("title", s::string()),
+                ("owner", s::string()),
+                ("licence", s::string()),
+                ("layer", s::string()),
+                ("location", s::string()),
+                ("format", s::nullable(s::string())),
+                ("refresh_s", s::int()),
+                ("state", s::one_of(&["pending", "running", "idle", "invalid", "elsewhere"])),
+                ("invalid", s::array(s::string())),
+                ("runs", s::int()),
+                ("imports", s::int()),
+                ("last_run", s::nullable(run)),
+            ],
+            &[
+                "id",
+                "origin",
+                "title",
+                "owner",
+                "licence",
+                "layer",
+                "location",
+                "format",
+                "refresh_s",
+                "state",
+                "runs",
+                "imports",
+                "last_run",
+            ],
+        ),
+    );
+    api.component(
+        "SourcesStatus",
+        s::object(
+            &[
+                ("configured", s::boolean()),
+                ("version", s::int()),
+                ("concurrency", s::int()),
+                ("sources", s::array(s::named("Source"))),
+            ],
+            &["configured", "version", "concurrency", "sources"],
+        ),
+    );
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
+    components(api);
+    let etag = || s::pattern("^\"[0-9]+\"$");
+    let mut toml = s::string();
+    toml["maxLength"] = json!(MAX_SOURCES_BYTES);
+    toml["description"] = json!("The sources as TOML, the sources file's schema (`docs/sources.md`)");
     api.get(
         "/api/sources",
         statuses,
-        Op::new("sources", "Sources and their last runs").json(200, "The answer", s::any_object()),
+        Op::new("sources", "Sources and their last runs")
+            .about(
+                "Every source of the workspace: where it is defined (`file`: the operator's sources file; \
+                 `workspace`: the workspace's stored sources), its state, and its last run (time, outcome, \
+                 counts, first problems, error); with the version of the stored sources it runs.",
+            )
+            .json(200, "The sources", s::named("SourcesStatus")),
     );
     api.get(
         "/api/sources/config",
         stored,
-        Op::new("sources", "The stored sources (TOML)").answers(200, "The document", "application/toml", s::binary()),
+        Op::new("sources", "The stored sources (TOML)")
+            .about(
+                "The workspace's stored sources as TOML (empty before any is stored), with its version as \
+                 the `ETag` (0: none) to send in `If-Match` with a change.",
+            )
+            .answers(200, "The document", TOML, s::string())
+            .answer_header(200, "ETag", etag(), "The stored sources' version"),
     );
     api.put(
         "/api/sources/config",
         put,
         Op::new("sources", "Replace the stored sources")
-            .body("application/toml", s::string(), "The sources as TOML")
-            .body("text/plain", s::string(), "The sources as TOML")
-            .json(200, "The answer", s::any_object())
-            .fails(&[412, 422]),
+            .about(
+                "Replaces the workspace's stored sources by a TOML document (at most 256 KiB and 500 \
+                 sources), checked as a whole against the catalog and within what the operator lets stored \
+                 sources reach (files under the workspace's folder of `workspace_sources.dir`, URLs of \
+                 public addresses): 422 with one item per problem (`field`: `source[id]`, or `document`), \
+                 nothing stored then. Stored as the next version, audited, and run at once.",
+            )
+            .header(
+                "If-Match",
+                s::pattern("^(W/)?\"?[0-9]+\"?$"),
+                "The version being replaced (the `ETag` of `GET /api/sources/config`): a stale one is a 412",
+            )
+            .body(TOML, toml.clone(), "The sources as TOML")
+            .body("text/plain", toml, "The sources as TOML")
+            .json(200, "Stored and running: the sources and their state", s::named("SourcesStatus"))
+            .answer_header(200, "ETag", etag(), "The stored sources' new version")
+            .fails(&[409, 412, 422]),
     );
 }

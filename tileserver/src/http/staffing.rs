@@ -550,7 +550,7 @@ pub async fn assignments(
     let p = pairs(q.as_deref())?;
     let (_, _, list) = window(&loaded, &p)?;
     let (Some(from), Some(to)) = (list.first().map(|s| s.start), list.iter().map(|s| s.start).max()) else {
-        return Ok(Json(json!({"assignments": []})).into_response());
+        return Ok(Json(json!({"assignments": [], "version": loaded.roster.version})).into_response());
     };
     let person = p.get("person").and_then(Value::as_str);
     let position = p.get("position").and_then(Value::as_str);
@@ -880,145 +880,891 @@ pub async fn roster_csv(
         .roster
         .roster_csv(dir, &shifts, access.allows(Role::StaffingManager))
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let name = format!("attachment; filename=\"roster-{}-{from}-{days}d.csv\"", dir.unwrap_or("all"));
+    // The directorate is the asker's text: only what is safe in a header and a file name.
+    let label: String = dir
+        .unwrap_or("all")
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .collect();
+    let name = format!("attachment; filename=\"roster-{label}-{from}-{days}d.csv\"");
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, name)], csv)
         .into_response())
+}
+
+/// Schemas of this module's documentation.
+mod doc {
+    use super::super::openapi::schema as s;
+    use super::super::reports::doc::{count, more, tuple};
+    use serde_json::{Value, json};
+    use vigie_staffing::plan::{MAX_LEVELS, MAX_NEED, MAX_POSITIONS, MAX_SKILLS};
+
+    /// A person, position or skill id.
+    pub fn id() -> Value {
+        more(s::pattern("^[A-Za-z0-9._-]{1,64}$"), json!({"description": "1 to 64 letters, digits, `-`, `_` or `.`"}))
+    }
+
+    /// A local day.
+    pub fn day() -> Value {
+        json!({"type": "string", "format": "date", "description": "A local day, YYYY-MM-DD"})
+    }
+
+    /// A local time without offset, in the plan's time zone.
+    pub fn local() -> Value {
+        more(s::string(), json!({"description": "Local time in the plan's time zone, `YYYY-MM-DDTHH:MM`"}))
+    }
+
+    fn hh_mm() -> Value {
+        more(s::pattern("^([01][0-9]|2[0-3]):[0-5][0-9]$"), json!({"description": "Local time of day, `HH:MM`"}))
+    }
+
+    fn lonlat() -> Value {
+        more(
+            tuple(&[
+                json!({"type": "number", "minimum": -180, "maximum": 180}),
+                json!({"type": "number", "minimum": -85, "maximum": 85}),
+            ]),
+            json!({"description": "Longitude, latitude (WGS84)"}),
+        )
+    }
+
+    fn skills() -> Value {
+        more(s::array(id()), json!({"maxItems": MAX_SKILLS}))
+    }
+
+    /// The staffing plan; `answer`: as served (every field present).
+    pub fn plan(answer: bool) -> Value {
+        let req = |all: &'static [&'static str]| if answer { all } else { &[] };
+        let shift = s::object(
+            &[
+                ("name", more(s::string(), json!({"minLength": 1, "examples": ["matin"]}))),
+                ("start", hh_mm()),
+                (
+                    "end",
+                    more(hh_mm(), json!({"description": "Local end, `HH:MM` (at or before the start: the next day)"})),
+                ),
+            ],
+            &["name", "start", "end"],
+        );
+        let place = more(
+            s::object(
+                &[
+                    ("venue", more(s::string(), json!({"description": "A venue's code"}))),
+                    ("point", lonlat()),
+                    ("label", more(s::string(), json!({"description": "The place's name (a point's)"}))),
+                ],
+                &[],
+            ),
+            json!({"description": "A venue, or a point, or neither: the crisis room"}),
+        );
+        let position = s::object(
+            &[
+                ("id", id()),
+                ("title", more(s::text(200), json!({"minLength": 1}))),
+                (
+                    "directorate",
+                    more(s::text(64), json!({"description": "The directorate whose officers sit here (empty: any)"})),
+                ),
+                ("place", place),
+                ("skills", more(skills(), json!({"description": "Skills every person sitting here must have"}))),
+                (
+                    "needs",
+                    more(
+                        s::array(s::int_in(0, i64::from(MAX_NEED))),
+                        json!({"description": "People needed on each shift, one number per alert level (0: closed)"}),
+                    ),
+                ),
+            ],
+            if answer {
+                &["id", "title", "directorate", "place", "skills", "needs"]
+            } else {
+                &["id", "title", "needs"]
+            },
+        );
+        s::object(
+            &[
+                (
+                    "timezone",
+                    more(
+                        s::string(),
+                        json!({"description": "IANA time zone of the shifts", "examples": ["Europe/Paris"]}),
+                    ),
+                ),
+                (
+                    "shifts",
+                    more(s::array(shift), json!({"minItems": 1, "maxItems": 12, "description": "The shift pattern"})),
+                ),
+                (
+                    "levels",
+                    more(
+                        s::array(more(s::text(60), json!({"minLength": 1}))),
+                        json!({"minItems": 2, "maxItems": MAX_LEVELS, "uniqueItems": true, "description": "Alert levels, lowest first"}),
+                    ),
+                ),
+                (
+                    "rules",
+                    s::object(
+                        &[
+                            (
+                                "min_rest_hours",
+                                more(
+                                    json!({"type": "number", "minimum": 0, "maximum": 24}),
+                                    json!({"description": "Least rest between two shifts"}),
+                                ),
+                            ),
+                            (
+                                "max_week_hours",
+                                more(
+                                    json!({"type": "number", "minimum": 1, "maximum": 168}),
+                                    json!({"description": "Most work in any 7 days"}),
+                                ),
+                            ),
+                        ],
+                        &["min_rest_hours", "max_week_hours"],
+                    ),
+                ),
+                (
+                    "room",
+                    more(
+                        s::object(
+                            &[("label", more(s::string(), json!({"minLength": 1}))), ("point", lonlat())],
+                            &["label", "point"],
+                        ),
+                        json!({"description": "The crisis room"}),
+                    ),
+                ),
+                (
+                    "positions",
+                    more(
+                        s::array(position),
+                        json!({"maxItems": MAX_POSITIONS, "description": "Positions, in display order"}),
+                    ),
+                ),
+            ],
+            req(&["timezone", "shifts", "levels", "rules", "room", "positions"]),
+        )
+    }
+
+    /// A person; `answer`: as stored (every field present); `path`: its id may be left out.
+    pub fn person(answer: bool, path: bool) -> Value {
+        let required: &[&str] = match (answer, path) {
+            (true, _) => &["id", "name", "directorate", "skills", "phone", "email"],
+            (false, false) => &["id", "name", "directorate"],
+            (false, true) => &["name", "directorate"],
+        };
+        s::object(
+            &[
+                (
+                    "id",
+                    more(
+                        id(),
+                        json!({"description": "A registration number: 1 to 64 letters, digits, `-`, `_` or `.`"}),
+                    ),
+                ),
+                ("name", more(s::text(200), json!({"minLength": 1}))),
+                ("directorate", more(s::text(64), json!({"minLength": 1, "description": "Directorate or ministry"}))),
+                ("skills", skills()),
+                ("phone", s::text(40)),
+                ("email", more(s::text(200), json!({"description": "An address with `@`, or empty"}))),
+            ],
+            required,
+        )
+    }
+
+    pub fn listed_person() -> Value {
+        let away = s::object(
+            &[("id", count()), ("start", s::date_time()), ("end", s::date_time()), ("reason", s::string())],
+            &["id", "start", "end", "reason"],
+        );
+        s::object(
+            &[
+                ("id", s::string()),
+                ("name", s::string()),
+                ("directorate", s::string()),
+                ("skills", s::array(s::string())),
+                ("unavailable", more(s::array(away), json!({"description": "Periods away, `[start, end)`"}))),
+                ("phone", more(s::string(), json!({"description": "Staffing managers only"}))),
+                ("email", more(s::string(), json!({"description": "Staffing managers only"}))),
+            ],
+            &["id", "name", "directorate", "skills", "unavailable"],
+        )
+    }
+
+    pub fn level_change() -> Value {
+        s::object(
+            &[
+                ("id", count()),
+                ("level", more(count(), json!({"description": "The level's index in the plan"}))),
+                ("name", more(s::string(), json!({"description": "Its name when it was decided"}))),
+                ("at", more(s::date_time(), json!({"description": "When it takes effect"}))),
+                ("local", local()),
+                ("reason", s::string()),
+                ("by", s::string()),
+                (
+                    "entry",
+                    more(s::nullable(count()), json!({"description": "The log entry recording it, once in effect"})),
+                ),
+            ],
+            &["id", "level", "name", "at", "local", "reason", "by", "entry"],
+        )
+    }
+
+    pub fn level() -> Value {
+        s::object(&[("index", count()), ("name", s::string())], &["index", "name"])
+    }
+
+    pub fn shift() -> Value {
+        s::object(
+            &[
+                ("day", more(day(), json!({"description": "The local day it starts on"}))),
+                ("shift", s::string()),
+                ("start", s::date_time()),
+                ("end", s::date_time()),
+                ("local_start", local()),
+                ("local_end", local()),
+            ],
+            &["day", "shift", "start", "end", "local_start", "local_end"],
+        )
+    }
+
+    pub fn assignment() -> Value {
+        s::object(
+            &[
+                ("id", count()),
+                ("person", s::string()),
+                ("position", s::string()),
+                ("day", day()),
+                ("shift", s::string()),
+                ("start", s::date_time()),
+                ("end", s::date_time()),
+                ("local_start", local()),
+                ("status", s::named("AssignmentStatus")),
+                ("by", more(s::string(), json!({"description": "Who made or last changed it"}))),
+                ("at", more(s::date_time(), json!({"description": "When"}))),
+            ],
+            &["id", "person", "position", "day", "shift", "start", "end", "local_start", "status", "by", "at"],
+        )
+    }
+
+    const TOTALS: [&str; 5] = ["needed", "confirmed", "proposed", "short", "uncovered"];
+
+    fn totals_props() -> Vec<(&'static str, Value)> {
+        TOTALS.iter().map(|k| (*k, count())).collect()
+    }
+
+    pub fn gap_report() -> Value {
+        let totals = s::object(&totals_props(), &TOTALS);
+        let mut gap_props = totals_props();
+        gap_props.extend([
+            ("day", day()),
+            ("shift", s::string()),
+            ("start", s::date_time()),
+            ("end", s::date_time()),
+            ("local_start", local()),
+            ("position", s::string()),
+            ("unavailable", more(count(), json!({"description": "Assignments not counted: their person is away"}))),
+        ]);
+        let mut gap_required = TOTALS.to_vec();
+        gap_required.extend(["day", "shift", "start", "end", "local_start", "position", "unavailable"]);
+        let mut group_props = totals_props();
+        group_props.push((
+            "key",
+            more(
+                s::string(),
+                json!({"description": "The directorate, or the place (`venue:CODE`, `point:LON,LAT`, `room`)"}),
+            ),
+        ));
+        let mut group_required = TOTALS.to_vec();
+        group_required.push("key");
+        let groups = s::array(s::object(&group_props, &group_required));
+        let raise = s::object(
+            &[
+                ("level", s::named("Level")),
+                ("totals", totals.clone()),
+                ("extra_short", more(count(), json!({"description": "People short beyond the current level's"}))),
+                ("opening", more(s::array(s::string()), json!({"description": "Positions that open at that level"}))),
+            ],
+            &["level", "totals", "extra_short", "opening"],
+        );
+        s::object(
+            &[
+                ("level", more(s::named("Level"), json!({"description": "The level it is computed at"}))),
+                ("current_level", more(count(), json!({"description": "The level in effect now"}))),
+                ("from", day()),
+                ("days", s::int_in(1, super::MAX_DAYS)),
+                ("shifts", more(count(), json!({"description": "Shifts covered"}))),
+                ("totals", totals),
+                (
+                    "gaps",
+                    more(
+                        s::array(s::object(&gap_props, &gap_required)),
+                        json!({"description": "Slots short of people, by start then plan order (at most `limit`)"}),
+                    ),
+                ),
+                ("gaps_total", more(count(), json!({"description": "Slots short in all"}))),
+                ("by_directorate", groups.clone()),
+                ("by_place", groups),
+                (
+                    "raise",
+                    more(s::nullable(raise), json!({"description": "What one level up would add (null at the top)"})),
+                ),
+                ("version", more(count(), json!({"description": "The roster's version"}))),
+            ],
+            &[
+                "level",
+                "current_level",
+                "from",
+                "days",
+                "shifts",
+                "totals",
+                "gaps",
+                "gaps_total",
+                "by_directorate",
+                "by_place",
+                "raise",
+                "version",
+            ],
+        )
+    }
+
+    /// `{"id", "version"}` of a creation.
+    pub fn created() -> Value {
+        s::object(
+            &[
+                ("id", more(count(), json!({"description": "The id created"}))),
+                ("version", more(count(), json!({"description": "The roster's version after it"}))),
+            ],
+            &["id", "version"],
+        )
+    }
+}
+
+/// The window parameters of a query (`from`, `days`).
+fn window_params(op: super::openapi::Op) -> super::openapi::Op {
+    use super::openapi::schema as s;
+    use super::reports::doc::more;
+    op.query("from", doc::day(), "The window's first local day (default: today)").query(
+        "days",
+        more(s::int_in(1, MAX_DAYS), json!({"default": 7})),
+        "Days in the window",
+    )
 }
 
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
+    use super::reports::doc::{count, more};
+    api.component("Plan", doc::plan(true));
+    api.component("Person", doc::person(true, false));
+    api.component("LevelChange", doc::level_change());
+    api.component("Level", doc::level());
+    api.component("Shift", doc::shift());
+    api.component("AssignmentStatus", s::one_of(&["proposed", "confirmed", "declined"]));
+    api.component("Assignment", doc::assignment());
+    api.component("GapReport", doc::gap_report());
+    let version = || more(count(), json!({"description": "The roster's version after the change"}));
+    let person_id = || more(doc::id(), json!({"examples": ["o00001"]}));
+    let etag = || more(s::string(), json!({"examples": ["\"3\""]}));
+    let level_given = || {
+        json!({
+            "anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
+            "description": "A level of the plan, by name (`crise`) or index from 0",
+        })
+    };
+    let disposition = |example: &str| more(s::string(), json!({"examples": [example]}));
     api.get(
         "/api/staffing",
         overview,
-        Op::new("staffing", "Staffing at a glance").json(200, "The answer", s::any_object()),
+        Op::new("staffing", "Staffing at a glance")
+            .about(
+                "The plan (its version as `ETag`), the alert level in effect and since when, scheduled level changes, \
+                 the last 20 changes, the shift under way, how many people, the staffing map layers and whether the \
+                 asker may manage staffing.",
+            )
+            .json(
+                200,
+                "The overview",
+                s::object(
+                    &[
+                        ("plan", s::named("Plan")),
+                        (
+                            "plan_version",
+                            more(
+                                count(),
+                                json!({"description": "The plan's version (0: the default plan), as the ETag"}),
+                            ),
+                        ),
+                        ("version", more(count(), json!({"description": "The roster's version"}))),
+                        (
+                            "level",
+                            s::object(
+                                &[
+                                    ("index", count()),
+                                    ("name", s::string()),
+                                    (
+                                        "since",
+                                        more(
+                                            s::nullable(s::named("LevelChange")),
+                                            json!({"description": "The change that set it (null: never changed)"}),
+                                        ),
+                                    ),
+                                ],
+                                &["index", "name", "since"],
+                            ),
+                        ),
+                        (
+                            "scheduled",
+                            more(
+                                s::array(s::named("LevelChange")),
+                                json!({"description": "Changes not in effect yet"}),
+                            ),
+                        ),
+                        (
+                            "history",
+                            more(
+                                s::array(s::named("LevelChange")),
+                                json!({"description": "The last 20 changes in effect, newest first"}),
+                            ),
+                        ),
+                        ("shift", more(s::nullable(s::named("Shift")), json!({"description": "The shift under way"}))),
+                        ("people", more(count(), json!({"description": "People on the roster"}))),
+                        ("layers", more(s::array(s::string()), json!({"description": "The staffing map layers"}))),
+                        (
+                            "can_manage",
+                            more(s::boolean(), json!({"description": "Whether the asker is a staffing manager"})),
+                        ),
+                    ],
+                    &[
+                        "plan",
+                        "plan_version",
+                        "version",
+                        "level",
+                        "scheduled",
+                        "history",
+                        "shift",
+                        "people",
+                        "layers",
+                        "can_manage",
+                    ],
+                ),
+            )
+            .answer_header(200, "ETag", etag(), "The plan's version, quoted"),
     );
     api.put(
         "/api/staffing/plan",
         put_plan,
         Op::new("staffing", "Change the staffing plan")
-            .json_body(s::any_object(), "The plan")
-            .json(200, "The answer", s::any_object())
-            .fails(&[412, 422, 428]),
+            .about(
+                "Replaces the plan: time zone and shift pattern, alert levels, the labour rules' numbers, the crisis \
+                 room and the positions with their needs per level (a field left out takes its default). Every field \
+                 at fault is named (422). With `If-Match` (the plan's version; 0 for the default plan), a concurrent \
+                 change is a 412.",
+            )
+            .header(
+                "If-Match",
+                more(s::string(), json!({"examples": ["\"0\""]})),
+                "The plan's version the change was made on",
+            )
+            .json_body(doc::plan(false), "The plan")
+            .json(
+                200,
+                "Stored",
+                s::object(&[("plan", s::named("Plan")), ("plan_version", count())], &["plan", "plan_version"]),
+            )
+            .answer_header(200, "ETag", etag(), "The plan's new version, quoted")
+            .fails(&[409, 412, 422]),
     );
     api.post(
         "/api/staffing/level",
         change_level,
         Op::new("staffing", "Change the alert level")
-            .json_body(s::any_object(), "The level")
-            .json(200, "The answer", s::any_object())
+            .about(
+                "Changes the alert level now (recorded in the log before the answer) or at `at` (scheduled; within a \
+                 minute of now counts as now, earlier is refused), with a reason. Announced to the room.",
+            )
+            .json_body(
+                s::object(
+                    &[
+                        ("level", level_given()),
+                        (
+                            "reason",
+                            more(s::text(MAX_REASON_CHARS as u64), json!({"minLength": 1, "description": "Why"})),
+                        ),
+                        ("at", more(s::date_time(), json!({"description": "When it takes effect (default: now)"}))),
+                    ],
+                    &["level", "reason"],
+                ),
+                "The level, why, and when",
+            )
+            .json(
+                201,
+                "Recorded",
+                s::object(
+                    &[
+                        ("change", s::named("LevelChange")),
+                        ("scheduled", more(s::boolean(), json!({"description": "Whether it takes effect later"}))),
+                    ],
+                    &["change", "scheduled"],
+                ),
+            )
             .fails(&[422]),
     );
     api.delete(
         "/api/staffing/level/{id}",
         cancel_level,
         Op::new("staffing", "Withdraw a planned level change")
+            .about("Withdraws a scheduled level change. 409 for one already in effect, or gone.")
             .path("id", s::int_in(1, i64::MAX), "The change's id")
-            .empty(204, "Withdrawn"),
+            .empty(204, "Withdrawn")
+            .fails(&[409]),
     );
-    api.get("/api/staffing/shifts", shifts, Op::new("staffing", "Shifts").json(200, "The answer", s::any_object()));
-    api.get("/api/staffing/people", people, Op::new("staffing", "People").json(200, "The answer", s::any_object()));
+    api.get(
+        "/api/staffing/shifts",
+        shifts,
+        Op::new("staffing", "Shifts")
+            .about("The shifts of the window (`days` local days from `from`), in UTC and local time.")
+            .with(window_params)
+            .json(
+                200,
+                "The shifts",
+                s::object(
+                    &[
+                        ("from", doc::day()),
+                        ("days", s::int_in(1, MAX_DAYS)),
+                        ("timezone", s::string()),
+                        ("shifts", s::array(s::named("Shift"))),
+                    ],
+                    &["from", "days", "timezone", "shifts"],
+                ),
+            )
+            .fails(&[422]),
+    );
+    api.get(
+        "/api/staffing/people",
+        people,
+        Op::new("staffing", "People")
+            .about(
+                "The people on the roster with their periods away, optionally of one directorate. Phone and e-mail \
+                 are given to staffing managers only.",
+            )
+            .query("directorate", s::string(), "Only the people of this directorate")
+            .json(
+                200,
+                "The people",
+                s::object(
+                    &[
+                        ("people", s::array(doc::listed_person())),
+                        ("version", more(count(), json!({"description": "The roster's version"}))),
+                    ],
+                    &["people", "version"],
+                ),
+            ),
+    );
     api.post(
         "/api/staffing/people",
         add_people,
         Op::new("staffing", "Add people")
-            .json_body(s::any_object(), "A person (or `text/csv`, a roster)")
-            .json(200, "The answer", s::any_object())
-            .fails(&[415, 422]),
+            .about(
+                "Creates or replaces (by id) one person sent as JSON, or every person of a CSV roster sent as \
+                 `text/csv`: a header naming the columns (`id`, `name`, `directorate` required; `skills` separated by \
+                 `;`, `phone`, `email`), one person a row, `,` or `;` as separator. Nothing is stored when a row is \
+                 bad: each is named (`line N: field`, 422).",
+            )
+            .json_body(doc::person(false, false), "A person")
+            .body(
+                "text/csv",
+                more(
+                    s::string(),
+                    json!({"examples": ["id,name,directorate,skills\no00999,Jeanne Martin,DGPN,radio;sig\n"]}),
+                ),
+                "A person (JSON), or a CSV roster",
+            )
+            .json(
+                201,
+                "Stored",
+                s::object(
+                    &[
+                        ("stored", more(count(), json!({"description": "People created or replaced"}))),
+                        ("version", version()),
+                    ],
+                    &["stored", "version"],
+                ),
+            )
+            .fails(&[422]),
     );
+    let person_answer = || s::object(&[("person", s::named("Person")), ("version", version())], &["person", "version"]);
     api.put(
         "/api/staffing/people/{id}",
         put_person,
         Op::new("staffing", "Change a person")
-            .path("id", s::string(), "The person's id")
-            .json_body(s::any_object(), "The person")
-            .json(200, "The answer", s::any_object())
-            .fails(&[412, 422]),
+            .about("Replaces the person (created when new: 201). The body's `id`, if given, must be the path's.")
+            .path("id", person_id(), "The person's id")
+            .json_body(doc::person(false, true), "The person")
+            .json(200, "Replaced", person_answer())
+            .json(201, "Created", person_answer())
+            .fails(&[422]),
     );
     api.delete(
         "/api/staffing/people/{id}",
         delete_person,
-        Op::new("staffing", "Remove a person").path("id", s::string(), "The person's id").empty(204, "Removed"),
+        Op::new("staffing", "Remove a person")
+            .about("Removes the person, their periods away and their assignments.")
+            .path("id", person_id(), "The person's id")
+            .empty(204, "Removed"),
     );
     api.post(
         "/api/staffing/people/{id}/unavailability",
         add_unavailability,
         Op::new("staffing", "Record an unavailability")
-            .path("id", s::string(), "The person's id")
-            .json_body(s::any_object(), "The period")
-            .json(201, "Recorded", s::any_object())
+            .about("Records a period `[start, end)` the person cannot work (at most a year), with a reason.")
+            .path("id", person_id(), "The person's id")
+            .json_body(
+                s::object(
+                    &[
+                        ("start", s::date_time()),
+                        ("end", more(s::date_time(), json!({"description": "After the start, at most a year later"}))),
+                        ("reason", more(s::text(MAX_REASON_CHARS as u64), json!({"description": "Leave, training…"}))),
+                    ],
+                    &["start", "end"],
+                ),
+                "The period",
+            )
+            .json(201, "Recorded", doc::created())
             .fails(&[422]),
     );
     api.get(
         "/api/staffing/people/{id}/calendar.ics",
         calendar,
-        Op::new("staffing", "A person's calendar").path("id", s::string(), "The person's id").answers(
-            200,
-            "The document",
-            "text/calendar",
-            s::binary(),
-        ),
+        Op::new("staffing", "A person's calendar")
+            .about("The person's shifts as an iCalendar file, to subscribe to.")
+            .path("id", person_id(), "The person's id")
+            .answers(200, "The calendar", "text/calendar", s::string())
+            .answer_header(
+                200,
+                "Content-Disposition",
+                disposition("attachment; filename=\"o00001.ics\""),
+                "`attachment`, with a file name",
+            ),
     );
     api.delete(
         "/api/staffing/unavailability/{id}",
         delete_unavailability,
         Op::new("staffing", "Remove an unavailability")
+            .about("Removes a period away.")
             .path("id", s::int_in(1, i64::MAX), "The period's id")
             .empty(204, "Removed"),
     );
     api.get(
         "/api/staffing/assignments",
         assignments,
-        Op::new("staffing", "Assignments").json(200, "The answer", s::any_object()),
+        Op::new("staffing", "Assignments")
+            .about("The assignments of the shifts of the window, optionally of one person or one position.")
+            .with(window_params)
+            .query("person", s::string(), "Only this person's")
+            .query("position", s::string(), "Only this position's")
+            .json(
+                200,
+                "The assignments",
+                s::object(
+                    &[
+                        ("assignments", s::array(s::named("Assignment"))),
+                        ("version", more(count(), json!({"description": "The roster's version"}))),
+                    ],
+                    &["assignments", "version"],
+                ),
+            )
+            .fails(&[422]),
     );
     api.post(
         "/api/staffing/assignments",
         assign,
         Op::new("staffing", "Assign someone")
-            .json_body(s::any_object(), "The assignment")
-            .json(201, "Assigned", s::any_object())
+            .about(
+                "Puts a person on a position for one shift, `confirmed` unless `proposed` is asked. Checked against \
+                 every rule (overlap, rest, weekly hours, directorate, skills, unavailability): a 422 lists the \
+                 `breaches`. 409 when the person was removed or put on that shift meanwhile.",
+            )
+            .json_body(
+                s::object(
+                    &[
+                        ("person", more(doc::id(), json!({"examples": ["o00005"]}))),
+                        ("position", more(doc::id(), json!({"examples": ["p0005"]}))),
+                        ("day", doc::day()),
+                        (
+                            "shift",
+                            more(
+                                s::string(),
+                                json!({"description": "One of the plan's shifts", "examples": ["matin"]}),
+                            ),
+                        ),
+                        ("status", more(s::one_of(&["proposed", "confirmed"]), json!({"default": "confirmed"}))),
+                    ],
+                    &["person", "position", "day", "shift"],
+                ),
+                "The assignment",
+            )
+            .json(201, "Assigned", doc::created())
             .fails(&[409, 422]),
     );
     api.post(
         "/api/staffing/assignments/confirm",
         confirm,
         Op::new("staffing", "Confirm proposals")
-            .json_body(s::any_object(), "The ids")
-            .json(200, "The answer", s::any_object())
+            .about(
+                "Confirms the proposals among the assignments listed, in one transaction; the others are left alone.",
+            )
+            .json_body(
+                s::object(
+                    &[("ids", more(s::array(s::int_in(0, i64::MAX)), json!({"minItems": 1, "maxItems": MAX_APPLY})))],
+                    &["ids"],
+                ),
+                "The assignments' ids",
+            )
+            .json(
+                200,
+                "Confirmed",
+                s::object(
+                    &[
+                        ("confirmed", more(count(), json!({"description": "Proposals confirmed"}))),
+                        ("version", version()),
+                    ],
+                    &["confirmed", "version"],
+                ),
+            )
             .fails(&[422]),
     );
     api.patch(
         "/api/staffing/assignments/{id}",
         patch_assignment,
         Op::new("staffing", "Change an assignment's status")
+            .about(
+                "Sets an assignment's status. Back from `declined`, the rules are checked again (422 with the \
+                 `breaches`); 409 when it changed meanwhile, or its person or position is gone.",
+            )
             .path("id", s::int_in(1, i64::MAX), "The assignment's id")
-            .json_body(s::any_object(), "The status")
-            .json(200, "The answer", s::any_object())
+            .json_body(s::object(&[("status", s::named("AssignmentStatus"))], &["status"]), "The status")
+            .json(
+                200,
+                "Changed",
+                s::object(
+                    &[("id", count()), ("status", s::named("AssignmentStatus")), ("version", version())],
+                    &["id", "status", "version"],
+                ),
+            )
             .fails(&[409, 422]),
     );
     api.delete(
         "/api/staffing/assignments/{id}",
         delete_assignment,
         Op::new("staffing", "Remove an assignment")
+            .about("Removes an assignment.")
             .path("id", s::int_in(1, i64::MAX), "The assignment's id")
             .empty(204, "Removed"),
     );
     api.get(
         "/api/staffing/gaps",
         gaps,
-        Op::new("staffing", "Unfilled positions").json(200, "The answer", s::any_object()),
+        Op::new("staffing", "Unfilled positions")
+            .about(
+                "The gap report of the window at the level in effect (or `level`): every position × shift short of \
+                 people, totals by directorate and by place, and what one level up would add. As JSON (with an \
+                 `ETag`, gzip when accepted) or, with `format=csv`, every gap as CSV.",
+            )
+            .query(
+                "level",
+                more(s::string(), json!({"examples": ["crise", "2"]})),
+                "A level by name or index (default: the level in effect)",
+            )
+            .with(window_params)
+            .query(
+                "limit",
+                more(s::int_in(0, MAX_GAPS as i64), json!({"default": MAX_GAPS})),
+                "Most gaps listed (JSON)",
+            )
+            .query("format", s::one_of(&["json", "csv"]), "`csv` for the CSV file (default: JSON)")
+            .json(200, "The gap report", s::named("GapReport"))
+            .answers(200, "The gap report", "text/csv", s::string())
+            .fails(&[422]),
     );
     api.post(
         "/api/staffing/suggestions",
         suggestions,
         Op::new("staffing", "Proposals filling the gaps")
-            .json_body(s::any_object(), "Level and period")
-            .json(200, "The answer", s::any_object())
-            .fails(&[422]),
+            .about(
+                "Proposals filling the gaps of the window's shifts not started yet, at the level in effect (or \
+                 `level`), by maximum matching per shift under every rule. With `apply`, they are stored as proposed \
+                 assignments for a manager to confirm (409 when the roster changed under the run). An empty body \
+                 takes every default.",
+            )
+            .json_body(
+                s::object(
+                    &[
+                        ("level", level_given()),
+                        (
+                            "from",
+                            more(doc::day(), json!({"description": "The window's first local day (default: today)"})),
+                        ),
+                        ("days", more(s::int_in(1, MAX_DAYS), json!({"default": 7}))),
+                        ("apply", more(s::boolean(), json!({"default": false, "description": "Store the proposals"}))),
+                    ],
+                    &[],
+                ),
+                "Level and window, each optional",
+            )
+            .body_optional()
+            .json(
+                200,
+                "The proposals",
+                s::object(
+                    &[
+                        ("level", s::named("Level")),
+                        ("open", more(count(), json!({"description": "Open slots looked at"}))),
+                        ("filled", more(count(), json!({"description": "Proposals made"}))),
+                        ("unfilled", more(count(), json!({"description": "Slots nobody may take"}))),
+                        (
+                            "proposals",
+                            more(
+                                s::array(s::object(
+                                    &[
+                                        ("person", s::string()),
+                                        ("position", s::string()),
+                                        ("day", doc::day()),
+                                        ("shift", s::string()),
+                                        ("start", s::date_time()),
+                                        ("local_start", doc::local()),
+                                    ],
+                                    &["person", "position", "day", "shift", "start", "local_start"],
+                                )),
+                                json!({"maxItems": MAX_GAPS, "description": "By shift (the first 5,000)"}),
+                            ),
+                        ),
+                        (
+                            "applied",
+                            more(s::array(count()), json!({"description": "The assignments stored (with `apply`)"})),
+                        ),
+                    ],
+                    &["level", "open", "filled", "unfilled", "proposals", "applied"],
+                ),
+            )
+            .fails(&[409, 422]),
     );
     api.get(
         "/api/staffing/roster.csv",
         roster_csv,
-        Op::new("staffing", "The roster as CSV").answers(200, "The document", "text/csv", s::binary()),
+        Op::new("staffing", "The roster as CSV")
+            .about(
+                "Who sits where on each shift of the window, as CSV, optionally for one directorate. The contact \
+                 columns are filled for staffing managers only.",
+            )
+            .query("directorate", s::string(), "Only this directorate's")
+            .with(window_params)
+            .answers(200, "The roster", "text/csv", s::string())
+            .answer_header(
+                200,
+                "Content-Disposition",
+                disposition("attachment; filename=\"roster-all-2027-03-28-7d.csv\""),
+                "`attachment`, with a file name",
+            )
+            .fails(&[422]),
     );
 }

@@ -163,14 +163,46 @@ pub async fn staticmap(
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
-    api.get(
-        "/api/staticmap",
-        staticmap,
-        Op::new("maps", "A map as an image").with(super::filters::documented).answers(
-            200,
-            "The document",
-            "image/png",
-            s::binary(),
-        ),
-    );
+    use serde_json::json;
+    use vigie_staticmap::view::{DEFAULT_HEIGHT_PX, DEFAULT_WIDTH_PX, MAX_SIDE_PX, MIN_SIDE_PX};
+    let side =
+        |default: u32| json!({"type": "integer", "minimum": MIN_SIDE_PX, "maximum": MAX_SIDE_PX, "default": default});
+    let bbox = |op: Op, status: u16| {
+        op.answer_header(
+            status,
+            BBOX_HEADER,
+            s::pattern(r"^-?[0-9]+\.[0-9]{7}(,-?[0-9]+\.[0-9]{7}){3}$"),
+            "The WGS84 box of the image's edges: west,south,east,north",
+        )
+    };
+    let etag = |op: Op, status: u16| {
+        op.answer_header(status, "ETag", s::pattern("^\"[0-9a-f]{32}\"$"), "The image's digest, quoted")
+    };
+    let cache = |op: Op, status: u16| op.answer_header(status, "Cache-Control", s::string(), "`private, max-age=60`");
+    let op = Op::new("maps", "A map as an image")
+        .about(
+            "A PNG of a region drawn on the server from the catalog's layers, with a legend, a scale bar, a north \
+             arrow and the attribution. The region is exactly one of `bbox`, `geometry`, `circle`, `venue` (+ \
+             `perimeter`), `area` and `h3`, as region queries take them: the image shows its box with a 5 % margin, \
+             the shorter side extended to the image's shape. The features are those the tiles of the same layers \
+             and filters show the asker. `X-Map-Bbox` gives the box of the image's edges. 413 when more features \
+             than a map holds would be drawn.",
+        )
+        .with(query::documented_region)
+        .query(
+            "layers",
+            s::pattern(r"^[^,]+(,[^,]+)*$"),
+            "Comma-separated layer ids (default: the catalog's layers visible when the web view opens); not layers \
+             served as tiles only",
+        )
+        .query("width", side(DEFAULT_WIDTH_PX), "The image's width, pixels")
+        .query("height", side(DEFAULT_HEIGHT_PX), "The image's height, pixels")
+        .query("lang", json!({"type": "string", "enum": ["fr", "en"], "default": "fr"}), "The legend's language")
+        .with(super::filters::documented_selection)
+        .header("If-None-Match", s::string(), "The ETag held: 304 when it matches")
+        .answers(200, "The map", PNG, s::binary())
+        .empty(304, "Not modified: the ETag held matches");
+    let op = bbox(etag(cache(op, 200), 200), 200);
+    let op = bbox(etag(cache(op, 304), 304), 304);
+    api.get("/api/staticmap", staticmap, op.fails(&[404, 413]));
 }

@@ -199,6 +199,12 @@ pub fn check_style(style: &Value) -> Result<(), Vec<String>> {
     if obj.get("version").and_then(Value::as_u64) != Some(8) {
         problems.push("version must be 8 (MapLibre style specification v8)".into());
     }
+    // The specification's text fields (found by schemathesis: a name stored as [null, null]).
+    for key in ["name", "sprite", "glyphs"] {
+        if obj.get(key).is_some_and(|v| !(v.is_string() || key == "sprite" && v.is_array())) {
+            problems.push(format!("{key} must be a string"));
+        }
+    }
     let sources = if let Some(Value::Object(s)) = obj.get("sources") {
         s.clone()
     } else {
@@ -221,10 +227,13 @@ pub fn check_style(style: &Value) -> Result<(), Vec<String>> {
             }
             let mut ids = std::collections::HashSet::new();
             for (i, layer) in layers.iter().enumerate() {
-                let Some(id) = layer.get("id").and_then(Value::as_str) else {
-                    problems.push(format!("layers[{i}]: id must be a string"));
+                let Some(id) = layer.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) else {
+                    problems.push(format!("layers[{i}]: id must be a non-empty string"));
                     continue;
                 };
+                if layer.get("source").is_some_and(|s| !s.is_string()) {
+                    problems.push(format!("layer '{id}': source must be the id of one of the style's sources"));
+                }
                 if !ids.insert(id) {
                     problems.push(format!("layer '{id}': id used by an earlier layer"));
                 }
@@ -393,33 +402,133 @@ pub async fn delete_style(
     apply(&state, &access, &headers, "style.delete", &id, &change).await
 }
 
+/// A MapLibre style document (style specification v8), as [`check_style`] checks it.
+fn style_schema() -> Value {
+    use super::openapi::schema as s;
+    let mut source = s::object(&[("type", s::one_of(SOURCE_TYPES))], &["type"]);
+    source["description"] = json!("A source: its `type`, and `url` (TileJSON), `tiles`, `data` or `urls`");
+    let mut layer = s::object(
+        &[("id", json!({"type": "string", "minLength": 1})), ("type", s::one_of(LAYER_TYPES)), ("source", s::string())],
+        &["id", "type"],
+    );
+    layer["description"] =
+        json!("A layer: a unique `id`, its `type` and (but `background` and `sky`) a `source` of the style");
+    let mut layers = s::array(layer);
+    layers["maxItems"] = json!(MAX_STYLE_LAYERS);
+    let mut style = s::object(
+        &[
+            ("version", json!({"type": "integer", "const": 8})),
+            ("name", s::string()),
+            ("sources", s::map_of(source)),
+            ("layers", layers),
+        ],
+        &["version", "sources", "layers"],
+    );
+    style["description"] = json!(
+        "A MapLibre style (specification v8, https://maplibre.org/maplibre-style-spec/): paint and layout are \
+         the client's to read"
+    );
+    style
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
-    api.get("/styles", list, Op::new("styles", "The styles").json(200, "The answer", s::any_object()));
+    api.component("Style", style_schema());
+    let etag = || s::pattern("^\"[0-9]+\"$");
+    let if_match = |op: Op| {
+        op.header(
+            "If-Match",
+            s::pattern("^(W/)?\"?[0-9]+\"?$"),
+            "The version of the workspace's styles being edited (the `ETag` of `GET /styles`): a stale one \
+             is a 412",
+        )
+    };
+    let stored =
+        s::object(&[("id", s::string()), ("version", s::int()), ("url", s::string())], &["id", "version", "url"]);
+    let id = || s::pattern("^[a-z0-9_-]{1,64}$");
+    api.get(
+        "/styles",
+        list,
+        Op::new("styles", "The styles")
+            .about(
+                "The workspace's styles: the server's (bundled, or the operator's `styles_dir`) and those its \
+                 admins stored, with where each comes from and its URL. `version` (the `ETag`) is the \
+                 version of the stored styles (0: none).",
+            )
+            .json(
+                200,
+                "The styles",
+                s::object(
+                    &[
+                        ("version", s::int()),
+                        (
+                            "styles",
+                            s::array(s::object(
+                                &[
+                                    ("id", s::string()),
+                                    ("name", s::string()),
+                                    ("origin", s::one_of(&["server", "workspace"])),
+                                    ("url", s::string()),
+                                ],
+                                &["id", "name", "origin", "url"],
+                            )),
+                        ),
+                    ],
+                    &["version", "styles"],
+                ),
+            )
+            .answer_header(200, "ETag", etag(), "The version of the workspace's stored styles"),
+    );
     api.get(
         "/styles/{file}",
         style,
-        Op::new("styles", "A MapLibre style").path("file", s::string(), "The style's id, ending in .json").json(
-            200,
-            "The answer",
-            s::any_object(),
-        ),
+        Op::new("styles", "A MapLibre style")
+            .about(
+                "One style, its `vigie://` URLs made absolute against the asker's base URL (the workspace's, \
+                 `/w/{workspace}` included). 404 naming the known styles.",
+            )
+            .path(
+                "file",
+                json!({"type": "string", "examples": ["hypervision.json", "wall"]}),
+                "The style's id, with or without `.json` (`hypervision.json`)",
+            )
+            .json(200, "The style", s::named("Style")),
     );
     api.put(
         "/api/styles/{id}",
         put_style,
         Op::new("styles", "Store a style")
-            .path("id", s::string(), "The style's id")
-            .json_body(s::any_object(), "A MapLibre style")
-            .json(200, "The answer", s::any_object())
-            .json(201, "Created", s::any_object())
-            .fails(&[422]),
+            .about(
+                "Stores a MapLibre style (JSON, at most 1 MiB) as the workspace's style `id`: 201 when new, \
+                 200 when it replaces the workspace's own or overrides a server style (in this workspace \
+                 only). `vigie://` URLs in it stand for the workspace's base URL (`vigie://tiles/…`). \
+                 Checked first (422 naming every problem: an id outside a-z, 0-9, `-` and `_`, a version \
+                 other than 8, an unknown source or layer type, a layer without its source…); a workspace \
+                 stores at most 50 styles. Versioned, audited, and served at once.",
+            )
+            .path("id", id(), "The style's id")
+            .with(if_match)
+            .json_body(s::named("Style"), "The style")
+            .json(200, "Replaced: the style's id, the styles' new version and its URL", stored.clone())
+            .answer_header(200, "ETag", etag(), "The new version of the workspace's stored styles")
+            .json(201, "Created", stored.clone())
+            .answer_header(201, "ETag", etag(), "The new version of the workspace's stored styles")
+            .fails(&[409, 412, 422]),
     );
     api.delete(
         "/api/styles/{id}",
         delete_style,
-        Op::new("styles", "Remove a stored style").path("id", s::string(), "The style's id").empty(204, "Removed"),
+        Op::new("styles", "Remove a stored style")
+            .about(
+                "Removes the workspace's own style `id`; a server style it overrode is served again. 404 \
+                 when the workspace stores no such style (a server style cannot be removed).",
+            )
+            .path("id", s::string(), "The style's id")
+            .with(if_match)
+            .json(200, "Removed: the style's id, the styles' new version and its URL", stored)
+            .answer_header(200, "ETag", etag(), "The new version of the workspace's stored styles")
+            .fails(&[409, 412]),
     );
 }
 
@@ -442,8 +551,11 @@ mod tests {
                 {"id": "a", "type": "line", "source": "nope"},
                 {"id": "b", "type": "blob", "source": "v"},
                 {"id": "c", "type": "fill"},
-                {"type": "fill"}
-            ]
+                {"type": "fill"},
+                {"id": "", "type": "fill", "source": "v"},
+                {"id": "d", "type": "background", "source": {}}
+            ],
+            "name": [null, null]
         });
         let problems = check_style(&style).unwrap_err().join("\n");
         for needle in [
@@ -453,7 +565,10 @@ mod tests {
             "layer 'a': source 'nope' is not in the style's sources",
             "layer 'b': type must be one of",
             "layer 'c': a fill layer names its source",
-            "layers[5]: id must be a string",
+            "layers[5]: id must be a non-empty string",
+            "layers[6]: id must be a non-empty string",
+            "layer 'd': source must be the id of one of the style's sources",
+            "name must be a string",
         ] {
             assert!(problems.contains(needle), "{needle}: {problems}");
         }

@@ -258,25 +258,89 @@ pub fn scope_for(state: &Shared, text: &Arc<str>) -> Result<Arc<Scope>, ApiError
     Ok(scope)
 }
 
+/// The schema of a territory (members', tokens' and the workspace's).
+pub(super) fn schema() -> Value {
+    use super::openapi::schema as s;
+    let mut territory = s::array(s::named("TerritoryRegion"));
+    territory["minItems"] = json!(1);
+    territory["maxItems"] = json!(MAX_PARTS);
+    territory["description"] = json!(
+        "Regions written as region queries write them (`{\"area\": \"departements:93\"}`, `{\"bbox\": [w, s, e, n]}`…; \
+         not H3 cells): the territory is their union"
+    );
+    territory
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
+    let territory = schema();
+    let bbox = json!({"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4});
     api.get(
         "/api/me/territory",
         mine,
-        Op::new("identity", "The asker's territory").answers(200, "GeoJSON", "application/geo+json", s::any_object()),
+        Op::new("identity", "The asker's territory")
+            .about(
+                "The part of the map the asker sees, as GeoJSON for a map to outline it: one feature per level \
+                 (`level` 0 is the narrowest: a token's, then the membership's, then the workspace's), boxes and \
+                 circles drawn as polygons. No feature when the asker sees the whole workspace. 403 when the \
+                 territory no longer resolves.",
+            )
+            .answers(
+                200,
+                "The territory's outlines",
+                "application/geo+json",
+                s::object(
+                    &[
+                        ("type", json!({"type": "string", "const": "FeatureCollection"})),
+                        (
+                            "features",
+                            s::array(s::object(
+                                &[
+                                    ("type", json!({"type": "string", "const": "Feature"})),
+                                    (
+                                        "properties",
+                                        s::object(&[("level", json!({"type": "integer", "minimum": 0}))], &["level"]),
+                                    ),
+                                    ("geometry", s::named("Geometry")),
+                                ],
+                                &["type", "properties", "geometry"],
+                            )),
+                        ),
+                    ],
+                    &["type", "features"],
+                ),
+            )
+            .answer_header(200, "Cache-Control", s::string(), "`private, no-cache`"),
     );
     api.get(
         "/api/workspace/territory",
         get_workspace,
-        Op::new("workspaces", "The workspace's territory").json(200, "The answer", s::any_object()),
+        Op::new("workspaces", "The workspace's territory")
+            .about(
+                "The territory narrowing every member of the workspace but the admins (`null`: the whole map), and \
+                 its box (`null` when there is none or it no longer resolves).",
+            )
+            .json(
+                200,
+                "The territory and its box",
+                s::object(
+                    &[("territory", s::nullable(territory.clone())), ("bbox", s::nullable(bbox))],
+                    &["territory", "bbox"],
+                ),
+            ),
     );
     api.put(
         "/api/workspace/territory",
         put_workspace,
         Op::new("workspaces", "Set the workspace's territory")
-            .json_body(s::any_object(), "The territory")
-            .json(200, "The answer", s::any_object())
+            .about(
+                "Sets the territory of the workspace (`null`: the whole map): its members but the admins then see \
+                 the scoped layers (the log's entries, their H3 counts, restricted datasets) within it. Every region \
+                 must resolve now (422 naming the one that does not); at most 200 regions and 2 MiB.",
+            )
+            .json_body(s::object(&[("territory", s::nullable(territory))], &["territory"]), "The territory, or `null`")
+            .empty(204, "Set")
             .fails(&[422]),
     );
 }

@@ -143,15 +143,82 @@ pub async fn tilejson(
     Ok(Json(document(&state, &resolved, &base, &to_query(&filter), scope.as_deref())))
 }
 
+/// The schema of a TileJSON 3.0.0 document as [`document`] writes it.
+fn schema() -> serde_json::Value {
+    use super::openapi::schema as s;
+    use serde_json::json;
+    let zoom = json!({"type": "integer", "minimum": 0});
+    let vector_layer = s::object(
+        &[
+            ("id", s::string()),
+            (
+                "fields",
+                json!({"type": "object", "additionalProperties": {"type": "string"}, "description": "Property name → `Number`, `Boolean` or `String`"}),
+            ),
+            ("description", s::string()),
+            ("minzoom", zoom.clone()),
+            ("maxzoom", zoom.clone()),
+        ],
+        &["id", "fields"],
+    );
+    s::object(
+        &[
+            ("tilejson", json!({"type": "string", "const": "3.0.0"})),
+            (
+                "tiles",
+                json!({"type": "array", "items": {"type": "string"}, "minItems": 1, "description": "The tile URL template, with the request's filters in canonical form"}),
+            ),
+            ("vector_layers", s::array(vector_layer)),
+            ("attribution", s::string()),
+            (
+                "bounds",
+                json!({"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4, "description": "west, south, east, north (a territory's box for its scoped layers)"}),
+            ),
+            (
+                "center",
+                json!({"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3, "description": "longitude, latitude, zoom"}),
+            ),
+            ("minzoom", zoom.clone()),
+            ("maxzoom", zoom),
+            ("name", s::string()),
+            ("description", s::string()),
+            ("scheme", json!({"type": "string", "const": "xyz"})),
+            ("version", s::string()),
+            ("format", json!({"type": "string", "enum": ["pbf", "png", "jpg", "webp", "avif"]})),
+        ],
+        &[
+            "tilejson",
+            "tiles",
+            "vector_layers",
+            "attribution",
+            "bounds",
+            "center",
+            "minzoom",
+            "maxzoom",
+            "name",
+            "description",
+            "scheme",
+            "version",
+            "format",
+        ],
+    )
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
+    api.component("TileJSON", schema());
     api.get(
         "/tiles/{layers}",
         tilejson,
         Op::new("tiles", "TileJSON of layers")
-            .path("layers", s::string(), "Comma-separated layer ids")
+            .about(
+                "TileJSON 3.0.0 for one layer or several (the same URL may end in `.json`): the tile URL template \
+                 carrying the request's filters in canonical form, each layer's fields and zooms, the bounds (a \
+                 territory's box for the scoped layers of a member with one), the attribution.",
+            )
+            .with(|op| super::tiles::layers_param(op, true))
             .with(super::filters::documented)
-            .json(200, "The answer", s::any_object()),
+            .json(200, "The TileJSON document", s::named("TileJSON")),
     );
 }

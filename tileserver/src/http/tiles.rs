@@ -207,23 +207,86 @@ pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     )
 }
 
+/// The path parameter listing layers (`suffix`: the TileJSON form's optional `.json`).
+pub(super) fn layers_param(op: super::openapi::Op, suffix: bool) -> super::openapi::Op {
+    let pattern = if suffix { r"^[^,/]+(,[^,/]+)*(\.json)?$" } else { r"^[^,/]+(,[^,/]+)*$" };
+    let examples = if suffix {
+        serde_json::json!(["entries", "entries,venues.json"])
+    } else {
+        serde_json::json!(["entries", "entries,venues"])
+    };
+    op.path(
+        "layers",
+        serde_json::json!({"type": "string", "pattern": pattern, "examples": examples}),
+        "Comma-separated layer ids (`GET /catalog` lists them; at most 64; a raster archive alone)",
+    )
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, Section, schema as s};
-    api.get(
-        "/tiles/{layers}/{z}/{x}/{y}",
-        tile,
-        Op::new("tiles", "A tile")
-            .path("layers", s::string(), "Comma-separated layer ids")
-            .path("z", s::int_in(0, 24), "Zoom")
-            .path("x", s::int(), "Column")
-            .path("y", s::string(), "Row, optionally ending in the format's extension (.mvt, .png...)")
-            .with(super::filters::documented)
-            .answers(200, "The document", "application/vnd.mapbox-vector-tile", s::binary())
-            .empty(204, "No feature here")
-            .empty(304, "Not modified")
-            .in_section(Section::Bare),
-    );
+    use serde_json::json;
+    let etag = |op: Op, status: u16| {
+        op.answer_header(
+            status,
+            "ETag",
+            s::pattern("^\"[^\"]+\"$"),
+            "The tile's version (of its gzip form when gzipped)",
+        )
+    };
+    let cache = |op: Op, status: u16| {
+        op.answer_header(
+            status,
+            "Cache-Control",
+            s::string(),
+            "`no-cache`: revalidate every time (cheap with the ETag)",
+        )
+    };
+    let thinned = |op: Op, status: u16| {
+        op.answer_header(
+            status,
+            THINNED_HEADER,
+            s::string(),
+            "The layers of the tile thinned into clusters (comma-separated; ask with `budget=off` for every feature)",
+        )
+    };
+    let mut op = Op::new("tiles", "A tile")
+        .about(
+            "One tile: an MVT layer per requested layer (or a raster archive's image), with the filters. Features \
+             of layers over their budget are thinned into clusters (`vigie-thinned` names them) unless \
+             `budget=off`. 204 when the tile holds nothing; gzip when `Accept-Encoding` takes it; 304 when \
+             `If-None-Match` holds the ETag. A member with a territory gets the scoped layers' features inside it. \
+             413 for a raw tile (`budget=off`) over `raw_tile_max_bytes`; 503 with `Retry-After` when every render \
+             turn stayed taken for `render_wait_ms`.",
+        )
+        .with(|op| layers_param(op, false))
+        .path("z", json!({"type": "integer", "minimum": 0, "maximum": 24, "examples": [12]}), "Zoom, 0 to 24")
+        .path("x", json!({"type": "integer", "minimum": 0, "examples": [2074]}), "Column, below 2^z")
+        .path(
+            "y",
+            json!({"type": "string", "pattern": r"^[0-9]+(\.(mvt|pbf|png|jpg|jpeg|webp|avif))?$", "examples": ["1409", "1409.mvt"]}),
+            "Row, below 2^z, optionally ending in the layers' format: `.mvt` or `.pbf` (vector), a raster archive's \
+             `.png`, `.jpg`, `.webp` or `.avif`",
+        )
+        .with(super::filters::documented)
+        .header("If-None-Match", s::string(), "The ETag held: 304 when it matches")
+        .answers(200, "The tile", MVT_CONTENT_TYPE, s::binary());
+    for raster in ["image/png", "image/jpeg", "image/webp", "image/avif"] {
+        op = op.answers(200, "The tile", raster, s::binary());
+    }
+    let op = op
+        .answer_header(
+            200,
+            "Content-Encoding",
+            s::one_of(&["gzip"]),
+            "`gzip` when the client accepts it (vector tiles)",
+        )
+        .empty(204, "No feature here")
+        .empty(304, "Not modified: the ETag held matches");
+    let op = etag(cache(thinned(op, 200), 200), 200);
+    let op = etag(cache(thinned(op, 304), 304), 304);
+    let op = cache(thinned(op, 204), 204);
+    api.get("/tiles/{layers}/{z}/{x}/{y}", tile, op.fails(&[413]).in_section(Section::Bare));
 }
 
 #[cfg(test)]

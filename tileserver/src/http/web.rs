@@ -12,6 +12,7 @@ fn content_type(path: &str) -> &'static str {
         "html" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
         "css" => "text/css; charset=utf-8",
+        "txt" => "text/plain; charset=utf-8",
         "json" | "map" => "application/json",
         "svg" => "image/svg+xml",
         "png" => "image/png",
@@ -66,18 +67,66 @@ pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Result<Respo
     file(&format!("/{path}"), &headers).ok_or_else(|| super::error::ApiError::NotFound(format!("no web file '{path}'")))
 }
 
+/// The media types [`content_type`] gives, without their parameters.
+const MEDIA_TYPES: &[&str] = &[
+    "text/html",
+    "text/javascript",
+    "text/css",
+    "text/plain",
+    "application/json",
+    "image/svg+xml",
+    "image/png",
+    "font/woff2",
+    "application/octet-stream",
+];
+
+/// What a file's answers are: 200 with its content ETag, or 304 when the asker holds it.
+fn file_answers(op: super::openapi::Op, media: &[&str]) -> super::openapi::Op {
+    use super::openapi::schema as s;
+    let etag = || s::pattern("^\"[0-9a-f]{16}\"$");
+    let op = op.header(
+        "If-None-Match",
+        s::string(),
+        "The `ETag` of the copy the asker holds (or `*`): 304 without a body when it is this one",
+    );
+    let op = media.iter().fold(op, |op, m| {
+        let schema = if m.starts_with("text/") || *m == "image/svg+xml" { s::string() } else { s::binary() };
+        op.answers(200, "The file", m, schema)
+    });
+    op.answer_header(200, "ETag", etag(), "The file's content hash")
+        .answer_header(200, "Cache-Control", s::one_of(&["no-cache"]), "Kept, but checked again before use")
+        .empty(304, "Not modified: the asker's copy is this one")
+        .answer_header(304, "ETag", etag(), "The file's content hash")
+}
+
 /// This module's routes, each with its documentation.
 pub(super) fn routes(api: &mut super::openapi::Api) {
     use super::openapi::{Op, schema as s};
-    api.get("/", index, Op::new("web", "The web view").answers(200, "The document", "text/html", s::binary()));
+    api.get(
+        "/",
+        index,
+        file_answers(
+            Op::new("web", "The web view").about(
+                "The hypervision page (embedded in the binary): one HTML file loading the view's scripts \
+                 and styles from `/web/`, nothing from elsewhere (a `Content-Security-Policy` says so).",
+            ),
+            &["text/html"],
+        )
+        .fails(&[404]),
+    );
+    let mut path = s::string();
+    path["examples"] = serde_json::json!(["app.css", "js/app.js", "vendor/maplibre-gl/maplibre-gl-csp.js"]);
     api.get(
         "/web/{*path}",
         asset,
-        Op::new("web", "The web view's scripts and styles").path("path", s::string(), "The file").answers(
-            200,
-            "The document",
-            "application/javascript",
-            s::binary(),
+        file_answers(
+            Op::new("web", "The web view's scripts and styles")
+                .about(
+                    "A file of the web view (embedded in the binary): its scripts, styles and the vendored \
+                     MapLibre, with the media type of its extension. 404 for a file that is not embedded.",
+                )
+                .path("path", path, "The file's path under `web/`"),
+            MEDIA_TYPES,
         ),
     );
 }
