@@ -49,12 +49,14 @@ struct Record {
     micros: u32,
 }
 
-/// The server's resident memory (KiB) and open files at a time.
+/// The server's resident memory (KiB), open files and tile cache (bytes, from `/metrics`) at a
+/// time.
 #[derive(Clone, Copy)]
 struct Sample {
     at_s: u32,
     rss_kib: u64,
     fds: usize,
+    cache_bytes: u64,
 }
 
 struct Options {
@@ -222,11 +224,24 @@ fn listener(base: &str, n: usize, until: Instant, events: &AtomicU64, reconnects
     }
 }
 
-fn sample(pid: u32, started: Instant) -> Option<Sample> {
+fn sample(base: &str, pid: u32, started: Instant) -> Option<Sample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss_kib = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
-    Some(Sample { at_s: started.elapsed().as_secs() as u32, rss_kib, fds })
+    // The tile cache fills up to its size (cache_size_mb) during the first minutes: its share
+    // of the resident memory is told apart.
+    let metrics = agent(Some(Duration::from_secs(10)))
+        .get(&format!("{base}/metrics"))
+        .call()
+        .ok()
+        .and_then(|r| r.into_body().read_to_string().ok())
+        .unwrap_or_default();
+    let cache_bytes = metrics
+        .lines()
+        .filter(|l| l.starts_with("vigie_tile_cache_bytes"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum::<f64>() as u64;
+    Some(Sample { at_s: started.elapsed().as_secs() as u32, rss_kib, fds, cache_bytes })
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -284,7 +299,7 @@ fn main() {
     });
     let mut samples = Vec::new();
     while Instant::now() < until {
-        if let Some(s) = sample(o.pid, started) {
+        if let Some(s) = sample(&o.base, o.pid, started) {
             samples.push(s);
         } else {
             eprintln!("soak: the server (pid {}) is gone", o.pid);
@@ -292,7 +307,7 @@ fn main() {
         }
         std::thread::sleep(Duration::from_secs(10).min(until.saturating_duration_since(Instant::now())));
     }
-    samples.extend(sample(o.pid, started));
+    samples.extend(sample(&o.base, o.pid, started));
     let mut records = Vec::new();
     let mut failed = 0;
     for t in clients {
@@ -310,8 +325,18 @@ fn main() {
     // Windows: a sixth of the run each (five minutes of thirty).
     let window = (run.as_secs() / 6).max(1) as u32;
     println!(
-        "{:>9} {:>9} {:>7} {:>5} {:>8} {:>8} {:>12} {:>9} {:>9} {:>6}",
-        "window", "requests", "req/s", "5xx", "p50_ms", "p99_ms", "tile_p99_ms", "rss_mib", "rss_max", "fds"
+        "{:>9} {:>9} {:>7} {:>5} {:>8} {:>8} {:>12} {:>9} {:>9} {:>10} {:>6}",
+        "window",
+        "requests",
+        "req/s",
+        "5xx",
+        "p50_ms",
+        "p99_ms",
+        "tile_p99_ms",
+        "rss_mib",
+        "rss_max",
+        "cache_mib",
+        "fds"
     );
     let mut rows = Vec::new();
     for w in 0..6u32 {
@@ -326,9 +351,10 @@ fn main() {
         let rss_mean = s.iter().map(|s| s.rss_kib as f64).sum::<f64>() / s.len().max(1) as f64 / 1024.0;
         let rss_max = s.iter().map(|s| s.rss_kib).max().unwrap_or(0) as f64 / 1024.0;
         let fds = s.iter().map(|s| s.fds).max().unwrap_or(0);
+        let cache = s.iter().map(|s| s.cache_bytes as f64).sum::<f64>() / s.len().max(1) as f64 / 1_048_576.0;
         let (p50, p99) = (percentile(&all, 0.5), percentile(&all, 0.99));
         println!(
-            "{:>4}-{:<4} {:>9} {:>7.0} {:>5} {:>8.1} {:>8.1} {:>12.1} {:>9.0} {:>9.0} {:>6}",
+            "{:>4}-{:<4} {:>9} {:>7.0} {:>5} {:>8.1} {:>8.1} {:>12.1} {:>9.0} {:>9.0} {:>10.0} {:>6}",
             lo,
             hi,
             inside.len(),
@@ -339,9 +365,10 @@ fn main() {
             percentile(&tiles, 0.99),
             rss_mean,
             rss_max,
+            cache,
             fds
         );
-        rows.push((p99, rss_mean, fds));
+        rows.push((p99, rss_mean, fds, cache));
     }
     let by_kind = |k: Kind| records.iter().filter(|r| r.kind == k).count();
     let server_errors = records.iter().filter(|r| r.status >= 500).count();
@@ -359,6 +386,13 @@ fn main() {
         imports.iter().map(|(_, s)| *s).fold(0.0, f64::max)
     );
     let drift = (rows[5].1 - rows[1].1) / rows[1].1 * 100.0;
+    let outside = |r: &(f64, f64, usize, f64)| r.1 - r.3;
+    println!(
+        "resident memory outside the tile cache: {:.0} MiB in the second window, {:.0} MiB in the last ({:+.1} %)",
+        outside(&rows[1]),
+        outside(&rows[5]),
+        (outside(&rows[5]) - outside(&rows[1])) / outside(&rows[1]) * 100.0
+    );
     let p99_change = (rows[5].0 - rows[0].0) / rows[0].0 * 100.0;
     let verdicts = [
         (
