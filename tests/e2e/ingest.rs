@@ -634,6 +634,20 @@ impl Origin {
     }
 }
 
+/// Writes `text` as `dir/sources.toml` and a configuration file `dir/name` naming it and
+/// `catalog`; returns the configuration file.
+fn config_with_sources(dir: &Path, name: &str, catalog: &Path, text: &str) -> PathBuf {
+    let sources = dir.join("sources.toml");
+    std::fs::write(&sources, text).unwrap();
+    let config = dir.join(name);
+    std::fs::write(
+        &config,
+        format!("catalog = {:?}\nsources = {:?}\n", catalog.display().to_string(), sources.display().to_string()),
+    )
+    .unwrap();
+    config
+}
+
 fn source_entry(id: &str, layer: &str, location: &str, extra: &str) -> String {
     format!(
         "\n[[source]]\nid = \"{id}\"\ntitle = \"Source {id}\"\nowner = \"Test\"\nlicence = \"Licence Ouverte 2.0\"\nlayer = \"{layer}\"\n{location}\n{extra}\n"
@@ -721,14 +735,7 @@ fn sources_refresh_in_the_background_with_conditional_get() {
         "timeout_s = 2\nrefresh_s = 3600",
     );
     text += &source_entry("toolarge", "src-4", &format!("url = {:?}", origin.url("/big.geojson")), "max_bytes = 100");
-    let sources = tmp.path().join("sources.toml");
-    std::fs::write(&sources, text).unwrap();
-    let config = tmp.path().join("vigie.toml");
-    std::fs::write(
-        &config,
-        format!("catalog = {:?}\nsources = {:?}\n", catalog.display().to_string(), sources.display().to_string()),
-    )
-    .unwrap();
+    let config = config_with_sources(tmp.path(), "vigie.toml", &catalog, &text);
     let data_dir = tmp.path().join("store");
     let server = Server::start(&data_dir, &["-c", config.to_str().unwrap(), "--anonymous-role", "reader"]);
     // Start-up did not wait for the source that never answers.
@@ -863,14 +870,7 @@ fn a_hundred_and_twenty_sources_do_not_slow_start_up_or_tiles() {
         &format!("url = {:?}", silent.url("/x.geojson")),
         "timeout_s = 20",
     );
-    let sources = tmp.path().join("sources.toml");
-    std::fs::write(&sources, text).unwrap();
-    let with_sources = tmp.path().join("with.toml");
-    std::fs::write(
-        &with_sources,
-        format!("catalog = {:?}\nsources = {:?}\n", catalog.display().to_string(), sources.display().to_string()),
-    )
-    .unwrap();
+    let with_sources = config_with_sources(tmp.path(), "with.toml", &catalog, &text);
     let without_sources = tmp.path().join("without.toml");
     std::fs::write(&without_sources, format!("catalog = {:?}\n", catalog.display().to_string())).unwrap();
 
@@ -964,15 +964,9 @@ fn kill_9_during_a_source_refresh_keeps_the_previous_version_and_the_restart_com
     let catalog = catalog_with(tmp.path(), 1);
     let file = tmp.path().join("sites.csv");
     synthetic_csv(&file, 1_000, &[]);
-    let sources = tmp.path().join("sources.toml");
     let entry = source_entry("sites", "src-0", &format!("path = {:?}", file.display().to_string()), "");
-    std::fs::write(&sources, format!("[defaults]\nrefresh_s = 1\n{entry}")).unwrap();
-    let config = tmp.path().join("vigie.toml");
-    std::fs::write(
-        &config,
-        format!("catalog = {:?}\nsources = {:?}\n", catalog.display().to_string(), sources.display().to_string()),
-    )
-    .unwrap();
+    let config =
+        config_with_sources(tmp.path(), "vigie.toml", &catalog, &format!("[defaults]\nrefresh_s = 1\n{entry}"));
     let data_dir = tmp.path().join("store");
     let args = ["-c", config.to_str().unwrap(), "--anonymous-role", "reader"];
     let features = |server: &Server| {

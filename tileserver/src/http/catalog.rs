@@ -595,7 +595,10 @@ pub(super) fn routes(api: &mut super::openapi::Api) {
              made meanwhile by someone else is kept and this one applied over it",
         )
     };
-    let stored_doc = || s::named("CatalogStored");
+    // An answer holding the stored catalog, its version as the ETag.
+    let stored_doc = |op: Op, status: u16, text: &str| {
+        op.json(status, text, s::named("CatalogStored")).answer_header(status, "ETag", etag(), "The catalog's version")
+    };
     let mut themes = s::array(theme_schema(&["id", "title", "title_en", "color"]));
     themes["maxItems"] = json!(64);
     let mut layers = s::array(layer_schema(true));
@@ -632,8 +635,7 @@ pub(super) fn routes(api: &mut super::openapi::Api) {
         stored,
         Op::new("catalog", "The stored catalog")
             .about("The stored themes and layer definitions as edited, with the version (`ETag`) to send in `If-Match` with a change.")
-            .json(200, "The stored catalog", stored_doc())
-            .answer_header(200, "ETag", etag(), "The catalog's version"),
+            .with(|op| stored_doc(op, 200, "The stored catalog")),
     );
     api.put(
         "/api/catalog",
@@ -647,8 +649,7 @@ pub(super) fn routes(api: &mut super::openapi::Api) {
             )
             .with(if_match)
             .json_body(whole, "The catalog")
-            .json(200, "Stored and served", stored_doc())
-            .answer_header(200, "ETag", etag(), "The catalog's new version")
+            .with(|op| stored_doc(op, 200, "Stored and served"))
             .fails(&[409, 412, 422]),
     );
     api.put(
@@ -663,10 +664,8 @@ pub(super) fn routes(api: &mut super::openapi::Api) {
             .path("id", s::pattern(ID_PATTERN), "The theme's id (also the tag of its entries)")
             .with(if_match)
             .json_body(theme_schema(&["title", "title_en", "color"]), "The theme (no other field)")
-            .json(200, "Replaced: the stored catalog", stored_doc())
-            .answer_header(200, "ETag", etag(), "The catalog's new version")
-            .json(201, "Created: the stored catalog", stored_doc())
-            .answer_header(201, "ETag", etag(), "The catalog's new version")
+            .with(|op| stored_doc(op, 200, "Replaced: the stored catalog"))
+            .with(|op| stored_doc(op, 201, "Created: the stored catalog"))
             .fails(&[409, 412, 422]),
     );
     api.delete(
@@ -676,8 +675,7 @@ pub(super) fn routes(api: &mut super::openapi::Api) {
             .about("Removes a theme no layer uses (422 naming the layers that do); stored as the catalog's next version, audited and served when the answer comes.")
             .path("id", s::string(), "The theme's id")
             .with(if_match)
-            .json(200, "Removed: the stored catalog", stored_doc())
-            .answer_header(200, "ETag", etag(), "The catalog's new version")
+            .with(|op| stored_doc(op, 200, "Removed: the stored catalog"))
             .fails(&[409, 412, 422]),
     );
     api.put(
@@ -695,10 +693,8 @@ pub(super) fn routes(api: &mut super::openapi::Api) {
             .path("id", s::pattern(ID_PATTERN), "The layer's id (used in tile URLs)")
             .with(if_match)
             .json_body(layer_schema(true), "The layer definition (no other field)")
-            .json(200, "Replaced: the stored catalog", stored_doc())
-            .answer_header(200, "ETag", etag(), "The catalog's new version")
-            .json(201, "Created: the stored catalog", stored_doc())
-            .answer_header(201, "ETag", etag(), "The catalog's new version")
+            .with(|op| stored_doc(op, 200, "Replaced: the stored catalog"))
+            .with(|op| stored_doc(op, 201, "Created: the stored catalog"))
             .fails(&[409, 412, 422]),
     );
     api.delete(
@@ -708,8 +704,7 @@ pub(super) fn routes(api: &mut super::openapi::Api) {
             .about("Removes a layer no other needs (an H3 layer counting it, the catalog's basemap: 422); stored as the catalog's next version, audited and served when the answer comes.")
             .path("id", s::string(), "The layer's id")
             .with(if_match)
-            .json(200, "Removed: the stored catalog", stored_doc())
-            .answer_header(200, "ETag", etag(), "The catalog's new version")
+            .with(|op| stored_doc(op, 200, "Removed: the stored catalog"))
             .fails(&[409, 412, 422]),
     );
 }

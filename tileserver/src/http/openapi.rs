@@ -107,7 +107,7 @@ impl Op {
 
     /// Parameters several operations share (the log's filters, say).
     #[must_use]
-    pub fn with(self, group: fn(Self) -> Self) -> Self {
+    pub fn with(self, group: impl FnOnce(Self) -> Self) -> Self {
         group(self)
     }
 
