@@ -64,15 +64,17 @@ fn an_online_backup_restores_every_entry_acknowledged_before_it() {
             }
         })
     };
-    while acked.lock().unwrap().len() < 40 {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The writer stops only when told or when a write fails: then the wait ends and join says why.
+    let wait_for = |n: usize| {
+        while acked.lock().unwrap().len() < n && !writer.is_finished() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(40);
     let before: Vec<u64> = acked.lock().unwrap().clone();
     let out = vigie_ok(&["backup", dest.to_str().unwrap()], &dir, &[]);
     let during = acked.lock().unwrap().len();
-    while acked.lock().unwrap().len() < during + 10 {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(during + 10);
     stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
     assert!(out.starts_with("backed up"), "{out}");

@@ -285,7 +285,9 @@ async fn health_and_metrics_answer_while_renders_and_writes_are_stuck() {
         tokio::spawn(async move { crate::support::get(&state, "/tiles/entries/12/2074/1409", &[]).await })
     };
     // Once the render is under way (and stuck), let it pass the deadline.
+    let asked = Instant::now();
     while state.activity.snapshot().kinds[0].running == 0 {
+        assert!(asked.elapsed() < Duration::from_secs(30), "the render never started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(400)).await;

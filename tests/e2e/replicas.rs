@@ -4,7 +4,7 @@
 //! that closes its connections) while it stays up: not ready while cut, then its index and its
 //! event stream have every write it missed, in order, with no gap.
 
-use crate::support::{PostgisDb, Server, agent, get_json, tile_ids};
+use crate::support::{PostgisDb, Server, agent, agent_within, get_json, tile_ids};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
@@ -21,10 +21,12 @@ fn post(server: &Server, body: &Value) -> Value {
     serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
 }
 
-/// Streams events (seq, entry id) of a server into a channel, from after `last`.
+/// Streams events (seq, entry id) of a server into a channel, from after `last`. The stream
+/// is held for up to five minutes (the tests' other requests get 30 s): a stream that outlives
+/// a cut and a heal must not be closed by the client halfway.
 fn listen(server: &Server, last: Option<u64>) -> mpsc::Receiver<(u64, u64, Instant)> {
     let (tx, rx) = mpsc::channel();
-    let mut req = agent().get(&server.url("/api/events"));
+    let mut req = agent_within(Duration::from_mins(5)).get(&server.url("/api/events"));
     if let Some(l) = last {
         req = req.header("last-event-id", l.to_string());
     }
@@ -292,8 +294,9 @@ fn a_replica_cut_off_from_the_database_says_so_and_catches_up_in_order_when_it_c
     let a = Server::start_with_env(da.path(), &["--demo", "--demo-entries", "200"], &env);
     let b = Server::start_with_env(db_dir.path(), &["--anonymous-role", "reader"], &env_b);
     let tile = "/tiles/entries/15/16600/11275";
-    let first = post(&a, &json!({"title": "Avant la coupure", "severity": 2, "lon": 2.3745, "lat": 48.8376}));
+    // B listens before the first write, so its stream holds every write of the test.
     let events_b = listen(&b, None);
+    let first = post(&a, &json!({"title": "Avant la coupure", "severity": 2, "lon": 2.3745, "lat": 48.8376}));
     assert!(within(Duration::from_secs(5), || tile_ids(&b, tile).contains(&first["id"].as_u64().unwrap())));
     let ready = |s: &Server| agent().get(&s.url("/readyz")).call().map_or(0, |r| r.status().as_u16());
     assert_eq!(ready(&b), 200);
@@ -318,20 +321,26 @@ fn a_replica_cut_off_from_the_database_says_so_and_catches_up_in_order_when_it_c
     let ids = tile_ids(&b, tile);
     let missing: Vec<&u64> = written.iter().filter(|id| !ids.contains(id)).collect();
     assert!(missing.is_empty(), "B's tile lacks {missing:?}");
-    let mut streamed = Vec::new();
-    let mut seqs = Vec::new();
-    // The stream B held through the cut, or a new one from the last event it gave.
+    // The stream B held through the cut, or a new one from the last event it gave (from the
+    // start of its log when it gave none): at most 90 s in all, then the test fails saying what
+    // arrived.
+    let expected: Vec<u64> = std::iter::once(first["id"].as_u64().unwrap()).chain(written.iter().copied()).collect();
+    let (mut streamed, mut seqs, mut last) = (Vec::new(), Vec::new(), None);
+    let deadline = Instant::now() + Duration::from_secs(90);
     let mut rx = events_b;
-    while streamed.len() < 21 {
+    while streamed.len() < expected.len() {
+        assert!(Instant::now() < deadline, "B streamed {streamed:?} of {expected:?} within 90 s");
         match rx.recv_timeout(Duration::from_secs(10)) {
             Ok((seq, id, _)) => {
-                seqs.push(seq);
-                streamed.push(id);
+                last = Some(seq);
+                if expected.contains(&id) {
+                    seqs.push(seq);
+                    streamed.push(id);
+                }
             }
-            Err(_) => rx = listen(&b, seqs.last().copied()),
+            Err(_) => rx = listen(&b, Some(last.unwrap_or(0))),
         }
     }
-    let expected: Vec<u64> = std::iter::once(first["id"].as_u64().unwrap()).chain(written.iter().copied()).collect();
     assert_eq!(streamed, expected, "B's events, in order, none missed");
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gap-free: {seqs:?}");
     drop(a);
