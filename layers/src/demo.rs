@@ -161,6 +161,68 @@ impl Rng {
     }
 }
 
+/// One damaged copy of `bytes` (not empty), and what was done: truncated, bits flipped, noise
+/// written over a span, a span repeated up to 2,000 times, a huge or invalid number spliced in,
+/// up to 100,000 `[` nested, or invalid UTF-8. The damage the readers' tests and the fuzzing
+/// bench give real files (issue 20, item 3).
+pub fn mutate(bytes: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
+    let mut b = bytes.to_vec();
+    let at = rng.below(b.len());
+    match rng.below(7) {
+        0 => {
+            b.truncate(at);
+            (b, format!("truncated at {at}"))
+        }
+        1 => {
+            let flips = 1 + rng.below(16);
+            for _ in 0..flips {
+                let i = rng.below(b.len());
+                b[i] ^= 1 << rng.below(8);
+            }
+            (b, format!("{flips} bits flipped"))
+        }
+        2 => {
+            let len = (1 + rng.below(256)).min(b.len() - at);
+            for x in &mut b[at..at + len] {
+                *x = rng.next_u64() as u8;
+            }
+            (b, format!("{len} bytes of noise at {at}"))
+        }
+        3 => {
+            let len = 1 + rng.below(64).min(b.len() - at);
+            let span = b[at..(at + len).min(b.len())].to_vec();
+            let times = 1 + rng.below(2000);
+            let tail = b.split_off(at);
+            for _ in 0..times {
+                b.extend_from_slice(&span);
+            }
+            b.extend_from_slice(&tail);
+            (b, format!("{len} bytes at {at} repeated {times} times"))
+        }
+        4 => {
+            let huge = ["99999999999999999999999999", "-1e308", "1e999", "4294967296", "NaN", "18446744073709551616"];
+            let h = huge[rng.below(huge.len())];
+            let tail = b.split_off(at);
+            b.extend_from_slice(h.as_bytes());
+            b.extend_from_slice(&tail);
+            (b, format!("'{h}' spliced in at {at}"))
+        }
+        5 => {
+            let depth = 1000 + rng.below(100_000);
+            let tail = b.split_off(at);
+            b.extend(std::iter::repeat_n(b'[', depth));
+            b.extend_from_slice(&tail);
+            (b, format!("{depth} '[' at {at}"))
+        }
+        _ => {
+            let tail = b.split_off(at);
+            b.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28, 0x00, 0xe2, 0x82]);
+            b.extend_from_slice(&tail);
+            (b, format!("invalid UTF-8 at {at}"))
+        }
+    }
+}
+
 /// Offsets a lon/lat point by metres east and north (local flat approximation, fine at venue
 /// scale).
 fn offset(lon: f64, lat: f64, east_m: f64, north_m: f64) -> Coord<f64> {

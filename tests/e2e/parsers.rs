@@ -5,12 +5,11 @@
 //! that says where (the file for the files; a problem+json with a detail for requests), never a
 //! panic, a 5xx or a hang. `VIGIE_PARSER_CASES` sets the cases per input (default 150).
 
-use crate::mutations::mutate;
 use crate::support::{TEST_ENTRIES, demo_state, repo_root, request};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
-use vigie_layers::demo::Rng;
+use vigie_layers::demo::{Rng, mutate};
 use vigie_tileserver::config::{Config, ServeArgs};
 
 /// Past it, a hang.

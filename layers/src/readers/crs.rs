@@ -252,15 +252,19 @@ fn root_authority(wkt: &str) -> Option<u32> {
                 }
             }
             _ if depth == 1 => {
-                let rest = &wkt[i..];
-                let key = if rest.len() >= 10 && rest[..10].eq_ignore_ascii_case("AUTHORITY[") {
+                // Compared as bytes: `i` may be inside a character (AFL++ found the panic of
+                // slicing text there). The keys and `]` are ASCII, so once a key matches the
+                // slices below fall on character boundaries.
+                let rest = &bytes[i..];
+                let key = if rest.len() >= 10 && rest[..10].eq_ignore_ascii_case(b"AUTHORITY[") {
                     Some(10)
-                } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("ID[") {
+                } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"ID[") {
                     Some(3)
                 } else {
                     None
                 };
                 if let Some(k) = key {
+                    let rest = &wkt[i..];
                     let inner = &rest[k..rest.find(']').unwrap_or(rest.len())];
                     let mut parts = inner.split(',').map(|p| p.trim().trim_matches('"'));
                     if parts.next().is_some_and(|a| a.eq_ignore_ascii_case("EPSG")) {
@@ -343,6 +347,9 @@ mod tests {
         let wkt = r#"PROJCS["RGF93 / Lambert-93",GEOGCS["RGF93",AUTHORITY["EPSG","4171"]],AUTHORITY["EPSG","2154"]]"#;
         assert_eq!(root_authority(wkt), Some(2154));
         assert_eq!(root_authority(r#"GEOGCS["x",DATUM["d",AUTHORITY["EPSG","6326"]]]"#), None);
+        // Characters of several bytes outside quotes (a damaged file's): read past, not a panic.
+        assert_eq!(root_authority("PROJCS[Lambert-93 é,ݴ﫫,AUTHORITY[\"EPSG\",\"2154\"]]"), Some(2154));
+        assert!(Crs::from_wkt("GEOGCS[é,DATUM[MАX]]").is_err());
     }
 
     #[test]

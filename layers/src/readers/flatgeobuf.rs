@@ -19,6 +19,9 @@ pub fn read(
     builder: &mut DatasetBuilder,
 ) -> Result<(), ReadError> {
     let framed = Framed::new(reader);
+    if let Some(reason) = framed.damaged.borrow_mut().take() {
+        return Err(ReadError::format(file, reason));
+    }
     let damaged = framed.damaged.clone();
     let input = std::io::BufReader::with_capacity(1 << 16, framed);
     let fgb = FgbReader::open(input).map_err(|e| ReadError::format(file, format!("not a FlatGeobuf file: {e}")))?;
@@ -52,6 +55,9 @@ pub fn read(
         // parts) and panics on a damaged one that still passes the flatbuffer check: caught,
         // and told as the feature's problem (tests/e2e/mutations.rs found one).
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if feature.geometry().is_some_and(|g| !ends_fit(&g)) {
+                return Err(("geometry", "its ring or part ends do not fit its coordinates (damaged?)".to_owned()));
+            }
             let geometry = feature.to_geo().map_err(|e| ("geometry", e.to_string()))?;
             let mut sink = PropertySink { cache: &mut cache, props: Vec::new() };
             feature.process_properties(&mut sink).map_err(|e| ("properties", e.to_string()))?;
@@ -74,6 +80,27 @@ pub fn read(
     }
     Ok(())
 }
+
+/// Whether a geometry's ring ends (and its parts', at any depth) rise and stay within its
+/// coordinates. The library sizes each ring's allocation from the difference of two ends: a
+/// damaged end below the one before wrapped to 7,821,467,248 bytes for a 6 KB file (the fuzzing
+/// bench, `benches/fuzz.sh`).
+fn ends_fit(g: &flatgeobuf::Geometry) -> bool {
+    let coords = g.xy().map_or(0, |xy| xy.len() / 2);
+    let rising = g.ends().is_none_or(|ends| {
+        let mut last = 0;
+        ends.iter().all(|end| {
+            let fits = end >= last && end as usize <= coords;
+            last = end;
+            fits
+        })
+    });
+    rising && g.parts().is_none_or(|parts| parts.iter().all(|p| ends_fit(&p)))
+}
+
+/// More features than a file can hold (a feature takes at least a few bytes): a header saying
+/// so is damaged.
+const MAX_FEATURES: u64 = 1 << 40;
 
 /// Most bytes of one feature: a geometry of [`crate::dataset::MAX_VERTICES`] points and its
 /// properties fit with room to spare. The library allocates what a feature's size prefix says
@@ -101,6 +128,7 @@ impl<R: Read> Framed<R> {
     fn new(mut inner: R) -> Self {
         let mut pending = vec![0u8; 12];
         let mut next = None;
+        let mut damaged = None;
         if inner.read_exact(&mut pending).is_ok() {
             let header_size = u32::from_le_bytes([pending[8], pending[9], pending[10], pending[11]]) as usize;
             if (8..=1 << 20).contains(&header_size) {
@@ -111,7 +139,15 @@ impl<R: Read> Framed<R> {
                 if inner.read_exact(&mut header[4..]).is_ok() {
                     if let Ok(h) = flatgeobuf::size_prefixed_root_as_header(&header) {
                         let (count, node) = (h.features_count(), h.index_node_size());
-                        let index = if count > 0 && node > 0 && count < 1 << 40 {
+                        // The library sizes the index it skips from these two, asserting a
+                        // node size of at least 2 and adding without a check (AFL++ found
+                        // both): a header it would panic on is refused here.
+                        if node == 1 || count >= MAX_FEATURES {
+                            damaged = Some(format!(
+                                "the header's index is damaged ({count} features, nodes of {node}):                                  not a FlatGeobuf file vigie can read"
+                            ));
+                        }
+                        let index = if count > 0 && node > 1 && count < MAX_FEATURES {
                             flatgeobuf::packed_r_tree::PackedRTree::index_size(count as usize, node) as u64
                         } else {
                             0
@@ -124,7 +160,7 @@ impl<R: Read> Framed<R> {
         } else {
             pending.clear();
         }
-        Self { inner, pending, served: 0, pos: 0, next, damaged: std::rc::Rc::default() }
+        Self { inner, pending, served: 0, pos: 0, next, damaged: std::rc::Rc::new(std::cell::RefCell::new(damaged)) }
     }
 }
 
@@ -231,5 +267,60 @@ mod tests {
         let second = first + 4 + u32::from_le_bytes(bytes[first..first + 4].try_into().unwrap()) as usize;
         let e = read_all(&bytes[..second + 2]).unwrap_err();
         assert!(e.contains("feature 2") && e.contains("truncated"), "{e}");
+    }
+
+    /// `bytes` with the header's value `old` changed to `new`: at the place whose change
+    /// `says` then reads in the header.
+    fn header_changed(bytes: &[u8], old: &[u8], new: &[u8], says: impl Fn(flatgeobuf::Header) -> bool) -> Vec<u8> {
+        let header_size = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+        (12..12 + header_size - old.len())
+            .filter(|&at| &bytes[at..at + old.len()] == old)
+            .map(|at| {
+                let mut changed = bytes.to_vec();
+                changed[at..at + new.len()].copy_from_slice(new);
+                changed
+            })
+            .find(|changed| flatgeobuf::size_prefixed_root_as_header(&changed[8..12 + header_size]).is_ok_and(&says))
+            .expect("the header's value")
+    }
+
+    /// The library sizes the index from the header: nodes of 1 made it assert (a panic), and
+    /// 2^40 features or more overflow its sum (AFL++ found 4.6e18).
+    #[test]
+    fn a_header_whose_index_cannot_be_sized_is_refused_not_a_panic() {
+        // Without an index the node size is written (0, not the default 16 a flatbuffer leaves
+        // out), so it can be changed in place.
+        let options = flatgeobuf::FgbWriterOptions { write_index: false, ..Default::default() };
+        let mut fgb = FgbWriter::create_with_options("t", GeometryType::Point, options).unwrap();
+        fgb.add_feature_geom(geo::Geometry::Point(geo::Point::new(2.35, 48.85)), |_| {}).unwrap();
+        let mut bytes = Vec::new();
+        fgb.write(&mut bytes).unwrap();
+        assert_eq!(read_all(&bytes), Ok(1));
+        let nodes_of_one =
+            header_changed(&bytes, &0u16.to_le_bytes(), &1u16.to_le_bytes(), |h| h.index_node_size() == 1);
+        let many =
+            header_changed(&bytes, &1u64.to_le_bytes(), &(1u64 << 62).to_le_bytes(), |h| h.features_count() == 1 << 62);
+        for damaged in [nodes_of_one, many] {
+            let e = read_all(&damaged).unwrap_err();
+            assert!(e.contains("t.fgb") && e.contains("index is damaged"), "{e}");
+        }
+    }
+
+    #[test]
+    fn ring_ends_that_fall_are_a_problem_not_a_7_gb_allocation() {
+        use geo::{LineString, Polygon};
+        let outer = LineString::from(vec![(2.0, 48.0), (3.0, 48.0), (3.0, 49.0), (2.0, 49.0), (2.0, 48.0)]);
+        let hole = LineString::from(vec![(2.4, 48.4), (2.6, 48.4), (2.6, 48.6), (2.4, 48.4)]);
+        let mut fgb = FgbWriter::create("t", GeometryType::Polygon).unwrap();
+        fgb.add_feature_geom(geo::Geometry::Polygon(Polygon::new(outer, vec![hole])), |_| {}).unwrap();
+        let mut bytes = Vec::new();
+        fgb.write(&mut bytes).unwrap();
+        assert_eq!(read_all(&bytes), Ok(1));
+        // The ends vector: its length (2), then 5 and 9. The second end falls to 2.
+        let ends: Vec<u8> = [2u32, 5, 9].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let at = bytes.windows(12).position(|w| w == ends.as_slice()).expect("the ends vector") + 8;
+        bytes[at..at + 4].copy_from_slice(&2u32.to_le_bytes());
+        let e = read_all(&bytes).unwrap_err();
+        assert!(e.contains("t.fgb, feature 1") && e.contains("ends do not fit"), "{e}");
     }
 }

@@ -5,6 +5,9 @@
 //!
 //! The `kml` crate reads the whole document into a tree before it is walked: KML files are
 //! small by nature (a tenth of the size of the same data as FlatGeobuf is rare past 100 MB).
+//! The document is first read once through for well-formedness (streaming, nothing kept):
+//! `kml` 0.15 loops forever on a document that ends inside a Placemark (found by the fuzzing
+//! bench, `benches/fuzz.sh`), so it is only given documents whose every element closes.
 
 use super::{ReadError, homogenise};
 use crate::dataset::{DatasetBuilder, Location, TextCache};
@@ -13,11 +16,20 @@ use kml::types::{Element, Placemark};
 use kml::{Kml, KmlReader};
 use std::io::{BufRead, Read, Seek};
 
-/// Reads a KML document into `builder`.
+/// Reads a KML document into `builder`: once through to check it is well formed, then again
+/// from its start (hence `Seek`) into the `kml` crate's tree.
 ///
 /// # Errors
-/// [`ReadError::Format`] when the XML is not KML (the message has the parser's reason).
-pub fn read(reader: impl BufRead, file: &str, builder: &mut DatasetBuilder) -> Result<(), ReadError> {
+/// [`ReadError::Format`] when the XML is not well formed or not KML (the message has the
+/// parser's reason and where); [`ReadError::Io`] when the reader fails.
+pub fn read(mut reader: impl BufRead + Seek, file: &str, builder: &mut DatasetBuilder) -> Result<(), ReadError> {
+    well_formed(&mut reader, file)?;
+    reader.rewind().map_err(|e| ReadError::io(file, e))?;
+    read_checked(reader, file, builder)
+}
+
+/// Reads a document [`well_formed`] already passed.
+fn read_checked(reader: impl BufRead, file: &str, builder: &mut DatasetBuilder) -> Result<(), ReadError> {
     let doc: Kml<f64> =
         KmlReader::from_reader(reader).read().map_err(|e| ReadError::format(file, format!("unreadable KML: {e}")))?;
     let mut walk = Walk { file, builder, cache: TextCache::default(), count: 0 };
@@ -26,6 +38,55 @@ pub fn read(reader: impl BufRead, file: &str, builder: &mut DatasetBuilder) -> R
         return Err(ReadError::format(file, "no Placemark in this KML"));
     }
     Ok(())
+}
+
+/// Deeper than this, a document is refused: `kml` reads nested elements by recursion, and no
+/// real KML nests folders this deep.
+const MAX_DEPTH: usize = 256;
+
+/// Reads the document through: every element closes, in order, before it ends, and none is
+/// nested deeper than [`MAX_DEPTH`].
+fn well_formed(reader: impl BufRead, file: &str) -> Result<(), ReadError> {
+    use quick_xml::events::Event;
+    let mut xml = quick_xml::Reader::from_reader(reader);
+    xml.config_mut().check_end_names = true;
+    let mut buf = Vec::new();
+    let mut open: Vec<Vec<u8>> = Vec::new();
+    loop {
+        match xml.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) => {
+                if open.len() == MAX_DEPTH {
+                    let at = xml.buffer_position();
+                    return Err(ReadError::format(
+                        file,
+                        format!("unreadable KML: byte {at}: elements nested deeper than {MAX_DEPTH}"),
+                    ));
+                }
+                open.push(e.local_name().as_ref().to_vec());
+            }
+            Ok(Event::End(_)) => {
+                open.pop();
+            }
+            Ok(Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => {
+                let at = xml.error_position();
+                return Err(ReadError::format(file, format!("unreadable KML: byte {at}: {e}")));
+            }
+        }
+        buf.clear();
+    }
+    match open.last() {
+        None => Ok(()),
+        Some(inner) => Err(ReadError::format(
+            file,
+            format!(
+                "unreadable KML: the document ends inside <{}> ({} elements not closed)",
+                String::from_utf8_lossy(inner),
+                open.len()
+            ),
+        )),
+    }
 }
 
 /// Reads the first `.kml` of a KMZ archive (`doc.kml` by convention) into `builder`.
@@ -42,8 +103,11 @@ pub fn read_kmz(reader: impl Read + Seek, file: &str, builder: &mut DatasetBuild
         .or_else(|| names.iter().find(|n| n.to_ascii_lowercase().ends_with(".kml")))
         .ok_or_else(|| ReadError::format(file, "the KMZ holds no .kml document"))?
         .clone();
-    let entry = zip.by_name(&doc).map_err(|e| ReadError::format(file, format!("{doc}: {e}")))?;
-    read(std::io::BufReader::new(entry), &format!("{file}/{doc}"), builder)
+    let name = format!("{file}/{doc}");
+    // Inflated twice (an entry cannot seek): once to check it, once to read it.
+    let unreadable = |e: zip::result::ZipError| ReadError::format(file, format!("{doc}: {e}"));
+    well_formed(std::io::BufReader::new(zip.by_name(&doc).map_err(unreadable)?), &name)?;
+    read_checked(std::io::BufReader::new(zip.by_name(&doc).map_err(unreadable)?), &name, builder)
 }
 
 struct Walk<'a> {
@@ -147,7 +211,7 @@ mod tests {
     #[test]
     fn placemarks_with_extended_data() {
         let mut b = DatasetBuilder::new("d", Mapping::default());
-        read(DOC.as_bytes(), "d.kml", &mut b).unwrap();
+        read(std::io::Cursor::new(DOC), "d.kml", &mut b).unwrap();
         let (d, _) = b.finish(false).unwrap();
         assert_eq!(d.features.len(), 2);
         assert!(matches!(&d.features[0].geometry, geo::Geometry::MultiPolygon(mp) if mp.0.len() == 2));
@@ -155,5 +219,21 @@ mod tests {
         assert_eq!(d.features[0].props[code], Value::text("2A"));
         let n = d.schema.position("n").unwrap();
         assert_eq!(d.features[1].props[n], Value::text("7"));
+    }
+
+    /// `kml` 0.15 never returns from a document that ends inside a Placemark: it is refused
+    /// first, saying where it ends (the fuzzing bench's first find).
+    #[test]
+    fn a_document_ending_inside_a_placemark_is_refused_not_read_forever() {
+        let cut = &DOC[..DOC.find("<coordinates>9.1").unwrap()];
+        let mut b = DatasetBuilder::new("d", Mapping::default());
+        let e = read(std::io::Cursor::new(cut), "d.kml", &mut b).unwrap_err().to_string();
+        assert!(e.contains("d.kml") && e.contains("ends inside <LinearRing>") && e.contains("8 elements"), "{e}");
+        let crossed = DOC.replace("</MultiGeometry>", "</Placemark>");
+        let e = read(std::io::Cursor::new(crossed), "d.kml", &mut b).unwrap_err().to_string();
+        assert!(e.contains("d.kml") && e.contains("byte "), "{e}");
+        let deep = DOC.replace("<Folder>", &"<Folder>".repeat(300)).replace("</Folder>", &"</Folder>".repeat(300));
+        let e = read(std::io::Cursor::new(deep), "d.kml", &mut b).unwrap_err().to_string();
+        assert!(e.contains("nested deeper than 256"), "{e}");
     }
 }
