@@ -60,6 +60,29 @@ fn main() {
     step("index (point order, R-tree of the others, id map)");
     engine.replace(&ENTRIES, collection);
     step("H3 aggregates (Engine::replace)");
-    drop((entries, interner));
     println!("VmRSS {}, VmHWM {} ({points} point entries)", status("VmRSS:"), status("VmHWM:"));
+
+    // The write path: a fifth more entries, each upserted on its own as a log write is applied
+    // (the soak's writes; issue 20, item 5). Made first, and nothing freed before the upserts
+    // (freed memory would be reused and hide their growth), so only the upserts are measured.
+    let written = points / 5;
+    let mut more = demo::entries(&venues, DEFAULT_SEED + 1, written, Shapes::PointsOnly);
+    for (i, e) in more.iter_mut().enumerate() {
+        e.id = (points + i + 1) as u64;
+    }
+    let features: Vec<Feature> = more.iter().filter_map(|e| e.to_feature(&vocab, &mut interner).ok()).collect();
+    last = (rss_kib(), std::time::Instant::now());
+    for f in features {
+        engine.upsert(&ENTRIES, f);
+    }
+    let grown = rss_kib().saturating_sub(last.0) as f64 * 1024.0;
+    println!(
+        "{:<48} +{:>7.1} MiB {:>7.1} B/written entry {:>7.2} s",
+        format!("{written} entries written one at a time (upsert)"),
+        grown / 1_048_576.0,
+        grown / written as f64,
+        last.1.elapsed().as_secs_f64()
+    );
+    println!("VmRSS {}, VmHWM {}", status("VmRSS:"), status("VmHWM:"));
+    drop((entries, more, interner));
 }
