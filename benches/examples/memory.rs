@@ -23,7 +23,7 @@ fn status(key: &str) -> String {
 }
 
 fn rss_kib() -> usize {
-    status("VmRSS:").trim_end_matches(" kB").trim().parse().unwrap_or(0)
+    vigie_benches::proc_status_kib("self", "VmRSS").unwrap_or(0) as usize
 }
 
 fn main() {

@@ -104,6 +104,13 @@ pub fn print_machine() {
     println!("machine: {cores} cores, load average {}", load.join(" "));
 }
 
+/// A field of a process's `/proc/PID/status` given in kB (`VmRSS`, `VmHWM`, `VmData`…), in
+/// KiB; `pid` is a process id or `self`.
+pub fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?.split_whitespace().next()?.parse().ok()
+}
+
 /// Median wall time of `runs` calls of `f` (a quick check printed next to a target before
 /// criterion's own measurement; criterion's median is the figure to quote).
 pub fn quick_median(runs: usize, mut f: impl FnMut()) -> Duration {

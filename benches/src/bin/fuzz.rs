@@ -130,12 +130,7 @@ fn seed_bytes(dir: &Path, reader: &Reader) -> Vec<Vec<u8>> {
 
 /// A field of `/proc/self/status`, in bytes.
 fn status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    vigie_benches::proc_status_kib("self", field).map_or(0, |kib| kib * 1024)
 }
 
 /// The worker: cases `from..to` of one reader in `dir`; a line of JSON per failed case, and

@@ -225,8 +225,7 @@ fn listener(base: &str, n: usize, until: Instant, events: &AtomicU64, reconnects
 }
 
 fn sample(base: &str, pid: u32, started: Instant) -> Option<Sample> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let rss_kib = vigie_benches::proc_status_kib(&pid.to_string(), "VmRSS")?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
     // The tile cache fills up to its size (cache_size_mb) during the first minutes: its share
     // of the resident memory is told apart.
